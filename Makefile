@@ -1,0 +1,112 @@
+# raftq — the only entry point. See README.md.
+#   make            build everything into build/
+#   make test       lint + unit tests (ASan+UBSan) + simulation seeds + determinism checks
+#   make lint       the determinism lint (no OS calls outside src/shim and src/cmd)
+#   make sim        SEEDS=N FIRST=K [WORKLOAD=NAME] [SIMFLAGS=...]: many seeds on all cores
+#   make coverage   gcov/lcov over the unit tests and seeds; report under build/coverage/
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS each
+#   make clean
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := cc
+endif
+
+BUILD := build
+DEPS_STAMP := $(BUILD)/.deps-ok
+
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
+CFLAGS_COMMON := -std=c11 $(WARNINGS) -Isrc -I. -MMD -MP
+RELEASE_CFLAGS := $(CFLAGS_COMMON) -O2 -g
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_CFLAGS := $(CFLAGS_COMMON) -O1 -g $(SAN_FLAGS)
+COV_CFLAGS := $(CFLAGS_COMMON) -O0 -g --coverage
+
+# The deterministic core: everything under src/ except the OS shim and the main()s.
+CORE_SRC := $(sort $(filter-out src/shim/% src/cmd/%,$(wildcard src/*/*.c)))
+SHIM_SRC := $(sort $(wildcard src/shim/*.c))
+SIM_SRC := $(sort $(filter-out sim/main.c,$(wildcard sim/*.c)))
+TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+
+CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+# objects per flavour: $(call objs,FLAVOUR,SOURCES)
+objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
+
+.PHONY: all test lint unit seeds determinism sim coverage fuzz clean deps bench spec
+all: $(BUILD)/raftq-sim
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/install-deps.sh
+	@scripts/install-deps.sh --quiet
+	@mkdir -p $(BUILD) && touch $@
+
+# ---- compilation, one rule per flavour --------------------------------------------------------
+$(BUILD)/release/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE_CFLAGS) -c $< -o $@
+$(BUILD)/asan/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+$(BUILD)/cov/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(COV_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+
+# ---- binaries ---------------------------------------------------------------------------------
+$(BUILD)/raftq-sim: $(call objs,release,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/main.c)
+	$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
+
+$(BUILD)/asan/raftq-sim: $(call objs,asan,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/main.c)
+	$(CC) $(ASAN_CFLAGS) $^ -o $@ -lpthread
+
+$(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(call objs,asan,$(CORE_SRC) $(SIM_SRC)) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) $^ -o $@ $(CHECK_LIBS)
+
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(TEST_SRC))
+
+# ---- test -------------------------------------------------------------------------------------
+test: deps
+	@scripts/test.sh
+
+lint:
+	@scripts/lint.sh .
+
+unit: $(UNIT_BINS)
+	@scripts/run-unit.sh $(UNIT_BINS)
+
+seeds: $(BUILD)/raftq-sim $(BUILD)/asan/raftq-sim
+	@scripts/run-seeds.sh
+
+determinism: $(BUILD)/raftq-sim
+	@tests/determinism.sh $(BUILD)/raftq-sim
+
+SEEDS ?= 100
+FIRST ?= 1
+WORKLOAD ?= selftest
+SIMFLAGS ?=
+sim: $(BUILD)/raftq-sim
+	@scripts/sim-many.sh $(SEEDS) $(FIRST) $(WORKLOAD) $(SIMFLAGS)
+
+# ---- coverage ---------------------------------------------------------------------------------
+COV_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/cov/tests/%,$(TEST_SRC))
+$(BUILD)/cov/tests/%: $(BUILD)/cov/tests/unit/%.o $(call objs,cov,$(CORE_SRC) $(SIM_SRC)) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(COV_CFLAGS) $^ -o $@ $(CHECK_LIBS)
+$(BUILD)/cov/raftq-sim: $(call objs,cov,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/main.c)
+	$(CC) $(COV_CFLAGS) $^ -o $@ -lpthread
+
+coverage: deps
+	@rm -rf $(BUILD)/cov $(BUILD)/coverage
+	@$(MAKE) --no-print-directory $(COV_UNIT_BINS) $(BUILD)/cov/raftq-sim
+	@scripts/coverage.sh $(BUILD)/cov $(COV_UNIT_BINS)
+
+# ---- fuzz -------------------------------------------------------------------------------------
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@scripts/fuzz.sh $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
