@@ -13,6 +13,9 @@ endif
 
 BUILD := build
 DEPS_STAMP := $(BUILD)/.deps-ok
+# Switching compilers (CC=clang make test) rebuilds everything: objects depend on this stamp.
+CC_STAMP := $(BUILD)/.cc-$(notdir $(firstword $(CC)))
+$(shell mkdir -p $(BUILD); [ -e $(CC_STAMP) ] || { rm -rf $(BUILD)/release $(BUILD)/asan $(BUILD)/cov $(BUILD)/.cc-*; mkdir -p $(BUILD); touch $(CC_STAMP); })
 
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
 CFLAGS_COMMON := -std=c11 $(WARNINGS) -Isrc -I. -MMD -MP
@@ -33,7 +36,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 # objects per flavour: $(call objs,FLAVOUR,SOURCES)
 objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
-.PHONY: all test lint unit seeds determinism sim coverage fuzz clean deps bench spec
+.PHONY: all test lint unit unit-bins seeds determinism sim coverage fuzz clean deps bench spec
 all: $(BUILD)/raftq-sim
 
 deps: $(DEPS_STAMP)
@@ -42,26 +45,34 @@ $(DEPS_STAMP): scripts/install-deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
 # ---- compilation, one rule per flavour --------------------------------------------------------
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
 $(BUILD)/release/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(RELEASE_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(RELEASE_CFLAGS) -c $< -o $@
 $(BUILD)/asan/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC asan $<")
+	$(Q)$(CC) $(ASAN_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
 $(BUILD)/cov/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(COV_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC cov  $<")
+	$(Q)$(CC) $(COV_CFLAGS) $(CHECK_CFLAGS) -c $< -o $@
 
 # ---- binaries ---------------------------------------------------------------------------------
 $(BUILD)/raftq-sim: $(call objs,release,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/main.c)
-	$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
 $(BUILD)/asan/raftq-sim: $(call objs,asan,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/main.c)
-	$(CC) $(ASAN_CFLAGS) $^ -o $@ -lpthread
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ASAN_CFLAGS) $^ -o $@ -lpthread
 
 $(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(call objs,asan,$(CORE_SRC) $(SIM_SRC)) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) $^ -o $@ $(CHECK_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ASAN_CFLAGS) $^ -o $@ $(CHECK_LIBS)
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(TEST_SRC))
 
@@ -72,6 +83,7 @@ test: deps
 lint:
 	@scripts/lint.sh .
 
+unit-bins: $(UNIT_BINS)
 unit: $(UNIT_BINS)
 	@scripts/run-unit.sh $(UNIT_BINS)
 

@@ -70,7 +70,10 @@ static int parse_args(int argc, char **argv, struct options *o) {
         else if (strcmp(a, "--stats") == 0) o->stats = 1;
         else if (strcmp(a, "--no-swarm") == 0) o->cfg.swarm = 0;
         else if (strcmp(a, "--clock-break") == 0) o->cfg.clock_break = 1;
-        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout); exit(0); }
+        else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return -1;
+        }
         else if (strcmp(a, "--seed") == 0) {
             if (parse_u64(v, &o->cfg.seed)) return bad(a, v);
             have_seed = 1;
@@ -149,7 +152,7 @@ int main(int argc, char **argv) {
     struct options o;
     memset(&o, 0, sizeof o);
     int rc = parse_args(argc, argv, &o);
-    if (rc) return rc;
+    if (rc) return rc < 0 ? 0 : rc;
     replay_options = &o;
     rq_assert_set_hook(on_assert, NULL);
 

@@ -20,6 +20,7 @@
 #include "base/crc32c.h"
 #include "base/errors.h"
 #include "base/log.h"
+#include "sim/selftest.h"
 #include "sim/sim.h"
 
 enum {
@@ -51,6 +52,7 @@ struct st_node_truth {
 
 struct st_checker {
     struct sim *sim;
+    uint32_t bugs;              /* enum selftest_bug: deliberate bugs, for the checker's own tests */
     struct st_node_truth nodes[SIM_SERVERS_MAX + 1];
     uint64_t pongs;
     uint64_t answers;
@@ -212,6 +214,12 @@ static void st_submit(struct st_node *n, enum st_phase phase, enum rq_disk_op op
 static void st_submit_path(struct st_node *n, enum st_phase phase, enum rq_disk_op op, const char *path,
                            uint32_t flags) {
     memset(&n->step, 0, sizeof n->step);
+    if (op == RQ_DISK_FSYNC_DIR && (n->chk->bugs & SELFTEST_BUG_SKIP_DIR_FSYNC)) {
+        op = RQ_DISK_LIST;  /* harmless stand-in that leaves names undurable */
+        path = "";
+        n->step.buf = n->list_buf;
+        n->step.len = sizeof n->list_buf;
+    }
     snprintf(n->step.path, sizeof n->step.path, "%s", path);
     n->step.flags = flags;
     st_submit(n, phase, op);
@@ -294,7 +302,7 @@ static uint64_t st_scan_journal(struct st_node *n, uint64_t size, uint64_t *last
         uint64_t seq = rq_get_u64(r + 4);
         if (len == 0 || len > ST_PAYLOAD_MAX || len > size - pos - ST_RECORD_HEADER) break;
         uint32_t crc = rq_crc32c(rq_crc32c(0, r + 4, 8), r + ST_RECORD_HEADER, len);
-        if (crc != rq_get_u32(r + 12)) break;
+        if (crc != rq_get_u32(r + 12) && !(n->chk->bugs & SELFTEST_BUG_IGNORE_CRC)) break;
         if (seq < n->base) {
             if (seq <= prev) break;
             prev = seq;
@@ -416,6 +424,7 @@ static void st_after_write(struct st_node *n) {
     }
     n->journal_size += n->write.len;
     n->written_seq = n->batch_last_seq;
+    if (n->chk->bugs & SELFTEST_BUG_ACK_BEFORE_FSYNC) st_check_durable(n->chk, st_id(n), n->written_seq);
     if (n->journal_size > ST_JOURNAL_MAX) sim_fail(n->chk->sim, "selftest: n%u journal grew unbounded", st_id(n));
 }
 
@@ -732,4 +741,10 @@ const struct sim_workload sim_workload_selftest = {
 const struct sim_workload *sim_workload_find(const char *name) {
     if (strcmp(name, "selftest") == 0) return &sim_workload_selftest;
     return NULL;
+}
+
+void selftest_inject_bugs(struct sim *s, uint32_t bugs) {
+    RQ_ASSERT(sim_config(s)->workload == &sim_workload_selftest);
+    struct st_checker *c = sim_workload_state(s);
+    c->bugs = bugs;
 }

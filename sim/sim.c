@@ -380,8 +380,10 @@ static void dispatch(struct sim *s, struct sim_event *ev) {
     if (p->halt_requested && ev->type != EV_FAULT && ev->type != EV_HEAL) {
         p->halt_requested = 0;
         s->stats.halts++;
-        sim_crash_restart(s, p->id, rq_rng_chance(&s->rng_faults, RQ_PPM / 2),
-                          rq_rng_range(&s->rng_faults, 50000000, 1000000000));
+        /* Two draws, two statements: argument evaluation order differs between compilers. */
+        int power_loss = rq_rng_chance(&s->rng_faults, RQ_PPM / 2);
+        uint64_t down_ns = rq_rng_range(&s->rng_faults, 50000000, 1000000000);
+        sim_crash_restart(s, p->id, power_loss, down_ns);
     }
 }
 
@@ -529,6 +531,7 @@ const struct sim_config *sim_config(const struct sim *s) { return &s->cfg; }
 const struct sim_swarm *sim_swarm(const struct sim *s) { return &s->swarm; }
 const struct sim_stats *sim_stats(const struct sim *s) { return &s->stats; }
 struct rq_rng *sim_workload_rng(struct sim *s) { return &s->rng_workload; }
+void *sim_workload_state(struct sim *s) { return s->workload; }
 int sim_healed(const struct sim *s) { return s->healed; }
 
 int sim_is_up(const struct sim *s, uint32_t id) {

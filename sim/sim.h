@@ -144,6 +144,7 @@ const struct sim_config *sim_config(const struct sim *s);
 const struct sim_swarm *sim_swarm(const struct sim *s);
 const struct sim_stats *sim_stats(const struct sim *s);
 struct rq_rng *sim_workload_rng(struct sim *s);
+void *sim_workload_state(struct sim *s);                 /* what workload->init returned */
 int sim_healed(const struct sim *s);                     /* faults have stopped */
 
 /* Records the first failure (a violated invariant); the run stops after the current event. */
