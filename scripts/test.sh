@@ -22,4 +22,5 @@ stage "build"            make -s --no-print-directory -j"$jobs" all build/asan/r
 stage "unit tests (ASan+UBSan)" make -s --no-print-directory unit
 stage "simulation seeds" make -s --no-print-directory seeds
 stage "determinism"      make -s --no-print-directory determinism
+stage "fuzz corpora"     scripts/fuzz-replay.sh
 echo "make test: all stages passed in $(( $(date +%s) - total_start ))s"

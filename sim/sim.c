@@ -113,10 +113,24 @@ void sim_fail(struct sim *s, const char *fmt, ...) {
 
 int sim_failed(const struct sim *s) { return s->failed; }
 
+/* Node log lines arrive stamped "t=<node clock> nN ..."; the trace leads with simulated time so
+ * lines sort, and keeps the node's own (drifting) clock as "clock=". */
 static void log_sink(void *arg, enum rq_log_level level, const char *line, size_t len) {
     struct sim *s = arg;
     (void)level;
-    if (s->cfg.trace) fprintf(s->cfg.trace, "%.*s\n", (int)len, line);
+    if (s->cfg.trace == NULL) return;
+    if (len > 2 && line[0] == 't' && line[1] == '=') {
+        line += 2;
+        len -= 2;
+    }
+    fprintf(s->cfg.trace, "t=%llu.%06llus clock=%.*s\n", (unsigned long long)(s->now_ns / 1000000000u),
+            (unsigned long long)(s->now_ns % 1000000000u / 1000u), (int)len, line);
+}
+
+static const char *disk_op_name(enum rq_disk_op op) {
+    static const char *names[] = {"?", "open", "close", "pwrite", "pread", "fsync", "truncate",
+                                  "rename", "unlink", "list", "fsync-dir", "mkdir"};
+    return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "?";
 }
 
 static void recent_record(struct sim *s, const struct sim_event *ev) {
@@ -335,7 +349,7 @@ static void dispatch_disk(struct sim *s, struct sim_proc *p, struct sim_event *e
     s->stats.disk_ops++;
     sim_hash(s, ((uint64_t)req->op << 56) ^ ((uint64_t)p->id << 48) ^ (uint64_t)req->result ^ req->offset);
     if (s->cfg.trace) {
-        sim_trace(s, "n%u disk op=%d file=%d path=%s off=%llu len=%zu -> %lld", p->id, req->op,
+        sim_trace(s, "n%u disk %s file=%d path=%s off=%llu len=%zu -> %lld", p->id, disk_op_name(req->op),
                   req->file, req->path, (unsigned long long)req->offset, req->len,
                   (long long)req->result);
     }
