@@ -3,11 +3,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 total_start=$(date +%s)
+log=$(mktemp); trap 'rm -f "$log"' EXIT
 stage() {  # stage NAME COMMAND...
   local name=$1; shift
   local start=$(date +%s)
   echo "== $name"
-  if "$@"; then
+  if "$@" 2>&1 | tee -a "$log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
     echo "== $name: ok ($(( $(date +%s) - start ))s)"
   else
     echo "== $name: FAILED ($(( $(date +%s) - start ))s)"
@@ -24,3 +25,6 @@ stage "simulation seeds" make -s --no-print-directory seeds
 stage "determinism"      make -s --no-print-directory determinism
 stage "fuzz corpora"     scripts/fuzz-replay.sh
 echo "make test: all stages passed in $(( $(date +%s) - total_start ))s"
+# One closing line for CI: the sum of every stage's "N passed, M failed".
+sed -nE 's/.* ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/p' "$log" |
+  awk '{p += $1; f += $2} END {printf "tests: %d passed, %d failed\n", p, f}'

@@ -24,7 +24,7 @@ void *rq_arena_alloc(struct rq_arena *a, size_t size, size_t align) {
     size_t offset = (size_t)(at - base);
     if (offset > a->cap || size > a->cap - offset) return NULL;
     a->used = offset + size;
-    return a->buf + offset;
+    return a->buf ? a->buf + offset : NULL;  /* NULL + 0 is undefined in C11 */
 }
 
 struct rq_slice rq_arena_copy(struct rq_arena *a, struct rq_slice s) {

@@ -37,7 +37,7 @@ static uint8_t *writer_claim(struct rq_writer *w, size_t n) {
         w->err = RQ_ETOOBIG;
         return NULL;
     }
-    uint8_t *p = w->buf + w->len;
+    uint8_t *p = w->buf ? w->buf + w->len : NULL;  /* NULL + 0 is undefined in C11 */
     w->len += n;
     return p;
 }
@@ -83,7 +83,7 @@ static const uint8_t *reader_take(struct rq_reader *r, size_t n) {
         r->err = RQ_ETRUNC;
         return NULL;
     }
-    const uint8_t *p = r->buf + r->pos;
+    const uint8_t *p = r->buf ? r->buf + r->pos : NULL;  /* NULL + 0 is undefined in C11 */
     r->pos += n;
     return p;
 }

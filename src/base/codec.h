@@ -1,6 +1,8 @@
 /* Little-endian fixed-width and varint codecs: every integer on disk or on the wire goes through
  * here. Writers never write past their capacity; readers never read past their end and report
- * truncation (RQ_ETRUNC) or a malformed varint (RQ_ECORRUPT) instead. Both are sticky: after the
+ * truncation (RQ_ETRUNC) or a malformed varint (RQ_ECORRUPT: more than 10 bytes, or a 10th byte
+ * above 1) instead. Non-minimal varints ("80 00" for 0) are accepted; formats that need canonical
+ * encodings must check rq_varint_size themselves. Both are sticky: after the
  * first error every later call fails the same way, so a decoder can read a whole structure and
  * check the error once. */
 #ifndef RQ_BASE_CODEC_H

@@ -32,7 +32,7 @@ size_t rq_log_stamp(char *buf, size_t cap) {
     uint64_t now_ns = rq_ctx_now_ns();
     int n = snprintf(buf, cap, "t=%llu.%06llus n%u ", (unsigned long long)(now_ns / 1000000000u),
                      (unsigned long long)(now_ns % 1000000000u / 1000u), (unsigned)ctx->node_id);
-    if (n < 0) return 0;
+    if (n < 0 || cap == 0) return 0;
     return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 

@@ -15,6 +15,7 @@ enum { RQ_LOG_LINE_MAX = 512 };
 /* Receives one formatted line (no trailing newline); the buffer is valid only during the call. */
 typedef void (*rq_log_sink_fn)(void *arg, enum rq_log_level level, const char *line, size_t len);
 
+/* Nothing is logged until both a sink and a level below RQ_LOG_OFF (the initial level) are set. */
 void rq_log_set_sink(rq_log_sink_fn sink, void *arg);
 void rq_log_set_level(enum rq_log_level level);
 int rq_log_enabled(enum rq_log_level level);

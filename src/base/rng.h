@@ -18,7 +18,7 @@ struct rq_rng {
 };
 
 void rq_rng_seed(struct rq_rng *r, uint64_t seed);
-/* Stream `stream` (0, 1, 2, ...) of `seed`: seed, then `stream` jumps of 2^128 draws. */
+/* Stream `stream` (0 .. 4095) of `seed`: seed, then `stream` jumps of 2^128 draws. */
 void rq_rng_stream(struct rq_rng *r, uint64_t seed, uint32_t stream);
 void rq_rng_jump(struct rq_rng *r);
 
