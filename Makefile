@@ -121,4 +121,7 @@ fuzz: deps
 clean:
 	rm -rf $(BUILD)
 
+# Objects built through pattern-rule chains are kept, not deleted as intermediates.
+.SECONDARY:
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
