@@ -104,9 +104,9 @@ sim: $(BUILD)/raftq-sim
 COV_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/cov/tests/%,$(TEST_SRC))
 $(BUILD)/cov/tests/%: $(BUILD)/cov/tests/unit/%.o $(call objs,cov,$(CORE_SRC) $(SIM_SRC)) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(COV_CFLAGS) $^ -o $@ $(CHECK_LIBS)
+	$(Q)$(CC) $(COV_CFLAGS) $^ -o $@ $(CHECK_LIBS)
 $(BUILD)/cov/raftq-sim: $(call objs,cov,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/main.c)
-	$(CC) $(COV_CFLAGS) $^ -o $@ -lpthread
+	$(Q)$(CC) $(COV_CFLAGS) $^ -o $@ -lpthread
 
 coverage: deps
 	@rm -rf $(BUILD)/cov $(BUILD)/coverage
