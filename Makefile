@@ -37,7 +37,8 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
 .PHONY: all test lint unit unit-bins seeds determinism sim coverage fuzz clean deps bench spec
-all: $(BUILD)/raftq-sim
+BENCH_BIN := $(if $(wildcard src/cmd/raftq_bench.c),$(BUILD)/raftq-bench)
+all: $(BUILD)/raftq-sim $(BENCH_BIN)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): scripts/install-deps.sh
@@ -65,11 +66,15 @@ $(BUILD)/raftq-sim: $(call objs,release,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/m
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
+$(BUILD)/raftq-bench: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq_bench.c)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
+
 $(BUILD)/asan/raftq-sim: $(call objs,asan,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/main.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ASAN_CFLAGS) $^ -o $@ -lpthread
 
-$(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(call objs,asan,$(CORE_SRC) $(SIM_SRC)) | $(DEPS_STAMP)
+$(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(call objs,asan,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC)) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ASAN_CFLAGS) $^ -o $@ $(CHECK_LIBS)
@@ -102,7 +107,7 @@ sim: $(BUILD)/raftq-sim
 
 # ---- coverage ---------------------------------------------------------------------------------
 COV_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/cov/tests/%,$(TEST_SRC))
-$(BUILD)/cov/tests/%: $(BUILD)/cov/tests/unit/%.o $(call objs,cov,$(CORE_SRC) $(SIM_SRC)) | $(DEPS_STAMP)
+$(BUILD)/cov/tests/%: $(BUILD)/cov/tests/unit/%.o $(call objs,cov,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC)) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(COV_CFLAGS) $^ -o $@ $(CHECK_LIBS)
 $(BUILD)/cov/raftq-sim: $(call objs,cov,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/main.c)
@@ -112,6 +117,10 @@ coverage: deps
 	@rm -rf $(BUILD)/cov $(BUILD)/coverage
 	@$(MAKE) --no-print-directory $(COV_UNIT_BINS) $(BUILD)/cov/raftq-sim
 	@scripts/coverage.sh $(BUILD)/cov $(COV_UNIT_BINS)
+
+# ---- bench (measurements, never pass/fail on speed) -------------------------------------------
+bench: $(BUILD)/raftq-bench
+	@scripts/bench.sh
 
 # ---- fuzz -------------------------------------------------------------------------------------
 FUZZ_SECONDS ?= 60
