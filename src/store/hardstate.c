@@ -118,6 +118,8 @@ static const char *step_name(enum store_hardstate_step step) {
     case STORE_HARDSTATE_STEP_CREATE_FSYNC_DIR: return "fsync of the data directory for";
     case STORE_HARDSTATE_STEP_SAVE_WRITE: return "write";
     case STORE_HARDSTATE_STEP_SAVE_FSYNC: return "fsync";
+    case STORE_HARDSTATE_STEP_SAVE_WRITE_OTHER: return "write";
+    case STORE_HARDSTATE_STEP_SAVE_FSYNC_OTHER: return "fsync";
     default: return "?";
     }
 }
@@ -460,12 +462,25 @@ static void on_save_step(struct store_hardstate *hs, enum store_hardstate_step s
         fail_request(hs, step, req->result);
         return;
     }
-    if (step == STORE_HARDSTATE_STEP_SAVE_WRITE) {
+    switch (step) {
+    case STORE_HARDSTATE_STEP_SAVE_WRITE:
         submit_file(hs, STORE_HARDSTATE_STEP_SAVE_FSYNC, RQ_DISK_FSYNC, 0, 0);
-        return;
+        break;
+    case STORE_HARDSTATE_STEP_SAVE_FSYNC:
+        /* The new state is durable in one slot; now overwrite the old state in the other, so a
+         * later rot of either slot can never bring back a state older than this save. */
+        fill_slot(hs, hs->buf, hs->durable_sequence + 2);
+        submit_file(hs, STORE_HARDSTATE_STEP_SAVE_WRITE_OTHER, RQ_DISK_PWRITE,
+                    (uint64_t)hs->durable_slot * STORE_HARDSTATE_SLOT_SIZE, STORE_HARDSTATE_SLOT_SIZE);
+        break;
+    case STORE_HARDSTATE_STEP_SAVE_WRITE_OTHER:
+        submit_file(hs, STORE_HARDSTATE_STEP_SAVE_FSYNC_OTHER, RQ_DISK_FSYNC, 0, 0);
+        break;
+    case STORE_HARDSTATE_STEP_SAVE_FSYNC_OTHER:
+        save_finish(hs, hs->durable_slot, hs->durable_sequence + 2);
+        break;
+    default: RQ_UNREACHABLE();
     }
-    RQ_ASSERT(step == STORE_HARDSTATE_STEP_SAVE_FSYNC);
-    save_finish(hs, 1 - hs->durable_slot, hs->durable_sequence + 1);
 }
 
 int store_hardstate_on_disk_done(struct store_hardstate *hs, struct rq_disk_req *req) {
@@ -486,7 +501,9 @@ int store_hardstate_on_disk_done(struct store_hardstate *hs, struct rq_disk_req 
     case STORE_HARDSTATE_STEP_CREATE_RENAME:
     case STORE_HARDSTATE_STEP_CREATE_FSYNC_DIR: on_create_step(hs, step, req); break;
     case STORE_HARDSTATE_STEP_SAVE_WRITE:
-    case STORE_HARDSTATE_STEP_SAVE_FSYNC: on_save_step(hs, step, req); break;
+    case STORE_HARDSTATE_STEP_SAVE_FSYNC:
+    case STORE_HARDSTATE_STEP_SAVE_WRITE_OTHER:
+    case STORE_HARDSTATE_STEP_SAVE_FSYNC_OTHER: on_save_step(hs, step, req); break;
     default: RQ_UNREACHABLE();
     }
     return 1;

@@ -27,8 +27,12 @@
  *
  * Writing (one save at a time, never two requests in flight):
  *   - Steady state: the new state goes into the slot NOT holding the current state, with
- *     sequence = current + 1 (one 512-byte PWRITE, one sector), then FSYNC. A crash in between
- *     can only damage that slot; the other still holds the last state reported durable.
+ *     sequence = current + 1 (one 512-byte PWRITE, one sector), then FSYNC; then into the other
+ *     slot with sequence = current + 2, then FSYNC; only then is the save reported. A crash can
+ *     only damage the slot being written; the other holds either the new state or the last one
+ *     reported durable. After a reported save BOTH slots hold it, so latent corruption of either
+ *     slot never rolls the state back below a reported save (for Raft: never a lost vote). Two
+ *     fdatasyncs per save are cheap: hard state changes only with terms and votes.
  *   - First save (no file, or an empty one): the full 1024-byte file is written to
  *     "hs-<group>.tmp" (OPEN with RQ_DISK_CREATE, TRUNCATE 0, PWRITE, FSYNC), renamed over the
  *     ".dat" name, and the data directory is FSYNC_DIR'd; only then is the save reported. Both
@@ -48,12 +52,8 @@
  *   - two valid slots                                -> the one with the higher sequence.
  *   A successful load then FSYNCs the file and FSYNC_DIRs the data directory before reporting,
  *   so the state it reports is durable (see store_hardstate_load).
- *   Caveat: if latent corruption destroys the NEWER slot, the older slot holds the state that
- *   preceded the last save, and load returns it with slot_ignored = 1: a state older than one
- *   reported durable (for Raft, possibly a lost vote). A crash alone never leads here: a crash can
- *   only tear the slot being written, which never holds the state last reported durable. So this
- *   case comes only from media corruption; the caller may treat slot_ignored as a reason to be
- *   conservative.
+ *   Whichever single slot is torn or rotted, the other holds a state at least as new as the last
+ *   one reported durable (see the steady-state rule above), so slot_ignored is informational.
  *
  * Raft invariants, asserted (RQ_ASSERT) against the newest state requested so far (durable, in
  * flight or pending): the term never decreases; within one term the vote may only go from 0 to a
@@ -152,8 +152,10 @@ enum store_hardstate_step {
     STORE_HARDSTATE_STEP_CREATE_FSYNC,
     STORE_HARDSTATE_STEP_CREATE_RENAME,    /* ... renamed to .dat ... */
     STORE_HARDSTATE_STEP_CREATE_FSYNC_DIR, /* ... and the name made durable */
-    STORE_HARDSTATE_STEP_SAVE_WRITE,       /* steady state: one slot ... */
-    STORE_HARDSTATE_STEP_SAVE_FSYNC,       /* ... and its fdatasync */
+    STORE_HARDSTATE_STEP_SAVE_WRITE,       /* steady state: the slot not holding the newest ... */
+    STORE_HARDSTATE_STEP_SAVE_FSYNC,       /* ... and its fdatasync, ... */
+    STORE_HARDSTATE_STEP_SAVE_WRITE_OTHER, /* ... then the other slot, the same state ... */
+    STORE_HARDSTATE_STEP_SAVE_FSYNC_OTHER, /* ... and its fdatasync: both slots hold it */
 };
 
 /* A save's value and the tickets it stands for. */

@@ -445,7 +445,7 @@ START_TEST(save_then_load_round_trips_across_process_exit_and_power_loss) {
 }
 END_TEST
 
-START_TEST(saves_alternate_slots_with_increasing_sequence) {
+START_TEST(every_save_leaves_both_slots_holding_it_with_increasing_sequence) {
     struct harness h;
     harness_init(&h, 3);
     ck_assert_int_eq(load(&h).err, 0);
@@ -461,14 +461,14 @@ START_TEST(saves_alternate_slots_with_increasing_sequence) {
             ck_assert_int_eq(store_hardstate_decode_slot(data + k * 512, GROUP, &s[k]),
                              STORE_HARDSTATE_SLOT_VALID);
         }
-        /* The first save fills both slots (sequences 1 and 2); then sequence 3 goes to slot 0,
-         * 4 to slot 1, and so on: after save i the newest is in slot i % 2, sequence i + 1. */
-        uint32_t newest = i % 2;
-        ck_assert_uint_eq(s[newest].sequence, i + 1);
-        ck_assert_uint_eq(s[1 - newest].sequence, i);
-        ck_assert_uint_eq(s[newest].term, i);
-        ck_assert_uint_eq(s[newest].vote, i % 3);
-        if (i > 1) ck_assert_uint_eq(s[1 - newest].term, i - 1);
+        /* The first save fills both slots (sequences 1 and 2); each later save writes slot 0
+         * then slot 1: after save i they hold it with sequences 2i - 1 and 2i. */
+        ck_assert_uint_eq(s[0].sequence, 2 * i - 1);
+        ck_assert_uint_eq(s[1].sequence, 2 * i);
+        for (int k = 0; k < 2; k++) {
+            ck_assert_uint_eq(s[k].term, i);
+            ck_assert_uint_eq(s[k].vote, i % 3);
+        }
     }
     harness_free(&h);
 }
@@ -712,25 +712,25 @@ END_TEST
 
 /* ---- corruption ------------------------------------------------------------------------------ */
 
-START_TEST(rotten_newest_slot_falls_back_and_both_rotten_is_corrupt) {
+START_TEST(one_rotten_slot_keeps_the_newest_state_and_both_rotten_is_corrupt) {
     struct harness h;
     harness_init(&h, 7);
     ck_assert_int_eq(load(&h).err, 0);
     save(&h, 1, 0);
     run_idle(&h);
-    save(&h, 2, 5); /* slot 0, sequence 3; slot 1 still holds term 1 */
+    save(&h, 2, 5); /* slot 0 (sequence 3), then slot 1 (sequence 4): both hold term 2 */
     run_idle(&h);
     power_loss(&h);
-    raw_flip(&h, 0 * 512 + 24, 0x04); /* the newest slot's term */
+    raw_flip(&h, 1 * 512 + 24, 0x04); /* the newest slot's term */
     struct store_hardstate_result res = load(&h);
     ck_assert_int_eq(res.err, 0);
-    ck_assert_uint_eq(res.term, 1);
-    ck_assert_uint_eq(res.vote, 0);
+    ck_assert_uint_eq(res.term, 2); /* never rolled back below a reported save */
+    ck_assert_uint_eq(res.vote, 5);
     ck_assert_int_eq(res.slot_ignored, 1);
     ck_assert_int_eq(warn_lines, 1);
 
     process_exit(&h);
-    raw_flip(&h, 1 * 512 + 36, 0x80); /* and now the other slot's CRC */
+    raw_flip(&h, 0 * 512 + 36, 0x80); /* and now the other slot's CRC */
     res = load(&h);
     ck_assert_int_eq(res.err, RQ_ECORRUPT);
     ck_assert_int_eq(error_lines, 1);
@@ -746,14 +746,14 @@ START_TEST(a_rewritten_slot_after_fallback_is_used_again) {
     ck_assert_int_eq(load(&h).err, 0);
     save(&h, 1, 0);
     run_idle(&h);
-    save(&h, 2, 0); /* slot 0 */
+    save(&h, 2, 0);
     run_idle(&h);
     process_exit(&h);
-    raw_flip(&h, 1 * 512 + 3, 0x01); /* the older slot (slot 1) rots */
+    raw_flip(&h, 1 * 512 + 3, 0x01); /* slot 1 rots */
     struct store_hardstate_result res = load(&h);
     ck_assert_uint_eq(res.term, 2);
     ck_assert_int_eq(res.slot_ignored, 1);
-    save(&h, 3, 1); /* overwrites the rotten slot 1 */
+    save(&h, 3, 1); /* rewrites both slots, the rotten one included */
     run_idle(&h);
     process_exit(&h);
     res = load(&h);
@@ -764,10 +764,10 @@ START_TEST(a_rewritten_slot_after_fallback_is_used_again) {
 }
 END_TEST
 
-/* sim_disk_corrupt flips one random synced bit of the file: the load returns the newest state, or
- * (the newest slot's record hit) the one before it; never an error, never another value. */
+/* sim_disk_corrupt flips one random synced bit of the file: the load always returns the newest
+ * state (both slots hold it); never an error, never another value. */
 START_TEST(random_latent_bit_flips_never_yield_a_wrong_value) {
-    uint32_t fell_back = 0, newest = 0;
+    uint32_t ignored = 0, padding = 0;
     for (uint64_t seed = 1; seed <= 300; seed++) {
         struct harness h;
         harness_init(&h, seed);
@@ -790,18 +790,17 @@ START_TEST(random_latent_bit_flips_never_yield_a_wrong_value) {
         ck_assert_str_eq(path, h.path);
         struct store_hardstate_result res = load(&h);
         ck_assert_int_eq(res.err, 0);
-        uint32_t newest_slot = saves % 2;
-        int hit_newest = offset / 512 == newest_slot && offset % 512 < STORE_HARDSTATE_RECORD_SIZE;
-        int hit_older = offset / 512 != newest_slot && offset % 512 < STORE_HARDSTATE_RECORD_SIZE;
+        int hit_record = offset % 512 < STORE_HARDSTATE_RECORD_SIZE;
         struct value got = {res.term, res.vote};
-        ck_assert(value_eq(got, hit_newest ? prev : v));
-        ck_assert_int_eq(res.slot_ignored, hit_newest || hit_older);
-        fell_back += (uint32_t)hit_newest;
-        newest += (uint32_t)!hit_newest;
+        ck_assert(value_eq(got, v));
+        (void)prev;
+        ck_assert_int_eq(res.slot_ignored, hit_record);
+        ignored += (uint32_t)hit_record;
+        padding += (uint32_t)!hit_record;
         harness_free(&h);
     }
-    ck_assert_uint_gt(fell_back, 0);
-    ck_assert_uint_gt(newest, 0);
+    ck_assert_uint_gt(ignored, 0);
+    ck_assert_uint_gt(padding, 0);
 }
 END_TEST
 
@@ -1020,7 +1019,7 @@ int main(void) {
     tcase_add_test(basic, path_is_valid_and_fixed_width);
     tcase_add_test(basic, slot_encoding_matches_the_documented_layout);
     tcase_add_test(basic, save_then_load_round_trips_across_process_exit_and_power_loss);
-    tcase_add_test(basic, saves_alternate_slots_with_increasing_sequence);
+    tcase_add_test(basic, every_save_leaves_both_slots_holding_it_with_increasing_sequence);
     tcase_add_test(basic, saves_while_one_is_in_flight_coalesce_and_complete_in_order);
     tcase_add_test(basic, a_save_from_inside_the_callback_queues_behind_the_next_write);
     tcase_add_test(basic, foreign_requests_are_not_claimed);
@@ -1043,7 +1042,7 @@ int main(void) {
     TCase *corrupt = tcase_create("corruption");
     tcase_set_timeout(corrupt, 600);
     tcase_add_checked_fixture(corrupt, setup_log, teardown_log);
-    tcase_add_test(corrupt, rotten_newest_slot_falls_back_and_both_rotten_is_corrupt);
+    tcase_add_test(corrupt, one_rotten_slot_keeps_the_newest_state_and_both_rotten_is_corrupt);
     tcase_add_test(corrupt, a_rewritten_slot_after_fallback_is_used_again);
     tcase_add_test(corrupt, random_latent_bit_flips_never_yield_a_wrong_value);
     tcase_add_loop_test(corrupt, load_table, 0, (int)(sizeof load_cases / sizeof load_cases[0]));
