@@ -36,7 +36,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 # objects per flavour: $(call objs,FLAVOUR,SOURCES)
 objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
-.PHONY: all test lint unit unit-bins seeds determinism sim coverage fuzz clean deps bench spec
+.PHONY: all test lint unit unit-bins seeds determinism sim coverage fuzz fuzz-corpus clean deps bench spec
 BENCH_BIN := $(if $(wildcard src/cmd/raftq_bench.c),$(BUILD)/raftq-bench)
 all: $(BUILD)/raftq-sim $(BENCH_BIN)
 
@@ -126,6 +126,8 @@ bench: $(BUILD)/raftq-bench
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
+fuzz-corpus:
+	@scripts/gen-corpus.sh
 
 clean:
 	rm -rf $(BUILD)

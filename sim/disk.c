@@ -565,6 +565,8 @@ static struct inode *inode_by_name(const struct sim_disk *d, const char *path, i
     return &d->inodes[ns->entries[at].inode];
 }
 
+int sim_disk_any_corrupted(const struct sim_disk *d) { return d->stats.corruptions > 0; }
+
 int sim_disk_was_corrupted(const struct sim_disk *d, const char *path) {
     const struct inode *in = inode_by_name(d, path, 0);
     return in != NULL && in->corrupted;

@@ -67,6 +67,8 @@ void sim_disk_process_exit(struct sim_disk *d);
 int sim_disk_corrupt(struct sim_disk *d, struct rq_rng *rng, const char *prefix, char *path_out,
                      uint64_t *offset_out);
 
+/* Whether corruption was injected into any file of this disk (ever, or since cleared). */
+int sim_disk_any_corrupted(const struct sim_disk *d);
 /* Whether corruption was injected into the file now named path since the flag was cleared. */
 int sim_disk_was_corrupted(const struct sim_disk *d, const char *path);
 void sim_disk_clear_corrupted(struct sim_disk *d, const char *path);

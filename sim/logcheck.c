@@ -90,6 +90,8 @@ uint64_t logcheck_truncate(struct logcheck *c, uint32_t group, uint64_t from_ind
     return e->seq;
 }
 
+uint64_t logcheck_next_seq(const struct logcheck *c) { return c->next_seq; }
+
 void logcheck_durable(struct logcheck *c, uint32_t group, uint64_t seq) {
     RQ_ASSERT(group < c->group_count);
     struct group_log *gl = &c->groups[group];

@@ -36,6 +36,9 @@ void logcheck_destroy(struct logcheck *c);
 uint64_t logcheck_append(struct logcheck *c, uint32_t group, uint64_t index, uint64_t term,
                          const void *payload, size_t len);
 uint64_t logcheck_truncate(struct logcheck *c, uint32_t group, uint64_t from_index);
+/* The sequence number the next event will get (so a caller can hand it to the store as a cookie
+ * before it knows whether the store accepts the event). */
+uint64_t logcheck_next_seq(const struct logcheck *c);
 /* The store reported the event durable. */
 void logcheck_durable(struct logcheck *c, uint32_t group, uint64_t seq);
 

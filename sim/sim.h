@@ -192,5 +192,6 @@ void sim_faults_format(uint32_t mask, char *buf, size_t cap);
 /* Workloads known to raftq-sim, looked up by name (NULL if unknown). */
 const struct sim_workload *sim_workload_find(const char *name);
 extern const struct sim_workload sim_workload_selftest;
+extern const struct sim_workload sim_workload_store;
 
 #endif

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# make fuzz-corpus: regenerates the fuzz seeds that come from real files (fuzz/tools/*.c run the
+# store on the simulated disk and pack what it wrote). Hand-made seeds stay as they are.
+set -euo pipefail
+mkdir -p build/tools
+core=$(ls src/*/*.c | grep -vE '^src/(shim|cmd)/')
+cc=${CC:-cc}
+$cc -std=c11 -O1 -g -Isrc -I. -fsanitize=address,undefined fuzz/tools/gen_store_corpus.c $core \
+    sim/disk.c sim/diskrunner.c -o build/tools/gen_store_corpus
+build/tools/gen_store_corpus fuzz/corpus/store_recover
