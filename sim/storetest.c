@@ -3,7 +3,8 @@
  * Each server runs a store (src/store/store.h) holding STORETEST_GROUPS Raft groups and the hard
  * state of each (src/store/hardstate.h). On its timer it performs random operations: appends of
  * batches of entries, truncations of a suffix (with a new term, as after a Raft conflict),
- * compactions below an index (as after a snapshot), and hard-state saves. The simulator crashes
+ * compactions below an index (as after a snapshot), retention passes (TTL and size, never above a
+ * snapshot index), and hard-state saves. The simulator crashes
  * it at random points — as a process (page cache kept) or with power loss (unsynced writes
  * torn) — and injects disk faults. After every recovery, every group's whole log is read back and
  * judged by sim/logcheck.h: every durable append present and byte-identical, nothing invented or
@@ -453,6 +454,22 @@ static void op_compact(struct st_node *n, uint32_t g) {
     if (below > n->truth->compact_below[g]) n->truth->compact_below[g] = below;
 }
 
+/* Retention with a short TTL and a small size limit, guarded by a snapshot index. */
+static void op_retention(struct st_node *n, uint32_t g) {
+    uint64_t first, last;
+    store_range(n->store, g, &first, &last);
+    if (last < first + 50) return;
+    uint64_t snapshot_index = rq_rng_range(&n->rng, first, last - 40);
+    uint64_t ttl = rq_rng_range(&n->rng, 1, 500) * 1000000ull;
+    uint64_t size_limit = rq_rng_chance(&n->rng, RQ_PPM / 2) ? rq_rng_range(&n->rng, 1, 200) * 1024 : 0;
+    int rc = store_retention(n->store, g, n->io->now(n->io->env), ttl, size_limit, snapshot_index);
+    if (rc != 0) {
+        if (!fatal_but_legal(rc)) node_fail(n, "store_retention", rc);
+        return;
+    }
+    if (snapshot_index > n->truth->compact_below[g]) n->truth->compact_below[g] = snapshot_index;
+}
+
 static void node_on_timer(void *node) {
     struct st_node *n = node;
     if (!n->running) return;
@@ -462,7 +479,8 @@ static void node_on_timer(void *node) {
     uint64_t dice = rq_rng_below(&n->rng, 100);
     if (dice < 70) op_append_batch(n, g);
     else if (dice < 78) op_truncate(n, g);
-    else if (dice < 82) op_compact(n, g);
+    else if (dice < 81) op_compact(n, g);
+    else if (dice < 83) op_retention(n, g);
     else if (dice < 92) hs_save_random(n, g);
 }
 

@@ -73,6 +73,8 @@ struct group {
     uint64_t victim_lsn;        /* lowest LSN of such entries (0: none) */
     uint64_t victim_until;      /* the newest truncation that freed some */
     uint64_t compact_below;     /* drop whole segments below this */
+    int retention_due;          /* a retention pass waits for the segment store */
+    struct store_segment_retention retention;
     uint64_t next_index;        /* the index the next append must have; 0 = any (empty, unknown) */
     struct tail_entry *tail;    /* ring of tail_cap */
     uint32_t tail_head;
@@ -379,6 +381,19 @@ static void group_advance(struct store *s, struct group *g) {
             }
             g->op = SEG_CUT;
             g->cutting_from = g->void_from;
+            return;
+        }
+    }
+    if (g->retention_due) {
+        g->retention_due = 0;
+        uint32_t deleting = 0;
+        int rc = store_segment_retention(&g->seg, &g->retention, &deleting);
+        if (rc != 0) {
+            store_fail(s, rc, "segment retention");
+            return;
+        }
+        if (deleting) {
+            g->op = SEG_DROP;
             return;
         }
     }
@@ -816,6 +831,21 @@ static void read_from_memory(struct store *s, struct group *g, uint64_t from_ind
     }
     s->stats.reads_from_memory++;
     s->cb.read_done(s->cb_arg, cookie, n ? 0 : RQ_ERANGE, g->read_out, n);
+}
+
+int store_retention(struct store *s, uint64_t group, uint64_t now_ns, uint64_t ttl_ns,
+                    uint64_t size_limit, uint64_t snapshot_index) {
+    if (s->state == ST_FAILED) return s->err;
+    RQ_ASSERT(s->state == ST_READY);
+    struct group *g = group_get(s, group, 0);
+    if (g == NULL) return RQ_ERANGE;
+    g->retention.now = now_ns;
+    g->retention.ttl = ttl_ns;
+    g->retention.size_limit = size_limit;
+    g->retention.snapshot_index = snapshot_index;
+    g->retention_due = 1;
+    group_advance(s, g);
+    return 0;
 }
 
 int store_read(struct store *s, uint64_t group, uint64_t from_index, uint32_t max_entries, uint64_t cookie) {

@@ -98,6 +98,14 @@ int store_truncate(struct store *s, uint64_t group, uint64_t from_index);
  * it are deleted in the background. */
 int store_compact(struct store *s, uint64_t group, uint64_t below_index);
 
+/* Retention (a topic's time-to-live and size limit): deletes, in the background, whole segments
+ * of group from the oldest while each is older than ttl_ns (its newest entry's timestamp + ttl_ns <
+ * now_ns, on the same clock the timestamps came from) or the group's segments exceed size_limit
+ * bytes (0: no limit) — never a segment holding an entry at or above snapshot_index, and never the
+ * last segment. Returns 0, RQ_ERANGE (unknown group) or the sticky error. */
+int store_retention(struct store *s, uint64_t group, uint64_t now_ns, uint64_t ttl_ns,
+                    uint64_t size_limit, uint64_t snapshot_index);
+
 /* Reads up to max_entries (<= STORE_READ_ENTRIES_MAX) entries of group from from_index; the
  * result arrives through cb->read_done with cookie — before store_read returns when the entries
  * are in the memory tail, else from store_on_disk_done after one segment read. Returns 0,
