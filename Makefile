@@ -66,7 +66,7 @@ $(BUILD)/raftq-sim: $(call objs,release,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/m
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
-$(BUILD)/raftq-bench: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq_bench.c)
+$(BUILD)/raftq-bench: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq_bench.c $(wildcard src/cmd/bench_*.c))
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
