@@ -19,7 +19,9 @@
 #include "base/log.h"
 #include "sim/logcheck.h"
 #include "sim/sim.h"
+#include "base/codec.h"
 #include "store/hardstate.h"
+#include "store/snapshot.h"
 #include "store/store.h"
 
 enum {
@@ -29,7 +31,29 @@ enum {
     STORETEST_VERIFY_MAX = 1 << 16,    /* entries of one group read back at recovery */
     STORETEST_PENDING_TRUNCS = 64,
     STORETEST_HS_HISTORY = 1 << 12,
+    STORETEST_SNAPS_MAX = 1 << 10,          /* snapshots written per group in one run */
+    STORETEST_SNAP_DATA_MAX = 200 * 1024,
+    STORETEST_SNAP_CHUNK = 64 * 1024,
+    STORETEST_SNAP_CONFIG = 32,             /* group, index, term, digest of the data */
 };
+
+/* The data of a snapshot: deterministic, so the checker can recompute its digest. */
+static uint8_t snap_byte(uint32_t group, uint64_t index, uint64_t term, uint64_t at) {
+    return (uint8_t)(rq_mix64(((uint64_t)group << 56) ^ (index << 16) ^ term ^ (at / 8) * 0x9E37u) >> (8 * (at % 8)));
+}
+
+static uint64_t snap_digest(uint32_t group, uint64_t index, uint64_t term, uint64_t size) {
+    uint64_t h = size;
+    for (uint64_t at = 0; at < size; at += 997) h = rq_mix64(h ^ snap_byte(group, index, term, at));
+    return h;
+}
+
+static void snap_config(uint8_t *out, uint32_t group, uint64_t index, uint64_t term, uint64_t size) {
+    rq_put_u64(out, group);
+    rq_put_u64(out + 8, index);
+    rq_put_u64(out + 16, term);
+    rq_put_u64(out + 24, snap_digest(group, index, term, size));
+}
 
 /* ---- the checker (lives across node incarnations) --------------------------------------------- */
 
@@ -40,8 +64,17 @@ struct st_hs_truth {
     uint32_t durable;                        /* index into the history of the newest durable one */
 };
 
+struct st_snap_truth {
+    uint64_t index[STORETEST_SNAPS_MAX];   /* every snapshot begun, in order */
+    uint64_t term[STORETEST_SNAPS_MAX];
+    uint64_t size[STORETEST_SNAPS_MAX];
+    uint32_t count;
+    uint64_t durable_index;                 /* newest reported durable (0: none) */
+};
+
 struct st_server_truth {
     struct logcheck *log;
+    struct st_snap_truth snaps[STORETEST_GROUPS];
     uint64_t compact_below[STORETEST_GROUPS];   /* highest compaction ever requested */
     struct st_hs_truth hs[STORETEST_GROUPS];
     uint64_t pending_trunc_seq[STORETEST_PENDING_TRUNCS];
@@ -109,8 +142,13 @@ struct st_node {
     struct rq_rng rng;
     struct store *store;
     struct store_hardstate hs[STORETEST_GROUPS];
+    struct store_snapshot snap[STORETEST_GROUPS];
+    uint64_t snap_written[STORETEST_GROUPS];   /* data bytes handed to the snapshot being written */
+    int snap_writing[STORETEST_GROUPS];
+    uint32_t snap_entry[STORETEST_GROUPS];     /* its position in the truth */
+    uint8_t snap_chunk[STORETEST_SNAP_CHUNK];
     int opened;                 /* store recovered */
-    uint32_t hs_loaded;         /* hard states loaded */
+    uint32_t hs_loaded;         /* hard states and snapshots loaded */
     int running;
     uint64_t term[STORETEST_GROUPS];       /* the term new entries get */
     uint32_t hs_vote[STORETEST_GROUPS];
@@ -216,6 +254,10 @@ static int name_explained(const char *dir, const char *name) {
     if (dir[0] == '\0') {
         if (strcmp(name, "wal") == 0) return 1;
         if (len == 17 && name[0] == 'g' && all_hex(name + 1, 16)) return 1;
+        if (len == 43 && name[0] == 's' && all_hex(name + 1, 16) && name[17] == '-' && all_digits(name + 18, 20) &&
+            (strcmp(name + 38, ".snap") == 0 || strcmp(name + 38, ".tmp") == 0)) {
+            return 1;
+        }
         return len == 23 && strncmp(name, "hs-", 3) == 0 && all_hex(name + 3, 16) &&
                (strcmp(name + 19, ".dat") == 0 || strcmp(name + 19, ".tmp") == 0);
     }
@@ -272,7 +314,7 @@ static void verify_done(struct st_node *n) {
 
 static void verify_next_group(struct st_node *n) {
     if (n->verify_group == STORETEST_GROUPS) {
-        if (n->hs_loaded == STORETEST_GROUPS) verify_done(n);
+        if (n->hs_loaded == 2 * STORETEST_GROUPS) verify_done(n);
         return;
     }
     store_range(n->store, n->verify_group, &n->verify_first, &n->verify_last);
@@ -372,7 +414,7 @@ static void on_hardstate(void *arg, const struct store_hardstate_result *r) {
         n->hs_vote[ctx->group] = r->vote;
         h->count = at + 1;  /* saves after it in the history were lost: forget them */
         n->hs_loaded++;
-        if (n->hs_loaded == STORETEST_GROUPS && n->opened && n->verify_group == STORETEST_GROUPS) verify_done(n);
+        if (n->hs_loaded == 2 * STORETEST_GROUPS && n->opened && n->verify_group == STORETEST_GROUPS) verify_done(n);
     }
 }
 
@@ -390,6 +432,118 @@ static void hs_save_random(struct st_node *n, uint32_t g) {
     h->terms[h->count] = term;
     h->votes[h->count] = vote;
     h->count++;
+}
+
+/* ---- snapshots ------------------------------------------------------------------------------------ */
+
+static void snap_write_next(struct st_node *n, uint32_t g) {
+    struct st_snap_truth *t = &n->truth->snaps[g];
+    uint32_t e = n->snap_entry[g];
+    uint64_t left = t->size[e] - n->snap_written[g];
+    if (left == 0) {
+        int rc = store_snapshot_write_finish(&n->snap[g]);
+        if (rc != 0 && !fatal_but_legal(rc)) node_fail(n, "snapshot finish", rc);
+        return;
+    }
+    size_t len = left < STORETEST_SNAP_CHUNK ? (size_t)left : STORETEST_SNAP_CHUNK;
+    for (size_t i = 0; i < len; i++) n->snap_chunk[i] = snap_byte(g, t->index[e], t->term[e], n->snap_written[g] + i);
+    int rc = store_snapshot_write(&n->snap[g], n->snap_chunk, len);
+    if (rc != 0) {
+        if (!fatal_but_legal(rc)) node_fail(n, "snapshot write", rc);
+        return;
+    }
+    n->snap_written[g] += len;
+}
+
+/* A snapshot at an index of the log, then compaction behind it (as Raft does). */
+static void op_snapshot(struct st_node *n, uint32_t g) {
+    struct st_snap_truth *t = &n->truth->snaps[g];
+    uint64_t first, last;
+    store_range(n->store, g, &first, &last);
+    struct store_snapshot_header cur = {0};
+    int have = store_snapshot_current(&n->snap[g], &cur);
+    if (n->snap_writing[g] || last < first || t->count == STORETEST_SNAPS_MAX) return;
+    uint64_t lo = have && cur.index + 1 > first ? cur.index + 1 : first;
+    if (lo > last) return;
+    uint64_t index = rq_rng_range(&n->rng, lo, last);
+    uint64_t term = n->term[g] > cur.term ? n->term[g] : cur.term;
+    uint64_t size = rq_rng_range(&n->rng, 0, STORETEST_SNAP_DATA_MAX);
+    uint8_t config[STORETEST_SNAP_CONFIG];
+    snap_config(config, g, index, term, size);
+    int rc = store_snapshot_write_begin(&n->snap[g], index, term, config, sizeof config);
+    if (rc == RQ_EBUSY) return;
+    if (rc != 0) {
+        if (!fatal_but_legal(rc)) node_fail(n, "snapshot begin", rc);
+        return;
+    }
+    t->index[t->count] = index;
+    t->term[t->count] = term;
+    t->size[t->count] = size;
+    n->snap_entry[g] = t->count++;
+    n->snap_writing[g] = 1;
+    n->snap_written[g] = 0;
+    snap_write_next(n, g);
+}
+
+/* A snapshot found at open or just installed must be one that was written, whole, and no older
+ * than the newest reported durable. */
+static void snap_check(struct st_node *n, uint32_t g, const struct store_snapshot_result *r) {
+    struct st_snap_truth *t = &n->truth->snaps[g];
+    if (!r->found) {
+        if (t->durable_index) sim_fail(n->t->sim, "store: n%u group %u lost its snapshot at %llu", node_id(n), g,
+                                       (unsigned long long)t->durable_index);
+        return;
+    }
+    uint8_t want[STORETEST_SNAP_CONFIG];
+    snap_config(want, g, r->meta.index, r->meta.term, r->meta.data_size);
+    int written = 0;
+    for (uint32_t i = 0; i < t->count && !written; i++) {
+        written = t->index[i] == r->meta.index && t->term[i] == r->meta.term && t->size[i] == r->meta.data_size;
+    }
+    if (!written || r->meta.config_size != sizeof want || memcmp(r->config, want, sizeof want) != 0) {
+        sim_fail(n->t->sim, "store: n%u group %u has a snapshot at %llu that was never written as it is", node_id(n),
+                 g, (unsigned long long)r->meta.index);
+    } else if (r->meta.index < t->durable_index) {
+        sim_fail(n->t->sim, "store: n%u group %u snapshot went back from %llu to %llu", node_id(n), g,
+                 (unsigned long long)t->durable_index, (unsigned long long)r->meta.index);
+    } else {
+        t->durable_index = r->meta.index;
+    }
+}
+
+struct st_snap_ctx {
+    struct st_node *node;
+    uint32_t group;
+};
+static struct st_snap_ctx snap_ctx[SIM_SERVERS_MAX + 1][STORETEST_GROUPS];
+
+static void on_snapshot(void *arg, const struct store_snapshot_result *r) {
+    struct st_snap_ctx *ctx = arg;
+    struct st_node *n = ctx->node;
+    uint32_t g = ctx->group;
+    if (r->err != 0 && (r->fatal || r->event == STORE_SNAPSHOT_OPENED)) {
+        if (fatal_but_legal(r->err)) n->io->halt(n->io->env, "snapshot store failed");
+        else node_fail(n, "snapshot store", r->err);
+        return;
+    }
+    switch (r->event) {
+    case STORE_SNAPSHOT_OPENED:
+        snap_check(n, g, r);
+        n->hs_loaded++;
+        if (n->hs_loaded == 2 * STORETEST_GROUPS && n->opened && n->verify_group == STORETEST_GROUPS) verify_done(n);
+        break;
+    case STORE_SNAPSHOT_CHUNK_DONE: snap_write_next(n, g); break;
+    case STORE_SNAPSHOT_FINISHED:
+        n->snap_writing[g] = 0;
+        if (r->err != 0) break;  /* e.g. disk full: the previous snapshot stays current */
+        snap_check(n, g, r);
+        if (n->running && store_compact(n->store, g, r->meta.index) == 0 &&
+            r->meta.index > n->truth->compact_below[g]) {
+            n->truth->compact_below[g] = r->meta.index;
+        }
+        break;
+    default: break;
+    }
 }
 
 /* ---- operations ---------------------------------------------------------------------------------- */
@@ -479,8 +633,9 @@ static void node_on_timer(void *node) {
     uint64_t dice = rq_rng_below(&n->rng, 100);
     if (dice < 70) op_append_batch(n, g);
     else if (dice < 78) op_truncate(n, g);
-    else if (dice < 81) op_compact(n, g);
-    else if (dice < 83) op_retention(n, g);
+    else if (dice < 80) op_compact(n, g);
+    else if (dice < 82) op_retention(n, g);
+    else if (dice < 83) op_snapshot(n, g);
     else if (dice < 92) hs_save_random(n, g);
 }
 
@@ -508,6 +663,9 @@ static void *node_create(const struct rq_io *io, const void *config) {
         hs_ctx[io->node_id][g].node = n;
         hs_ctx[io->node_id][g].group = g;
         store_hardstate_init(&n->hs[g], io, g, on_hardstate, &hs_ctx[io->node_id][g]);
+        snap_ctx[io->node_id][g].node = n;
+        snap_ctx[io->node_id][g].group = g;
+        store_snapshot_init(&n->snap[g], io, g, on_snapshot, &snap_ctx[io->node_id][g]);
     }
     return n;
 }
@@ -527,6 +685,7 @@ static void node_on_start(void *node) {
     n->truth->pending_truncs = 0;  /* undecided truncations stay undecided (not durable) */
     store_open(n->store);
     for (uint32_t g = 0; g < STORETEST_GROUPS; g++) store_hardstate_load(&n->hs[g]);
+    for (uint32_t g = 0; g < STORETEST_GROUPS; g++) store_snapshot_open(&n->snap[g]);
 }
 
 static void node_on_disk_done(void *node, struct rq_disk_req *req) {
@@ -538,6 +697,7 @@ static void node_on_disk_done(void *node, struct rq_disk_req *req) {
     if (store_on_disk_done(n->store, req)) return;
     for (uint32_t g = 0; g < STORETEST_GROUPS; g++) {
         if (store_hardstate_on_disk_done(&n->hs[g], req)) return;
+        if (store_snapshot_on_disk_done(&n->snap[g], req)) return;
     }
     RQ_UNREACHABLE();
 }

@@ -340,6 +340,26 @@ static int group_flush(struct store *s, struct group *g) {
 static void read_from_memory(struct store *s, struct group *g, uint64_t from_index, uint32_t max_entries,
                              uint64_t cookie);
 
+/* Starts cutting the void part of the segments (entries >= void_from). Returns 1 if a cut is in
+ * flight, 0 if the segments hold nothing void (a compaction may have dropped it already). A
+ * compaction can also have dropped the segment holding void_from itself while later, void ones
+ * remain: then the cut starts at the first entry the segments hold. */
+static int group_cut(struct store *s, struct group *g) {
+    if (!g->seg_open || g->seg_last < g->seg_first || g->void_from > g->seg_last) {
+        g->void_from = UINT64_MAX;
+        return 0;
+    }
+    uint64_t from = g->void_from > g->seg_first ? g->void_from : g->seg_first;
+    int rc = store_segment_truncate(&g->seg, from);
+    if (rc != 0) {
+        store_fail(s, rc, "segment truncate");
+        return 1;
+    }
+    g->op = SEG_CUT;
+    g->cutting_from = g->void_from;
+    return 1;
+}
+
 /* Starts the group's next segment operation, if any: a waiting read first, then a durable
  * truncation, a compaction, and last a flush. */
 static void group_advance(struct store *s, struct group *g) {
@@ -370,20 +390,7 @@ static void group_advance(struct store *s, struct group *g) {
             return;
         }
     }
-    if (g->void_from != UINT64_MAX && g->void_lsn <= s->durable_lsn) {
-        if (g->void_from > g->seg_last || g->void_from < g->seg_first) {
-            g->void_from = UINT64_MAX;  /* nothing of it reached the segments */
-        } else {
-            int rc = store_segment_truncate(&g->seg, g->void_from);
-            if (rc != 0) {
-                store_fail(s, rc, "segment truncate");
-                return;
-            }
-            g->op = SEG_CUT;
-            g->cutting_from = g->void_from;
-            return;
-        }
-    }
+    if (g->void_from != UINT64_MAX && g->void_lsn <= s->durable_lsn && group_cut(s, g)) return;
     if (g->retention_due) {
         g->retention_due = 0;
         uint32_t deleting = 0;
@@ -520,18 +527,8 @@ static void recovery_cut(struct store *s) {
     for (uint32_t i = 0; i < STORE_GROUPS_MAX; i++) {
         struct group *g = s->groups[i];
         if (g == NULL || g->void_from == UINT64_MAX) continue;
-        if (!g->seg_open || g->void_from > g->seg_last || g->void_from < g->seg_first) {
-            g->void_from = UINT64_MAX;
-            continue;
-        }
-        int rc = store_segment_truncate(&g->seg, g->void_from);
-        if (rc != 0) {
-            store_fail(s, rc, "segment truncate at recovery");
-            return;
-        }
-        g->op = SEG_CUT;
-        g->cutting_from = g->void_from;
-        s->outstanding++;
+        if (group_cut(s, g)) s->outstanding++;
+        if (s->state == ST_FAILED) return;
     }
     if (s->outstanding == 0) become_ready(s);
 }
