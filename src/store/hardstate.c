@@ -110,6 +110,8 @@ static const char *step_name(enum store_hardstate_step step) {
     case STORE_HARDSTATE_STEP_LOAD_CLOSE: return "close";
     case STORE_HARDSTATE_STEP_LOAD_FSYNC: return "fsync";
     case STORE_HARDSTATE_STEP_LOAD_FSYNC_DIR: return "fsync of the data directory for";
+    case STORE_HARDSTATE_STEP_LOAD_REPAIR_WRITE: return "repair write of";
+    case STORE_HARDSTATE_STEP_LOAD_REPAIR_FSYNC: return "repair fsync of";
     case STORE_HARDSTATE_STEP_CREATE_OPEN: return "create";
     case STORE_HARDSTATE_STEP_CREATE_TRUNCATE: return "truncate";
     case STORE_HARDSTATE_STEP_CREATE_WRITE: return "write";
@@ -301,6 +303,7 @@ static void on_load_read(struct store_hardstate *hs, const struct rq_disk_req *r
     }
     hs->file_valid = 1;
     hs->load_slot_ignored = valid_count == 1;
+    hs->load_repair = valid_count == 1 || slots[0].term != slots[1].term || slots[0].vote != slots[1].vote;
     hs->durable_slot = pick;
     hs->durable_sequence = slots[pick].sequence;
     hs->durable_term = slots[pick].term;
@@ -319,7 +322,28 @@ static void on_load_sync(struct store_hardstate *hs, enum store_hardstate_step s
         submit_path(hs, STORE_HARDSTATE_STEP_LOAD_FSYNC_DIR, RQ_DISK_FSYNC_DIR, "", 0);
         return;
     }
-    RQ_ASSERT(step == STORE_HARDSTATE_STEP_LOAD_FSYNC_DIR);
+    if (step == STORE_HARDSTATE_STEP_LOAD_FSYNC_DIR && hs->load_repair) {
+        /* Both slots must hold the loaded state before anyone relies on it. */
+        struct store_hardstate_slot slot = {
+            .group_id = hs->group_id,
+            .sequence = hs->durable_sequence + 1,
+            .term = hs->durable_term,
+            .vote = hs->durable_vote,
+        };
+        store_hardstate_encode_slot(hs->buf, &slot);
+        submit_file(hs, STORE_HARDSTATE_STEP_LOAD_REPAIR_WRITE, RQ_DISK_PWRITE,
+                    (uint64_t)(1 - hs->durable_slot) * STORE_HARDSTATE_SLOT_SIZE, STORE_HARDSTATE_SLOT_SIZE);
+        return;
+    }
+    if (step == STORE_HARDSTATE_STEP_LOAD_REPAIR_WRITE) {
+        submit_file(hs, STORE_HARDSTATE_STEP_LOAD_REPAIR_FSYNC, RQ_DISK_FSYNC, 0, 0);
+        return;
+    }
+    if (step == STORE_HARDSTATE_STEP_LOAD_REPAIR_FSYNC) {
+        RQ_INFO("hardstate: %s: repaired slot %u with the loaded state", hs->path, (unsigned)(1 - hs->durable_slot));
+        hs->durable_slot = 1 - hs->durable_slot;
+        hs->durable_sequence++;
+    }
     load_finish(hs, hs->load_slot_ignored);
 }
 
@@ -493,7 +517,9 @@ int store_hardstate_on_disk_done(struct store_hardstate *hs, struct rq_disk_req 
     case STORE_HARDSTATE_STEP_LOAD_READ: on_load_read(hs, req); break;
     case STORE_HARDSTATE_STEP_LOAD_CLOSE: on_load_close(hs, req); break;
     case STORE_HARDSTATE_STEP_LOAD_FSYNC:
-    case STORE_HARDSTATE_STEP_LOAD_FSYNC_DIR: on_load_sync(hs, step, req); break;
+    case STORE_HARDSTATE_STEP_LOAD_FSYNC_DIR:
+    case STORE_HARDSTATE_STEP_LOAD_REPAIR_WRITE:
+    case STORE_HARDSTATE_STEP_LOAD_REPAIR_FSYNC: on_load_sync(hs, step, req); break;
     case STORE_HARDSTATE_STEP_CREATE_OPEN:
     case STORE_HARDSTATE_STEP_CREATE_TRUNCATE:
     case STORE_HARDSTATE_STEP_CREATE_WRITE:

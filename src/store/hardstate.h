@@ -51,7 +51,10 @@
  *                                                      (logged with RQ_WARN);
  *   - two valid slots                                -> the one with the higher sequence.
  *   A successful load then FSYNCs the file and FSYNC_DIRs the data directory before reporting,
- *   so the state it reports is durable (see store_hardstate_load).
+ *   so the state it reports is durable (see store_hardstate_load). When the two slots do not both
+ *   hold the loaded state (a crash between a save's two writes), the other slot is rewritten with
+ *   it (sequence + 1, FSYNC) before the load is reported: otherwise a later rot of the slot that
+ *   holds it would bring back the older state, which a node may have reported durable past.
  *   Whichever single slot is torn or rotted, the other holds a state at least as new as the last
  *   one reported durable (see the steady-state rule above), so slot_ignored is informational.
  *
@@ -146,6 +149,8 @@ enum store_hardstate_step {
     STORE_HARDSTATE_STEP_LOAD_FSYNC,     /* what was read may be only in the page cache ... */
     STORE_HARDSTATE_STEP_LOAD_FSYNC_DIR, /* ... and so may the file's name */
     STORE_HARDSTATE_STEP_LOAD_CLOSE,     /* closing an empty .dat found at load */
+    STORE_HARDSTATE_STEP_LOAD_REPAIR_WRITE, /* the slots differ: the other gets the loaded state, */
+    STORE_HARDSTATE_STEP_LOAD_REPAIR_FSYNC, /*   durably, before the load is reported */
     STORE_HARDSTATE_STEP_CREATE_OPEN,    /* first save: the .tmp file ... */
     STORE_HARDSTATE_STEP_CREATE_TRUNCATE,
     STORE_HARDSTATE_STEP_CREATE_WRITE,
@@ -178,6 +183,7 @@ struct store_hardstate {
     int32_t file;              /* handle of the .dat file (or of the .tmp while creating); -1 */
     int file_valid;            /* the .dat file exists with a valid slot: save in place */
     int load_slot_ignored;     /* the load ignored an invalid slot */
+    int load_repair;           /* the slots did not both hold the loaded state */
     uint64_t durable_sequence; /* sequence of the current (newest valid) slot; 0 = none */
     uint32_t durable_slot;     /* index of that slot */
     uint64_t durable_term;

@@ -1,7 +1,8 @@
 /* wal.c — the node write-ahead log; see wal.h for the format and the contract.
  *
  * Layout of this file: pure decoding (scan, tail check) first, then the state machine: one disk
- * request (w->req) in flight at a time, every next step started from store_wal_on_disk_done. */
+ * request in flight at a time, except a batch's PWRITE + FSYNC pair, every next step started from
+ * store_wal_on_disk_done. */
 #include "store/wal.h"
 
 #include <stdio.h>
@@ -21,6 +22,8 @@ _Static_assert((uint64_t)STORE_WAL_BATCH_RECORDS_LIMIT *STORE_WAL_RECORD_HEADER_
                    (uint64_t)STORE_WAL_BATCH_BYTES_LIMIT * 16,
                "record count bound is sane");
 _Static_assert(STORE_WAL_BATCH_BYTES_LIMIT <= UINT32_MAX / 2, "batch sizes fit in u32");
+_Static_assert(STORE_WAL_BUFFERS == 3, "reported, on the disk, filling: see batch_durable");
+_Static_assert(STORE_WAL_REQS_MAX == 2, "a batch's PWRITE and its FSYNC, and nothing more");
 
 enum {
     CRC_OFFSET = 8,
@@ -319,8 +322,8 @@ int store_wal_config_check(const struct store_wal_config *config) {
 }
 
 size_t store_wal_memory_size(const struct store_wal_config *config) {
-    size_t two = 2 * (size_t)config->batch_bytes_max;
-    return two > STORE_WAL_BATCH_BYTES_LIMIT ? two : STORE_WAL_BATCH_BYTES_LIMIT;
+    size_t buffers = STORE_WAL_BUFFERS * (size_t)config->batch_bytes_max;
+    return buffers > STORE_WAL_BATCH_BYTES_LIMIT ? buffers : STORE_WAL_BATCH_BYTES_LIMIT;
 }
 
 /* ---- requests and failure ------------------------------------------------------------------ */
@@ -348,26 +351,37 @@ static const char *step_name(enum store_wal_step step) {
     }
 }
 
-/* Prepares w->req for step; the caller fills the op's fields, then submit_go. */
+/* Prepares the next free request slot for step; the caller fills the op's fields, then
+ * submit_go. Only an FSYNC of the batch may join a request in flight: its PWRITE. */
 static struct rq_disk_req *submit(struct store_wal *w, enum store_wal_step step,
                                   enum rq_disk_op op) {
-    RQ_ASSERT(w->step == STORE_WAL_STEP_NONE); /* one request in flight, never two */
     RQ_ASSERT(!w->reporting);
-    memset(&w->req, 0, sizeof w->req);
-    w->req.op = op;
-    w->req.file = -1;
-    w->step = step;
-    return &w->req;
+    RQ_ASSERT(w->req_count < STORE_WAL_REQS_MAX);
+    if (w->req_count > 0) { /* never two requests but a batch's PWRITE + FSYNC */
+        RQ_ASSERT(w->req_count == 1);
+        RQ_ASSERT(step == STORE_WAL_STEP_W_FSYNC);
+        RQ_ASSERT(w->req_steps[w->req_head] == STORE_WAL_STEP_W_WRITE);
+    }
+    uint32_t slot = (w->req_head + w->req_count) % STORE_WAL_REQS_MAX;
+    struct rq_disk_req *req = &w->reqs[slot];
+    memset(req, 0, sizeof *req);
+    req->op = op;
+    req->file = -1;
+    w->req_steps[slot] = step;
+    w->req_count++;
+    return req;
 }
 
-static void submit_go(struct store_wal *w) { w->io->disk(w->io->env, &w->req); }
+static void submit_go(struct store_wal *w, struct rq_disk_req *req) {
+    w->io->disk(w->io->env, req);
+}
 
 static void submit_path(struct store_wal *w, enum store_wal_step step, enum rq_disk_op op,
                         const char *path, uint32_t flags) {
     struct rq_disk_req *req = submit(w, step, op);
     snprintf(req->path, sizeof req->path, "%s", path);
     req->flags = flags;
-    submit_go(w);
+    submit_go(w, req);
 }
 
 static void submit_file(struct store_wal *w, enum store_wal_step step, enum rq_disk_op op,
@@ -377,14 +391,15 @@ static void submit_file(struct store_wal *w, enum store_wal_step step, enum rq_d
     req->offset = offset;
     req->buf = buf;
     req->len = len;
-    submit_go(w);
+    submit_go(w, req);
 }
 
 static struct store_wal_batch *fill_batch(struct store_wal *w) {
     return &w->batches[w->fill_index];
 }
+/* The batch written before the fill batch: on the disk while w->flight, then being reported. */
 static struct store_wal_batch *flight_batch(struct store_wal *w) {
-    return &w->batches[1 - w->fill_index];
+    return &w->batches[(w->fill_index + STORE_WAL_BUFFERS - 1) % STORE_WAL_BUFFERS];
 }
 
 /* The WAL failed with err: sticky, reported once. */
@@ -433,7 +448,7 @@ void store_wal_init(struct store_wal *w, const struct rq_io *io,
     RQ_ASSERT(io != NULL);
     RQ_ASSERT(store_wal_config_check(config) == 0);
     RQ_ASSERT(mem != NULL);
-    RQ_ASSERT(mem_size >= 2 * (size_t)config->batch_bytes_max);
+    RQ_ASSERT(mem_size >= STORE_WAL_BUFFERS * (size_t)config->batch_bytes_max);
     RQ_ASSERT(cb->replay != NULL);
     RQ_ASSERT(cb->recovered != NULL);
     RQ_ASSERT(cb->durable != NULL);
@@ -445,7 +460,7 @@ void store_wal_init(struct store_wal *w, const struct rq_io *io,
     w->state = STORE_WAL_NEW;
     w->mem = mem;
     w->mem_size = mem_size;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < STORE_WAL_BUFFERS; i++) {
         w->batches[i].buf = w->mem + (size_t)i * config->batch_bytes_max;
         w->batches[i].size = STORE_WAL_BATCH_HEADER_SIZE;
     }
@@ -463,7 +478,7 @@ void store_wal_recover(struct store_wal *w) {
     snprintf(req->path, sizeof req->path, WAL_DIR);
     req->buf = w->mem;
     req->len = w->mem_size;
-    submit_go(w);
+    submit_go(w, req);
 }
 
 /* The names LIST returned: every one must be a WAL file; they come sorted, so in LSN order. */
@@ -731,9 +746,10 @@ static void start_unlink(struct store_wal *w) {
     submit_path(w, STORE_WAL_STEP_T_UNLINK, RQ_DISK_UNLINK, path, 0);
 }
 
-/* Seals the flight batch's header (count, size, LSN, CRC). */
+/* Seals a batch's header (count, size, LSN, CRC): from now on it takes no more appends. */
 static void batch_seal(struct store_wal_batch *b) {
     RQ_ASSERT(b->count > 0);
+    RQ_ASSERT(!b->sealed);
     uint8_t *p = b->buf;
     uint32_t body_size = b->size - STORE_WAL_BATCH_HEADER_SIZE;
     rq_put_u32(p, STORE_WAL_MAGIC);
@@ -744,11 +760,20 @@ static void batch_seal(struct store_wal_batch *b) {
     rq_put_u32(p + 24, b->count);
     rq_put_u32(p + 28, 0);
     rq_put_u32(p + CRC_OFFSET, batch_crc(p, body_size, body_size));
+    b->sealed = 1;
 }
 
+/* The flight batch's PWRITE at the end of the file and its FSYNC, back to back: the environment
+ * runs them in this order (io.h), so the disk goes from the write to the sync without waiting
+ * for this node. */
 static void start_write(struct store_wal *w) {
     struct store_wal_batch *b = flight_batch(w);
+    RQ_ASSERT(w->flight);
+    RQ_ASSERT(b->sealed);
+    RQ_ASSERT(w->req_count == 0);
+    RQ_ASSERT(!w->write_voided);
     submit_file(w, STORE_WAL_STEP_W_WRITE, RQ_DISK_PWRITE, w->file, w->file_size, b->buf, b->size);
+    submit_file(w, STORE_WAL_STEP_W_FSYNC, RQ_DISK_FSYNC, w->file, 0, NULL, 0);
 }
 
 static void start_create(struct store_wal *w) {
@@ -757,17 +782,21 @@ static void start_create(struct store_wal *w) {
     submit_path(w, STORE_WAL_STEP_W_OPEN, RQ_DISK_OPEN, path, RQ_DISK_CREATE);
 }
 
-/* The fill batch becomes the flight batch and its write starts, rolling the file if due. */
+/* The fill batch becomes the flight batch and its write starts, rolling the file if due. The
+ * buffer after it, which held the batch before the previous one (reported and emptied), fills. */
 static void start_batch(struct store_wal *w) {
-    struct store_wal_batch *fill = fill_batch(w);
-    RQ_ASSERT(fill->count > 0);
-    RQ_ASSERT(flight_batch(w)->count == 0);
-    w->fill_index = 1 - w->fill_index;
-    struct store_wal_batch *b = flight_batch(w);
+    struct store_wal_batch *b = fill_batch(w);
+    RQ_ASSERT(!w->flight);
+    RQ_ASSERT(b->count > 0);
     RQ_ASSERT(b->size <= w->config.batch_bytes_max);
     RQ_ASSERT(b->count <= w->config.batch_records_max);
     RQ_ASSERT(b->first_lsn == w->durable_lsn + 1);
-    batch_seal(b);
+    if (!b->sealed) batch_seal(b);
+    w->fill_index = (w->fill_index + 1) % STORE_WAL_BUFFERS;
+    w->flight = 1;
+    RQ_ASSERT(flight_batch(w) == b);
+    RQ_ASSERT(fill_batch(w)->count == 0); /* three buffers: never the one being reported */
+    RQ_ASSERT(!fill_batch(w)->sealed);
     int roll = w->file >= 0 && w->file_size >= w->config.file_bytes_max;
     if (roll && w->file_count == STORE_WAL_FILES_MAX) {
         if (!w->roll_postponed) {
@@ -791,12 +820,13 @@ static void start_batch(struct store_wal *w) {
 
 /* Starts the next request if none is in flight: a due trim first, then the next batch. */
 static void pump(struct store_wal *w) {
-    if (w->state != STORE_WAL_READY || w->step != STORE_WAL_STEP_NONE || w->reporting) return;
+    if (w->state != STORE_WAL_READY || w->req_count != 0 || w->reporting) return;
     if (trim_due(w)) {
         start_unlink(w);
         return;
     }
     if (w->disk_full) return; /* the stalled request waits for store_wal_tick */
+    RQ_ASSERT(!w->flight);    /* a batch in flight has a request in flight, or is stalled */
     if (fill_batch(w)->count == 0) return;
     start_batch(w);
 }
@@ -810,8 +840,13 @@ int store_wal_append(struct store_wal *w, const struct store_wal_record *rec, ui
     if (rec->payload_size > w->config.payload_bytes_max) return RQ_ETOOBIG;
     struct store_wal_batch *b = fill_batch(w);
     uint32_t need = STORE_WAL_RECORD_HEADER_SIZE + rec->payload_size;
-    if (w->disk_full || b->count == w->config.batch_records_max ||
-        b->size + need > w->config.batch_bytes_max) {
+    if (w->disk_full || b->sealed) {
+        w->stats.busy++;
+        return RQ_EBUSY;
+    }
+    if (b->count == w->config.batch_records_max || b->size + need > w->config.batch_bytes_max) {
+        /* Full: seal it now, while the disk works, rather than when its turn comes. */
+        batch_seal(b);
         w->stats.busy++;
         return RQ_EBUSY;
     }
@@ -834,19 +869,8 @@ int store_wal_append(struct store_wal *w, const struct store_wal_record *rec, ui
     return 0;
 }
 
-/* The flight batch is durable: report each record, in order, then start what is next. */
-static void batch_durable(struct store_wal *w) {
-    struct store_wal_batch *b = flight_batch(w);
-    RQ_ASSERT(b->count > 0);
-    RQ_ASSERT(b->first_lsn == w->durable_lsn + 1);
-    w->file_size += b->size;
-    w->durable_lsn = b->first_lsn + b->count - 1;
-    w->stats.batches++;
-    w->stats.records += b->count;
-    w->stats.bytes += b->size;
-    if (b->count > w->stats.batch_records_largest) w->stats.batch_records_largest = b->count;
-    if (b->size > w->stats.batch_bytes_largest) w->stats.batch_bytes_largest = b->size;
-    w->reporting = 1; /* appends from the callbacks go to the other buffer and start nothing */
+/* Calls `durable` for each record of b, in order. */
+static void batch_report(struct store_wal *w, const struct store_wal_batch *b) {
     struct rq_reader r;
     rq_reader_init(&r, b->buf + STORE_WAL_BATCH_HEADER_SIZE, b->size - STORE_WAL_BATCH_HEADER_SIZE);
     for (uint32_t i = 0; i < b->count; i++) {
@@ -866,10 +890,37 @@ static void batch_durable(struct store_wal *w) {
         ev.lsn_first = ev.lsn_last = ev.record.lsn;
         w->cb.durable(w->cb_arg, &ev);
     }
+}
+
+/* The flight batch is durable: the next batch's write starts first (the disk need not wait for
+ * the callbacks), then each record is reported, in order, from its buffer, which the three-buffer
+ * ring keeps out of the way: the new flight batch and the new fill batch are in the other two. */
+static void batch_durable(struct store_wal *w) {
+    struct store_wal_batch *b = flight_batch(w);
+    RQ_ASSERT(w->flight);
+    RQ_ASSERT(w->req_count == 0); /* its FSYNC (and FSYNC_DIR) completed */
+    RQ_ASSERT(!w->file_name_volatile);
+    RQ_ASSERT(b->count > 0);
+    RQ_ASSERT(b->sealed);
+    RQ_ASSERT(b->first_lsn == w->durable_lsn + 1);
+    w->flight = 0;
+    w->file_size += b->size;
+    w->durable_lsn = b->first_lsn + b->count - 1;
+    w->stats.batches++;
+    w->stats.records += b->count;
+    w->stats.bytes += b->size;
+    if (b->count > w->stats.batch_records_largest) w->stats.batch_records_largest = b->count;
+    if (b->size > w->stats.batch_bytes_largest) w->stats.batch_bytes_largest = b->size;
+    pump(w); /* the next batch (or a due trim), before the callbacks */
+    RQ_ASSERT(b != fill_batch(w));
+    if (w->flight) RQ_ASSERT(b != flight_batch(w));
+    w->reporting = 1; /* appends from the callbacks go to the fill buffer and start nothing */
+    batch_report(w, b);
     w->reporting = 0;
     b->count = 0;
     b->size = STORE_WAL_BATCH_HEADER_SIZE;
-    pump(w);
+    b->sealed = 0;
+    pump(w); /* what the callbacks appended, if nothing is in flight */
 }
 
 /* ENOSPC: nothing was written (io.h). Keep the batch; store_wal_tick retries. */
@@ -880,17 +931,42 @@ static void stall(struct store_wal *w, enum store_wal_step step) {
     w->stats.enospc++;
     w->disk_full = 1;
     w->stalled_step = step;
-    pump(w); /* a due trim may free space meanwhile */
+    pump(w); /* a due trim may free space meanwhile (once the voided FSYNC, if any, is back) */
+}
+
+/* The batch's FSYNC completed with success. */
+static void on_batch_fsync(struct store_wal *w) {
+    w->stats.fsyncs++;
+    if (w->write_voided) { /* its PWRITE failed with ENOSPC: this FSYNC made nothing durable */
+        RQ_ASSERT(w->disk_full);
+        w->write_voided = 0;
+        pump(w); /* a due trim may run while the write waits for store_wal_tick */
+        return;
+    }
+    if (w->file_name_volatile) { /* a new file: its name must be durable too */
+        submit_path(w, STORE_WAL_STEP_W_FSYNC_DIR, RQ_DISK_FSYNC_DIR, WAL_DIR, 0);
+        return;
+    }
+    batch_durable(w);
 }
 
 static void on_write_step(struct store_wal *w, enum store_wal_step step,
                           const struct rq_disk_req *req) {
+    RQ_ASSERT(w->flight);
+    if (step == STORE_WAL_STEP_W_WRITE) { /* its FSYNC follows: both or neither in flight */
+        RQ_ASSERT(w->req_count == 1);
+        RQ_ASSERT(w->req_steps[w->req_head] == STORE_WAL_STEP_W_FSYNC);
+    } else {
+        RQ_ASSERT(w->req_count == 0);
+    }
+    if (step == STORE_WAL_STEP_W_FSYNC) RQ_ASSERT(!w->disk_full || w->write_voided);
     if (req->result == RQ_ENOSPC &&
         (step == STORE_WAL_STEP_W_WRITE || step == STORE_WAL_STEP_W_OPEN)) {
+        if (step == STORE_WAL_STEP_W_WRITE) w->write_voided = 1;
         stall(w, step);
         return;
     }
-    if (req->result < 0) {
+    if (req->result < 0) { /* an FSYNC after a voided write too: fail-stop, never assume */
         char path[STORE_WAL_PATH_SIZE] = WAL_DIR;
         if (w->file_count > 0) store_wal_path(w->files[w->file_count - 1], path);
         fail_request(w, step, req->path[0] ? req->path : path, req->result);
@@ -920,17 +996,8 @@ static void on_write_step(struct store_wal *w, enum store_wal_step step,
         RQ_INFO("wal: new file %s", req->path);
         start_write(w);
         break;
-    case STORE_WAL_STEP_W_WRITE:
-        submit_file(w, STORE_WAL_STEP_W_FSYNC, RQ_DISK_FSYNC, w->file, 0, NULL, 0);
-        break;
-    case STORE_WAL_STEP_W_FSYNC:
-        w->stats.fsyncs++;
-        if (w->file_name_volatile) { /* a new file: its name must be durable too */
-            submit_path(w, STORE_WAL_STEP_W_FSYNC_DIR, RQ_DISK_FSYNC_DIR, WAL_DIR, 0);
-            return;
-        }
-        batch_durable(w);
-        break;
+    case STORE_WAL_STEP_W_WRITE: break; /* its FSYNC, already queued, makes it durable */
+    case STORE_WAL_STEP_W_FSYNC: on_batch_fsync(w); break;
     case STORE_WAL_STEP_W_FSYNC_DIR:
         w->stats.dir_fsyncs++;
         w->file_name_volatile = 0;
@@ -974,7 +1041,9 @@ static void on_trim_step(struct store_wal *w, enum store_wal_step step,
 /* ---- events -------------------------------------------------------------------------------- */
 
 void store_wal_tick(struct store_wal *w) {
-    if (w->state != STORE_WAL_READY || !w->disk_full || w->step != STORE_WAL_STEP_NONE) return;
+    if (w->state != STORE_WAL_READY || !w->disk_full || w->req_count != 0) return;
+    RQ_ASSERT(w->flight);
+    RQ_ASSERT(!w->write_voided);
     RQ_DEBUG("wal: retrying %s after disk full", step_name(w->stalled_step));
     if (w->stalled_step == STORE_WAL_STEP_W_OPEN) {
         start_create(w);
@@ -985,10 +1054,22 @@ void store_wal_tick(struct store_wal *w) {
 }
 
 int store_wal_on_disk_done(struct store_wal *w, struct rq_disk_req *req) {
-    if (req != &w->req) return 0;
-    enum store_wal_step step = w->step;
+    int ours = 0;
+    for (uint32_t i = 0; i < STORE_WAL_REQS_MAX; i++)
+        ours |= req == &w->reqs[i];
+    if (!ours) return 0;
+    RQ_ASSERT(w->req_count > 0);
+    RQ_ASSERT(req == &w->reqs[w->req_head]); /* io.h: completed in submission order */
+    enum store_wal_step step = w->req_steps[w->req_head];
     RQ_ASSERT(step != STORE_WAL_STEP_NONE);
-    w->step = STORE_WAL_STEP_NONE;
+    w->req_steps[w->req_head] = STORE_WAL_STEP_NONE;
+    w->req_head = (w->req_head + 1) % STORE_WAL_REQS_MAX;
+    w->req_count--;
+    if (w->state == STORE_WAL_FAILED) {
+        /* The FSYNC that followed a failed PWRITE: the failure was reported; nothing to do. */
+        RQ_ASSERT(step == STORE_WAL_STEP_W_FSYNC);
+        return 1;
+    }
     if (step <= STORE_WAL_STEP_R_CLOSE) {
         RQ_ASSERT(w->state == STORE_WAL_RECOVERING);
         if (step == STORE_WAL_STEP_LIST)
@@ -1006,8 +1087,10 @@ int store_wal_on_disk_done(struct store_wal *w, struct rq_disk_req *req) {
 }
 
 int store_wal_busy(const struct store_wal *w) {
-    return w->step != STORE_WAL_STEP_NONE || w->disk_full || w->batches[0].count > 0 ||
-           w->batches[1].count > 0 || trim_due(w);
+    int records = 0;
+    for (uint32_t i = 0; i < STORE_WAL_BUFFERS; i++)
+        records |= w->batches[i].count > 0;
+    return w->req_count != 0 || w->disk_full || records || trim_due(w);
 }
 
 const struct store_wal_stats *store_wal_stats(const struct store_wal *w) { return &w->stats; }

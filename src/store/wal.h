@@ -49,19 +49,28 @@
  *
  * ---- Writing ------------------------------------------------------------------------------------
  *
- * One disk request in flight at a time for the whole WAL, in this order of priority when idle:
- * a due trim (UNLINK + FSYNC_DIR "wal", see store_wal_trim), then the next batch. A batch is
- * written by ONE PWRITE at the end of the current file and made durable by ONE FSYNC; everything
- * appended meanwhile accumulates in the other of two batch buffers and forms the next batch, so
- * batches grow with the load. Before a batch is written, if the current file has reached
+ * Requests are issued in this order of priority when none is in flight: a due trim (UNLINK +
+ * FSYNC_DIR "wal", see store_wal_trim), then the next batch. A batch is written by ONE PWRITE at
+ * the end of the current file and made durable by ONE FSYNC, submitted back to back (the
+ * environment completes them in that order, io.h), so at most STORE_WAL_REQS_MAX = 2 requests are
+ * in flight, and two only as such a pair; every other request runs alone. Everything appended
+ * meanwhile accumulates in the fill buffer and forms the next batch, so batches grow with the
+ * load; a fill batch that refuses an append for lack of room is sealed (its header and CRC
+ * computed) at once, takes nothing more, and waits ready for the disk. When a batch's FSYNC (and
+ * for a new file its FSYNC_DIR) succeeds, the next batch's write is submitted FIRST and only then
+ * are the finished batch's records reported durable, from its own buffer: three batch buffers
+ * (finished and being reported, on the disk, filling), so appends made from the `durable`
+ * callbacks still work. Before a batch is written, if the current file has reached
  * config.file_bytes_max bytes (so a file exceeds it by less than one batch), the file is rolled:
- * CLOSE, OPEN "wal/<first LSN of this batch>.log" with RQ_DISK_CREATE, PWRITE, FSYNC, and then
+ * CLOSE, OPEN "wal/<first LSN of this batch>.log" with RQ_DISK_CREATE, PWRITE + FSYNC, and then
  * FSYNC_DIR "wal" so that the new name is durable before any record in it is reported. (With
  * STORE_WAL_FILES_MAX files present the roll waits for a trim, and the current file grows.) Files
- * are never rewritten, except that recovery truncates a torn tail (below). At most one batch write
- * is ever unsynced, and it is always the last batch of the last file. A write or create refused
- * with RQ_ENOSPC wrote nothing (io.h): the batch is kept, appends get RQ_EBUSY, and
- * store_wal_tick retries it.
+ * are never rewritten, except that recovery truncates a torn tail (below). A batch's write is
+ * submitted only after the previous batch's FSYNC succeeded, so at most one batch write is ever
+ * unsynced, and it is always the last batch of the last file. A write or create refused with
+ * RQ_ENOSPC wrote nothing (io.h): the batch is kept, appends get RQ_EBUSY, the FSYNC queued behind
+ * such a write covers nothing new (its success is ignored; its failure still fails the WAL), and
+ * store_wal_tick retries the write (with its FSYNC) once nothing is in flight.
  *
  * ---- Recovery (store_wal_recover) -------------------------------------------------------------
  *
@@ -112,6 +121,8 @@ enum {
     STORE_WAL_BATCH_RECORDS_LIMIT = 1 << 16, /* format: the most records in one batch */
     STORE_WAL_FILES_MAX = 128,               /* files in "wal" at once (see store_wal_trim) */
     STORE_WAL_TAIL_CANDIDATES_MAX = 256,     /* see store_wal_tail_check */
+    STORE_WAL_BUFFERS = 3,                   /* batch buffers: reported, on the disk, filling */
+    STORE_WAL_REQS_MAX = 2,                  /* requests in flight: a batch's PWRITE + FSYNC */
     STORE_WAL_NAME_SIZE = 21,                /* 16 hex digits + ".log" + NUL */
     STORE_WAL_PATH_SIZE = 25,                /* "wal/" + name */
 };
@@ -204,10 +215,11 @@ struct store_wal_config {
 void store_wal_config_default(struct store_wal_config *config);
 /* Returns 0, or RQ_EINVAL when a field is outside the ranges above. */
 int store_wal_config_check(const struct store_wal_config *config);
-/* Memory to give store_wal_init: max(2 * batch_bytes_max, STORE_WAL_BATCH_BYTES_LIMIT), enough to
- * double-buffer batches and for recovery to read any batch the format allows. The minimum is
- * 2 * batch_bytes_max; with less than this, recovery fails (RQ_ETOOBIG) on a batch it cannot hold.
- */
+/* Memory to give store_wal_init: max(3 * batch_bytes_max, STORE_WAL_BATCH_BYTES_LIMIT), enough for
+ * three batch buffers (one reported, one on the disk, one filling: see "Writing") and for recovery
+ * to read any batch the format allows. The minimum is 3 * batch_bytes_max (6 MiB by default, fixed:
+ * nothing else is allocated); with less than the result, recovery fails (RQ_ETOOBIG) on a batch it
+ * cannot hold. */
 size_t store_wal_memory_size(const struct store_wal_config *config);
 
 /* What recovery found; delivered once through `recovered`. */
@@ -263,7 +275,7 @@ enum store_wal_state {
     STORE_WAL_FAILED, /* an error was reported; only the sticky error remains */
 };
 
-/* The disk request in flight, if any (one at a time). */
+/* What a disk request in flight does (at most STORE_WAL_REQS_MAX; two only as W_WRITE, W_FSYNC). */
 enum store_wal_step {
     STORE_WAL_STEP_NONE = 0,
     STORE_WAL_STEP_LIST,       /* recovery: the names in "wal" ... */
@@ -285,12 +297,13 @@ enum store_wal_step {
     STORE_WAL_STEP_T_FSYNC_DIR, /*   durably, before deleting the next (deletions stay a prefix) */
 };
 
-/* One of the two batch buffers. */
+/* One of the STORE_WAL_BUFFERS batch buffers. */
 struct store_wal_batch {
     uint8_t *buf;       /* batch_bytes_max bytes inside mem: header, then records */
     uint32_t size;      /* bytes used, header included (STORE_WAL_BATCH_HEADER_SIZE when empty) */
     uint32_t count;     /* records */
     uint64_t first_lsn; /* of the first record, when count > 0 */
+    int sealed;         /* header and CRC final: it takes no more appends */
 };
 
 /* Recovery's position. */
@@ -311,13 +324,18 @@ struct store_wal {
     struct store_wal_callbacks cb;
     void *cb_arg;
     enum store_wal_state state;
-    enum store_wal_step step;
     int err; /* sticky, once FAILED */
     uint8_t *mem;
     size_t mem_size;
-    struct store_wal_batch batches[2];
-    uint32_t fill_index; /* batches[fill_index] takes appends; the other is in flight */
+    /* Batch k (in write order) lives in batches[k % STORE_WAL_BUFFERS]: the one before the fill
+     * batch is the flight batch (when `flight`), the one before that is being reported (only
+     * inside batch_durable) or empty. */
+    struct store_wal_batch batches[STORE_WAL_BUFFERS];
+    uint32_t fill_index; /* batches[fill_index] takes appends */
+    int flight;          /* the batch before it is being written (or stalled, see disk_full) */
     int reporting;       /* inside `durable` callbacks: no request may start */
+    int write_voided;    /* the flight batch's PWRITE failed with RQ_ENOSPC: its FSYNC covers
+                            nothing (still in flight) */
     int disk_full;       /* an RQ_ENOSPC stalled `stalled_step`; store_wal_tick retries it */
     enum store_wal_step stalled_step;
     int roll_postponed;     /* STORE_WAL_FILES_MAX files exist: the current one keeps growing */
@@ -331,11 +349,16 @@ struct store_wal {
     uint64_t trim_lsn;    /* records below it may be deleted */
     struct store_wal_reader reader;
     struct store_wal_stats stats;
-    struct rq_disk_req req;
+    /* Requests in flight, oldest first: reqs[(req_head + i) % REQS_MAX], i < req_count, doing
+     * req_steps[] of the same slot. */
+    struct rq_disk_req reqs[STORE_WAL_REQS_MAX];
+    enum store_wal_step req_steps[STORE_WAL_REQS_MAX];
+    uint32_t req_head;
+    uint32_t req_count;
 };
 
 /* Prepares w. io outlives w; config must pass store_wal_config_check (asserted); mem (not NULL,
- * mem_size >= 2 * batch_bytes_max, asserted) is the WAL's until the caller stops using w; every
+ * mem_size >= 3 * batch_bytes_max, asserted) is the WAL's until the caller stops using w; every
  * callback must be set. Touches no disk. */
 void store_wal_init(struct store_wal *w, const struct rq_io *io,
                     const struct store_wal_config *config, void *mem, size_t mem_size,
@@ -350,9 +373,10 @@ void store_wal_recover(struct store_wal *w);
  * with no payload (asserted). Returns:
  *   0             accepted; *lsn (if not NULL) = its LSN, one more than the previous append's;
  *   RQ_ETOOBIG    payload_size > config.payload_bytes_max (nothing appended);
- *   RQ_EBUSY      the batch being filled has batch_records_max records or no room for this one,
- *                 or the disk is full (an ENOSPC write waits for store_wal_tick): retry after the
- *                 next `durable` callback or tick (backpressure; nothing appended);
+ *   RQ_EBUSY      the batch being filled has batch_records_max records or no room for this one
+ *                 (or is sealed: it refused an earlier append for lack of room), or the disk
+ *                 is full (an ENOSPC write waits for store_wal_tick): retry after the next
+ *                 `durable` callback, disk completion or tick (backpressure; nothing appended);
  *   the sticky error once FAILED.
  * Then, from store_wal_on_disk_done: `durable` with err 0 for each accepted record, in LSN order,
  * once the FSYNC (and for a new file the FSYNC_DIR) covering it succeeded. If a write, fsync or

@@ -730,12 +730,40 @@ START_TEST(one_rotten_slot_keeps_the_newest_state_and_both_rotten_is_corrupt) {
     ck_assert_int_eq(warn_lines, 1);
 
     process_exit(&h);
-    raw_flip(&h, 0 * 512 + 36, 0x80); /* and now the other slot's CRC */
+    raw_flip(&h, 0 * 512 + 36, 0x80); /* and now both slots' CRCs, with no load in between */
+    raw_flip(&h, 1 * 512 + 36, 0x80);
     res = load(&h);
     ck_assert_int_eq(res.err, RQ_ECORRUPT);
     ck_assert_int_eq(error_lines, 1);
     ck_assert_ptr_nonnull(strstr(last_error_line, "hs-0000000000000007.dat"));
     ck_assert_ptr_nonnull(strstr(last_error_line, "offset 0"));
+    harness_free(&h);
+}
+END_TEST
+
+/* A crash between a save's two writes leaves one slot new and one old. The load must bring the old
+ * slot up to date before it reports, or a later rot of the new slot brings the old state back. */
+START_TEST(load_repairs_a_slot_left_behind_by_a_crash_mid_save) {
+    struct harness h;
+    harness_init(&h, 9);
+    ck_assert_int_eq(load(&h).err, 0);
+    save(&h, 1, 0);
+    run_idle(&h);
+    save(&h, 2, 5);
+    run_idle(&h);
+    save(&h, 3, 0);
+    step(&h); /* slot 0 written */
+    step(&h); /* and fsynced: term 3 is durable there; slot 1 still holds term 2 */
+    process_exit(&h);
+    struct store_hardstate_result res = load(&h);
+    ck_assert_int_eq(res.err, 0);
+    ck_assert_uint_eq(res.term, 3);
+    process_exit(&h);
+    raw_flip(&h, 0 * 512 + 24, 0x01); /* slot 0 rots after the load reported term 3 */
+    res = load(&h);
+    ck_assert_int_eq(res.err, 0);
+    ck_assert_uint_eq(res.term, 3); /* never term 2 again */
+    ck_assert_uint_eq(res.vote, 0);
     harness_free(&h);
 }
 END_TEST
@@ -1044,6 +1072,7 @@ int main(void) {
     tcase_add_checked_fixture(corrupt, setup_log, teardown_log);
     tcase_add_test(corrupt, one_rotten_slot_keeps_the_newest_state_and_both_rotten_is_corrupt);
     tcase_add_test(corrupt, a_rewritten_slot_after_fallback_is_used_again);
+    tcase_add_test(corrupt, load_repairs_a_slot_left_behind_by_a_crash_mid_save);
     tcase_add_test(corrupt, random_latent_bit_flips_never_yield_a_wrong_value);
     tcase_add_loop_test(corrupt, load_table, 0, (int)(sizeof load_cases / sizeof load_cases[0]));
     suite_add_tcase(suite, corrupt);

@@ -118,14 +118,36 @@ struct harness {
     /* disk operations completed, by op, and the largest PREAD */
     uint64_t ops[RQ_DISK_MKDIR + 1];
     size_t pread_len_max;
+    /* the next completed request of this op gets this result instead of its own (0: none) */
+    enum rq_disk_op force_op;
+    int64_t force_result;
+    /* `durable` checks that the next batch's write was submitted before the callbacks */
+    int expect_write_queued;
+    uint64_t write_queued_seen;
 };
+
+/* At most STORE_WAL_REQS_MAX requests in flight, and two only as a batch's PWRITE then FSYNC of
+ * the same file. */
+static void check_in_flight(const struct harness *h) {
+    REQUIRE(h->dr.queue_count <= STORE_WAL_REQS_MAX, "%u requests in flight",
+            (unsigned)h->dr.queue_count);
+    if (h->dr.queue_count == 2) {
+        REQUIRE(h->dr.queue[0]->op == RQ_DISK_PWRITE);
+        REQUIRE(h->dr.queue[1]->op == RQ_DISK_FSYNC);
+        REQUIRE(h->dr.queue[0]->file == h->dr.queue[1]->file);
+    }
+}
 
 static void h_complete(void *arg, struct rq_disk_req *req) {
     struct harness *h = arg;
     if (req->op >= 1 && req->op <= RQ_DISK_MKDIR) h->ops[req->op]++;
     if (req->op == RQ_DISK_PREAD && req->len > h->pread_len_max) h->pread_len_max = req->len;
+    if (h->force_op != 0 && req->op == h->force_op) {
+        req->result = h->force_result;
+        h->force_op = 0;
+    }
     REQUIRE(store_wal_on_disk_done(&h->wal, req) == 1);
-    REQUIRE(h->dr.queue_count <= 1); /* one request in flight, never two */
+    check_in_flight(h);
 }
 
 static int model_matches(const struct harness *h, const struct store_wal_record *rec) {
@@ -233,6 +255,13 @@ static void on_durable(void *arg, const struct store_wal_durable *ev) {
     REQUIRE(ev->record.lsn == h->durable_lsn + 1); /* in append order */
     REQUIRE(model_matches(h, &ev->record));
     check_in_durable_image(h, &ev->record);
+    check_in_flight(h);
+    if (h->expect_write_queued && h->dr.queue_count == 2) { /* the next batch, already queued */
+        const uint8_t *batch = h->dr.queue[0]->buf;
+        REQUIRE(rq_get_u32(batch) == STORE_WAL_MAGIC);
+        REQUIRE(rq_get_u64(batch + 16) > ev->record.lsn); /* its first LSN */
+        h->write_queued_seen++;
+    }
     h->durable_lsn = ev->record.lsn;
     if (h->append_from_durable > 0) {
         h->append_from_durable--;
@@ -317,7 +346,7 @@ static int h_append(struct harness *h, uint64_t group, uint64_t term, uint64_t i
     uint64_t lsn = 0;
     int rc = store_wal_append(&h->wal, &rec, &lsn);
     memset(payload, 0xEE, payload_size); /* the WAL copied it */
-    REQUIRE(h->dr.queue_count <= 1);
+    check_in_flight(h);
     if (rc != 0) return rc;
     REQUIRE(lsn == h->count + 1); /* strictly increasing, no gap */
     REQUIRE(h->count < MODEL_MAX);
@@ -489,7 +518,7 @@ START_TEST(config_bounds) {
     struct store_wal_config c;
     store_wal_config_default(&c);
     ck_assert_int_eq(store_wal_config_check(&c), 0);
-    ck_assert_uint_eq(store_wal_memory_size(&c), 2 * (size_t)c.batch_bytes_max);
+    ck_assert_uint_eq(store_wal_memory_size(&c), 3 * (size_t)c.batch_bytes_max);
     config_small(&c);
     ck_assert_int_eq(store_wal_config_check(&c), 0);
     ck_assert_uint_eq(store_wal_memory_size(&c), STORE_WAL_BATCH_BYTES_LIMIT);
@@ -704,6 +733,85 @@ START_TEST(appends_from_the_durable_callback_queue_behind) {
 }
 END_TEST
 
+/* A batch's PWRITE and FSYNC go to the disk together; its records are reported only once the
+ * FSYNC completed, never after the PWRITE alone. */
+START_TEST(write_and_fsync_are_queued_together_durable_only_after_the_fsync) {
+    struct store_wal_config c = {65536, 1000, 1000, 1 << 20};
+    struct harness *h = h_new(30, &c, 0);
+    h_recover(h);
+    ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 10, NULL), 0);
+    run_idle(h); /* the first batch: a new file */
+    ck_assert_int_eq(h_append(h, 1, 1, 2, STORE_WAL_ENTRY, 10, NULL), 0);
+    ck_assert_uint_eq(h->dr.queue_count, 2);
+    ck_assert_int_eq(h->dr.queue[0]->op, RQ_DISK_PWRITE);
+    ck_assert_int_eq(h->dr.queue[1]->op, RQ_DISK_FSYNC);
+    ck_assert(diskrunner_step(&h->dr)); /* the PWRITE */
+    ck_assert_uint_eq(h->durable_lsn, 1);
+    ck_assert_uint_eq(h->dr.queue_count, 1); /* nothing new joins the FSYNC */
+    ck_assert_int_eq(h_append(h, 1, 1, 3, STORE_WAL_ENTRY, 10, NULL), 0);
+    ck_assert_uint_eq(h->dr.queue_count, 1);
+    ck_assert(diskrunner_step(&h->dr)); /* the FSYNC: LSN 2 is durable, LSN 3's write queued */
+    ck_assert_uint_eq(h->durable_lsn, 2);
+    ck_assert_uint_eq(h->dr.queue_count, 2);
+    run_idle(h);
+    ck_assert_uint_eq(h->durable_lsn, 3);
+    ck_assert_uint_eq(store_wal_stats(&h->wal)->fsyncs, 3);
+    h_free(h);
+}
+END_TEST
+
+/* Under load the next batch's PWRITE + FSYNC are queued before the finished batch's records are
+ * reported (the disk does not wait for the callbacks), and appends from those callbacks go to a
+ * third buffer: the reported batch's bytes stay intact while they run (on_durable compares every
+ * record with the model). */
+START_TEST(the_next_write_is_queued_before_the_callbacks_run) {
+    struct store_wal_config c = {8192, 64, 1200, 1 << 20};
+    struct harness *h = h_new(31, &c, 0);
+    h_recover(h);
+    h->expect_write_queued = 1;
+    h->append_from_durable = 400;
+    struct rq_rng rng;
+    rq_rng_stream(&rng, 31, 1);
+    for (int i = 0; i < 300; i++) {
+        int rc = h_append_random(h, &rng);
+        ck_assert(rc == 0 || rc == RQ_EBUSY);
+        if (rc != 0 || rq_rng_chance(&rng, RQ_PPM / 4)) diskrunner_step(&h->dr);
+    }
+    run_idle(h);
+    ck_assert_uint_eq(h->append_from_durable, 0);
+    ck_assert_uint_eq(h->durable_lsn, h->count);
+    ck_assert_uint_gt(h->write_queued_seen, 100);
+    h_crash(h, 1);
+    ck_assert_uint_eq(h_recover(h).records, h->count);
+    h_free(h);
+}
+END_TEST
+
+/* A fill batch that refused an append for lack of room is sealed: it takes nothing more, not even
+ * a record that would still fit, and is written as it was. */
+START_TEST(a_full_batch_is_sealed_at_once) {
+    struct store_wal_config c = {1024, 8, 900, 1 << 20};
+    struct harness *h = h_new(32, &c, 0);
+    h_recover(h);
+    ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 0, NULL), 0);          /* in flight */
+    ck_assert_int_eq(h_append(h, 1, 1, 2, STORE_WAL_ENTRY, 800, NULL), 0);        /* 32+32+800 */
+    ck_assert_int_eq(h_append(h, 1, 1, 3, STORE_WAL_ENTRY, 200, NULL), RQ_EBUSY); /* no room */
+    struct store_wal_batch *fill = &h->wal.batches[h->wal.fill_index];
+    ck_assert(fill->sealed);
+    ck_assert_uint_eq(rq_get_u32(fill->buf), STORE_WAL_MAGIC); /* header and CRC written now */
+    ck_assert_int_eq(h_append(h, 1, 1, 3, STORE_WAL_ENTRY, 0, NULL), RQ_EBUSY); /* would fit */
+    ck_assert_uint_eq(store_wal_stats(&h->wal)->busy, 2);
+    run_idle(h);
+    ck_assert_uint_eq(h->durable_lsn, 2);
+    ck_assert_uint_eq(store_wal_stats(&h->wal)->batch_bytes_largest, 32 + 32 + 800);
+    ck_assert_int_eq(h_append(h, 1, 1, 3, STORE_WAL_ENTRY, 200, NULL), 0);
+    run_idle(h);
+    h_crash(h, 1);
+    ck_assert_uint_eq(h_recover(h).records, 3);
+    h_free(h);
+}
+END_TEST
+
 /* ---- files: roll, trim ----------------------------------------------------------------------- */
 
 START_TEST(rolls_to_files_named_by_their_first_lsn) {
@@ -906,6 +1014,155 @@ START_TEST(enospc_gives_backpressure_then_writes_everything) {
 }
 END_TEST
 
+/* The PWRITE fails with ENOSPC while its FSYNC is queued behind it: that FSYNC's success makes
+ * nothing durable (nothing is reported), the retry waits until it is back, and then the batch is
+ * written whole; nothing lost, nothing reported early. */
+START_TEST(enospc_on_the_write_voids_the_queued_fsync) {
+    for (int crash = 0; crash <= 2; crash++) {
+        setup_log();
+        struct harness *h = h_new(33 + (uint64_t)crash, NULL, 0);
+        h_recover(h);
+        ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 50, NULL), 0);
+        run_idle(h);
+        h->dr.faults.full = 1;
+        ck_assert_int_eq(h_append(h, 1, 1, 2, STORE_WAL_ENTRY, 700, NULL), 0);
+        ck_assert_uint_eq(h->dr.queue_count, 2);
+        ck_assert(diskrunner_step(&h->dr)); /* PWRITE: RQ_ENOSPC */
+        ck_assert(h->wal.disk_full);
+        ck_assert(h->wal.write_voided);
+        ck_assert_uint_eq(h->dr.queue_count, 1); /* its FSYNC, still queued */
+        h->dr.faults.full = 0;
+        store_wal_tick(&h->wal); /* too early: the FSYNC is in flight */
+        ck_assert_uint_eq(h->dr.queue_count, 1);
+        ck_assert_int_eq(h_append(h, 1, 1, 3, STORE_WAL_ENTRY, 10, NULL), RQ_EBUSY);
+        if (crash == 1) { /* both lives' worth of nothing: the batch was never written */
+            h_crash(h, 1);
+            ck_assert_uint_eq(h_recover(h).records, 1);
+            h_free(h);
+            continue;
+        }
+        ck_assert(diskrunner_step(&h->dr)); /* the FSYNC succeeds, but covers nothing */
+        ck_assert_uint_eq(h->durable_lsn, 1);
+        ck_assert(!h->failed);
+        ck_assert(h->wal.disk_full);
+        ck_assert(!h->wal.write_voided);
+        ck_assert_uint_eq(h->dr.queue_count, 0);
+        store_wal_tick(&h->wal); /* the retry: PWRITE + FSYNC again */
+        ck_assert_uint_eq(h->dr.queue_count, 2);
+        if (crash == 2) { /* a crash with both in flight */
+            h_crash(h, 1);
+            ck_assert_uint_eq(h_recover(h).records, 1);
+            h_free(h);
+            continue;
+        }
+        run_idle(h);
+        ck_assert(!h->wal.disk_full);
+        ck_assert_uint_eq(h->durable_lsn, 2);
+        ck_assert_int_eq(h_append(h, 1, 1, 3, STORE_WAL_ENTRY, 10, NULL), 0);
+        run_idle(h);
+        ck_assert_int_eq(error_lines, 0);
+        h_crash(h, 1);
+        ck_assert_uint_eq(h_recover(h).records, 3);
+        h_free(h);
+    }
+}
+END_TEST
+
+/* The FSYNC queued behind a write refused with ENOSPC fails: the WAL fails (fail-stop), even though
+ * that FSYNC covered no new data. */
+START_TEST(enospc_then_a_failed_fsync_fails_the_wal) {
+    struct harness *h = h_new(36, NULL, 0);
+    h_recover(h);
+    ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 50, NULL), 0);
+    run_idle(h);
+    h->dr.faults.full = 1;
+    ck_assert_int_eq(h_append(h, 1, 1, 2, STORE_WAL_ENTRY, 50, NULL), 0);
+    ck_assert(diskrunner_step(&h->dr)); /* PWRITE: RQ_ENOSPC */
+    ck_assert(h->wal.disk_full);
+    h->dr.faults.full = 0;
+    h->dr.faults.fsync_eio_ppm = RQ_PPM;
+    run_idle(h);
+    ck_assert(h->failed);
+    ck_assert_int_eq(h->fail_event.err, RQ_EIO);
+    ck_assert_uint_eq(h->fail_event.lsn_first, 2);
+    ck_assert_uint_eq(h->fail_event.lsn_last, 2);
+    ck_assert_int_eq(h->wal.state, STORE_WAL_FAILED);
+    store_wal_tick(&h->wal); /* no retry once failed */
+    ck_assert_uint_eq(h->dr.queue_count, 0);
+    ck_assert_int_eq(error_lines, 1);
+    h->dr.faults.fsync_eio_ppm = 0;
+    h_crash(h, 1);
+    ck_assert_uint_eq(h_recover(h).records, 1);
+    h_free(h);
+}
+END_TEST
+
+/* The PWRITE fails with RQ_EIO while its FSYNC is queued: the failure is reported at once, once;
+ * the FSYNC's completion, arriving after, is taken and does nothing (no report, no request). */
+START_TEST(write_eio_fails_at_once_and_the_queued_fsync_is_absorbed) {
+    for (int fsync_fails = 0; fsync_fails <= 1; fsync_fails++) {
+        setup_log();
+        struct harness *h = h_new(37 + (uint64_t)fsync_fails, NULL, 0);
+        h_recover(h);
+        ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 50, NULL), 0);
+        run_idle(h);
+        ck_assert_int_eq(h_append(h, 1, 1, 2, STORE_WAL_ENTRY, 50, NULL), 0);
+        ck_assert_uint_eq(h->dr.queue_count, 2);
+        h->force_op = RQ_DISK_PWRITE;
+        h->force_result = RQ_EIO;
+        ck_assert(diskrunner_step(&h->dr));
+        ck_assert(h->failed);
+        ck_assert_int_eq(h->fail_event.err, RQ_EIO);
+        ck_assert_uint_eq(h->fail_event.lsn_first, 2);
+        ck_assert_uint_eq(h->fail_event.lsn_last, 2);
+        ck_assert_uint_eq(h->dr.queue_count, 1);
+        ck_assert_int_eq(h_append(h, 1, 1, 3, STORE_WAL_ENTRY, 50, NULL), RQ_EIO);
+        if (fsync_fails) h->dr.faults.fsync_eio_ppm = RQ_PPM;
+        run_idle(h); /* on_durable REQUIREs that nothing more is reported */
+        ck_assert_uint_eq(h->wal.req_count, 0);
+        ck_assert_int_eq(error_lines, 1);
+        h->dr.faults.fsync_eio_ppm = 0;
+        h_crash(h, fsync_fails);
+        struct store_wal_recovery res = h_recover(h);
+        ck_assert(res.next_lsn == 2 || res.next_lsn == 3);
+        h_free(h);
+    }
+}
+END_TEST
+
+/* A crash at every point of a batch in a new file (CLOSE, OPEN, PWRITE + FSYNC, FSYNC_DIR), and
+ * of an ordinary one (PWRITE + FSYNC), by power loss or kill -9: judged against the model. */
+START_TEST(a_crash_with_write_and_fsync_in_flight) {
+    struct store_wal_config c = {4096, 8, 1000, 600};
+    uint32_t both_in_flight = 0;
+    for (uint64_t k = 0; k < 7; k++) {
+        for (int power_loss = 0; power_loss <= 1; power_loss++) {
+            struct harness *h = h_new(40 + k, &c, 0);
+            h_recover(h);
+            ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 300, NULL), 0);
+            run_idle(h);
+            ck_assert_int_eq(h_append(h, 1, 1, 2, STORE_WAL_ENTRY, 400, NULL), 0);
+            run_idle(h); /* the file now exceeds 600 bytes: the next batch rolls */
+            ck_assert_int_eq(h_append(h, 1, 1, 3, STORE_WAL_ENTRY, 500, NULL), 0);
+            ck_assert_int_eq(h_append(h, 1, 1, 4, STORE_WAL_ENTRY, 20, NULL), 0);
+            for (uint64_t i = 0; i < k && diskrunner_step(&h->dr); i++)
+                continue;
+            both_in_flight += h->dr.queue_count == 2;
+            h_crash(h, power_loss);
+            h_recover(h); /* judged: everything reported durable is back */
+            run_idle(h);
+            ck_assert_int_eq(h_append(h, 1, 1, 5, STORE_WAL_ENTRY, 20, NULL), 0);
+            run_idle(h);
+            ck_assert_uint_eq(h->durable_lsn, h->count);
+            h_crash(h, 1);
+            ck_assert_uint_eq(h_recover(h).next_lsn, h->count + 1);
+            h_free(h);
+        }
+    }
+    ck_assert_uint_ge(both_in_flight, 4);
+}
+END_TEST
+
 /* The simulator refuses to create a name when its table is full (RQ_ENOSPC): a roll stalls too,
  * and a trim may run meanwhile. */
 START_TEST(enospc_on_roll_stalls_then_retries) {
@@ -1005,8 +1262,8 @@ static int run_life(struct harness *h, struct rq_rng *work, uint32_t appends, ui
 static uint64_t crash_run(uint64_t seed, uint64_t crash_at, uint64_t *torn_total) {
     struct store_wal_config config;
     config_small(&config);
-    /* the least memory allowed: recovery reads files in chunks of 8 KiB */
-    struct harness *h = h_new(seed, &config, 2 * (size_t)config.batch_bytes_max);
+    /* the least memory allowed: recovery reads files in chunks of 12 KiB */
+    struct harness *h = h_new(seed, &config, 3 * (size_t)config.batch_bytes_max);
     struct rq_rng work, chaos;
     rq_rng_stream(&work, seed, 1);
     rq_rng_stream(&chaos, seed * 1000003u + crash_at, 2);
@@ -1082,8 +1339,6 @@ START_TEST(latent_corruption_is_always_detected_never_served) {
             if (rq_rng_chance(&work, RQ_PPM / 3)) run_idle(h);
         }
         run_idle(h);
-        uint64_t last_batch_at = h->wal.file_size - h->wal.batches[1 - h->wal.fill_index].size;
-        (void)last_batch_at;
         h_crash(h, 1);
         char path[RQ_DISK_PATH_MAX];
         uint64_t offset;
@@ -1435,7 +1690,7 @@ END_TEST
 
 START_TEST(recovery_reads_in_chunks_of_at_most_its_memory) {
     struct store_wal_config c = {1024, 16, 900, 1 << 20};
-    struct harness *h = h_new(15, &c, 2048); /* the minimum: two batch buffers */
+    struct harness *h = h_new(15, &c, 3072); /* the minimum: three batch buffers */
     h_recover(h);
     struct rq_rng rng;
     rq_rng_stream(&rng, 15, 1);
@@ -1451,8 +1706,8 @@ START_TEST(recovery_reads_in_chunks_of_at_most_its_memory) {
     struct store_wal_recovery res = h_recover(h);
     ck_assert_int_eq(res.err, 0);
     ck_assert_uint_eq(res.records, h->count);
-    ck_assert_uint_le(h->pread_len_max, 2048);
-    ck_assert_uint_ge(h->ops[RQ_DISK_PREAD], 40000 / 2048);
+    ck_assert_uint_le(h->pread_len_max, 3072);
+    ck_assert_uint_ge(h->ops[RQ_DISK_PREAD], 40000 / 3072);
     ck_assert_uint_eq(res.bytes_read, h->wal.file_size);
     h_free(h);
 }
@@ -1462,12 +1717,12 @@ START_TEST(a_batch_larger_than_recovery_memory_is_etoobig) {
     struct store_wal_config big = {65536, 16, 60000, 1 << 20};
     struct harness *h = h_new(16, &big, 0);
     h_recover(h);
-    ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 3000, NULL), 0);
+    ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 3100, NULL), 0);
     run_idle(h);
     h_crash(h, 1);
     struct store_wal_config small = {1024, 16, 900, 1 << 20};
     h->config = small;
-    h->mem_size = 2048;
+    h->mem_size = 3072;
     h->expect_recovery_error = 1;
     ck_assert_int_eq(h_recover(h).err, RQ_ETOOBIG);
     ck_assert_ptr_nonnull(strstr(last_error_line, "wal/0000000000000001.log"));
@@ -1481,13 +1736,13 @@ START_TEST(chunk_boundaries_and_long_zero_tails) {
     struct store_wal_config c = {1024, 16, 900, 1 << 20};
     static uint8_t image[16384];
     for (int variant = 0; variant < 3; variant++) {
-        struct harness *h = h_new(21 + (uint64_t)variant, &c, 2048);
+        struct harness *h = h_new(21 + (uint64_t)variant, &c, 3072);
         size_t n = 0;
         for (uint64_t lsn = 1; lsn <= 5; lsn++) /* 5 batches of exactly 1024 bytes ... */
             n += enc_simple(image + n, lsn, 1, 1024 - 64);
         n += enc_simple(image + n, 6, 1, 512 - 64); /* ... and one of 512: zeros start mid-chunk */
         ck_assert_uint_eq(n, 5 * 1024 + 512);
-        size_t zeros = variant == 0 ? 0 : variant == 1 ? 1500 : 3000;
+        size_t zeros = variant == 0 ? 0 : variant == 1 ? 1500 : 4000;
         memset(image + n, 0, zeros);
         raw_put(h, "wal/0000000000000001.log", image, n + zeros);
         h->enc_below = UINT64_MAX;
@@ -1501,7 +1756,7 @@ START_TEST(chunk_boundaries_and_long_zero_tails) {
             ck_assert_int_eq(res.err, RQ_ECORRUPT);
             ck_assert_uint_eq(logged_offset(), 5 * 1024 + 512);
         }
-        ck_assert_uint_le(h->pread_len_max, 2048);
+        ck_assert_uint_le(h->pread_len_max, 3072);
         h_free(h);
     }
 }
@@ -1630,6 +1885,9 @@ int main(void) {
     tcase_add_test(commit, fsyncs_stay_far_below_records_under_load);
     tcase_add_test(commit, batch_limits_give_ebusy_then_recover);
     tcase_add_test(commit, appends_from_the_durable_callback_queue_behind);
+    tcase_add_test(commit, write_and_fsync_are_queued_together_durable_only_after_the_fsync);
+    tcase_add_test(commit, the_next_write_is_queued_before_the_callbacks_run);
+    tcase_add_test(commit, a_full_batch_is_sealed_at_once);
     suite_add_tcase(suite, commit);
 
     TCase *files = tcase_create("files");
@@ -1649,6 +1907,10 @@ int main(void) {
     tcase_add_test(faults, fsync_eio_during_recovery_fails_it);
     tcase_add_test(faults, enospc_gives_backpressure_then_writes_everything);
     tcase_add_test(faults, enospc_on_roll_stalls_then_retries);
+    tcase_add_test(faults, enospc_on_the_write_voids_the_queued_fsync);
+    tcase_add_test(faults, enospc_then_a_failed_fsync_fails_the_wal);
+    tcase_add_test(faults, write_eio_fails_at_once_and_the_queued_fsync_is_absorbed);
+    tcase_add_test(faults, a_crash_with_write_and_fsync_in_flight);
     tcase_add_test(faults, surprises_while_running_fail_the_wal);
     suite_add_tcase(suite, faults);
 
