@@ -1,5 +1,6 @@
 #include "sim/disk.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -523,6 +524,44 @@ void sim_disk_crash(struct sim_disk *d, struct rq_rng *rng) {
     for (uint32_t i = 0; i < d->inode_count; i++) {
         if (d->inodes[i].live) inode_crash(d, &d->inodes[i], rng);
     }
+}
+
+static int64_t put_step(struct sim_disk *d, struct rq_disk_req *req) {
+    static const struct sim_disk_faults none = {0, 0, 0};
+    struct rq_rng unused;  /* no faults: nothing is drawn */
+    rq_rng_seed(&unused, 1);
+    sim_disk_execute(d, req, &none, &unused);
+    return req->result;
+}
+
+int sim_disk_put_durable(struct sim_disk *d, const char *path, const void *data, size_t size) {
+    char dir[RQ_DISK_PATH_MAX] = "";
+    path_dir(path, dir);
+    struct rq_disk_req req = {.op = RQ_DISK_MKDIR};
+    if (dir[0] != '\0') {
+        strcpy(req.path, dir);
+        put_step(d, &req);  /* or it exists */
+        req = (struct rq_disk_req){.op = RQ_DISK_FSYNC_DIR};
+        if (put_step(d, &req) < 0) return (int)req.result;
+    }
+    req = (struct rq_disk_req){.op = RQ_DISK_OPEN, .flags = RQ_DISK_CREATE};
+    snprintf(req.path, sizeof req.path, "%s", path);
+    int64_t file = put_step(d, &req);
+    if (file < 0) return (int)file;
+    struct rq_disk_req steps[4] = {
+        {.op = RQ_DISK_TRUNCATE, .file = (int32_t)file, .offset = 0},
+        {.op = RQ_DISK_PWRITE, .file = (int32_t)file, .buf = (void *)data, .len = size},
+        {.op = RQ_DISK_FSYNC, .file = (int32_t)file},
+        {.op = RQ_DISK_CLOSE, .file = (int32_t)file},
+    };
+    for (int i = 0; i < 4; i++) {
+        if (i == 1 && size == 0) continue;
+        if (put_step(d, &steps[i]) < 0) return (int)steps[i].result;
+    }
+    req = (struct rq_disk_req){.op = RQ_DISK_FSYNC_DIR};
+    strcpy(req.path, dir);
+    put_step(d, &req);
+    return (int)req.result;
 }
 
 void sim_disk_process_exit(struct sim_disk *d) {

@@ -73,6 +73,12 @@ int sim_disk_any_corrupted(const struct sim_disk *d);
 int sim_disk_was_corrupted(const struct sim_disk *d, const char *path);
 void sim_disk_clear_corrupted(struct sim_disk *d, const char *path);
 
+/* For tests: makes `path` a durable file holding exactly data[0..size), bypassing any component
+ * (the way a foreign or damaged file appears): its directory is created if missing and made
+ * durable, the file written, fsynced and closed, and its directory fsynced. Returns 0 or the first
+ * failing request's error. */
+int sim_disk_put_durable(struct sim_disk *d, const char *path, const void *data, size_t size);
+
 /* Test and checker access: the volatile (durable = 0) or durable (durable = 1) image of the file
  * named path in the corresponding namespace. Returns 0 or RQ_ENOENT. The pointer is valid until
  * the next operation. */

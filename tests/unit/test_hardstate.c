@@ -15,6 +15,7 @@
 #include "base/rng.h"
 #include "sim/disk.h"
 #include "store/hardstate.h"
+#include "sim/logcapture.h"
 
 enum {
     GROUP = 7,
@@ -67,31 +68,6 @@ struct harness {
     int on_saved_budget;
 };
 
-/* ---- log capture ----------------------------------------------------------------------------- */
-
-static char last_error_line[RQ_LOG_LINE_MAX];
-static int error_lines;
-static int warn_lines;
-
-static void capture_log(void *arg, enum rq_log_level level, const char *line, size_t len) {
-    (void)arg;
-    if (level == RQ_LOG_WARN) warn_lines++;
-    if (level != RQ_LOG_ERROR) return;
-    error_lines++;
-    size_t n = len < sizeof last_error_line - 1 ? len : sizeof last_error_line - 1;
-    memcpy(last_error_line, line, n);
-    last_error_line[n] = '\0';
-}
-
-static void setup_log(void) {
-    last_error_line[0] = '\0';
-    error_lines = 0;
-    warn_lines = 0;
-    rq_log_set_sink(capture_log, NULL);
-    rq_log_set_level(RQ_LOG_WARN);
-}
-
-static void teardown_log(void) { rq_log_set_sink(NULL, NULL); }
 
 /* ---- the fake environment -------------------------------------------------------------------- */
 
@@ -299,31 +275,9 @@ static void on_done(void *arg, const struct store_hardstate_result *res) {
 
 /* ---- raw file access, bypassing the store ---------------------------------------------------- */
 
-static int64_t raw(struct harness *h, struct rq_disk_req *req) {
-    struct sim_disk_faults none = {0};
-    sim_disk_execute(h->disk, req, &none, &h->disk_rng);
-    return req->result;
-}
-
 /* Makes path hold exactly data[0..size), durably (file and name). */
 static void raw_put(struct harness *h, const char *path, const void *data, size_t size) {
-    struct rq_disk_req req = {.op = RQ_DISK_OPEN, .flags = RQ_DISK_CREATE};
-    strcpy(req.path, path);
-    int64_t file = raw(h, &req);
-    ck_assert_int_ge(file, 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_TRUNCATE, .file = (int32_t)file, .offset = 0};
-    ck_assert_int_eq(raw(h, &req), 0);
-    if (size > 0) {
-        req = (struct rq_disk_req){
-            .op = RQ_DISK_PWRITE, .file = (int32_t)file, .buf = (void *)data, .len = size};
-        ck_assert_int_eq(raw(h, &req), 0);
-    }
-    req = (struct rq_disk_req){.op = RQ_DISK_FSYNC, .file = (int32_t)file};
-    ck_assert_int_eq(raw(h, &req), 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_CLOSE, .file = (int32_t)file};
-    ck_assert_int_eq(raw(h, &req), 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_FSYNC_DIR};
-    ck_assert_int_eq(raw(h, &req), 0);
+    ck_assert_int_eq(sim_disk_put_durable(h->disk, path, data, size), 0);
 }
 
 /* Rewrites the file with byte `offset` xor-ed with mask, durably: latent corruption, made by hand
@@ -1042,7 +996,7 @@ int main(void) {
     Suite *suite = suite_create("hardstate");
 
     TCase *basic = tcase_create("basic");
-    tcase_add_checked_fixture(basic, setup_log, teardown_log);
+    tcase_add_checked_fixture(basic, logcapture_start, logcapture_stop);
     tcase_add_test(basic, fresh_directory_loads_term_0_vote_0_without_writing);
     tcase_add_test(basic, path_is_valid_and_fixed_width);
     tcase_add_test(basic, slot_encoding_matches_the_documented_layout);
@@ -1056,12 +1010,12 @@ int main(void) {
     TCase *crash = tcase_create("crash");
     tcase_set_timeout(crash,
                       600); /* a generous bound for slow sanitizer builds, not a timing test */
-    tcase_add_checked_fixture(crash, setup_log, teardown_log);
+    tcase_add_checked_fixture(crash, logcapture_start, logcapture_stop);
     tcase_add_test(crash, crash_after_every_disk_operation_never_loses_or_mixes_state);
     suite_add_tcase(suite, crash);
 
     TCase *eio = tcase_create("eio");
-    tcase_add_checked_fixture(eio, setup_log, teardown_log);
+    tcase_add_checked_fixture(eio, logcapture_start, logcapture_stop);
     tcase_add_test(eio, fsync_eio_on_the_first_save_is_reported_and_never_durable);
     tcase_add_test(eio, fsync_eio_in_place_fails_every_outstanding_save);
     tcase_add_test(eio, fsync_eio_during_load_fails_the_load);
@@ -1069,7 +1023,7 @@ int main(void) {
 
     TCase *corrupt = tcase_create("corruption");
     tcase_set_timeout(corrupt, 600);
-    tcase_add_checked_fixture(corrupt, setup_log, teardown_log);
+    tcase_add_checked_fixture(corrupt, logcapture_start, logcapture_stop);
     tcase_add_test(corrupt, one_rotten_slot_keeps_the_newest_state_and_both_rotten_is_corrupt);
     tcase_add_test(corrupt, a_rewritten_slot_after_fallback_is_used_again);
     tcase_add_test(corrupt, load_repairs_a_slot_left_behind_by_a_crash_mid_save);

@@ -17,6 +17,7 @@
 #include "sim/diskrunner.h"
 #include "store/block.h"
 #include "store/segment.h"
+#include "sim/logcapture.h"
 
 enum {
     GROUPS_MAX = 4,
@@ -26,34 +27,6 @@ enum {
     NAMES_SIZE = 8192,
 };
 
-/* ---- log capture ----------------------------------------------------------------------------- */
-
-static char last_error_line[RQ_LOG_LINE_MAX];
-static char last_warn_line[RQ_LOG_LINE_MAX];
-static int error_lines;
-static int warn_lines;
-
-static void capture_log(void *arg, enum rq_log_level level, const char *line, size_t len) {
-    (void)arg;
-    char *dst = level == RQ_LOG_ERROR ? last_error_line : last_warn_line;
-    if (level == RQ_LOG_WARN) warn_lines++;
-    if (level == RQ_LOG_ERROR) error_lines++;
-    if (level < RQ_LOG_WARN) return;
-    size_t n = len < RQ_LOG_LINE_MAX - 1 ? len : RQ_LOG_LINE_MAX - 1;
-    memcpy(dst, line, n);
-    dst[n] = '\0';
-}
-
-static void setup_log(void) {
-    last_error_line[0] = '\0';
-    last_warn_line[0] = '\0';
-    error_lines = 0;
-    warn_lines = 0;
-    rq_log_set_sink(capture_log, NULL);
-    rq_log_set_level(RQ_LOG_WARN);
-}
-
-static void teardown_log(void) { rq_log_set_sink(NULL, NULL); }
 
 /* ---- entries the tests write: a model of what the log must hold ------------------------------ */
 
@@ -336,35 +309,7 @@ static void expect_files_explained(struct group *g) {
 
 /* Makes path hold exactly data[0..size), durably (file and name). */
 static void raw_put(struct harness *h, const char *path, const void *data, size_t size) {
-    char dir[RQ_DISK_PATH_MAX] = "";
-    const char *slash = strchr(path, '/');
-    if (slash != NULL) {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-        struct rq_disk_req mk = {.op = RQ_DISK_MKDIR};
-        strcpy(mk.path, dir);
-        raw(h, &mk); /* or it exists */
-        struct rq_disk_req sync_root = {.op = RQ_DISK_FSYNC_DIR};
-        ck_assert_int_eq(raw(h, &sync_root), 0);
-    }
-    struct rq_disk_req req = {.op = RQ_DISK_OPEN, .flags = RQ_DISK_CREATE};
-    strcpy(req.path, path);
-    int64_t file = raw(h, &req);
-    ck_assert_int_ge(file, 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_TRUNCATE, .file = (int32_t)file, .offset = 0};
-    ck_assert_int_eq(raw(h, &req), 0);
-    if (size > 0) {
-        req = (struct rq_disk_req){
-            .op = RQ_DISK_PWRITE, .file = (int32_t)file, .buf = (void *)data, .len = size};
-        ck_assert_int_eq(raw(h, &req), 0);
-    }
-    req = (struct rq_disk_req){.op = RQ_DISK_FSYNC, .file = (int32_t)file};
-    ck_assert_int_eq(raw(h, &req), 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_CLOSE, .file = (int32_t)file};
-    ck_assert_int_eq(raw(h, &req), 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_FSYNC_DIR};
-    strcpy(req.path, dir);
-    ck_assert_int_eq(raw(h, &req), 0);
+    ck_assert_int_eq(sim_disk_put_durable(h->r.disk, path, data, size), 0);
 }
 
 /* A copy of the durable image of path (at most cap bytes); returns its size. */
@@ -2218,7 +2163,7 @@ int main(void) {
     Suite *suite = suite_create("segment");
 
     TCase *block = tcase_create("block");
-    tcase_add_checked_fixture(block, setup_log, teardown_log);
+    tcase_add_checked_fixture(block, logcapture_start, logcapture_stop);
     tcase_add_test(block, block_layout_matches_the_documentation);
     tcase_add_test(block, every_single_bit_flip_in_a_block_is_caught);
     tcase_add_test(block, checksummed_blocks_with_a_wrong_structure_are_rejected);
@@ -2230,7 +2175,7 @@ int main(void) {
 
     TCase *basic = tcase_create("basic");
     tcase_set_timeout(basic, 600);
-    tcase_add_checked_fixture(basic, setup_log, teardown_log);
+    tcase_add_checked_fixture(basic, logcapture_start, logcapture_stop);
     tcase_add_test(basic, a_new_group_creates_its_directory_durably);
     tcase_add_test(basic, append_and_read_round_trip_across_segments_and_groups);
     tcase_add_test(basic, lookups_by_index_offset_and_timestamp_take_one_read_each);
@@ -2247,7 +2192,7 @@ int main(void) {
 
     TCase *crash_case = tcase_create("crash");
     tcase_set_timeout(crash_case, 600); /* a bound for slow sanitizer builds, not a timing test */
-    tcase_add_checked_fixture(crash_case, setup_log, teardown_log);
+    tcase_add_checked_fixture(crash_case, logcapture_start, logcapture_stop);
     tcase_add_test(crash_case,
                    crash_after_every_disk_request_keeps_every_acknowledged_entry_and_nothing_else);
     tcase_add_test(crash_case, a_torn_tail_is_cut_reported_and_the_log_goes_on);
@@ -2256,7 +2201,7 @@ int main(void) {
 
     TCase *corrupt = tcase_create("corruption");
     tcase_set_timeout(corrupt, 600);
-    tcase_add_checked_fixture(corrupt, setup_log, teardown_log);
+    tcase_add_checked_fixture(corrupt, logcapture_start, logcapture_stop);
     tcase_add_test(corrupt, latent_corruption_is_detected_at_open);
     tcase_add_test(corrupt, latent_corruption_is_detected_on_read_never_served);
     tcase_add_test(corrupt, every_single_bit_flip_in_an_intent_is_corruption);

@@ -18,6 +18,7 @@
 #include "sim/disk.h"
 #include "sim/diskrunner.h"
 #include "store/snapshot.h"
+#include "sim/logcapture.h"
 
 enum {
     GROUP = 7,
@@ -66,28 +67,6 @@ struct spec {
     uint64_t key;
 };
 
-/* ---- log capture ----------------------------------------------------------------------------- */
-
-static char last_error_line[RQ_LOG_LINE_MAX];
-static int error_lines;
-
-static void capture_log(void *arg, enum rq_log_level level, const char *line, size_t len) {
-    (void)arg;
-    if (level != RQ_LOG_ERROR) return;
-    error_lines++;
-    size_t n = len < sizeof last_error_line - 1 ? len : sizeof last_error_line - 1;
-    memcpy(last_error_line, line, n);
-    last_error_line[n] = '\0';
-}
-
-static void setup_log(void) {
-    last_error_line[0] = '\0';
-    error_lines = 0;
-    rq_log_set_sink(capture_log, NULL);
-    rq_log_set_level(RQ_LOG_WARN);
-}
-
-static void teardown_log(void) { rq_log_set_sink(NULL, NULL); }
 
 /* The "byte offset N" of the last error line, or UINT64_MAX. */
 static uint64_t logged_offset(void) {
@@ -1045,7 +1024,7 @@ END_TEST
 START_TEST(latent_corruption_is_detected_with_its_position_and_never_served) {
     uint32_t regions[3] = {0, 0, 0};
     for (uint64_t seed = 1; seed <= 1000; seed++) {
-        setup_log();
+        logcapture_start();
         struct harness *h = harness_new(seed);
         CHECK_IEQ(open_store(h).err, 0);
         struct rq_rng spec_rng;
@@ -1232,7 +1211,7 @@ START_TEST(foreign_and_broken_files_are_rejected_with_file_and_offset) {
               (unsigned long long)expected, last_error_line);
     CHECK(sim_disk_exists(h->dr.disk, path, 1));
     /* A reader refuses it too (at open, or — the body CRC — at the end of its reads). */
-    setup_log();
+    logcapture_start();
     reader_open(h, 5);
     if (h->rd_open_res.err == 0) {
         CHECK_IEQ(c->kind, CRAFT_BODY_CRC);
@@ -1688,7 +1667,7 @@ int main(void) {
 
     TCase *basic = tcase_create("basic");
     tcase_set_timeout(basic, 600); /* a generous bound for sanitizer builds, not a timing test */
-    tcase_add_checked_fixture(basic, setup_log, teardown_log);
+    tcase_add_checked_fixture(basic, logcapture_start, logcapture_stop);
     tcase_add_test(basic, fresh_directory_opens_with_no_snapshot_and_writes_nothing);
     tcase_add_loop_test(
         basic, round_trip_sizes_and_configs, 0,
@@ -1701,14 +1680,14 @@ int main(void) {
 
     TCase *crashes = tcase_create("crash");
     tcase_set_timeout(crashes, 600);
-    tcase_add_checked_fixture(crashes, setup_log, teardown_log);
+    tcase_add_checked_fixture(crashes, logcapture_start, logcapture_stop);
     tcase_add_test(crashes, crash_after_every_op_of_a_write_leaves_previous_or_new);
     tcase_add_test(crashes, crash_after_every_op_of_a_receive_leaves_previous_or_new);
     suite_add_tcase(suite, crashes);
 
     TCase *corrupt = tcase_create("corruption");
     tcase_set_timeout(corrupt, 600);
-    tcase_add_checked_fixture(corrupt, setup_log, teardown_log);
+    tcase_add_checked_fixture(corrupt, logcapture_start, logcapture_stop);
     tcase_add_test(corrupt, latent_corruption_is_detected_with_its_position_and_never_served);
     tcase_add_test(corrupt, a_corrupt_newest_snapshot_is_reported_not_skipped);
     tcase_add_loop_test(corrupt, foreign_and_broken_files_are_rejected_with_file_and_offset, 0,
@@ -1719,7 +1698,7 @@ int main(void) {
 
     TCase *faults = tcase_create("faults");
     tcase_set_timeout(faults, 600);
-    tcase_add_checked_fixture(faults, setup_log, teardown_log);
+    tcase_add_checked_fixture(faults, logcapture_start, logcapture_stop);
     tcase_add_test(faults, fsync_eio_during_a_write_is_sticky_and_the_previous_survives);
     tcase_add_test(faults, fsync_eio_during_open_fails_the_open);
     tcase_add_test(faults, enospc_abandons_the_write_and_keeps_the_previous);
@@ -1729,7 +1708,7 @@ int main(void) {
 
     TCase *transfer = tcase_create("transfer");
     tcase_set_timeout(transfer, 600);
-    tcase_add_checked_fixture(transfer, setup_log, teardown_log);
+    tcase_add_checked_fixture(transfer, logcapture_start, logcapture_stop);
     tcase_add_test(transfer, transfer_resumes_by_offset_and_installs_identically);
     tcase_add_test(transfer, a_reader_survives_the_replacement_of_its_snapshot);
     tcase_add_test(transfer, a_bad_transfer_is_refused_and_the_previous_kept);

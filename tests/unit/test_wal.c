@@ -20,6 +20,7 @@
 #include "sim/disk.h"
 #include "sim/diskrunner.h"
 #include "store/wal.h"
+#include "sim/logcapture.h"
 
 enum {
     MODEL_MAX = 4096,   /* records per run, across lives */
@@ -35,31 +36,6 @@ enum {
         if (!(cond)) ck_abort_msg("failed: " #cond " " __VA_ARGS__);                               \
     } while (0)
 
-/* ---- log capture ----------------------------------------------------------------------------- */
-
-static char last_error_line[RQ_LOG_LINE_MAX];
-static int error_lines;
-static int warn_lines;
-
-static void capture_log(void *arg, enum rq_log_level level, const char *line, size_t len) {
-    (void)arg;
-    if (level == RQ_LOG_WARN) warn_lines++;
-    if (level != RQ_LOG_ERROR) return;
-    error_lines++;
-    size_t n = len < sizeof last_error_line - 1 ? len : sizeof last_error_line - 1;
-    memcpy(last_error_line, line, n);
-    last_error_line[n] = '\0';
-}
-
-static void setup_log(void) {
-    last_error_line[0] = '\0';
-    error_lines = 0;
-    warn_lines = 0;
-    rq_log_set_sink(capture_log, NULL);
-    rq_log_set_level(RQ_LOG_WARN);
-}
-
-static void teardown_log(void) { rq_log_set_sink(NULL, NULL); }
 
 /* ---- the model ------------------------------------------------------------------------------- */
 
@@ -388,29 +364,7 @@ static int64_t raw(struct harness *h, struct rq_disk_req *req) {
 
 /* Makes path hold exactly data[0..size), durably (file and name; "wal" created if needed). */
 static void raw_put(struct harness *h, const char *path, const void *data, size_t size) {
-    struct rq_disk_req req = {.op = RQ_DISK_MKDIR};
-    strcpy(req.path, "wal");
-    raw(h, &req);
-    req = (struct rq_disk_req){.op = RQ_DISK_FSYNC_DIR};
-    ck_assert_int_eq(raw(h, &req), 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_OPEN, .flags = RQ_DISK_CREATE};
-    strcpy(req.path, path);
-    int64_t file = raw(h, &req);
-    ck_assert_int_ge(file, 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_TRUNCATE, .file = (int32_t)file, .offset = 0};
-    ck_assert_int_eq(raw(h, &req), 0);
-    if (size > 0) {
-        req = (struct rq_disk_req){
-            .op = RQ_DISK_PWRITE, .file = (int32_t)file, .buf = (void *)data, .len = size};
-        ck_assert_int_eq(raw(h, &req), 0);
-    }
-    req = (struct rq_disk_req){.op = RQ_DISK_FSYNC, .file = (int32_t)file};
-    ck_assert_int_eq(raw(h, &req), 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_CLOSE, .file = (int32_t)file};
-    ck_assert_int_eq(raw(h, &req), 0);
-    req = (struct rq_disk_req){.op = RQ_DISK_FSYNC_DIR};
-    strcpy(req.path, "wal");
-    ck_assert_int_eq(raw(h, &req), 0);
+    ck_assert_int_eq(sim_disk_put_durable(h->dr.disk, path, data, size), 0);
 }
 
 static void raw_unlink(struct harness *h, const char *path) {
@@ -935,7 +889,7 @@ END_TEST
 
 START_TEST(fsync_eio_is_reported_once_and_sticky) {
     for (uint64_t seed = 1; seed <= 20; seed++) {
-        setup_log();
+        logcapture_start();
         struct harness *h = h_new(seed, NULL, 0);
         h_recover(h);
         for (int i = 0; i < 3; i++)
@@ -1019,7 +973,7 @@ END_TEST
  * written whole; nothing lost, nothing reported early. */
 START_TEST(enospc_on_the_write_voids_the_queued_fsync) {
     for (int crash = 0; crash <= 2; crash++) {
-        setup_log();
+        logcapture_start();
         struct harness *h = h_new(33 + (uint64_t)crash, NULL, 0);
         h_recover(h);
         ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 50, NULL), 0);
@@ -1101,7 +1055,7 @@ END_TEST
  * the FSYNC's completion, arriving after, is taken and does nothing (no report, no request). */
 START_TEST(write_eio_fails_at_once_and_the_queued_fsync_is_absorbed) {
     for (int fsync_fails = 0; fsync_fails <= 1; fsync_fails++) {
-        setup_log();
+        logcapture_start();
         struct harness *h = h_new(37 + (uint64_t)fsync_fails, NULL, 0);
         h_recover(h);
         ck_assert_int_eq(h_append(h, 1, 1, 1, STORE_WAL_ENTRY, 50, NULL), 0);
@@ -1346,7 +1300,7 @@ START_TEST(latent_corruption_is_always_detected_never_served) {
         char last[STORE_WAL_PATH_SIZE];
         store_wal_path(h->wal.files[h->wal.file_count - 1], last);
         in_last_file += strcmp(path, last) == 0;
-        setup_log();
+        logcapture_start();
         h->expect_recovery_error = 1;
         struct store_wal_recovery res = h_recover(h);
         ck_assert_msg(res.err == RQ_ECORRUPT, "seed %llu: bit at %s:%llu: %s",
@@ -1818,7 +1772,7 @@ START_TEST(surprises_while_running_fail_the_wal) {
     ck_assert_ptr_nonnull(strstr(last_error_line, "wal/0000000000000002.log"));
     h_free(h);
 
-    setup_log();
+    logcapture_start();
     h = h_new(25, &c, 0);
     h_recover(h);
     for (int i = 0; i < 3; i++) {
@@ -1870,7 +1824,7 @@ int main(void) {
     Suite *suite = suite_create("wal");
 
     TCase *basic = tcase_create("basic");
-    tcase_add_checked_fixture(basic, setup_log, teardown_log);
+    tcase_add_checked_fixture(basic, logcapture_start, logcapture_stop);
     tcase_add_test(basic, names_are_fixed_width_lowercase_hex);
     tcase_add_test(basic, config_bounds);
     tcase_add_test(basic, fresh_start_creates_the_directory_durably);
@@ -1880,7 +1834,7 @@ int main(void) {
     suite_add_tcase(suite, basic);
 
     TCase *commit = tcase_create("group-commit");
-    tcase_add_checked_fixture(commit, setup_log, teardown_log);
+    tcase_add_checked_fixture(commit, logcapture_start, logcapture_stop);
     tcase_add_test(commit, appends_during_a_write_form_exactly_one_more_batch);
     tcase_add_test(commit, fsyncs_stay_far_below_records_under_load);
     tcase_add_test(commit, batch_limits_give_ebusy_then_recover);
@@ -1891,7 +1845,7 @@ int main(void) {
     suite_add_tcase(suite, commit);
 
     TCase *files = tcase_create("files");
-    tcase_add_checked_fixture(files, setup_log, teardown_log);
+    tcase_add_checked_fixture(files, logcapture_start, logcapture_stop);
     tcase_add_test(files, rolls_to_files_named_by_their_first_lsn);
     tcase_add_test(files, trim_deletes_only_files_wholly_below_and_never_the_current_one);
     tcase_add_test(files, a_crash_that_undoes_a_deletion_is_harmless);
@@ -1902,7 +1856,7 @@ int main(void) {
     suite_add_tcase(suite, files);
 
     TCase *faults = tcase_create("faults");
-    tcase_add_checked_fixture(faults, setup_log, teardown_log);
+    tcase_add_checked_fixture(faults, logcapture_start, logcapture_stop);
     tcase_add_test(faults, fsync_eio_is_reported_once_and_sticky);
     tcase_add_test(faults, fsync_eio_during_recovery_fails_it);
     tcase_add_test(faults, enospc_gives_backpressure_then_writes_everything);
@@ -1917,13 +1871,13 @@ int main(void) {
     TCase *crash = tcase_create("crash");
     tcase_set_timeout(crash,
                       900); /* a generous bound for slow sanitizer builds, not a timing test */
-    tcase_add_checked_fixture(crash, setup_log, teardown_log);
+    tcase_add_checked_fixture(crash, logcapture_start, logcapture_stop);
     tcase_add_test(crash, crash_after_every_disk_operation_loses_nothing_durable);
     suite_add_tcase(suite, crash);
 
     TCase *corrupt = tcase_create("corruption");
     tcase_set_timeout(corrupt, 600);
-    tcase_add_checked_fixture(corrupt, setup_log, teardown_log);
+    tcase_add_checked_fixture(corrupt, logcapture_start, logcapture_stop);
     tcase_add_test(corrupt, latent_corruption_is_always_detected_never_served);
     tcase_add_test(corrupt, every_bit_flip_is_corrupt_every_cut_is_torn);
     tcase_add_test(corrupt, the_decoder_survives_arbitrary_input);
