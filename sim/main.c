@@ -29,7 +29,9 @@ static void usage(FILE *out) {
             "usage: raftq-sim --seed N [--workload NAME] [--nodes K] [--clients C]\n"
             "                 [--duration SECONDS] [--faults LIST] [--no-swarm]\n"
             "                 [--max-drift PPM] [--clock-break] [--events-max N] [--trace] [--stats]\n"
-            "  --workload     selftest (default): the simulator's own check of its models\n"
+            "  --workload     raft-kv (default): a replicated key-value map on multi-raft, checked\n"
+            "                 for Raft's safety properties, linearizability and liveness\n"
+            "                 selftest: the simulator's own check of its models\n"
             "                 store: crash consistency of a node's storage (WAL, segments, hard state)\n"
             "  --nodes        servers, 1..%d (default 3)\n"
             "  --faults       all | none | comma list of: loss,dup,delay,partition,crash,pause,\n"
@@ -59,7 +61,7 @@ static int bad(const char *flag, const char *value) {
 
 static int parse_args(int argc, char **argv, struct options *o) {
     sim_config_default(&o->cfg);
-    o->workload_name = "selftest";
+    o->workload_name = "raft-kv";
     o->faults_text = "all";
     o->duration_s = 20;
     int have_seed = 0;

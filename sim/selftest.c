@@ -741,6 +741,7 @@ const struct sim_workload sim_workload_selftest = {
 const struct sim_workload *sim_workload_find(const char *name) {
     if (strcmp(name, "selftest") == 0) return &sim_workload_selftest;
     if (strcmp(name, "store") == 0) return &sim_workload_store;
+    if (strcmp(name, "raft-kv") == 0) return &sim_workload_raftkv;
     return NULL;
 }
 

@@ -17,7 +17,7 @@ enum {
 void sim_config_default(struct sim_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->seed = 1;
-    cfg->workload = &sim_workload_selftest;
+    cfg->workload = &sim_workload_raftkv;
     cfg->servers = 3;
     cfg->clients = UINT32_MAX;
     cfg->duration_ns = 20ull * 1000000000u;
@@ -417,6 +417,7 @@ static int step(struct sim *s, uint64_t until) {
     recent_record(s, ev);
     dispatch(s, ev);
     sim_event_free(s, ev);
+    if (s->cfg.workload->after_event && !s->failed) s->cfg.workload->after_event(s, s->workload);
     return 1;
 }
 

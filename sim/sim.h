@@ -64,6 +64,8 @@ struct sim_workload {
     /* Creates the workload's state (its checker); it is also the config handed to every node. */
     void *(*init)(struct sim *s);
     void (*fini)(void *w);
+    /* Called after every event (NULL: nothing to check so often). */
+    void (*after_event)(struct sim *s, void *w);
     /* Called once when faults stop (everything healed and restarted). */
     void (*on_heal)(struct sim *s, void *w);
     /* Called at the end of the run, after the last event; final checks. */
@@ -193,5 +195,6 @@ void sim_faults_format(uint32_t mask, char *buf, size_t cap);
 const struct sim_workload *sim_workload_find(const char *name);
 extern const struct sim_workload sim_workload_selftest;
 extern const struct sim_workload sim_workload_store;
+extern const struct sim_workload sim_workload_raftkv;
 
 #endif

@@ -17,6 +17,7 @@ const char *rq_strerror(int code) {
     case RQ_ERANGE: return "value out of range";
     case RQ_EMFILE: return "too many open files";
     case RQ_ECLOSED: return "closed";
+    case RQ_ENOTLEADER: return "not the leader";
     default: return "unknown error";
     }
 }

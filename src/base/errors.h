@@ -19,7 +19,8 @@ enum rq_error {
     RQ_ERANGE = -12,   /* a value (offset, index) is outside the valid range */
     RQ_EMFILE = -13,   /* too many open file handles */
     RQ_ECLOSED = -14,  /* the connection or component has been shut down */
-    RQ_ERROR_MIN = -14,
+    RQ_ENOTLEADER = -15, /* this node does not lead the Raft group: ask the leader */
+    RQ_ERROR_MIN = -15,
 };
 
 /* A static, human-readable message for code (0 or a negative RQ_E*); never NULL. */

@@ -319,6 +319,7 @@ static void index_refresh(struct store_segment *s, uint32_t from) {
     }
     for (uint32_t n = 0; n < s->file_count; n++) {
         struct store_segment_file *f = &s->files[n];
+        if (f->block_first + f->block_count <= from && from > 0) continue;  /* unchanged */
         f->timestamp = 0;
         for (uint32_t b = f->block_first; b < f->block_first + f->block_count; b++) {
             if (s->blocks[b].timestamp > f->timestamp) f->timestamp = s->blocks[b].timestamp;

@@ -93,6 +93,7 @@ static struct sim *probe_sim(uint64_t seed, uint32_t servers) {
     memset(&probe, 0, sizeof probe);
     struct sim_config cfg;
     sim_config_default(&cfg);
+    cfg.workload = &sim_workload_selftest;
     cfg.seed = seed;
     cfg.workload = &probe_workload;
     cfg.servers = servers;
@@ -617,6 +618,7 @@ END_TEST
 START_TEST(clock_nodes_in_a_run_respect_max_drift) {
     struct sim_config cfg;
     sim_config_default(&cfg);
+    cfg.workload = &sim_workload_selftest;
     cfg.seed = 23;
     cfg.faults = SIM_FAULT_CLOCK;
     cfg.swarm = 0;
@@ -642,6 +644,7 @@ END_TEST
 static uint64_t run_hash(uint64_t seed, uint64_t duration_ns, struct sim_result *out) {
     struct sim_config cfg;
     sim_config_default(&cfg);
+    cfg.workload = &sim_workload_selftest;
     cfg.seed = seed;
     cfg.duration_ns = duration_ns;
     cfg.heal_ns = duration_ns / 4;
@@ -688,6 +691,7 @@ static int failures_with_bug(uint32_t bug, uint32_t faults, int seeds, char *fai
     for (int seed = 1; seed <= seeds; seed++) {
         struct sim_config cfg;
         sim_config_default(&cfg);
+        cfg.workload = &sim_workload_selftest;
         cfg.seed = (uint64_t)seed;
         cfg.faults = faults;
         cfg.swarm = 0;

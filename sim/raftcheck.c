@@ -1,0 +1,226 @@
+/* The Raft safety checkers; see raftcheck.h. */
+#include "sim/raftcheck.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/rng.h"
+
+/* An open-addressing map from a 64-bit key to two 64-bit values; keys are never 0. */
+struct map_slot {
+    uint64_t key;
+    uint64_t a;
+    uint64_t b;
+};
+
+struct map {
+    struct map_slot *slots;
+    uint64_t cap;      /* power of two */
+    uint64_t count;
+};
+
+static void map_init(struct map *m, uint64_t cap) {
+    m->slots = calloc(cap, sizeof *m->slots);
+    RQ_ASSERT(m->slots != NULL);
+    m->cap = cap;
+    m->count = 0;
+}
+
+/* The slot holding key, or the empty one where it would go; NULL when full. */
+static struct map_slot *map_find(struct map *m, uint64_t key) {
+    RQ_ASSERT(key != 0);
+    uint64_t at = rq_mix64(key) & (m->cap - 1);
+    for (uint64_t probes = 0; probes < m->cap; probes++) {
+        struct map_slot *s = &m->slots[(at + probes) & (m->cap - 1)];
+        if (s->key == key || s->key == 0) return s;
+    }
+    return NULL;
+}
+
+static void map_grow(struct map *m) {
+    struct map old = *m;
+    map_init(m, old.cap * 2);
+    for (uint64_t i = 0; i < old.cap; i++) {
+        if (old.slots[i].key == 0) continue;
+        struct map_slot *s = map_find(m, old.slots[i].key);
+        *s = old.slots[i];
+        m->count++;
+    }
+    free(old.slots);
+}
+
+/* Inserts key if absent, growing the table (kept at most 3/4 full) up to max_count keys. Returns
+ * the slot and sets *fresh, or NULL when the map is at its bound. */
+static struct map_slot *map_put(struct map *m, uint64_t key, uint64_t max_count, int *fresh) {
+    struct map_slot *s = map_find(m, key);
+    *fresh = 0;
+    if (s != NULL && s->key == key) return s;
+    if (m->count >= max_count) return NULL;
+    if (m->count + 1 > m->cap / 4 * 3) {
+        map_grow(m);
+        s = map_find(m, key);
+    }
+    s->key = key;
+    m->count++;
+    *fresh = 1;
+    return s;
+}
+
+struct applied_log {
+    uint64_t *term;      /* by index - 1 */
+    uint64_t *digest;
+    uint64_t *commit_term;   /* the term of the first leader seen applying it (0: none seen) */
+    uint64_t count;
+    uint64_t cap;
+};
+
+struct raftcheck {
+    uint32_t groups;
+    struct map leaders;   /* (group, term) -> node */
+    struct map entries;   /* (group, index, term) -> digest, prev_term */
+    struct applied_log applied[RAFTCHECK_GROUPS_MAX + 1];
+    uint64_t unchecked;
+};
+
+static uint64_t key3(uint32_t group, uint64_t index, uint64_t term) {
+    return rq_mix64(((uint64_t)group << 48) ^ index) ^ rq_mix64(term * 0x9E3779B97F4A7C15ull + 1) ^ 1;
+}
+
+struct raftcheck *raftcheck_create(uint32_t groups) {
+    RQ_ASSERT(groups >= 1 && groups <= RAFTCHECK_GROUPS_MAX);
+    struct raftcheck *c = calloc(1, sizeof *c);
+    RQ_ASSERT(c != NULL);
+    c->groups = groups;
+    map_init(&c->leaders, 1 << 10);
+    map_init(&c->entries, 1 << 14);
+    return c;
+}
+
+void raftcheck_destroy(struct raftcheck *c) {
+    if (c == NULL) return;
+    free(c->leaders.slots);
+    free(c->entries.slots);
+    for (uint32_t g = 0; g <= RAFTCHECK_GROUPS_MAX; g++) {
+        free(c->applied[g].term);
+        free(c->applied[g].digest);
+        free(c->applied[g].commit_term);
+    }
+    free(c);
+}
+
+uint64_t raftcheck_digest(uint8_t type, const void *data, uint32_t size) {
+    uint64_t h = 0xcbf29ce484222325ull ^ type;
+    const uint8_t *p = data;
+    for (uint32_t i = 0; i < size; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return rq_mix64(h ^ size);
+}
+
+int raftcheck_leader(struct raftcheck *c, uint32_t group, uint64_t term, uint32_t node, char *why) {
+    int fresh;
+    struct map_slot *s = map_put(&c->leaders, key3(group, 0, term), RAFTCHECK_ENTRIES_MAX, &fresh);
+    if (s == NULL) { c->unchecked++; return 0; }
+    if (fresh) { s->a = node; return 0; }
+    if (s->a == node) return 0;
+    snprintf(why, RAFTCHECK_WHY_MAX, "election safety: group %" PRIu32 " term %" PRIu64
+             " has two leaders, n%" PRIu64 " and n%" PRIu32, group, term, s->a, node);
+    return -1;
+}
+
+int raftcheck_entry(struct raftcheck *c, uint32_t group, uint64_t index, uint64_t term,
+                    uint64_t prev_term, uint64_t digest, char *why) {
+    int fresh;
+    struct map_slot *s = map_put(&c->entries, key3(group, index, term), RAFTCHECK_ENTRIES_MAX, &fresh);
+    if (s == NULL) { c->unchecked++; return 0; }
+    if (fresh) {
+        s->a = digest;
+        s->b = prev_term;
+        return 0;
+    }
+    if (s->a == digest && s->b == prev_term) return 0;
+    snprintf(why, RAFTCHECK_WHY_MAX, "log matching: group %" PRIu32 " entry (%" PRIu64 ",%" PRIu64
+             ") seen with %s (%s)", group, index, term,
+             s->a != digest ? "two different contents" : "two different predecessors",
+             s->a != digest ? "digests differ" : "previous terms differ");
+    return -1;
+}
+
+static int applied_grow(struct applied_log *l, uint64_t index) {
+    if (index <= l->cap) return 0;
+    if (index > RAFTCHECK_INDEX_MAX) return -1;
+    uint64_t cap = l->cap ? l->cap : 1024;
+    while (cap < index) cap *= 2;
+    l->term = realloc(l->term, cap * sizeof *l->term);
+    l->digest = realloc(l->digest, cap * sizeof *l->digest);
+    l->commit_term = realloc(l->commit_term, cap * sizeof *l->commit_term);
+    RQ_ASSERT(l->term != NULL && l->digest != NULL && l->commit_term != NULL);
+    l->cap = cap;
+    return 0;
+}
+
+int raftcheck_applied(struct raftcheck *c, uint32_t group, uint32_t node, uint64_t index,
+                      uint64_t term, uint64_t digest, uint64_t leader_term, char *why) {
+    RQ_ASSERT(group >= 1 && group <= c->groups && index >= 1);
+    struct applied_log *l = &c->applied[group];
+    if (index <= l->count) {
+        if (l->term[index - 1] == term && l->digest[index - 1] == digest) {
+            uint64_t *ct = &l->commit_term[index - 1];
+            if (leader_term != 0 && (*ct == 0 || leader_term < *ct)) *ct = leader_term;
+            return 0;
+        }
+        snprintf(why, RAFTCHECK_WHY_MAX, "state machine safety: group %" PRIu32 " n%" PRIu32
+                 " applied (%" PRIu64 ",%" PRIu64 ") where (%" PRIu64 ",%" PRIu64 ") was applied",
+                 group, node, index, term, index, l->term[index - 1]);
+        return -1;
+    }
+    if (index != l->count + 1) {
+        snprintf(why, RAFTCHECK_WHY_MAX, "state machine safety: group %" PRIu32 " n%" PRIu32
+                 " applied %" PRIu64 " before %" PRIu64, group, node, index, l->count + 1);
+        return -1;
+    }
+    if (applied_grow(l, index) != 0) { c->unchecked++; return 0; }
+    l->term[index - 1] = term;
+    l->digest[index - 1] = digest;
+    l->commit_term[index - 1] = leader_term;
+    l->count = index;
+    return 0;
+}
+
+/* Paper figure 3: an entry committed in a term is in the log of every leader of a later term. A
+ * leader of an older term may still win late (its vote answers were delayed) and lacks entries
+ * committed since: that is allowed, so only entries first committed by a leader of an earlier
+ * term are required. Commit terms grow with the index, so the newest such entry is enough: log
+ * matching (checked separately) covers everything below it. */
+int raftcheck_new_leader(struct raftcheck *c, uint32_t group, uint32_t node, uint64_t term,
+                         uint64_t (*term_at)(const void *arg, uint64_t index), const void *arg,
+                         char *why) {
+    const struct applied_log *l = &c->applied[group];
+    uint64_t i = l->count;
+    while (i >= 1 && (l->commit_term[i - 1] == 0 || l->commit_term[i - 1] >= term)) i--;
+    if (i == 0) return 0;
+    uint64_t t = term_at(arg, i);
+    if (t == l->term[i - 1]) return 0;
+    snprintf(why, RAFTCHECK_WHY_MAX, "leader completeness: n%" PRIu32 " leads group %" PRIu32
+             " in term %" PRIu64 " without (%" PRIu64 ",%" PRIu64 "), committed in term %" PRIu64
+             "%s", node, group, term, i, l->term[i - 1], l->commit_term[i - 1],
+             t == UINT64_MAX ? ": its log is shorter" : "");
+    return -1;
+}
+
+int raftcheck_acked(struct raftcheck *c, uint32_t group, uint64_t index, uint64_t term,
+                    uint64_t digest, char *why) {
+    const struct applied_log *l = &c->applied[group];
+    if (index <= l->count && l->term[index - 1] == term && l->digest[index - 1] == digest) return 0;
+    snprintf(why, RAFTCHECK_WHY_MAX, "durability: group %" PRIu32 " acknowledged (%" PRIu64
+             ",%" PRIu64 ") but %s", group, index, term,
+             index > l->count ? "no node applied it" : "another entry was applied there");
+    return -1;
+}
+
+uint64_t raftcheck_applied_last(const struct raftcheck *c, uint32_t group) {
+    return c->applied[group].count;
+}
+
+uint64_t raftcheck_unchecked(const struct raftcheck *c) { return c->unchecked; }

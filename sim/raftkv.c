@@ -1,0 +1,534 @@
+/* The raft-kv workload: a replicated key-value map on multi-raft, attacked by every fault.
+ *
+ * Servers: each runs a node host (src/node/host.h) with RAFTKV_GROUPS Raft groups over one store;
+ * key k belongs to group k % RAFTKV_GROUPS + 1. A client request (write a value, or read) becomes
+ * a Raft entry; the leader that proposed it answers once it has applied it. Reads go through the
+ * log too, so every answer is linearizable. The state machine keeps one session per client (the
+ * last op id applied and its result, dissertation 6.3), so a request the network duplicated is
+ * applied once.
+ *
+ * Clients: each has one request outstanding; it sends to the server it believes leads the group,
+ * follows "not leader" hints, and gives up after RAFTKV_OP_TIMEOUT_NS (the outcome is then
+ * unknown). Every written value is unique.
+ *
+ * Checks (sim/raftcheck.h, sim/lincheck.h): whenever a node's role or term changes (the host
+ * looks after every input, so this is after every event that could change it), a new leader is
+ * checked for election safety and leader completeness; every entry that enters any node's log is checked for log matching; every applied
+ * entry for state machine safety; every acknowledged write for durability. At the heal every
+ * server loses power and restarts; the groups must then elect leaders and commit a new write within
+ * RAFTKV_LIVENESS_NS. At the end each key's history must be linearizable. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/codec.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "node/host.h"
+#include "sim/lincheck.h"
+#include "sim/raftcheck.h"
+#include "sim/sim.h"
+
+enum {
+    RAFTKV_GROUPS = 2,
+    RAFTKV_KEYS = 6,
+    RAFTKV_REQ_SIZE = 25,    /* kind u8, client u32, op u64, key u32, value u64 */
+    RAFTKV_REPLY_SIZE = 38,  /* status u8, op u64, value u64, leader u32, index u64, term u64, group u8 */
+    RAFTKV_PENDING_MAX = 64,
+    RAFTKV_RETRIES_MAX = 40,
+    RAFTKV_LINCHECK_BUDGET = 4u << 20,
+};
+
+static const uint64_t RAFTKV_OP_TIMEOUT_NS = 500ull * 1000 * 1000;
+static const uint64_t RAFTKV_LIVENESS_NS = 3ull * 1000 * 1000 * 1000;  /* 10 x max election timeout + restart */
+
+enum kv_kind { KV_WRITE = 1, KV_READ = 2 };
+enum kv_status { KV_OK = 0, KV_NOT_LEADER = 1, KV_FAILED = 2, KV_BUSY = 3 };
+
+struct kv_request {
+    uint8_t kind;
+    uint32_t client;
+    uint64_t op;
+    uint32_t key;
+    uint64_t value;
+};
+
+static void request_encode(const struct kv_request *q, uint8_t *p) {
+    p[0] = q->kind;
+    rq_put_u32(p + 1, q->client);
+    rq_put_u64(p + 5, q->op);
+    rq_put_u32(p + 13, q->key);
+    rq_put_u64(p + 17, q->value);
+}
+
+static int request_decode(const uint8_t *p, size_t len, struct kv_request *q) {
+    if (len != RAFTKV_REQ_SIZE) return RQ_ECORRUPT;
+    q->kind = p[0];
+    q->client = rq_get_u32(p + 1);
+    q->op = rq_get_u64(p + 5);
+    q->key = rq_get_u32(p + 13);
+    q->value = rq_get_u64(p + 17);
+    if ((q->kind != KV_WRITE && q->kind != KV_READ) || q->key >= RAFTKV_KEYS ||
+        q->client >= SIM_CLIENTS_MAX || q->op == 0)
+        return RQ_ECORRUPT;
+    return 0;
+}
+
+static uint32_t group_of_key(uint32_t key) { return key % RAFTKV_GROUPS + 1; }
+
+/* ---- the workload's shared state: checkers and the client history ------------------------------ */
+
+struct kv_history {
+    struct lincheck_op ops[LINCHECK_OPS_MAX];
+    uint32_t count;
+};
+
+struct raftkv {
+    struct sim *sim;
+    struct raftcheck *check;
+    char why[RAFTCHECK_WHY_MAX];
+    struct kv_history keys[RAFTKV_KEYS];
+    uint64_t heal_ns;                       /* 0 until the heal */
+    uint64_t first_write_after_heal_ns[RAFTKV_GROUPS + 1];   /* completion time, 0 = none */
+    uint64_t acked;
+    uint64_t unknown;
+    uint64_t reads;
+};
+
+static void fail_if(struct raftkv *w, int rc) {
+    if (rc != 0) sim_fail(w->sim, "raft-kv: %s", w->why);
+}
+
+/* ---- server ----------------------------------------------------------------------------------- */
+
+struct kv_session {
+    uint64_t op;
+    uint64_t result;
+};
+
+struct kv_pending {
+    uint8_t used;
+    uint32_t group;
+    uint64_t index;
+    uint64_t term;
+    uint64_t conn;
+    uint32_t client;
+    uint64_t op;
+};
+
+struct kv_server {
+    const struct rq_io *io;
+    struct raftkv *w;
+    struct host *host;
+    uint64_t values[RAFTKV_KEYS];
+    struct kv_session sessions[RAFTKV_GROUPS + 1][SIM_CLIENTS_MAX];
+    struct kv_pending pending[RAFTKV_PENDING_MAX];
+    uint32_t pending_count;
+};
+
+static void reply(struct kv_server *n, uint64_t conn, uint8_t status, uint64_t op, uint64_t value,
+                  uint32_t group, uint64_t index, uint64_t term) {
+    uint8_t p[RAFTKV_REPLY_SIZE];
+    p[0] = status;
+    rq_put_u64(p + 1, op);
+    rq_put_u64(p + 9, value);
+    const struct raft *r = host_raft(n->host, group);
+    rq_put_u32(p + 17, r ? raft_leader(r) : 0);
+    rq_put_u64(p + 21, index);
+    rq_put_u64(p + 29, term);
+    p[37] = (uint8_t)group;
+    n->io->reply(n->io->env, conn, p, sizeof p);
+}
+
+/* Executes a request on the state machine, once per (client, op): a duplicate gets the result
+ * of the first execution. */
+static uint64_t execute(struct kv_server *n, uint32_t group, const struct kv_request *q) {
+    struct kv_session *s = &n->sessions[group][q->client];
+    if (q->op <= s->op) return s->result;
+    uint64_t result = q->kind == KV_WRITE ? q->value : n->values[q->key];
+    if (q->kind == KV_WRITE) n->values[q->key] = q->value;
+    s->op = q->op;
+    s->result = result;
+    return result;
+}
+
+static void kv_apply(void *arg, uint32_t group, const struct raft_entry *e) {
+    struct kv_server *n = arg;
+    struct raftkv *w = n->w;
+    uint64_t digest = raftcheck_digest(e->type, e->data, e->data_size);
+    const struct raft *r = host_raft(n->host, group);
+    uint64_t leader_term = r != NULL && raft_role(r) == RAFT_LEADER ? raft_term(r) : 0;
+    fail_if(w, raftcheck_applied(w->check, group, n->io->node_id, e->index, e->term, digest,
+                                 leader_term, w->why));
+    struct kv_request q;
+    int have = e->type == RAFT_ENTRY_NORMAL && request_decode(e->data, e->data_size, &q) == 0;
+    if (e->type == RAFT_ENTRY_NORMAL && !have) {
+        sim_fail(w->sim, "raft-kv: n%u applied a malformed entry at %" PRIu64, n->io->node_id, e->index);
+        return;
+    }
+    uint64_t result = have ? execute(n, group, &q) : 0;
+    for (uint32_t i = 0; i < RAFTKV_PENDING_MAX && n->pending_count > 0; i++) {
+        struct kv_pending *p = &n->pending[i];
+        if (!p->used || p->group != group || p->index != e->index) continue;
+        int mine = have && p->term == e->term && p->client == q.client && p->op == q.op;
+        reply(n, p->conn, mine ? KV_OK : KV_FAILED, p->op, result, group, e->index, e->term);
+        p->used = 0;
+        n->pending_count--;
+    }
+}
+
+static uint64_t leader_term_at(const void *arg, uint64_t index) {
+    return raft_term_at((const struct raft *)arg, index);
+}
+
+/* Whenever a node's role or term changes (the host reports it after every input a group handles):
+ * a leader is the only one of its term, and holds every entry committed in earlier terms. */
+static void kv_role_changed(void *arg, uint32_t group, enum raft_role role, uint64_t term,
+                            const struct raft *r) {
+    struct kv_server *n = arg;
+    struct raftkv *w = n->w;
+    if (role != RAFT_LEADER) return;
+    fail_if(w, raftcheck_leader(w->check, group, term, n->io->node_id, w->why));
+    fail_if(w, raftcheck_new_leader(w->check, group, n->io->node_id, term, leader_term_at, r, w->why));
+}
+
+static void kv_appended(void *arg, uint32_t group, const struct raft_entry *e, uint64_t prev_term) {
+    struct kv_server *n = arg;
+    uint64_t digest = raftcheck_digest(e->type, e->data, e->data_size);
+    fail_if(n->w, raftcheck_entry(n->w->check, group, e->index, e->term, prev_term, digest, n->w->why));
+}
+
+static void *kv_create(const struct rq_io *io, const void *config) {
+    struct kv_server *n = calloc(1, sizeof *n);
+    if (n == NULL) return NULL;
+    n->io = io;
+    n->w = (struct raftkv *)config;
+    struct host_config hc;
+    host_config_default(&hc);
+    hc.groups = RAFTKV_GROUPS;
+    hc.raft.voter_count = sim_servers(n->w->sim);
+    for (uint32_t i = 0; i < hc.raft.voter_count; i++) hc.raft.voters[i] = i + 1;
+    static const struct host_callbacks cb = {.apply = kv_apply, .appended = kv_appended,
+                                             .role_changed = kv_role_changed};
+    n->host = host_create(io, &hc, &cb, n);
+    if (n->host == NULL) {
+        free(n);
+        return NULL;
+    }
+    return n;
+}
+
+static void kv_destroy(void *node) {
+    struct kv_server *n = node;
+    host_destroy(n->host);
+    free(n);
+}
+
+static void kv_start(void *node) { host_start(((struct kv_server *)node)->host); }
+static void kv_timer(void *node) { host_on_timer(((struct kv_server *)node)->host); }
+static void kv_peer(void *node, uint32_t from, const void *buf, size_t len) {
+    host_on_peer_message(((struct kv_server *)node)->host, from, buf, len);
+}
+static void kv_disk(void *node, struct rq_disk_req *req) {
+    host_on_disk_done(((struct kv_server *)node)->host, req);
+}
+static void kv_conn_closed(void *node, uint64_t conn) {
+    struct kv_server *n = node;
+    for (uint32_t i = 0; i < RAFTKV_PENDING_MAX; i++) {
+        if (!n->pending[i].used || n->pending[i].conn != conn) continue;
+        n->pending[i].used = 0;
+        n->pending_count--;
+    }
+}
+
+static void kv_request(void *node, uint64_t conn, const void *buf, size_t len) {
+    struct kv_server *n = node;
+    struct kv_request q;
+    if (request_decode(buf, len, &q) != 0) {
+        RQ_WARN("raft-kv: malformed request of %zu bytes on connection %" PRIu64, len, conn);
+        return;
+    }
+    uint32_t group = group_of_key(q.key);
+    uint32_t slot = RAFTKV_PENDING_MAX;
+    for (uint32_t i = 0; i < RAFTKV_PENDING_MAX && slot == RAFTKV_PENDING_MAX; i++)
+        if (!n->pending[i].used) slot = i;
+    if (slot == RAFTKV_PENDING_MAX) {
+        reply(n, conn, KV_BUSY, q.op, 0, group, 0, 0);
+        return;
+    }
+    uint64_t index, term;
+    int err = host_propose(n->host, group, buf, (uint32_t)len, &index, &term);
+    if (err != 0) {
+        reply(n, conn, err == RQ_ENOTLEADER ? KV_NOT_LEADER : KV_BUSY, q.op, 0, group, 0, 0);
+        return;
+    }
+    n->pending[slot] = (struct kv_pending){1, group, index, term, conn, q.client, q.op};
+    n->pending_count++;
+}
+
+static const struct rq_node_ops kv_server_ops = {
+    .name = "raft-kv",
+    .create = kv_create,
+    .destroy = kv_destroy,
+    .on_start = kv_start,
+    .on_timer = kv_timer,
+    .on_peer_message = kv_peer,
+    .on_client_message = kv_request,
+    .on_disk_done = kv_disk,
+    .on_conn_closed = kv_conn_closed,
+};
+
+/* ---- client ----------------------------------------------------------------------------------- */
+
+struct kv_client {
+    const struct rq_io *io;
+    struct raftkv *w;
+    struct rq_rng rng;
+    uint32_t index;                  /* 0..SIM_CLIENTS_MAX-1 */
+    uint32_t leader[RAFTKV_GROUPS + 1];
+    uint64_t next_op;
+    /* The request outstanding (op != 0). */
+    struct kv_request q;
+    struct lincheck_op *hist;        /* its history record, NULL when not recorded */
+    uint32_t target;
+    uint32_t retries;
+    uint64_t deadline_ns;            /* local clock: give up after this */
+    int waiting;                     /* 1: sent, waiting for an answer; 0: a timer is due */
+};
+
+static uint64_t true_now(const struct kv_client *c) { return sim_now(c->w->sim); }
+static uint64_t local_now(const struct kv_client *c) { return c->io->now(c->io->env); }
+
+static void client_send(struct kv_client *c) {
+    uint8_t p[RAFTKV_REQ_SIZE];
+    request_encode(&c->q, p);
+    c->io->send(c->io->env, c->target, p, sizeof p);
+    c->waiting = 1;
+    c->io->set_timer(c->io->env, c->deadline_ns);
+}
+
+/* Sleeps a little, then client_timer starts the next op or resends the current one. */
+static void client_pause(struct kv_client *c, uint64_t lo_ns, uint64_t hi_ns) {
+    c->waiting = 0;
+    c->io->set_timer(c->io->env, local_now(c) + rq_rng_range(&c->rng, lo_ns, hi_ns));
+}
+
+static void client_new_op(struct kv_client *c) {
+    struct raftkv *w = c->w;
+    uint32_t key = (uint32_t)rq_rng_below(&c->rng, RAFTKV_KEYS);
+    int write = rq_rng_chance(&c->rng, 500000);
+    c->q = (struct kv_request){.kind = write ? KV_WRITE : KV_READ, .client = c->index,
+                               .op = ++c->next_op, .key = key};
+    if (write) c->q.value = ((uint64_t)(c->index + 1) << 40) | c->next_op;
+    struct kv_history *h = &w->keys[key];
+    c->hist = NULL;
+    if (h->count < LINCHECK_OPS_MAX) {
+        c->hist = &h->ops[h->count++];
+        *c->hist = (struct lincheck_op){.invoke_ns = true_now(c), .complete_ns = UINT64_MAX,
+                                        .is_write = (uint8_t)write, .value = c->q.value,
+                                        .client = c->index, .id = c->q.op};
+    }
+    uint32_t g = group_of_key(key);
+    c->target = c->leader[g] ? c->leader[g] : (uint32_t)rq_rng_range(&c->rng, 1, sim_servers(w->sim));
+    c->retries = 0;
+    c->deadline_ns = local_now(c) + RAFTKV_OP_TIMEOUT_NS;
+    client_send(c);
+}
+
+/* The outcome will never be known: a write may or may not have happened (lincheck allows both),
+ * an unanswered read says nothing. */
+static void client_give_up(struct kv_client *c) {
+    c->w->unknown++;
+    c->q.op = 0;
+    c->hist = NULL;
+    uint32_t g = group_of_key(c->q.key);
+    c->leader[g] = 0;
+    client_pause(c, 1000000, 20000000);
+}
+
+static void client_timer(void *node) {
+    struct kv_client *c = node;
+    if (c->q.op == 0) {
+        client_new_op(c);
+    } else if (c->waiting || local_now(c) >= c->deadline_ns) {
+        client_give_up(c);
+    } else {
+        client_send(c);
+    }
+}
+
+static void client_done(struct kv_client *c, uint64_t value, uint32_t group, uint64_t index,
+                        uint64_t term) {
+    struct raftkv *w = c->w;
+    uint8_t p[RAFTKV_REQ_SIZE];
+    request_encode(&c->q, p);
+    w->why[0] = '\0';
+    fail_if(w, raftcheck_acked(w->check, group, index, term,
+                               raftcheck_digest(RAFT_ENTRY_NORMAL, p, sizeof p), w->why));
+    if (c->hist != NULL) {
+        c->hist->complete_ns = true_now(c);
+        if (!c->hist->is_write) c->hist->value = value;
+    }
+    w->acked++;
+    if (c->q.kind == KV_READ) w->reads++;
+    if (w->heal_ns != 0 && c->hist != NULL && c->hist->invoke_ns >= w->heal_ns &&
+        c->q.kind == KV_WRITE && w->first_write_after_heal_ns[group] == 0)
+        w->first_write_after_heal_ns[group] = true_now(c);
+    c->q.op = 0;
+    c->hist = NULL;
+    client_pause(c, 0, 20000000);
+}
+
+static void client_answer(void *node, uint32_t from, const void *buf, size_t len) {
+    struct kv_client *c = node;
+    const uint8_t *p = buf;
+    if (len != RAFTKV_REPLY_SIZE || from < 1 || from > sim_servers(c->w->sim)) {
+        sim_fail(c->w->sim, "raft-kv: client %u got a malformed answer", c->index);
+        return;
+    }
+    uint64_t op = rq_get_u64(p + 1);
+    if (c->q.op == 0 || op != c->q.op || !c->waiting || from != c->target) return;  /* stale */
+    uint32_t hint = rq_get_u32(p + 17);
+    uint32_t group = p[37];
+    if (group < 1 || group > RAFTKV_GROUPS || group != group_of_key(c->q.key)) {
+        sim_fail(c->w->sim, "raft-kv: client %u got an answer for group %u", c->index, group);
+        return;
+    }
+    if (p[0] == KV_OK) {
+        c->leader[group] = from;
+        client_done(c, rq_get_u64(p + 9), group, rq_get_u64(p + 21), rq_get_u64(p + 29));
+        return;
+    }
+    /* Not leader, failed (the proposal lost its place) or busy: try again, same op id (the
+     * session table makes a retried write apply once), at the hinted leader or the next server. */
+    if (++c->retries > RAFTKV_RETRIES_MAX) {
+        client_give_up(c);
+        return;
+    }
+    uint32_t servers = sim_servers(c->w->sim);
+    c->target = hint != 0 && hint != from && hint <= servers ? hint : from % servers + 1;
+    c->leader[group] = c->target;
+    client_pause(c, 2000000, 20000000);
+}
+
+static void *client_create(const struct rq_io *io, const void *config) {
+    struct kv_client *c = calloc(1, sizeof *c);
+    if (c == NULL) return NULL;
+    c->io = io;
+    c->w = (struct raftkv *)config;
+    c->index = io->node_id - SIM_CLIENT_ID_BASE;
+    RQ_ASSERT(c->index < SIM_CLIENTS_MAX);
+    rq_rng_seed(&c->rng, io->seed);
+    /* Op ids must grow across client restarts (the servers' sessions remember them). */
+    c->next_op = (uint64_t)sim_incarnation(c->w->sim, io->node_id) << 32;
+    return c;
+}
+
+static void client_destroy(void *node) {
+    struct kv_client *c = node;
+    if (c->q.op != 0) c->w->unknown++;
+    free(c);
+}
+
+static void client_start(void *node) { client_pause(node, 1000000, 50000000); }
+
+static void client_unexpected_request(void *node, uint64_t conn, const void *buf, size_t len) {
+    struct kv_client *c = node;
+    (void)conn;
+    (void)buf;
+    (void)len;
+    sim_fail(c->w->sim, "raft-kv: client %u received a client request", c->index);
+}
+
+static void client_disk_done(void *node, struct rq_disk_req *req) {
+    (void)node;
+    (void)req;
+    RQ_UNREACHABLE();
+}
+
+static void client_conn_closed(void *node, uint64_t conn) {
+    (void)node;
+    (void)conn;
+}
+
+static const struct rq_node_ops kv_client_ops = {
+    .name = "raft-kv-client",
+    .create = client_create,
+    .destroy = client_destroy,
+    .on_start = client_start,
+    .on_timer = client_timer,
+    .on_peer_message = client_answer,
+    .on_client_message = client_unexpected_request,
+    .on_disk_done = client_disk_done,
+    .on_conn_closed = client_conn_closed,
+};
+
+/* ---- the workload's hooks --------------------------------------------------------------------- */
+
+static void *raftkv_init(struct sim *s) {
+    struct raftkv *w = calloc(1, sizeof *w);
+    RQ_ASSERT(w != NULL);
+    w->sim = s;
+    w->check = raftcheck_create(RAFTKV_GROUPS);
+    return w;
+}
+
+static void raftkv_fini(void *arg) {
+    struct raftkv *w = arg;
+    raftcheck_destroy(w->check);
+    free(w);
+}
+
+/* Faults stop: every server loses power and restarts, so that what survives is only what was
+ * durable; the groups must then recover and make progress. */
+static void raftkv_on_heal(struct sim *s, void *arg) {
+    struct raftkv *w = arg;
+    for (uint32_t id = 1; id <= sim_servers(s); id++) {
+        if (sim_is_up(s, id)) sim_crash(s, id, 1);
+        sim_restart(s, id);
+    }
+    w->heal_ns = sim_now(s);
+    memset(w->first_write_after_heal_ns, 0, sizeof w->first_write_after_heal_ns);
+}
+
+static void raftkv_on_end(struct sim *s, void *arg) {
+    struct raftkv *w = arg;
+    if (w->heal_ns != 0 && sim_now(s) >= w->heal_ns + RAFTKV_LIVENESS_NS) {
+        for (uint32_t g = 1; g <= RAFTKV_GROUPS; g++) {
+            uint64_t t = w->first_write_after_heal_ns[g];
+            if (t == 0 || t > w->heal_ns + RAFTKV_LIVENESS_NS) {
+                sim_fail(s, "raft-kv: liveness: group %u committed no new write within %.1f s of "
+                         "the heal", g, (double)RAFTKV_LIVENESS_NS / 1e9);
+                return;
+            }
+        }
+    }
+    for (uint32_t k = 0; k < RAFTKV_KEYS; k++) {
+        char why[LINCHECK_WHY_MAX];
+        enum lincheck_result r = lincheck_register(w->keys[k].ops, w->keys[k].count, 0,
+                                                   RAFTKV_LINCHECK_BUDGET, why, sizeof why);
+        if (r == LINCHECK_VIOLATION) {
+            sim_fail(s, "raft-kv: key %u is not linearizable: %s", k, why);
+            return;
+        }
+        if (r == LINCHECK_UNDECIDED) sim_note(s, 0, "raft-kv: key %u undecided: %s", k, why);
+    }
+    sim_note(s, 0, "raft-kv: %" PRIu64 " acknowledged (%" PRIu64 " reads), %" PRIu64
+             " unknown, committed %" PRIu64 "/%" PRIu64 " entries, %" PRIu64 " unchecked",
+             w->acked, w->reads, w->unknown, raftcheck_applied_last(w->check, 1),
+             raftcheck_applied_last(w->check, 2), raftcheck_unchecked(w->check));
+}
+
+const struct sim_workload sim_workload_raftkv = {
+    .name = "raft-kv",
+    .server_ops = &kv_server_ops,
+    .client_ops = &kv_client_ops,
+    .default_clients = 4,
+    .corrupt_prefix = NULL,
+    .init = raftkv_init,
+    .fini = raftkv_fini,
+    .on_heal = raftkv_on_heal,
+    .on_end = raftkv_on_end,
+};

@@ -1,0 +1,557 @@
+/* A synchronous in-memory world for Raft groups; see raftnet.h. */
+#define _POSIX_C_SOURCE 200809L  /* strtok_r */
+#include "sim/raftnet.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/errors.h"
+
+static uint8_t *dup_bytes(const uint8_t *p, uint32_t n) {
+    if (n == 0) return NULL;
+    uint8_t *c = malloc(n);
+    RQ_ASSERT(c != NULL);
+    memcpy(c, p, n);
+    return c;
+}
+
+static void stored_set(struct raftnet_stored *s, const struct raft_entry *e) {
+    free(s->data);
+    s->index = e->index;
+    s->term = e->term;
+    s->type = e->type;
+    s->data_size = e->data_size;
+    s->data = dup_bytes(e->data, e->data_size);
+}
+
+static void stored_free(struct raftnet_stored *s) {
+    free(s->data);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- the message queue ----------------------------------------------------------------------- */
+
+static struct raftnet_msg *queue_at(const struct raftnet *net, uint32_t i) {
+    return &net->queue[(net->queue_head + i) % RAFTNET_QUEUE_MAX];
+}
+
+void raftnet_inject(struct raftnet *net, const struct raft_msg *m) {
+    if (net->queue_count == RAFTNET_QUEUE_MAX) return;   /* a full network drops */
+    struct raftnet_msg *q = queue_at(net, net->queue_count++);
+    q->m = *m;
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < m->entry_count; i++) bytes += m->entries[i].data_size;
+    q->data = bytes ? malloc(bytes) : NULL;
+    size_t at = 0;
+    for (uint32_t i = 0; i < m->entry_count; i++) {
+        q->entries[i] = m->entries[i];
+        if (m->entries[i].data_size) memcpy(q->data + at, m->entries[i].data, m->entries[i].data_size);
+        q->entries[i].data = m->entries[i].data_size ? q->data + at : NULL;
+        at += m->entries[i].data_size;
+    }
+    q->m.entries = q->entries;
+}
+
+static int matches(const struct raft_msg *m, uint8_t type, uint32_t from, uint32_t to) {
+    return (type == 0 || m->type == type) && (from == 0 || m->from == from) &&
+           (to == 0 || m->to == to);
+}
+
+uint32_t raftnet_queued(const struct raftnet *net, uint8_t type, uint32_t from, uint32_t to) {
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < net->queue_count; i++) c += matches(&queue_at(net, i)->m, type, from, to);
+    return c;
+}
+
+const struct raft_msg *raftnet_peek(const struct raftnet *net, uint8_t type, uint32_t from,
+                                    uint32_t to) {
+    for (uint32_t i = 0; i < net->queue_count; i++)
+        if (matches(&queue_at(net, i)->m, type, from, to)) return &queue_at(net, i)->m;
+    return NULL;
+}
+
+uint32_t raftnet_drop(struct raftnet *net, uint8_t type, uint32_t from, uint32_t to) {
+    uint32_t kept = 0, dropped = 0, n = net->queue_count;
+    for (uint32_t i = 0; i < n; i++) {
+        struct raftnet_msg tmp = *queue_at(net, i);
+        if (matches(&tmp.m, type, from, to)) {
+            free(tmp.data);
+            dropped++;
+            continue;
+        }
+        struct raftnet_msg *dst = queue_at(net, kept++);
+        *dst = tmp;
+        dst->m.entries = dst->entries;
+        for (uint32_t k = 0; k < tmp.m.entry_count; k++) {
+            size_t off = (size_t)(tmp.entries[k].data - tmp.data);
+            dst->entries[k].data = tmp.entries[k].data_size ? tmp.data + off : NULL;
+        }
+    }
+    net->queue_count = kept;
+    return dropped;
+}
+
+/* ---- a node's outputs ------------------------------------------------------------------------ */
+
+static void record_leader(struct raftnet *net, uint32_t id) {
+    struct raft *r = net->nodes[id].raft;
+    if (raft_role(r) != RAFT_LEADER) return;
+    uint64_t t = raft_term(r);
+    if (t >= RAFTNET_TERMS_MAX) return;
+    if (net->leader_of_term[t] != 0 && net->leader_of_term[t] != id && net->why[0] == 0)
+        snprintf(net->why, sizeof net->why, "election safety: n%u and n%u both led term %" PRIu64,
+                 net->leader_of_term[t], id, t);
+    net->leader_of_term[t] = id;
+}
+
+static void make_durable(struct raftnet_node *nd, uint64_t last) {
+    struct raft *r = nd->raft;
+    for (uint64_t i = nd->log_count + 1; i <= last; i++) {
+        const struct raft_entry *e = raft_entry_at(r, i);
+        RQ_ASSERT(e != NULL && i <= RAFTNET_LOG_MAX);
+        stored_set(&nd->log[i - 1], e);
+    }
+    if (last > nd->log_count) {
+        nd->log_count = last;
+        raft_persisted_entry(r, last, nd->log[last - 1].term);
+    }
+}
+
+static int same_entry(const struct raftnet_stored *a, const struct raftnet_stored *b) {
+    return a->index == b->index && a->term == b->term && a->type == b->type &&
+           a->data_size == b->data_size &&
+           (a->data_size == 0 || memcmp(a->data, b->data, a->data_size) == 0);
+}
+
+/* State machine safety (paper figure 3): no two nodes apply different entries at one index. */
+static void apply(struct raftnet *net, struct raftnet_node *nd, uint32_t id,
+                  const struct raft_entry *e) {
+    RQ_ASSERT(e != NULL && nd->applied_count < RAFTNET_LOG_MAX);
+    RQ_ASSERT(e->index == nd->applied_count + 1);
+    struct raftnet_stored *a = &nd->applied[nd->applied_count++];
+    stored_set(a, e);
+    if (e->index > net->truth_count) {
+        RQ_ASSERT(e->index == net->truth_count + 1);
+        stored_set(&net->truth[net->truth_count++], e);
+    } else if (!same_entry(a, &net->truth[e->index - 1]) && net->why[0] == 0) {
+        snprintf(net->why, sizeof net->why, "state machine safety: n%u applied (%" PRIu64
+                 ",%" PRIu64 ") where another node applied term %" PRIu64, id, e->index, e->term,
+                 net->truth[e->index - 1].term);
+    }
+}
+
+/* Drains one node's outputs in the order raft.h prescribes. */
+static void drain(struct raftnet *net, uint32_t id) {
+    struct raftnet_node *nd = &net->nodes[id];
+    struct raft *r = nd->raft;
+    for (int round = 0; round < 8; round++) {
+        record_leader(net, id);
+        uint64_t term, tfrom, first, last;
+        uint32_t vote;
+        int hs = raft_hardstate_pending(r, &term, &vote);
+        int entries = raft_persist_pending(r, &tfrom, &first, &last);
+        if (hs) {
+            nd->pending_term = term;
+            nd->pending_vote = vote;
+            nd->hs_pending = 1;
+        }
+        if (entries) {
+            /* The model holds handed entries in the raft's own log until they are durable; a
+             * truncation drops the durable suffix at once (it is ordered before later appends). */
+            if (tfrom != 0 && nd->log_count >= tfrom) {
+                for (uint64_t i = tfrom; i <= nd->log_count; i++) stored_free(&nd->log[i - 1]);
+                nd->log_count = tfrom - 1;
+            }
+            if (nd->pending_last >= first || tfrom != 0) nd->pending_last = first - 1;
+            raft_persist_handed(r, last);
+            nd->pending_last = last;
+        }
+        const struct raft_msg *msgs;
+        uint32_t n = raft_outbox(r, &msgs);
+        for (uint32_t i = 0; i < n; i++) raftnet_inject(net, &msgs[i]);
+        raft_outbox_clear(r);
+        uint64_t a0, a1;
+        if (raft_apply_pending(r, &a0, &a1)) {
+            for (uint64_t i = a0; i <= a1; i++) apply(net, nd, id, raft_entry_at(r, i));
+            raft_applied(r, a1);
+        }
+        if (nd->manual_persist) return;
+        if (!nd->hs_pending && nd->pending_last <= nd->log_count) return;
+        raftnet_persist(net, id);   /* may produce more output: go round again */
+        return;
+    }
+}
+
+void raftnet_persist(struct raftnet *net, uint32_t id) {
+    struct raftnet_node *nd = &net->nodes[id];
+    if (nd->raft == NULL) return;
+    if (nd->hs_pending) {
+        nd->hs_pending = 0;
+        nd->hs_term = nd->pending_term;
+        nd->hs_vote = nd->pending_vote;
+        raft_persisted_hardstate(nd->raft, nd->hs_term, nd->hs_vote);
+    }
+    if (nd->pending_last > nd->log_count) make_durable(nd, nd->pending_last);
+    drain(net, id);
+}
+
+/* ---- world ----------------------------------------------------------------------------------- */
+
+static void start_node(struct raftnet *net, uint32_t id) {
+    struct raftnet_node *nd = &net->nodes[id];
+    struct raft_config c = net->cfg;
+    c.id = id;
+    c.seed = net->cfg.seed + id * 7919u + nd->hs_term;
+    nd->raft = raft_create(&c, nd->hs_term, nd->hs_vote);
+    RQ_ASSERT(nd->raft != NULL);
+    for (uint64_t i = 0; i < nd->log_count; i++) {
+        const struct raftnet_stored *s = &nd->log[i];
+        struct raft_entry e = {s->index, s->term, s->type, s->data_size, s->data};
+        RQ_ASSERT(raft_restore(nd->raft, &e) == 0);
+    }
+    nd->pending_last = nd->log_count;
+    nd->applied_count = 0;   /* the state machine is rebuilt from the log */
+    drain(net, id);
+}
+
+struct raftnet *raftnet_create(uint32_t n, const struct raft_config *cfg) {
+    RQ_ASSERT(n >= 1 && n <= RAFTNET_NODES_MAX);
+    struct raftnet *net = calloc(1, sizeof *net);
+    RQ_ASSERT(net != NULL);
+    net->queue = calloc(RAFTNET_QUEUE_MAX, sizeof *net->queue);
+    RQ_ASSERT(net->queue != NULL);
+    net->n = n;
+    if (cfg != NULL) net->cfg = *cfg;
+    else raft_config_default(&net->cfg);
+    net->cfg.group = 1;
+    net->cfg.voter_count = n;
+    for (uint32_t i = 0; i < n; i++) net->cfg.voters[i] = i + 1;
+    for (uint32_t id = 1; id <= n; id++) start_node(net, id);
+    return net;
+}
+
+static void free_node(struct raftnet_node *nd) {
+    raft_destroy(nd->raft);
+    nd->raft = NULL;
+    for (uint64_t i = 0; i < RAFTNET_LOG_MAX; i++) {
+        stored_free(&nd->log[i]);
+        stored_free(&nd->applied[i]);
+    }
+}
+
+void raftnet_destroy(struct raftnet *net) {
+    if (net == NULL) return;
+    for (uint32_t id = 1; id <= net->n; id++) free_node(&net->nodes[id]);
+    for (uint64_t i = 0; i < RAFTNET_LOG_MAX; i++) stored_free(&net->truth[i]);
+    raftnet_drop(net, 0, 0, 0);
+    free(net->queue);
+    free(net);
+}
+
+struct raft *raftnet_raft(struct raftnet *net, uint32_t id) { return net->nodes[id].raft; }
+
+void raftnet_tick(struct raftnet *net, uint32_t id) {
+    if (net->nodes[id].raft == NULL) return;
+    raft_tick(net->nodes[id].raft);
+    drain(net, id);
+}
+
+void raftnet_tick_all(struct raftnet *net) {
+    for (uint32_t id = 1; id <= net->n; id++) raftnet_tick(net, id);
+}
+
+uint32_t raftnet_deliver(struct raftnet *net, uint32_t max) {
+    uint32_t done = 0;
+    while (net->queue_count > 0 && done < max) {
+        struct raftnet_msg q = *queue_at(net, 0);
+        net->queue_head = (net->queue_head + 1) % RAFTNET_QUEUE_MAX;
+        net->queue_count--;
+        q.m.entries = q.entries;
+        struct raftnet_node *to = &net->nodes[q.m.to];
+        if (!net->cut[q.m.from][q.m.to] && to->raft != NULL) {
+            raft_step(to->raft, &q.m);
+            drain(net, q.m.to);
+            done++;
+        }
+        free(q.data);
+    }
+    return done;
+}
+
+void raftnet_cut(struct raftnet *net, uint32_t a, uint32_t b) {
+    net->cut[a][b] = 1;
+    net->cut[b][a] = 1;
+}
+
+void raftnet_isolate(struct raftnet *net, uint32_t id) {
+    for (uint32_t o = 1; o <= net->n; o++)
+        if (o != id) raftnet_cut(net, id, o);
+}
+
+void raftnet_heal(struct raftnet *net) { memset(net->cut, 0, sizeof net->cut); }
+
+void raftnet_set_manual_persist(struct raftnet *net, uint32_t id, int manual) {
+    net->nodes[id].manual_persist = manual;
+}
+
+int raftnet_propose(struct raftnet *net, uint32_t id, const char *data) {
+    uint64_t index;
+    int err = raft_propose(net->nodes[id].raft, data, (uint32_t)strlen(data), &index);
+    drain(net, id);
+    return err;
+}
+
+void raftnet_crash(struct raftnet *net, uint32_t id) {
+    struct raftnet_node *nd = &net->nodes[id];
+    raft_destroy(nd->raft);
+    nd->raft = NULL;
+    nd->hs_pending = 0;
+    nd->pending_last = nd->log_count;
+}
+
+void raftnet_restart(struct raftnet *net, uint32_t id) {
+    RQ_ASSERT(net->nodes[id].raft == NULL);
+    start_node(net, id);
+}
+
+uint32_t raftnet_leader(const struct raftnet *net) {
+    uint32_t best = 0;
+    uint64_t best_term = 0;
+    for (uint32_t id = 1; id <= net->n; id++) {
+        struct raft *r = net->nodes[id].raft;
+        if (r != NULL && raft_role(r) == RAFT_LEADER && raft_term(r) >= best_term) {
+            best = id;
+            best_term = raft_term(r);
+        }
+    }
+    return best;
+}
+
+uint32_t raftnet_elect(struct raftnet *net, uint32_t max_ticks) {
+    for (uint32_t t = 0; t < max_ticks; t++) {
+        raftnet_tick_all(net);
+        raftnet_deliver(net, 100000);
+        uint32_t l = raftnet_leader(net);
+        if (l != 0) return l;
+    }
+    return 0;
+}
+
+/* Log matching (paper figure 3): two logs holding an entry with the same index and term are
+ * identical up to it. */
+static int check_log_matching(struct raftnet *net, uint32_t a, uint32_t b) {
+    struct raft *ra = net->nodes[a].raft, *rb = net->nodes[b].raft;
+    uint64_t last = raft_last_index(ra) < raft_last_index(rb) ? raft_last_index(ra)
+                                                               : raft_last_index(rb);
+    uint64_t i = last;
+    while (i > 0 && raft_term_at(ra, i) != raft_term_at(rb, i)) i--;
+    for (; i > 0; i--) {
+        if (raft_term_at(ra, i) == raft_term_at(rb, i)) continue;
+        snprintf(net->why, sizeof net->why, "log matching: n%u and n%u agree above %" PRIu64
+                 " but differ at it", a, b, i);
+        return -1;
+    }
+    return 0;
+}
+
+/* Leader completeness (paper figure 3): the newest leader holds every committed entry. */
+static int check_leader_completeness(struct raftnet *net) {
+    uint32_t l = raftnet_leader(net);
+    if (l == 0) return 0;
+    struct raft *r = net->nodes[l].raft;
+    for (uint64_t i = 1; i <= net->truth_count; i++) {
+        if (raft_term_at(r, i) == net->truth[i - 1].term) continue;
+        snprintf(net->why, sizeof net->why, "leader completeness: leader n%u of term %" PRIu64
+                 " lacks committed (%" PRIu64 ",%" PRIu64 ")", l, raft_term(r), i,
+                 net->truth[i - 1].term);
+        return -1;
+    }
+    return 0;
+}
+
+int raftnet_check(struct raftnet *net) {
+    if (net->why[0] != 0) return -1;
+    for (uint32_t a = 1; a <= net->n; a++) {
+        if (net->nodes[a].raft == NULL) continue;
+        record_leader(net, a);
+        for (uint32_t b = a + 1; b <= net->n; b++)
+            if (net->nodes[b].raft != NULL && check_log_matching(net, a, b) != 0) return -1;
+    }
+    if (net->why[0] != 0) return -1;
+    return check_leader_completeness(net);
+}
+
+/* ---- scripts --------------------------------------------------------------------------------- */
+
+static uint8_t type_by_name(const char *name) {
+    if (strcmp(name, "any") == 0) return 0;
+    for (uint8_t t = 1; t <= RAFT_MSG_TYPE_MAX; t++)
+        if (strcmp(raft_msg_type_name(t), name) == 0) return t;
+    return 0xFF;
+}
+
+static uint64_t observe(struct raftnet *net, const char *what, uint32_t id, int *ok) {
+    struct raft *r = net->nodes[id].raft;
+    *ok = r != NULL;
+    if (r == NULL) return 0;
+    if (strcmp(what, "term") == 0) return raft_term(r);
+    if (strcmp(what, "vote") == 0) return raft_vote(r);
+    if (strcmp(what, "leader") == 0) return raft_leader(r);
+    if (strcmp(what, "commit") == 0) return raft_commit(r);
+    if (strcmp(what, "last") == 0) return raft_last_index(r);
+    if (strcmp(what, "durable") == 0) return raft_durable_index(r);
+    if (strcmp(what, "applied") == 0) return net->nodes[id].applied_count;
+    struct raft_stats st;
+    raft_stats_get(r, &st);
+    if (strcmp(what, "rejections") == 0) return st.rejections_received;
+    if (strcmp(what, "elections") == 0) return st.elections_started;
+    *ok = 0;
+    return 0;
+}
+
+/* Stops delivering the moment id leads, so the script sees the new leader's first messages. */
+static int elect(struct raftnet *net, uint32_t id) {
+    for (uint32_t round = 0; round < 200; round++) {
+        raftnet_tick(net, id);
+        for (uint32_t k = 0; k < 100000 && net->queue_count > 0; k++) {
+            if (raft_role(net->nodes[id].raft) == RAFT_LEADER) return 0;
+            raftnet_deliver(net, 1);
+        }
+        if (raft_role(net->nodes[id].raft) == RAFT_LEADER) return 0;
+    }
+    return -1;
+}
+
+/* inject TYPE FROM TO TERM A B C D: A.. by type (see raftnet.h). */
+static int inject(struct raftnet *net, int argc, char **argv) {
+    uint64_t v[7] = {0};
+    for (int i = 2; i < argc && i < 9; i++) v[i - 2] = strtoull(argv[i], NULL, 10);
+    struct raft_msg m = {.type = type_by_name(argv[1]), .group = 1, .from = (uint32_t)v[0],
+                         .to = (uint32_t)v[1], .term = v[2]};
+    if (m.type == 0 || m.type == 0xFF || m.from < 1 || m.from > net->n || m.to < 1 ||
+        m.to > net->n)
+        return -1;
+    switch (m.type) {
+    case RAFT_MSG_PREVOTE:
+    case RAFT_MSG_VOTE: m.last_index = v[3]; m.last_term = v[4]; break;
+    case RAFT_MSG_PREVOTE_RESP:
+    case RAFT_MSG_VOTE_RESP: m.reject = (uint8_t)(v[3] != 0); break;
+    case RAFT_MSG_APPEND: m.prev_index = v[3]; m.prev_term = v[4]; m.commit = v[5]; break;
+    case RAFT_MSG_APPEND_RESP:
+        m.index = v[3]; m.reject = (uint8_t)(v[4] != 0); m.hint_index = v[5]; m.hint_term = v[6];
+        break;
+    case RAFT_MSG_HEARTBEAT: m.commit = v[3]; break;
+    default: break;
+    }
+    raftnet_inject(net, &m);
+    return 0;
+}
+
+/* Runs one command (argv[0..argc)); returns 0 or -1 with err set. */
+static int command(struct raftnet *net, int argc, char **argv, char *err, size_t cap) {
+    const char *c = argv[0];
+    uint32_t a = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 0;
+    uint32_t b = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 0;
+    int needs_node = strcmp(c, "tick") && strcmp(c, "deliver") && strcmp(c, "heal") &&
+                     strcmp(c, "check") && strcmp(c, "drop") && strcmp(c, "expect") &&
+                     strcmp(c, "expect-queued") && strcmp(c, "inject") &&
+                     strcmp(c, "deliver-one") && strcmp(c, "expect-min");
+    if (needs_node && (a < 1 || a > net->n)) {
+        snprintf(err, cap, "no node %u", a);
+        return -1;
+    }
+    if (!strcmp(c, "tick") && argc == 2) {
+        for (uint32_t i = 0; i < a; i++) {
+            raftnet_tick_all(net);
+            raftnet_deliver(net, 100000);
+        }
+    } else if (!strcmp(c, "ticks") && argc == 3) {
+        for (uint32_t i = 0; i < b; i++) raftnet_tick(net, a);
+    } else if (!strcmp(c, "deliver") && argc == 1) {
+        raftnet_deliver(net, 100000);
+    } else if (!strcmp(c, "deliver-one") && argc == 1) {
+        raftnet_deliver(net, 1);
+    } else if (!strcmp(c, "inject") && argc >= 5) {
+        if (inject(net, argc, argv) != 0) { snprintf(err, cap, "bad message"); return -1; }
+    } else if (!strcmp(c, "elect") && argc == 2) {
+        if (elect(net, a) != 0) { snprintf(err, cap, "n%u did not become leader", a); return -1; }
+    } else if ((!strcmp(c, "propose") || !strcmp(c, "reject")) && argc == 3) {
+        int rc = raftnet_propose(net, a, argv[2]);
+        if ((rc == 0) != (c[0] == 'p')) { snprintf(err, cap, "propose returned %d", rc); return -1; }
+    } else if (!strcmp(c, "isolate") && argc == 2) {
+        raftnet_isolate(net, a);
+    } else if (!strcmp(c, "cut") && argc == 3) {
+        raftnet_cut(net, a, b);
+    } else if (!strcmp(c, "heal") && argc == 1) {
+        raftnet_heal(net);
+    } else if (!strcmp(c, "crash") && argc == 2) {
+        raftnet_crash(net, a);
+    } else if (!strcmp(c, "restart") && argc == 2) {
+        raftnet_restart(net, a);
+    } else if (!strcmp(c, "manual") && argc == 2) {
+        raftnet_set_manual_persist(net, a, 1);
+    } else if (!strcmp(c, "persist") && argc == 2) {
+        raftnet_persist(net, a);
+    } else if (!strcmp(c, "drop") && argc == 4) {
+        uint8_t t = type_by_name(argv[1]);
+        if (t == 0xFF) { snprintf(err, cap, "unknown message type %s", argv[1]); return -1; }
+        raftnet_drop(net, t, b, (uint32_t)strtoul(argv[3], NULL, 10));
+    } else if (!strcmp(c, "expect-queued") && argc == 5) {
+        uint8_t t = type_by_name(argv[1]);
+        uint32_t got = raftnet_queued(net, t, (uint32_t)strtoul(argv[2], NULL, 10),
+                                      (uint32_t)strtoul(argv[3], NULL, 10));
+        if (t == 0xFF || got != strtoul(argv[4], NULL, 10)) {
+            snprintf(err, cap, "%u queued", got);
+            return -1;
+        }
+    } else if ((!strcmp(c, "expect") || !strcmp(c, "expect-min")) && argc == 4) {
+        uint32_t id = (uint32_t)strtoul(argv[2], NULL, 10);
+        if (id < 1 || id > net->n || net->nodes[id].raft == NULL) {
+            snprintf(err, cap, "n%u is not running", id);
+            return -1;
+        }
+        if (!strcmp(argv[1], "role")) {
+            const char *role = raft_role_name(raft_role(net->nodes[id].raft));
+            if (strcmp(role, argv[3]) != 0) { snprintf(err, cap, "role is %s", role); return -1; }
+        } else {
+            int ok;
+            uint64_t v = observe(net, argv[1], id, &ok);
+            uint64_t want = strtoull(argv[3], NULL, 10);
+            if (!ok || (c[6] == '\0' ? v != want : v < want)) {
+                snprintf(err, cap, "%s is %" PRIu64, argv[1], v);
+                return -1;
+            }
+        }
+    } else if (!strcmp(c, "check") && argc == 1) {
+        if (raftnet_check(net) != 0) { snprintf(err, cap, "%s", net->why); return -1; }
+    } else {
+        snprintf(err, cap, "bad command");
+        return -1;
+    }
+    return 0;
+}
+
+int raftnet_script(struct raftnet *net, const char *script, char *err, size_t cap) {
+    char buf[4096];
+    RQ_ASSERT(strlen(script) < sizeof buf);
+    strcpy(buf, script);
+    char *save = NULL;
+    for (char *cmd = strtok_r(buf, ";", &save); cmd != NULL; cmd = strtok_r(NULL, ";", &save)) {
+        char copy[256];
+        snprintf(copy, sizeof copy, "%s", cmd);
+        char *argv[10], *s2 = NULL;
+        int argc = 0;
+        for (char *w = strtok_r(cmd, " ", &s2); w != NULL && argc < 10; w = strtok_r(NULL, " ", &s2))
+            argv[argc++] = w;
+        if (argc == 0) continue;
+        char why[RAFTNET_WHY_MAX + 64] = "";
+        if (command(net, argc, argv, why, sizeof why) != 0) {
+            snprintf(err, cap, "'%.200s': %.300s", copy, why);
+            return -1;
+        }
+    }
+    return 0;
+}

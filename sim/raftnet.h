@@ -1,0 +1,135 @@
+/* raftnet.h — a tiny, synchronous world for Raft groups, for table-driven tests and fuzzing.
+ *
+ * N nodes (ids 1..N) each run one struct raft of group 1. Messages go to one FIFO queue and are
+ * delivered by raftnet_deliver*; links can be cut. Each node has a model of stable storage: the
+ * durable (term, vote) and the durable log. By default what a node hands to storage becomes
+ * durable at once; with raftnet_set_manual_persist it stays pending until raftnet_persist, so a
+ * test can look at what the node sent before its storage answered. A crash drops everything not
+ * durable, and the restart rebuilds the group from the storage model, as a real node would.
+ *
+ * Every applied entry is recorded per node, and raftnet_check verifies the Raft safety properties
+ * over all nodes (election safety over the whole history, log matching, state machine safety,
+ * committed entries present in every later leader). Not used by the servers: tests only. */
+#ifndef RQ_SIM_RAFTNET_H
+#define RQ_SIM_RAFTNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+enum {
+    RAFTNET_NODES_MAX = RAFT_VOTERS_MAX,
+    RAFTNET_QUEUE_MAX = 1024,        /* messages in flight */
+    RAFTNET_LOG_MAX = 4096,          /* entries in one durable log */
+    RAFTNET_TERMS_MAX = 1024,        /* terms remembered for election safety */
+    RAFTNET_WHY_MAX = 256,
+};
+
+struct raftnet_msg {
+    struct raft_msg m;
+    struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];
+    uint8_t *data;                   /* one buffer for every entry's data */
+};
+
+struct raftnet_stored {              /* an entry in a storage model or an apply record */
+    uint64_t index;
+    uint64_t term;
+    uint8_t type;
+    uint32_t data_size;
+    uint8_t *data;
+};
+
+struct raftnet_node {
+    struct raft *raft;               /* NULL while crashed */
+    uint64_t hs_term;                /* durable hard state */
+    uint32_t hs_vote;
+    int manual_persist;
+    int hs_pending;                  /* manual: a save is pending */
+    uint64_t pending_term;
+    uint32_t pending_vote;
+    struct raftnet_stored log[RAFTNET_LOG_MAX];   /* durable log: indexes 1..log_count */
+    uint64_t log_count;
+    uint64_t pending_last;           /* manual: entries handed up to here, not yet durable */
+    struct raftnet_stored applied[RAFTNET_LOG_MAX];
+    uint64_t applied_count;
+};
+
+struct raftnet {
+    uint32_t n;
+    struct raft_config cfg;          /* template; id set per node */
+    struct raftnet_node nodes[RAFTNET_NODES_MAX + 1];
+    uint8_t cut[RAFTNET_NODES_MAX + 1][RAFTNET_NODES_MAX + 1];
+    struct raftnet_msg *queue;       /* ring of RAFTNET_QUEUE_MAX */
+    uint32_t queue_head, queue_count;
+    uint32_t leader_of_term[RAFTNET_TERMS_MAX];
+    struct raftnet_stored truth[RAFTNET_LOG_MAX];   /* the first entry applied at each index */
+    uint64_t truth_count;
+    char why[RAFTNET_WHY_MAX];       /* first violation raftnet_check found */
+};
+
+/* cfg: the template (voters are set to 1..n, id per node); NULL for defaults. */
+struct raftnet *raftnet_create(uint32_t n, const struct raft_config *cfg);
+void raftnet_destroy(struct raftnet *net);
+
+struct raft *raftnet_raft(struct raftnet *net, uint32_t id);
+void raftnet_tick(struct raftnet *net, uint32_t id);
+void raftnet_tick_all(struct raftnet *net);
+/* Delivers queued messages (those on cut links are dropped) until none are left or max have
+ * been delivered; returns how many were delivered. */
+uint32_t raftnet_deliver(struct raftnet *net, uint32_t max);
+/* Removes queued messages matching type (0: any) from `from` to `to` (0: any); returns count. */
+uint32_t raftnet_drop(struct raftnet *net, uint8_t type, uint32_t from, uint32_t to);
+/* Number of queued messages of type (0: any) from `from` (0: any) to `to` (0: any). */
+uint32_t raftnet_queued(const struct raftnet *net, uint8_t type, uint32_t from, uint32_t to);
+/* The oldest queued message matching, or NULL. */
+const struct raft_msg *raftnet_peek(const struct raftnet *net, uint8_t type, uint32_t from,
+                                    uint32_t to);
+/* Injects a message as if node m->from had sent it (entries copied). */
+void raftnet_inject(struct raftnet *net, const struct raft_msg *m);
+
+void raftnet_cut(struct raftnet *net, uint32_t a, uint32_t b);      /* both ways */
+void raftnet_isolate(struct raftnet *net, uint32_t id);
+void raftnet_heal(struct raftnet *net);
+
+void raftnet_set_manual_persist(struct raftnet *net, uint32_t id, int manual);
+void raftnet_persist(struct raftnet *net, uint32_t id);   /* pending storage becomes durable */
+
+/* Proposes data at node id; returns raft_propose's result. */
+int raftnet_propose(struct raftnet *net, uint32_t id, const char *data);
+void raftnet_crash(struct raftnet *net, uint32_t id);
+void raftnet_restart(struct raftnet *net, uint32_t id);
+
+/* Ticks every node until one is leader and delivers; returns the leader id or 0 after max_ticks. */
+uint32_t raftnet_elect(struct raftnet *net, uint32_t max_ticks);
+/* The unique leader of the highest term among live nodes, or 0. */
+uint32_t raftnet_leader(const struct raftnet *net);
+
+/* Checks the safety properties; returns 0, or -1 with net->why set. */
+int raftnet_check(struct raftnet *net);
+
+/* Runs a script of commands separated by ';' (so that a table row is one string):
+ *   tick N               every node ticks N times, messages delivered after each round
+ *   ticks ID N           node ID alone ticks N times (nothing delivered)
+ *   deliver              delivers every queued message (and what they cause)
+ *   deliver-one          delivers the oldest queued message only
+ *   inject TYPE FROM TO TERM A B C D   queues a message: votes A=last_index B=last_term;
+ *                        vote answers A=reject; append A=prev_index B=prev_term C=commit (no
+ *                        entries); append-resp A=index B=reject C=hint_index D=hint_term;
+ *                        heartbeat A=commit
+ *   elect ID             ticks node ID alone until it campaigns, delivering, until it leads
+ *   propose ID DATA      proposes DATA at ID (must be accepted)
+ *   reject ID DATA       proposes DATA at ID and expects a refusal
+ *   isolate ID | cut A B | heal
+ *   crash ID | restart ID | manual ID (storage answers only on persist) | persist ID
+ *   drop TYPE FROM TO    drops queued messages (TYPE a raft_msg_type_name or "any"; ids or 0)
+ *   expect WHAT ID VALUE WHAT: role (follower, pre-candidate, candidate, leader), term, vote,
+ *                        leader, commit, last, durable, applied, rejections (leader's count of
+ *                        append rejections), elections (real elections started)
+ *   expect-min WHAT ID VALUE   the same, at least VALUE
+ *   expect-queued TYPE FROM TO N
+ *   check                the safety properties (raftnet_check) hold
+ * Returns 0, or -1 with a message naming the failing command in err. */
+int raftnet_script(struct raftnet *net, const char *script, char *err, size_t cap);
+
+#endif

@@ -1,0 +1,419 @@
+/* A server hosting many Raft groups over one store; see host.h. */
+#include "node/host.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "raft/msg.h"
+#include "store/hardstate.h"
+
+enum {
+    PEER_BATCH_BYTES = RQ_MSG_MAX,   /* one network message */
+    RESTORE_CHUNK = 256,             /* entries per store_read at start */
+};
+
+enum host_phase { PHASE_NEW = 0, PHASE_OPENING, PHASE_RESTORING, PHASE_READY };
+
+struct host_group {
+    struct host *host;
+    uint32_t id;
+    struct raft *raft;                /* NULL until its hard state is loaded */
+    struct store_hardstate hs;
+    int hs_loaded;
+    uint64_t restore_next;            /* next index to read back at start */
+    uint64_t restore_last;
+    int restored;
+    enum raft_role seen_role;         /* as last reported to cb.role_changed */
+    uint64_t seen_term;
+};
+
+struct peer_batch {
+    uint32_t count;
+    size_t len;                       /* body bytes, after the reserved header room */
+    uint8_t *buf;                     /* RAFT_BATCH_HEADER_SIZE + 10 reserved, then messages */
+};
+
+struct host {
+    const struct rq_io *io;
+    struct host_config cfg;
+    struct host_callbacks cb;
+    void *cb_arg;
+    enum host_phase phase;
+    struct store *store;
+    uint32_t hs_pending;              /* hard states still loading */
+    struct host_group groups[HOST_GROUPS_MAX];
+    struct peer_batch peers[RQ_NODE_ID_MAX + 1];
+    uint32_t dirty[RQ_NODE_ID_MAX];   /* peers with a batch being filled */
+    uint32_t dirty_count;
+    uint64_t next_tick_ns;
+    int halted;
+    struct host_stats stats;
+    uint8_t entry_buf[RAFT_ENTRY_DATA_MAX + 1];
+};
+
+enum { BATCH_RESERVE = RAFT_BATCH_HEADER_SIZE + 10 };
+
+void host_config_default(struct host_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->tick_ns = 10 * 1000 * 1000;
+    raft_config_default(&cfg->raft);
+    store_config_default(&cfg->store);
+}
+
+static void halt(struct host *h, const char *why, int err) {
+    if (h->halted) return;
+    h->halted = 1;
+    RQ_ERROR("host: %s: %s: fail-stop", why, rq_strerror(err));
+    h->io->halt(h->io->env, why);
+}
+
+static struct host_group *group_of(struct host *h, uint64_t id) {
+    if (id < 1 || id > h->cfg.groups) return NULL;
+    return &h->groups[id - 1];
+}
+
+/* ---- sending: one batch per peer per event --------------------------------------------------- */
+
+static void flush_peer(struct host *h, uint32_t peer) {
+    struct peer_batch *pb = &h->peers[peer];
+    if (pb->count == 0) return;
+    uint8_t header[BATCH_RESERVE];
+    size_t hl = raft_batch_header(header, h->io->node_id, pb->count);
+    uint8_t *start = pb->buf + BATCH_RESERVE - hl;
+    memcpy(start, header, hl);
+    h->io->send(h->io->env, peer, start, hl + pb->len);
+    h->stats.batches_sent++;
+    pb->count = 0;
+    pb->len = 0;
+}
+
+static void flush_all(struct host *h) {
+    if (h->halted) return;
+    for (uint32_t i = 0; i < h->dirty_count; i++) flush_peer(h, h->dirty[i]);
+    h->dirty_count = 0;
+}
+
+static void queue_message(struct host *h, const struct raft_msg *m) {
+    RQ_ASSERT(m->to >= 1 && m->to <= RQ_NODE_ID_MAX);
+    struct peer_batch *pb = &h->peers[m->to];
+    if (pb->buf == NULL) {
+        pb->buf = malloc(PEER_BATCH_BYTES);
+        if (pb->buf == NULL) return;   /* dropped, like a lost message */
+    }
+    size_t cap = PEER_BATCH_BYTES - BATCH_RESERVE;
+    if (pb->count == RAFT_BATCH_MSGS_MAX || pb->len + raft_msg_encoded_size(m) > cap)
+        flush_peer(h, m->to);
+    int err = raft_msg_encode(m, pb->buf + BATCH_RESERVE, cap, &pb->len);
+    RQ_ASSERT(err == 0);
+    if (pb->count++ == 0) {
+        for (uint32_t i = 0; i < h->dirty_count; i++) RQ_ASSERT(h->dirty[i] != m->to);
+        RQ_ASSERT(h->dirty_count < RQ_NODE_ID_MAX);
+        h->dirty[h->dirty_count++] = m->to;
+    }
+    h->stats.messages_sent++;
+    if (m->type == RAFT_MSG_HEARTBEAT) h->stats.heartbeats_sent++;
+}
+
+/* ---- one group's outputs (raft.h's order) ---------------------------------------------------- */
+
+static int persist_hardstate(struct host *h, struct host_group *g) {
+    uint64_t term;
+    uint32_t vote;
+    if (!raft_hardstate_pending(g->raft, &term, &vote)) return 0;
+    int err = store_hardstate_save(&g->hs, term, vote, NULL);
+    if (err != 0) halt(h, "hard state save refused", err);
+    return err;
+}
+
+static int store_entry_of(struct host *h, const struct raft_entry *e, struct store_entry *se) {
+    h->entry_buf[0] = e->type;
+    if (e->data_size) memcpy(h->entry_buf + 1, e->data, e->data_size);
+    memset(se, 0, sizeof *se);
+    se->index = e->index;
+    se->term = e->term;
+    se->payload_size = e->data_size + 1;
+    se->payload = h->entry_buf;
+    return 0;
+}
+
+static int persist_entries(struct host *h, struct host_group *g) {
+    uint64_t tfrom, first, last;
+    if (!raft_persist_pending(g->raft, &tfrom, &first, &last)) return 0;
+    if (tfrom != 0) {
+        int err = store_truncate(h->store, g->id, tfrom);
+        if (err == RQ_EBUSY) { h->stats.store_busy++; return 0; }
+        if (err != 0) { halt(h, "log truncation refused", err); return err; }
+    }
+    uint64_t handed = first - 1;
+    for (uint64_t i = first; i <= last; i++) {
+        const struct raft_entry *e = raft_entry_at(g->raft, i);
+        struct store_entry se;
+        store_entry_of(h, e, &se);
+        int err = store_append(h->store, g->id, &se, e->term);
+        if (err == RQ_EBUSY) { h->stats.store_busy++; break; }
+        if (err != 0) { halt(h, "log append refused", err); return err; }
+        if (h->cb.appended) h->cb.appended(h->cb_arg, g->id, e, raft_term_at(g->raft, i - 1));
+        handed = i;
+    }
+    raft_persist_handed(g->raft, handed);
+    return 0;
+}
+
+static void apply_committed(struct host *h, struct host_group *g) {
+    uint64_t first, last;
+    if (!raft_apply_pending(g->raft, &first, &last)) return;
+    for (uint64_t i = first; i <= last; i++) {
+        const struct raft_entry *e = raft_entry_at(g->raft, i);
+        RQ_ASSERT(e != NULL);
+        h->cb.apply(h->cb_arg, g->id, e);
+    }
+    raft_applied(g->raft, last);
+}
+
+static void drain(struct host *h, struct host_group *g) {
+    if (h->halted || g->raft == NULL || !g->restored) return;
+    if (persist_hardstate(h, g) != 0) return;
+    if (persist_entries(h, g) != 0) return;
+    const struct raft_msg *msgs;
+    uint32_t n = raft_outbox(g->raft, &msgs);
+    for (uint32_t i = 0; i < n; i++) queue_message(h, &msgs[i]);
+    raft_outbox_clear(g->raft);
+    apply_committed(h, g);
+    if (h->cb.role_changed && (raft_role(g->raft) != g->seen_role || raft_term(g->raft) != g->seen_term)) {
+        g->seen_role = raft_role(g->raft);
+        g->seen_term = raft_term(g->raft);
+        h->cb.role_changed(h->cb_arg, g->id, g->seen_role, g->seen_term, g->raft);
+    }
+}
+
+/* ---- start: store, hard states, logs --------------------------------------------------------- */
+
+static void restore_next_chunk(struct host *h, struct host_group *g);
+
+static void maybe_ready(struct host *h) {
+    if (h->phase != PHASE_RESTORING) return;
+    for (uint32_t i = 0; i < h->cfg.groups; i++)
+        if (!h->groups[i].restored) return;
+    h->phase = PHASE_READY;
+    RQ_INFO("host: ready: %" PRIu32 " groups recovered", h->cfg.groups);
+    h->next_tick_ns = h->io->now(h->io->env) + h->cfg.tick_ns;
+    h->io->set_timer(h->io->env, h->next_tick_ns);
+    for (uint32_t i = 0; i < h->cfg.groups; i++) drain(h, &h->groups[i]);
+    if (h->cb.ready) h->cb.ready(h->cb_arg);
+}
+
+static void start_restore(struct host *h) {
+    h->phase = PHASE_RESTORING;
+    for (uint32_t i = 0; i < h->cfg.groups; i++) {
+        struct host_group *g = &h->groups[i];
+        uint64_t first, last;
+        store_range(h->store, g->id, &first, &last);
+        g->restore_next = first;
+        g->restore_last = last;
+        restore_next_chunk(h, g);
+        if (h->halted) return;
+    }
+    maybe_ready(h);
+}
+
+static void restore_next_chunk(struct host *h, struct host_group *g) {
+    if (g->restore_next > g->restore_last) {
+        g->restored = 1;
+        return;
+    }
+    uint64_t left = g->restore_last - g->restore_next + 1;
+    uint32_t n = left < RESTORE_CHUNK ? (uint32_t)left : RESTORE_CHUNK;
+    int err = store_read(h->store, g->id, g->restore_next, n, g->id);
+    if (err != 0) halt(h, "log read at start refused", err);
+}
+
+static void on_read_done(void *arg, uint64_t cookie, int err, const struct store_entry *entries,
+                         uint32_t count) {
+    struct host *h = arg;
+    struct host_group *g = group_of(h, cookie);
+    RQ_ASSERT(g != NULL && !g->restored);
+    if (err != 0) { halt(h, "log read at start failed", err); return; }
+    for (uint32_t i = 0; i < count; i++) {
+        const struct store_entry *se = &entries[i];
+        if (se->payload_size < 1 || se->payload_size - 1 > RAFT_ENTRY_DATA_MAX) {
+            halt(h, "stored entry has no room for its type", RQ_ECORRUPT);
+            return;
+        }
+        struct raft_entry e = {.index = se->index, .term = se->term, .type = se->payload[0],
+                               .data_size = se->payload_size - 1, .data = se->payload + 1};
+        err = raft_restore(g->raft, &e);
+        if (err != 0) { halt(h, "stored log does not restore", err); return; }
+    }
+    g->restore_next += count;
+    if (count == 0) g->restore_next = g->restore_last + 1;
+    restore_next_chunk(h, g);
+    /* Reads served from memory complete inside store_read: maybe_ready runs from start_restore. */
+    if (g->restored && h->phase == PHASE_RESTORING) maybe_ready(h);
+}
+
+static void on_opened(void *arg, int err) {
+    struct host *h = arg;
+    if (err != 0) { halt(h, "store recovery failed", err); return; }
+    h->phase = PHASE_OPENING;
+    h->hs_pending = h->cfg.groups;
+    for (uint32_t i = 0; i < h->cfg.groups; i++) store_hardstate_load(&h->groups[i].hs);
+}
+
+static void on_hardstate(void *arg, const struct store_hardstate_result *res) {
+    struct host_group *g = arg;
+    struct host *h = g->host;
+    if (res->err != 0) { halt(h, "hard state failed", res->err); return; }
+    if (res->event == STORE_HARDSTATE_SAVED) {
+        raft_persisted_hardstate(g->raft, res->term, res->vote);
+        drain(h, g);
+        flush_all(h);
+        return;
+    }
+    RQ_ASSERT(res->event == STORE_HARDSTATE_LOADED && !g->hs_loaded);
+    g->hs_loaded = 1;
+    struct raft_config rc = h->cfg.raft;
+    rc.id = h->io->node_id;
+    rc.group = g->id;
+    rc.seed = h->io->seed;
+    g->raft = raft_create(&rc, res->term, res->vote);
+    if (g->raft == NULL) { halt(h, "no memory for a group", RQ_ENOMEM); return; }
+    if (--h->hs_pending == 0) start_restore(h);
+}
+
+/* ---- storage callbacks ----------------------------------------------------------------------- */
+
+static void on_durable(void *arg, uint64_t group, uint64_t index, uint64_t cookie, int err) {
+    struct host *h = arg;
+    if (err != 0) { halt(h, "log append not durable", err); return; }
+    struct host_group *g = group_of(h, group);
+    RQ_ASSERT(g != NULL && g->raft != NULL);
+    raft_persisted_entry(g->raft, index, cookie);
+    drain(h, g);
+}
+
+static void on_store_failed(void *arg, int err) { halt(arg, "store failed", err); }
+
+/* ---- lifecycle ------------------------------------------------------------------------------- */
+
+struct host *host_create(const struct rq_io *io, const struct host_config *cfg,
+                         const struct host_callbacks *cb, void *cb_arg) {
+    RQ_ASSERT(cfg->groups >= 1 && cfg->groups <= HOST_GROUPS_MAX);
+    RQ_ASSERT(cfg->tick_ns > 0 && cb->apply != NULL);
+    struct host *h = calloc(1, sizeof *h);
+    if (h == NULL) return NULL;
+    h->io = io;
+    h->cfg = *cfg;
+    h->cb = *cb;
+    h->cb_arg = cb_arg;
+    static const struct store_callbacks scb = {
+        .opened = on_opened, .durable = on_durable, .read_done = on_read_done,
+        .failed = on_store_failed};
+    h->store = store_create(io, &cfg->store, &scb, h);
+    if (h->store == NULL) {
+        free(h);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < cfg->groups; i++) {
+        struct host_group *g = &h->groups[i];
+        g->host = h;
+        g->id = i + 1;
+        store_hardstate_init(&g->hs, io, g->id, on_hardstate, g);
+    }
+    return h;
+}
+
+void host_destroy(struct host *h) {
+    if (h == NULL) return;
+    for (uint32_t i = 0; i < h->cfg.groups; i++) raft_destroy(h->groups[i].raft);
+    for (uint32_t p = 0; p <= RQ_NODE_ID_MAX; p++) free(h->peers[p].buf);
+    store_destroy(h->store);
+    free(h);
+}
+
+void host_start(struct host *h) {
+    RQ_ASSERT(h->phase == PHASE_NEW);
+    store_open(h->store);
+}
+
+/* One tick for every group, then one batch per peer (heartbeats coalesced). */
+void host_on_timer(struct host *h) {
+    if (h->halted || h->phase != PHASE_READY) return;
+    uint64_t now = h->io->now(h->io->env);
+    if (now >= h->next_tick_ns) {
+        store_tick(h->store);
+        for (uint32_t i = 0; i < h->cfg.groups && !h->halted; i++) {
+            raft_tick(h->groups[i].raft);
+            drain(h, &h->groups[i]);
+        }
+        h->next_tick_ns = now + h->cfg.tick_ns;
+    }
+    if (h->halted) return;
+    flush_all(h);
+    h->io->set_timer(h->io->env, h->next_tick_ns);
+}
+
+void host_on_peer_message(struct host *h, uint32_t from, const void *buf, size_t len) {
+    if (h->halted || h->phase != PHASE_READY) return;
+    struct raft_batch_reader br;
+    int rc = raft_batch_open(&br, buf, len);
+    if (rc == 0 && br.from != from) rc = RQ_ECORRUPT;
+    h->stats.batches_received++;
+    struct raft_msg m;
+    struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];
+    while (rc == 0 && !h->halted) {
+        rc = raft_batch_next(&br, &m, entries);
+        if (rc != 1) break;
+        rc = 0;
+        m.to = h->io->node_id;
+        struct host_group *g = group_of(h, m.group);
+        if (g == NULL) {
+            RQ_WARN("host: message from n%" PRIu32 " for unknown group %" PRIu32, from, m.group);
+            continue;
+        }
+        raft_step(g->raft, &m);
+        drain(h, g);
+    }
+    if (rc < 0) {
+        h->stats.malformed_batches++;
+        RQ_WARN("host: malformed batch from n%" PRIu32 " (%zu bytes): %s", from, len,
+                rq_strerror(rc));
+    }
+    flush_all(h);
+}
+
+void host_on_disk_done(struct host *h, struct rq_disk_req *req) {
+    if (h->halted) return;
+    if (!store_on_disk_done(h->store, req)) {
+        int mine = 0;
+        for (uint32_t i = 0; i < h->cfg.groups && !mine; i++)
+            mine = store_hardstate_on_disk_done(&h->groups[i].hs, req);
+        RQ_ASSERT(mine);
+    }
+    flush_all(h);
+}
+
+int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size, uint64_t *index,
+                 uint64_t *term) {
+    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
+    struct host_group *g = group_of(h, group);
+    if (g == NULL) return RQ_ERANGE;
+    int err = raft_propose(g->raft, data, size, index);
+    if (err != 0) return err;
+    *term = raft_term(g->raft);
+    drain(h, g);
+    flush_all(h);
+    return 0;
+}
+
+int host_is_ready(const struct host *h) { return h->phase == PHASE_READY && !h->halted; }
+
+const struct raft *host_raft(const struct host *h, uint32_t group) {
+    if (!host_is_ready(h) || group < 1 || group > h->cfg.groups) return NULL;
+    return h->groups[group - 1].raft;
+}
+
+void host_stats_get(const struct host *h, struct host_stats *out) { *out = h->stats; }

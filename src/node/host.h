@@ -1,0 +1,93 @@
+/* host.h — a server process hosting many Raft groups over one store (multi-raft).
+ *
+ * The host owns the node's store (one WAL for every group, store/store.h), one hard-state file per
+ * group (store/hardstate.h) and one struct raft per group (raft/raft.h). It drives them all from
+ * one timer: every tick_ns each group ticks. It wires each group's outputs to the world in the
+ * order raft.h prescribes (hard state and entries handed to storage, then messages, then applies)
+ * and feeds storage completions back.
+ *
+ * Messages: everything the groups on this node have for one peer during one event handler (a tick,
+ * a received batch, a disk completion, a proposal) leaves as ONE network message, a batch
+ * (raft/msg.h). Heartbeats of all groups to that peer are thereby coalesced: an idle group costs a
+ * few bytes in the per-peer batch, never a message of its own (as Redpanda and CockroachDB do).
+ * A batch that would exceed RQ_MSG_MAX is split.
+ *
+ * Start: host_start opens the store, loads every group's hard state, reads every group's log back
+ * into memory (raft_restore) and only then starts ticking and accepting messages (messages that
+ * arrive before are dropped: Raft retries). Entries are stored with their Raft type in the first
+ * payload byte.
+ *
+ * Fail-stop: a failed fsync or corrupt durable data (the store or a hard state reports it) halts
+ * the process through io->halt (DESIGN.md, "Storage"); it recovers from disk on restart. */
+#ifndef RQ_NODE_HOST_H
+#define RQ_NODE_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/io.h"
+#include "raft/raft.h"
+#include "store/store.h"
+
+enum {
+    HOST_GROUPS_MAX = 64,
+};
+
+/* The replicated state machine and observers. All optional except apply. */
+struct host_callbacks {
+    /* A committed entry, in log order per group (NOOP entries included). After a restart the log
+     * is applied again from its start: the state machine is rebuilt from it. */
+    void (*apply)(void *arg, uint32_t group, const struct raft_entry *e);
+    /* An entry is handed to storage, i.e. it is now in this node's log (for checkers). */
+    void (*appended)(void *arg, uint32_t group, const struct raft_entry *e, uint64_t prev_term);
+    /* The group's role or term changed (checked after every input the group handles). */
+    void (*role_changed)(void *arg, uint32_t group, enum raft_role role, uint64_t term,
+                         const struct raft *r);
+    /* The host finished recovery and serves. */
+    void (*ready)(void *arg);
+};
+
+struct host_config {
+    uint32_t groups;                      /* group ids 1..groups, 1..HOST_GROUPS_MAX */
+    uint64_t tick_ns;                     /* the shared Raft tick */
+    struct raft_config raft;              /* template: voters, timeouts, bounds; id and group set
+                                             per group by the host */
+    struct store_config store;
+};
+
+/* Fills defaults: 10 ms tick, raft_config_default, store_config_default. The caller sets groups
+ * and raft.voters / raft.voter_count. */
+void host_config_default(struct host_config *cfg);
+
+struct host;
+
+struct host *host_create(const struct rq_io *io, const struct host_config *cfg,
+                         const struct host_callbacks *cb, void *cb_arg);
+void host_destroy(struct host *h);
+
+/* The node's io entry points, forwarded by whoever owns the host. */
+void host_start(struct host *h);
+void host_on_timer(struct host *h);
+void host_on_peer_message(struct host *h, uint32_t from, const void *buf, size_t len);
+void host_on_disk_done(struct host *h, struct rq_disk_req *req);
+
+/* Proposes data to group. Returns 0 with *index and *term of the new entry, RQ_ENOTLEADER, RQ_EBUSY,
+ * RQ_ETOOBIG, RQ_ERANGE (no such group) or RQ_ECLOSED (still recovering). */
+int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size, uint64_t *index,
+                 uint64_t *term);
+
+int host_is_ready(const struct host *h);
+/* The group's Raft state (read-only), or NULL while recovering or for an unknown group. */
+const struct raft *host_raft(const struct host *h, uint32_t group);
+
+struct host_stats {
+    uint64_t batches_sent;
+    uint64_t messages_sent;
+    uint64_t heartbeats_sent;
+    uint64_t batches_received;
+    uint64_t malformed_batches;
+    uint64_t store_busy;
+};
+void host_stats_get(const struct host *h, struct host_stats *out);
+
+#endif

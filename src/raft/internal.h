@@ -1,0 +1,96 @@
+/* internal.h — the state of one Raft group, shared by the files that implement it (raft.c: inputs,
+ * outputs and role changes; election.c: timeouts, pre-vote, votes, check-quorum; replication.c:
+ * appends, acknowledgements, commitment). Not for use outside src/raft/ (tests excepted). */
+#ifndef RQ_RAFT_INTERNAL_H
+#define RQ_RAFT_INTERNAL_H
+
+#include <inttypes.h>
+#include <stdint.h>
+
+#include "base/log.h"
+#include "base/rng.h"
+#include "raft/log.h"
+#include "raft/progress.h"
+#include "raft/raft.h"
+
+struct raft {
+    struct raft_config cfg;
+    uint32_t quorum;              /* voter_count / 2 + 1 */
+    enum raft_role role;
+    uint64_t term;
+    uint32_t vote;
+    uint32_t leader;              /* 0: unknown */
+    struct raft_log log;
+    uint64_t commit;
+    uint64_t applied;
+
+    /* Persistence (see raft.h). */
+    uint8_t hardstate_dirty;      /* (term, vote) changed since last handed */
+    uint64_t durable_term;        /* newest (term, vote) storage reported durable */
+    uint32_t durable_vote;
+    uint64_t durable_index;       /* every entry <= it is durable */
+    uint64_t persist_next;        /* first entry not yet handed to storage */
+    uint64_t truncate_from;       /* 0, or a truncation of handed entries still to hand */
+
+    /* Timers, in ticks. */
+    uint32_t election_elapsed;    /* since the last valid leader contact / own election start;
+                                     a leader: since the last check-quorum round */
+    uint32_t heartbeat_elapsed;
+    uint32_t election_timeout;    /* randomized, [election_ticks, 2 * election_ticks) */
+    struct rq_rng rng;
+
+    /* Elections: who granted / rejected in the current (pre-)campaign. */
+    uint32_t granted[RAFT_VOTERS_MAX];
+    uint32_t rejected[RAFT_VOTERS_MAX];
+
+    /* Leader: one per voter, self included (its match is the durable index). */
+    struct raft_progress progress[RAFT_VOTERS_MAX];
+    uint64_t heartbeat_context;
+
+    /* Follower: highest index known to agree with the current leader's log, and the highest
+     * acknowledged to it (acks go out as durability catches up). */
+    uint64_t leader_match;
+    uint64_t acked;
+
+    struct raft_msg outbox[RAFT_OUTBOX_MAX];
+    uint32_t outbox_count;
+    struct raft_msg held[RAFT_HELD_MAX];   /* waiting for the hard state (no entries) */
+    uint32_t held_count;
+
+    struct raft_stats stats;
+};
+
+/* Trace: one line per decision, "g<group> t<term> <role>: <what>: <why>". */
+#define RAFT_TRACE(r, fmt, ...)                                                               \
+    RQ_INFO("g%" PRIu32 " t%" PRIu64 " %s: " fmt, (r)->cfg.group, (r)->term,                 \
+            raft_role_name((r)->role), __VA_ARGS__)
+
+/* raft.c */
+uint32_t raft_voter_slot(const struct raft *r, uint32_t id);   /* RAFT_VOTERS_MAX if none */
+void raft_send(struct raft *r, struct raft_msg *m);
+void raft_become_follower(struct raft *r, uint64_t term, uint32_t leader, const char *why);
+void raft_become_leader(struct raft *r);
+int raft_hardstate_durable(const struct raft *r);
+uint64_t raft_self_match(const struct raft *r);
+
+/* election.c */
+void election_reset_timeout(struct raft *r);
+void election_tick(struct raft *r);
+int election_in_lease(const struct raft *r);
+void election_start(struct raft *r, int pre_vote);
+void election_on_request(struct raft *r, const struct raft_msg *m);
+void election_on_response(struct raft *r, const struct raft_msg *m);
+void election_check_quorum(struct raft *r);
+
+/* replication.c */
+void replication_tick(struct raft *r);
+void replication_send_append(struct raft *r, struct raft_progress *pr);
+void replication_broadcast(struct raft *r);
+void replication_on_append(struct raft *r, const struct raft_msg *m);
+void replication_on_append_response(struct raft *r, const struct raft_msg *m);
+void replication_on_heartbeat(struct raft *r, const struct raft_msg *m);
+void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m);
+void replication_maybe_commit(struct raft *r);
+void replication_maybe_ack(struct raft *r);
+
+#endif

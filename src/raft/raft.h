@@ -1,0 +1,143 @@
+/* raft.h — one Raft group as a pure state machine (DESIGN.md, "Raft"; the model is etcd's raft).
+ *
+ * Inputs:  raft_step (a message from a peer), raft_tick (the node's shared clock tick),
+ *          raft_propose (a client's entry), raft_persisted_* (the node's storage reports that what
+ *          it was handed is durable), raft_applied (the state machine caught up).
+ * Outputs: the caller drains them after every input, in this order:
+ *          1. raft_hardstate_pending  -> save (term, vote) (store/hardstate.h)
+ *          2. raft_persist_pending    -> truncate the stored log, then append entries (store.h);
+ *                                        report how far with raft_persist_handed
+ *          3. raft_outbox             -> send these messages, then raft_outbox_clear
+ *          4. raft_apply_pending      -> apply committed entries, then raft_applied
+ *
+ * Persist-before-send is enforced here, not left to the caller: a message that depends on state
+ * not yet durable is never put in the outbox. Every message waits until the current (term, vote)
+ * is reported durable (paper figure 2: "updated on stable storage before responding to RPCs");
+ * a follower acknowledges entries only up to the index its storage reported durable; a leader
+ * counts itself toward a majority only up to its own durable index (dissertation 10.2.1: the
+ * leader's append may run in parallel with the sends). So a caller may send the outbox as soon as
+ * it has handed the hard state and entries to storage.
+ *
+ * Memory: the group keeps its log in memory (entries and copies of their data), bounded by
+ * raft_config.log_entries_max and log_bytes_max; proposals beyond the bound get RQ_EBUSY. Log
+ * compaction (snapshots) is not built yet, so a group that fills its bound stops taking
+ * proposals — see README, "Raft: what is missing". Pointers into entries (raft_entry_at, entries
+ * in outbox messages) stay valid until the next input.
+ *
+ * Nothing here does I/O or reads a clock; randomness (the election timeout) comes from a seeded
+ * generator in the config. Every decision that changes state is logged at INFO with its reason;
+ * in the simulator those lines are the trace. */
+#ifndef RQ_RAFT_RAFT_H
+#define RQ_RAFT_RAFT_H
+
+#include <stdint.h>
+
+#include "raft/msg.h"
+
+enum {
+    RAFT_VOTERS_MAX = 9,
+    RAFT_INFLIGHT_MAX = 64,   /* appends in flight to one follower, upper bound of the window */
+    RAFT_OUTBOX_MAX = 128,    /* messages one input may produce; beyond it they are dropped */
+    RAFT_HELD_MAX = 32,       /* messages waiting for the hard state to become durable */
+};
+
+enum raft_role { RAFT_FOLLOWER = 0, RAFT_PRECANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
+
+struct raft_config {
+    uint32_t id;                          /* this node, one of voters */
+    uint32_t group;                       /* < RAFT_GROUP_ID_LIMIT */
+    uint32_t voters[RAFT_VOTERS_MAX];     /* node ids, self included, no duplicates */
+    uint32_t voter_count;                 /* 1..RAFT_VOTERS_MAX */
+    uint32_t election_ticks;              /* a follower's timeout is drawn from [e, 2e) ticks */
+    uint32_t heartbeat_ticks;             /* < election_ticks */
+    uint32_t inflight_max;                /* 1..RAFT_INFLIGHT_MAX appends in flight per follower */
+    uint32_t msg_entries_max;             /* 1..RAFT_MSG_ENTRIES_MAX entries per append */
+    uint32_t msg_bytes_max;               /* entry data bytes per append (one entry always fits) */
+    uint32_t log_entries_max;             /* entries held in memory */
+    uint64_t log_bytes_max;               /* entry data bytes held in memory */
+    uint32_t uncommitted_max;             /* proposals beyond commit + this get RQ_EBUSY */
+    uint8_t pre_vote;                     /* dissertation 9.6 (on by default) */
+    uint8_t check_quorum;                 /* dissertation 6.2 / 9.6 (on by default) */
+    uint64_t seed;                        /* for election timeouts */
+};
+
+/* Fills the defaults (pre-vote and check-quorum on, 10/1 ticks, window 16, ...); the caller sets
+ * id, group and voters. */
+void raft_config_default(struct raft_config *cfg);
+
+/* Returns 0, or RQ_EINVAL naming (in the log) the first setting out of range. */
+int raft_config_check(const struct raft_config *cfg);
+
+struct raft;
+
+/* Creates a group from its durable state: (term, vote) as loaded from the hard state, the log
+ * restored with raft_restore next. Asserts a valid config. Returns NULL only without memory. */
+struct raft *raft_create(const struct raft_config *cfg, uint64_t term, uint32_t vote);
+void raft_destroy(struct raft *r);
+
+/* Restart: hands the group the durable log, entry by entry in index order, before any other
+ * input (the first may start above 1 once snapshots exist). Returns 0, RQ_EBUSY (over the memory
+ * bound) or RQ_EINVAL (not the next index, or a term going backward). Copies the data. */
+int raft_restore(struct raft *r, const struct raft_entry *e);
+
+/* ---- inputs ---- */
+void raft_tick(struct raft *r);
+/* Ignores (and traces) messages from non-members, for another group, or malformed in ways the
+ * codec cannot see (e.g. entries beyond what a leader of that term could send). */
+void raft_step(struct raft *r, const struct raft_msg *m);
+/* Leader only: appends a NORMAL entry (data copied). Returns 0 with *index set, RQ_ENOTLEADER
+ * (with raft_leader() as the hint, 0 if unknown), RQ_EBUSY (memory bound or too many uncommitted
+ * entries), or RQ_ETOOBIG (data_size > RAFT_ENTRY_DATA_MAX or > msg_bytes_max). */
+int raft_propose(struct raft *r, const void *data, uint32_t data_size, uint64_t *index);
+/* Storage reports (term, vote) durable (the newest state of the saves handed so far). */
+void raft_persisted_hardstate(struct raft *r, uint64_t term, uint32_t vote);
+/* Storage reports the entry (index, term) durable, with every entry before it. Reports of entries
+ * since truncated (their term no longer matches) are ignored. */
+void raft_persisted_entry(struct raft *r, uint64_t index, uint64_t term);
+/* The state machine has applied every entry up to index (<= commit). */
+void raft_applied(struct raft *r, uint64_t index);
+
+/* ---- outputs ---- */
+/* 1 when (term, vote) changed since it was last handed: save them, the state is handed. */
+int raft_hardstate_pending(struct raft *r, uint64_t *term, uint32_t *vote);
+/* Entries to make durable: when *truncate_from != 0 the stored log must first drop every entry
+ * >= it; then entries first..last (last < first: none). Returns 1 when there is anything. */
+int raft_persist_pending(const struct raft *r, uint64_t *truncate_from, uint64_t *first,
+                         uint64_t *last);
+/* The caller handed storage the truncation (if any) and entries up to last_handed (>= first-1). */
+void raft_persist_handed(struct raft *r, uint64_t last_handed);
+uint32_t raft_outbox(const struct raft *r, const struct raft_msg **msgs);
+void raft_outbox_clear(struct raft *r);
+/* Committed entries not applied yet: first..last. Returns 1 when there are any. */
+int raft_apply_pending(const struct raft *r, uint64_t *first, uint64_t *last);
+
+/* ---- inspection ---- */
+enum raft_role raft_role(const struct raft *r);
+const char *raft_role_name(enum raft_role role);
+uint64_t raft_term(const struct raft *r);
+uint32_t raft_vote(const struct raft *r);
+uint32_t raft_leader(const struct raft *r);     /* 0: unknown */
+uint64_t raft_commit(const struct raft *r);
+uint64_t raft_applied_index(const struct raft *r);
+uint64_t raft_last_index(const struct raft *r);
+uint64_t raft_durable_index(const struct raft *r);
+uint64_t raft_first_index(const struct raft *r);
+/* The entry at index, or NULL outside first..last. Valid until the next input. */
+const struct raft_entry *raft_entry_at(const struct raft *r, uint64_t index);
+/* Term of the entry at index (0 for index 0), or UINT64_MAX when it is not in memory. */
+uint64_t raft_term_at(const struct raft *r, uint64_t index);
+
+struct raft_stats {
+    uint64_t elections_started;
+    uint64_t prevotes_started;
+    uint64_t became_leader;
+    uint64_t stepped_down_check_quorum;
+    uint64_t appends_sent;
+    uint64_t entries_sent;
+    uint64_t rejections_received;
+    uint64_t outbox_dropped;
+    uint64_t held_dropped;
+};
+void raft_stats_get(const struct raft *r, struct raft_stats *out);
+
+#endif
