@@ -15,7 +15,7 @@ BUILD := build
 DEPS_STAMP := $(BUILD)/.deps-ok
 # Switching compilers (CC=clang make test) rebuilds everything: objects depend on this stamp.
 CC_STAMP := $(BUILD)/.cc-$(notdir $(firstword $(CC)))
-$(shell mkdir -p $(BUILD); [ -e $(CC_STAMP) ] || { rm -rf $(BUILD)/release $(BUILD)/asan $(BUILD)/cov $(BUILD)/.cc-*; mkdir -p $(BUILD); touch $(CC_STAMP); })
+$(shell mkdir -p $(BUILD); [ -e $(CC_STAMP) ] || { rm -rf $(BUILD)/release $(BUILD)/asan $(BUILD)/cov $(BUILD)/raftq-sim $(BUILD)/raftq-bench $(BUILD)/.cc-*; mkdir -p $(BUILD); touch $(CC_STAMP); })
 
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
 CFLAGS_COMMON := -std=c11 $(WARNINGS) -Isrc -I. -MMD -MP

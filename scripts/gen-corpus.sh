@@ -8,3 +8,8 @@ cc=${CC:-cc}
 $cc -std=c11 -O1 -g -Isrc -I. -fsanitize=address,undefined fuzz/tools/gen_store_corpus.c $core \
     sim/disk.c sim/diskrunner.c -o build/tools/gen_store_corpus
 build/tools/gen_store_corpus fuzz/corpus/store_recover
+# Raft messages: every type, batches as the node sends them, and a few malformed inputs.
+$cc -std=c11 -O1 -g -Isrc -I. -fsanitize=address,undefined fuzz/tools/gen_raft_msg_corpus.c $core \
+    -o build/tools/gen_raft_msg_corpus
+mkdir -p fuzz/corpus/raft_msg
+build/tools/gen_raft_msg_corpus fuzz/corpus/raft_msg

@@ -3,7 +3,7 @@
 # Usage: scripts/sim-many.sh SEEDS FIRST WORKLOAD [raftq-sim flags...]
 set -uo pipefail
 count=$1 first=$2 workload=$3; shift 3
-sim=build/raftq-sim
+sim=${SIM:-build/raftq-sim}
 jobs=$(nproc 2>/dev/null || echo 2)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

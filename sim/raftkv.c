@@ -29,6 +29,7 @@
 #include "node/host.h"
 #include "sim/lincheck.h"
 #include "sim/raftcheck.h"
+#include "sim/raftkv.h"
 #include "sim/sim.h"
 
 enum {
@@ -95,6 +96,7 @@ struct raftkv {
     uint64_t acked;
     uint64_t unknown;
     uint64_t reads;
+    uint32_t bugs;                          /* enum raftkv_bug, for the checks' own tests */
 };
 
 static void fail_if(struct raftkv *w, int rc) {
@@ -258,10 +260,20 @@ static void kv_request(void *node, uint64_t conn, const void *buf, size_t len) {
         reply(n, conn, KV_BUSY, q.op, 0, group, 0, 0);
         return;
     }
+    const struct raft *r = host_raft(n->host, group);
+    if ((n->w->bugs & RAFTKV_BUG_LOCAL_READS) && q.kind == KV_READ && r != NULL &&
+        raft_role(r) == RAFT_LEADER) {
+        reply(n, conn, KV_OK, q.op, n->values[q.key], group, raft_commit(r), 0);
+        return;
+    }
     uint64_t index, term;
     int err = host_propose(n->host, group, buf, (uint32_t)len, &index, &term);
     if (err != 0) {
         reply(n, conn, err == RQ_ENOTLEADER ? KV_NOT_LEADER : KV_BUSY, q.op, 0, group, 0, 0);
+        return;
+    }
+    if ((n->w->bugs & RAFTKV_BUG_ACK_BEFORE_COMMIT) && q.kind == KV_WRITE) {
+        reply(n, conn, KV_OK, q.op, q.value, group, index, term);
         return;
     }
     n->pending[slot] = (struct kv_pending){1, group, index, term, conn, q.client, q.op};
@@ -365,8 +377,9 @@ static void client_done(struct kv_client *c, uint64_t value, uint32_t group, uin
     uint8_t p[RAFTKV_REQ_SIZE];
     request_encode(&c->q, p);
     w->why[0] = '\0';
-    fail_if(w, raftcheck_acked(w->check, group, index, term,
-                               raftcheck_digest(RAFT_ENTRY_NORMAL, p, sizeof p), w->why));
+    if (c->q.kind == KV_WRITE)
+        fail_if(w, raftcheck_acked(w->check, group, index, term,
+                                   raftcheck_digest(RAFT_ENTRY_NORMAL, p, sizeof p), w->why));
     if (c->hist != NULL) {
         c->hist->complete_ns = true_now(c);
         if (!c->hist->is_write) c->hist->value = value;
@@ -489,6 +502,11 @@ static void raftkv_on_heal(struct sim *s, void *arg) {
         if (sim_is_up(s, id)) sim_crash(s, id, 1);
         sim_restart(s, id);
     }
+    if (w->bugs & RAFTKV_BUG_NO_HEAL) {
+        for (uint32_t a = 1; a <= sim_servers(s); a++)
+            for (uint32_t b = 1; b <= sim_servers(s); b++)
+                if (a != b) sim_net_cut(s, a, b);
+    }
     w->heal_ns = sim_now(s);
     memset(w->first_write_after_heal_ns, 0, sizeof w->first_write_after_heal_ns);
 }
@@ -532,3 +550,9 @@ const struct sim_workload sim_workload_raftkv = {
     .on_heal = raftkv_on_heal,
     .on_end = raftkv_on_end,
 };
+
+void raftkv_inject_bugs(struct sim *s, uint32_t bugs) {
+    RQ_ASSERT(sim_config(s)->workload == &sim_workload_raftkv);
+    struct raftkv *w = sim_workload_state(s);
+    w->bugs = bugs;
+}

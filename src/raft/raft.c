@@ -163,8 +163,8 @@ void raft_become_follower(struct raft *r, uint64_t term, uint32_t leader, const 
     } else if (r->role != RAFT_FOLLOWER) {
         RAFT_TRACE(r, "became follower: %s", why);
     }
-    if (leader != 0 && leader != r->leader) RAFT_TRACE(r, "leader is n%" PRIu32, leader);
     r->role = RAFT_FOLLOWER;
+    if (leader != 0 && leader != r->leader) RAFT_TRACE(r, "leader is n%" PRIu32, leader);
     r->leader = leader;
     r->leader_match = 0;
     r->acked = 0;
