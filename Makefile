@@ -100,7 +100,7 @@ determinism: $(BUILD)/raftq-sim
 
 SEEDS ?= 100
 FIRST ?= 1
-WORKLOAD ?= selftest
+WORKLOAD ?= raft-kv
 SIMFLAGS ?=
 sim: $(BUILD)/raftq-sim
 	@scripts/sim-many.sh $(SEEDS) $(FIRST) $(WORKLOAD) $(SIMFLAGS)

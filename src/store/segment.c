@@ -311,7 +311,11 @@ int store_segment_term(const struct store_segment *s, uint64_t index, uint64_t *
 }
 
 /* Running timestamp maxima from block `from` on, and every file's newest timestamp. */
-static void index_refresh(struct store_segment *s, uint32_t from) {
+/* Recomputes the running timestamps from block `from` on, and the timestamp of every file holding a
+ * block at or above it. When the blocks from `from` on were only appended (nothing removed), a
+ * file's old maximum still holds for its older blocks, so only the new ones are looked at: an
+ * append costs its own blocks, not the whole segment's. */
+static void index_refresh(struct store_segment *s, uint32_t from, int appended_only) {
     uint64_t running = from > 0 ? s->blocks[from - 1].timestamp_running : 0;
     for (uint32_t b = from; b < s->block_count; b++) {
         if (s->blocks[b].timestamp > running) running = s->blocks[b].timestamp;
@@ -319,11 +323,14 @@ static void index_refresh(struct store_segment *s, uint32_t from) {
     }
     for (uint32_t n = 0; n < s->file_count; n++) {
         struct store_segment_file *f = &s->files[n];
-        if (f->block_first + f->block_count <= from && from > 0) continue;  /* unchanged */
-        f->timestamp = 0;
-        for (uint32_t b = f->block_first; b < f->block_first + f->block_count; b++) {
-            if (s->blocks[b].timestamp > f->timestamp) f->timestamp = s->blocks[b].timestamp;
-        }
+        uint32_t end = f->block_first + f->block_count;
+        if (from > 0 && end <= from) continue;  /* unchanged */
+        uint32_t start = f->block_first;
+        if (appended_only && from > start) start = from;
+        uint64_t ts = start > f->block_first ? f->timestamp : 0;
+        for (uint32_t b = start; b < end; b++)
+            if (s->blocks[b].timestamp > ts) ts = s->blocks[b].timestamp;
+        f->timestamp = ts;
     }
 }
 
@@ -1161,7 +1168,7 @@ static void on_append(struct store_segment *s) {
     }
     s->next_index = s->op_last_index + 1;
     s->next_offset = s->op_next_offset;
-    index_refresh(s, from);
+    index_refresh(s, from, 1);
     struct store_segment_result res = {0};
     res.durable_index = s->op_last_index;
     report(s, &res);
@@ -1465,7 +1472,7 @@ static void on_truncate(struct store_segment *s) {
     s->next_index = s->op_index;
     s->next_offset = s->op_next_offset;
     s->last_term = s->block_count > 0 ? s->blocks[s->block_count - 1].term : 0;
-    index_refresh(s, b < s->block_count ? b : s->block_count);
+    index_refresh(s, b < s->block_count ? b : s->block_count, 0);
     RQ_INFO("segment: group %016llx: log truncated to %llu..%llu (durable)",
             (unsigned long long)s->group_id, (unsigned long long)store_segment_first_index(s),
             (unsigned long long)store_segment_last_index(s));
@@ -1535,7 +1542,7 @@ static void on_drop(struct store_segment *s) {
     s->file_count -= n;
     for (uint32_t k = 0; k < s->file_count; k++)
         s->files[k].block_first -= blocks;
-    index_refresh(s, 0);
+    index_refresh(s, 0, 0);
     struct store_segment_result res = {0};
     res.segments_deleted = n;
     report(s, &res);
