@@ -460,6 +460,24 @@ int sim_run(struct sim *s, struct sim_result *out) {
     return out->failed;
 }
 
+int sim_run_seeds(const struct sim_config *base, uint64_t first, int count,
+                  void (*prepare)(struct sim *s, void *arg), void *arg, char *failure, size_t cap) {
+    int failed = 0;
+    for (int k = 0; k < count; k++) {
+        struct sim_config cfg = *base;
+        cfg.seed = first + (uint64_t)k;
+        struct sim *s = sim_create(&cfg);
+        if (prepare != NULL) prepare(s, arg);
+        struct sim_result r;
+        if (sim_run(s, &r)) {
+            if (failed == 0 && failure != NULL) snprintf(failure, cap, "%s", r.failure);
+            failed++;
+        }
+        sim_destroy(s);
+    }
+    return failed;
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
 static void proc_init(struct sim *s, struct sim_proc *p, uint32_t index, uint32_t id, int is_client) {

@@ -133,6 +133,11 @@ void sim_destroy(struct sim *s);
 
 /* Runs to the end (duration, events_max or the first failure); fills *out. Returns out->failed. */
 int sim_run(struct sim *s, struct sim_result *out);
+/* Runs seeds first..first+count-1 of base (its seed is replaced), calling prepare (if not NULL)
+ * on each sim before it runs (to inject a bug, say). Returns how many failed; the first failure's
+ * message goes to failure (cap bytes, may be NULL). For tests that show a checker fires. */
+int sim_run_seeds(const struct sim_config *base, uint64_t first, int count,
+                  void (*prepare)(struct sim *s, void *arg), void *arg, char *failure, size_t cap);
 /* Runs events up to virtual time t (for tests that drive the simulation step by step). */
 void sim_run_until(struct sim *s, uint64_t t_ns);
 /* Starts all processes (sim_run does this itself). */

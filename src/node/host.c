@@ -248,8 +248,8 @@ static void on_read_done(void *arg, uint64_t cookie, int err, const struct store
         err = raft_restore(g->raft, &e);
         if (err != 0) { halt(h, "stored log does not restore", err); return; }
     }
+    if (count == 0) { halt(h, "log read at start returned nothing", RQ_ECORRUPT); return; }
     g->restore_next += count;
-    if (count == 0) g->restore_next = g->restore_last + 1;
     restore_next_chunk(h, g);
     /* Reads served from memory complete inside store_read: maybe_ready runs from start_restore. */
     if (g->restored && h->phase == PHASE_RESTORING) maybe_ready(h);

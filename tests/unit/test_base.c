@@ -18,6 +18,7 @@
 #include "base/heap.h"
 #include "base/log.h"
 #include "base/rng.h"
+#include "tests/unit/suite_main.h"
 
 enum { TEST_TIMEOUT_S = 60 };
 
@@ -1583,8 +1584,5 @@ int main(void) {
     int forking = srunner_fork_status(sr) == CK_FORK;
     if (!forking) fputs("test_base: CK_FORK=no, skipping the tests that abort\n", stderr);
     srunner_add_suite(sr, assert_suite(forking));
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(sr);
 }

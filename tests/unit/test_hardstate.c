@@ -16,6 +16,7 @@
 #include "sim/disk.h"
 #include "store/hardstate.h"
 #include "sim/logcapture.h"
+#include "tests/unit/suite_main.h"
 
 enum {
     GROUP = 7,
@@ -1039,9 +1040,5 @@ int main(void) {
     tcase_add_test_raise_signal(inv, save_before_load_aborts, SIGABRT);
     suite_add_tcase(suite, inv);
 
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }

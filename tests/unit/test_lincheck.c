@@ -8,6 +8,7 @@
 
 #include "base/rng.h"
 #include "sim/lincheck.h"
+#include "tests/unit/suite_main.h"
 
 #define NEVER UINT64_MAX
 #define W(cl, op_id, inv, comp, val)                                                               \
@@ -367,9 +368,5 @@ int main(void) {
     tcase_add_test(tc, same_answer_whatever_the_order_of_ops);
     tcase_add_test(tc, agrees_with_brute_force_on_small_histories);
     suite_add_tcase(suite, tc);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sim/logcheck.h"
+#include "tests/unit/suite_main.h"
 
 /* A recovered log for the judge: entries given as (index, term, payload string). */
 struct rec {
@@ -196,9 +197,5 @@ int main(void) {
     tcase_add_test(tc, a_compacted_prefix_is_not_judged_and_settle_bounds_memory);
     tcase_add_test(tc, groups_are_independent);
     suite_add_tcase(suite, tc);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }

@@ -8,6 +8,7 @@
 #include "base/errors.h"
 #include "raft/raft.h"
 #include "sim/raftnet.h"
+#include "tests/unit/suite_main.h"
 
 enum { NO_PREVOTE = 1, NO_CHECK_QUORUM = 2, ONE_ENTRY_PER_APPEND = 4, SMALL_LOG = 8 };
 
@@ -190,9 +191,5 @@ int main(void) {
     tcase_add_test(tc, checker_fires_on_two_leaders_in_one_term);
     tcase_add_test(tc, config_check_names_the_bad_setting);
     suite_add_tcase(suite, tc);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sim/raftcheck.h"
+#include "tests/unit/suite_main.h"
 
 /* Entries are a type and a one-byte payload; rows name the payload ('a', 'b', ...). */
 enum { ENTRY_TYPE = 1 };
@@ -581,9 +582,5 @@ int main(void) {
     tcase_add_test(bounds, applies_beyond_the_bound_are_counted_not_checked);
     tcase_add_test(bounds, an_ack_for_index_0_fires);
     suite_add_tcase(suite, bounds);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }

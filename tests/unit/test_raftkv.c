@@ -7,31 +7,22 @@
 
 #include "sim/raftkv.h"
 #include "sim/sim.h"
+#include "tests/unit/suite_main.h"
 
-/* Runs seeds 1..seeds with bugs injected; returns how many failed, the first failure in `failure`. */
+static void inject(struct sim *s, void *arg) { raftkv_inject_bugs(s, *(const uint32_t *)arg); }
+
+/* Runs seeds 1..seeds with bugs injected; returns how many failed, the first in `failure`. */
 static int failures_with_bug(uint32_t bugs, uint32_t faults, uint32_t nodes, int seeds,
                              char *failure, size_t cap) {
-    int failed = 0;
-    for (int seed = 1; seed <= seeds; seed++) {
-        struct sim_config cfg;
-        sim_config_default(&cfg);
-        cfg.workload = &sim_workload_raftkv;
-        cfg.seed = (uint64_t)seed;
-        cfg.servers = nodes;
-        cfg.faults = faults;
-        cfg.swarm = 0;
-        cfg.duration_ns = 12ull * 1000000000u;
-        cfg.heal_ns = 4ull * 1000000000u;
-        struct sim *s = sim_create(&cfg);
-        raftkv_inject_bugs(s, bugs);
-        struct sim_result r;
-        if (sim_run(s, &r)) {
-            if (!failed) snprintf(failure, cap, "%s", r.failure);
-            failed++;
-        }
-        sim_destroy(s);
-    }
-    return failed;
+    struct sim_config cfg;
+    sim_config_default(&cfg);
+    cfg.workload = &sim_workload_raftkv;
+    cfg.servers = nodes;
+    cfg.faults = faults;
+    cfg.swarm = 0;
+    cfg.duration_ns = 12ull * 1000000000u;
+    cfg.heal_ns = 4ull * 1000000000u;
+    return sim_run_seeds(&cfg, 1, seeds, inject, &bugs, failure, cap);
 }
 
 START_TEST(passes_without_bugs) {
@@ -74,9 +65,5 @@ int main(void) {
     tcase_add_test(tc, linearizability_fires_on_local_reads);
     tcase_add_test(tc, liveness_fires_when_the_cluster_never_heals);
     suite_add_tcase(suite, tc);
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }

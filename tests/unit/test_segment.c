@@ -18,6 +18,7 @@
 #include "store/block.h"
 #include "store/segment.h"
 #include "sim/logcapture.h"
+#include "tests/unit/suite_main.h"
 
 enum {
     GROUPS_MAX = 4,
@@ -2208,9 +2209,5 @@ int main(void) {
     tcase_add_loop_test(corrupt, open_table, 0, (int)(sizeof open_cases / sizeof open_cases[0]));
     suite_add_tcase(suite, corrupt);
 
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }

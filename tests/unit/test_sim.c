@@ -10,6 +10,7 @@
 #include "sim/disk.h"
 #include "sim/selftest.h"
 #include "sim/sim.h"
+#include "tests/unit/suite_main.h"
 
 #define MS 1000000ull
 #define SEC 1000000000ull
@@ -685,26 +686,16 @@ END_TEST
 
 /* ---- the selftest checker fires on real bugs ------------------------------------------------- */
 
-/* Runs seeds until one fails with the given bug injected; returns how many failed of `seeds`. */
+static void inject(struct sim *s, void *arg) { selftest_inject_bugs(s, *(const uint32_t *)arg); }
+
+/* Runs seeds 1..seeds with the bug injected; returns how many failed, the first in `failure`. */
 static int failures_with_bug(uint32_t bug, uint32_t faults, int seeds, char *failure, size_t cap) {
-    int failed = 0;
-    for (int seed = 1; seed <= seeds; seed++) {
-        struct sim_config cfg;
-        sim_config_default(&cfg);
-        cfg.workload = &sim_workload_selftest;
-        cfg.seed = (uint64_t)seed;
-        cfg.faults = faults;
-        cfg.swarm = 0;
-        struct sim *s = sim_create(&cfg);
-        selftest_inject_bugs(s, bug);
-        struct sim_result r;
-        if (sim_run(s, &r)) {
-            if (!failed) snprintf(failure, cap, "%s", r.failure);
-            failed++;
-        }
-        sim_destroy(s);
-    }
-    return failed;
+    struct sim_config cfg;
+    sim_config_default(&cfg);
+    cfg.workload = &sim_workload_selftest;
+    cfg.faults = faults;
+    cfg.swarm = 0;
+    return sim_run_seeds(&cfg, 1, seeds, inject, &bug, failure, cap);
 }
 
 START_TEST(selftest_passes_without_bugs) {
@@ -801,9 +792,5 @@ int main(void) {
     tcase_add_test(chk, config_parses_fault_lists);
     suite_add_tcase(suite, chk);
 
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }

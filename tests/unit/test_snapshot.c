@@ -19,6 +19,7 @@
 #include "sim/diskrunner.h"
 #include "store/snapshot.h"
 #include "sim/logcapture.h"
+#include "tests/unit/suite_main.h"
 
 enum {
     GROUP = 7,
@@ -1721,9 +1722,5 @@ int main(void) {
     tcase_add_test_raise_signal(inv, index_0_aborts, SIGABRT);
     suite_add_tcase(suite, inv);
 
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }

@@ -21,6 +21,7 @@
 #include "sim/diskrunner.h"
 #include "store/wal.h"
 #include "sim/logcapture.h"
+#include "tests/unit/suite_main.h"
 
 enum {
     MODEL_MAX = 4096,   /* records per run, across lives */
@@ -1893,9 +1894,5 @@ int main(void) {
     tcase_add_test_raise_signal(contract, recovering_twice_aborts, SIGABRT);
     suite_add_tcase(suite, contract);
 
-    SRunner *runner = srunner_create(suite);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_suites(srunner_create(suite));
 }
