@@ -19,7 +19,7 @@
 
 enum {
     SIM_DISK_FILES_MAX = 256,          /* names (files and directories) per disk */
-    SIM_DISK_HANDLES_MAX = 64,         /* open handles per disk */
+    SIM_DISK_HANDLES_MAX = 1024,       /* open handles per disk: Linux's default soft limit */
     SIM_DISK_PENDING_OPS_MAX = 4096,   /* unsynced ops per file before the oldest is written back */
     SIM_DISK_PENDING_BYTES_MAX = 64u << 20,
 };

@@ -35,7 +35,9 @@ struct raft {
     /* Timers, in ticks. */
     uint32_t election_elapsed;    /* since the last valid leader contact / own election start;
                                      a leader: since the last check-quorum round */
-    uint32_t heartbeat_elapsed;
+    uint64_t ticks;               /* since creation: heartbeats go out when it is a multiple of
+                                     heartbeat_ticks, so every group created on one tick of a
+                                     node heartbeats on the same ticks (one batch per peer) */
     uint32_t election_timeout;    /* randomized, [election_ticks, 2 * election_ticks) */
     struct rq_rng rng;
 

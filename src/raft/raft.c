@@ -177,7 +177,6 @@ void raft_become_leader(struct raft *r) {
     r->role = RAFT_LEADER;
     r->leader = r->cfg.id;
     r->election_elapsed = 0;
-    r->heartbeat_elapsed = 0;
     r->stats.became_leader++;
     uint64_t last = raft_log_last(&r->log);
     for (uint32_t i = 0; i < r->cfg.voter_count; i++) {
@@ -200,6 +199,7 @@ void raft_become_leader(struct raft *r) {
 /* ---- inputs ---------------------------------------------------------------------------------- */
 
 void raft_tick(struct raft *r) {
+    r->ticks++;
     if (r->role == RAFT_LEADER) {
         replication_tick(r);
         election_check_quorum(r);

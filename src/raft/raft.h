@@ -49,7 +49,8 @@ struct raft_config {
     uint32_t voters[RAFT_VOTERS_MAX];     /* node ids, self included, no duplicates */
     uint32_t voter_count;                 /* 1..RAFT_VOTERS_MAX */
     uint32_t election_ticks;              /* a follower's timeout is drawn from [e, 2e) ticks */
-    uint32_t heartbeat_ticks;             /* < election_ticks */
+    uint32_t heartbeat_ticks;             /* < election_ticks; a leader heartbeats on every tick
+                                             that is a multiple of it, counted from creation */
     uint32_t inflight_max;                /* 1..RAFT_INFLIGHT_MAX appends in flight per follower */
     uint32_t msg_entries_max;             /* 1..RAFT_MSG_ENTRIES_MAX entries per append */
     uint32_t msg_bytes_max;               /* entry data bytes per append (one entry always fits) */

@@ -63,8 +63,7 @@ void replication_broadcast(struct raft *r) {
 
 void replication_tick(struct raft *r) {
     RQ_ASSERT(r->role == RAFT_LEADER);
-    if (++r->heartbeat_elapsed < r->cfg.heartbeat_ticks) return;
-    r->heartbeat_elapsed = 0;
+    if (r->ticks % r->cfg.heartbeat_ticks != 0) return;
     r->heartbeat_context++;
     for (uint32_t i = 0; i < r->cfg.voter_count; i++) {
         struct raft_progress *pr = &r->progress[i];

