@@ -55,6 +55,32 @@ void raftnet_inject(struct raftnet *net, const struct raft_msg *m) {
     q->m.entries = q->entries;
 }
 
+/* Points a moved message's entries at its own array (their data is on the heap and stays). */
+static void queue_fix(struct raftnet_msg *q) {
+    q->m.entries = q->entries;
+}
+
+/* Removes the k-th queued message into *out, keeping the others in order: the shorter side of the
+ * ring moves by one. The caller frees out->data. */
+static void queue_take(struct raftnet *net, uint32_t k, struct raftnet_msg *out) {
+    RQ_ASSERT(k < net->queue_count);
+    *out = *queue_at(net, k);
+    queue_fix(out);
+    if (k < net->queue_count / 2) {
+        for (uint32_t i = k; i > 0; i--) {
+            *queue_at(net, i) = *queue_at(net, i - 1);
+            queue_fix(queue_at(net, i));
+        }
+        net->queue_head = (net->queue_head + 1) % RAFTNET_QUEUE_MAX;
+    } else {
+        for (uint32_t i = k; i + 1 < net->queue_count; i++) {
+            *queue_at(net, i) = *queue_at(net, i + 1);
+            queue_fix(queue_at(net, i));
+        }
+    }
+    net->queue_count--;
+}
+
 static int matches(const struct raft_msg *m, uint8_t type, uint32_t from, uint32_t to) {
     return (type == 0 || m->type == type) && (from == 0 || m->from == from) &&
            (to == 0 || m->to == to);
@@ -135,6 +161,7 @@ static void apply(struct raftnet *net, struct raftnet_node *nd, uint32_t id,
     stored_set(a, e);
     if (e->index > net->truth_count) {
         RQ_ASSERT(e->index == net->truth_count + 1);
+        net->truth_commit_term[net->truth_count] = raft_term(nd->raft);
         stored_set(&net->truth[net->truth_count++], e);
     } else if (!same_entry(a, &net->truth[e->index - 1]) && net->why[0] == 0) {
         snprintf(net->why, sizeof net->why, "state machine safety: n%u applied (%" PRIu64
@@ -185,18 +212,22 @@ static void drain(struct raftnet *net, uint32_t id) {
     }
 }
 
-void raftnet_persist(struct raftnet *net, uint32_t id) {
+/* The hard state and the log are separate files in a real node (store/hardstate.h, store.h): a
+ * crash can keep either without the other, so each can be made durable alone. */
+void raftnet_persist_part(struct raftnet *net, uint32_t id, int hardstate, int log) {
     struct raftnet_node *nd = &net->nodes[id];
     if (nd->raft == NULL) return;
-    if (nd->hs_pending) {
+    if (hardstate && nd->hs_pending) {
         nd->hs_pending = 0;
         nd->hs_term = nd->pending_term;
         nd->hs_vote = nd->pending_vote;
         raft_persisted_hardstate(nd->raft, nd->hs_term, nd->hs_vote);
     }
-    if (nd->pending_last > nd->log_count) make_durable(nd, nd->pending_last);
+    if (log && nd->pending_last > nd->log_count) make_durable(nd, nd->pending_last);
     drain(net, id);
 }
+
+void raftnet_persist(struct raftnet *net, uint32_t id) { raftnet_persist_part(net, id, 1, 1); }
 
 /* ---- world ----------------------------------------------------------------------------------- */
 
@@ -213,6 +244,7 @@ static void start_node(struct raftnet *net, uint32_t id) {
         RQ_ASSERT(raft_restore(nd->raft, &e) == 0);
     }
     nd->pending_last = nd->log_count;
+    for (uint64_t i = 0; i < nd->applied_count; i++) stored_free(&nd->applied[i]);
     nd->applied_count = 0;   /* the state machine is rebuilt from the log */
     drain(net, id);
 }
@@ -236,16 +268,16 @@ struct raftnet *raftnet_create(uint32_t n, const struct raft_config *cfg) {
 static void free_node(struct raftnet_node *nd) {
     raft_destroy(nd->raft);
     nd->raft = NULL;
-    for (uint64_t i = 0; i < RAFTNET_LOG_MAX; i++) {
-        stored_free(&nd->log[i]);
-        stored_free(&nd->applied[i]);
-    }
+    /* Records beyond the counts hold nothing: truncations and restarts free what they drop (and
+     * a fuzzer creating thousands of worlds a second does not touch the untouched pages). */
+    for (uint64_t i = 0; i < nd->log_count; i++) stored_free(&nd->log[i]);
+    for (uint64_t i = 0; i < nd->applied_count; i++) stored_free(&nd->applied[i]);
 }
 
 void raftnet_destroy(struct raftnet *net) {
     if (net == NULL) return;
     for (uint32_t id = 1; id <= net->n; id++) free_node(&net->nodes[id]);
-    for (uint64_t i = 0; i < RAFTNET_LOG_MAX; i++) stored_free(&net->truth[i]);
+    for (uint64_t i = 0; i < net->truth_count; i++) stored_free(&net->truth[i]);
     raftnet_drop(net, 0, 0, 0);
     free(net->queue);
     free(net);
@@ -263,22 +295,48 @@ void raftnet_tick_all(struct raftnet *net) {
     for (uint32_t id = 1; id <= net->n; id++) raftnet_tick(net, id);
 }
 
+/* Hands a message taken off the queue to its node, unless the link is cut or the node is down;
+ * frees it. Returns 1 when it was delivered. */
+static uint32_t step_taken(struct raftnet *net, struct raftnet_msg *q) {
+    struct raftnet_node *to = &net->nodes[q->m.to];
+    uint32_t delivered = 0;
+    if (!net->cut[q->m.from][q->m.to] && to->raft != NULL) {
+        raft_step(to->raft, &q->m);
+        drain(net, q->m.to);
+        delivered = 1;
+    }
+    free(q->data);
+    return delivered;
+}
+
 uint32_t raftnet_deliver(struct raftnet *net, uint32_t max) {
     uint32_t done = 0;
     while (net->queue_count > 0 && done < max) {
-        struct raftnet_msg q = *queue_at(net, 0);
-        net->queue_head = (net->queue_head + 1) % RAFTNET_QUEUE_MAX;
-        net->queue_count--;
-        q.m.entries = q.entries;
-        struct raftnet_node *to = &net->nodes[q.m.to];
-        if (!net->cut[q.m.from][q.m.to] && to->raft != NULL) {
-            raft_step(to->raft, &q.m);
-            drain(net, q.m.to);
-            done++;
-        }
-        free(q.data);
+        struct raftnet_msg q;
+        queue_take(net, 0, &q);
+        done += step_taken(net, &q);
     }
     return done;
+}
+
+uint32_t raftnet_deliver_at(struct raftnet *net, uint32_t k) {
+    struct raftnet_msg q;
+    queue_take(net, k, &q);
+    return step_taken(net, &q);
+}
+
+uint32_t raftnet_duplicate_at(struct raftnet *net, uint32_t k) {
+    RQ_ASSERT(k < net->queue_count);
+    if (net->queue_count == RAFTNET_QUEUE_MAX) return 0;
+    struct raft_msg m = queue_at(net, k)->m;   /* inject copies the entries and their data */
+    raftnet_inject(net, &m);
+    return 1;
+}
+
+void raftnet_drop_at(struct raftnet *net, uint32_t k) {
+    struct raftnet_msg q;
+    queue_take(net, k, &q);
+    free(q.data);
 }
 
 void raftnet_cut(struct raftnet *net, uint32_t a, uint32_t b) {
@@ -292,6 +350,11 @@ void raftnet_isolate(struct raftnet *net, uint32_t id) {
 }
 
 void raftnet_heal(struct raftnet *net) { memset(net->cut, 0, sizeof net->cut); }
+
+void raftnet_heal_link(struct raftnet *net, uint32_t a, uint32_t b) {
+    net->cut[a][b] = 0;
+    net->cut[b][a] = 0;
+}
 
 void raftnet_set_manual_persist(struct raftnet *net, uint32_t id, int manual) {
     net->nodes[id].manual_persist = manual;
@@ -357,16 +420,17 @@ static int check_log_matching(struct raftnet *net, uint32_t a, uint32_t b) {
     return 0;
 }
 
-/* Leader completeness (paper figure 3): the newest leader holds every committed entry. */
-static int check_leader_completeness(struct raftnet *net) {
-    uint32_t l = raftnet_leader(net);
-    if (l == 0) return 0;
+/* Leader completeness (paper figure 3): an entry committed in a term is held by the leaders of
+ * every later term. A leader of an older term may still run cut off from the majority (without
+ * check-quorum it never steps down), so it is not held to entries committed after its term. */
+static int check_leader_completeness(struct raftnet *net, uint32_t l) {
     struct raft *r = net->nodes[l].raft;
     for (uint64_t i = 1; i <= net->truth_count; i++) {
+        if (net->truth_commit_term[i - 1] >= raft_term(r)) continue;
         if (raft_term_at(r, i) == net->truth[i - 1].term) continue;
         snprintf(net->why, sizeof net->why, "leader completeness: leader n%u of term %" PRIu64
-                 " lacks committed (%" PRIu64 ",%" PRIu64 ")", l, raft_term(r), i,
-                 net->truth[i - 1].term);
+                 " lacks (%" PRIu64 ",%" PRIu64 "), committed by term %" PRIu64, l, raft_term(r),
+                 i, net->truth[i - 1].term, net->truth_commit_term[i - 1]);
         return -1;
     }
     return 0;
@@ -381,7 +445,12 @@ int raftnet_check(struct raftnet *net) {
             if (net->nodes[b].raft != NULL && check_log_matching(net, a, b) != 0) return -1;
     }
     if (net->why[0] != 0) return -1;
-    return check_leader_completeness(net);
+    for (uint32_t l = 1; l <= net->n; l++) {
+        struct raft *r = net->nodes[l].raft;
+        if (r != NULL && raft_role(r) == RAFT_LEADER && check_leader_completeness(net, l) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* ---- scripts --------------------------------------------------------------------------------- */
@@ -495,6 +564,10 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
         raftnet_set_manual_persist(net, a, 1);
     } else if (!strcmp(c, "persist") && argc == 2) {
         raftnet_persist(net, a);
+    } else if (!strcmp(c, "persist-hs") && argc == 2) {
+        raftnet_persist_part(net, a, 1, 0);
+    } else if (!strcmp(c, "persist-log") && argc == 2) {
+        raftnet_persist_part(net, a, 0, 1);
     } else if (!strcmp(c, "drop") && argc == 4) {
         uint8_t t = type_by_name(argv[1]);
         if (t == 0xFF) { snprintf(err, cap, "unknown message type %s", argv[1]); return -1; }

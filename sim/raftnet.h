@@ -9,7 +9,8 @@
  *
  * Every applied entry is recorded per node, and raftnet_check verifies the Raft safety properties
  * over all nodes (election safety over the whole history, log matching, state machine safety,
- * committed entries present in every later leader). Not used by the servers: tests only. */
+ * committed entries present in every leader of a later term). Not used by the servers: tests
+ * only. */
 #ifndef RQ_SIM_RAFTNET_H
 #define RQ_SIM_RAFTNET_H
 
@@ -64,6 +65,9 @@ struct raftnet {
     uint32_t queue_head, queue_count;
     uint32_t leader_of_term[RAFTNET_TERMS_MAX];
     struct raftnet_stored truth[RAFTNET_LOG_MAX];   /* the first entry applied at each index */
+    /* The term of the node that first applied truth[i]: the entry was committed in it or
+     * earlier, so every leader of a later term must hold it (leader completeness). */
+    uint64_t truth_commit_term[RAFTNET_LOG_MAX];
     uint64_t truth_count;
     char why[RAFTNET_WHY_MAX];       /* first violation raftnet_check found */
 };
@@ -87,13 +91,24 @@ const struct raft_msg *raftnet_peek(const struct raftnet *net, uint8_t type, uin
                                     uint32_t to);
 /* Injects a message as if node m->from had sent it (entries copied). */
 void raftnet_inject(struct raftnet *net, const struct raft_msg *m);
+/* The network as an adversary (fuzzing): k counts from the oldest queued message (0) and must be
+ * below raftnet_queued(net, 0, 0, 0). deliver_at removes the k-th message and delivers it (a
+ * message on a cut link or to a crashed node is dropped); returns 1 when it was delivered.
+ * duplicate_at queues a copy of it at the back; returns 0 when the queue is full. drop_at loses
+ * it. The other messages keep their order. */
+uint32_t raftnet_deliver_at(struct raftnet *net, uint32_t k);
+uint32_t raftnet_duplicate_at(struct raftnet *net, uint32_t k);
+void raftnet_drop_at(struct raftnet *net, uint32_t k);
 
 void raftnet_cut(struct raftnet *net, uint32_t a, uint32_t b);      /* both ways */
 void raftnet_isolate(struct raftnet *net, uint32_t id);
 void raftnet_heal(struct raftnet *net);
+void raftnet_heal_link(struct raftnet *net, uint32_t a, uint32_t b);   /* both ways */
 
 void raftnet_set_manual_persist(struct raftnet *net, uint32_t id, int manual);
 void raftnet_persist(struct raftnet *net, uint32_t id);   /* pending storage becomes durable */
+/* Only the pending hard state, or only the pending log, becomes durable (separate files). */
+void raftnet_persist_part(struct raftnet *net, uint32_t id, int hardstate, int log);
 
 /* Proposes data at node id; returns raft_propose's result. */
 int raftnet_propose(struct raftnet *net, uint32_t id, const char *data);
@@ -122,6 +137,7 @@ int raftnet_check(struct raftnet *net);
  *   reject ID DATA       proposes DATA at ID and expects a refusal
  *   isolate ID | cut A B | heal
  *   crash ID | restart ID | manual ID (storage answers only on persist) | persist ID
+ *   persist-hs ID | persist-log ID   only the hard state, or only the log, becomes durable
  *   drop TYPE FROM TO    drops queued messages (TYPE a raft_msg_type_name or "any"; ids or 0)
  *   expect WHAT ID VALUE WHAT: role (follower, pre-candidate, candidate, leader), term, vote,
  *                        leader, commit, last, durable, applied, rejections (leader's count of

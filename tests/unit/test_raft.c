@@ -80,6 +80,14 @@ static const struct scenario scenarios[] = {
     {"entries not durable are lost by a crash and replaced", 3, 0,
      "elect 1; tick 2; manual 2; propose 1 x; deliver; crash 2; restart 2; expect last 2 1;"
      "tick 4; expect last 2 2; expect commit 2 2; check"},
+    {"a log entry of a term whose save was lost: restart adopts the term, with no vote", 3,
+     NO_CHECK_QUORUM,
+     "elect 1; tick 2; manual 2; elect 3; propose 3 x; deliver; expect term 2 2; expect vote 2 3;"
+     "expect last 2 2; persist-log 2; crash 2; restart 2; expect term 2 2; expect vote 2 0;"
+     "expect last 2 2; persist 2; tick 4; persist 2; tick 4; expect commit 2 3; check"},
+    {"a vote saved but its entries lost: restart keeps the vote", 3, NO_CHECK_QUORUM,
+     "elect 1; tick 2; manual 2; isolate 1; ticks 3 30; deliver; expect vote 2 3;"
+     "persist-hs 2; crash 2; restart 2; expect vote 2 3; expect term 2 2"},
     {"restart recovers term, vote and log", 3, 0,
      "elect 1; propose 1 a; tick 2; crash 2; restart 2; expect term 2 1; expect vote 2 1;"
      "expect last 2 2; tick 3; expect commit 2 2; check"},
@@ -125,6 +133,9 @@ static const struct scenario scenarios[] = {
      "elect 1; tick 2; cut 1 3; cut 1 4; cut 1 5; propose 1 x; tick 1; crash 1; heal;"
      "cut 2 5; elect 5; propose 5 y; drop any 5 0; crash 5; restart 1; heal; cut 1 5; elect 1; tick 6;"
      "heal; restart 5; tick 20; check"},
+    {"a stale leader in a minority is not held to what a later term committed", 5, NO_CHECK_QUORUM,
+     "elect 1; tick 2; cut 1 3; cut 1 4; cut 1 5; cut 2 3; cut 2 4; cut 2 5; elect 3; propose 3 x;"
+     "tick 2; expect commit 3 3; crash 3; expect role 1 leader; expect term 1 1; check"},
     {"a follower's commit never passes what it holds from this leader", 3, 0,
      "elect 1; tick 2; isolate 3; propose 1 a; tick 2; heal; inject heartbeat 1 3 1 9;"
      "deliver-one; expect commit 3 1"},

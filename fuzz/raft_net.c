@@ -1,0 +1,319 @@
+/* Fuzz target: a Raft group (src/raft/) whose network and crash schedule are the fuzzer.
+ *
+ * The input is a program over a raftnet (sim/raftnet.h). Byte 0 is the configuration:
+ *   bit 0  5 nodes (else 3)            bit 4  inflight_max 1 (else the default window)
+ *   bit 1  pre-vote off                bit 5  short timeouts: election 4 ticks, heartbeat 1
+ *   bit 2  check-quorum off            bit 6  small in-memory log: log_entries_max 8
+ *   bit 3  msg_entries_max 1           bit 7  another seed for the election timeouts
+ * Every following byte is one operation, picked by its value modulo OP_COUNT; its operand bytes
+ * follow it (a missing operand reads as 0). NODE is the operand modulo the node count, plus 1; K
+ * is the operand modulo the number of queued messages (the operation does nothing on an empty
+ * queue); PAIR is two distinct nodes taken from one byte.
+ *    0 tick NODE                  9 propose at the leader of the highest term
+ *    1 ticks NODE COUNT (1..16)  10 crash NODE
+ *    2 tick every node           11 restart NODE (if crashed)
+ *    3 deliver the oldest        12 toggle manual persistence of NODE (off: persist now)
+ *    4 deliver K (reordering)    13 persist NODE's pending storage
+ *    5 deliver oldest, COUNT     14 cut PAIR (both ways)
+ *      (1..32) times             15 heal PAIR
+ *    6 duplicate K               16 heal every link
+ *    7 drop K                    17 isolate NODE
+ *    8 propose at NODE
+ * Only messages the nodes sent travel (Raft does not tolerate forged ones), but they may be
+ * dropped, duplicated, reordered and delayed without limit, and a node may crash at any moment,
+ * losing what its storage had not made durable.
+ *
+ * A run ends after OPS_MAX operations, or earlier when a log or a term nears raftnet's bounds.
+ * After every step (a delivery, a tick, ...) raftnet_check must pass (election safety, log
+ * matching, state machine safety, leader completeness), and so must what this file adds: every
+ * entry any node applied is held durably by a majority, and each live node keeps applied <=
+ * commit <= last and durable <= last, durable within its storage. A violation prints the step and
+ * the reason, then traps; Raft's own RQ_ASSERTs abort too. With RAFT_NET_TRACE set in the
+ * environment every step and Raft's trace lines go to stderr (for diagnosing a replayed input). */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/ctx.h"
+#include "base/log.h"
+#include "raft/raft.h"
+#include "sim/raftnet.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+enum {
+    OPS_MAX = 2000,           /* operations run from one input; the rest is ignored */
+    TICKS_MAX = 16,           /* ticks of one "ticks" operation */
+    DELIVER_MANY_MAX = 32,    /* deliveries of one "deliver oldest, COUNT times" operation */
+    PROPOSAL_BYTES_MAX = 16,
+    /* The world's bounds. One operation lengthens a log by at most DELIVER_MANY_MAX entries (a
+     * no-op per delivery that elects a leader; appends copy entries that exist already) and
+     * raises a term by at most TICKS_MAX (an election per tick). Proposals stop while a log is
+     * within 2 * LOG_MARGIN of the storage model's bound, and the run ends (the rest of the
+     * input is ignored) within LOG_MARGIN of it, or within TERM_MARGIN of the last term whose
+     * leader raftnet remembers for election safety. */
+    LOG_MARGIN = 2 * DELIVER_MANY_MAX,
+    TERM_MARGIN = 2 * TICKS_MAX,
+};
+_Static_assert(RAFTNET_LOG_MAX > 4 * LOG_MARGIN, "room for the log margins");
+_Static_assert(RAFTNET_TERMS_MAX > 4 * TERM_MARGIN, "room for the term margin");
+
+enum op {
+    OP_TICK, OP_TICKS, OP_TICK_ALL, OP_DELIVER, OP_DELIVER_AT, OP_DELIVER_MANY, OP_DUPLICATE_AT,
+    OP_DROP_AT, OP_PROPOSE, OP_PROPOSE_LEADER, OP_CRASH, OP_RESTART, OP_MANUAL, OP_PERSIST,
+    OP_CUT, OP_HEAL_LINK, OP_HEAL_ALL, OP_ISOLATE, OP_COUNT
+};
+
+_Static_assert(OP_COUNT == 18, "fuzz/tools/gen_raft_net_corpus.c writes these operations");
+
+static const char *const op_names[OP_COUNT] = {
+    "tick", "ticks", "tick-all", "deliver", "deliver-at", "deliver-many", "duplicate-at",
+    "drop-at", "propose", "propose-leader", "crash", "restart", "manual", "persist", "cut",
+    "heal-link", "heal-all", "isolate",
+};
+
+/* One run: the world, the program's cursor and what the checks need to name a failure. */
+struct run {
+    struct raftnet *net;
+    const uint8_t *data;
+    size_t size, pos;
+    uint32_t op_index;
+    uint8_t op;
+    uint32_t proposals;
+    int trace;
+};
+
+static int trace_enabled = -1;   /* -1: not read from the environment yet */
+
+static void trace_sink(void *arg, enum rq_log_level level, const char *line, size_t len) {
+    (void)arg;
+    (void)level;
+    fprintf(stderr, "%.*s\n", (int)len, line);
+}
+
+static uint8_t operand(struct run *run) {
+    return run->pos < run->size ? run->data[run->pos++] : 0;
+}
+
+static uint32_t operand_node(struct run *run) { return operand(run) % run->net->n + 1; }
+
+/* Stamps Raft's trace lines with the node about to run. */
+static void enter(uint32_t id) {
+    static struct rq_ctx ctx;
+    ctx.node_id = id;
+    rq_ctx_set(&ctx);
+}
+
+static _Noreturn void fail(const struct run *run, const char *why) {
+    fprintf(stderr, "raft_net: operation %u (%s, input byte %zu): %s\n", run->op_index,
+            op_names[run->op], run->pos, why);
+    __builtin_trap();
+}
+
+/* Every entry applied anywhere was committed, so a majority holds it in durable storage: the
+ * guarantee a crash schedule attacks (only a conflicting, hence uncommitted, suffix is ever
+ * truncated from storage). */
+static void check_durable_majority(const struct run *run) {
+    const struct raftnet *net = run->net;
+    uint32_t quorum = net->n / 2 + 1;
+    for (uint64_t i = 1; i <= net->truth_count; i++) {
+        uint32_t holders = 0;
+        for (uint32_t id = 1; id <= net->n; id++) {
+            const struct raftnet_node *nd = &net->nodes[id];
+            holders += nd->log_count >= i && nd->log[i - 1].term == net->truth[i - 1].term;
+        }
+        if (holders >= quorum) continue;
+        char why[RAFTNET_WHY_MAX];
+        snprintf(why, sizeof why, "committed (%llu,%llu) is durable on %u of %u nodes",
+                 (unsigned long long)i, (unsigned long long)net->truth[i - 1].term, holders,
+                 net->n);
+        fail(run, why);
+    }
+}
+
+static void check_node(const struct run *run, uint32_t id) {
+    const struct raftnet_node *nd = &run->net->nodes[id];
+    const struct raft *r = nd->raft;
+    const char *why = NULL;
+    if (raft_commit(r) > raft_last_index(r)) why = "commit beyond the last index";
+    else if (raft_applied_index(r) > raft_commit(r)) why = "applied beyond commit";
+    else if (raft_durable_index(r) > raft_last_index(r)) why = "durable beyond the last index";
+    else if (raft_durable_index(r) > nd->log_count) why = "durable beyond what storage holds";
+    else if (nd->applied_count > raft_commit(r)) why = "state machine beyond commit";
+    if (why == NULL) return;
+    char line[128];
+    snprintf(line, sizeof line, "n%u: %s", id, why);
+    fail(run, line);
+}
+
+/* Runs after every step. */
+static void check(struct run *run) {
+    if (raftnet_check(run->net) != 0) fail(run, run->net->why);
+    for (uint32_t id = 1; id <= run->net->n; id++)
+        if (run->net->nodes[id].raft != NULL) check_node(run, id);
+    check_durable_majority(run);
+}
+
+static int is_up(const struct run *run, uint32_t id) { return run->net->nodes[id].raft != NULL; }
+
+static void tick(struct run *run, uint32_t id) {
+    enter(id);
+    raftnet_tick(run->net, id);
+    check(run);
+}
+
+static uint32_t queued(const struct run *run) { return raftnet_queued(run->net, 0, 0, 0); }
+
+static void deliver(struct run *run, uint32_t k) {
+    const struct raftnet *net = run->net;
+    const struct raft_msg *m = &net->queue[(net->queue_head + k) % RAFTNET_QUEUE_MAX].m;
+    if (run->trace)
+        fprintf(stderr, "   deliver #%u of %u: %s n%u -> n%u term %llu\n", k, queued(run),
+                raft_msg_type_name(m->type), m->from, m->to, (unsigned long long)m->term);
+    enter(m->to);
+    raftnet_deliver_at(run->net, k);
+    check(run);
+}
+
+/* The longest log, in memory or in a storage model, and the highest term. */
+static void world_size(const struct run *run, uint64_t *log_last, uint64_t *term) {
+    *log_last = 0;
+    *term = 0;
+    for (uint32_t id = 1; id <= run->net->n; id++) {
+        const struct raftnet_node *nd = &run->net->nodes[id];
+        if (nd->log_count > *log_last) *log_last = nd->log_count;
+        if (nd->hs_term > *term) *term = nd->hs_term;
+        if (nd->raft == NULL) continue;
+        if (raft_last_index(nd->raft) > *log_last) *log_last = raft_last_index(nd->raft);
+        if (raft_term(nd->raft) > *term) *term = raft_term(nd->raft);
+    }
+}
+
+static int world_full(const struct run *run) {
+    uint64_t log_last, term;
+    world_size(run, &log_last, &term);
+    return log_last + LOG_MARGIN >= RAFTNET_LOG_MAX || term + TERM_MARGIN >= RAFTNET_TERMS_MAX;
+}
+
+static void propose(struct run *run, uint32_t id) {
+    if (id == 0 || !is_up(run, id)) return;
+    uint64_t log_last, term;
+    world_size(run, &log_last, &term);
+    if (log_last + 2 * LOG_MARGIN >= RAFTNET_LOG_MAX) return;
+    char value[PROPOSAL_BYTES_MAX];
+    snprintf(value, sizeof value, "v%u", ++run->proposals);   /* unique: swaps are visible */
+    enter(id);
+    raftnet_propose(run->net, id, value);
+    check(run);
+}
+
+static void pair(struct run *run, uint32_t *a, uint32_t *b) {
+    uint32_t n = run->net->n;
+    uint8_t x = operand(run);
+    *a = x % n + 1;
+    *b = (*a + (uint32_t)(x / n) % (n - 1)) % n + 1;   /* never *a */
+}
+
+static void run_op(struct run *run) {
+    struct raftnet *net = run->net;
+    uint32_t id, a, b;
+    switch (run->op) {
+    case OP_TICK: tick(run, operand_node(run)); break;
+    case OP_TICKS:
+        id = operand_node(run);
+        a = operand(run) % TICKS_MAX + 1;
+        for (uint32_t i = 0; i < a; i++) tick(run, id);
+        break;
+    case OP_TICK_ALL:
+        for (id = 1; id <= net->n; id++) tick(run, id);
+        break;
+    case OP_DELIVER:
+        if (queued(run) > 0) deliver(run, 0);
+        break;
+    case OP_DELIVER_AT:
+        a = operand(run);
+        if (queued(run) > 0) deliver(run, a % queued(run));
+        break;
+    case OP_DELIVER_MANY:
+        a = operand(run) % DELIVER_MANY_MAX + 1;
+        for (uint32_t i = 0; i < a && queued(run) > 0; i++) deliver(run, 0);
+        break;
+    case OP_DUPLICATE_AT:
+        a = operand(run);
+        if (queued(run) > 0) raftnet_duplicate_at(net, a % queued(run));
+        break;
+    case OP_DROP_AT:
+        a = operand(run);
+        if (queued(run) > 0) raftnet_drop_at(net, a % queued(run));
+        break;
+    case OP_PROPOSE: propose(run, operand_node(run)); break;
+    case OP_PROPOSE_LEADER: propose(run, raftnet_leader(net)); break;
+    case OP_CRASH:
+        id = operand_node(run);
+        enter(id);
+        raftnet_crash(net, id);
+        break;
+    case OP_RESTART:
+        id = operand_node(run);
+        enter(id);
+        if (!is_up(run, id)) raftnet_restart(net, id);
+        break;
+    case OP_MANUAL:
+        id = operand_node(run);
+        enter(id);
+        raftnet_set_manual_persist(net, id, !net->nodes[id].manual_persist);
+        if (!net->nodes[id].manual_persist) raftnet_persist(net, id);
+        break;
+    case OP_PERSIST:
+        id = operand_node(run);
+        enter(id);
+        raftnet_persist(net, id);
+        break;
+    case OP_CUT: pair(run, &a, &b); raftnet_cut(net, a, b); break;
+    case OP_HEAL_LINK: pair(run, &a, &b); raftnet_heal_link(net, a, b); break;
+    case OP_HEAL_ALL: raftnet_heal(net); break;
+    case OP_ISOLATE: raftnet_isolate(net, operand_node(run)); break;
+    default: __builtin_trap();
+    }
+    check(run);
+}
+
+static struct raftnet *create(uint8_t flags) {
+    struct raft_config cfg;
+    raft_config_default(&cfg);
+    cfg.seed = flags & 0x80 ? 0x9E3779B97F4A7C15u : 42;
+    if (flags & 0x02) cfg.pre_vote = 0;
+    if (flags & 0x04) cfg.check_quorum = 0;
+    if (flags & 0x08) cfg.msg_entries_max = 1;
+    if (flags & 0x10) cfg.inflight_max = 1;
+    if (flags & 0x20) {
+        cfg.election_ticks = 4;
+        cfg.heartbeat_ticks = 1;
+    }
+    if (flags & 0x40) cfg.log_entries_max = 8;
+    return raftnet_create(flags & 0x01 ? 5 : 3, &cfg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (trace_enabled < 0) {
+        trace_enabled = getenv("RAFT_NET_TRACE") != NULL;
+        if (trace_enabled) {
+            rq_log_set_sink(trace_sink, NULL);
+            rq_log_set_level(RQ_LOG_INFO);
+        }
+    }
+    if (size < 1) return 0;
+    struct run run = {.data = data, .size = size, .pos = 1, .trace = trace_enabled};
+    enter(0);
+    run.net = create(data[0]);
+    check(&run);
+    for (; run.pos < size && run.op_index < OPS_MAX && !world_full(&run); run.op_index++) {
+        run.op = data[run.pos++] % OP_COUNT;
+        if (run.trace) fprintf(stderr, "-- op %u: %s\n", run.op_index, op_names[run.op]);
+        run_op(&run);
+    }
+    enter(0);
+    raftnet_destroy(run.net);
+    return 0;
+}
