@@ -519,15 +519,52 @@ static int inject(struct raftnet *net, int argc, char **argv) {
     return 0;
 }
 
+/* expect, expect-min, expect-queued, check: returns 0, -1 (err set), or 1 when argv is another
+ * command. */
+static int expectation(struct raftnet *net, int argc, char **argv, char *err, size_t cap) {
+    const char *c = argv[0];
+    if (!strcmp(c, "check") && argc == 1) {
+        if (raftnet_check(net) == 0) return 0;
+        snprintf(err, cap, "%s", net->why);
+        return -1;
+    }
+    if (!strcmp(c, "expect-queued") && argc == 5) {
+        uint8_t t = type_by_name(argv[1]);
+        uint32_t got = raftnet_queued(net, t, (uint32_t)strtoul(argv[2], NULL, 10),
+                                      (uint32_t)strtoul(argv[3], NULL, 10));
+        if (t != 0xFF && got == strtoul(argv[4], NULL, 10)) return 0;
+        snprintf(err, cap, "%u queued", got);
+        return -1;
+    }
+    if ((strcmp(c, "expect") && strcmp(c, "expect-min")) || argc != 4) return 1;
+    uint32_t id = (uint32_t)strtoul(argv[2], NULL, 10);
+    if (id < 1 || id > net->n || net->nodes[id].raft == NULL) {
+        snprintf(err, cap, "n%u is not running", id);
+        return -1;
+    }
+    if (!strcmp(argv[1], "role")) {
+        const char *role = raft_role_name(raft_role(net->nodes[id].raft));
+        if (strcmp(role, argv[3]) == 0) return 0;
+        snprintf(err, cap, "role is %s", role);
+        return -1;
+    }
+    int ok;
+    uint64_t v = observe(net, argv[1], id, &ok);
+    uint64_t want = strtoull(argv[3], NULL, 10);
+    if (ok && (c[6] == '\0' ? v == want : v >= want)) return 0;
+    snprintf(err, cap, "%s is %" PRIu64, argv[1], v);
+    return -1;
+}
+
 /* Runs one command (argv[0..argc)); returns 0 or -1 with err set. */
 static int command(struct raftnet *net, int argc, char **argv, char *err, size_t cap) {
+    int rc = expectation(net, argc, argv, err, cap);
+    if (rc != 1) return rc;
     const char *c = argv[0];
     uint32_t a = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 0;
     uint32_t b = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 0;
     int needs_node = strcmp(c, "tick") && strcmp(c, "deliver") && strcmp(c, "heal") &&
-                     strcmp(c, "check") && strcmp(c, "drop") && strcmp(c, "expect") &&
-                     strcmp(c, "expect-queued") && strcmp(c, "inject") &&
-                     strcmp(c, "deliver-one") && strcmp(c, "expect-min");
+                     strcmp(c, "drop") && strcmp(c, "inject") && strcmp(c, "deliver-one");
     if (needs_node && (a < 1 || a > net->n)) {
         snprintf(err, cap, "no node %u", a);
         return -1;
@@ -548,7 +585,7 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
     } else if (!strcmp(c, "elect") && argc == 2) {
         if (elect(net, a) != 0) { snprintf(err, cap, "n%u did not become leader", a); return -1; }
     } else if ((!strcmp(c, "propose") || !strcmp(c, "reject")) && argc == 3) {
-        int rc = raftnet_propose(net, a, argv[2]);
+        rc = raftnet_propose(net, a, argv[2]);
         if ((rc == 0) != (c[0] == 'p')) { snprintf(err, cap, "propose returned %d", rc); return -1; }
     } else if (!strcmp(c, "isolate") && argc == 2) {
         raftnet_isolate(net, a);
@@ -572,34 +609,6 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
         uint8_t t = type_by_name(argv[1]);
         if (t == 0xFF) { snprintf(err, cap, "unknown message type %s", argv[1]); return -1; }
         raftnet_drop(net, t, b, (uint32_t)strtoul(argv[3], NULL, 10));
-    } else if (!strcmp(c, "expect-queued") && argc == 5) {
-        uint8_t t = type_by_name(argv[1]);
-        uint32_t got = raftnet_queued(net, t, (uint32_t)strtoul(argv[2], NULL, 10),
-                                      (uint32_t)strtoul(argv[3], NULL, 10));
-        if (t == 0xFF || got != strtoul(argv[4], NULL, 10)) {
-            snprintf(err, cap, "%u queued", got);
-            return -1;
-        }
-    } else if ((!strcmp(c, "expect") || !strcmp(c, "expect-min")) && argc == 4) {
-        uint32_t id = (uint32_t)strtoul(argv[2], NULL, 10);
-        if (id < 1 || id > net->n || net->nodes[id].raft == NULL) {
-            snprintf(err, cap, "n%u is not running", id);
-            return -1;
-        }
-        if (!strcmp(argv[1], "role")) {
-            const char *role = raft_role_name(raft_role(net->nodes[id].raft));
-            if (strcmp(role, argv[3]) != 0) { snprintf(err, cap, "role is %s", role); return -1; }
-        } else {
-            int ok;
-            uint64_t v = observe(net, argv[1], id, &ok);
-            uint64_t want = strtoull(argv[3], NULL, 10);
-            if (!ok || (c[6] == '\0' ? v != want : v < want)) {
-                snprintf(err, cap, "%s is %" PRIu64, argv[1], v);
-                return -1;
-            }
-        }
-    } else if (!strcmp(c, "check") && argc == 1) {
-        if (raftnet_check(net) != 0) { snprintf(err, cap, "%s", net->why); return -1; }
     } else {
         snprintf(err, cap, "bad command");
         return -1;
