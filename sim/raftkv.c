@@ -45,7 +45,12 @@ enum {
 static const uint64_t RAFTKV_OP_TIMEOUT_NS = 500ull * 1000 * 1000;
 static const uint64_t RAFTKV_LIVENESS_NS = 3ull * 1000 * 1000 * 1000;  /* 10 x max election timeout + restart */
 
-enum kv_kind { KV_WRITE = 1, KV_READ = 2 };
+enum kv_kind {
+    KV_WRITE = 1,
+    KV_READ = 2,         /* through the log: a Raft entry like a write */
+    KV_READ_INDEX = 3,   /* ReadIndex at whichever server gets it: the leader, or a follower that
+                            asks the leader for the read index (raft_read_index) */
+};
 enum kv_status { KV_OK = 0, KV_NOT_LEADER = 1, KV_FAILED = 2, KV_BUSY = 3 };
 
 struct kv_request {
@@ -71,7 +76,7 @@ static int request_decode(const uint8_t *p, size_t len, struct kv_request *q) {
     q->op = rq_get_u64(p + 5);
     q->key = rq_get_u32(p + 13);
     q->value = rq_get_u64(p + 17);
-    if ((q->kind != KV_WRITE && q->kind != KV_READ) || q->key >= RAFTKV_KEYS ||
+    if (q->kind < KV_WRITE || q->kind > KV_READ_INDEX || q->key >= RAFTKV_KEYS ||
         q->client >= SIM_CLIENTS_MAX || q->op == 0)
         return RQ_ECORRUPT;
     return 0;
@@ -96,6 +101,7 @@ struct raftkv {
     uint64_t acked;
     uint64_t unknown;
     uint64_t reads;
+    uint64_t reads_by_index;                /* of reads: by ReadIndex (the rest through the log) */
     uint32_t bugs;                          /* enum raftkv_bug, for the checks' own tests */
 };
 
@@ -113,11 +119,14 @@ struct kv_session {
 struct kv_pending {
     uint8_t used;
     uint32_t group;
-    uint64_t index;
+    uint64_t index;          /* the proposed entry (0 for a ReadIndex read) */
     uint64_t term;
     uint64_t conn;
     uint32_t client;
     uint64_t op;
+    uint64_t ctx;            /* a ReadIndex read's context (0 for a proposal) */
+    uint32_t key;
+    uint64_t since_ns;       /* local clock: requests left unanswered this long are forgotten */
 };
 
 struct kv_server {
@@ -128,6 +137,7 @@ struct kv_server {
     struct kv_session sessions[RAFTKV_GROUPS + 1][SIM_CLIENTS_MAX];
     struct kv_pending pending[RAFTKV_PENDING_MAX];
     uint32_t pending_count;
+    uint64_t next_ctx;
 };
 
 static void reply(struct kv_server *n, uint64_t conn, uint8_t status, uint64_t op, uint64_t value,
@@ -196,6 +206,34 @@ static void kv_role_changed(void *arg, uint32_t group, enum raft_role role, uint
     fail_if(w, raftcheck_new_leader(w->check, group, n->io->node_id, term, leader_term_at, r, w->why));
 }
 
+static void kv_read(void *arg, uint32_t group, uint64_t ctx) {
+    struct kv_server *n = arg;
+    for (uint32_t i = 0; i < RAFTKV_PENDING_MAX && n->pending_count > 0; i++) {
+        struct kv_pending *p = &n->pending[i];
+        if (!p->used || p->ctx != ctx || p->group != group) continue;
+        reply(n, p->conn, KV_OK, p->op, n->values[p->key], group, 0, 0);
+        p->used = 0;
+        n->pending_count--;
+        return;
+    }
+}
+
+/* A free slot for a request, forgetting requests left unanswered for 2 s (their clients gave up
+ * long ago: a proposal that lost its leader, a read whose leader stepped down). */
+static struct kv_pending *pending_slot(struct kv_server *n) {
+    uint64_t now = n->io->now(n->io->env);
+    struct kv_pending *free_slot = NULL;
+    for (uint32_t i = 0; i < RAFTKV_PENDING_MAX; i++) {
+        struct kv_pending *p = &n->pending[i];
+        if (p->used && now - p->since_ns > 2000000000ull) {
+            p->used = 0;
+            n->pending_count--;
+        }
+        if (!p->used && free_slot == NULL) free_slot = p;
+    }
+    return free_slot;
+}
+
 static void kv_appended(void *arg, uint32_t group, const struct raft_entry *e, uint64_t prev_term) {
     struct kv_server *n = arg;
     uint64_t digest = raftcheck_digest(e->type, e->data, e->data_size);
@@ -213,7 +251,7 @@ static void *kv_create(const struct rq_io *io, const void *config) {
     hc.raft.voter_count = sim_servers(n->w->sim);
     for (uint32_t i = 0; i < hc.raft.voter_count; i++) hc.raft.voters[i] = i + 1;
     static const struct host_callbacks cb = {.apply = kv_apply, .appended = kv_appended,
-                                             .role_changed = kv_role_changed};
+                                             .read = kv_read, .role_changed = kv_role_changed};
     n->host = host_create(io, &hc, &cb, n);
     if (n->host == NULL) {
         free(n);
@@ -253,21 +291,30 @@ static void kv_request(void *node, uint64_t conn, const void *buf, size_t len) {
         return;
     }
     uint32_t group = group_of_key(q.key);
-    uint32_t slot = RAFTKV_PENDING_MAX;
-    for (uint32_t i = 0; i < RAFTKV_PENDING_MAX && slot == RAFTKV_PENDING_MAX; i++)
-        if (!n->pending[i].used) slot = i;
-    if (slot == RAFTKV_PENDING_MAX) {
+    struct kv_pending *slot = pending_slot(n);
+    if (slot == NULL) {
         reply(n, conn, KV_BUSY, q.op, 0, group, 0, 0);
         return;
     }
     const struct raft *r = host_raft(n->host, group);
-    if ((n->w->bugs & RAFTKV_BUG_LOCAL_READS) && q.kind == KV_READ && r != NULL &&
+    if ((n->w->bugs & RAFTKV_BUG_LOCAL_READS) && q.kind != KV_WRITE && r != NULL &&
         raft_role(r) == RAFT_LEADER) {
         reply(n, conn, KV_OK, q.op, n->values[q.key], group, raft_commit(r), 0);
         return;
     }
-    uint64_t index, term;
-    int err = host_propose(n->host, group, buf, (uint32_t)len, &index, &term);
+    if ((n->w->bugs & RAFTKV_BUG_FOLLOWER_LOCAL_READS) && q.kind == KV_READ_INDEX && r != NULL &&
+        raft_role(r) != RAFT_LEADER) {
+        reply(n, conn, KV_OK, q.op, n->values[q.key], group, 0, 0);
+        return;
+    }
+    uint64_t index = 0, term = 0, ctx = 0;
+    int err;
+    if (q.kind == KV_READ_INDEX) {
+        ctx = ++n->next_ctx;
+        err = host_read(n->host, group, ctx);
+    } else {
+        err = host_propose(n->host, group, buf, (uint32_t)len, &index, &term);
+    }
     if (err != 0) {
         reply(n, conn, err == RQ_ENOTLEADER ? KV_NOT_LEADER : KV_BUSY, q.op, 0, group, 0, 0);
         return;
@@ -276,7 +323,9 @@ static void kv_request(void *node, uint64_t conn, const void *buf, size_t len) {
         reply(n, conn, KV_OK, q.op, q.value, group, index, term);
         return;
     }
-    n->pending[slot] = (struct kv_pending){1, group, index, term, conn, q.client, q.op};
+    *slot = (struct kv_pending){.used = 1, .group = group, .index = index, .term = term,
+                                .conn = conn, .client = q.client, .op = q.op, .ctx = ctx,
+                                .key = q.key, .since_ns = n->io->now(n->io->env)};
     n->pending_count++;
 }
 
@@ -331,8 +380,11 @@ static void client_new_op(struct kv_client *c) {
     struct raftkv *w = c->w;
     uint32_t key = (uint32_t)rq_rng_below(&c->rng, RAFTKV_KEYS);
     int write = rq_rng_chance(&c->rng, 500000);
-    c->q = (struct kv_request){.kind = write ? KV_WRITE : KV_READ, .client = c->index,
-                               .op = ++c->next_op, .key = key};
+    /* Reads: a third through the log, a third by ReadIndex at the leader, a third by ReadIndex at
+     * a random server (a follower read when it is not the leader). */
+    uint32_t read_mode = (uint32_t)rq_rng_below(&c->rng, 3);
+    uint8_t kind = write ? KV_WRITE : read_mode == 0 ? KV_READ : KV_READ_INDEX;
+    c->q = (struct kv_request){.kind = kind, .client = c->index, .op = ++c->next_op, .key = key};
     if (write) c->q.value = ((uint64_t)(c->index + 1) << 40) | c->next_op;
     struct kv_history *h = &w->keys[key];
     c->hist = NULL;
@@ -343,7 +395,8 @@ static void client_new_op(struct kv_client *c) {
                                         .client = c->index, .id = c->q.op};
     }
     uint32_t g = group_of_key(key);
-    c->target = c->leader[g] ? c->leader[g] : (uint32_t)rq_rng_range(&c->rng, 1, sim_servers(w->sim));
+    uint32_t any = (uint32_t)rq_rng_range(&c->rng, 1, sim_servers(w->sim));
+    c->target = c->leader[g] && !(kind == KV_READ_INDEX && read_mode == 2) ? c->leader[g] : any;
     c->retries = 0;
     c->deadline_ns = local_now(c) + RAFTKV_OP_TIMEOUT_NS;
     client_send(c);
@@ -385,7 +438,8 @@ static void client_done(struct kv_client *c, uint64_t value, uint32_t group, uin
         if (!c->hist->is_write) c->hist->value = value;
     }
     w->acked++;
-    if (c->q.kind == KV_READ) w->reads++;
+    if (c->q.kind != KV_WRITE) w->reads++;
+    if (c->q.kind == KV_READ_INDEX) w->reads_by_index++;
     if (w->heal_ns != 0 && c->hist != NULL && c->hist->invoke_ns >= w->heal_ns &&
         c->q.kind == KV_WRITE && w->first_write_after_heal_ns[group] == 0)
         w->first_write_after_heal_ns[group] = true_now(c);
@@ -410,7 +464,7 @@ static void client_answer(void *node, uint32_t from, const void *buf, size_t len
         return;
     }
     if (p[0] == KV_OK) {
-        c->leader[group] = from;
+        if (c->q.kind != KV_READ_INDEX) c->leader[group] = from;   /* follower reads come from anyone */
         client_done(c, rq_get_u64(p + 9), group, rq_get_u64(p + 21), rq_get_u64(p + 29));
         return;
     }
@@ -533,9 +587,10 @@ static void raftkv_on_end(struct sim *s, void *arg) {
         }
         if (r == LINCHECK_UNDECIDED) sim_note(s, 0, "raft-kv: key %u undecided: %s", k, why);
     }
-    sim_note(s, 0, "raft-kv: %" PRIu64 " acknowledged (%" PRIu64 " reads), %" PRIu64
-             " unknown, committed %" PRIu64 "/%" PRIu64 " entries, %" PRIu64 " unchecked",
-             w->acked, w->reads, w->unknown, raftcheck_applied_last(w->check, 1),
+    sim_note(s, 0, "raft-kv: %" PRIu64 " acknowledged (%" PRIu64 " reads, %" PRIu64
+             " of them by ReadIndex), %" PRIu64 " unknown, committed %" PRIu64 "/%" PRIu64
+             " entries, %" PRIu64 " unchecked", w->acked, w->reads, w->reads_by_index, w->unknown,
+             raftcheck_applied_last(w->check, 1),
              raftcheck_applied_last(w->check, 2), raftcheck_unchecked(w->check));
 }
 

@@ -13,6 +13,8 @@ enum raftkv_bug {
                                                 its own state, bypassing the log */
     RAFTKV_BUG_NO_HEAL = 1u << 2,            /* the servers stay cut off from each other after
                                                 the heal */
+    RAFTKV_BUG_FOLLOWER_LOCAL_READS = 1u << 3, /* a follower answers a ReadIndex read from its own
+                                                state without asking the leader */
 };
 
 /* s must run the raft-kv workload; call before sim_run. */

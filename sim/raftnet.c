@@ -205,6 +205,11 @@ static void drain(struct raftnet *net, uint32_t id) {
             for (uint64_t i = a0; i <= a1; i++) apply(net, nd, id, raft_entry_at(r, i));
             raft_applied(r, a1);
         }
+        const struct raft_read_ready *reads;
+        uint32_t nr = raft_reads_ready(r, &reads);
+        for (uint32_t i = 0; i < nr && nd->read_count < RAFTNET_READS_MAX; i++)
+            nd->reads[nd->read_count++] = reads[i];
+        raft_reads_clear(r);
         if (nd->manual_persist) return;
         if (!nd->hs_pending && nd->pending_last <= nd->log_count) return;
         raftnet_persist(net, id);   /* may produce more output: go round again */
@@ -536,6 +541,23 @@ static int expectation(struct raftnet *net, int argc, char **argv, char *err, si
         snprintf(err, cap, "%u queued", got);
         return -1;
     }
+    if (!strcmp(c, "expect-read") && argc == 4) {
+        uint32_t id = (uint32_t)strtoul(argv[1], NULL, 10);
+        uint64_t ctx = strtoull(argv[2], NULL, 10);
+        if (id < 1 || id > net->n) { snprintf(err, cap, "no node %u", id); return -1; }
+        const struct raftnet_node *nd = &net->nodes[id];
+        for (uint32_t i = 0; i < nd->read_count; i++) {
+            if (nd->reads[i].ctx != ctx) continue;
+            if (strcmp(argv[3], "none") != 0 && nd->reads[i].index == strtoull(argv[3], NULL, 10))
+                return 0;
+            snprintf(err, cap, "read %" PRIu64 " confirmed with index %" PRIu64, ctx,
+                     nd->reads[i].index);
+            return -1;
+        }
+        if (strcmp(argv[3], "none") == 0) return 0;
+        snprintf(err, cap, "read %" PRIu64 " not confirmed", ctx);
+        return -1;
+    }
     if ((strcmp(c, "expect") && strcmp(c, "expect-min")) || argc != 4) return 1;
     uint32_t id = (uint32_t)strtoul(argv[2], NULL, 10);
     if (id < 1 || id > net->n || net->nodes[id].raft == NULL) {
@@ -587,6 +609,10 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
     } else if ((!strcmp(c, "propose") || !strcmp(c, "reject")) && argc == 3) {
         rc = raftnet_propose(net, a, argv[2]);
         if ((rc == 0) != (c[0] == 'p')) { snprintf(err, cap, "propose returned %d", rc); return -1; }
+    } else if (!strcmp(c, "read") && argc == 3) {
+        rc = raft_read_index(net->nodes[a].raft, strtoull(argv[2], NULL, 10));
+        drain(net, a);
+        if (rc != 0) { snprintf(err, cap, "read returned %d", rc); return -1; }
     } else if (!strcmp(c, "isolate") && argc == 2) {
         raftnet_isolate(net, a);
     } else if (!strcmp(c, "cut") && argc == 3) {

@@ -25,6 +25,7 @@ enum {
     RAFTNET_LOG_MAX = 4096,          /* entries in one durable log */
     RAFTNET_TERMS_MAX = 1024,        /* terms remembered for election safety */
     RAFTNET_WHY_MAX = 256,
+    RAFTNET_READS_MAX = 64,          /* confirmed reads remembered per node */
 };
 
 struct raftnet_msg {
@@ -54,6 +55,8 @@ struct raftnet_node {
     uint64_t pending_last;           /* manual: entries handed up to here, not yet durable */
     struct raftnet_stored applied[RAFTNET_LOG_MAX];
     uint64_t applied_count;
+    struct raft_read_ready reads[RAFTNET_READS_MAX];   /* confirmed reads, oldest first */
+    uint32_t read_count;
 };
 
 struct raftnet {
@@ -143,6 +146,9 @@ int raftnet_check(struct raftnet *net);
  *                        leader, commit, last, durable, applied, rejections (leader's count of
  *                        append rejections), elections (real elections started)
  *   expect-min WHAT ID VALUE   the same, at least VALUE
+ *   read ID CTX          a ReadIndex read at ID (must be accepted)
+ *   expect-read ID CTX INDEX   ID has a confirmed read CTX with read index INDEX (INDEX "none":
+ *                        no confirmed read CTX)
  *   expect-queued TYPE FROM TO N
  *   check                the safety properties (raftnet_check) hold
  * Returns 0, or -1 with a message naming the failing command in err. */

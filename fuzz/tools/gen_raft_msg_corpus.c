@@ -115,6 +115,7 @@ static struct raft_msg sample(uint8_t type, uint32_t g, struct raft_entry *entri
         m.reject = g % 2, m.index = 23, m.hint_index = 11, m.hint_term = 2;
         break;
     case RAFT_MSG_HEARTBEAT: m.commit = 19, m.context = 1000 + g; break;
+    case RAFT_MSG_READ_INDEX_RESP: m.context = 2000 + g, m.index = 19; break;
     default: m.context = 1000 + g; break;
     }
     return m;
@@ -123,7 +124,9 @@ static struct raft_msg sample(uint8_t type, uint32_t g, struct raft_entry *entri
 static void emit_one_type_batches(void) {
     static const char *const names[] = {NULL, "batch-prevote", "batch-prevote-resp", "batch-vote",
                                         "batch-vote-resp", "batch-append", "batch-append-resp",
-                                        "batch-heartbeat", "batch-heartbeat-resp"};
+                                        "batch-heartbeat", "batch-heartbeat-resp",
+                                        "batch-read-index", "batch-read-index-resp"};
+    _Static_assert(sizeof names / sizeof names[0] == RAFT_MSG_TYPE_MAX + 1, "a name per type");
     static struct batch b;
     struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];
     for (uint8_t type = 1; type <= RAFT_MSG_TYPE_MAX; type++) {

@@ -27,6 +27,8 @@ struct host_group {
     uint64_t restore_next;            /* next index to read back at start */
     uint64_t restore_last;
     int restored;
+    struct raft_read_ready reads[HOST_READS_MAX];   /* confirmed, waiting for the apply */
+    uint32_t read_count;
     enum raft_role seen_role;         /* as last reported to cb.role_changed */
     uint64_t seen_term;
 };
@@ -174,6 +176,29 @@ static void apply_committed(struct host *h, struct host_group *g) {
     raft_applied(g->raft, last);
 }
 
+/* Confirmed reads wait until the state machine has applied their read index. */
+static void serve_reads(struct host *h, struct host_group *g) {
+    const struct raft_read_ready *ready;
+    uint32_t n = raft_reads_ready(g->raft, &ready);
+    for (uint32_t i = 0; i < n; i++) {
+        if (g->read_count == HOST_READS_MAX) {
+            RQ_WARN("host: group %" PRIu32 ": %u reads wait for the apply; read dropped", g->id,
+                    HOST_READS_MAX);
+            continue;
+        }
+        g->reads[g->read_count++] = ready[i];
+    }
+    raft_reads_clear(g->raft);
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < g->read_count; i++) {
+        if (g->reads[i].index <= raft_applied_index(g->raft) && h->cb.read != NULL)
+            h->cb.read(h->cb_arg, g->id, g->reads[i].ctx);
+        else
+            g->reads[kept++] = g->reads[i];
+    }
+    g->read_count = kept;
+}
+
 static void drain(struct host *h, struct host_group *g) {
     if (h->halted || g->raft == NULL || !g->restored) return;
     if (persist_hardstate(h, g) != 0) return;
@@ -183,6 +208,7 @@ static void drain(struct host *h, struct host_group *g) {
     for (uint32_t i = 0; i < n; i++) queue_message(h, &msgs[i]);
     raft_outbox_clear(g->raft);
     apply_committed(h, g);
+    serve_reads(h, g);
     if (h->cb.role_changed && (raft_role(g->raft) != g->seen_role || raft_term(g->raft) != g->seen_term)) {
         g->seen_role = raft_role(g->raft);
         g->seen_term = raft_term(g->raft);
@@ -404,6 +430,17 @@ int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size
     int err = raft_propose(g->raft, data, size, index);
     if (err != 0) return err;
     *term = raft_term(g->raft);
+    drain(h, g);
+    flush_all(h);
+    return 0;
+}
+
+int host_read(struct host *h, uint32_t group, uint64_t ctx) {
+    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
+    struct host_group *g = group_of(h, group);
+    if (g == NULL) return RQ_ERANGE;
+    int err = raft_read_index(g->raft, ctx);
+    if (err != 0) return err;
     drain(h, g);
     flush_all(h);
     return 0;

@@ -31,6 +31,7 @@
 
 enum {
     HOST_GROUPS_MAX = 64,
+    HOST_READS_MAX = 2 * RAFT_READS_MAX,   /* confirmed reads per group waiting to be applied */
 };
 
 /* The replicated state machine and observers. All optional except apply. */
@@ -40,6 +41,9 @@ struct host_callbacks {
     void (*apply)(void *arg, uint32_t group, const struct raft_entry *e);
     /* An entry is handed to storage, i.e. it is now in this node's log (for checkers). */
     void (*appended)(void *arg, uint32_t group, const struct raft_entry *e, uint64_t prev_term);
+    /* A read asked for with host_read may be served now: the state machine has applied its read
+     * index (optional; needed only by callers of host_read). */
+    void (*read)(void *arg, uint32_t group, uint64_t ctx);
     /* The group's role or term changed (checked after every input the group handles). */
     void (*role_changed)(void *arg, uint32_t group, enum raft_role role, uint64_t term,
                          const struct raft *r);
@@ -75,6 +79,11 @@ void host_on_disk_done(struct host *h, struct rq_disk_req *req);
  * RQ_ETOOBIG, RQ_ERANGE (no such group) or RQ_ECLOSED (still recovering). */
 int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size, uint64_t *index,
                  uint64_t *term);
+
+/* A linearizable read of group without a log entry (raft_read_index: on the leader or, through
+ * it, on a follower): cb->read(ctx) follows once it may be served, or never (leader lost; the
+ * caller times out). Returns 0, RQ_ENOTLEADER, RQ_EBUSY, RQ_ERANGE or RQ_ECLOSED. */
+int host_read(struct host *h, uint32_t group, uint64_t ctx);
 
 int host_is_ready(const struct host *h);
 /* The group's Raft state (read-only), or NULL while recovering or for an unknown group. */

@@ -54,6 +54,19 @@ struct raft {
     uint64_t leader_match;
     uint64_t acked;
 
+    /* ReadIndex (read.c). Leader: reads waiting for a majority, in registration order; a read
+     * with context 0 waits for the first commit of this term. */
+    struct raft_pending_read {
+        uint64_t ctx;
+        uint32_t from;            /* the node that asked (this one, or a follower) */
+        uint64_t index;           /* the commit index when its round started */
+        uint64_t context;         /* the heartbeat context of its round; 0: not started */
+        uint8_t acks[RAFT_VOTERS_MAX];
+    } reads[RAFT_READS_MAX];
+    uint32_t read_count;
+    struct raft_read_ready ready[RAFT_READS_MAX];
+    uint32_t ready_count;
+
     struct raft_msg outbox[RAFT_OUTBOX_MAX];
     uint32_t outbox_count;
     struct raft_msg held[RAFT_HELD_MAX];   /* waiting for the hard state (no entries) */
@@ -83,6 +96,14 @@ void election_start(struct raft *r, int pre_vote);
 void election_on_request(struct raft *r, const struct raft_msg *m);
 void election_on_response(struct raft *r, const struct raft_msg *m);
 void election_check_quorum(struct raft *r);
+
+/* read.c */
+void read_on_request(struct raft *r, const struct raft_msg *m);
+void read_on_response(struct raft *r, const struct raft_msg *m);
+void read_on_heartbeat_response(struct raft *r, const struct raft_msg *m);
+void read_on_commit(struct raft *r);
+void read_on_step_down(struct raft *r);
+void replication_heartbeat(struct raft *r);
 
 /* replication.c */
 void replication_tick(struct raft *r);

@@ -19,7 +19,7 @@ enum { MSG_ENTRY_HEADER_SIZE_MAX = 3 * RQ_VARINT_MAX_SIZE + 1 };
 enum { MSG_HEADER_SIZE_MAX = 1 + 2 * RQ_VARINT_MAX_SIZE + 4 * RQ_VARINT_MAX_SIZE };
 
 _Static_assert(RAFT_BATCH_HEADER_SIZE == 4 + 1 + 4, "magic u32, version u8, from u32");
-_Static_assert(RAFT_MSG_TYPE_MAX == RAFT_MSG_HEARTBEAT_RESP, "the last type is the maximum");
+_Static_assert(RAFT_MSG_TYPE_MAX == RAFT_MSG_READ_INDEX_RESP, "the last type is the maximum");
 _Static_assert(RAFT_ENTRY_TYPE_MAX == RAFT_ENTRY_NOOP, "the last entry type is the maximum");
 /* raft.h promises that one entry of the largest size always fits in one APPEND. */
 _Static_assert(MSG_HEADER_SIZE_MAX + MSG_ENTRY_HEADER_SIZE_MAX + RAFT_ENTRY_DATA_MAX <=
@@ -36,6 +36,8 @@ const char *raft_msg_type_name(uint8_t type) {
     case RAFT_MSG_APPEND_RESP: return "append-resp";
     case RAFT_MSG_HEARTBEAT: return "heartbeat";
     case RAFT_MSG_HEARTBEAT_RESP: return "heartbeat-resp";
+    case RAFT_MSG_READ_INDEX: return "read-index";
+    case RAFT_MSG_READ_INDEX_RESP: return "read-index-resp";
     default: return "unknown";
     }
 }
@@ -78,7 +80,9 @@ static size_t msg_size(const struct raft_msg *m) {
         size += 1 + rq_varint_size(m->index);
         return size + rq_varint_size(m->hint_index) + rq_varint_size(m->hint_term);
     case RAFT_MSG_HEARTBEAT: return size + rq_varint_size(m->commit) + rq_varint_size(m->context);
-    case RAFT_MSG_HEARTBEAT_RESP: return size + rq_varint_size(m->context);
+    case RAFT_MSG_HEARTBEAT_RESP:
+    case RAFT_MSG_READ_INDEX: return size + rq_varint_size(m->context);
+    case RAFT_MSG_READ_INDEX_RESP: return size + rq_varint_size(m->context) + rq_varint_size(m->index);
     default: RQ_UNREACHABLE();
     }
 }
@@ -161,7 +165,12 @@ static void write_msg(struct rq_writer *w, const struct raft_msg *m) {
         rq_write_varint(w, m->commit);
         rq_write_varint(w, m->context);
         break;
-    case RAFT_MSG_HEARTBEAT_RESP: rq_write_varint(w, m->context); break;
+    case RAFT_MSG_HEARTBEAT_RESP:
+    case RAFT_MSG_READ_INDEX: rq_write_varint(w, m->context); break;
+    case RAFT_MSG_READ_INDEX_RESP:
+        rq_write_varint(w, m->context);
+        rq_write_varint(w, m->index);
+        break;
     default: RQ_UNREACHABLE();
     }
 }
@@ -273,7 +282,11 @@ static int read_body(struct rq_reader *r, size_t msg_start, struct raft_msg *m,
     case RAFT_MSG_HEARTBEAT:
         rq_read_varint(r, &m->commit);
         return rq_read_varint(r, &m->context);
-    case RAFT_MSG_HEARTBEAT_RESP: return rq_read_varint(r, &m->context);
+    case RAFT_MSG_HEARTBEAT_RESP:
+    case RAFT_MSG_READ_INDEX: return rq_read_varint(r, &m->context);
+    case RAFT_MSG_READ_INDEX_RESP:
+        rq_read_varint(r, &m->context);
+        return rq_read_varint(r, &m->index);
     default: RQ_UNREACHABLE();
     }
 }

@@ -28,6 +28,8 @@
  *       APPEND_RESP:               u8 reject, varint index, varint hint_index, varint hint_term
  *       HEARTBEAT:                 varint commit, varint context
  *       HEARTBEAT_RESP:            varint context
+ *       READ_INDEX:                varint context   (a follower asks the leader for a read index)
+ *       READ_INDEX_RESP:           varint context, varint index
  *
  * Decoding is strict: every field is bounds-checked against the buffer and the maxima above, an
  * unknown type or version, a zero or over-limit count, trailing bytes, non-consecutive entries or
@@ -59,7 +61,9 @@ enum raft_msg_type {
     RAFT_MSG_APPEND_RESP = 6,
     RAFT_MSG_HEARTBEAT = 7,
     RAFT_MSG_HEARTBEAT_RESP = 8,
-    RAFT_MSG_TYPE_MAX = 8,
+    RAFT_MSG_READ_INDEX = 9,
+    RAFT_MSG_READ_INDEX_RESP = 10,
+    RAFT_MSG_TYPE_MAX = 10,
 };
 
 enum raft_entry_type {
@@ -100,7 +104,9 @@ struct raft_msg {
     uint64_t index;
     uint64_t hint_index;
     uint64_t hint_term;
-    /* HEARTBEAT / HEARTBEAT_RESP: an opaque number the leader chooses and the follower echoes. */
+    /* HEARTBEAT / HEARTBEAT_RESP: an opaque number the leader chooses and the follower echoes.
+     * READ_INDEX / READ_INDEX_RESP: the follower's read context (READ_INDEX_RESP: with `index`,
+     * the read index the leader confirmed). */
     uint64_t context;
 };
 

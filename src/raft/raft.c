@@ -155,6 +155,7 @@ static void release_held(struct raft *r) {
 
 void raft_become_follower(struct raft *r, uint64_t term, uint32_t leader, const char *why) {
     RQ_ASSERT(term >= r->term);
+    if (r->role == RAFT_LEADER) read_on_step_down(r);
     if (term > r->term) {
         RAFT_TRACE(r, "term %" PRIu64 " -> %" PRIu64 " as follower: %s", r->term, term, why);
         r->term = term;
@@ -258,6 +259,8 @@ void raft_step(struct raft *r, const struct raft_msg *m) {
     case RAFT_MSG_APPEND_RESP: replication_on_append_response(r, m); break;
     case RAFT_MSG_HEARTBEAT: replication_on_heartbeat(r, m); break;
     case RAFT_MSG_HEARTBEAT_RESP: replication_on_heartbeat_response(r, m); break;
+    case RAFT_MSG_READ_INDEX: read_on_request(r, m); break;
+    case RAFT_MSG_READ_INDEX_RESP: read_on_response(r, m); break;
     default: RAFT_TRACE(r, "drop message of unknown type %u", m->type); break;
     }
 }
@@ -324,6 +327,13 @@ void raft_persist_handed(struct raft *r, uint64_t last_handed) {
     r->truncate_from = 0;
     r->persist_next = last_handed + 1;
 }
+
+uint32_t raft_reads_ready(const struct raft *r, const struct raft_read_ready **reads) {
+    *reads = r->ready;
+    return r->ready_count;
+}
+
+void raft_reads_clear(struct raft *r) { r->ready_count = 0; }
 
 uint32_t raft_outbox(const struct raft *r, const struct raft_msg **msgs) {
     *msgs = r->outbox;

@@ -9,6 +9,7 @@
  *                                        report how far with raft_persist_handed
  *          3. raft_outbox             -> send these messages, then raft_outbox_clear
  *          4. raft_apply_pending      -> apply committed entries, then raft_applied
+ *          5. raft_reads_ready        -> serve reads once applied reaches their index
  *
  * Persist-before-send is enforced here, not left to the caller: a message that depends on state
  * not yet durable is never put in the outbox. Every message waits until the current (term, vote)
@@ -39,6 +40,7 @@ enum {
     RAFT_INFLIGHT_MAX = 64,   /* appends in flight to one follower, upper bound of the window */
     RAFT_OUTBOX_MAX = 128,    /* messages one input may produce; beyond it they are dropped */
     RAFT_HELD_MAX = 32,       /* messages waiting for the hard state to become durable */
+    RAFT_READS_MAX = 64,      /* reads waiting for confirmation, and confirmed reads not taken */
 };
 
 enum raft_role { RAFT_FOLLOWER = 0, RAFT_PRECANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
@@ -90,6 +92,18 @@ void raft_step(struct raft *r, const struct raft_msg *m);
  * (with raft_leader() as the hint, 0 if unknown), RQ_EBUSY (memory bound or too many uncommitted
  * entries), or RQ_ETOOBIG (data_size > RAFT_ENTRY_DATA_MAX or > msg_bytes_max). */
 int raft_propose(struct raft *r, const void *data, uint32_t data_size, uint64_t *index);
+/* A linearizable read without a log entry (dissertation 6.4, ReadIndex). On the leader: it
+ * records its commit index as the read index (once an entry of its own term is committed: before
+ * that it does not know the commit index), confirms it is still the leader with a round of
+ * heartbeats that a majority answers, and then reports the read ready with that index. On a
+ * follower: the request goes to the leader (READ_INDEX), whose answer makes the read ready here.
+ * The caller serves the read once its state machine has applied the ready read's index.
+ * A heartbeat answer confirms only the reads registered before that heartbeat was sent (its
+ * context), so a duplicated or delayed answer can never confirm a later read. Reads still
+ * pending when the leader steps down are dropped (the caller times out). Returns 0,
+ * RQ_ENOTLEADER (no leader known) or RQ_EBUSY (RAFT_READS_MAX reads pending). */
+int raft_read_index(struct raft *r, uint64_t ctx);
+
 /* Storage reports (term, vote) durable (the newest state of the saves handed so far). */
 void raft_persisted_hardstate(struct raft *r, uint64_t term, uint32_t vote);
 /* Storage reports the entry (index, term) durable, with every entry before it. Reports of entries
@@ -109,6 +123,13 @@ int raft_persist_pending(const struct raft *r, uint64_t *truncate_from, uint64_t
 void raft_persist_handed(struct raft *r, uint64_t last_handed);
 uint32_t raft_outbox(const struct raft *r, const struct raft_msg **msgs);
 void raft_outbox_clear(struct raft *r);
+/* Reads confirmed since the last raft_reads_clear: serve each once applied >= its index. */
+struct raft_read_ready {
+    uint64_t ctx;
+    uint64_t index;
+};
+uint32_t raft_reads_ready(const struct raft *r, const struct raft_read_ready **reads);
+void raft_reads_clear(struct raft *r);
 /* Committed entries not applied yet: first..last. Returns 1 when there are any. */
 int raft_apply_pending(const struct raft *r, uint64_t *first, uint64_t *last);
 

@@ -63,7 +63,13 @@ void replication_broadcast(struct raft *r) {
 
 void replication_tick(struct raft *r) {
     RQ_ASSERT(r->role == RAFT_LEADER);
-    if (r->ticks % r->cfg.heartbeat_ticks != 0) return;
+    if (r->ticks % r->cfg.heartbeat_ticks == 0) replication_heartbeat(r);
+}
+
+/* One heartbeat to every follower, with a new context: its answers prove that the follower still
+ * took us for its leader after every read registered before it (read.c). */
+void replication_heartbeat(struct raft *r) {
+    RQ_ASSERT(r->role == RAFT_LEADER);
     r->heartbeat_context++;
     for (uint32_t i = 0; i < r->cfg.voter_count; i++) {
         struct raft_progress *pr = &r->progress[i];
@@ -100,6 +106,7 @@ void replication_maybe_commit(struct raft *r) {
     /* Followers learn the new commit index with the next append or heartbeat (at most
      * heartbeat_ticks later): no message of its own, which would cost a round trip per commit. */
     r->commit = q;
+    read_on_commit(r);
 }
 
 /* ---- the leader's side ----------------------------------------------------------------------- */
@@ -152,6 +159,7 @@ void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m)
     if (r->role != RAFT_LEADER) return;
     struct raft_progress *pr = progress_of(r, m->from);
     pr->recent_active = 1;
+    read_on_heartbeat_response(r, m);
     if (pr->match >= raft_log_last(&r->log)) return;
     if (pr->state == RAFT_PROGRESS_PROBE) {
         pr->probe_sent = 0;   /* the probe or its answer may have been lost: probe again */

@@ -123,6 +123,23 @@ static const struct scenario scenarios[] = {
      "elect 1; tick 2; reject 2 x; expect leader 2 1"},
     {"proposals beyond the memory bound are refused", 1, SMALL_LOG,
      "elect 1; propose 1 a; propose 1 b; propose 1 c; reject 1 d"},
+    /* ---- reads (ReadIndex) ---- */
+    {"a read is confirmed by a majority's answers to a heartbeat sent after it", 3, 0,
+     "elect 1; tick 2; propose 1 x; deliver; read 1 7; expect-read 1 7 none; deliver;"
+     "expect-read 1 7 2; check"},
+    {"a new leader's reads wait for the first commit of its term", 3, 0,
+     "elect 1; read 1 5; expect-read 1 5 none; deliver; expect-read 1 5 1"},
+    {"answers to an earlier heartbeat do not confirm a later read", 3, 0,
+     "elect 1; tick 2; ticks 1 2; deliver-one; deliver-one; read 1 9; deliver-one; deliver-one;"
+     "expect-read 1 9 none; deliver; expect-read 1 9 1"},
+    {"one follower answering many heartbeats is not a majority", 5, 0,
+     "elect 1; tick 2; cut 1 3; cut 1 4; cut 1 5; read 1 4; ticks 1 8; deliver; expect-read 1 4 none"},
+    {"a deposed leader confirms no read and drops it", 3, NO_CHECK_QUORUM,
+     "elect 1; tick 2; isolate 1; elect 2; heal; read 1 3; deliver; expect-read 1 3 none;"
+     "expect role 1 follower"},
+    {"a follower read is confirmed by the leader and served by the follower", 3, 0,
+     "elect 1; tick 2; propose 1 x; tick 2; read 2 11; deliver; expect-read 2 11 2; check"},
+    {"a single node confirms its reads alone", 1, 0, "elect 1; read 1 5; expect-read 1 5 1"},
     /* ---- commitment ---- */
     {"figure 8: a majority on an older-term entry does not commit it", 3, NO_CHECK_QUORUM,
      "elect 1; tick 2; isolate 1; propose 1 x; crash 1; restart 1; heal; elect 1;"

@@ -106,6 +106,8 @@ static const struct raft_msg samples[] = {
     {.type = RAFT_MSG_HEARTBEAT, .group = 9, .term = 5, .commit = 12, .context = 42},
     {.type = RAFT_MSG_HEARTBEAT, .group = 9, .term = 5, .commit = 0, .context = UINT64_MAX},
     {.type = RAFT_MSG_HEARTBEAT_RESP, .group = 9, .term = 5, .context = 42},
+    {.type = RAFT_MSG_READ_INDEX, .group = 3, .term = 5, .context = 77},
+    {.type = RAFT_MSG_READ_INDEX_RESP, .group = 3, .term = 5, .context = 77, .index = 1234},
 };
 enum { SAMPLES = sizeof samples / sizeof samples[0] };
 
@@ -128,6 +130,8 @@ static const struct known knowns[] = {
     {&samples[10], {6, 1, 5, 1, 10, 7, 3}, 7},
     {&samples[11], {7, 9, 5, 12, 42}, 5},
     {&samples[13], {8, 9, 5, 42}, 4},
+    {&samples[14], {9, 3, 5, 77}, 4},
+    {&samples[15], {10, 3, 5, 77, 0xD2, 0x09}, 6},
 };
 enum { KNOWNS = sizeof knowns / sizeof knowns[0] };
 
@@ -340,6 +344,10 @@ static void random_msg(struct rq_rng *rng, struct raft_msg *m, struct raft_entry
         m->commit = random_value(rng);
         m->context = random_value(rng);
         break;
+    case RAFT_MSG_READ_INDEX_RESP:
+        m->context = random_value(rng);
+        m->index = random_value(rng);
+        break;
     default: m->context = random_value(rng); break;
     }
 }
@@ -395,7 +403,7 @@ START_TEST(test_batch_roundtrip_mixed) {
         types_seen |= 1 << got.type;
     }
     ck_assert_int_eq(raft_batch_next(&br, &got, got_entries), 0);
-    ck_assert_int_eq(types_seen, 0x1FE);  /* every type 1..8 */
+    ck_assert_int_eq(types_seen, 0x7FE);  /* every type 1..10 */
     free(exact);
     free(buf);
 }
@@ -481,7 +489,7 @@ static const struct bad bads[] = {
     {"empty", 0, {0}, 0, RQ_ETRUNC, 0},
     {"valid vote", 0, {VOTE}, 5, 0, 1},
     {"type 0", 0, {0, 1, 5, 10, 4}, 5, RQ_ECORRUPT, 0},
-    {"type 9", 0, {9, 1, 5, 10, 4}, 5, RQ_ECORRUPT, 0},
+    {"type 11", 0, {11, 1, 5, 10, 4}, 5, RQ_ECORRUPT, 0},
     {"type 255", 0, {255, 1, 5, 10, 4}, 5, RQ_ECORRUPT, 0},
     {"group at the limit", 0, {3, 0x80, 0x80, 0x40, 5, 10, 4}, 7, RQ_ECORRUPT, 0},
     {"group of 64 bits", 0, {3, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01, 5},
@@ -541,7 +549,7 @@ static const struct bad bads[] = {
     {"batch: count 2, one message", 1, {HDR(2), VOTE}, 15, RQ_ETRUNC, 1},
     {"batch: count 1, two messages", 1, {HDR(1), VOTE, VOTE}, 20, RQ_ECORRUPT, 1},
     {"batch: trailing byte", 1, {HDR(1), VOTE, 0}, 16, RQ_ECORRUPT, 1},
-    {"batch: second message type 9", 1, {HDR(2), VOTE, 9, 1, 5, 10, 4}, 20, RQ_ECORRUPT, 1},
+    {"batch: second message type 11", 1, {HDR(2), VOTE, 11, 1, 5, 10, 4}, 20, RQ_ECORRUPT, 1},
     {"batch: second message entries skip", 1, {HDR(2), VOTE, APPEND, 2, 11, 4, 1, 0, 13, 4, 1, 0},
      30, RQ_ECORRUPT, 1},
     {"batch: second message too many entries", 1, {HDR(2), VOTE, APPEND, 65}, 22, RQ_ETOOBIG, 1},
@@ -614,7 +622,8 @@ END_TEST
 
 START_TEST(test_type_names) {
     static const char *const names[] = {"unknown", "prevote", "prevote-resp", "vote", "vote-resp",
-                                        "append", "append-resp", "heartbeat", "heartbeat-resp"};
+                                        "append", "append-resp", "heartbeat", "heartbeat-resp",
+                                        "read-index", "read-index-resp"};
     for (uint8_t t = 0; t <= RAFT_MSG_TYPE_MAX; t++) {
         ck_assert_str_eq(raft_msg_type_name(t), names[t]);
     }

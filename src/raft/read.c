@@ -1,0 +1,123 @@
+/* Linearizable reads without log entries: ReadIndex (dissertation 6.4).
+ *
+ * The leader serves a read once three things hold: (1) it has committed an entry of its own term,
+ * so its commit index is at least every entry committed before it led; (2) it recorded that commit
+ * index as the read's index; (3) a majority answered a heartbeat it sent after registering the read,
+ * so no other leader could have committed anything newer in between (a newer leader would need a
+ * vote from one of those followers, which then would have refused our heartbeat). The caller then
+ * serves the read once its state machine has applied the read index.
+ *
+ * Each round of heartbeats carries a new context (a counter); an answer with context c confirms
+ * only reads whose round had a context <= c. A duplicated or delayed answer to an older heartbeat
+ * can therefore never confirm a newer read. Followers forward reads to the leader (READ_INDEX) and
+ * serve them locally once the leader's answer arrives and they have applied that far (follower
+ * reads, dissertation 6.4.1). */
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/errors.h"
+#include "raft/internal.h"
+
+static int own_term_committed(const struct raft *r) {
+    return raft_log_term(&r->log, r->commit) == r->term;
+}
+
+static void push_ready(struct raft *r, uint64_t ctx, uint64_t index) {
+    if (r->ready_count == RAFT_READS_MAX) {
+        RAFT_TRACE(r, "drop confirmed read %" PRIu64 ": %u confirmed reads not taken", ctx,
+                   RAFT_READS_MAX);
+        return;
+    }
+    r->ready[r->ready_count++] = (struct raft_read_ready){.ctx = ctx, .index = index};
+}
+
+/* A read confirmed by a majority: ready here, or answered to the follower that asked. */
+static void confirm(struct raft *r, const struct raft_pending_read *p) {
+    if (p->from == r->cfg.id) {
+        push_ready(r, p->ctx, p->index);
+        return;
+    }
+    struct raft_msg resp = {.type = RAFT_MSG_READ_INDEX_RESP, .to = p->from, .term = r->term,
+                            .context = p->ctx, .index = p->index};
+    raft_send(r, &resp);
+}
+
+/* Starts the round of every read still waiting for one: one heartbeat broadcast serves them all.
+ * A single voter is its own majority. */
+static void start_rounds(struct raft *r) {
+    if (!own_term_committed(r)) return;
+    int waiting = 0;
+    for (uint32_t i = 0; i < r->read_count; i++) waiting |= r->reads[i].context == 0;
+    if (!waiting) return;
+    if (r->cfg.voter_count > 1) replication_heartbeat(r);
+    for (uint32_t i = 0; i < r->read_count; i++) {
+        struct raft_pending_read *p = &r->reads[i];
+        if (p->context != 0) continue;
+        p->context = r->cfg.voter_count > 1 ? r->heartbeat_context : 1;
+        p->index = r->commit;
+        p->acks[raft_voter_slot(r, r->cfg.id)] = 1;
+    }
+    if (r->cfg.voter_count == 1) {
+        for (uint32_t i = 0; i < r->read_count; i++) confirm(r, &r->reads[i]);
+        r->read_count = 0;
+    }
+}
+
+static int register_read(struct raft *r, uint64_t ctx, uint32_t from) {
+    RQ_ASSERT(r->role == RAFT_LEADER);
+    if (r->read_count == RAFT_READS_MAX) return RQ_EBUSY;
+    struct raft_pending_read *p = &r->reads[r->read_count++];
+    memset(p, 0, sizeof *p);
+    p->ctx = ctx;
+    p->from = from;
+    start_rounds(r);
+    return 0;
+}
+
+int raft_read_index(struct raft *r, uint64_t ctx) {
+    if (r->role == RAFT_LEADER) return register_read(r, ctx, r->cfg.id);
+    if (r->leader == 0) return RQ_ENOTLEADER;
+    struct raft_msg m = {.type = RAFT_MSG_READ_INDEX, .to = r->leader, .term = r->term,
+                         .context = ctx};
+    raft_send(r, &m);
+    return 0;
+}
+
+void read_on_request(struct raft *r, const struct raft_msg *m) {
+    if (r->role != RAFT_LEADER) return;   /* the follower asks again after its timeout */
+    if (register_read(r, m->context, m->from) != 0)
+        RAFT_TRACE(r, "drop read from n%" PRIu32 ": %u reads pending", m->from, RAFT_READS_MAX);
+}
+
+void read_on_response(struct raft *r, const struct raft_msg *m) {
+    if (r->role != RAFT_FOLLOWER || m->from != r->leader) return;
+    push_ready(r, m->context, m->index);
+}
+
+/* Confirms, in order, every read whose round this answer (or earlier ones) completes. */
+void read_on_heartbeat_response(struct raft *r, const struct raft_msg *m) {
+    RQ_ASSERT(r->role == RAFT_LEADER);
+    uint32_t slot = raft_voter_slot(r, m->from);
+    uint32_t done = 0;
+    for (uint32_t i = 0; i < r->read_count; i++) {
+        struct raft_pending_read *p = &r->reads[i];
+        if (p->context == 0 || p->context > m->context) break;   /* later rounds: not this one */
+        p->acks[slot] = 1;
+        uint32_t acks = 0;
+        for (uint32_t k = 0; k < r->cfg.voter_count; k++) acks += p->acks[k];
+        if (acks < r->quorum || done != i) continue;
+        confirm(r, p);
+        done++;
+    }
+    if (done == 0) return;
+    memmove(&r->reads[0], &r->reads[done], (r->read_count - done) * sizeof r->reads[0]);
+    r->read_count -= done;
+}
+
+void read_on_commit(struct raft *r) { start_rounds(r); }
+
+void read_on_step_down(struct raft *r) {
+    if (r->read_count > 0)
+        RAFT_TRACE(r, "drop %" PRIu32 " reads not confirmed: no longer leader", r->read_count);
+    r->read_count = 0;
+}
