@@ -23,6 +23,7 @@ stage "build"            make -s --no-print-directory -j"$jobs" all build/asan/r
 stage "unit tests (ASan+UBSan)" make -s --no-print-directory unit
 stage "simulation seeds" make -s --no-print-directory seeds
 stage "determinism"      make -s --no-print-directory determinism
+stage "lease reads need the clock bound" tests/clock_break.sh
 stage "fuzz corpora"     scripts/fuzz-replay.sh
 echo "make test: all stages passed in $(( $(date +%s) - total_start ))s"
 # One closing line for CI: the sum of every stage's "N passed, M failed".

@@ -38,7 +38,8 @@ static void usage(FILE *out) {
             "                 enospc,eio,corrupt,clock (default all; swarm draws a subset per seed)\n"
             "  --no-swarm     every allowed fault class on, instead of a per-seed draw\n"
             "  --max-drift    clock drift bound in ppm that the nodes may assume (default 200)\n"
-            "  --clock-break  let clocks drift far beyond --max-drift (to show what breaks)\n"
+            "  --clock-break  let clocks drift far beyond --max-drift, and stop a paused process's\n"
+            "                 clock while it is paused (to show what a lease read then risks)\n"
             "  --trace        print every event and every node's log lines\n"
             "  --stats        print the simulator's speed\n",
             SIM_SERVERS_MAX);

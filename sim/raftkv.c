@@ -50,6 +50,7 @@ enum kv_kind {
     KV_READ = 2,         /* through the log: a Raft entry like a write */
     KV_READ_INDEX = 3,   /* ReadIndex at whichever server gets it: the leader, or a follower that
                             asks the leader for the read index (raft_read_index) */
+    KV_READ_LEASE = 4,   /* the leader's lease (raft_read_lease; ReadIndex when it does not hold) */
 };
 enum kv_status { KV_OK = 0, KV_NOT_LEADER = 1, KV_FAILED = 2, KV_BUSY = 3 };
 
@@ -76,7 +77,7 @@ static int request_decode(const uint8_t *p, size_t len, struct kv_request *q) {
     q->op = rq_get_u64(p + 5);
     q->key = rq_get_u32(p + 13);
     q->value = rq_get_u64(p + 17);
-    if (q->kind < KV_WRITE || q->kind > KV_READ_INDEX || q->key >= RAFTKV_KEYS ||
+    if (q->kind < KV_WRITE || q->kind > KV_READ_LEASE || q->key >= RAFTKV_KEYS ||
         q->client >= SIM_CLIENTS_MAX || q->op == 0)
         return RQ_ECORRUPT;
     return 0;
@@ -101,7 +102,8 @@ struct raftkv {
     uint64_t acked;
     uint64_t unknown;
     uint64_t reads;
-    uint64_t reads_by_index;                /* of reads: by ReadIndex (the rest through the log) */
+    uint64_t reads_by_index;                /* of reads: by ReadIndex at any server */
+    uint64_t reads_by_lease;                /*   by the leader's lease (or ReadIndex) */
     uint32_t bugs;                          /* enum raftkv_bug, for the checks' own tests */
 };
 
@@ -202,6 +204,7 @@ static void kv_role_changed(void *arg, uint32_t group, enum raft_role role, uint
     struct kv_server *n = arg;
     struct raftkv *w = n->w;
     if (role != RAFT_LEADER) return;
+    if (group == 1) sim_set_leader_hint(w->sim, n->io->node_id);   /* partitions may isolate it */
     fail_if(w, raftcheck_leader(w->check, group, term, n->io->node_id, w->why));
     fail_if(w, raftcheck_new_leader(w->check, group, n->io->node_id, term, leader_term_at, r, w->why));
 }
@@ -249,6 +252,10 @@ static void *kv_create(const struct rq_io *io, const void *config) {
     host_config_default(&hc);
     hc.groups = RAFTKV_GROUPS;
     hc.raft.voter_count = sim_servers(n->w->sim);
+    /* The lease assumes the drift bound the simulator promises (--max-drift); --clock-break
+     * breaks the promise, to show what a lease read then risks. */
+    hc.raft.lease_ticks = raft_lease_ticks(hc.raft.election_ticks,
+                                           sim_config(n->w->sim)->max_drift_ppm);
     for (uint32_t i = 0; i < hc.raft.voter_count; i++) hc.raft.voters[i] = i + 1;
     static const struct host_callbacks cb = {.apply = kv_apply, .appended = kv_appended,
                                              .read = kv_read, .role_changed = kv_role_changed};
@@ -309,12 +316,25 @@ static void kv_request(void *node, uint64_t conn, const void *buf, size_t len) {
     }
     uint64_t index = 0, term = 0, ctx = 0;
     int err;
-    if (q.kind == KV_READ_INDEX) {
+    if (q.kind == KV_READ_INDEX || q.kind == KV_READ_LEASE) {
+        /* Registered first: a read the lease (or a single voter) confirms at once is served
+         * before host_read returns. */
         ctx = ++n->next_ctx;
-        err = host_read(n->host, group, ctx);
-    } else {
-        err = host_propose(n->host, group, buf, (uint32_t)len, &index, &term);
+        *slot = (struct kv_pending){.used = 1, .group = group, .conn = conn, .client = q.client,
+                                    .op = q.op, .ctx = ctx, .key = q.key,
+                                    .since_ns = n->io->now(n->io->env)};
+        n->pending_count++;
+        err = q.kind == KV_READ_INDEX ? host_read(n->host, group, ctx)
+                                      : host_read_lease(n->host, group, ctx);
+        if (err != 0 && slot->used && slot->ctx == ctx) {
+            slot->used = 0;
+            n->pending_count--;
+        }
+        if (err != 0)
+            reply(n, conn, err == RQ_ENOTLEADER ? KV_NOT_LEADER : KV_BUSY, q.op, 0, group, 0, 0);
+        return;
     }
+    err = host_propose(n->host, group, buf, (uint32_t)len, &index, &term);
     if (err != 0) {
         reply(n, conn, err == RQ_ENOTLEADER ? KV_NOT_LEADER : KV_BUSY, q.op, 0, group, 0, 0);
         return;
@@ -324,7 +344,7 @@ static void kv_request(void *node, uint64_t conn, const void *buf, size_t len) {
         return;
     }
     *slot = (struct kv_pending){.used = 1, .group = group, .index = index, .term = term,
-                                .conn = conn, .client = q.client, .op = q.op, .ctx = ctx,
+                                .conn = conn, .client = q.client, .op = q.op,
                                 .key = q.key, .since_ns = n->io->now(n->io->env)};
     n->pending_count++;
 }
@@ -380,10 +400,11 @@ static void client_new_op(struct kv_client *c) {
     struct raftkv *w = c->w;
     uint32_t key = (uint32_t)rq_rng_below(&c->rng, RAFTKV_KEYS);
     int write = rq_rng_chance(&c->rng, 500000);
-    /* Reads: a third through the log, a third by ReadIndex at the leader, a third by ReadIndex at
-     * a random server (a follower read when it is not the leader). */
-    uint32_t read_mode = (uint32_t)rq_rng_below(&c->rng, 3);
-    uint8_t kind = write ? KV_WRITE : read_mode == 0 ? KV_READ : KV_READ_INDEX;
+    /* Reads: a quarter each through the log, by ReadIndex at the leader, by ReadIndex at a random
+     * server (a follower read when it is not the leader), and by the leader's lease. */
+    uint32_t read_mode = (uint32_t)rq_rng_below(&c->rng, 4);
+    static const uint8_t read_kinds[4] = {KV_READ, KV_READ_INDEX, KV_READ_INDEX, KV_READ_LEASE};
+    uint8_t kind = write ? KV_WRITE : read_kinds[read_mode];
     c->q = (struct kv_request){.kind = kind, .client = c->index, .op = ++c->next_op, .key = key};
     if (write) c->q.value = ((uint64_t)(c->index + 1) << 40) | c->next_op;
     struct kv_history *h = &w->keys[key];
@@ -440,6 +461,7 @@ static void client_done(struct kv_client *c, uint64_t value, uint32_t group, uin
     w->acked++;
     if (c->q.kind != KV_WRITE) w->reads++;
     if (c->q.kind == KV_READ_INDEX) w->reads_by_index++;
+    if (c->q.kind == KV_READ_LEASE) w->reads_by_lease++;
     if (w->heal_ns != 0 && c->hist != NULL && c->hist->invoke_ns >= w->heal_ns &&
         c->q.kind == KV_WRITE && w->first_write_after_heal_ns[group] == 0)
         w->first_write_after_heal_ns[group] = true_now(c);
@@ -464,7 +486,7 @@ static void client_answer(void *node, uint32_t from, const void *buf, size_t len
         return;
     }
     if (p[0] == KV_OK) {
-        if (c->q.kind != KV_READ_INDEX) c->leader[group] = from;   /* follower reads come from anyone */
+        if (c->q.kind != KV_READ_INDEX) c->leader[group] = from;   /* follower reads: anyone */
         client_done(c, rq_get_u64(p + 9), group, rq_get_u64(p + 21), rq_get_u64(p + 29));
         return;
     }
@@ -588,8 +610,9 @@ static void raftkv_on_end(struct sim *s, void *arg) {
         if (r == LINCHECK_UNDECIDED) sim_note(s, 0, "raft-kv: key %u undecided: %s", k, why);
     }
     sim_note(s, 0, "raft-kv: %" PRIu64 " acknowledged (%" PRIu64 " reads, %" PRIu64
-             " of them by ReadIndex), %" PRIu64 " unknown, committed %" PRIu64 "/%" PRIu64
-             " entries, %" PRIu64 " unchecked", w->acked, w->reads, w->reads_by_index, w->unknown,
+             " by ReadIndex, %" PRIu64 " by lease), %" PRIu64 " unknown, committed %" PRIu64
+             "/%" PRIu64 " entries, %" PRIu64 " unchecked", w->acked, w->reads,
+             w->reads_by_index, w->reads_by_lease, w->unknown,
              raftcheck_applied_last(w->check, 1),
              raftcheck_applied_last(w->check, 2), raftcheck_unchecked(w->check));
 }

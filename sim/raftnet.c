@@ -609,8 +609,10 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
     } else if ((!strcmp(c, "propose") || !strcmp(c, "reject")) && argc == 3) {
         rc = raftnet_propose(net, a, argv[2]);
         if ((rc == 0) != (c[0] == 'p')) { snprintf(err, cap, "propose returned %d", rc); return -1; }
-    } else if (!strcmp(c, "read") && argc == 3) {
-        rc = raft_read_index(net->nodes[a].raft, strtoull(argv[2], NULL, 10));
+    } else if ((!strcmp(c, "read") || !strcmp(c, "read-lease")) && argc == 3) {
+        struct raft *r = net->nodes[a].raft;
+        uint64_t ctx = strtoull(argv[2], NULL, 10);
+        rc = c[4] == '\0' ? raft_read_index(r, ctx) : raft_read_lease(r, ctx);
         drain(net, a);
         if (rc != 0) { snprintf(err, cap, "read returned %d", rc); return -1; }
     } else if (!strcmp(c, "isolate") && argc == 2) {

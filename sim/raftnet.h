@@ -147,6 +147,7 @@ int raftnet_check(struct raftnet *net);
  *                        append rejections), elections (real elections started)
  *   expect-min WHAT ID VALUE   the same, at least VALUE
  *   read ID CTX          a ReadIndex read at ID (must be accepted)
+ *   read-lease ID CTX    a lease read at ID (ReadIndex when the lease does not hold)
  *   expect-read ID CTX INDEX   ID has a confirmed read CTX with read index INDEX (INDEX "none":
  *                        no confirmed read CTX)
  *   expect-queued TYPE FROM TO N

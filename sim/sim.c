@@ -173,16 +173,32 @@ static const struct sim_proc *proc_const(const struct sim *s, uint32_t id) {
     return sim_proc_by_id((struct sim *)s, id);
 }
 
-static uint64_t io_now(void *env) {
-    struct sim_proc *p = env;
-    return sim_clock_local(&p->clock, p->sim->now_ns);
+/* The process's clock now. With --clock-break a pause also stops the clock, like a VM whose
+ * monotonic clock does not count the time it was suspended: when the process runs again, its
+ * clock goes on from where it stood, and it cannot tell that time passed. */
+static void proc_unfreeze(struct sim_proc *p, uint64_t at_true_ns) {
+    if (!p->clock_frozen) return;
+    sim_clock_init(&p->clock, at_true_ns, p->frozen_local_ns, p->clock.drift_ppm);
+    p->clock_frozen = 0;
 }
+
+static uint64_t proc_clock_now(struct sim_proc *p) {
+    struct sim *s = p->sim;
+    if (p->clock_frozen) {
+        if (s->now_ns < p->paused_until) return p->frozen_local_ns;
+        proc_unfreeze(p, p->paused_until);
+    }
+    return sim_clock_local(&p->clock, s->now_ns);
+}
+
+static uint64_t io_now(void *env) { return proc_clock_now(env); }
 
 static void io_set_timer(void *env, uint64_t at_ns) {
     struct sim_proc *p = env;
     struct sim *s = p->sim;
     uint64_t at = sim_clock_true_at(&p->clock, at_ns);
     if (at < s->now_ns) at = s->now_ns;
+    p->timer_local_ns = at_ns;
     struct sim_event *ev = sim_event_new(s, EV_TIMER, p->index);
     ev->gen = ++p->timer_gen;
     ev->incarnation = p->incarnation;
@@ -263,6 +279,7 @@ static void proc_boot(struct sim *s, struct sim_proc *p) {
     p->up = 1;
     p->restart_pending = 0;
     p->halt_requested = 0;
+    proc_unfreeze(p, s->now_ns);
     p->paused_until = 0;
     p->servers_contacted = 0;
     proc_enter(p);
@@ -286,6 +303,7 @@ void sim_crash(struct sim *s, uint32_t id, int power_loss) {
     p->up = 0;
     p->incarnation++;  /* orphans this incarnation's timers and disk completions */
     p->timer_gen++;
+    proc_unfreeze(p, s->now_ns);
     p->paused_until = 0;
     p->disk_busy_until = s->now_ns;
     if (p->disk && power_loss) sim_disk_crash(p->disk, &s->rng_disk);
@@ -325,6 +343,10 @@ void sim_pause(struct sim *s, uint32_t id, uint64_t pause_ns) {
     if (!p->up) return;
     s->stats.pauses++;
     uint64_t until = s->now_ns + pause_ns;
+    if (s->cfg.clock_break && !p->clock_frozen) {
+        p->frozen_local_ns = proc_clock_now(p);
+        p->clock_frozen = 1;
+    }
     if (until > p->paused_until) p->paused_until = until;
     sim_note(s, 0xBA05 ^ id, "pause n%u for %llu.%03llus", id, (unsigned long long)(pause_ns / 1000000000u),
              (unsigned long long)(pause_ns % 1000000000u / 1000000u));
@@ -334,6 +356,14 @@ void sim_pause(struct sim *s, uint32_t id, uint64_t pause_ns) {
 
 static void dispatch_timer(struct sim *s, struct sim_proc *p, struct sim_event *ev) {
     if (!p->up || ev->incarnation != p->incarnation || ev->gen != p->timer_gen) return;
+    if (proc_clock_now(p) < p->timer_local_ns) {
+        /* The clock stood still during a pause (--clock-break): not due yet on this clock. */
+        struct sim_event *again = sim_event_new(s, EV_TIMER, p->index);
+        again->gen = p->timer_gen;
+        again->incarnation = p->incarnation;
+        sim_event_push(s, sim_clock_true_at(&p->clock, p->timer_local_ns), again);
+        return;
+    }
     sim_hash(s, 0x71AE ^ p->id);
     proc_enter(p);
     p->ops->on_timer(p->node);
@@ -588,6 +618,9 @@ struct sim_disk *sim_disk(const struct sim *s, uint32_t server_id) {
 uint64_t sim_local_time(const struct sim *s, uint32_t id) {
     const struct sim_proc *p = proc_const(s, id);
     RQ_ASSERT(p != NULL);
+    if (p->clock_frozen && s->now_ns < p->paused_until) return p->frozen_local_ns;
+    if (p->clock_frozen) return p->frozen_local_ns + sim_clock_local(&p->clock, s->now_ns) -
+                                sim_clock_local(&p->clock, p->paused_until);
     return sim_clock_local(&p->clock, s->now_ns);
 }
 

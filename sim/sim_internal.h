@@ -50,7 +50,10 @@ struct sim_proc {
     uint64_t paused_until;    /* true time; paused while now < paused_until */
     uint32_t incarnation;     /* bumped at every crash */
     uint64_t timer_gen;
+    uint64_t timer_local_ns;  /* the local deadline of the timer asked for last */
     struct sim_clock clock;
+    int clock_frozen;         /* --clock-break: the clock stands still while paused */
+    uint64_t frozen_local_ns; /*   at this local time */
     struct rq_io io;
     struct rq_ctx ctx;
     struct rq_rng rng;        /* this process's stream (its seed per incarnation) */

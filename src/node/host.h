@@ -85,6 +85,10 @@ int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size
  * caller times out). Returns 0, RQ_ENOTLEADER, RQ_EBUSY, RQ_ERANGE or RQ_ECLOSED. */
 int host_read(struct host *h, uint32_t group, uint64_t ctx);
 
+/* The same through the leader's lease when it holds (raft_read_lease), else ReadIndex. The
+ * group's ticks are brought up to the clock first. */
+int host_read_lease(struct host *h, uint32_t group, uint64_t ctx);
+
 int host_is_ready(const struct host *h);
 /* The group's Raft state (read-only), or NULL while recovering or for an unknown group. */
 const struct raft *host_raft(const struct host *h, uint32_t group);

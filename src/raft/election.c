@@ -20,7 +20,8 @@ void election_reset_timeout(struct raft *r) {
 }
 
 int election_in_lease(const struct raft *r) {
-    return r->cfg.check_quorum && r->leader != 0 && r->election_elapsed < r->cfg.election_ticks;
+    if (!r->cfg.check_quorum || r->election_elapsed >= r->cfg.election_ticks) return 0;
+    return r->leader != 0 || r->restart_guard;
 }
 
 static uint32_t count(const uint32_t *flags, uint32_t n) {
@@ -93,6 +94,7 @@ void election_start(struct raft *r, int pre_vote) {
 void election_tick(struct raft *r) {
     RQ_ASSERT(r->role != RAFT_LEADER);
     r->election_elapsed++;
+    if (r->election_elapsed >= r->cfg.election_ticks) r->restart_guard = 0;
     if (r->election_elapsed >= r->election_timeout) election_start(r, r->cfg.pre_vote);
 }
 

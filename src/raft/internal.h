@@ -39,6 +39,8 @@ struct raft {
                                      heartbeat_ticks, so every group created on one tick of a
                                      node heartbeats on the same ticks (one batch per peer) */
     uint32_t election_timeout;    /* randomized, [election_ticks, 2 * election_ticks) */
+    uint8_t restart_guard;        /* just created: refuse votes for election_ticks (a leader's
+                                     lease may be live, and we forgot hearing from it) */
     struct rq_rng rng;
 
     /* Elections: who granted / rejected in the current (pre-)campaign. */
@@ -66,6 +68,15 @@ struct raft {
     uint32_t read_count;
     struct raft_read_ready ready[RAFT_READS_MAX];
     uint32_t ready_count;
+    /* Lease (read.c): the last RAFT_LEASE_ROUNDS heartbeat rounds, their send ticks and answers. */
+    struct raft_lease_round {
+        uint64_t context;
+        uint64_t sent_tick;
+        uint8_t acks[RAFT_VOTERS_MAX];
+    } rounds[8];
+    uint64_t lease_start_tick;    /* send tick of the newest round a majority answered; valid
+                                     only when lease_valid */
+    uint8_t lease_valid;
 
     struct raft_msg outbox[RAFT_OUTBOX_MAX];
     uint32_t outbox_count;
@@ -101,6 +112,7 @@ void election_check_quorum(struct raft *r);
 void read_on_request(struct raft *r, const struct raft_msg *m);
 void read_on_response(struct raft *r, const struct raft_msg *m);
 void read_on_heartbeat_response(struct raft *r, const struct raft_msg *m);
+void read_on_heartbeat_sent(struct raft *r);
 void read_on_commit(struct raft *r);
 void read_on_step_down(struct raft *r);
 void replication_heartbeat(struct raft *r);

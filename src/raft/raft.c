@@ -46,6 +46,8 @@ int raft_config_check(const struct raft_config *cfg) {
         return config_fail("msg_entries_max must be 1..RAFT_MSG_ENTRIES_MAX");
     if (cfg->msg_bytes_max < 1 || cfg->msg_bytes_max > RAFT_MSG_BYTES_MAX / 2)
         return config_fail("msg_bytes_max must be 1..RAFT_MSG_BYTES_MAX/2");
+    if (cfg->lease_ticks > 0 && (!cfg->check_quorum || cfg->lease_ticks >= cfg->election_ticks))
+        return config_fail("lease_ticks needs check_quorum and must be below election_ticks");
     if (cfg->log_entries_max < 2 || cfg->uncommitted_max < 1)
         return config_fail("log_entries_max >= 2 and uncommitted_max >= 1");
     return 0;
@@ -66,6 +68,7 @@ struct raft *raft_create(const struct raft_config *cfg, uint64_t term, uint32_t 
     r->durable_term = term;   /* loaded from the hard state: durable by definition */
     r->durable_vote = vote;
     r->persist_next = 1;
+    r->restart_guard = cfg->lease_ticks > 0;
     rq_rng_seed(&r->rng, cfg->seed ^ ((uint64_t)cfg->group << 32) ^ cfg->id);
     election_reset_timeout(r);
     return r;
@@ -173,9 +176,20 @@ void raft_become_follower(struct raft *r, uint64_t term, uint32_t leader, const 
     election_reset_timeout(r);
 }
 
+uint32_t raft_lease_ticks(uint32_t election_ticks, uint32_t drift_ppm) {
+    if (election_ticks < 3 || drift_ppm >= 1000000) return 0;
+    /* largest L with (L + 1) * (1e6 + d) < (election_ticks - 1) * (1e6 - d) */
+    uint64_t rhs = (uint64_t)(election_ticks - 1) * (1000000 - drift_ppm);
+    uint64_t rate = 1000000 + (uint64_t)drift_ppm;
+    uint64_t l_plus_1 = (rhs - 1) / rate;   /* largest x with x * rate < rhs */
+    return l_plus_1 >= 2 ? (uint32_t)(l_plus_1 - 1) : 0;
+}
+
 void raft_become_leader(struct raft *r) {
     RQ_ASSERT(r->role == RAFT_CANDIDATE);
     r->role = RAFT_LEADER;
+    r->lease_valid = 0;
+    memset(r->rounds, 0, sizeof r->rounds);
     r->leader = r->cfg.id;
     r->election_elapsed = 0;
     r->stats.became_leader++;

@@ -61,12 +61,23 @@ struct raft_config {
     uint32_t uncommitted_max;             /* proposals beyond commit + this get RQ_EBUSY */
     uint8_t pre_vote;                     /* dissertation 9.6 (on by default) */
     uint8_t check_quorum;                 /* dissertation 6.2 / 9.6 (on by default) */
+    uint32_t lease_ticks;                 /* leader lease for raft_read_lease, in ticks; 0: no
+                                             lease reads. Must be below what followers wait
+                                             before voting, allowing for clock drift:
+                                             raft_lease_ticks computes it. Needs check_quorum. */
     uint64_t seed;                        /* for election timeouts */
 };
 
 /* Fills the defaults (pre-vote and check-quorum on, 10/1 ticks, window 16, ...); the caller sets
  * id, group and voters. */
 void raft_config_default(struct raft_config *cfg);
+
+/* The longest safe lease for election_ticks when clocks drift by at most drift_ppm: a follower
+ * that heard the leader refuses votes for election_ticks of its ticks, at least
+ * (election_ticks - 1) ticks of real time at its fastest; the leader's lease, counted from the
+ * tick it sent the heartbeat a majority answered, must end before that at its slowest:
+ * (lease + 1) * (1 + d) < (election_ticks - 1) * (1 - d). Returns 0 when no lease is safe. */
+uint32_t raft_lease_ticks(uint32_t election_ticks, uint32_t drift_ppm);
 
 /* Returns 0, or RQ_EINVAL naming (in the log) the first setting out of range. */
 int raft_config_check(const struct raft_config *cfg);
@@ -103,6 +114,16 @@ int raft_propose(struct raft *r, const void *data, uint32_t data_size, uint64_t 
  * pending when the leader steps down are dropped (the caller times out). Returns 0,
  * RQ_ENOTLEADER (no leader known) or RQ_EBUSY (RAFT_READS_MAX reads pending). */
 int raft_read_index(struct raft *r, uint64_t ctx);
+
+/* A read served by the leader alone while its lease holds (dissertation 6.4.1): no message at
+ * all. The lease runs from the tick the leader sent a round of heartbeats that a majority then
+ * answered, for lease_ticks; followers refuse to vote for election_ticks after hearing from it,
+ * and a node that restarts waits election_ticks before it votes, so no other leader can exist
+ * while the lease holds — provided the clocks drift within the bound lease_ticks was computed
+ * for, and ticks follow the node's clock (the host ticks as many times as tick periods passed,
+ * so a process that was paused sees its lease expire). Outside the lease, or before the leader
+ * committed an entry of its term, the read falls back to ReadIndex. Same returns. */
+int raft_read_lease(struct raft *r, uint64_t ctx);
 
 /* Storage reports (term, vote) durable (the newest state of the saves handed so far). */
 void raft_persisted_hardstate(struct raft *r, uint64_t term, uint32_t vote);

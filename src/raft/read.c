@@ -95,8 +95,11 @@ void read_on_response(struct raft *r, const struct raft_msg *m) {
 }
 
 /* Confirms, in order, every read whose round this answer (or earlier ones) completes. */
+static void lease_on_answer(struct raft *r, const struct raft_msg *m);
+
 void read_on_heartbeat_response(struct raft *r, const struct raft_msg *m) {
     RQ_ASSERT(r->role == RAFT_LEADER);
+    lease_on_answer(r, m);
     uint32_t slot = raft_voter_slot(r, m->from);
     uint32_t done = 0;
     for (uint32_t i = 0; i < r->read_count; i++) {
@@ -116,7 +119,46 @@ void read_on_heartbeat_response(struct raft *r, const struct raft_msg *m) {
 
 void read_on_commit(struct raft *r) { start_rounds(r); }
 
+/* ---- the leader lease (dissertation 6.4.1) ----------------------------------------------------- */
+
+enum { ROUNDS = sizeof ((struct raft *)0)->rounds / sizeof ((struct raft *)0)->rounds[0] };
+
+void read_on_heartbeat_sent(struct raft *r) {
+    struct raft_lease_round *round = &r->rounds[r->heartbeat_context % ROUNDS];
+    memset(round, 0, sizeof *round);
+    round->context = r->heartbeat_context;
+    round->sent_tick = r->ticks;
+    round->acks[raft_voter_slot(r, r->cfg.id)] = 1;
+}
+
+/* A majority answered the round sent at tick t: no other leader can be elected before the
+ * followers' election timeouts, counted from when they answered (after t), run out. */
+static void lease_on_answer(struct raft *r, const struct raft_msg *m) {
+    struct raft_lease_round *round = &r->rounds[m->context % ROUNDS];
+    if (round->context != m->context || m->context == 0) return;   /* too old to remember */
+    round->acks[raft_voter_slot(r, m->from)] = 1;
+    uint32_t acks = 0;
+    for (uint32_t k = 0; k < r->cfg.voter_count; k++) acks += round->acks[k];
+    if (acks < r->quorum) return;
+    if (!r->lease_valid || round->sent_tick > r->lease_start_tick) {
+        r->lease_start_tick = round->sent_tick;
+        r->lease_valid = 1;
+    }
+}
+
+static int lease_holds(const struct raft *r) {
+    return r->role == RAFT_LEADER && r->cfg.lease_ticks > 0 && r->lease_valid &&
+           own_term_committed(r) && r->ticks - r->lease_start_tick + 1 <= r->cfg.lease_ticks;
+}
+
+int raft_read_lease(struct raft *r, uint64_t ctx) {
+    if (!lease_holds(r)) return raft_read_index(r, ctx);
+    push_ready(r, ctx, r->commit);
+    return 0;
+}
+
 void read_on_step_down(struct raft *r) {
+    r->lease_valid = 0;
     if (r->read_count > 0)
         RAFT_TRACE(r, "drop %" PRIu32 " reads not confirmed: no longer leader", r->read_count);
     r->read_count = 0;

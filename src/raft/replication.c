@@ -71,6 +71,7 @@ void replication_tick(struct raft *r) {
 void replication_heartbeat(struct raft *r) {
     RQ_ASSERT(r->role == RAFT_LEADER);
     r->heartbeat_context++;
+    read_on_heartbeat_sent(r);
     for (uint32_t i = 0; i < r->cfg.voter_count; i++) {
         struct raft_progress *pr = &r->progress[i];
         if (pr->id == r->cfg.id) continue;

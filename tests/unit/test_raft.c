@@ -10,7 +10,7 @@
 #include "sim/raftnet.h"
 #include "tests/unit/suite_main.h"
 
-enum { NO_PREVOTE = 1, NO_CHECK_QUORUM = 2, ONE_ENTRY_PER_APPEND = 4, SMALL_LOG = 8 };
+enum { NO_PREVOTE = 1, NO_CHECK_QUORUM = 2, ONE_ENTRY_PER_APPEND = 4, SMALL_LOG = 8, LEASE = 16 };
 
 struct scenario {
     const char *name;
@@ -140,6 +140,17 @@ static const struct scenario scenarios[] = {
     {"a follower read is confirmed by the leader and served by the follower", 3, 0,
      "elect 1; tick 2; propose 1 x; tick 2; read 2 11; deliver; expect-read 2 11 2; check"},
     {"a single node confirms its reads alone", 1, 0, "elect 1; read 1 5; expect-read 1 5 1"},
+    /* ---- lease reads ---- */
+    {"a lease read is served by the leader alone, at once", 3, LEASE,
+     "ticks 2 10; ticks 3 10; drop any 0 0; elect 1; tick 2; read-lease 1 4; expect-read 1 4 1;"
+     "expect-queued any 0 0 0"},
+    {"without answers the lease runs out and the read waits for a majority", 3, LEASE,
+     "ticks 2 10; ticks 3 10; drop any 0 0; elect 1; tick 2; isolate 1; ticks 1 8; read-lease 1 4;"
+     "expect-read 1 4 none; heal; deliver; expect-read 1 4 1"},
+    {"a restarted node does not vote while a lease may be live", 3, LEASE | NO_PREVOTE,
+     "ticks 2 10; ticks 3 10; drop any 0 0; elect 1; tick 2; crash 2; restart 2; drop any 0 0;"
+     "inject vote 3 2 2 9 9; deliver-one; expect term 2 1; expect vote 2 1; ticks 2 10;"
+     "drop any 0 0; inject vote 3 2 2 9 9; deliver-one; expect vote 2 3"},
     /* ---- commitment ---- */
     {"figure 8: a majority on an older-term entry does not commit it", 3, NO_CHECK_QUORUM,
      "elect 1; tick 2; isolate 1; propose 1 x; crash 1; restart 1; heal; elect 1;"
@@ -166,6 +177,7 @@ static struct raft_config config_for(uint32_t flags) {
     if (flags & NO_CHECK_QUORUM) cfg.check_quorum = 0;
     if (flags & ONE_ENTRY_PER_APPEND) cfg.msg_entries_max = 1;
     if (flags & SMALL_LOG) cfg.log_entries_max = 4;
+    if (flags & LEASE) cfg.lease_ticks = raft_lease_ticks(cfg.election_ticks, 200);
     return cfg;
 }
 
@@ -209,6 +221,19 @@ START_TEST(config_check_names_the_bad_setting) {
     cfg.heartbeat_ticks = 1;
     cfg.id = 4;
     ck_assert_int_eq(raft_config_check(&cfg), RQ_EINVAL);
+    cfg.id = 1;
+    cfg.lease_ticks = cfg.election_ticks;
+    ck_assert_int_eq(raft_config_check(&cfg), RQ_EINVAL);
+    cfg.lease_ticks = raft_lease_ticks(cfg.election_ticks, 200);
+    ck_assert_int_eq(raft_config_check(&cfg), 0);
+    cfg.check_quorum = 0;
+    ck_assert_int_eq(raft_config_check(&cfg), RQ_EINVAL);
+    /* (L + 1)(1 + d) < (E - 1)(1 - d): E = 10 gives 7 up to a drift of about 5.8% */
+    ck_assert_uint_eq(raft_lease_ticks(10, 0), 7);
+    ck_assert_uint_eq(raft_lease_ticks(10, 200), 7);
+    ck_assert_uint_eq(raft_lease_ticks(10, 60000), 6);
+    ck_assert_uint_eq(raft_lease_ticks(2, 0), 0);
+    ck_assert_uint_eq(raft_lease_ticks(10, 1000000), 0);
 }
 END_TEST
 
