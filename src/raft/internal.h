@@ -63,12 +63,12 @@ struct raft {
         uint32_t from;            /* the node that asked (this one, or a follower) */
         uint64_t index;           /* the commit index when its round started */
         uint64_t context;         /* the heartbeat context of its round; 0: not started */
-        uint8_t acks[RAFT_VOTERS_MAX];
     } reads[RAFT_READS_MAX];
     uint32_t read_count;
     struct raft_read_ready ready[RAFT_READS_MAX];
     uint32_t ready_count;
-    /* Lease (read.c): the last RAFT_LEASE_ROUNDS heartbeat rounds, their send ticks and answers. */
+    /* The last 8 heartbeat rounds, their send ticks and who answered (read.c): a round a majority
+     * answers confirms the reads registered before it, and starts the lease. */
     struct raft_lease_round {
         uint64_t context;
         uint64_t sent_tick;

@@ -7,9 +7,11 @@
  * vote from one of those followers, which then would have refused our heartbeat). The caller then
  * serves the read once its state machine has applied the read index.
  *
- * Each round of heartbeats carries a new context (a counter); an answer with context c confirms
- * only reads whose round had a context <= c. A duplicated or delayed answer to an older heartbeat
- * can therefore never confirm a newer read. Followers forward reads to the leader (READ_INDEX) and
+ * Each round of heartbeats carries a new context (a counter), and the leader remembers who
+ * answered each of its last 8 rounds. A round that a majority answered confirms the reads whose
+ * own round had a context <= its own; a duplicated or delayed answer to an older heartbeat counts
+ * only for that older round, so it can never confirm a newer read. The same rounds start the
+ * leader's lease (lease reads, below). Followers forward reads to the leader (READ_INDEX) and
  * serve them locally once the leader's answer arrives and they have applied that far (follower
  * reads, dissertation 6.4.1). */
 #include <string.h>
@@ -55,7 +57,6 @@ static void start_rounds(struct raft *r) {
         if (p->context != 0) continue;
         p->context = r->cfg.voter_count > 1 ? r->heartbeat_context : 1;
         p->index = r->commit;
-        p->acks[raft_voter_slot(r, r->cfg.id)] = 1;
     }
     if (r->cfg.voter_count == 1) {
         for (uint32_t i = 0; i < r->read_count; i++) confirm(r, &r->reads[i]);
@@ -95,23 +96,16 @@ void read_on_response(struct raft *r, const struct raft_msg *m) {
 }
 
 /* Confirms, in order, every read whose round this answer (or earlier ones) completes. */
-static void lease_on_answer(struct raft *r, const struct raft_msg *m);
+static uint64_t round_on_answer(struct raft *r, const struct raft_msg *m);
 
+/* A round a majority answered confirms, in order, every read registered before it was sent. */
 void read_on_heartbeat_response(struct raft *r, const struct raft_msg *m) {
     RQ_ASSERT(r->role == RAFT_LEADER);
-    lease_on_answer(r, m);
-    uint32_t slot = raft_voter_slot(r, m->from);
+    uint64_t confirmed = round_on_answer(r, m);
     uint32_t done = 0;
-    for (uint32_t i = 0; i < r->read_count; i++) {
-        struct raft_pending_read *p = &r->reads[i];
-        if (p->context == 0 || p->context > m->context) break;   /* later rounds: not this one */
-        p->acks[slot] = 1;
-        uint32_t acks = 0;
-        for (uint32_t k = 0; k < r->cfg.voter_count; k++) acks += p->acks[k];
-        if (acks < r->quorum || done != i) continue;
-        confirm(r, p);
-        done++;
-    }
+    while (done < r->read_count && r->reads[done].context != 0 &&
+           r->reads[done].context <= confirmed)
+        confirm(r, &r->reads[done++]);
     if (done == 0) return;
     memmove(&r->reads[0], &r->reads[done], (r->read_count - done) * sizeof r->reads[0]);
     r->read_count -= done;
@@ -131,19 +125,21 @@ void read_on_heartbeat_sent(struct raft *r) {
     round->acks[raft_voter_slot(r, r->cfg.id)] = 1;
 }
 
-/* A majority answered the round sent at tick t: no other leader can be elected before the
- * followers' election timeouts, counted from when they answered (after t), run out. */
-static void lease_on_answer(struct raft *r, const struct raft_msg *m) {
+/* Records m's answer to its round. When that round now has a majority, returns its context
+ * and, from its send tick t, starts the lease: no other leader can be elected before the
+ * followers' election timeouts, counted from when they answered (after t), run out. Else 0. */
+static uint64_t round_on_answer(struct raft *r, const struct raft_msg *m) {
     struct raft_lease_round *round = &r->rounds[m->context % ROUNDS];
-    if (round->context != m->context || m->context == 0) return;   /* too old to remember */
+    if (round->context != m->context || m->context == 0) return 0;   /* too old to remember */
     round->acks[raft_voter_slot(r, m->from)] = 1;
     uint32_t acks = 0;
     for (uint32_t k = 0; k < r->cfg.voter_count; k++) acks += round->acks[k];
-    if (acks < r->quorum) return;
+    if (acks < r->quorum) return 0;
     if (!r->lease_valid || round->sent_tick > r->lease_start_tick) {
         r->lease_start_tick = round->sent_tick;
         r->lease_valid = 1;
     }
+    return round->context;
 }
 
 static int lease_holds(const struct raft *r) {
