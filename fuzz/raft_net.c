@@ -4,7 +4,9 @@
  *   bit 0  5 nodes (else 3)            bit 4  inflight_max 1 (else the default window)
  *   bit 1  pre-vote off                bit 5  short timeouts: election 4 ticks, heartbeat 1
  *   bit 2  check-quorum off            bit 6  small in-memory log: log_entries_max 8
- *   bit 3  msg_entries_max 1           bit 7  another seed for the election timeouts
+ *   bit 3  msg_entries_max 1           bit 7  another seed for the election timeouts and,
+ *                                             with check-quorum on, lease reads: lease_ticks =
+ *                                             raft_lease_ticks(election_ticks, 0)
  * Every following byte is one operation, picked by its value modulo OP_COUNT; its operand bytes
  * follow it (a missing operand reads as 0). NODE is the operand modulo the node count, plus 1; K
  * is the operand modulo the number of queued messages (the operation does nothing on an empty
@@ -18,22 +20,34 @@
  *      (1..32) times             15 heal PAIR
  *    6 duplicate K               16 heal every link
  *    7 drop K                    17 isolate NODE
- *    8 propose at NODE
+ *    8 propose at NODE            18 persist only NODE's pending hard state
+ *                                19 persist only NODE's pending log
+ *                                20 ReadIndex read at NODE
+ *                                21 lease read at NODE (ReadIndex when the lease does not hold)
  * Only messages the nodes sent travel (Raft does not tolerate forged ones), but they may be
  * dropped, duplicated, reordered and delayed without limit, and a node may crash at any moment,
- * losing what its storage had not made durable.
+ * losing what its storage had not made durable. The hard state and the log are separate files,
+ * so either may become durable without the other.
+ *
+ * Ticks are the clock. With leases on (a config with lease_ticks) the clock must not drift, so
+ * every tick operation ticks every live node once per tick (a crashed node's time passes too: a
+ * restarted node waits out its restart guard before it votes); otherwise a node may tick alone.
  *
  * A run ends after OPS_MAX operations, or earlier when a log or a term nears raftnet's bounds.
  * After every step (a delivery, a tick, ...) raftnet_check must pass (election safety, log
  * matching, state machine safety, leader completeness), and so must what this file adds: every
  * entry any node applied is held durably by a majority, and each live node keeps applied <=
- * commit <= last and durable <= last, durable within its storage. A violation prints the step and
- * the reason, then traps; Raft's own RQ_ASSERTs abort too. With RAFT_NET_TRACE set in the
- * environment every step and Raft's trace lines go to stderr (for diagnosing a replayed input). */
+ * commit <= last and durable <= last, durable within its storage; and reads are linearizable:
+ * each read gets a unique context, and when a node reports it confirmed with read index I, every
+ * entry applied anywhere before the read was issued (net->truth_count then) is at or below I.
+ * A violation prints the step and the reason, then traps; Raft's own RQ_ASSERTs abort too. With
+ * RAFT_NET_TRACE set in the environment every step and Raft's trace lines go to stderr (for
+ * diagnosing a replayed input). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/ctx.h"
 #include "base/log.h"
@@ -62,15 +76,16 @@ _Static_assert(RAFTNET_TERMS_MAX > 4 * TERM_MARGIN, "room for the term margin");
 enum op {
     OP_TICK, OP_TICKS, OP_TICK_ALL, OP_DELIVER, OP_DELIVER_AT, OP_DELIVER_MANY, OP_DUPLICATE_AT,
     OP_DROP_AT, OP_PROPOSE, OP_PROPOSE_LEADER, OP_CRASH, OP_RESTART, OP_MANUAL, OP_PERSIST,
-    OP_CUT, OP_HEAL_LINK, OP_HEAL_ALL, OP_ISOLATE, OP_COUNT
+    OP_CUT, OP_HEAL_LINK, OP_HEAL_ALL, OP_ISOLATE, OP_PERSIST_HS, OP_PERSIST_LOG, OP_READ,
+    OP_READ_LEASE, OP_COUNT
 };
 
-_Static_assert(OP_COUNT == 18, "fuzz/tools/gen_raft_net_corpus.c writes these operations");
+_Static_assert(OP_COUNT == 22, "fuzz/tools/gen_raft_net_corpus.c writes these operations");
 
 static const char *const op_names[OP_COUNT] = {
     "tick", "ticks", "tick-all", "deliver", "deliver-at", "deliver-many", "duplicate-at",
     "drop-at", "propose", "propose-leader", "crash", "restart", "manual", "persist", "cut",
-    "heal-link", "heal-all", "isolate",
+    "heal-link", "heal-all", "isolate", "persist-hs", "persist-log", "read", "read-lease",
 };
 
 /* One run: the world, the program's cursor and what the checks need to name a failure. */
@@ -82,6 +97,10 @@ struct run {
     uint8_t op;
     uint32_t proposals;
     int trace;
+    int lease;                     /* lease reads on: every tick operation ticks every node */
+    uint32_t reads_issued;         /* read contexts are 1..reads_issued */
+    /* net->truth_count when the read with context c was issued, at [c - 1] */
+    uint64_t read_floor[OPS_MAX];
 };
 
 static int trace_enabled = -1;   /* -1: not read from the environment yet */
@@ -147,17 +166,52 @@ static void check_node(const struct run *run, uint32_t id) {
     fail(run, line);
 }
 
+/* Linearizable reads: a read confirmed with read index I must see every entry committed before it
+ * was issued, and an entry applied anywhere was committed. raftnet keeps a node's confirmed reads
+ * in a bounded array: each is checked once, then the array is emptied so that it never fills. */
+static void check_reads(struct run *run) {
+    for (uint32_t id = 1; id <= run->net->n; id++) {
+        struct raftnet_node *nd = &run->net->nodes[id];
+        for (uint32_t i = 0; i < nd->read_count; i++) {
+            const struct raft_read_ready *rd = &nd->reads[i];
+            char why[RAFTNET_WHY_MAX];
+            if (rd->ctx == 0 || rd->ctx > run->reads_issued) {
+                snprintf(why, sizeof why, "n%u: confirmed read %llu was never issued", id,
+                         (unsigned long long)rd->ctx);
+                fail(run, why);
+            }
+            uint64_t floor = run->read_floor[rd->ctx - 1];
+            if (rd->index >= floor) continue;
+            snprintf(why, sizeof why, "read linearizability: n%u confirmed read %llu with read "
+                     "index %llu, but %llu entries were committed before it was issued", id,
+                     (unsigned long long)rd->ctx, (unsigned long long)rd->index,
+                     (unsigned long long)floor);
+            fail(run, why);
+        }
+        nd->read_count = 0;
+    }
+}
+
 /* Runs after every step. */
 static void check(struct run *run) {
     if (raftnet_check(run->net) != 0) fail(run, run->net->why);
     for (uint32_t id = 1; id <= run->net->n; id++)
         if (run->net->nodes[id].raft != NULL) check_node(run, id);
     check_durable_majority(run);
+    check_reads(run);
 }
 
 static int is_up(const struct run *run, uint32_t id) { return run->net->nodes[id].raft != NULL; }
 
 static void tick(struct run *run, uint32_t id) {
+    if (run->lease) {   /* no drift: one tick of the clock is one tick at every node */
+        for (uint32_t i = 1; i <= run->net->n; i++) {
+            enter(i);
+            raftnet_tick(run->net, i);
+            check(run);
+        }
+        return;
+    }
     enter(id);
     raftnet_tick(run->net, id);
     check(run);
@@ -208,6 +262,22 @@ static void propose(struct run *run, uint32_t id) {
     check(run);
 }
 
+/* A read with a new context at node id; the floor is what was committed before it was issued (a
+ * lease read may be confirmed at once). */
+static void issue_read(struct run *run, uint32_t id, int lease) {
+    if (!is_up(run, id) || run->reads_issued == OPS_MAX) return;
+    uint64_t ctx = ++run->reads_issued;
+    run->read_floor[ctx - 1] = run->net->truth_count;
+    enter(id);
+    struct raft *r = run->net->nodes[id].raft;
+    int rc = lease ? raft_read_lease(r, ctx) : raft_read_index(r, ctx);
+    if (run->trace)
+        fprintf(stderr, "   read %llu at n%u (floor %llu): %d\n", (unsigned long long)ctx, id,
+                (unsigned long long)run->read_floor[ctx - 1], rc);
+    raftnet_persist_part(run->net, id, 0, 0);   /* drains the node's output */
+    check(run);
+}
+
 static void pair(struct run *run, uint32_t *a, uint32_t *b) {
     uint32_t n = run->net->n;
     uint8_t x = operand(run);
@@ -226,7 +296,9 @@ static void run_op(struct run *run) {
         for (uint32_t i = 0; i < a; i++) tick(run, id);
         break;
     case OP_TICK_ALL:
-        for (id = 1; id <= net->n; id++) tick(run, id);
+        if (run->lease) tick(run, 1);
+        else
+            for (id = 1; id <= net->n; id++) tick(run, id);
         break;
     case OP_DELIVER:
         if (queued(run) > 0) deliver(run, 0);
@@ -274,6 +346,18 @@ static void run_op(struct run *run) {
     case OP_HEAL_LINK: pair(run, &a, &b); raftnet_heal_link(net, a, b); break;
     case OP_HEAL_ALL: raftnet_heal(net); break;
     case OP_ISOLATE: raftnet_isolate(net, operand_node(run)); break;
+    case OP_PERSIST_HS:
+        id = operand_node(run);
+        enter(id);
+        raftnet_persist_part(net, id, 1, 0);
+        break;
+    case OP_PERSIST_LOG:
+        id = operand_node(run);
+        enter(id);
+        raftnet_persist_part(net, id, 0, 1);
+        break;
+    case OP_READ: issue_read(run, operand_node(run), 0); break;
+    case OP_READ_LEASE: issue_read(run, operand_node(run), 1); break;
     default: __builtin_trap();
     }
     check(run);
@@ -292,6 +376,8 @@ static struct raftnet *create(uint8_t flags) {
         cfg.heartbeat_ticks = 1;
     }
     if (flags & 0x40) cfg.log_entries_max = 8;
+    if ((flags & 0x80) && cfg.check_quorum)
+        cfg.lease_ticks = raft_lease_ticks(cfg.election_ticks, 0);
     return raftnet_create(flags & 0x01 ? 5 : 3, &cfg);
 }
 
@@ -304,9 +390,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
     }
     if (size < 1) return 0;
-    struct run run = {.data = data, .size = size, .pos = 1, .trace = trace_enabled};
+    static struct run run;   /* large: the read floors */
+    memset(&run, 0, sizeof run);
+    run.data = data;
+    run.size = size;
+    run.pos = 1;
+    run.trace = trace_enabled;
     enter(0);
     run.net = create(data[0]);
+    run.lease = run.net->cfg.lease_ticks > 0;
     check(&run);
     for (; run.pos < size && run.op_index < OPS_MAX && !world_full(&run); run.op_index++) {
         run.op = data[run.pos++] % OP_COUNT;

@@ -2,7 +2,9 @@
  * fuzzer can mutate — elections in 3 and 5 nodes under each configuration, a split vote,
  * proposals committed, proposals under a partition and their truncation, a stale leader in a
  * minority, leaders, candidates and followers crashing with and without durable storage, every
- * node crashing, figure 8 of the paper, reordered, duplicated and dropped messages.
+ * node crashing, figure 8 of the paper, reordered, duplicated and dropped messages, the hard
+ * state or the log alone made durable, ReadIndex reads at the leader and a follower, lease reads
+ * inside and outside the lease.
  *
  * Each program is run here, operation by operation, on a raftnet configured as the target
  * configures it, so the story can steer (tick a node until it leads, drop exactly the messages a
@@ -22,14 +24,15 @@
 enum op {
     OP_TICK, OP_TICKS, OP_TICK_ALL, OP_DELIVER, OP_DELIVER_AT, OP_DELIVER_MANY, OP_DUPLICATE_AT,
     OP_DROP_AT, OP_PROPOSE, OP_PROPOSE_LEADER, OP_CRASH, OP_RESTART, OP_MANUAL, OP_PERSIST,
-    OP_CUT, OP_HEAL_LINK, OP_HEAL_ALL, OP_ISOLATE, OP_COUNT
+    OP_CUT, OP_HEAL_LINK, OP_HEAL_ALL, OP_ISOLATE, OP_PERSIST_HS, OP_PERSIST_LOG, OP_READ,
+    OP_READ_LEASE, OP_COUNT
 };
-_Static_assert(OP_COUNT == 18, "the operations of fuzz/raft_net.c");
+_Static_assert(OP_COUNT == 22, "the operations of fuzz/raft_net.c");
 
 /* The configuration byte's bits. */
 enum {
     FIVE = 0x01, NO_PREVOTE = 0x02, NO_CHECK_QUORUM = 0x04, ONE_ENTRY = 0x08, WINDOW_ONE = 0x10,
-    SHORT_TIMEOUTS = 0x20, SMALL_LOG = 0x40, SEED_B = 0x80,
+    SHORT_TIMEOUTS = 0x20, SMALL_LOG = 0x40, SEED_B = 0x80,   /* with check-quorum: leases */
 };
 
 enum {
@@ -51,6 +54,8 @@ struct prog {
     uint32_t proposals;       /* the target names proposals v1, v2, ... */
     uint32_t election_ticks;
     uint32_t heartbeat_ticks;
+    int lease;                /* lease reads on: every tick operation ticks every node */
+    uint32_t reads_issued;    /* the target numbers read contexts 1, 2, ... */
     const char *name;
 };
 
@@ -74,6 +79,7 @@ static void begin(struct prog *p, const char *name, uint8_t config) {
     p->name = name;
     p->len = 0;
     p->proposals = 0;
+    p->reads_issued = 0;
     struct raft_config cfg;
     raft_config_default(&cfg);
     cfg.seed = config & SEED_B ? 0x9E3779B97F4A7C15u : 42;
@@ -86,6 +92,9 @@ static void begin(struct prog *p, const char *name, uint8_t config) {
         cfg.heartbeat_ticks = 1;
     }
     if (config & SMALL_LOG) cfg.log_entries_max = 8;
+    if ((config & SEED_B) && cfg.check_quorum)
+        cfg.lease_ticks = raft_lease_ticks(cfg.election_ticks, 0);
+    p->lease = cfg.lease_ticks > 0;
     p->election_ticks = cfg.election_ticks;
     p->heartbeat_ticks = cfg.heartbeat_ticks;
     p->net = raftnet_create(config & FIVE ? 5 : 3, &cfg);
@@ -102,10 +111,16 @@ static const struct raft_msg *queued_at(const struct prog *p, uint32_t k) {
 
 /* ---- the operations, written and run ------------------------------------------------------- */
 
+/* As the target: with leases, one tick of the clock ticks every node. */
+static void run_tick(struct prog *p, uint32_t id) {
+    if (p->lease) raftnet_tick_all(p->net);
+    else raftnet_tick(p->net, id);
+}
+
 static void tick(struct prog *p, uint32_t id) {
     emit(p, OP_TICK);
     emit(p, (uint8_t)(id - 1));
-    raftnet_tick(p->net, id);
+    run_tick(p, id);
     check(p);
 }
 
@@ -115,7 +130,7 @@ static void ticks(struct prog *p, uint32_t id, uint32_t count) {
         emit(p, OP_TICKS);
         emit(p, (uint8_t)(id - 1));
         emit(p, (uint8_t)(c - 1));
-        for (uint32_t i = 0; i < c; i++) raftnet_tick(p->net, id);
+        for (uint32_t i = 0; i < c; i++) run_tick(p, id);
         check(p);
         count -= c;
     }
@@ -214,6 +229,38 @@ static void persist(struct prog *p, uint32_t id) {
     check(p);
 }
 
+static void persist_hs(struct prog *p, uint32_t id) {
+    op_node(p, OP_PERSIST_HS, id);
+    raftnet_persist_part(p->net, id, 1, 0);
+    check(p);
+}
+
+static void persist_log(struct prog *p, uint32_t id) {
+    op_node(p, OP_PERSIST_LOG, id);
+    raftnet_persist_part(p->net, id, 0, 1);
+    check(p);
+}
+
+/* A read at id, as the target issues it; returns its context (0: the node is down). */
+static uint64_t read_at(struct prog *p, uint32_t id, int lease) {
+    op_node(p, lease ? OP_READ_LEASE : OP_READ, id);
+    if (node(p, id) == NULL) return 0;
+    uint64_t ctx = ++p->reads_issued;
+    if (lease) raft_read_lease(node(p, id), ctx);
+    else raft_read_index(node(p, id), ctx);
+    raftnet_persist_part(p->net, id, 0, 0);   /* drains the node's output */
+    check(p);
+    return ctx;
+}
+
+/* The read index node id confirmed read ctx with, or UINT64_MAX when it did not. */
+static uint64_t confirmed(const struct prog *p, uint32_t id, uint64_t ctx) {
+    const struct raftnet_node *nd = &p->net->nodes[id];
+    for (uint32_t i = 0; i < nd->read_count; i++)
+        if (nd->reads[i].ctx == ctx) return nd->reads[i].index;
+    return UINT64_MAX;
+}
+
 /* The operand byte naming the link a-b, as the target's pair() decodes it. */
 static void op_pair(struct prog *p, enum op o, uint32_t a, uint32_t b) {
     uint32_t n = p->net->n;
@@ -259,8 +306,21 @@ static void drop_from(struct prog *p, uint32_t id) {
 /* Node id ticks alone, each tick followed by deliveries one at a time, until it leads; delivery
  * stops the moment it does, so its first appends are still queued. A follower that heard a
  * leader within election_ticks refuses votes (check-quorum): pass expire_leases to tick the other
- * live nodes that long first. */
-static void elect(struct prog *p, uint32_t id, int expire_leases) {
+ * live nodes that long first. With leases every node ticks: the first to time out wins, and its
+ * id is returned. */
+static uint32_t elect(struct prog *p, uint32_t id, int expire_leases) {
+    if (p->lease) {
+        for (uint32_t t = 0; t < ELECT_TICKS_MAX; t++) {
+            tick(p, id);
+            while (queued(p) > 0 && raftnet_leader(p->net) == 0) {
+                emit(p, OP_DELIVER);
+                raftnet_deliver_at(p->net, 0);
+                check(p);
+            }
+            if (raftnet_leader(p->net) != 0) return raftnet_leader(p->net);
+        }
+        story_failed(p, "nobody won");
+    }
     if (expire_leases)
         for (uint32_t other = 1; other <= p->net->n; other++)
             if (other != id && node(p, other) != NULL) ticks(p, other, p->election_ticks);
@@ -271,7 +331,7 @@ static void elect(struct prog *p, uint32_t id, int expire_leases) {
             raftnet_deliver_at(p->net, 0);
             check(p);
         }
-        if (raft_role(node(p, id)) == RAFT_LEADER) return;
+        if (raft_role(node(p, id)) == RAFT_LEADER) return id;
     }
     story_failed(p, "the candidate did not win");
 }
@@ -316,8 +376,7 @@ static void elections(struct prog *p) {
     };
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
         begin(p, configs[i].name, configs[i].config);
-        elect(p, 1, 0);
-        heartbeat(p, 1);
+        heartbeat(p, elect(p, 1, 0));
         expect_commit(p, 1);
         save(p);
     }
@@ -514,6 +573,89 @@ static void crashes(struct prog *p) {
     save(p);
 }
 
+static void storage(struct prog *p) {
+    /* A candidate's vote is durable but its log is not: its vote requests leave (they depend on
+     * the hard state only), it wins, crashes with its no-op lost, and comes back in its term. */
+    begin(p, "persist-hs-only-candidate-3", NO_PREVOTE);
+    manual(p, 1);
+    ticks(p, 1, 2 * p->election_ticks);
+    expect(p, raft_role(node(p, 1)) == RAFT_CANDIDATE, "no candidate");
+    expect(p, queued(p) == 0, "a vote request left before the vote was durable");
+    persist_hs(p, 1);
+    expect(p, queued(p) > 0, "no vote request after the vote became durable");
+    settle(p);
+    expect(p, raft_role(node(p, 1)) == RAFT_LEADER, "the candidate did not win");
+    uint64_t term = raft_term(node(p, 1));
+    crash(p, 1);
+    restart(p, 1);
+    manual(p, 1);
+    expect(p, raft_term(node(p, 1)) == term, "the durable term was lost");
+    elect(p, 2, 1);
+    heartbeat(p, 2);
+    heartbeat(p, 2);
+    expect_commit(p, 2);
+    save(p);
+
+    /* A follower's log is durable but not its hard state: it acknowledges, crashes, and keeps the
+     * entries but not the term it learned them in. */
+    begin(p, "persist-log-only-follower-3", 0);
+    elect(p, 1, 0);
+    heartbeat(p, 1);
+    manual(p, 2);
+    propose_leader(p, 2);
+    settle(p);
+    persist_log(p, 2);
+    settle(p);
+    expect(p, p->net->nodes[2].log_count == 3, "the follower's log is not durable");
+    crash(p, 2);
+    restart(p, 2);
+    manual(p, 2);
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect_commit(p, 3);
+    save(p);
+}
+
+static void reads(struct prog *p) {
+    /* ReadIndex at the leader (a round of heartbeats) and at a follower (through the leader). */
+    begin(p, "read-index-3", 0);
+    elect(p, 1, 0);
+    propose_leader(p, 2);
+    heartbeat(p, 1);
+    uint64_t r1 = read_at(p, 1, 0);
+    expect(p, confirmed(p, 1, r1) == UINT64_MAX, "a ReadIndex read confirmed without a round");
+    settle(p);
+    expect(p, confirmed(p, 1, r1) == 3, "the leader's read is not confirmed at 3");
+    uint64_t r2 = read_at(p, 2, 0);
+    settle(p);
+    expect(p, confirmed(p, 2, r2) == 3, "the follower's read is not confirmed at 3");
+    propose_leader(p, 1);
+    uint64_t r3 = read_at(p, 3, 0);
+    heartbeat(p, 1);
+    expect(p, confirmed(p, 3, r3) >= 3 && confirmed(p, 3, r3) <= 4, "the third read is lost");
+    save(p);
+
+    /* Lease reads: served at once inside the lease, by ReadIndex after it ran out. */
+    begin(p, "lease-read-3", SEED_B);
+    expect(p, p->lease, "no lease in this configuration");
+    uint32_t leader = elect(p, 1, 0);
+    propose_leader(p, 2);
+    heartbeat(p, leader);
+    uint64_t l1 = read_at(p, leader, 1);
+    expect(p, confirmed(p, leader, l1) == 3, "no read inside the lease");
+    for (uint32_t id = 1; id <= 3; id++)
+        if (id != leader) isolate(p, id);
+    ticks(p, leader, p->election_ticks);   /* the lease runs out, and nobody answers */
+    uint64_t l2 = read_at(p, leader, 1);
+    expect(p, confirmed(p, leader, l2) == UINT64_MAX, "a read outside the lease");
+    heal_all(p);
+    settle(p);
+    ticks(p, leader, p->heartbeat_ticks);
+    settle(p);
+    expect(p, raftnet_leader(p->net) != 0, "no leader");
+    save(p);
+}
+
 static void network(struct prog *p) {
     /* Appends and their answers reordered and duplicated. */
     begin(p, "reorder-duplicate-3", ONE_ENTRY);
@@ -554,6 +696,8 @@ int main(int argc, char **argv) {
     proposals(&p);
     partitions(&p);
     crashes(&p);
+    storage(&p);
+    reads(&p);
     network(&p);
     raftnet_destroy(p.net);
     printf("gen_raft_net_corpus: %d inputs in %s\n", written, out_dir);
