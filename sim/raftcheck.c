@@ -9,9 +9,17 @@
 #include "base/assert.h"
 #include "base/rng.h"
 
-/* An open-addressing map from a 64-bit key to two 64-bit values; keys are never 0. */
+/* An open-addressing map from (group, index, term) to two 64-bit values. Keys are compared whole,
+ * so no two observations are ever confused (a hash collision only costs a probe). */
+struct map_key {
+    uint32_t group;
+    uint64_t index;
+    uint64_t term;
+};
+
 struct map_slot {
-    uint64_t key;
+    uint8_t used;
+    struct map_key key;
     uint64_t a;
     uint64_t b;
 };
@@ -29,24 +37,27 @@ static void map_init(struct map *m, uint64_t cap) {
     m->count = 0;
 }
 
-/* The slot holding key, or the empty one where it would go; NULL when full. */
-static struct map_slot *map_find(struct map *m, uint64_t key) {
-    RQ_ASSERT(key != 0);
-    uint64_t at = rq_mix64(key) & (m->cap - 1);
+static int key_eq(const struct map_key *x, const struct map_key *y) {
+    return x->group == y->group && x->index == y->index && x->term == y->term;
+}
+
+/* The slot holding key, or the empty one where it would go (the map is never full). */
+static struct map_slot *map_find(struct map *m, const struct map_key *key) {
+    uint64_t h = rq_mix64(((uint64_t)key->group << 48) ^ key->index) ^
+                 rq_mix64(key->term * 0x9E3779B97F4A7C15ull + 1);
     for (uint64_t probes = 0; probes < m->cap; probes++) {
-        struct map_slot *s = &m->slots[(at + probes) & (m->cap - 1)];
-        if (s->key == key || s->key == 0) return s;
+        struct map_slot *s = &m->slots[(h + probes) & (m->cap - 1)];
+        if (!s->used || key_eq(&s->key, key)) return s;
     }
-    return NULL;
+    RQ_UNREACHABLE();
 }
 
 static void map_grow(struct map *m) {
     struct map old = *m;
     map_init(m, old.cap * 2);
     for (uint64_t i = 0; i < old.cap; i++) {
-        if (old.slots[i].key == 0) continue;
-        struct map_slot *s = map_find(m, old.slots[i].key);
-        *s = old.slots[i];
+        if (!old.slots[i].used) continue;
+        *map_find(m, &old.slots[i].key) = old.slots[i];
         m->count++;
     }
     free(old.slots);
@@ -54,15 +65,18 @@ static void map_grow(struct map *m) {
 
 /* Inserts key if absent, growing the table (kept at most 3/4 full) up to max_count keys. Returns
  * the slot and sets *fresh, or NULL when the map is at its bound. */
-static struct map_slot *map_put(struct map *m, uint64_t key, uint64_t max_count, int *fresh) {
-    struct map_slot *s = map_find(m, key);
+static struct map_slot *map_put(struct map *m, uint32_t group, uint64_t index, uint64_t term,
+                                uint64_t max_count, int *fresh) {
+    struct map_key key = {.group = group, .index = index, .term = term};
+    struct map_slot *s = map_find(m, &key);
     *fresh = 0;
-    if (s != NULL && s->key == key) return s;
+    if (s->used) return s;
     if (m->count >= max_count) return NULL;
     if (m->count + 1 > m->cap / 4 * 3) {
         map_grow(m);
-        s = map_find(m, key);
+        s = map_find(m, &key);
     }
+    s->used = 1;
     s->key = key;
     m->count++;
     *fresh = 1;
@@ -84,10 +98,6 @@ struct raftcheck {
     struct applied_log applied[RAFTCHECK_GROUPS_MAX + 1];
     uint64_t unchecked;
 };
-
-static uint64_t key3(uint32_t group, uint64_t index, uint64_t term) {
-    return rq_mix64(((uint64_t)group << 48) ^ index) ^ rq_mix64(term * 0x9E3779B97F4A7C15ull + 1) ^ 1;
-}
 
 struct raftcheck *raftcheck_create(uint32_t groups) {
     RQ_ASSERT(groups >= 1 && groups <= RAFTCHECK_GROUPS_MAX);
@@ -122,7 +132,7 @@ uint64_t raftcheck_digest(uint8_t type, const void *data, uint32_t size) {
 
 int raftcheck_leader(struct raftcheck *c, uint32_t group, uint64_t term, uint32_t node, char *why) {
     int fresh;
-    struct map_slot *s = map_put(&c->leaders, key3(group, 0, term), RAFTCHECK_ENTRIES_MAX, &fresh);
+    struct map_slot *s = map_put(&c->leaders, group, 0, term, RAFTCHECK_ENTRIES_MAX, &fresh);
     if (s == NULL) { c->unchecked++; return 0; }
     if (fresh) { s->a = node; return 0; }
     if (s->a == node) return 0;
@@ -134,7 +144,7 @@ int raftcheck_leader(struct raftcheck *c, uint32_t group, uint64_t term, uint32_
 int raftcheck_entry(struct raftcheck *c, uint32_t group, uint64_t index, uint64_t term,
                     uint64_t prev_term, uint64_t digest, char *why) {
     int fresh;
-    struct map_slot *s = map_put(&c->entries, key3(group, index, term), RAFTCHECK_ENTRIES_MAX, &fresh);
+    struct map_slot *s = map_put(&c->entries, group, index, term, RAFTCHECK_ENTRIES_MAX, &fresh);
     if (s == NULL) { c->unchecked++; return 0; }
     if (fresh) {
         s->a = digest;
