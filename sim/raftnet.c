@@ -586,7 +586,8 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
     uint32_t a = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 0;
     uint32_t b = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 0;
     int needs_node = strcmp(c, "tick") && strcmp(c, "deliver") && strcmp(c, "heal") &&
-                     strcmp(c, "drop") && strcmp(c, "inject") && strcmp(c, "deliver-one");
+                     strcmp(c, "drop") && strcmp(c, "inject") && strcmp(c, "deliver-one") &&
+                     strcmp(c, "deliver-at");
     if (needs_node && (a < 1 || a > net->n)) {
         snprintf(err, cap, "no node %u", a);
         return -1;
@@ -602,6 +603,8 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
         raftnet_deliver(net, 100000);
     } else if (!strcmp(c, "deliver-one") && argc == 1) {
         raftnet_deliver(net, 1);
+    } else if (!strcmp(c, "deliver-at") && argc == 2) {
+        raftnet_deliver_at(net, a);
     } else if (!strcmp(c, "inject") && argc >= 5) {
         if (inject(net, argc, argv) != 0) { snprintf(err, cap, "bad message"); return -1; }
     } else if (!strcmp(c, "elect") && argc == 2) {

@@ -131,6 +131,7 @@ int raftnet_check(struct raftnet *net);
  *   ticks ID N           node ID alone ticks N times (nothing delivered)
  *   deliver              delivers every queued message (and what they cause)
  *   deliver-one          delivers the oldest queued message only
+ *   deliver-at K         delivers the K-th queued message (0 = oldest) only
  *   inject TYPE FROM TO TERM A B C D   queues a message: votes A=last_index B=last_term;
  *                        vote answers A=reject; append A=prev_index B=prev_term C=commit (no
  *                        entries); append-resp A=index B=reject C=hint_index D=hint_term;

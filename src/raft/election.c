@@ -53,6 +53,7 @@ static void tally(struct raft *r) {
 
 void election_start(struct raft *r, int pre_vote) {
     RQ_ASSERT(r->role != RAFT_LEADER);
+    read_forget_forwarded(r);
     r->election_elapsed = 0;
     election_reset_timeout(r);
     memset(r->granted, 0, sizeof r->granted);

@@ -67,6 +67,14 @@ struct raft {
     uint32_t read_count;
     struct raft_read_ready ready[RAFT_READS_MAX];
     uint32_t ready_count;
+    /* Follower: reads forwarded to the leader, each under a random token (the caller's ctx may
+     * repeat across restarts, and an answer to a read of an earlier life must not count). */
+    struct raft_forwarded_read {
+        uint64_t token;
+        uint64_t ctx;
+        uint32_t leader;
+    } forwarded[RAFT_READS_MAX];
+    uint32_t forwarded_count;
     /* The last 8 heartbeat rounds, their send ticks and who answered (read.c): a round a majority
      * answers confirms the reads registered before it, and starts the lease. */
     struct raft_lease_round {
@@ -115,6 +123,7 @@ void read_on_heartbeat_response(struct raft *r, const struct raft_msg *m);
 void read_on_heartbeat_sent(struct raft *r);
 void read_on_commit(struct raft *r);
 void read_on_step_down(struct raft *r);
+void read_forget_forwarded(struct raft *r);
 void replication_heartbeat(struct raft *r);
 
 /* replication.c */

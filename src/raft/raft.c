@@ -160,6 +160,7 @@ void raft_become_follower(struct raft *r, uint64_t term, uint32_t leader, const 
     RQ_ASSERT(term >= r->term);
     if (r->role == RAFT_LEADER) read_on_step_down(r);
     if (term > r->term) {
+        read_forget_forwarded(r);
         RAFT_TRACE(r, "term %" PRIu64 " -> %" PRIu64 " as follower: %s", r->term, term, why);
         r->term = term;
         r->vote = 0;

@@ -78,8 +78,18 @@ static int register_read(struct raft *r, uint64_t ctx, uint32_t from) {
 int raft_read_index(struct raft *r, uint64_t ctx) {
     if (r->role == RAFT_LEADER) return register_read(r, ctx, r->cfg.id);
     if (r->leader == 0) return RQ_ENOTLEADER;
+    /* The leader answers with the context we send: a token of this life of this node, not the
+     * caller's ctx, which a restarted caller may use again while an answer to its earlier read is
+     * still on its way (found by seed 106686 with 5 servers). The oldest is forgotten when full. */
+    if (r->forwarded_count == RAFT_READS_MAX) {
+        memmove(&r->forwarded[0], &r->forwarded[1], (RAFT_READS_MAX - 1) * sizeof r->forwarded[0]);
+        r->forwarded_count--;
+    }
+    uint64_t token = rq_rng_next(&r->rng) | 1;
+    r->forwarded[r->forwarded_count++] =
+        (struct raft_forwarded_read){.token = token, .ctx = ctx, .leader = r->leader};
     struct raft_msg m = {.type = RAFT_MSG_READ_INDEX, .to = r->leader, .term = r->term,
-                         .context = ctx};
+                         .context = token};
     raft_send(r, &m);
     return 0;
 }
@@ -92,8 +102,20 @@ void read_on_request(struct raft *r, const struct raft_msg *m) {
 
 void read_on_response(struct raft *r, const struct raft_msg *m) {
     if (r->role != RAFT_FOLLOWER || m->from != r->leader) return;
-    push_ready(r, m->context, m->index);
+    for (uint32_t i = 0; i < r->forwarded_count; i++) {
+        const struct raft_forwarded_read *f = &r->forwarded[i];
+        if (f->token != m->context || f->leader != m->from) continue;
+        push_ready(r, f->ctx, m->index);
+        r->forwarded[i] = r->forwarded[--r->forwarded_count];
+        return;
+    }
+    RAFT_TRACE(r, "drop read answer from n%" PRIu32 ": not a read this node is waiting for",
+               m->from);
 }
+
+/* A new term or a campaign: answers to reads forwarded so far would come from a leader we no
+ * longer follow (and are dropped by the term rules); forget them. */
+void read_forget_forwarded(struct raft *r) { r->forwarded_count = 0; }
 
 /* Confirms, in order, every read whose round this answer (or earlier ones) completes. */
 static uint64_t round_on_answer(struct raft *r, const struct raft_msg *m);

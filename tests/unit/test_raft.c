@@ -140,6 +140,12 @@ static const struct scenario scenarios[] = {
     {"a follower read is confirmed by the leader and served by the follower", 3, 0,
      "elect 1; tick 2; propose 1 x; tick 2; read 2 11; deliver; expect-read 2 11 2; check"},
     {"a single node confirms its reads alone", 1, 0, "elect 1; read 1 5; expect-read 1 5 1"},
+    /* Seed 106686 (5 servers): a follower restarted, its caller reused a read's ctx, and the
+     * leader's late answer to the read of the follower's earlier life confirmed the new one. */
+    {"an answer to a read from before a restart does not confirm a new read", 3, 0,
+     "elect 1; tick 2; read 2 5; deliver-one; deliver-one; deliver-one; deliver-one; crash 2;"
+     "restart 2; ticks 1 2; deliver-at 2; read 2 5; deliver-at 1; expect-read 2 5 none; deliver;"
+     "expect-read 2 5 1; check"},
     /* ---- lease reads ---- */
     {"a lease read is served by the leader alone, at once", 3, LEASE,
      "ticks 2 10; ticks 3 10; drop any 0 0; elect 1; tick 2; read-lease 1 4; expect-read 1 4 1;"
