@@ -314,39 +314,34 @@ static void kv_request(void *node, uint64_t conn, const void *buf, size_t len) {
         reply(n, conn, KV_OK, q.op, n->values[q.key], group, 0, 0);
         return;
     }
-    uint64_t index = 0, term = 0, ctx = 0;
-    int err;
-    if (q.kind == KV_READ_INDEX || q.kind == KV_READ_LEASE) {
-        /* Registered first: a read the lease (or a single voter) confirms at once is served
-         * before host_read returns. */
-        ctx = ++n->next_ctx;
-        *slot = (struct kv_pending){.used = 1, .group = group, .conn = conn, .client = q.client,
-                                    .op = q.op, .ctx = ctx, .key = q.key,
-                                    .since_ns = n->io->now(n->io->env)};
-        n->pending_count++;
-        err = q.kind == KV_READ_INDEX ? host_read(n->host, group, ctx)
-                                      : host_read_lease(n->host, group, ctx);
-        if (err != 0 && slot->used && slot->ctx == ctx) {
-            slot->used = 0;
-            n->pending_count--;
-        }
-        if (err != 0)
+    /* One pending slot per request, registered before the request is handed on: a read the
+     * lease (or a single voter) confirms at once is served before host_read returns. A read is
+     * found again by its ctx, a proposal by its index once host_propose has given it. */
+    int is_read = q.kind == KV_READ_INDEX || q.kind == KV_READ_LEASE;
+    *slot = (struct kv_pending){.used = 1, .group = group, .conn = conn, .client = q.client,
+                                .op = q.op, .ctx = is_read ? ++n->next_ctx : 0, .key = q.key,
+                                .since_ns = n->io->now(n->io->env)};
+    n->pending_count++;
+    uint64_t ctx = slot->ctx, index = 0, term = 0;
+    int err = q.kind == KV_READ_INDEX   ? host_read(n->host, group, ctx)
+              : q.kind == KV_READ_LEASE ? host_read_lease(n->host, group, ctx)
+                                        : host_propose(n->host, group, buf, (uint32_t)len, &index, &term);
+    int answered = is_read && !(slot->used && slot->ctx == ctx);
+    if (err == 0 && !is_read && (n->w->bugs & RAFTKV_BUG_ACK_BEFORE_COMMIT) && q.kind == KV_WRITE) {
+        reply(n, conn, KV_OK, q.op, q.value, group, index, term);
+        err = 1;   /* answered already: forget the slot */
+    }
+    if (err != 0 && !answered) {
+        slot->used = 0;
+        n->pending_count--;
+        if (err < 0)
             reply(n, conn, err == RQ_ENOTLEADER ? KV_NOT_LEADER : KV_BUSY, q.op, 0, group, 0, 0);
         return;
     }
-    err = host_propose(n->host, group, buf, (uint32_t)len, &index, &term);
-    if (err != 0) {
-        reply(n, conn, err == RQ_ENOTLEADER ? KV_NOT_LEADER : KV_BUSY, q.op, 0, group, 0, 0);
-        return;
+    if (!is_read) {
+        slot->index = index;
+        slot->term = term;
     }
-    if ((n->w->bugs & RAFTKV_BUG_ACK_BEFORE_COMMIT) && q.kind == KV_WRITE) {
-        reply(n, conn, KV_OK, q.op, q.value, group, index, term);
-        return;
-    }
-    *slot = (struct kv_pending){.used = 1, .group = group, .index = index, .term = term,
-                                .conn = conn, .client = q.client, .op = q.op,
-                                .key = q.key, .since_ns = n->io->now(n->io->env)};
-    n->pending_count++;
 }
 
 static const struct rq_node_ops kv_server_ops = {
