@@ -107,7 +107,13 @@ static struct raft_msg sample(uint8_t type, uint32_t g, struct raft_entry *entri
     struct raft_msg m = {.type = type, .group = g, .term = 5};
     switch (type) {
     case RAFT_MSG_PREVOTE: m.term = 6, m.last_index = 20, m.last_term = 3; break;
-    case RAFT_MSG_VOTE: m.last_index = 20, m.last_term = 3; break;
+    case RAFT_MSG_VOTE: m.last_index = 20, m.last_term = 3, m.transfer = g % 2; break;
+    case RAFT_MSG_INSTALL_SNAPSHOT:
+        m.snap_index = 300 + g, m.snap_term = 4, m.offset = 64 * g, m.chunk_last = g % 2;
+        m.chunk = text, m.chunk_size = sizeof text - 1;
+        break;
+    case RAFT_MSG_SNAPSHOT_RESP: m.snap_index = 300 + g, m.offset = 128; break;
+    case RAFT_MSG_TIMEOUT_NOW: m.last_index = 20 + g; break;
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_VOTE_RESP: m.reject = g % 2; break;
     case RAFT_MSG_APPEND: m = append_msg(entries, 3), m.group = g; break;
@@ -125,7 +131,9 @@ static void emit_one_type_batches(void) {
     static const char *const names[] = {NULL, "batch-prevote", "batch-prevote-resp", "batch-vote",
                                         "batch-vote-resp", "batch-append", "batch-append-resp",
                                         "batch-heartbeat", "batch-heartbeat-resp",
-                                        "batch-read-index", "batch-read-index-resp"};
+                                        "batch-read-index", "batch-read-index-resp",
+                                        "batch-install-snapshot", "batch-snapshot-resp",
+                                        "batch-timeout-now"};
     _Static_assert(sizeof names / sizeof names[0] == RAFT_MSG_TYPE_MAX + 1, "a name per type");
     static struct batch b;
     struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];

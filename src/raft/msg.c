@@ -19,9 +19,13 @@ enum { MSG_ENTRY_HEADER_SIZE_MAX = 3 * RQ_VARINT_MAX_SIZE + 1 };
 enum { MSG_HEADER_SIZE_MAX = 1 + 2 * RQ_VARINT_MAX_SIZE + 4 * RQ_VARINT_MAX_SIZE };
 
 _Static_assert(RAFT_BATCH_HEADER_SIZE == 4 + 1 + 4, "magic u32, version u8, from u32");
-_Static_assert(RAFT_MSG_TYPE_MAX == RAFT_MSG_READ_INDEX_RESP, "the last type is the maximum");
-_Static_assert(RAFT_ENTRY_TYPE_MAX == RAFT_ENTRY_NOOP, "the last entry type is the maximum");
+_Static_assert(RAFT_MSG_TYPE_MAX == RAFT_MSG_TIMEOUT_NOW, "the last type is the maximum");
+_Static_assert(RAFT_ENTRY_TYPE_MAX == RAFT_ENTRY_CONFIG, "the last entry type is the maximum");
 /* raft.h promises that one entry of the largest size always fits in one APPEND. */
+/* An INSTALL_SNAPSHOT's fixed part is within MSG_HEADER_SIZE_MAX + MSG_ENTRY_HEADER_SIZE_MAX. */
+_Static_assert(MSG_HEADER_SIZE_MAX + MSG_ENTRY_HEADER_SIZE_MAX + RAFT_SNAPSHOT_CHUNK_MAX <=
+                   RAFT_MSG_BYTES_MAX,
+               "a full snapshot chunk fits in a message");
 _Static_assert(MSG_HEADER_SIZE_MAX + MSG_ENTRY_HEADER_SIZE_MAX + RAFT_ENTRY_DATA_MAX <=
                    RAFT_MSG_BYTES_MAX,
                "one entry of RAFT_ENTRY_DATA_MAX bytes fits in an APPEND");
@@ -38,6 +42,9 @@ const char *raft_msg_type_name(uint8_t type) {
     case RAFT_MSG_HEARTBEAT_RESP: return "heartbeat-resp";
     case RAFT_MSG_READ_INDEX: return "read-index";
     case RAFT_MSG_READ_INDEX_RESP: return "read-index-resp";
+    case RAFT_MSG_INSTALL_SNAPSHOT: return "install-snapshot";
+    case RAFT_MSG_SNAPSHOT_RESP: return "snapshot-resp";
+    case RAFT_MSG_TIMEOUT_NOW: return "timeout-now";
     default: return "unknown";
     }
 }
@@ -68,8 +75,8 @@ static size_t entries_size(const struct raft_msg *m) {
 static size_t msg_size(const struct raft_msg *m) {
     size_t size = 1 + rq_varint_size(m->group) + rq_varint_size(m->term);
     switch (m->type) {
-    case RAFT_MSG_PREVOTE:
-    case RAFT_MSG_VOTE: return size + rq_varint_size(m->last_index) + rq_varint_size(m->last_term);
+    case RAFT_MSG_PREVOTE: return size + rq_varint_size(m->last_index) + rq_varint_size(m->last_term);
+    case RAFT_MSG_VOTE: return size + rq_varint_size(m->last_index) + rq_varint_size(m->last_term) + 1;
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_VOTE_RESP: return size + 1;
     case RAFT_MSG_APPEND:
@@ -83,6 +90,12 @@ static size_t msg_size(const struct raft_msg *m) {
     case RAFT_MSG_HEARTBEAT_RESP:
     case RAFT_MSG_READ_INDEX: return size + rq_varint_size(m->context);
     case RAFT_MSG_READ_INDEX_RESP: return size + rq_varint_size(m->context) + rq_varint_size(m->index);
+    case RAFT_MSG_INSTALL_SNAPSHOT:
+        size += rq_varint_size(m->snap_index) + rq_varint_size(m->snap_term);
+        size += rq_varint_size(m->offset) + 1 + rq_varint_size(m->chunk_size);
+        return size + m->chunk_size;
+    case RAFT_MSG_SNAPSHOT_RESP: return size + rq_varint_size(m->snap_index) + rq_varint_size(m->offset);
+    case RAFT_MSG_TIMEOUT_NOW: return size + rq_varint_size(m->last_index);
     default: RQ_UNREACHABLE();
     }
 }
@@ -115,7 +128,13 @@ static void msg_check(const struct raft_msg *m) {
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_VOTE_RESP:
     case RAFT_MSG_APPEND_RESP: RQ_ASSERT(m->reject <= 1); break;
+    case RAFT_MSG_VOTE: RQ_ASSERT(m->transfer <= 1); break;
     case RAFT_MSG_APPEND: append_check(m); break;
+    case RAFT_MSG_INSTALL_SNAPSHOT:
+        RQ_ASSERT(m->chunk_last <= 1);
+        RQ_ASSERT(m->chunk_size <= RAFT_SNAPSHOT_CHUNK_MAX);
+        if (m->chunk_size > 0) RQ_ASSERT(m->chunk != NULL);
+        break;
     default: break;
     }
 }
@@ -145,6 +164,7 @@ static void write_msg(struct rq_writer *w, const struct raft_msg *m) {
     case RAFT_MSG_VOTE:
         rq_write_varint(w, m->last_index);
         rq_write_varint(w, m->last_term);
+        if (m->type == RAFT_MSG_VOTE) rq_write_u8(w, m->transfer);
         break;
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_VOTE_RESP: rq_write_u8(w, m->reject); break;
@@ -171,6 +191,19 @@ static void write_msg(struct rq_writer *w, const struct raft_msg *m) {
         rq_write_varint(w, m->context);
         rq_write_varint(w, m->index);
         break;
+    case RAFT_MSG_INSTALL_SNAPSHOT:
+        rq_write_varint(w, m->snap_index);
+        rq_write_varint(w, m->snap_term);
+        rq_write_varint(w, m->offset);
+        rq_write_u8(w, m->chunk_last);
+        rq_write_varint(w, m->chunk_size);
+        rq_write_bytes(w, m->chunk, m->chunk_size);
+        break;
+    case RAFT_MSG_SNAPSHOT_RESP:
+        rq_write_varint(w, m->snap_index);
+        rq_write_varint(w, m->offset);
+        break;
+    case RAFT_MSG_TIMEOUT_NOW: rq_write_varint(w, m->last_index); break;
     default: RQ_UNREACHABLE();
     }
 }
@@ -256,9 +289,26 @@ static int read_append(struct rq_reader *r, size_t msg_start, struct raft_msg *m
     return 0;
 }
 
-static int read_reject(struct rq_reader *r, struct raft_msg *m) {
-    if (rq_read_u8(r, &m->reject)) return r->err;
-    return m->reject <= 1 ? 0 : RQ_ECORRUPT;
+/* A byte that must be 0 or 1. */
+static int read_flag(struct rq_reader *r, uint8_t *flag) {
+    if (rq_read_u8(r, flag)) return r->err;
+    return *flag <= 1 ? 0 : RQ_ECORRUPT;
+}
+
+static int read_reject(struct rq_reader *r, struct raft_msg *m) { return read_flag(r, &m->reject); }
+
+static int read_chunk(struct rq_reader *r, struct raft_msg *m) {
+    uint64_t size;
+    rq_read_varint(r, &m->snap_index);
+    rq_read_varint(r, &m->snap_term);
+    rq_read_varint(r, &m->offset);
+    int err = read_flag(r, &m->chunk_last);
+    if (err) return err;
+    if (rq_read_varint(r, &size)) return r->err;
+    if (size > RAFT_SNAPSHOT_CHUNK_MAX) return RQ_ETOOBIG;
+    if (size > 0 && rq_read_bytes(r, (size_t)size, &m->chunk)) return r->err;
+    m->chunk_size = (uint32_t)size;
+    return 0;
 }
 
 /* Reads the fields that follow type, group and term. */
@@ -266,9 +316,12 @@ static int read_body(struct rq_reader *r, size_t msg_start, struct raft_msg *m,
                      struct raft_entry *entries) {
     switch (m->type) {
     case RAFT_MSG_PREVOTE:
-    case RAFT_MSG_VOTE:
         rq_read_varint(r, &m->last_index);
         return rq_read_varint(r, &m->last_term);
+    case RAFT_MSG_VOTE:
+        rq_read_varint(r, &m->last_index);
+        rq_read_varint(r, &m->last_term);
+        return read_flag(r, &m->transfer);
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_VOTE_RESP: return read_reject(r, m);
     case RAFT_MSG_APPEND: return read_append(r, msg_start, m, entries);
@@ -287,6 +340,11 @@ static int read_body(struct rq_reader *r, size_t msg_start, struct raft_msg *m,
     case RAFT_MSG_READ_INDEX_RESP:
         rq_read_varint(r, &m->context);
         return rq_read_varint(r, &m->index);
+    case RAFT_MSG_INSTALL_SNAPSHOT: return read_chunk(r, m);
+    case RAFT_MSG_SNAPSHOT_RESP:
+        rq_read_varint(r, &m->snap_index);
+        return rq_read_varint(r, &m->offset);
+    case RAFT_MSG_TIMEOUT_NOW: return rq_read_varint(r, &m->last_index);
     default: RQ_UNREACHABLE();
     }
 }

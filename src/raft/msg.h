@@ -17,7 +17,9 @@
  *     varint group      group id (< RAFT_GROUP_ID_LIMIT)
  *     varint term
  *     then by type:
- *       PREVOTE, VOTE:             varint last_index, varint last_term
+ *       PREVOTE:                   varint last_index, varint last_term
+ *       VOTE:                      varint last_index, varint last_term, u8 transfer (0 or 1:
+ *                                  the campaign was started by the leader's TIMEOUT_NOW)
  *       PREVOTE_RESP, VOTE_RESP:   u8 reject (0 or 1)
  *       APPEND:                    varint prev_index, varint prev_term, varint commit,
  *                                  varint entry_count (<= RAFT_MSG_ENTRIES_MAX), then per entry:
@@ -30,10 +32,18 @@
  *       HEARTBEAT_RESP:            varint context
  *       READ_INDEX:                varint context   (a follower asks the leader for a read index)
  *       READ_INDEX_RESP:           varint context, varint index
+ *       INSTALL_SNAPSHOT:          varint snap_index, varint snap_term, varint offset,
+ *                                  u8 chunk_last (0 or 1), varint chunk_size
+ *                                  (<= RAFT_SNAPSHOT_CHUNK_MAX), chunk_size bytes: the bytes of
+ *                                  the leader's snapshot file at that file offset
+ *       SNAPSHOT_RESP:             varint snap_index, varint offset (the next file offset the
+ *                                  follower needs; the leader resumes there)
+ *       TIMEOUT_NOW:               varint last_index (the leader's last index: the target
+ *                                  campaigns only if its log ends exactly there)
  *
  * Decoding is strict: every field is bounds-checked against the buffer and the maxima above, an
  * unknown type or version, a zero or over-limit count, trailing bytes, non-consecutive entries or
- * a reject byte other than 0/1 are errors (RQ_ECORRUPT, RQ_ETRUNC or RQ_ETOOBIG), never a crash.
+ * a flag byte other than 0/1 are errors (RQ_ECORRUPT, RQ_ETRUNC or RQ_ETOOBIG), never a crash.
  * Decoded entries point into the caller's buffer (no copy). */
 #ifndef RQ_RAFT_MSG_H
 #define RQ_RAFT_MSG_H
@@ -50,6 +60,7 @@ enum {
     RAFT_BATCH_MSGS_MAX = 4096,            /* messages in one batch */
     RAFT_GROUP_ID_LIMIT = 1u << 20,        /* group ids are below this */
     RAFT_BATCH_HEADER_SIZE = 9,            /* magic, version, from */
+    RAFT_SNAPSHOT_CHUNK_MAX = 64u << 10,   /* snapshot bytes in one INSTALL_SNAPSHOT */
 };
 
 enum raft_msg_type {
@@ -63,13 +74,17 @@ enum raft_msg_type {
     RAFT_MSG_HEARTBEAT_RESP = 8,
     RAFT_MSG_READ_INDEX = 9,
     RAFT_MSG_READ_INDEX_RESP = 10,
-    RAFT_MSG_TYPE_MAX = 10,
+    RAFT_MSG_INSTALL_SNAPSHOT = 11,
+    RAFT_MSG_SNAPSHOT_RESP = 12,
+    RAFT_MSG_TIMEOUT_NOW = 13,
+    RAFT_MSG_TYPE_MAX = 13,
 };
 
 enum raft_entry_type {
     RAFT_ENTRY_NORMAL = 1,  /* data for the state machine */
     RAFT_ENTRY_NOOP = 2,    /* appended by a new leader (paper 8: commit an entry of its term) */
-    RAFT_ENTRY_TYPE_MAX = 2,
+    RAFT_ENTRY_CONFIG = 3,  /* a membership change: the new configuration (raft/membership.h) */
+    RAFT_ENTRY_TYPE_MAX = 3,
 };
 
 struct raft_entry {
@@ -87,9 +102,11 @@ struct raft_msg {
     uint32_t to;             /* not encoded: the batch goes to one node */
     uint64_t term;
     /* PREVOTE / VOTE: the candidate's last log entry. For PREVOTE, term is the term the candidate
-     * would campaign in (its current term + 1); its own term is unchanged (dissertation 9.6). */
+     * would campaign in (its current term + 1); its own term is unchanged (dissertation 9.6).
+     * TIMEOUT_NOW: last_index is the leader's last index. */
     uint64_t last_index;
     uint64_t last_term;
+    uint8_t transfer;        /* VOTE: a leadership transfer; voters in a leader's lease grant it */
     /* *_RESP */
     uint8_t reject;
     /* APPEND */
@@ -108,6 +125,14 @@ struct raft_msg {
      * READ_INDEX / READ_INDEX_RESP: the follower's read context (READ_INDEX_RESP: with `index`,
      * the read index the leader confirmed). */
     uint64_t context;
+    /* INSTALL_SNAPSHOT: the chunk of the snapshot (snap_index, snap_term) at file `offset`;
+     * chunk_last when it ends the file. SNAPSHOT_RESP: snap_index and the next offset wanted. */
+    uint64_t snap_index;
+    uint64_t snap_term;
+    uint64_t offset;
+    uint8_t chunk_last;
+    uint32_t chunk_size;     /* <= RAFT_SNAPSHOT_CHUNK_MAX */
+    const uint8_t *chunk;    /* chunk_size bytes; NULL when 0 */
 };
 
 /* Bytes raft_msg_encode will write for m (an upper bound is fine for sizing a buffer). */
