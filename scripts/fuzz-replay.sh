@@ -5,7 +5,7 @@ cc=${CC:-cc}
 mkdir -p build/fuzz-replay
 core=$(ls src/*/*.c | grep -vE '^src/(shim|cmd)/')
 # raft_net drives Raft through the synchronous world of sim/raftnet.c (which needs only src/).
-core="$core sim/raftnet.c"
+core="$core sim/raftnet.c sim/raftnet_snapshot.c"
 pass=0 fail=0
 for target in fuzz/*.c; do
   name=$(basename "$target" .c)

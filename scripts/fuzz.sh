@@ -7,7 +7,7 @@ seconds=${1:-60}
 mkdir -p build/fuzz
 core=$(ls src/*/*.c | grep -vE '^src/(shim|cmd)/')
 # raft_net drives Raft through the synchronous world of sim/raftnet.c (which needs only src/).
-core="$core sim/raftnet.c"
+core="$core sim/raftnet.c sim/raftnet_snapshot.c"
 status=0
 for target in fuzz/*.c; do
   name=$(basename "$target" .c)

@@ -16,6 +16,6 @@ build/tools/gen_raft_msg_corpus fuzz/corpus/raft_msg
 # Raft networks: programs for raft_net, each run here on a raftnet and checked to end as its story
 # says.
 $cc -std=c11 -O1 -g -Isrc -I. -fsanitize=address,undefined fuzz/tools/gen_raft_net_corpus.c $core \
-    sim/raftnet.c -o build/tools/gen_raft_net_corpus
+    sim/raftnet.c sim/raftnet_snapshot.c -o build/tools/gen_raft_net_corpus
 mkdir -p fuzz/corpus/raft_net
 build/tools/gen_raft_net_corpus fuzz/corpus/raft_net

@@ -9,6 +9,7 @@
 
 #include "base/assert.h"
 #include "base/errors.h"
+#include "sim/raftnet_internal.h"
 
 static uint8_t *dup_bytes(const uint8_t *p, uint32_t n) {
     if (n == 0) return NULL;
@@ -18,7 +19,7 @@ static uint8_t *dup_bytes(const uint8_t *p, uint32_t n) {
     return c;
 }
 
-static void stored_set(struct raftnet_stored *s, const struct raft_entry *e) {
+void raftnet_stored_set(struct raftnet_stored *s, const struct raft_entry *e) {
     free(s->data);
     s->index = e->index;
     s->term = e->term;
@@ -27,7 +28,7 @@ static void stored_set(struct raftnet_stored *s, const struct raft_entry *e) {
     s->data = dup_bytes(e->data, e->data_size);
 }
 
-static void stored_free(struct raftnet_stored *s) {
+void raftnet_stored_free(struct raftnet_stored *s) {
     free(s->data);
     memset(s, 0, sizeof *s);
 }
@@ -53,6 +54,18 @@ void raftnet_inject(struct raftnet *net, const struct raft_msg *m) {
         at += m->entries[i].data_size;
     }
     q->m.entries = q->entries;
+    q->chunk = NULL;
+    if (m->chunk_size > 0) {
+        q->chunk = malloc(m->chunk_size);
+        RQ_ASSERT(q->chunk != NULL);
+        memcpy(q->chunk, m->chunk, m->chunk_size);
+    }
+    q->m.chunk = q->chunk;
+}
+
+static void queue_free(struct raftnet_msg *q) {
+    free(q->data);
+    free(q->chunk);
 }
 
 /* Points a moved message's entries at its own array (their data is on the heap and stays). */
@@ -104,7 +117,7 @@ uint32_t raftnet_drop(struct raftnet *net, uint8_t type, uint32_t from, uint32_t
     for (uint32_t i = 0; i < n; i++) {
         struct raftnet_msg tmp = *queue_at(net, i);
         if (matches(&tmp.m, type, from, to)) {
-            free(tmp.data);
+            queue_free(&tmp);
             dropped++;
             continue;
         }
@@ -138,7 +151,7 @@ static void make_durable(struct raftnet_node *nd, uint64_t last) {
     for (uint64_t i = nd->log_count + 1; i <= last; i++) {
         const struct raft_entry *e = raft_entry_at(r, i);
         RQ_ASSERT(e != NULL && i <= RAFTNET_LOG_MAX);
-        stored_set(&nd->log[i - 1], e);
+        raftnet_stored_set(&nd->log[i - 1], e);
     }
     if (last > nd->log_count) {
         nd->log_count = last;
@@ -153,16 +166,16 @@ static int same_entry(const struct raftnet_stored *a, const struct raftnet_store
 }
 
 /* State machine safety (paper figure 3): no two nodes apply different entries at one index. */
-static void apply(struct raftnet *net, struct raftnet_node *nd, uint32_t id,
-                  const struct raft_entry *e) {
+void raftnet_apply(struct raftnet *net, uint32_t id, const struct raft_entry *e) {
+    struct raftnet_node *nd = &net->nodes[id];
     RQ_ASSERT(e != NULL && nd->applied_count < RAFTNET_LOG_MAX);
     RQ_ASSERT(e->index == nd->applied_count + 1);
     struct raftnet_stored *a = &nd->applied[nd->applied_count++];
-    stored_set(a, e);
+    raftnet_stored_set(a, e);
     if (e->index > net->truth_count) {
         RQ_ASSERT(e->index == net->truth_count + 1);
         net->truth_commit_term[net->truth_count] = raft_term(nd->raft);
-        stored_set(&net->truth[net->truth_count++], e);
+        raftnet_stored_set(&net->truth[net->truth_count++], e);
     } else if (!same_entry(a, &net->truth[e->index - 1]) && net->why[0] == 0) {
         snprintf(net->why, sizeof net->why, "state machine safety: n%u applied (%" PRIu64
                  ",%" PRIu64 ") where another node applied term %" PRIu64, id, e->index, e->term,
@@ -176,6 +189,7 @@ static void drain(struct raftnet *net, uint32_t id) {
     struct raft *r = nd->raft;
     for (int round = 0; round < 8; round++) {
         record_leader(net, id);
+        raftnet_snapshot_receive(net, id);
         uint64_t term, tfrom, first, last;
         uint32_t vote;
         int hs = raft_hardstate_pending(r, &term, &vote);
@@ -188,22 +202,25 @@ static void drain(struct raftnet *net, uint32_t id) {
         if (entries) {
             /* The model holds handed entries in the raft's own log until they are durable; a
              * truncation drops the durable suffix at once (it is ordered before later appends). */
-            if (tfrom != 0 && nd->log_count >= tfrom) {
-                for (uint64_t i = tfrom; i <= nd->log_count; i++) stored_free(&nd->log[i - 1]);
-                nd->log_count = tfrom - 1;
+            uint64_t from = tfrom > nd->log_first ? tfrom : nd->log_first;
+            if (tfrom != 0 && nd->log_count >= from) {
+                for (uint64_t i = from; i <= nd->log_count; i++) raftnet_stored_free(&nd->log[i - 1]);
+                nd->log_count = from - 1;
             }
             if (nd->pending_last >= first || tfrom != 0) nd->pending_last = first - 1;
             raft_persist_handed(r, last);
             nd->pending_last = last;
         }
+        raftnet_snapshot_serve(net, id);
         const struct raft_msg *msgs;
         uint32_t n = raft_outbox(r, &msgs);
         for (uint32_t i = 0; i < n; i++) raftnet_inject(net, &msgs[i]);
         raft_outbox_clear(r);
         uint64_t a0, a1;
         if (raft_apply_pending(r, &a0, &a1)) {
-            for (uint64_t i = a0; i <= a1; i++) apply(net, nd, id, raft_entry_at(r, i));
+            for (uint64_t i = a0; i <= a1; i++) raftnet_apply(net, id, raft_entry_at(r, i));
             raft_applied(r, a1);
+            raftnet_snapshot_maybe_take(net, id);
         }
         const struct raft_read_ready *reads;
         uint32_t nr = raft_reads_ready(r, &reads);
@@ -243,14 +260,10 @@ static void start_node(struct raftnet *net, uint32_t id) {
     c.seed = net->cfg.seed + id * 7919u + nd->hs_term;
     nd->raft = raft_create(&c, nd->hs_term, nd->hs_vote);
     RQ_ASSERT(nd->raft != NULL);
-    for (uint64_t i = 0; i < nd->log_count; i++) {
-        const struct raftnet_stored *s = &nd->log[i];
-        struct raft_entry e = {s->index, s->term, s->type, s->data_size, s->data};
-        RQ_ASSERT(raft_restore(nd->raft, &e) == 0);
-    }
+    if (nd->log_first == 0) nd->log_first = 1;
+    /* The state machine is rebuilt from the snapshot and then the log. */
+    raftnet_snapshot_restore(net, id);
     nd->pending_last = nd->log_count;
-    for (uint64_t i = 0; i < nd->applied_count; i++) stored_free(&nd->applied[i]);
-    nd->applied_count = 0;   /* the state machine is rebuilt from the log */
     drain(net, id);
 }
 
@@ -264,6 +277,7 @@ struct raftnet *raftnet_create(uint32_t n, const struct raft_config *cfg) {
     if (cfg != NULL) net->cfg = *cfg;
     else raft_config_default(&net->cfg);
     net->cfg.group = 1;
+    net->chunk_size = 40;
     net->cfg.voter_count = n;
     for (uint32_t i = 0; i < n; i++) net->cfg.voters[i] = i + 1;
     for (uint32_t id = 1; id <= n; id++) start_node(net, id);
@@ -275,14 +289,16 @@ static void free_node(struct raftnet_node *nd) {
     nd->raft = NULL;
     /* Records beyond the counts hold nothing: truncations and restarts free what they drop (and
      * a fuzzer creating thousands of worlds a second does not touch the untouched pages). */
-    for (uint64_t i = 0; i < nd->log_count; i++) stored_free(&nd->log[i]);
-    for (uint64_t i = 0; i < nd->applied_count; i++) stored_free(&nd->applied[i]);
+    for (uint64_t i = 0; i < nd->log_count; i++) raftnet_stored_free(&nd->log[i]);
+    for (uint64_t i = 0; i < nd->applied_count; i++) raftnet_stored_free(&nd->applied[i]);
+    free(nd->snap_file);
+    free(nd->recv_file);
 }
 
 void raftnet_destroy(struct raftnet *net) {
     if (net == NULL) return;
     for (uint32_t id = 1; id <= net->n; id++) free_node(&net->nodes[id]);
-    for (uint64_t i = 0; i < net->truth_count; i++) stored_free(&net->truth[i]);
+    for (uint64_t i = 0; i < net->truth_count; i++) raftnet_stored_free(&net->truth[i]);
     raftnet_drop(net, 0, 0, 0);
     free(net->queue);
     free(net);
@@ -310,7 +326,7 @@ static uint32_t step_taken(struct raftnet *net, struct raftnet_msg *q) {
         drain(net, q->m.to);
         delivered = 1;
     }
-    free(q->data);
+    queue_free(q);
     return delivered;
 }
 
@@ -341,7 +357,7 @@ uint32_t raftnet_duplicate_at(struct raftnet *net, uint32_t k) {
 void raftnet_drop_at(struct raftnet *net, uint32_t k) {
     struct raftnet_msg q;
     queue_take(net, k, &q);
-    free(q.data);
+    queue_free(&q);
 }
 
 void raftnet_cut(struct raftnet *net, uint32_t a, uint32_t b) {
@@ -414,9 +430,13 @@ static int check_log_matching(struct raftnet *net, uint32_t a, uint32_t b) {
     struct raft *ra = net->nodes[a].raft, *rb = net->nodes[b].raft;
     uint64_t last = raft_last_index(ra) < raft_last_index(rb) ? raft_last_index(ra)
                                                                : raft_last_index(rb);
+    /* Only entries both still hold (or remember as their log's base) can be compared. */
+    uint64_t lo = raft_first_index(ra) > raft_first_index(rb) ? raft_first_index(ra)
+                                                               : raft_first_index(rb);
+    lo--;
     uint64_t i = last;
-    while (i > 0 && raft_term_at(ra, i) != raft_term_at(rb, i)) i--;
-    for (; i > 0; i--) {
+    while (i > lo && raft_term_at(ra, i) != raft_term_at(rb, i)) i--;
+    for (; i > 0 && i >= lo; i--) {
         if (raft_term_at(ra, i) == raft_term_at(rb, i)) continue;
         snprintf(net->why, sizeof net->why, "log matching: n%u and n%u agree above %" PRIu64
                  " but differ at it", a, b, i);
@@ -430,8 +450,10 @@ static int check_log_matching(struct raftnet *net, uint32_t a, uint32_t b) {
  * check-quorum it never steps down), so it is not held to entries committed after its term. */
 static int check_leader_completeness(struct raftnet *net, uint32_t l) {
     struct raft *r = net->nodes[l].raft;
-    for (uint64_t i = 1; i <= net->truth_count; i++) {
-        if (net->truth_commit_term[i - 1] >= raft_term(r)) continue;
+    /* Entries below the log's base are in the leader's snapshot, which holds applied (so
+     * committed) entries only: they are checked when the snapshot is loaded. */
+    for (uint64_t i = raft_first_index(r) - 1; i <= net->truth_count; i++) {
+        if (i == 0 || net->truth_commit_term[i - 1] >= raft_term(r)) continue;
         if (raft_term_at(r, i) == net->truth[i - 1].term) continue;
         snprintf(net->why, sizeof net->why, "leader completeness: leader n%u of term %" PRIu64
                  " lacks (%" PRIu64 ",%" PRIu64 "), committed by term %" PRIu64, l, raft_term(r),
@@ -478,10 +500,14 @@ static uint64_t observe(struct raftnet *net, const char *what, uint32_t id, int 
     if (strcmp(what, "last") == 0) return raft_last_index(r);
     if (strcmp(what, "durable") == 0) return raft_durable_index(r);
     if (strcmp(what, "applied") == 0) return net->nodes[id].applied_count;
+    if (strcmp(what, "first") == 0) return raft_first_index(r);
+    if (strcmp(what, "snap") == 0) return net->nodes[id].snap_index;
     struct raft_stats st;
     raft_stats_get(r, &st);
     if (strcmp(what, "rejections") == 0) return st.rejections_received;
     if (strcmp(what, "elections") == 0) return st.elections_started;
+    if (strcmp(what, "chunks") == 0) return st.snapshot_chunks_sent;
+    if (strcmp(what, "installed") == 0) return st.snapshots_installed;
     *ok = 0;
     return 0;
 }
@@ -518,6 +544,10 @@ static int inject(struct raftnet *net, int argc, char **argv) {
         m.index = v[3]; m.reject = (uint8_t)(v[4] != 0); m.hint_index = v[5]; m.hint_term = v[6];
         break;
     case RAFT_MSG_HEARTBEAT: m.commit = v[3]; break;
+    case RAFT_MSG_INSTALL_SNAPSHOT:   /* an empty chunk: enough to test what is refused */
+        m.snap_index = v[3]; m.snap_term = v[4]; m.offset = v[5]; m.chunk_last = v[6] != 0;
+        break;
+    case RAFT_MSG_SNAPSHOT_RESP: m.snap_index = v[3]; m.offset = v[4]; break;
     default: break;
     }
     raftnet_inject(net, &m);
@@ -587,7 +617,7 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
     uint32_t b = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 0;
     int needs_node = strcmp(c, "tick") && strcmp(c, "deliver") && strcmp(c, "heal") &&
                      strcmp(c, "drop") && strcmp(c, "inject") && strcmp(c, "deliver-one") &&
-                     strcmp(c, "deliver-at");
+                     strcmp(c, "deliver-at") && strcmp(c, "chunk-size") && strcmp(c, "duplicate");
     if (needs_node && (a < 1 || a > net->n)) {
         snprintf(err, cap, "no node %u", a);
         return -1;
@@ -605,6 +635,8 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
         raftnet_deliver(net, 1);
     } else if (!strcmp(c, "deliver-at") && argc == 2) {
         raftnet_deliver_at(net, a);
+    } else if (!strcmp(c, "duplicate") && argc == 2 && a < net->queue_count) {
+        raftnet_duplicate_at(net, a);
     } else if (!strcmp(c, "inject") && argc >= 5) {
         if (inject(net, argc, argv) != 0) { snprintf(err, cap, "bad message"); return -1; }
     } else if (!strcmp(c, "elect") && argc == 2) {
@@ -636,6 +668,10 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
         raftnet_persist_part(net, a, 1, 0);
     } else if (!strcmp(c, "persist-log") && argc == 2) {
         raftnet_persist_part(net, a, 0, 1);
+    } else if (!strcmp(c, "snapshot") && argc == 2) {
+        raftnet_snapshot(net, a);
+    } else if (!strcmp(c, "chunk-size") && argc == 2 && a >= 1 && a <= RAFT_SNAPSHOT_CHUNK_MAX) {
+        net->chunk_size = a;
     } else if (!strcmp(c, "drop") && argc == 4) {
         uint8_t t = type_by_name(argv[1]);
         if (t == 0xFF) { snprintf(err, cap, "unknown message type %s", argv[1]); return -1; }

@@ -7,6 +7,10 @@
  * test can look at what the node sent before its storage answered. A crash drops everything not
  * durable, and the restart rebuilds the group from the storage model, as a real node would.
  *
+ * Snapshots are modelled too: a node's snapshot is its list of applied entries, sent in small
+ * chunks (chunk_size) through the queue like every other message, so tables can lose, duplicate
+ * and reorder them.
+ *
  * Every applied entry is recorded per node, and raftnet_check verifies the Raft safety properties
  * over all nodes (election safety over the whole history, log matching, state machine safety,
  * committed entries present in every leader of a later term). Not used by the servers: tests
@@ -32,6 +36,7 @@ struct raftnet_msg {
     struct raft_msg m;
     struct raft_entry entries[RAFT_MSG_ENTRIES_MAX];
     uint8_t *data;                   /* one buffer for every entry's data */
+    uint8_t *chunk;                  /* a copy of an INSTALL_SNAPSHOT's chunk */
 };
 
 struct raftnet_stored {              /* an entry in a storage model or an apply record */
@@ -57,6 +62,19 @@ struct raftnet_node {
     uint64_t applied_count;
     struct raft_read_ready reads[RAFTNET_READS_MAX];   /* confirmed reads, oldest first */
     uint32_t read_count;
+    /* Snapshots (sim/raftnet_snapshot.c). The durable log holds log_first..log_count; entries
+     * below log_first were compacted into the durable snapshot (snap_index, snap_term), whose
+     * file is the applied entries it covers, encoded. A snapshot being received from the leader
+     * grows in recv_file, in order. */
+    uint64_t log_first;
+    uint64_t snap_index;
+    uint64_t snap_term;
+    uint8_t *snap_file;
+    size_t snap_size;
+    uint64_t recv_index;
+    uint64_t recv_term;
+    uint8_t *recv_file;
+    size_t recv_size;
 };
 
 struct raftnet {
@@ -73,6 +91,7 @@ struct raftnet {
     uint64_t truth_commit_term[RAFTNET_LOG_MAX];
     uint64_t truth_count;
     char why[RAFTNET_WHY_MAX];       /* first violation raftnet_check found */
+    uint32_t chunk_size;             /* bytes per INSTALL_SNAPSHOT chunk (small: many chunks) */
 };
 
 /* cfg: the template (voters are set to 1..n, id per node); NULL for defaults. */
@@ -126,16 +145,22 @@ uint32_t raftnet_leader(const struct raftnet *net);
 /* Checks the safety properties; returns 0, or -1 with net->why set. */
 int raftnet_check(struct raftnet *net);
 
+/* Node id takes a snapshot at its applied index now (it is durable at once) and compacts its log.
+ * Nodes also do this on their own whenever raft_snapshot_wanted says so. */
+void raftnet_snapshot(struct raftnet *net, uint32_t id);
+
 /* Runs a script of commands separated by ';' (so that a table row is one string):
  *   tick N               every node ticks N times, messages delivered after each round
  *   ticks ID N           node ID alone ticks N times (nothing delivered)
  *   deliver              delivers every queued message (and what they cause)
  *   deliver-one          delivers the oldest queued message only
  *   deliver-at K         delivers the K-th queued message (0 = oldest) only
+ *   duplicate K          queues a copy of the K-th queued message at the back
  *   inject TYPE FROM TO TERM A B C D   queues a message: votes A=last_index B=last_term;
  *                        vote answers A=reject; append A=prev_index B=prev_term C=commit (no
  *                        entries); append-resp A=index B=reject C=hint_index D=hint_term;
- *                        heartbeat A=commit
+ *                        heartbeat A=commit; install-snapshot A=snap_index B=snap_term
+ *                        C=offset D=last (no bytes); snapshot-resp A=snap_index B=offset
  *   elect ID             ticks node ID alone until it campaigns, delivering, until it leads
  *   propose ID DATA      proposes DATA at ID (must be accepted)
  *   reject ID DATA       proposes DATA at ID and expects a refusal
@@ -143,9 +168,13 @@ int raftnet_check(struct raftnet *net);
  *   crash ID | restart ID | manual ID (storage answers only on persist) | persist ID
  *   persist-hs ID | persist-log ID   only the hard state, or only the log, becomes durable
  *   drop TYPE FROM TO    drops queued messages (TYPE a raft_msg_type_name or "any"; ids or 0)
+ *   snapshot ID          ID snapshots its applied state now and compacts its log
+ *   chunk-size N         snapshot chunks of N bytes from now on
  *   expect WHAT ID VALUE WHAT: role (follower, pre-candidate, candidate, leader), term, vote,
  *                        leader, commit, last, durable, applied, rejections (leader's count of
- *                        append rejections), elections (real elections started)
+ *                        append rejections), elections (real elections started), first (first
+ *                        index in the log), snap (snapshot index), chunks (chunks sent),
+ *                        installed (snapshots installed)
  *   expect-min WHAT ID VALUE   the same, at least VALUE
  *   read ID CTX          a ReadIndex read at ID (must be accepted)
  *   read-lease ID CTX    a lease read at ID (ReadIndex when the lease does not hold)

@@ -86,6 +86,15 @@ struct raft {
                                      only when lease_valid */
     uint8_t lease_valid;
 
+    /* Snapshots (snapshot.c). */
+    uint64_t snap_index;          /* newest durable snapshot (0: none) */
+    uint64_t snap_term;
+    struct raft_snapshot_request snap_requests[RAFT_VOTERS_MAX];   /* chunks the caller should
+                                                                      read, one per follower */
+    uint32_t snap_request_count;
+    uint8_t snap_incoming;        /* follower: snap_chunk holds a chunk for the caller */
+    struct raft_snapshot_chunk snap_chunk;
+
     struct raft_msg outbox[RAFT_OUTBOX_MAX];
     uint32_t outbox_count;
     struct raft_msg held[RAFT_HELD_MAX];   /* waiting for the hard state (no entries) */
@@ -104,6 +113,7 @@ uint32_t raft_voter_slot(const struct raft *r, uint32_t id);   /* RAFT_VOTERS_MA
 void raft_send(struct raft *r, struct raft_msg *m);
 void raft_become_follower(struct raft *r, uint64_t term, uint32_t leader, const char *why);
 void raft_become_leader(struct raft *r);
+void raft_follow(struct raft *r, uint32_t leader);
 int raft_hardstate_durable(const struct raft *r);
 uint64_t raft_self_match(const struct raft *r);
 
@@ -125,6 +135,12 @@ void read_on_commit(struct raft *r);
 void read_on_step_down(struct raft *r);
 void read_forget_forwarded(struct raft *r);
 void replication_heartbeat(struct raft *r);
+
+/* snapshot.c */
+void snapshot_send_to(struct raft *r, struct raft_progress *pr);
+void snapshot_on_install(struct raft *r, const struct raft_msg *m);
+void snapshot_on_response(struct raft *r, const struct raft_msg *m);
+void snapshot_on_heartbeat_response(struct raft *r, struct raft_progress *pr);
 
 /* replication.c */
 void replication_tick(struct raft *r);

@@ -98,6 +98,27 @@ void raft_log_truncate(struct raft_log *log, uint64_t from) {
     }
 }
 
+void raft_log_compact(struct raft_log *log, uint64_t upto) {
+    RQ_ASSERT(upto >= log->base_index && upto <= raft_log_last(log));
+    while (log->base_index < upto) {
+        struct raft_entry *s = slot(log, raft_log_first(log));
+        log->bytes -= s->data_size;
+        log->base_term = s->term;
+        log->base_index++;
+        free((void *)s->data);
+        memset(s, 0, sizeof *s);
+        log->head = (log->head + 1) % log->ring_cap;
+        log->count--;
+    }
+}
+
+void raft_log_reset(struct raft_log *log, uint64_t index, uint64_t term) {
+    raft_log_truncate(log, raft_log_first(log));
+    log->head = 0;
+    log->base_index = index;
+    log->base_term = term;
+}
+
 uint64_t raft_log_term_start(const struct raft_log *log, uint64_t index) {
     RQ_ASSERT(index >= raft_log_first(log) && index <= raft_log_last(log));
     uint64_t term = slot(log, index)->term;

@@ -43,6 +43,11 @@ int raft_log_has_room(const struct raft_log *log, uint32_t data_size);
 int raft_log_append(struct raft_log *log, const struct raft_entry *e);
 /* Drops every entry >= from (first <= from <= last + 1, asserted). */
 void raft_log_truncate(struct raft_log *log, uint64_t from);
+/* Drops every entry <= upto (first - 1 <= upto <= last, asserted): a snapshot covers them. The
+ * entry at upto becomes the remembered base. */
+void raft_log_compact(struct raft_log *log, uint64_t upto);
+/* Drops every entry; the log continues after (index, term), the end of an installed snapshot. */
+void raft_log_reset(struct raft_log *log, uint64_t index, uint64_t term);
 /* First index of the run of entries with the same term as index, going back no further than
  * first (paper 5.3's "first index it stores for that term"). index in first..last. */
 uint64_t raft_log_term_start(const struct raft_log *log, uint64_t index);

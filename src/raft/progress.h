@@ -5,7 +5,10 @@
  * a rejection moves `next` back (fast back-off, paper 5.3).
  * REPLICATE: the follower matched at `match`; the leader streams appends optimistically, advancing
  * `next` as it sends, with at most `window` appends unacknowledged (pipelining with a bounded
- * in-flight window). A rejection or a gap falls back to PROBE. */
+ * in-flight window). A rejection or a gap falls back to PROBE.
+ * SNAPSHOT: the entries the follower needs next were compacted away; the leader streams its
+ * snapshot (snap_index) in chunks, one at a time (snap_offset: the file offset the follower asked
+ * for last), and sends no appends until the follower acknowledges snap_index; then PROBE. */
 #ifndef RQ_RAFT_PROGRESS_H
 #define RQ_RAFT_PROGRESS_H
 
@@ -13,7 +16,11 @@
 
 #include "raft/raft.h"
 
-enum raft_progress_state { RAFT_PROGRESS_PROBE = 0, RAFT_PROGRESS_REPLICATE = 1 };
+enum raft_progress_state {
+    RAFT_PROGRESS_PROBE = 0,
+    RAFT_PROGRESS_REPLICATE = 1,
+    RAFT_PROGRESS_SNAPSHOT = 2,
+};
 
 struct raft_progress {
     uint32_t id;
@@ -27,11 +34,16 @@ struct raft_progress {
     uint32_t inflight_count;    /* REPLICATE: appends not yet acknowledged */
     uint32_t inflight_head;
     uint64_t inflight_last[RAFT_INFLIGHT_MAX];   /* last index carried by each, oldest first */
+    uint64_t snap_index;        /* SNAPSHOT: the snapshot being sent (its term: snap_term) */
+    uint64_t snap_term;
+    uint64_t snap_offset;       /* the file offset the follower wants next */
+    uint8_t snap_heard;         /* a SNAPSHOT_RESP came since the last heartbeat answer */
 };
 
 void progress_reset(struct raft_progress *pr, uint32_t id, uint64_t last_index);
 void progress_become_probe(struct raft_progress *pr);
 void progress_become_replicate(struct raft_progress *pr);
+void progress_become_snapshot(struct raft_progress *pr, uint64_t snap_index, uint64_t snap_term);
 /* Whether the leader may send another append now. */
 int progress_is_paused(const struct raft_progress *pr, uint32_t window);
 /* An append carrying entries up to last_index (prev_index when empty) was sent. */

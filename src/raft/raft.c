@@ -19,6 +19,9 @@ void raft_config_default(struct raft_config *cfg) {
     cfg->uncommitted_max = 4096;
     cfg->pre_vote = 1;
     cfg->check_quorum = 1;
+    cfg->snapshot_entries = 8192;
+    cfg->snapshot_bytes = 16u << 20;
+    cfg->snapshot_trailing = 512;
 }
 
 static int config_fail(const char *what) {
@@ -82,10 +85,6 @@ void raft_destroy(struct raft *r) {
 
 int raft_restore(struct raft *r, const struct raft_entry *e) {
     RQ_ASSERT(r->role == RAFT_FOLLOWER && r->outbox_count == 0);
-    if (raft_log_last(&r->log) == 0 && r->log.count == 0 && e->index > 1) {
-        r->log.base_index = e->index - 1;   /* the log starts after a compacted prefix */
-        r->log.base_term = e->term;
-    }
     if (e->index != raft_log_last(&r->log) + 1) return RQ_EINVAL;
     if (e->term < raft_log_last_term(&r->log)) return RQ_EINVAL;
     if (e->type < 1 || e->type > RAFT_ENTRY_TYPE_MAX) return RQ_EINVAL;
@@ -136,7 +135,7 @@ void raft_send(struct raft *r, struct raft_msg *m) {
         outbox_push(r, m);
         return;
     }
-    RQ_ASSERT(m->entry_count == 0);
+    RQ_ASSERT(m->entry_count == 0 && m->chunk_size == 0);
     if (r->held_count == RAFT_HELD_MAX) {
         r->stats.held_dropped++;
         return;
@@ -184,6 +183,16 @@ uint32_t raft_lease_ticks(uint32_t election_ticks, uint32_t drift_ppm) {
     uint64_t rate = 1000000 + (uint64_t)drift_ppm;
     uint64_t l_plus_1 = (rhs - 1) / rate;   /* largest x with x * rate < rhs */
     return l_plus_1 >= 2 ? (uint32_t)(l_plus_1 - 1) : 0;
+}
+
+/* A message from the leader of our term: follow it, and its contact resets the election timer. */
+void raft_follow(struct raft *r, uint32_t leader) {
+    if (r->role != RAFT_FOLLOWER) raft_become_follower(r, r->term, leader, "leader of my term");
+    if (r->leader != leader) {
+        RAFT_TRACE(r, "leader is n%" PRIu32, leader);
+        r->leader = leader;
+    }
+    r->election_elapsed = 0;
 }
 
 void raft_become_leader(struct raft *r) {
@@ -238,13 +247,14 @@ static int step_term(struct raft *r, const struct raft_msg *m) {
                        m->from, m->term, r->leader, r->election_elapsed);
             return 0;
         }
-        int from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+        int from_leader = m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+                          m->type == RAFT_MSG_INSTALL_SNAPSHOT;
         raft_become_follower(r, m->term, from_leader ? m->from : 0, "message with a newer term");
         return 1;
     }
     if (m->term < r->term) {
         if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
-            m->type == RAFT_MSG_PREVOTE) {
+            m->type == RAFT_MSG_INSTALL_SNAPSHOT || m->type == RAFT_MSG_PREVOTE) {
             /* Tell a stale leader or pre-candidate our term, so it steps down (with check-quorum a
              * partitioned old leader would otherwise never learn it, etcd raft.go). */
             struct raft_msg resp = {.to = m->from, .term = r->term, .reject = 1};
@@ -258,6 +268,7 @@ static int step_term(struct raft *r, const struct raft_msg *m) {
 }
 
 void raft_step(struct raft *r, const struct raft_msg *m) {
+    r->snap_incoming = 0;   /* a chunk not taken by now is gone, like a lost message */
     if (m->group != r->cfg.group || m->to != r->cfg.id || m->from == r->cfg.id ||
         raft_voter_slot(r, m->from) == RAFT_VOTERS_MAX) {
         RAFT_TRACE(r, "drop %s from n%" PRIu32 ": not a member of this group",
@@ -276,6 +287,8 @@ void raft_step(struct raft *r, const struct raft_msg *m) {
     case RAFT_MSG_HEARTBEAT_RESP: replication_on_heartbeat_response(r, m); break;
     case RAFT_MSG_READ_INDEX: read_on_request(r, m); break;
     case RAFT_MSG_READ_INDEX_RESP: read_on_response(r, m); break;
+    case RAFT_MSG_INSTALL_SNAPSHOT: snapshot_on_install(r, m); break;
+    case RAFT_MSG_SNAPSHOT_RESP: snapshot_on_response(r, m); break;
     default: RAFT_TRACE(r, "drop message of unknown type %u", m->type); break;
     }
 }

@@ -20,10 +20,9 @@
  * it has handed the hard state and entries to storage.
  *
  * Memory: the group keeps its log in memory (entries and copies of their data), bounded by
- * raft_config.log_entries_max and log_bytes_max; proposals beyond the bound get RQ_EBUSY. Log
- * compaction (snapshots) is not built yet, so a group that fills its bound stops taking
- * proposals — see README, "Raft: what is missing". Pointers into entries (raft_entry_at, entries
- * in outbox messages) stay valid until the next input.
+ * raft_config.log_entries_max and log_bytes_max; proposals beyond the bound get RQ_EBUSY. Snapshots
+ * (below, "snapshots") compact it. Pointers into entries (raft_entry_at, entries in outbox
+ * messages, an incoming snapshot chunk) stay valid until the next input.
  *
  * Nothing here does I/O or reads a clock; randomness (the election timeout) comes from a seeded
  * generator in the config. Every decision that changes state is logged at INFO with its reason;
@@ -66,6 +65,11 @@ struct raft_config {
                                              before voting, allowing for clock drift:
                                              raft_lease_ticks computes it. Needs check_quorum. */
     uint64_t seed;                        /* for election timeouts */
+    /* Snapshots (dissertation 5): raft_snapshot_wanted says when the caller should take one. */
+    uint32_t snapshot_entries;            /* entries applied since the last snapshot; 0: never */
+    uint64_t snapshot_bytes;              /* or entry bytes in memory; 0: no byte threshold */
+    uint32_t snapshot_trailing;           /* entries kept below a new snapshot, so a follower a
+                                             little behind still gets entries, not the snapshot */
 };
 
 /* Fills the defaults (pre-vote and check-quorum on, 10/1 ticks, window 16, ...); the caller sets
@@ -93,6 +97,11 @@ void raft_destroy(struct raft *r);
  * input (the first may start above 1 once snapshots exist). Returns 0, RQ_EBUSY (over the memory
  * bound) or RQ_EINVAL (not the next index, or a term going backward). Copies the data. */
 int raft_restore(struct raft *r, const struct raft_entry *e);
+
+/* Restart with a snapshot: the newest durable snapshot ends at (index, term), and the caller has
+ * restored the state machine from it. Before raft_restore (which then continues at index + 1).
+ * Commit and applied start at index. */
+void raft_restore_snapshot(struct raft *r, uint64_t index, uint64_t term);
 
 /* ---- inputs ---- */
 void raft_tick(struct raft *r);
@@ -132,6 +141,64 @@ void raft_persisted_hardstate(struct raft *r, uint64_t term, uint32_t vote);
 void raft_persisted_entry(struct raft *r, uint64_t index, uint64_t term);
 /* The state machine has applied every entry up to index (<= commit). */
 void raft_applied(struct raft *r, uint64_t index);
+
+/* ---- snapshots (dissertation 5.1-5.3) ----
+ * Local: when raft_snapshot_wanted, the caller takes a snapshot of its state machine at the applied
+ * index and makes it durable, then reports raft_snapshot_taken: the group compacts its log up to
+ * the snapshot, keeping snapshot_trailing entries, and the caller compacts its stored log below
+ * raft_first_index.
+ * Sending (leader): a follower that needs entries the log no longer holds gets the snapshot. The
+ * group asks for chunks with raft_snapshot_requests (follower, snapshot, file offset); the caller
+ * reads the bytes of its snapshot file there and hands them to raft_snapshot_send, which sends them
+ * (INSTALL_SNAPSHOT), one chunk per follower at a time. The follower answers each with the offset
+ * it wants next, so a lost, duplicated or stale chunk costs a resend, never a wrong byte; with no
+ * answer for a heartbeat round the chunk is asked for again. If the snapshot cannot be read (it was
+ * replaced by a newer one), raft_snapshot_unavailable starts that follower over with the current.
+ * Receiving (follower): a chunk of a snapshot beyond the commit index comes out as
+ * raft_snapshot_incoming; the caller writes it (at its offset, in order) and reports the offset it
+ * wants next with raft_snapshot_received, which answers the leader. Once the whole file is durable
+ * and the state machine restored from it, raft_snapshot_installed replaces the log (dissertation
+ * 5.3: an existing entry at the snapshot's index and term keeps the entries after it) and the
+ * follower acknowledges the snapshot's index to the leader; raft_persist_pending then asks to
+ * truncate the stored log (everything, from truncate_from 1) unless it was kept. */
+int raft_snapshot_wanted(const struct raft *r);
+/* The caller's snapshot at (index, term) is durable: index <= applied, term the entry's. */
+void raft_snapshot_taken(struct raft *r, uint64_t index, uint64_t term);
+/* The newest durable snapshot (0, 0: none). */
+void raft_snapshot_last(const struct raft *r, uint64_t *index, uint64_t *term);
+
+struct raft_snapshot_request {
+    uint32_t to;
+    uint64_t index;          /* the snapshot (the caller's current one when it was asked for) */
+    uint64_t term;
+    uint64_t offset;         /* file offset of the chunk wanted */
+};
+uint32_t raft_snapshot_requests(const struct raft *r, const struct raft_snapshot_request **reqs);
+void raft_snapshot_requests_clear(struct raft *r);
+/* Sends a chunk (size <= RAFT_SNAPSHOT_CHUNK_MAX bytes at file offset `offset`; last: it ends the
+ * file) if `to` still waits for that snapshot; else does nothing. data must stay valid until the
+ * outbox is taken. */
+void raft_snapshot_send(struct raft *r, uint32_t to, uint64_t index, uint64_t offset,
+                        const void *data, uint32_t size, int last);
+void raft_snapshot_unavailable(struct raft *r, uint32_t to, uint64_t index);
+
+struct raft_snapshot_chunk {
+    uint32_t from;           /* the leader */
+    uint64_t index;
+    uint64_t term;
+    uint64_t offset;
+    const uint8_t *data;
+    uint32_t size;
+    int last;
+};
+/* 1 with *chunk when the last input brought a chunk to store (valid until the next input). */
+int raft_snapshot_incoming(const struct raft *r, struct raft_snapshot_chunk *chunk);
+/* The caller took (or refused) the incoming chunk of snapshot index and wants next_offset next. */
+void raft_snapshot_received(struct raft *r, uint64_t index, uint64_t next_offset);
+/* The received snapshot (index, term) is durable and the state machine restored from it; index
+ * must be above the applied index (a snapshot at or below it is nothing new: raft_snapshot_taken
+ * records it instead). */
+void raft_snapshot_installed(struct raft *r, uint64_t index, uint64_t term);
 
 /* ---- outputs ---- */
 /* 1 when (term, vote) changed since it was last handed: save them, the state is handed. */
@@ -180,6 +247,9 @@ struct raft_stats {
     uint64_t rejections_received;
     uint64_t outbox_dropped;
     uint64_t held_dropped;
+    uint64_t snapshots_taken;
+    uint64_t snapshot_chunks_sent;
+    uint64_t snapshots_installed;
 };
 void raft_stats_get(const struct raft *r, struct raft_stats *out);
 

@@ -40,12 +40,16 @@ static uint32_t append_batch(const struct raft *r, uint64_t from) {
 static void send_append(struct raft *r, struct raft_progress *pr, int allow_empty) {
     RQ_ASSERT(r->role == RAFT_LEADER);
     if (pr->id == r->cfg.id || progress_is_paused(pr, r->cfg.inflight_max)) return;
+    uint64_t prev = pr->next - 1;
+    if (prev < r->log.base_index) {   /* compacted: only the snapshot has what it needs */
+        snapshot_send_to(r, pr);
+        return;
+    }
     uint64_t last = raft_log_last(&r->log);
     uint32_t n = pr->next <= last ? append_batch(r, pr->next) : 0;
     if (n == 0 && pr->state == RAFT_PROGRESS_REPLICATE && !allow_empty) return;
-    uint64_t prev = pr->next - 1;
     uint64_t prev_term = raft_log_term(&r->log, prev);
-    RQ_ASSERT(prev_term != UINT64_MAX);   /* no compaction yet: the whole log is in memory */
+    RQ_ASSERT(prev_term != UINT64_MAX);
     struct raft_msg m = {.type = RAFT_MSG_APPEND, .to = pr->id, .term = r->term,
                          .prev_index = prev, .prev_term = prev_term, .commit = r->commit,
                          .entry_count = n, .entries = n ? raft_log_get(&r->log, pr->next) : NULL};
@@ -147,7 +151,11 @@ void replication_on_append_response(struct raft *r, const struct raft_msg *m) {
         return;
     }
     if (progress_ack(pr, m->index)) {
-        if (pr->state == RAFT_PROGRESS_PROBE) {
+        if (pr->state == RAFT_PROGRESS_SNAPSHOT && pr->match >= pr->snap_index) {
+            RAFT_TRACE(r, "n%" PRIu32 " installed the snapshot, matches at %" PRIu64 ": replicate",
+                       m->from, m->index);
+            progress_become_replicate(pr);
+        } else if (pr->state == RAFT_PROGRESS_PROBE) {
             RAFT_TRACE(r, "n%" PRIu32 " matches at %" PRIu64 ": replicate", m->from, m->index);
             progress_become_replicate(pr);
         }
@@ -161,6 +169,10 @@ void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m)
     struct raft_progress *pr = progress_of(r, m->from);
     pr->recent_active = 1;
     read_on_heartbeat_response(r, m);
+    if (pr->state == RAFT_PROGRESS_SNAPSHOT) {
+        snapshot_on_heartbeat_response(r, pr);
+        return;
+    }
     if (pr->match >= raft_log_last(&r->log)) return;
     if (pr->state == RAFT_PROGRESS_PROBE) {
         pr->probe_sent = 0;   /* the probe or its answer may have been lost: probe again */
@@ -174,15 +186,6 @@ void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m)
 }
 
 /* ---- the follower's side --------------------------------------------------------------------- */
-
-static void follow(struct raft *r, const struct raft_msg *m) {
-    if (r->role != RAFT_FOLLOWER) raft_become_follower(r, r->term, m->from, "leader of my term");
-    if (r->leader != m->from) {
-        RAFT_TRACE(r, "leader is n%" PRIu32, m->from);
-        r->leader = m->from;
-    }
-    r->election_elapsed = 0;
-}
 
 static void advance_commit(struct raft *r, uint64_t commit, uint64_t known_match) {
     if (commit > known_match) commit = known_match;
@@ -234,8 +237,23 @@ static void truncate_suffix(struct raft *r, uint64_t from) {
     if (r->durable_index >= from) r->durable_index = from - 1;
 }
 
+/* The append starts below our log (a snapshot compacted it): below the commit index, so it agrees
+ * with every leader's log (etcd raft does the same). Tell the leader how far we agree. */
+static void ack_compacted(struct raft *r, const struct raft_msg *m) {
+    if (r->commit > r->leader_match) r->leader_match = r->commit;
+    uint64_t ack = r->durable_index < r->leader_match ? r->durable_index : r->leader_match;
+    if (ack > r->acked) r->acked = ack;
+    struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .term = r->term,
+                            .index = ack};
+    raft_send(r, &resp);
+}
+
 void replication_on_append(struct raft *r, const struct raft_msg *m) {
-    follow(r, m);
+    raft_follow(r, m->from);
+    if (m->prev_index < r->log.base_index) {
+        ack_compacted(r, m);
+        return;
+    }
     if (raft_log_term(&r->log, m->prev_index) != m->prev_term) {
         reject_append(r, m);
         return;
@@ -271,7 +289,7 @@ void replication_on_append(struct raft *r, const struct raft_msg *m) {
 }
 
 void replication_on_heartbeat(struct raft *r, const struct raft_msg *m) {
-    follow(r, m);
+    raft_follow(r, m->from);
     /* The leader sends min(its commit, our match): entries it knows we hold durably and that
      * agree with its log, so our log is trusted up to there even right after a restart. */
     advance_commit(r, m->commit, raft_log_last(&r->log));

@@ -10,7 +10,14 @@
 #include "sim/raftnet.h"
 #include "tests/unit/suite_main.h"
 
-enum { NO_PREVOTE = 1, NO_CHECK_QUORUM = 2, ONE_ENTRY_PER_APPEND = 4, SMALL_LOG = 8, LEASE = 16 };
+enum {
+    NO_PREVOTE = 1,
+    NO_CHECK_QUORUM = 2,
+    ONE_ENTRY_PER_APPEND = 4,
+    SMALL_LOG = 8,
+    LEASE = 16,
+    SNAPSHOTS = 32,   /* a snapshot every 4 applied entries, 2 entries kept below it */
+};
 
 struct scenario {
     const char *name;
@@ -173,6 +180,65 @@ static const struct scenario scenarios[] = {
     {"a follower's commit never passes what it holds from this leader", 3, 0,
      "elect 1; tick 2; isolate 3; propose 1 a; tick 2; heal; inject heartbeat 1 3 1 9;"
      "deliver-one; expect commit 3 1"},
+    /* ---- snapshots and log compaction ---- */
+    {"a snapshot compacts the log and keeps the trailing entries", 3, SNAPSHOTS,
+     "elect 1; propose 1 a; propose 1 b; propose 1 c; tick 4; expect snap 1 4; expect first 1 3;"
+     "expect snap 2 4; expect first 2 3; expect applied 2 4; check"},
+    {"a snapshot is taken by hand at the applied index", 3, 0,
+     "elect 1; propose 1 a; propose 1 b; tick 2; snapshot 1; expect snap 1 3; expect first 1 1;"
+     "check"},
+    {"a follower behind the log's start gets the snapshot in chunks", 3, SNAPSHOTS,
+     "elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c; propose 1 d;"
+     "propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 2; expect snap 1 8;"
+     "expect first 1 7; heal; tick 6; expect installed 3 1; expect-min chunks 1 3;"
+     "expect snap 3 8; expect applied 3 9; expect commit 3 9; propose 1 i; tick 4;"
+     "expect applied 3 10; check"},
+    {"a follower a little behind catches up from the trailing entries", 3, SNAPSHOTS,
+     "elect 1; propose 1 a; propose 1 b; propose 1 c; tick 2; isolate 3; propose 1 d; tick 2;"
+     "expect first 1 3; heal; tick 4; expect applied 3 5; expect installed 3 0; check"},
+    {"a lost chunk is asked for again after a heartbeat round", 3, SNAPSHOTS,
+     "elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c; propose 1 d;"
+     "propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 2; heal; drop any 0 0; ticks 1 2;"
+     "deliver-one; deliver-one; deliver-one; deliver-one; deliver-one; deliver-one;"
+     "expect-queued install-snapshot 1 3 1;"
+     "drop install-snapshot 1 3; deliver; expect installed 3 0; tick 6; expect installed 3 1;"
+     "expect applied 3 9; check"},
+    {"a duplicated chunk changes nothing", 3, SNAPSHOTS,
+     "elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c; propose 1 d;"
+     "propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 2; heal; drop any 0 0; ticks 1 2;"
+     "deliver-one; deliver-one; deliver-one; deliver-one; deliver-one; deliver-one;"
+     "expect-queued install-snapshot 1 3 1;"
+     "duplicate 0; duplicate 0; deliver; expect installed 3 1; expect applied 3 9; check"},
+    /* A chunk from the future (offset 32 while 16 is expected) is refused with "16 next". */
+    {"a chunk out of order is refused and the leader resumes where the follower is", 3,
+     SNAPSHOTS,
+     "chunk-size 16; elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c;"
+     "propose 1 d; propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 2; heal;"
+     "drop any 0 0; ticks 1 2; deliver-one; deliver-one; deliver-one; deliver-one; deliver-one;"
+     "deliver-one; expect-queued install-snapshot 1 3 1; deliver-one; deliver-one;"
+     "expect-queued install-snapshot 1 3 1; inject snapshot-resp 3 1 1 8 32; deliver-at 1;"
+     "expect-queued install-snapshot 1 3 2; deliver-at 1; expect-queued snapshot-resp 3 1 1;"
+     "deliver; tick 8; expect installed 3 1; expect applied 3 9; check"},
+    {"a follower restarted in the middle of a snapshot starts over", 3, SNAPSHOTS,
+     "chunk-size 16; elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c;"
+     "propose 1 d; propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 2; heal;"
+     "drop any 0 0; ticks 1 2; deliver-one; deliver-one; deliver-one; deliver-one;"
+     "deliver-one; deliver-one; deliver-one; deliver-one; expect-queued"
+     " install-snapshot 1 3 1; crash 3; drop any 0 0; restart 3; tick 10;"
+     "expect installed 3 1; expect applied 3 9; check"},
+    {"a snapshot at or below the commit index is acknowledged, not installed", 3, 0,
+     "elect 1; propose 1 a; tick 4; drop any 0 0; inject install-snapshot 1 2 1 2 1 0 1;"
+     "deliver-one; expect installed 2 0; expect-queued append-resp 2 1 1; check"},
+    {"a restart rebuilds the state machine from the snapshot and the log after it", 3, SNAPSHOTS,
+     "elect 1; propose 1 a; propose 1 b; propose 1 c; propose 1 d; propose 1 e; tick 6;"
+     "expect snap 2 6; crash 1; crash 2; crash 3; restart 1; restart 2; restart 3;"
+     "expect applied 2 6; expect first 2 7; expect last 2 6; tick 40; expect-min applied 2 7;"
+     "check"},
+    {"a new leader sends its own snapshot to a node that missed everything", 3, SNAPSHOTS,
+     "elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c; propose 1 d;"
+     "propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 4; expect snap 2 9; crash 1; heal;"
+     "tick 30;"
+     "expect installed 3 1; restart 1; tick 20; expect-min applied 3 10; check"},
 };
 
 static struct raft_config config_for(uint32_t flags) {
@@ -184,6 +250,7 @@ static struct raft_config config_for(uint32_t flags) {
     if (flags & ONE_ENTRY_PER_APPEND) cfg.msg_entries_max = 1;
     if (flags & SMALL_LOG) cfg.log_entries_max = 4;
     if (flags & LEASE) cfg.lease_ticks = raft_lease_ticks(cfg.election_ticks, 200);
+    if (flags & SNAPSHOTS) cfg.snapshot_entries = 4, cfg.snapshot_trailing = 2;
     return cfg;
 }
 
