@@ -87,6 +87,7 @@ struct applied_log {
     uint64_t *term;      /* by index - 1 */
     uint64_t *digest;
     uint64_t *commit_term;   /* the term of the first leader seen applying it (0: none seen) */
+    uint64_t *state;     /* digest of a snapshot image as of the index (0: none seen) */
     uint64_t count;
     uint64_t cap;
 };
@@ -117,6 +118,7 @@ void raftcheck_destroy(struct raftcheck *c) {
         free(c->applied[g].term);
         free(c->applied[g].digest);
         free(c->applied[g].commit_term);
+        free(c->applied[g].state);
     }
     free(c);
 }
@@ -167,7 +169,9 @@ static int applied_grow(struct applied_log *l, uint64_t index) {
     l->term = realloc(l->term, cap * sizeof *l->term);
     l->digest = realloc(l->digest, cap * sizeof *l->digest);
     l->commit_term = realloc(l->commit_term, cap * sizeof *l->commit_term);
-    RQ_ASSERT(l->term != NULL && l->digest != NULL && l->commit_term != NULL);
+    l->state = realloc(l->state, cap * sizeof *l->state);
+    RQ_ASSERT(l->term != NULL && l->digest != NULL && l->commit_term != NULL && l->state != NULL);
+    for (uint64_t i = l->cap; i < cap; i++) l->state[i] = 0;
     l->cap = cap;
     return 0;
 }
@@ -250,3 +254,25 @@ uint64_t raftcheck_applied_last(const struct raftcheck *c, uint32_t group) {
 }
 
 uint64_t raftcheck_unchecked(const struct raftcheck *c) { return c->unchecked; }
+
+int raftcheck_snapshot(struct raftcheck *c, uint32_t group, uint32_t node, uint64_t index,
+                       uint64_t digest, char *why) {
+    RQ_ASSERT(group >= 1 && group <= c->groups && digest != 0);
+    struct applied_log *l = &c->applied[group];
+    if (index > RAFTCHECK_INDEX_MAX) {
+        c->unchecked++;
+        return 0;
+    }
+    if (index == 0 || index > l->count) {
+        snprintf(why, RAFTCHECK_WHY_MAX, "snapshot: n%" PRIu32 " holds a snapshot of group %"
+                 PRIu32 " at %" PRIu64 ", beyond every applied entry (%" PRIu64 ")", node, group,
+                 index, l->count);
+        return -1;
+    }
+    uint64_t *seen = &l->state[index - 1];
+    if (*seen == 0) *seen = digest;
+    if (*seen == digest) return 0;
+    snprintf(why, RAFTCHECK_WHY_MAX, "snapshot: n%" PRIu32 "'s image of group %" PRIu32 " at %"
+             PRIu64 " differs from another node's at the same index", node, group, index);
+    return -1;
+}

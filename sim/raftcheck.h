@@ -14,6 +14,8 @@
  *   - leader completeness: a node that becomes leader of term T holds every entry committed by a
  *     leader of an earlier term (raftcheck_new_leader; a leader reports the entries it applies,
  *     which are the ones it committed);
+ *   - snapshots: every snapshot image of a group at one index is the same, taken or restored
+ *     (raftcheck_snapshot);
  *   - durability: a write acknowledged to a client is, at its index, the entry every node applies,
  *     forever, including after every node lost power (raftcheck_acked: checked against what was
  *     applied, and later applies and leaders are checked against it by the rules above).
@@ -53,6 +55,12 @@ int raftcheck_new_leader(struct raftcheck *c, uint32_t group, uint32_t node, uin
                          char *why);
 int raftcheck_acked(struct raftcheck *c, uint32_t group, uint64_t index, uint64_t term,
                     uint64_t digest, char *why);
+
+/* A snapshot image of group as of index (taken, or restored): every image at one index must be the
+ * same (the state machine is deterministic, and restoring gives back what was written), and no
+ * node may hold a snapshot of entries nobody applied. digest != 0. */
+int raftcheck_snapshot(struct raftcheck *c, uint32_t group, uint32_t node, uint64_t index,
+                       uint64_t digest, char *why);
 
 /* Highest index applied anywhere in group (the committed prefix the checker knows). */
 uint64_t raftcheck_applied_last(const struct raftcheck *c, uint32_t group);

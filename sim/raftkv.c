@@ -105,6 +105,10 @@ struct raftkv {
     uint64_t reads_by_index;                /* of reads: by ReadIndex at any server */
     uint64_t reads_by_lease;                /*   by the leader's lease (or ReadIndex) */
     uint32_t bugs;                          /* enum raftkv_bug, for the checks' own tests */
+    uint32_t snapshot_entries;              /* drawn per seed: small, so snapshots happen often */
+    uint32_t snapshot_trailing;
+    uint64_t snapshots;                     /* images taken */
+    uint64_t restores;                      /* images restored (at start, or from the leader) */
 };
 
 static void fail_if(struct raftkv *w, int rc) {
@@ -193,6 +197,66 @@ static void kv_apply(void *arg, uint32_t group, const struct raft_entry *e) {
     }
 }
 
+/* The state machine's image of one group: its keys' values, then its client sessions, each a
+ * u64 (little-endian). Deterministic: equal states give equal bytes (raftcheck compares them). */
+enum { KV_IMAGE_SIZE = (RAFTKV_KEYS / RAFTKV_GROUPS + SIM_CLIENTS_MAX * 2) * 8 };
+
+static size_t kv_image(const struct kv_server *n, uint32_t group, uint8_t *buf) {
+    size_t at = 0;
+    for (uint32_t k = 0; k < RAFTKV_KEYS; k++) {
+        if (group_of_key(k) != group) continue;
+        rq_put_u64(buf + at, n->values[k]);
+        at += 8;
+    }
+    for (uint32_t c = 0; c < SIM_CLIENTS_MAX; c++) {
+        rq_put_u64(buf + at, n->sessions[group][c].op);
+        rq_put_u64(buf + at + 8, n->sessions[group][c].result);
+        at += 16;
+    }
+    RQ_ASSERT(at == KV_IMAGE_SIZE);
+    return at;
+}
+
+static uint64_t image_digest(const uint8_t *image, size_t size) {
+    uint64_t d = raftcheck_digest(0, image, (uint32_t)size);
+    return d != 0 ? d : 1;
+}
+
+static size_t kv_snapshot(void *arg, uint32_t group, uint8_t *buf, size_t cap) {
+    struct kv_server *n = arg;
+    if (cap < KV_IMAGE_SIZE) return KV_IMAGE_SIZE;
+    size_t size = kv_image(n, group, buf);
+    const struct raft *r = host_raft(n->host, group);
+    fail_if(n->w, raftcheck_snapshot(n->w->check, group, n->io->node_id, raft_applied_index(r),
+                                     image_digest(buf, size), n->w->why));
+    n->w->snapshots++;
+    return size;
+}
+
+static void kv_restore(void *arg, uint32_t group, uint64_t index, const uint8_t *image,
+                       size_t size) {
+    struct kv_server *n = arg;
+    if (size != KV_IMAGE_SIZE) {
+        sim_fail(n->w->sim, "raft-kv: n%u restored an image of %zu bytes, not %d", n->io->node_id,
+                 size, KV_IMAGE_SIZE);
+        return;
+    }
+    fail_if(n->w, raftcheck_snapshot(n->w->check, group, n->io->node_id, index,
+                                     image_digest(image, size), n->w->why));
+    size_t at = 0;
+    for (uint32_t k = 0; k < RAFTKV_KEYS; k++) {
+        if (group_of_key(k) != group) continue;
+        n->values[k] = rq_get_u64(image + at);
+        at += 8;
+    }
+    for (uint32_t c = 0; c < SIM_CLIENTS_MAX; c++) {
+        n->sessions[group][c].op = rq_get_u64(image + at);
+        n->sessions[group][c].result = rq_get_u64(image + at + 8);
+        at += 16;
+    }
+    n->w->restores++;
+}
+
 static uint64_t leader_term_at(const void *arg, uint64_t index) {
     return raft_term_at((const struct raft *)arg, index);
 }
@@ -257,8 +321,11 @@ static void *kv_create(const struct rq_io *io, const void *config) {
     hc.raft.lease_ticks = raft_lease_ticks(hc.raft.election_ticks,
                                            sim_config(n->w->sim)->max_drift_ppm);
     for (uint32_t i = 0; i < hc.raft.voter_count; i++) hc.raft.voters[i] = i + 1;
+    hc.raft.snapshot_entries = n->w->snapshot_entries;
+    hc.raft.snapshot_trailing = n->w->snapshot_trailing;
     static const struct host_callbacks cb = {.apply = kv_apply, .appended = kv_appended,
-                                             .read = kv_read, .role_changed = kv_role_changed};
+                                             .read = kv_read, .role_changed = kv_role_changed,
+                                             .snapshot = kv_snapshot, .restore = kv_restore};
     n->host = host_create(io, &hc, &cb, n);
     if (n->host == NULL) {
         free(n);
@@ -371,6 +438,7 @@ struct kv_client {
     uint32_t target;
     uint32_t retries;
     uint64_t deadline_ns;            /* local clock: give up after this */
+    uint64_t invoke_ns;              /* true time the current op started */
     int waiting;                     /* 1: sent, waiting for an answer; 0: a timer is due */
 };
 
@@ -404,6 +472,7 @@ static void client_new_op(struct kv_client *c) {
     if (write) c->q.value = ((uint64_t)(c->index + 1) << 40) | c->next_op;
     struct kv_history *h = &w->keys[key];
     c->hist = NULL;
+    c->invoke_ns = true_now(c);
     if (h->count < LINCHECK_OPS_MAX) {
         c->hist = &h->ops[h->count++];
         *c->hist = (struct lincheck_op){.invoke_ns = true_now(c), .complete_ns = UINT64_MAX,
@@ -457,7 +526,8 @@ static void client_done(struct kv_client *c, uint64_t value, uint32_t group, uin
     if (c->q.kind != KV_WRITE) w->reads++;
     if (c->q.kind == KV_READ_INDEX) w->reads_by_index++;
     if (c->q.kind == KV_READ_LEASE) w->reads_by_lease++;
-    if (w->heal_ns != 0 && c->hist != NULL && c->hist->invoke_ns >= w->heal_ns &&
+    /* Not c->hist: in a long run the history is full, and liveness is still checked. */
+    if (w->heal_ns != 0 && c->invoke_ns >= w->heal_ns &&
         c->q.kind == KV_WRITE && w->first_write_after_heal_ns[group] == 0)
         w->first_write_after_heal_ns[group] = true_now(c);
     c->q.op = 0;
@@ -556,6 +626,10 @@ static void *raftkv_init(struct sim *s) {
     RQ_ASSERT(w != NULL);
     w->sim = s;
     w->check = raftcheck_create(RAFTKV_GROUPS);
+    /* Snapshots every 4..48 applied entries, keeping 0..16 below: followers behind a snapshot,
+     * chunked transfers and restarts from snapshots happen in every run. */
+    w->snapshot_entries = (uint32_t)rq_rng_range(sim_workload_rng(s), 4, 48);
+    w->snapshot_trailing = (uint32_t)rq_rng_range(sim_workload_rng(s), 0, 16);
     return w;
 }
 
@@ -606,10 +680,12 @@ static void raftkv_on_end(struct sim *s, void *arg) {
     }
     sim_note(s, 0, "raft-kv: %" PRIu64 " acknowledged (%" PRIu64 " reads, %" PRIu64
              " by ReadIndex, %" PRIu64 " by lease), %" PRIu64 " unknown, committed %" PRIu64
-             "/%" PRIu64 " entries, %" PRIu64 " unchecked", w->acked, w->reads,
+             "/%" PRIu64 " entries, %" PRIu64 " unchecked, %" PRIu64 " snapshots (every %" PRIu32
+             " entries) and %" PRIu64 " restores", w->acked, w->reads,
              w->reads_by_index, w->reads_by_lease, w->unknown,
              raftcheck_applied_last(w->check, 1),
-             raftcheck_applied_last(w->check, 2), raftcheck_unchecked(w->check));
+             raftcheck_applied_last(w->check, 2), raftcheck_unchecked(w->check), w->snapshots,
+             w->snapshot_entries, w->restores);
 }
 
 const struct sim_workload sim_workload_raftkv = {

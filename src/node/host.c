@@ -9,55 +9,8 @@
 #include "base/errors.h"
 #include "base/log.h"
 #include "raft/msg.h"
+#include "node/host_internal.h"
 #include "store/hardstate.h"
-
-enum {
-    PEER_BATCH_BYTES = RQ_MSG_MAX,   /* one network message */
-    RESTORE_CHUNK = 256,             /* entries per store_read at start */
-};
-
-enum host_phase { PHASE_NEW = 0, PHASE_OPENING, PHASE_RESTORING, PHASE_READY };
-
-struct host_group {
-    struct host *host;
-    uint32_t id;
-    struct raft *raft;                /* NULL until its hard state is loaded */
-    struct store_hardstate hs;
-    int hs_loaded;
-    uint64_t restore_next;            /* next index to read back at start */
-    uint64_t restore_last;
-    int restored;
-    struct raft_read_ready reads[HOST_READS_MAX];   /* confirmed, waiting for the apply */
-    uint32_t read_count;
-    enum raft_role seen_role;         /* as last reported to cb.role_changed */
-    uint64_t seen_term;
-};
-
-struct peer_batch {
-    uint32_t count;
-    size_t len;                       /* body bytes, after the reserved header room */
-    uint8_t *buf;                     /* RAFT_BATCH_HEADER_SIZE + 10 reserved, then messages */
-};
-
-struct host {
-    const struct rq_io *io;
-    struct host_config cfg;
-    struct host_callbacks cb;
-    void *cb_arg;
-    enum host_phase phase;
-    struct store *store;
-    uint32_t hs_pending;              /* hard states still loading */
-    struct host_group groups[HOST_GROUPS_MAX];
-    struct peer_batch peers[RQ_NODE_ID_MAX + 1];
-    uint32_t dirty[RQ_NODE_ID_MAX];   /* peers with a batch being filled */
-    uint32_t dirty_count;
-    uint64_t next_tick_ns;
-    int halted;
-    struct host_stats stats;
-    uint8_t entry_buf[RAFT_ENTRY_DATA_MAX + 1];
-};
-
-enum { BATCH_RESERVE = RAFT_BATCH_HEADER_SIZE + 10 };
 
 void host_config_default(struct host_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -66,7 +19,7 @@ void host_config_default(struct host_config *cfg) {
     store_config_default(&cfg->store);
 }
 
-static void halt(struct host *h, const char *why, int err) {
+void host_halt(struct host *h, const char *why, int err) {
     if (h->halted) return;
     h->halted = 1;
     RQ_ERROR("host: %s: %s: fail-stop", why, rq_strerror(err));
@@ -93,7 +46,7 @@ static void flush_peer(struct host *h, uint32_t peer) {
     pb->len = 0;
 }
 
-static void flush_all(struct host *h) {
+void host_flush(struct host *h) {
     if (h->halted) return;
     for (uint32_t i = 0; i < h->dirty_count; i++) flush_peer(h, h->dirty[i]);
     h->dirty_count = 0;
@@ -127,7 +80,7 @@ static int persist_hardstate(struct host *h, struct host_group *g) {
     uint32_t vote;
     if (!raft_hardstate_pending(g->raft, &term, &vote)) return 0;
     int err = store_hardstate_save(&g->hs, term, vote, NULL);
-    if (err != 0) halt(h, "hard state save refused", err);
+    if (err != 0) host_halt(h, "hard state save refused", err);
     return err;
 }
 
@@ -145,10 +98,13 @@ static int store_entry_of(struct host *h, const struct raft_entry *e, struct sto
 static int persist_entries(struct host *h, struct host_group *g) {
     uint64_t tfrom, first, last;
     if (!raft_persist_pending(g->raft, &tfrom, &first, &last)) return 0;
-    if (tfrom != 0) {
+    uint64_t stored_first, stored_last;
+    store_range(h->store, g->id, &stored_first, &stored_last);
+    if (tfrom != 0 && tfrom < stored_first) tfrom = stored_first;   /* "everything" after a snapshot */
+    if (tfrom != 0 && tfrom <= stored_last) {
         int err = store_truncate(h->store, g->id, tfrom);
         if (err == RQ_EBUSY) { h->stats.store_busy++; return 0; }
-        if (err != 0) { halt(h, "log truncation refused", err); return err; }
+        if (err != 0) { host_halt(h, "log truncation refused", err); return err; }
     }
     uint64_t handed = first - 1;
     for (uint64_t i = first; i <= last; i++) {
@@ -157,7 +113,7 @@ static int persist_entries(struct host *h, struct host_group *g) {
         store_entry_of(h, e, &se);
         int err = store_append(h->store, g->id, &se, e->term);
         if (err == RQ_EBUSY) { h->stats.store_busy++; break; }
-        if (err != 0) { halt(h, "log append refused", err); return err; }
+        if (err != 0) { host_halt(h, "log append refused", err); return err; }
         if (h->cb.appended) h->cb.appended(h->cb_arg, g->id, e, raft_term_at(g->raft, i - 1));
         handed = i;
     }
@@ -199,15 +155,18 @@ static void serve_reads(struct host *h, struct host_group *g) {
     g->read_count = kept;
 }
 
-static void drain(struct host *h, struct host_group *g) {
+void host_drain(struct host *h, struct host_group *g) {
     if (h->halted || g->raft == NULL || !g->restored) return;
+    host_snapshot_take_chunk(h, g);
     if (persist_hardstate(h, g) != 0) return;
     if (persist_entries(h, g) != 0) return;
+    host_snapshot_serve(h, g);
     const struct raft_msg *msgs;
     uint32_t n = raft_outbox(g->raft, &msgs);
     for (uint32_t i = 0; i < n; i++) queue_message(h, &msgs[i]);
     raft_outbox_clear(g->raft);
-    apply_committed(h, g);
+    if (!g->snap.restoring) apply_committed(h, g);
+    host_snapshot_maybe_take(h, g);
     serve_reads(h, g);
     if (h->cb.role_changed && (raft_role(g->raft) != g->seen_role || raft_term(g->raft) != g->seen_term)) {
         g->seen_role = raft_role(g->raft);
@@ -228,17 +187,34 @@ static void maybe_ready(struct host *h) {
     RQ_INFO("host: ready: %" PRIu32 " groups recovered", h->cfg.groups);
     h->next_tick_ns = h->io->now(h->io->env) + h->cfg.tick_ns;
     h->io->set_timer(h->io->env, h->next_tick_ns);
-    for (uint32_t i = 0; i < h->cfg.groups; i++) drain(h, &h->groups[i]);
+    for (uint32_t i = 0; i < h->cfg.groups; i++) host_drain(h, &h->groups[i]);
     if (h->cb.ready) h->cb.ready(h->cb_arg);
+}
+
+/* The stored log ends below the snapshot: a crash came after a received snapshot was installed
+ * and before the old log's truncation was durable. The snapshot covers it all; it goes, so that
+ * the log can continue after the snapshot. Returns 0 when the host halted. */
+static int drop_log_below_snapshot(struct host *h, struct host_group *g, uint64_t first) {
+    RQ_INFO("host: group %" PRIu32 ": stored log ends below the snapshot: dropped", g->id);
+    int err = store_truncate(h->store, g->id, first);
+    if (err != 0) host_halt(h, "dropping a log the snapshot covers", err);
+    return err == 0;
 }
 
 static void start_restore(struct host *h) {
     h->phase = PHASE_RESTORING;
     for (uint32_t i = 0; i < h->cfg.groups; i++) {
         struct host_group *g = &h->groups[i];
-        uint64_t first, last;
+        uint64_t first, last, snap_index, snap_term;
         store_range(h->store, g->id, &first, &last);
-        g->restore_next = first;
+        raft_snapshot_last(g->raft, &snap_index, &snap_term);
+        /* The log continues the snapshot: entries it covers are not restored. */
+        if (snap_index > 0 && first > snap_index + 1 && last >= first) {
+            host_halt(h, "stored log starts after a gap above the snapshot", RQ_ECORRUPT);
+            return;
+        }
+        if (last >= first && last < snap_index && !drop_log_below_snapshot(h, g, first)) return;
+        g->restore_next = first > snap_index + 1 ? first : snap_index + 1;
         g->restore_last = last;
         restore_next_chunk(h, g);
         if (h->halted) return;
@@ -254,7 +230,30 @@ static void restore_next_chunk(struct host *h, struct host_group *g) {
     uint64_t left = g->restore_last - g->restore_next + 1;
     uint32_t n = left < RESTORE_CHUNK ? (uint32_t)left : RESTORE_CHUNK;
     int err = store_read(h->store, g->id, g->restore_next, n, g->id);
-    if (err != 0) halt(h, "log read at start refused", err);
+    if (err != 0) host_halt(h, "log read at start refused", err);
+}
+
+/* A crash between installing a received snapshot and dropping the old log can leave entries
+ * after the snapshot that belong to the log it replaced. They are of an older term than the
+ * snapshot's last entry (an entry of its term or later would have come from a leader holding the
+ * snapshot's entries), and they were never committed: they are dropped, as the install would have
+ * done. Returns 1 when restoring the log ends here. */
+static int stale_after_snapshot(struct host *h, struct host_group *g, const struct raft_entry *e) {
+    uint64_t snap_index, snap_term;
+    raft_snapshot_last(g->raft, &snap_index, &snap_term);
+    if (snap_index == 0 || e->index != snap_index + 1 || e->term >= snap_term) return 0;
+    RQ_INFO("host: group %" PRIu32 ": stored entries from %" PRIu64 " (term %" PRIu64
+            ") predate the snapshot (term %" PRIu64 "): dropped", g->id, e->index, e->term,
+            snap_term);
+    int err = store_truncate(h->store, g->id, e->index);
+    if (err != 0) {
+        host_halt(h, "dropping the log a snapshot replaced", err);
+        return 1;
+    }
+    g->restore_next = g->restore_last + 1;
+    g->restored = 1;
+    if (h->phase == PHASE_RESTORING) maybe_ready(h);
+    return 1;
 }
 
 static void on_read_done(void *arg, uint64_t cookie, int err, const struct store_entry *entries,
@@ -262,19 +261,20 @@ static void on_read_done(void *arg, uint64_t cookie, int err, const struct store
     struct host *h = arg;
     struct host_group *g = group_of(h, cookie);
     RQ_ASSERT(g != NULL && !g->restored);
-    if (err != 0) { halt(h, "log read at start failed", err); return; }
+    if (err != 0) { host_halt(h, "log read at start failed", err); return; }
     for (uint32_t i = 0; i < count; i++) {
         const struct store_entry *se = &entries[i];
         if (se->payload_size < 1 || se->payload_size - 1 > RAFT_ENTRY_DATA_MAX) {
-            halt(h, "stored entry has no room for its type", RQ_ECORRUPT);
+            host_halt(h, "stored entry has no room for its type", RQ_ECORRUPT);
             return;
         }
         struct raft_entry e = {.index = se->index, .term = se->term, .type = se->payload[0],
                                .data_size = se->payload_size - 1, .data = se->payload + 1};
+        if (stale_after_snapshot(h, g, &e)) return;
         err = raft_restore(g->raft, &e);
-        if (err != 0) { halt(h, "stored log does not restore", err); return; }
+        if (err != 0) { host_halt(h, "stored log does not restore", err); return; }
     }
-    if (count == 0) { halt(h, "log read at start returned nothing", RQ_ECORRUPT); return; }
+    if (count == 0) { host_halt(h, "log read at start returned nothing", RQ_ECORRUPT); return; }
     g->restore_next += count;
     restore_next_chunk(h, g);
     /* Reads served from memory complete inside store_read: maybe_ready runs from start_restore. */
@@ -283,7 +283,7 @@ static void on_read_done(void *arg, uint64_t cookie, int err, const struct store
 
 static void on_opened(void *arg, int err) {
     struct host *h = arg;
-    if (err != 0) { halt(h, "store recovery failed", err); return; }
+    if (err != 0) { host_halt(h, "store recovery failed", err); return; }
     h->phase = PHASE_OPENING;
     h->hs_pending = h->cfg.groups;
     for (uint32_t i = 0; i < h->cfg.groups; i++) store_hardstate_load(&h->groups[i].hs);
@@ -292,11 +292,11 @@ static void on_opened(void *arg, int err) {
 static void on_hardstate(void *arg, const struct store_hardstate_result *res) {
     struct host_group *g = arg;
     struct host *h = g->host;
-    if (res->err != 0) { halt(h, "hard state failed", res->err); return; }
+    if (res->err != 0) { host_halt(h, "hard state failed", res->err); return; }
     if (res->event == STORE_HARDSTATE_SAVED) {
         raft_persisted_hardstate(g->raft, res->term, res->vote);
-        drain(h, g);
-        flush_all(h);
+        host_drain(h, g);
+        host_flush(h);
         return;
     }
     RQ_ASSERT(res->event == STORE_HARDSTATE_LOADED && !g->hs_loaded);
@@ -306,7 +306,12 @@ static void on_hardstate(void *arg, const struct store_hardstate_result *res) {
     rc.group = g->id;
     rc.seed = h->io->seed;
     g->raft = raft_create(&rc, res->term, res->vote);
-    if (g->raft == NULL) { halt(h, "no memory for a group", RQ_ENOMEM); return; }
+    if (g->raft == NULL) { host_halt(h, "no memory for a group", RQ_ENOMEM); return; }
+    host_snapshot_open(h, g);
+}
+
+void host_snapshot_loaded(struct host *h, struct host_group *g) {
+    RQ_ASSERT(g->snap.opened && h->hs_pending > 0);
     if (--h->hs_pending == 0) start_restore(h);
 }
 
@@ -314,14 +319,14 @@ static void on_hardstate(void *arg, const struct store_hardstate_result *res) {
 
 static void on_durable(void *arg, uint64_t group, uint64_t index, uint64_t cookie, int err) {
     struct host *h = arg;
-    if (err != 0) { halt(h, "log append not durable", err); return; }
+    if (err != 0) { host_halt(h, "log append not durable", err); return; }
     struct host_group *g = group_of(h, group);
     RQ_ASSERT(g != NULL && g->raft != NULL);
     raft_persisted_entry(g->raft, index, cookie);
-    drain(h, g);
+    host_drain(h, g);
 }
 
-static void on_store_failed(void *arg, int err) { halt(arg, "store failed", err); }
+static void on_store_failed(void *arg, int err) { host_halt(arg, "store failed", err); }
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
@@ -348,13 +353,20 @@ struct host *host_create(const struct rq_io *io, const struct host_config *cfg,
         g->host = h;
         g->id = i + 1;
         store_hardstate_init(&g->hs, io, g->id, on_hardstate, g);
+        if (host_snapshot_init(h, g) != 0) {
+            host_destroy(h);
+            return NULL;
+        }
     }
     return h;
 }
 
 void host_destroy(struct host *h) {
     if (h == NULL) return;
-    for (uint32_t i = 0; i < h->cfg.groups; i++) raft_destroy(h->groups[i].raft);
+    for (uint32_t i = 0; i < h->cfg.groups; i++) {
+        raft_destroy(h->groups[i].raft);
+        host_snapshot_free(&h->groups[i]);
+    }
     for (uint32_t p = 0; p <= RQ_NODE_ID_MAX; p++) free(h->peers[p].buf);
     store_destroy(h->store);
     free(h);
@@ -378,7 +390,7 @@ static void catch_up_ticks(struct host *h) {
     store_tick(h->store);
     for (uint32_t i = 0; i < h->cfg.groups && !h->halted; i++) {
         for (uint32_t t = 0; t < ticks; t++) raft_tick(h->groups[i].raft);
-        drain(h, &h->groups[i]);
+        host_drain(h, &h->groups[i]);
     }
     h->next_tick_ns += due * h->cfg.tick_ns;
 }
@@ -388,7 +400,7 @@ void host_on_timer(struct host *h) {
     if (h->halted || h->phase != PHASE_READY) return;
     catch_up_ticks(h);
     if (h->halted) return;
-    flush_all(h);
+    host_flush(h);
     h->io->set_timer(h->io->env, h->next_tick_ns);
 }
 
@@ -411,25 +423,27 @@ void host_on_peer_message(struct host *h, uint32_t from, const void *buf, size_t
             continue;
         }
         raft_step(g->raft, &m);
-        drain(h, g);
+        host_drain(h, g);
     }
     if (rc < 0) {
         h->stats.malformed_batches++;
         RQ_WARN("host: malformed batch from n%" PRIu32 " (%zu bytes): %s", from, len,
                 rq_strerror(rc));
     }
-    flush_all(h);
+    host_flush(h);
 }
 
 void host_on_disk_done(struct host *h, struct rq_disk_req *req) {
     if (h->halted) return;
     if (!store_on_disk_done(h->store, req)) {
         int mine = 0;
-        for (uint32_t i = 0; i < h->cfg.groups && !mine; i++)
-            mine = store_hardstate_on_disk_done(&h->groups[i].hs, req);
+        for (uint32_t i = 0; i < h->cfg.groups && !mine; i++) {
+            mine = store_hardstate_on_disk_done(&h->groups[i].hs, req) ||
+                   host_snapshot_on_disk_done(&h->groups[i], req);
+        }
         RQ_ASSERT(mine);
     }
-    flush_all(h);
+    host_flush(h);
 }
 
 int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size, uint64_t *index,
@@ -440,8 +454,8 @@ int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size
     int err = raft_propose(g->raft, data, size, index);
     if (err != 0) return err;
     *term = raft_term(g->raft);
-    drain(h, g);
-    flush_all(h);
+    host_drain(h, g);
+    host_flush(h);
     return 0;
 }
 
@@ -451,8 +465,8 @@ int host_read(struct host *h, uint32_t group, uint64_t ctx) {
     if (g == NULL) return RQ_ERANGE;
     int err = raft_read_index(g->raft, ctx);
     if (err != 0) return err;
-    drain(h, g);
-    flush_all(h);
+    host_drain(h, g);
+    host_flush(h);
     return 0;
 }
 
@@ -463,8 +477,8 @@ int host_read_lease(struct host *h, uint32_t group, uint64_t ctx) {
     catch_up_ticks(h);   /* the lease is judged on the clock as it is now */
     if (h->halted) return RQ_ECLOSED;
     int err = raft_read_lease(g->raft, ctx);
-    if (err == 0) drain(h, g);
-    flush_all(h);
+    if (err == 0) host_drain(h, g);
+    host_flush(h);
     return err;
 }
 

@@ -12,10 +12,17 @@
  * few bytes in the per-peer batch, never a message of its own (as Redpanda and CockroachDB do).
  * A batch that would exceed RQ_MSG_MAX is split.
  *
- * Start: host_start opens the store, loads every group's hard state, reads every group's log back
- * into memory (raft_restore) and only then starts ticking and accepting messages (messages that
- * arrive before are dropped: Raft retries). Entries are stored with their Raft type in the first
- * payload byte.
+ * Start: host_start opens the store, loads every group's hard state, opens its snapshot files and
+ * restores the state machine from the newest snapshot (cb.restore), reads the group's log after
+ * the snapshot back into memory (raft_restore) and only then starts ticking and accepting
+ * messages (messages that arrive before are dropped: Raft retries). Entries are stored with their
+ * Raft type in the first payload byte.
+ *
+ * Snapshots (host_snapshot.c; raft.h explains the protocol): when a group wants one, the state
+ * machine's image (cb.snapshot) is written to the group's snapshot file (store/snapshot.h) and the
+ * stored log is compacted below the group's log; a leader reads the chunks followers ask for from
+ * that file; a follower writes the chunks it receives, in order, to a new file and, once it is
+ * durable, restores its state machine from it (cb.restore) and drops its old log.
  *
  * Fail-stop: a failed fsync or corrupt durable data (the store or a hard state reports it) halts
  * the process through io->halt (DESIGN.md, "Storage"); it recovers from disk on restart. */
@@ -31,6 +38,7 @@
 
 enum {
     HOST_GROUPS_MAX = 64,
+    HOST_SNAPSHOT_DATA_MAX = 4u << 20,     /* a state machine image, in bytes */
     HOST_READS_MAX = 2 * RAFT_READS_MAX,   /* confirmed reads per group waiting to be applied */
 };
 
@@ -49,6 +57,14 @@ struct host_callbacks {
                          const struct raft *r);
     /* The host finished recovery and serves. */
     void (*ready)(void *arg);
+    /* Snapshots (optional: without them the log is never compacted, and a group stops taking
+     * proposals once its log fills the memory bound). snapshot writes the state machine's image
+     * of group as of the last entry applied into buf (cap = HOST_SNAPSHOT_DATA_MAX bytes) and
+     * returns its size (more than cap: it does not fit; snapshots of the group stop, with a
+     * warning). restore replaces the group's state machine with an image, as of entry index:
+     * at start before any apply, or when the leader sent a snapshot (applying waits meanwhile). */
+    size_t (*snapshot)(void *arg, uint32_t group, uint8_t *buf, size_t cap);
+    void (*restore)(void *arg, uint32_t group, uint64_t index, const uint8_t *image, size_t size);
 };
 
 struct host_config {

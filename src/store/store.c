@@ -36,7 +36,10 @@ enum {
     SEGMENT_BLOCK_SIZE = 128 * 1024, /* a block holds at least one entry of STORE_PAYLOAD_MAX */
     FLUSH_BUF = 1 << 20,             /* LSN-prefixed payloads handed to one segment append */
     FLUSH_LINGER_NS = 20 * 1000 * 1000, /* flush a part-filled block once its oldest entry waited this */
+    SEGMENT_ROLL_BLOCKS = STORE_SEGMENT_BLOCKS_MAX / 16,   /* a segment holds at most this many */
 };
+_Static_assert(STORE_SEGMENT_BLOCKS_MAX / SEGMENT_ROLL_BLOCKS < STORE_SEGMENT_FILES_MAX,
+               "the block budget fills before the segment count runs out");
 _Static_assert(STORE_PAYLOAD_MAX + LSN_PREFIX + 16 + 64 <= SEGMENT_BLOCK_SIZE,
                "an entry of the largest payload fits one segment block");
 _Static_assert(STORE_PAYLOAD_MAX + LSN_PREFIX <= FLUSH_BUF, "the flush buffer holds any entry");
@@ -319,6 +322,17 @@ static int group_flush(struct store *s, struct group *g) {
         int rc = store_segment_set_next(&g->seg, s->flush_in[0].index, 0);
         if (rc != 0) {
             store_fail(s, rc, "segment set_next");
+            return 0;
+        }
+    }
+    /* Roll by blocks as well as by bytes: a group's block index is bounded and compaction frees
+     * whole segments, so a segment of small entries must not take the whole budget alone (it did:
+     * a group stalled once its only segment held STORE_SEGMENT_BLOCKS_MAX blocks). */
+    if (g->seg.file_count > 0 &&
+        g->seg.files[g->seg.file_count - 1].block_count >= SEGMENT_ROLL_BLOCKS) {
+        int rc = store_segment_roll(&g->seg);
+        if (rc != 0) {
+            store_fail(s, rc, "segment roll");
             return 0;
         }
     }

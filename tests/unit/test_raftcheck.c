@@ -12,7 +12,7 @@
 /* Entries are a type and a one-byte payload; rows name the payload ('a', 'b', ...). */
 enum { ENTRY_TYPE = 1 };
 
-enum ev_kind { EV_LEADER, EV_ENTRY, EV_APPLIED, EV_NEW_LEADER, EV_ACKED };
+enum ev_kind { EV_LEADER, EV_ENTRY, EV_APPLIED, EV_NEW_LEADER, EV_ACKED, EV_SNAPSHOT };
 
 enum {
     CASE_GROUPS = 2,
@@ -49,6 +49,9 @@ struct ev {
     }
 #define ACKED(g, i, t, p)                                                                          \
     { .kind = EV_ACKED, .group = (g), .index = (i), .term = (t), .payload = (p) }
+/* Node n holds a snapshot image (named by p) of group g as of index i. */
+#define SNAPSHOT(g, n, i, p)                                                                       \
+    { .kind = EV_SNAPSHOT, .group = (g), .node = (n), .index = (i), .payload = (p) }
 
 struct rc_case {
     const char *name;
@@ -203,6 +206,23 @@ static const struct rc_case cases[] = {
          ACKED(1, 2, 1, 'b'), ACKED(1, 1, 1, 'a')},
      NEVER_FIRES, NULL, NULL},
 
+    /* ---- snapshots ---- */
+    {"two images of one index differ",
+     4, {APPLIED(1, 1, 1, 1, 'a', 1), APPLIED(1, 1, 2, 1, 'b', 1), SNAPSHOT(1, 1, 2, 's'),
+         SNAPSHOT(1, 2, 2, 't')},
+     3, "snapshot", "differs"},
+    {"a restored image differs from the one taken",
+     4, {APPLIED(1, 1, 1, 1, 'a', 1), SNAPSHOT(1, 1, 1, 's'), SNAPSHOT(1, 2, 1, 's'),
+         SNAPSHOT(1, 3, 1, 'x')},
+     3, "snapshot", NULL},
+    {"an image of entries nobody applied",
+     2, {APPLIED(1, 1, 1, 1, 'a', 1), SNAPSHOT(1, 1, 2, 's')},
+     1, "snapshot", "beyond every applied entry"},
+    {"equal images at one index, other images at other indexes and groups",
+     6, {APPLIED(1, 1, 1, 1, 'a', 1), APPLIED(1, 1, 2, 1, 'b', 1), SNAPSHOT(1, 1, 1, 's'),
+         SNAPSHOT(1, 2, 1, 's'), SNAPSHOT(1, 3, 2, 't'), APPLIED(2, 1, 1, 1, 'a', 1)},
+     NEVER_FIRES, NULL, NULL},
+
     /* ---- a whole legal run: elections, replication, commits, a leader change ---- */
     {"three nodes, two terms",
      10, {LEADER(1, 1, 1), NEW_LEADER(1, 1, 1, 0), ENTRY(1, 1, 1, 0, 'a'),
@@ -248,6 +268,8 @@ static int run_event(struct raftcheck *c, const struct ev *e, char *why) {
     }
     case EV_ACKED:
         return raftcheck_acked(c, e->group, e->index, e->term, digest_of(e->payload), why);
+    case EV_SNAPSHOT:
+        return raftcheck_snapshot(c, e->group, e->node, e->index, digest_of(e->payload), why);
     }
     ck_abort_msg("unknown event kind %d", (int)e->kind);
     return 0;
@@ -284,7 +306,7 @@ END_TEST
 START_TEST(every_property_has_a_row_that_fires) {
     static const char *const properties[] = {"election safety", "log matching",
                                              "state machine safety", "leader completeness",
-                                             "durability"};
+                                             "durability", "snapshot"};
     for (size_t p = 0; p < sizeof properties / sizeof properties[0]; p++) {
         int rows = 0;
         for (int i = 0; i < CASE_COUNT; i++) {

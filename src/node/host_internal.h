@@ -1,0 +1,117 @@
+/* host_internal.h — the state of a host (host.h), shared by host.c (groups, messages, start-up)
+ * and host_snapshot.c (snapshots: taking, sending, receiving and restoring them). Not for use
+ * outside src/node/. */
+#ifndef RQ_NODE_HOST_INTERNAL_H
+#define RQ_NODE_HOST_INTERNAL_H
+
+#include "node/host.h"
+#include "store/hardstate.h"
+#include "store/snapshot.h"
+
+enum {
+    PEER_BATCH_BYTES = RQ_MSG_MAX,   /* one network message */
+    RESTORE_CHUNK = 256,             /* entries per store_read at start */
+};
+
+enum host_phase { PHASE_NEW = 0, PHASE_OPENING, PHASE_RESTORING, PHASE_READY };
+
+/* One group's snapshot work (host_snapshot.c). The store and the readers are allocated once
+ * (about 73 KiB and 2 x 9 KiB); the data buffers only while a snapshot is written or restored. */
+struct host_snap {
+    struct store_snapshot *files;     /* the group's snapshot files */
+    int opened;                       /* files opened at start (and restored from) */
+    int disabled;                     /* the state machine's image did not fit: no more tries */
+    /* A local snapshot being written: the image, and how much was handed to the store. */
+    uint8_t *image;
+    size_t image_size;
+    size_t image_written;
+    uint64_t image_index;
+    uint64_t image_term;
+    int writing;
+    /* A snapshot being received from the leader. */
+    int receiving;
+    uint64_t recv_index;
+    uint64_t recv_term;
+    int recv_chunk_given;             /* a chunk was handed to the store, not yet written */
+    int recv_chunk_last;
+    /* Chunks followers asked for (leader), read one at a time with `sender`. */
+    struct store_snapshot_reader *sender;
+    uint64_t sender_index;            /* the snapshot `sender` has open (0: none) */
+    int sender_busy;                  /* an open, read or close is in flight */
+    struct raft_snapshot_request sends[RAFT_VOTERS_MAX];
+    uint32_t send_count;
+    struct raft_snapshot_request sending;   /* the chunk being read */
+    uint8_t *chunk;                   /* RAFT_SNAPSHOT_CHUNK_MAX bytes */
+    /* Restoring the state machine from a snapshot (at start, or once one is received): the
+     * data is read whole with `restorer`, then handed to the state machine. */
+    struct store_snapshot_reader *restorer;
+    int restoring;                    /* applying is paused meanwhile */
+    uint64_t restore_index;
+    uint64_t restore_term;
+    uint8_t *restore_data;
+    uint64_t restore_size;
+    uint64_t restore_done;
+};
+
+struct host_group {
+    struct host *host;
+    uint32_t id;
+    struct raft *raft;                /* NULL until its hard state is loaded */
+    struct store_hardstate hs;
+    int hs_loaded;
+    uint64_t restore_next;            /* next index to read back at start */
+    uint64_t restore_last;
+    int restored;
+    struct raft_read_ready reads[HOST_READS_MAX];   /* confirmed, waiting for the apply */
+    uint32_t read_count;
+    enum raft_role seen_role;         /* as last reported to cb.role_changed */
+    uint64_t seen_term;
+    struct host_snap snap;
+};
+
+struct peer_batch {
+    uint32_t count;
+    size_t len;                       /* body bytes, after the reserved header room */
+    uint8_t *buf;                     /* RAFT_BATCH_HEADER_SIZE + 10 reserved, then messages */
+};
+
+struct host {
+    const struct rq_io *io;
+    struct host_config cfg;
+    struct host_callbacks cb;
+    void *cb_arg;
+    enum host_phase phase;
+    struct store *store;
+    uint32_t hs_pending;              /* hard states still loading */
+    struct host_group groups[HOST_GROUPS_MAX];
+    struct peer_batch peers[RQ_NODE_ID_MAX + 1];
+    uint32_t dirty[RQ_NODE_ID_MAX];   /* peers with a batch being filled */
+    uint32_t dirty_count;
+    uint64_t next_tick_ns;
+    int halted;
+    struct host_stats stats;
+    uint8_t entry_buf[RAFT_ENTRY_DATA_MAX + 1];
+};
+
+enum { BATCH_RESERVE = RAFT_BATCH_HEADER_SIZE + 10 };
+
+
+/* host.c */
+void host_halt(struct host *h, const char *why, int err);
+void host_drain(struct host *h, struct host_group *g);
+void host_flush(struct host *h);
+/* The group's snapshot is loaded (or there is none): go on with start-up. */
+void host_snapshot_loaded(struct host *h, struct host_group *g);
+
+/* host_snapshot.c */
+int host_snapshot_init(struct host *h, struct host_group *g);   /* 0 or RQ_ENOMEM */
+void host_snapshot_free(struct host_group *g);
+void host_snapshot_open(struct host *h, struct host_group *g);  /* start: then loaded */
+/* From a group's drain: an incoming chunk first; chunk requests and a local snapshot after. */
+void host_snapshot_take_chunk(struct host *h, struct host_group *g);
+void host_snapshot_serve(struct host *h, struct host_group *g);
+void host_snapshot_maybe_take(struct host *h, struct host_group *g);
+/* Returns 1 when req belonged to one of the group's snapshot files or readers. */
+int host_snapshot_on_disk_done(struct host_group *g, struct rq_disk_req *req);
+
+#endif
