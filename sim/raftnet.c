@@ -278,8 +278,10 @@ struct raftnet *raftnet_create(uint32_t n, const struct raft_config *cfg) {
     else raft_config_default(&net->cfg);
     net->cfg.group = 1;
     net->chunk_size = 40;
-    net->cfg.voter_count = n;
-    for (uint32_t i = 0; i < n; i++) net->cfg.voters[i] = i + 1;
+    if (net->cfg.voter_count == 0 || net->cfg.voter_count > n) {
+        net->cfg.voter_count = n;
+        for (uint32_t i = 0; i < n; i++) net->cfg.voters[i] = i + 1;
+    }
     for (uint32_t id = 1; id <= n; id++) start_node(net, id);
     return net;
 }
@@ -501,6 +503,10 @@ static uint64_t observe(struct raftnet *net, const char *what, uint32_t id, int 
     if (strcmp(what, "durable") == 0) return raft_durable_index(r);
     if (strcmp(what, "applied") == 0) return net->nodes[id].applied_count;
     if (strcmp(what, "first") == 0) return raft_first_index(r);
+    struct raft_membership conf;
+    raft_membership_get(r, &conf);
+    if (strcmp(what, "voters") == 0) return raft_membership_voters(&conf);
+    if (strcmp(what, "members") == 0) return conf.count;
     if (strcmp(what, "snap") == 0) return net->nodes[id].snap_index;
     struct raft_stats st;
     raft_stats_get(r, &st);
@@ -608,6 +614,29 @@ static int expectation(struct raftnet *net, int argc, char **argv, char *err, si
     return -1;
 }
 
+/* change ID KIND NODE RESULT: a membership change at ID (KIND add, promote or remove) whose
+ * result must be RESULT (ok, busy, invalid or notleader). */
+static int change(struct raftnet *net, uint32_t id, const char *kind, uint32_t node,
+                  const char *want, char *err, size_t cap) {
+    static const char *const kinds[] = {NULL, "add", "promote", "remove"};
+    static const struct { const char *name; int rc; } results[] = {
+        {"ok", 0}, {"busy", RQ_EBUSY}, {"invalid", RQ_EINVAL}, {"notleader", RQ_ENOTLEADER}};
+    int k = 1;
+    while (k <= 3 && strcmp(kinds[k], kind) != 0) k++;
+    int w = 0;
+    while (w < 4 && strcmp(results[w].name, want) != 0) w++;
+    if (k > 3 || w == 4 || net->nodes[id].raft == NULL) {
+        snprintf(err, cap, "bad change");
+        return -1;
+    }
+    uint64_t index;
+    int rc = raft_change_membership(net->nodes[id].raft, (enum raft_change)k, node, &index);
+    drain(net, id);
+    if (rc == results[w].rc) return 0;
+    snprintf(err, cap, "change returned %d", rc);
+    return -1;
+}
+
 /* Runs one command (argv[0..argc)); returns 0 or -1 with err set. */
 static int command(struct raftnet *net, int argc, char **argv, char *err, size_t cap) {
     int rc = expectation(net, argc, argv, err, cap);
@@ -668,6 +697,9 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
         raftnet_persist_part(net, a, 1, 0);
     } else if (!strcmp(c, "persist-log") && argc == 2) {
         raftnet_persist_part(net, a, 0, 1);
+    } else if (!strcmp(c, "change") && argc == 5) {
+        if (change(net, a, argv[2], (uint32_t)strtoul(argv[3], NULL, 10), argv[4], err, cap) != 0)
+            return -1;
     } else if (!strcmp(c, "snapshot") && argc == 2) {
         raftnet_snapshot(net, a);
     } else if (!strcmp(c, "chunk-size") && argc == 2 && a >= 1 && a <= RAFT_SNAPSHOT_CHUNK_MAX) {

@@ -94,7 +94,9 @@ struct raftnet {
     uint32_t chunk_size;             /* bytes per INSTALL_SNAPSHOT chunk (small: many chunks) */
 };
 
-/* cfg: the template (voters are set to 1..n, id per node); NULL for defaults. */
+/* cfg: the template (id set per node); NULL for defaults. Its voters are the bootstrap
+ * configuration; with voter_count 0 they are set to 1..n (nodes beyond the voters are spares,
+ * to be added by a membership change). */
 struct raftnet *raftnet_create(uint32_t n, const struct raft_config *cfg);
 void raftnet_destroy(struct raftnet *net);
 
@@ -168,13 +170,16 @@ void raftnet_snapshot(struct raftnet *net, uint32_t id);
  *   crash ID | restart ID | manual ID (storage answers only on persist) | persist ID
  *   persist-hs ID | persist-log ID   only the hard state, or only the log, becomes durable
  *   drop TYPE FROM TO    drops queued messages (TYPE a raft_msg_type_name or "any"; ids or 0)
+ *   change ID KIND NODE RESULT   membership change at ID: KIND add (as a learner), promote or
+ *                        remove NODE; RESULT ok, busy, invalid or notleader must be what it returns
  *   snapshot ID          ID snapshots its applied state now and compacts its log
  *   chunk-size N         snapshot chunks of N bytes from now on
  *   expect WHAT ID VALUE WHAT: role (follower, pre-candidate, candidate, leader), term, vote,
  *                        leader, commit, last, durable, applied, rejections (leader's count of
  *                        append rejections), elections (real elections started), first (first
  *                        index in the log), snap (snapshot index), chunks (chunks sent),
- *                        installed (snapshots installed)
+ *                        installed (snapshots installed), voters and members (of the
+ *                        configuration ID uses)
  *   expect-min WHAT ID VALUE   the same, at least VALUE
  *   read ID CTX          a ReadIndex read at ID (must be accepted)
  *   read-lease ID CTX    a lease read at ID (ReadIndex when the lease does not hold)

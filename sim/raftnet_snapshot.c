@@ -1,6 +1,7 @@
 /* Snapshots in the raftnet world (raftnet.h): a node's state machine is the list of entries it
- * applied, so its snapshot file is that list, encoded (per entry: u64 index, u64 term, u8 type,
- * u32 size, then the data, host byte order). Taking one, serving its chunks to followers,
+ * applied, so its snapshot file is the group's configuration blob (u8 size, then the bytes) and
+ * that list, encoded (per entry: u64 index, u64 term, u8 type, u32 size, then the data, host byte
+ * order). Taking one, serving its chunks to followers,
  * receiving one in order, installing it and restarting from it follow what a real node does
  * (src/node/host.c), synchronously: a snapshot is durable the moment it is complete. */
 #include <stdlib.h>
@@ -17,11 +18,16 @@ static uint8_t *grow(uint8_t *buf, size_t size) {
     return p;
 }
 
-/* The applied entries 1..upto, encoded into a new buffer. */
+/* The snapshot file for the applied entries 1..upto, in a new buffer. */
 static uint8_t *encode_applied(const struct raftnet_node *nd, uint64_t upto, size_t *size) {
-    size_t total = 0;
+    uint8_t config[RAFT_MEMBERSHIP_SIZE_MAX];
+    size_t config_size = raft_snapshot_config(nd->raft, upto, config);
+    size_t total = 1 + config_size;
     for (uint64_t i = 0; i < upto; i++) total += ENTRY_HEADER + nd->applied[i].data_size;
     uint8_t *buf = grow(NULL, total), *p = buf;
+    *p++ = (uint8_t)config_size;
+    memcpy(p, config, config_size);
+    p += config_size;
     for (uint64_t i = 0; i < upto; i++) {
         const struct raftnet_stored *a = &nd->applied[i];
         memcpy(p, &a->index, 8);
@@ -41,7 +47,8 @@ static void load_applied(struct raftnet *net, uint32_t id, const uint8_t *file, 
     struct raftnet_node *nd = &net->nodes[id];
     for (uint64_t i = 0; i < nd->applied_count; i++) raftnet_stored_free(&nd->applied[i]);
     nd->applied_count = 0;
-    for (size_t at = 0; at < size;) {
+    RQ_ASSERT(size >= 1 && size >= 1 + (size_t)file[0]);
+    for (size_t at = 1 + file[0]; at < size;) {
         RQ_ASSERT(size - at >= ENTRY_HEADER);
         struct raft_entry e;
         memcpy(&e.index, file + at, 8);
@@ -124,7 +131,8 @@ static void install(struct raftnet *net, uint32_t id) {
     nd->recv_size = 0;
     nd->recv_index = 0;
     load_applied(net, id, nd->snap_file, nd->snap_size);
-    raft_snapshot_installed(r, index, term);
+    int err = raft_snapshot_installed(r, index, term, nd->snap_file + 1, nd->snap_file[0]);
+    RQ_ASSERT(err == 0);
 }
 
 void raftnet_snapshot_receive(struct raftnet *net, uint32_t id) {
@@ -164,7 +172,9 @@ void raftnet_snapshot_restore(struct raftnet *net, uint32_t id) {
     nd->recv_index = 0;
     uint64_t next = nd->log_first;
     if (nd->snap_index > 0) {
-        raft_restore_snapshot(nd->raft, nd->snap_index, nd->snap_term);
+        int err = raft_restore_snapshot(nd->raft, nd->snap_index, nd->snap_term,
+                                        nd->snap_file + 1, nd->snap_file[0]);
+        RQ_ASSERT(err == 0);
         load_applied(net, id, nd->snap_file, nd->snap_size);
         if (next <= nd->snap_index) next = nd->snap_index + 1;
     }

@@ -51,6 +51,8 @@ struct host_snap {
     uint8_t *restore_data;
     uint64_t restore_size;
     uint64_t restore_done;
+    uint8_t restore_config[RAFT_MEMBERSHIP_SIZE_MAX];   /* the snapshot's membership */
+    size_t restore_config_size;
 };
 
 struct host_group {

@@ -89,9 +89,13 @@ static void restore_begin(struct host *h, struct host_group *g, uint64_t index, 
 static void restore_apply(struct host *h, struct host_group *g) {
     struct host_snap *s = &g->snap;
     if (!s->opened) {   /* at start: the group's log follows */
+        if (raft_restore_snapshot(g->raft, s->restore_index, s->restore_term, s->restore_config,
+                                  s->restore_config_size) != 0) {
+            host_halt(h, "snapshot configuration does not decode", RQ_ECORRUPT);
+            return;
+        }
         if (h->cb.restore) h->cb.restore(h->cb_arg, g->id, s->restore_index, s->restore_data,
                                          s->restore_size);
-        raft_restore_snapshot(g->raft, s->restore_index, s->restore_term);
         RQ_INFO("host: group %" PRIu32 ": state restored from the snapshot at %" PRIu64, g->id,
                 s->restore_index);
         s->opened = 1;
@@ -99,9 +103,13 @@ static void restore_apply(struct host *h, struct host_group *g) {
         return;
     }
     if (s->restore_index > raft_applied_index(g->raft)) {
+        if (raft_snapshot_installed(g->raft, s->restore_index, s->restore_term, s->restore_config,
+                                    s->restore_config_size) != 0) {
+            host_halt(h, "received snapshot's configuration does not decode", RQ_ECORRUPT);
+            return;
+        }
         if (h->cb.restore) h->cb.restore(h->cb_arg, g->id, s->restore_index, s->restore_data,
                                          s->restore_size);
-        raft_snapshot_installed(g->raft, s->restore_index, s->restore_term);
     } else {
         /* We applied that far meanwhile (from the log): the file is just a snapshot we hold. */
         raft_snapshot_taken(g->raft, s->restore_index, s->restore_term);
@@ -136,6 +144,13 @@ static void on_restorer(void *arg, const struct store_snapshot_result *res) {
             host_halt(h, "snapshot image larger than HOST_SNAPSHOT_DATA_MAX", RQ_ETOOBIG);
             return;
         }
+        if (res->meta.config_size > sizeof s->restore_config) {
+            host_halt(h, "snapshot configuration larger than a membership", RQ_ECORRUPT);
+            return;
+        }
+        s->restore_config_size = res->meta.config_size;
+        if (res->meta.config_size > 0)
+            memcpy(s->restore_config, res->config, res->meta.config_size);
         s->restore_size = res->meta.data_size;
         s->restore_data = malloc(s->restore_size ? s->restore_size : 1);
         if (s->restore_data == NULL) { host_halt(h, "no memory for a snapshot", RQ_ENOMEM); return; }
@@ -273,7 +288,10 @@ void host_snapshot_maybe_take(struct host *h, struct host_group *g) {
     s->image_index = index;
     s->image_term = raft_term_at(g->raft, index);
     s->image_written = 0;
-    int err = store_snapshot_write_begin(s->files, index, s->image_term, NULL, 0);
+    uint8_t config[RAFT_MEMBERSHIP_SIZE_MAX];
+    size_t config_size = raft_snapshot_config(g->raft, index, config);
+    int err = store_snapshot_write_begin(s->files, index, s->image_term, config,
+                                         (uint32_t)config_size);
     if (err != 0) {
         free(s->image);
         s->image = NULL;

@@ -24,24 +24,25 @@ int election_in_lease(const struct raft *r) {
     return r->leader != 0 || r->restart_guard;
 }
 
-static uint32_t count(const uint32_t *flags, uint32_t n) {
+/* Answers from voters of the configuration in use (a learner's vote does not count). */
+static uint32_t count(const struct raft *r, const uint32_t *flags) {
     uint32_t c = 0;
-    for (uint32_t i = 0; i < n; i++) c += flags[i] != 0;
+    for (uint32_t i = 0; i < r->conf.count; i++) c += flags[i] != 0 && r->conf.voter[i];
     return c;
 }
 
 /* Counts the answers of the current campaign; wins or gives up when a majority decided. */
 static void tally(struct raft *r) {
-    uint32_t yes = count(r->granted, r->cfg.voter_count);
-    uint32_t no = count(r->rejected, r->cfg.voter_count);
+    uint32_t yes = count(r, r->granted);
+    uint32_t no = count(r, r->rejected);
+    uint32_t voters = raft_membership_voters(&r->conf);
     if (yes >= r->quorum) {
         if (r->role == RAFT_PRECANDIDATE) {
             RAFT_TRACE(r, "pre-vote won (%" PRIu32 " of %" PRIu32 "): start the election",
-                       yes, r->cfg.voter_count);
+                       yes, voters);
             election_start(r, 0);
         } else {
-            RAFT_TRACE(r, "election won (%" PRIu32 " of %" PRIu32 " votes)", yes,
-                       r->cfg.voter_count);
+            RAFT_TRACE(r, "election won (%" PRIu32 " of %" PRIu32 " votes)", yes, voters);
             raft_become_leader(r);
         }
     } else if (no >= r->quorum) {
@@ -81,10 +82,11 @@ void election_start(struct raft *r, int pre_vote) {
         RAFT_TRACE(r, "start election with log (%" PRIu64 ",%" PRIu64 ")",
                    raft_log_last_term(&r->log), raft_log_last(&r->log));
     }
-    r->granted[raft_voter_slot(r, r->cfg.id)] = 1;
-    for (uint32_t i = 0; i < r->cfg.voter_count; i++) {
-        if (r->cfg.voters[i] == r->cfg.id) continue;
-        struct raft_msg m = {.type = type, .to = r->cfg.voters[i], .term = term,
+    RQ_ASSERT(conf_is_voter(r, r->cfg.id));   /* only voters campaign */
+    r->granted[raft_member_slot(r, r->cfg.id)] = 1;
+    for (uint32_t i = 0; i < r->conf.count; i++) {
+        if (r->conf.ids[i] == r->cfg.id || !r->conf.voter[i]) continue;
+        struct raft_msg m = {.type = type, .to = r->conf.ids[i], .term = term,
                              .last_index = raft_log_last(&r->log),
                              .last_term = raft_log_last_term(&r->log)};
         raft_send(r, &m);
@@ -96,7 +98,13 @@ void election_tick(struct raft *r) {
     RQ_ASSERT(r->role != RAFT_LEADER);
     r->election_elapsed++;
     if (r->election_elapsed >= r->cfg.election_ticks) r->restart_guard = 0;
-    if (r->election_elapsed >= r->election_timeout) election_start(r, r->cfg.pre_vote);
+    if (r->election_elapsed < r->election_timeout) return;
+    if (!conf_is_voter(r, r->cfg.id)) {   /* a learner, a spare or a removed node waits */
+        r->election_elapsed = 0;
+        election_reset_timeout(r);
+        return;
+    }
+    election_start(r, r->cfg.pre_vote);
 }
 
 /* Paper 5.4.1: grant only to a candidate whose log is at least as up to date as ours: a later
@@ -149,8 +157,8 @@ void election_on_response(struct raft *r, const struct raft_msg *m) {
     int pre = m->type == RAFT_MSG_PREVOTE_RESP;
     if (pre && (r->role != RAFT_PRECANDIDATE || (!m->reject && m->term != r->term + 1))) return;
     if (!pre && (r->role != RAFT_CANDIDATE || m->term != r->term)) return;
-    uint32_t slot = raft_voter_slot(r, m->from);
-    RQ_ASSERT(slot < r->cfg.voter_count);
+    uint32_t slot = raft_member_slot(r, m->from);
+    if (slot >= r->conf.count || !r->conf.voter[slot]) return;   /* not a voter's answer */
     if (m->reject) {
         r->rejected[slot] = 1;
         r->granted[slot] = 0;
@@ -170,16 +178,17 @@ void election_check_quorum(struct raft *r) {
     r->election_elapsed = 0;
     if (!r->cfg.check_quorum) return;
     uint32_t active = 0;
-    for (uint32_t i = 0; i < r->cfg.voter_count; i++) {
+    for (uint32_t i = 0; i < r->conf.count; i++) {
         struct raft_progress *pr = &r->progress[i];
-        if (pr->id == r->cfg.id || pr->recent_active) active++;
+        if (r->conf.voter[i] && (pr->id == r->cfg.id || pr->recent_active)) active++;
         pr->recent_active = 0;
     }
     if (active < r->quorum) {
         r->stats.stepped_down_check_quorum++;
         char why[96];
         snprintf(why, sizeof why, "check-quorum: heard from %" PRIu32 " of %" PRIu32
-                 " in the last election timeout", active, r->cfg.voter_count);
+                 " voters in the last election timeout", active,
+                 raft_membership_voters(&r->conf));
         raft_become_follower(r, r->term, 0, why);
     }
 }

@@ -13,9 +13,17 @@
 #include "raft/progress.h"
 #include "raft/raft.h"
 
+enum { RAFT_ROUNDS = 8 };          /* heartbeat rounds remembered (read.c) */
+
 struct raft {
     struct raft_config cfg;
-    uint32_t quorum;              /* voter_count / 2 + 1 */
+    /* Membership (reconfig.c): the configuration in use (the newest in the log, committed or
+     * not), the entry it comes from (0: the base), and the one as of the log's base (from the
+     * snapshot, or raft_config's voters). Per-member arrays below are indexed by conf slot. */
+    struct raft_membership conf;
+    uint64_t conf_index;
+    struct raft_membership base_conf;
+    uint32_t quorum;              /* voters in conf / 2 + 1 */
     enum raft_role role;
     uint64_t term;
     uint32_t vote;
@@ -44,11 +52,11 @@ struct raft {
     struct rq_rng rng;
 
     /* Elections: who granted / rejected in the current (pre-)campaign. */
-    uint32_t granted[RAFT_VOTERS_MAX];
-    uint32_t rejected[RAFT_VOTERS_MAX];
+    uint32_t granted[RAFT_MEMBERS_MAX];
+    uint32_t rejected[RAFT_MEMBERS_MAX];
 
-    /* Leader: one per voter, self included (its match is the durable index). */
-    struct raft_progress progress[RAFT_VOTERS_MAX];
+    /* Leader: one per member, self included (its match is the durable index). */
+    struct raft_progress progress[RAFT_MEMBERS_MAX];
     uint64_t heartbeat_context;
 
     /* Follower: highest index known to agree with the current leader's log, and the highest
@@ -80,8 +88,8 @@ struct raft {
     struct raft_lease_round {
         uint64_t context;
         uint64_t sent_tick;
-        uint8_t acks[RAFT_VOTERS_MAX];
-    } rounds[8];
+        uint8_t acks[RAFT_MEMBERS_MAX];
+    } rounds[RAFT_ROUNDS];
     uint64_t lease_start_tick;    /* send tick of the newest round a majority answered; valid
                                      only when lease_valid */
     uint8_t lease_valid;
@@ -89,7 +97,7 @@ struct raft {
     /* Snapshots (snapshot.c). */
     uint64_t snap_index;          /* newest durable snapshot (0: none) */
     uint64_t snap_term;
-    struct raft_snapshot_request snap_requests[RAFT_VOTERS_MAX];   /* chunks the caller should
+    struct raft_snapshot_request snap_requests[RAFT_MEMBERS_MAX];   /* chunks the caller should
                                                                       read, one per follower */
     uint32_t snap_request_count;
     uint8_t snap_incoming;        /* follower: snap_chunk holds a chunk for the caller */
@@ -109,7 +117,7 @@ struct raft {
             raft_role_name((r)->role), __VA_ARGS__)
 
 /* raft.c */
-uint32_t raft_voter_slot(const struct raft *r, uint32_t id);   /* RAFT_VOTERS_MAX if none */
+uint32_t raft_member_slot(const struct raft *r, uint32_t id);   /* RAFT_MEMBERS_MAX if none */
 void raft_send(struct raft *r, struct raft_msg *m);
 void raft_become_follower(struct raft *r, uint64_t term, uint32_t leader, const char *why);
 void raft_become_leader(struct raft *r);
@@ -135,6 +143,16 @@ void read_on_commit(struct raft *r);
 void read_on_step_down(struct raft *r);
 void read_forget_forwarded(struct raft *r);
 void replication_heartbeat(struct raft *r);
+
+/* reconfig.c */
+void conf_init(struct raft *r);
+int conf_is_voter(const struct raft *r, uint32_t id);
+void conf_at(const struct raft *r, uint64_t index, struct raft_membership *out);
+void conf_on_append(struct raft *r, const struct raft_entry *e);
+void conf_on_truncate(struct raft *r, uint64_t from);
+void conf_on_compact(struct raft *r, uint64_t upto);
+void conf_on_commit(struct raft *r);
+int conf_set_base(struct raft *r, const uint8_t *blob, size_t size);
 
 /* snapshot.c */
 void snapshot_send_to(struct raft *r, struct raft_progress *pr);

@@ -33,14 +33,12 @@ int raft_config_check(const struct raft_config *cfg) {
     if (cfg->voter_count < 1 || cfg->voter_count > RAFT_VOTERS_MAX)
         return config_fail("voter_count must be 1..RAFT_VOTERS_MAX");
     if (cfg->group >= RAFT_GROUP_ID_LIMIT) return config_fail("group id too large");
-    int self = 0;
+    if (cfg->id == 0) return config_fail("id 0");
     for (uint32_t i = 0; i < cfg->voter_count; i++) {
         if (cfg->voters[i] == 0) return config_fail("voter id 0");
-        if (cfg->voters[i] == cfg->id) self = 1;
         for (uint32_t j = 0; j < i; j++)
             if (cfg->voters[j] == cfg->voters[i]) return config_fail("duplicate voter");
     }
-    if (!self) return config_fail("id is not among the voters");
     if (cfg->heartbeat_ticks < 1 || cfg->heartbeat_ticks >= cfg->election_ticks)
         return config_fail("need 1 <= heartbeat_ticks < election_ticks");
     if (cfg->inflight_max < 1 || cfg->inflight_max > RAFT_INFLIGHT_MAX)
@@ -65,7 +63,7 @@ struct raft *raft_create(const struct raft_config *cfg, uint64_t term, uint32_t 
         return NULL;
     }
     r->cfg = *cfg;
-    r->quorum = cfg->voter_count / 2 + 1;
+    conf_init(r);
     r->term = term;
     r->vote = vote;
     r->durable_term = term;   /* loaded from the hard state: durable by definition */
@@ -99,15 +97,14 @@ int raft_restore(struct raft *r, const struct raft_entry *e) {
     }
     int err = raft_log_append(&r->log, e);
     if (err != 0) return err;
+    conf_on_append(r, e);
     r->durable_index = e->index;
     r->persist_next = e->index + 1;
     return 0;
 }
 
-uint32_t raft_voter_slot(const struct raft *r, uint32_t id) {
-    for (uint32_t i = 0; i < r->cfg.voter_count; i++)
-        if (r->cfg.voters[i] == id) return i;
-    return RAFT_VOTERS_MAX;
+uint32_t raft_member_slot(const struct raft *r, uint32_t id) {
+    return raft_membership_slot(&r->conf, id);
 }
 
 /* ---- messages out ---------------------------------------------------------------------------- */
@@ -204,9 +201,9 @@ void raft_become_leader(struct raft *r) {
     r->election_elapsed = 0;
     r->stats.became_leader++;
     uint64_t last = raft_log_last(&r->log);
-    for (uint32_t i = 0; i < r->cfg.voter_count; i++) {
-        progress_reset(&r->progress[i], r->cfg.voters[i], last);
-        r->progress[i].recent_active = r->cfg.voters[i] == r->cfg.id;
+    for (uint32_t i = 0; i < r->conf.count; i++) {
+        progress_reset(&r->progress[i], r->conf.ids[i], last);
+        r->progress[i].recent_active = r->conf.ids[i] == r->cfg.id;
     }
     RAFT_TRACE(r, "became leader with log (%" PRIu64 ",%" PRIu64 "), commit %" PRIu64,
                raft_log_last_term(&r->log), last, r->commit);
@@ -269,12 +266,14 @@ static int step_term(struct raft *r, const struct raft_msg *m) {
 
 void raft_step(struct raft *r, const struct raft_msg *m) {
     r->snap_incoming = 0;   /* a chunk not taken by now is gone, like a lost message */
-    if (m->group != r->cfg.group || m->to != r->cfg.id || m->from == r->cfg.id ||
-        raft_voter_slot(r, m->from) == RAFT_VOTERS_MAX) {
-        RAFT_TRACE(r, "drop %s from n%" PRIu32 ": not a member of this group",
+    if (m->group != r->cfg.group || m->to != r->cfg.id || m->from == r->cfg.id || m->from == 0) {
+        RAFT_TRACE(r, "drop %s from n%" PRIu32 ": not for this node and group",
                    raft_msg_type_name(m->type), m->from);
         return;
     }
+    /* A leader or candidate not in our configuration is heard (dissertation 4.1: a new member
+     * learns it is one from a leader it does not know); answers to a leader count only from
+     * members, and are dropped in the handlers. */
     if (!step_term(r, m)) return;
     switch (m->type) {
     case RAFT_MSG_PREVOTE:

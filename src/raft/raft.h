@@ -32,10 +32,11 @@
 
 #include <stdint.h>
 
+#include "raft/membership.h"
 #include "raft/msg.h"
 
 enum {
-    RAFT_VOTERS_MAX = 9,
+    RAFT_VOTERS_MAX = RAFT_MEMBERS_MAX,   /* of the bootstrap configuration */
     RAFT_INFLIGHT_MAX = 64,   /* appends in flight to one follower, upper bound of the window */
     RAFT_OUTBOX_MAX = 128,    /* messages one input may produce; beyond it they are dropped */
     RAFT_HELD_MAX = 32,       /* messages waiting for the hard state to become durable */
@@ -45,9 +46,12 @@ enum {
 enum raft_role { RAFT_FOLLOWER = 0, RAFT_PRECANDIDATE, RAFT_CANDIDATE, RAFT_LEADER };
 
 struct raft_config {
-    uint32_t id;                          /* this node, one of voters */
+    uint32_t id;                          /* this node */
     uint32_t group;                       /* < RAFT_GROUP_ID_LIMIT */
-    uint32_t voters[RAFT_VOTERS_MAX];     /* node ids, self included, no duplicates */
+    /* The bootstrap configuration: the voters until the log or a snapshot says otherwise (node
+     * ids, no duplicates). A node that is not among them (a spare, to be added later) starts as
+     * a non-member: it never campaigns, and follows a leader that adds it. */
+    uint32_t voters[RAFT_VOTERS_MAX];
     uint32_t voter_count;                 /* 1..RAFT_VOTERS_MAX */
     uint32_t election_ticks;              /* a follower's timeout is drawn from [e, 2e) ticks */
     uint32_t heartbeat_ticks;             /* < election_ticks; a leader heartbeats on every tick
@@ -98,10 +102,12 @@ void raft_destroy(struct raft *r);
  * bound) or RQ_EINVAL (not the next index, or a term going backward). Copies the data. */
 int raft_restore(struct raft *r, const struct raft_entry *e);
 
-/* Restart with a snapshot: the newest durable snapshot ends at (index, term), and the caller has
- * restored the state machine from it. Before raft_restore (which then continues at index + 1).
- * Commit and applied start at index. */
-void raft_restore_snapshot(struct raft *r, uint64_t index, uint64_t term);
+/* Restart with a snapshot: the newest durable snapshot ends at (index, term), with its
+ * configuration blob (config_size 0: the bootstrap configuration), and the caller has restored the
+ * state machine from it. Before raft_restore (which then continues at index + 1). Commit and
+ * applied start at index. Returns 0, or RQ_ECORRUPT when the blob does not decode. */
+int raft_restore_snapshot(struct raft *r, uint64_t index, uint64_t term, const uint8_t *config,
+                          size_t config_size);
 
 /* ---- inputs ---- */
 void raft_tick(struct raft *r);
@@ -164,6 +170,9 @@ void raft_applied(struct raft *r, uint64_t index);
 int raft_snapshot_wanted(const struct raft *r);
 /* The caller's snapshot at (index, term) is durable: index <= applied, term the entry's. */
 void raft_snapshot_taken(struct raft *r, uint64_t index, uint64_t term);
+/* The configuration blob a snapshot at index (applied, not compacted) must carry: the membership
+ * as of that index. buf has RAFT_MEMBERSHIP_SIZE_MAX bytes; returns the size. */
+size_t raft_snapshot_config(const struct raft *r, uint64_t index, uint8_t *buf);
 /* The newest durable snapshot (0, 0: none). */
 void raft_snapshot_last(const struct raft *r, uint64_t *index, uint64_t *term);
 
@@ -195,10 +204,26 @@ struct raft_snapshot_chunk {
 int raft_snapshot_incoming(const struct raft *r, struct raft_snapshot_chunk *chunk);
 /* The caller took (or refused) the incoming chunk of snapshot index and wants next_offset next. */
 void raft_snapshot_received(struct raft *r, uint64_t index, uint64_t next_offset);
-/* The received snapshot (index, term) is durable and the state machine restored from it; index
- * must be above the applied index (a snapshot at or below it is nothing new: raft_snapshot_taken
- * records it instead). */
-void raft_snapshot_installed(struct raft *r, uint64_t index, uint64_t term);
+/* The received snapshot (index, term) with its configuration blob is durable and the state
+ * machine restored from it; index must be above the applied index (a snapshot at or below it is
+ * nothing new: raft_snapshot_taken records it instead). Returns 0, or RQ_ECORRUPT when the blob
+ * does not decode (nothing changed). */
+int raft_snapshot_installed(struct raft *r, uint64_t index, uint64_t term, const uint8_t *config,
+                            size_t config_size);
+
+/* ---- membership change (reconfig.c: one server at a time, dissertation 4) ----
+ * Leader only. ADD_LEARNER adds a node that receives the log but does not vote; PROMOTE makes a
+ * learner that has caught up (its match reached the commit index) a voter; REMOVE removes a voter
+ * or a learner (a leader that removes itself steps down once the change is committed). The change
+ * is a CONFIG entry, in use as soon as it is appended. Returns 0 with *index of the entry,
+ * RQ_ENOTLEADER, RQ_EBUSY (a change is not committed yet, no entry of this term is committed yet,
+ * the learner has not caught up, a transfer is in progress, or the log is full) or RQ_EINVAL (the
+ * change makes no sense: adding a member, promoting a voter, removing a non-member or the last
+ * voter, more than RAFT_MEMBERS_MAX members, node 0). */
+enum raft_change { RAFT_CHANGE_ADD_LEARNER = 1, RAFT_CHANGE_PROMOTE, RAFT_CHANGE_REMOVE };
+int raft_change_membership(struct raft *r, enum raft_change kind, uint32_t node, uint64_t *index);
+/* The configuration in use. */
+void raft_membership_get(const struct raft *r, struct raft_membership *out);
 
 /* ---- outputs ---- */
 /* 1 when (term, vote) changed since it was last handed: save them, the state is handed. */

@@ -44,6 +44,11 @@ static void confirm(struct raft *r, const struct raft_pending_read *p) {
     raft_send(r, &resp);
 }
 
+/* The leader is the only voter: its own majority. */
+static int sole_voter(const struct raft *r) {
+    return r->quorum == 1 && conf_is_voter(r, r->cfg.id);
+}
+
 /* Starts the round of every read still waiting for one: one heartbeat broadcast serves them all.
  * A single voter is its own majority. */
 static void start_rounds(struct raft *r) {
@@ -51,14 +56,15 @@ static void start_rounds(struct raft *r) {
     int waiting = 0;
     for (uint32_t i = 0; i < r->read_count; i++) waiting |= r->reads[i].context == 0;
     if (!waiting) return;
-    if (r->cfg.voter_count > 1) replication_heartbeat(r);
+    int alone = sole_voter(r);
+    if (!alone) replication_heartbeat(r);
     for (uint32_t i = 0; i < r->read_count; i++) {
         struct raft_pending_read *p = &r->reads[i];
         if (p->context != 0) continue;
-        p->context = r->cfg.voter_count > 1 ? r->heartbeat_context : 1;
+        p->context = alone ? 1 : r->heartbeat_context;
         p->index = r->commit;
     }
-    if (r->cfg.voter_count == 1) {
+    if (alone) {
         for (uint32_t i = 0; i < r->read_count; i++) confirm(r, &r->reads[i]);
         r->read_count = 0;
     }
@@ -137,14 +143,15 @@ void read_on_commit(struct raft *r) { start_rounds(r); }
 
 /* ---- the leader lease (dissertation 6.4.1) ----------------------------------------------------- */
 
-enum { ROUNDS = sizeof ((struct raft *)0)->rounds / sizeof ((struct raft *)0)->rounds[0] };
+enum { ROUNDS = RAFT_ROUNDS };
 
 void read_on_heartbeat_sent(struct raft *r) {
     struct raft_lease_round *round = &r->rounds[r->heartbeat_context % ROUNDS];
     memset(round, 0, sizeof *round);
     round->context = r->heartbeat_context;
     round->sent_tick = r->ticks;
-    round->acks[raft_voter_slot(r, r->cfg.id)] = 1;
+    uint32_t self = raft_member_slot(r, r->cfg.id);
+    if (self < r->conf.count) round->acks[self] = 1;
 }
 
 /* Records m's answer to its round. When that round now has a majority, returns its context
@@ -153,9 +160,10 @@ void read_on_heartbeat_sent(struct raft *r) {
 static uint64_t round_on_answer(struct raft *r, const struct raft_msg *m) {
     struct raft_lease_round *round = &r->rounds[m->context % ROUNDS];
     if (round->context != m->context || m->context == 0) return 0;   /* too old to remember */
-    round->acks[raft_voter_slot(r, m->from)] = 1;
-    uint32_t acks = 0;
-    for (uint32_t k = 0; k < r->cfg.voter_count; k++) acks += round->acks[k];
+    uint32_t slot = raft_member_slot(r, m->from);
+    if (slot < r->conf.count) round->acks[slot] = 1;
+    uint32_t acks = 0;   /* voters only: a learner's answer proves nothing about elections */
+    for (uint32_t k = 0; k < r->conf.count; k++) acks += round->acks[k] && r->conf.voter[k];
     if (acks < r->quorum) return 0;
     if (!r->lease_valid || round->sent_tick > r->lease_start_tick) {
         r->lease_start_tick = round->sent_tick;

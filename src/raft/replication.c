@@ -13,10 +13,11 @@
 #include "base/assert.h"
 #include "raft/internal.h"
 
+/* The leader's progress for member id, or NULL for a node not in the configuration (an answer
+ * from a removed node, or from a node we never sent to). */
 static struct raft_progress *progress_of(struct raft *r, uint32_t id) {
-    uint32_t slot = raft_voter_slot(r, id);
-    RQ_ASSERT(slot < r->cfg.voter_count);
-    return &r->progress[slot];
+    uint32_t slot = raft_member_slot(r, id);
+    return slot < r->conf.count ? &r->progress[slot] : NULL;
 }
 
 /* How many entries from `from` one append carries: bounded by count and bytes (one entry always
@@ -62,7 +63,7 @@ static void send_append(struct raft *r, struct raft_progress *pr, int allow_empt
 void replication_send_append(struct raft *r, struct raft_progress *pr) { send_append(r, pr, 1); }
 
 void replication_broadcast(struct raft *r) {
-    for (uint32_t i = 0; i < r->cfg.voter_count; i++) send_append(r, &r->progress[i], 0);
+    for (uint32_t i = 0; i < r->conf.count; i++) send_append(r, &r->progress[i], 0);
 }
 
 void replication_tick(struct raft *r) {
@@ -76,7 +77,7 @@ void replication_heartbeat(struct raft *r) {
     RQ_ASSERT(r->role == RAFT_LEADER);
     r->heartbeat_context++;
     read_on_heartbeat_sent(r);
-    for (uint32_t i = 0; i < r->cfg.voter_count; i++) {
+    for (uint32_t i = 0; i < r->conf.count; i++) {
         struct raft_progress *pr = &r->progress[i];
         if (pr->id == r->cfg.id) continue;
         /* etcd: never tell a follower to commit beyond what it is known to hold. */
@@ -91,12 +92,14 @@ void replication_heartbeat(struct raft *r) {
 
 void replication_maybe_commit(struct raft *r) {
     RQ_ASSERT(r->role == RAFT_LEADER);
-    uint64_t match[RAFT_VOTERS_MAX];
-    uint32_t n = r->cfg.voter_count;
-    for (uint32_t i = 0; i < n; i++) {
+    uint64_t match[RAFT_MEMBERS_MAX];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->conf.count; i++) {   /* voters only, self when it is one */
+        if (!r->conf.voter[i]) continue;
         const struct raft_progress *pr = &r->progress[i];
-        match[i] = pr->id == r->cfg.id ? raft_self_match(r) : pr->match;
+        match[n++] = pr->id == r->cfg.id ? raft_self_match(r) : pr->match;
     }
+    if (n < r->quorum) return;
     for (uint32_t i = 1; i < n; i++) {   /* insertion sort, descending: n <= 9 */
         uint64_t v = match[i];
         uint32_t j = i;
@@ -112,6 +115,7 @@ void replication_maybe_commit(struct raft *r) {
      * heartbeat_ticks later): no message of its own, which would cost a round trip per commit. */
     r->commit = q;
     read_on_commit(r);
+    conf_on_commit(r);
 }
 
 /* ---- the leader's side ----------------------------------------------------------------------- */
@@ -130,8 +134,8 @@ static uint64_t resume_index(const struct raft *r, const struct raft_msg *m) {
 }
 
 void replication_on_append_response(struct raft *r, const struct raft_msg *m) {
-    if (r->role != RAFT_LEADER) return;
-    struct raft_progress *pr = progress_of(r, m->from);
+    struct raft_progress *pr = r->role == RAFT_LEADER ? progress_of(r, m->from) : NULL;
+    if (pr == NULL) return;
     pr->recent_active = 1;
     if (m->index > raft_log_last(&r->log)) {
         RAFT_TRACE(r, "drop append answer from n%" PRIu32 ": index %" PRIu64 " beyond my log",
@@ -160,13 +164,14 @@ void replication_on_append_response(struct raft *r, const struct raft_msg *m) {
             progress_become_replicate(pr);
         }
         replication_maybe_commit(r);
+        if (r->role != RAFT_LEADER) return;   /* it committed our own removal */
     }
     send_append(r, pr, 0);
 }
 
 void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m) {
-    if (r->role != RAFT_LEADER) return;
-    struct raft_progress *pr = progress_of(r, m->from);
+    struct raft_progress *pr = r->role == RAFT_LEADER ? progress_of(r, m->from) : NULL;
+    if (pr == NULL) return;
     pr->recent_active = 1;
     read_on_heartbeat_response(r, m);
     if (pr->state == RAFT_PROGRESS_SNAPSHOT) {
@@ -230,6 +235,7 @@ static void truncate_suffix(struct raft *r, uint64_t from) {
     RAFT_TRACE(r, "drop my entries %" PRIu64 "..%" PRIu64 ": they conflict with the leader's",
                from, raft_log_last(&r->log));
     raft_log_truncate(&r->log, from);
+    conf_on_truncate(r, from);
     if (from < r->persist_next) {
         if (r->truncate_from == 0 || from < r->truncate_from) r->truncate_from = from;
         r->persist_next = from;
@@ -273,6 +279,7 @@ void replication_on_append(struct raft *r, const struct raft_msg *m) {
             RAFT_TRACE(r, "log full at %" PRIu64 ": accept the rest later", e->index);
             break;
         }
+        conf_on_append(r, e);
         matched = e->index;
     }
     if (matched > r->leader_match) r->leader_match = matched;

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/errors.h"
 #include "raft/internal.h"
 
 /* ---- local snapshots ------------------------------------------------------------------------- */
@@ -43,6 +44,7 @@ static void compact_log(struct raft *r, uint64_t upto) {
     if (upto <= r->log.base_index) return;
     RAFT_TRACE(r, "compact log %" PRIu64 "..%" PRIu64 ": covered by the snapshot at %" PRIu64,
                raft_log_first(&r->log), upto, r->snap_index);
+    conf_on_compact(r, upto);
     raft_log_compact(&r->log, upto);
 }
 
@@ -64,9 +66,11 @@ void raft_snapshot_last(const struct raft *r, uint64_t *index, uint64_t *term) {
     *term = r->snap_term;
 }
 
-void raft_restore_snapshot(struct raft *r, uint64_t index, uint64_t term) {
+int raft_restore_snapshot(struct raft *r, uint64_t index, uint64_t term, const uint8_t *config,
+                          size_t config_size) {
     RQ_ASSERT(r->role == RAFT_FOLLOWER && r->outbox_count == 0);
     RQ_ASSERT(raft_log_last(&r->log) == 0 && index >= 1 && term >= 1);
+    if (conf_set_base(r, config, config_size) != 0) return RQ_ECORRUPT;
     raft_log_reset(&r->log, index, term);
     r->snap_index = index;
     r->snap_term = term;
@@ -78,6 +82,7 @@ void raft_restore_snapshot(struct raft *r, uint64_t index, uint64_t term) {
         r->vote = 0;
         r->hardstate_dirty = 1;
     }
+    return 0;
 }
 
 /* ---- the leader: sending ----------------------------------------------------------------------- */
@@ -91,7 +96,7 @@ static void request_chunk(struct raft *r, const struct raft_progress *pr) {
             return;
         }
     }
-    RQ_ASSERT(r->snap_request_count < RAFT_VOTERS_MAX);
+    RQ_ASSERT(r->snap_request_count < RAFT_MEMBERS_MAX);
     r->snap_requests[r->snap_request_count++] = req;
 }
 
@@ -107,8 +112,8 @@ void snapshot_send_to(struct raft *r, struct raft_progress *pr) {
 
 static struct raft_progress *snapshot_progress(struct raft *r, uint32_t to, uint64_t index) {
     if (r->role != RAFT_LEADER) return NULL;
-    uint32_t slot = raft_voter_slot(r, to);
-    if (slot == RAFT_VOTERS_MAX) return NULL;
+    uint32_t slot = raft_member_slot(r, to);
+    if (slot >= r->conf.count) return NULL;
     struct raft_progress *pr = &r->progress[slot];
     if (pr->state != RAFT_PROGRESS_SNAPSHOT || pr->snap_index != index) return NULL;
     return pr;
@@ -194,8 +199,15 @@ void raft_snapshot_received(struct raft *r, uint64_t index, uint64_t next_offset
     raft_send(r, &resp);
 }
 
-void raft_snapshot_installed(struct raft *r, uint64_t index, uint64_t term) {
+int raft_snapshot_installed(struct raft *r, uint64_t index, uint64_t term, const uint8_t *config,
+                            size_t config_size) {
     RQ_ASSERT(index > r->applied && term >= 1);
+    struct raft_membership check;
+    if (config_size > 0 && raft_membership_decode(config, config_size, &check) != 0) {
+        RAFT_TRACE(r, "snapshot (%" PRIu64 ",%" PRIu64 ") has a malformed configuration: not "
+                   "installed", term, index);
+        return RQ_ECORRUPT;
+    }
     r->stats.snapshots_installed++;
     if (raft_log_term(&r->log, index) == term) {
         /* Dissertation 5.3: the log holds the snapshot's last entry: what follows it stays. */
@@ -208,6 +220,8 @@ void raft_snapshot_installed(struct raft *r, uint64_t index, uint64_t term) {
         RAFT_TRACE(r, "installed snapshot (%" PRIu64 ",%" PRIu64 "): my log (last %" PRIu64
                    ") is replaced by it", term, index, raft_log_last(&r->log));
         raft_log_reset(&r->log, index, term);
+        int err = conf_set_base(r, config, config_size);
+        RQ_ASSERT(err == 0);   /* checked above */
         r->snap_index = index;
         r->snap_term = term;
         r->truncate_from = 1;     /* the stored log goes too */
@@ -220,4 +234,5 @@ void raft_snapshot_installed(struct raft *r, uint64_t index, uint64_t term) {
         if (r->leader_match < index) r->leader_match = index;
         replication_maybe_ack(r);
     }
+    return 0;
 }
