@@ -40,6 +40,7 @@ enum {
     RAFTKV_PENDING_MAX = 64,
     RAFTKV_RETRIES_MAX = 40,
     RAFTKV_LINCHECK_BUDGET = 4u << 20,
+    RAFTKV_CHANGE_PPM = 5000,   /* per server timer (10 ms): an attempt about every second */
 };
 
 static const uint64_t RAFTKV_OP_TIMEOUT_NS = 500ull * 1000 * 1000;
@@ -107,6 +108,8 @@ struct raftkv {
     uint32_t bugs;                          /* enum raftkv_bug, for the checks' own tests */
     uint32_t snapshot_entries;              /* drawn per seed: small, so snapshots happen often */
     uint32_t snapshot_trailing;
+    int reconfigure;                        /* membership changes on (drawn per seed) */
+    uint64_t changes;                       /* membership changes started */
     uint64_t snapshots;                     /* images taken */
     uint64_t restores;                      /* images restored (at start, or from the leader) */
 };
@@ -316,6 +319,7 @@ static void *kv_create(const struct rq_io *io, const void *config) {
     host_config_default(&hc);
     hc.groups = RAFTKV_GROUPS;
     hc.raft.voter_count = sim_servers(n->w->sim);
+    if (n->w->reconfigure && hc.raft.voter_count >= 5) hc.raft.voter_count -= 2;
     /* The lease assumes the drift bound the simulator promises (--max-drift); --clock-break
      * breaks the promise, to show what a lease read then risks. */
     hc.raft.lease_ticks = raft_lease_ticks(hc.raft.election_ticks,
@@ -341,7 +345,50 @@ static void kv_destroy(void *node) {
 }
 
 static void kv_start(void *node) { host_start(((struct kv_server *)node)->host); }
-static void kv_timer(void *node) { host_on_timer(((struct kv_server *)node)->host); }
+/* ---- the operator: membership changes during the run --------------------------------------- */
+
+/* A server that leads a group sometimes changes the group's membership, as an operator would:
+ * it promotes a learner (refused until the learner caught up), replaces a voter that is down
+ * (removes it; a spare is added next), removes a random voter (the leader itself too), or adds
+ * a server that is not a member as a learner. Voters stay between 2 and every server. Drawn from
+ * the workload's generator, so a seed replays exactly. */
+static void kv_operate(struct kv_server *n) {
+    struct raftkv *w = n->w;
+    struct rq_rng *rng = sim_workload_rng(w->sim);
+    if (!w->reconfigure || !rq_rng_chance(rng, RAFTKV_CHANGE_PPM)) return;
+    uint32_t group = (uint32_t)rq_rng_range(rng, 1, RAFTKV_GROUPS);
+    const struct raft *r = host_raft(n->host, group);
+    if (r == NULL || raft_role(r) != RAFT_LEADER) return;
+    struct raft_membership m;
+    raft_membership_get(r, &m);
+    uint32_t servers = sim_servers(w->sim), voters = raft_membership_voters(&m);
+    enum raft_change kind = 0;
+    uint32_t node = 0;
+    for (uint32_t i = 0; i < m.count && kind == 0; i++) {
+        if (!m.voter[i]) kind = RAFT_CHANGE_PROMOTE, node = m.ids[i];
+    }
+    for (uint32_t i = 0; i < m.count && kind == 0 && voters > 2; i++) {
+        if (!sim_is_up(w->sim, m.ids[i])) kind = RAFT_CHANGE_REMOVE, node = m.ids[i];
+    }
+    if (kind == 0 && m.count < servers && (voters <= 2 || rq_rng_chance(rng, 500000))) {
+        node = (uint32_t)rq_rng_range(rng, 1, servers);
+        while (raft_membership_slot(&m, node) < m.count) node = node % servers + 1;
+        kind = RAFT_CHANGE_ADD_LEARNER;
+    }
+    if (kind == 0 && voters > 2) {
+        kind = RAFT_CHANGE_REMOVE;
+        node = m.ids[rq_rng_below(rng, m.count)];
+    }
+    if (kind == 0) return;
+    int err = host_change_membership(n->host, group, kind, node);
+    if (err == 0) w->changes++;
+}
+
+static void kv_timer(void *node) {
+    struct kv_server *n = node;
+    host_on_timer(n->host);
+    kv_operate(n);
+}
 static void kv_peer(void *node, uint32_t from, const void *buf, size_t len) {
     host_on_peer_message(((struct kv_server *)node)->host, from, buf, len);
 }
@@ -630,6 +677,9 @@ static void *raftkv_init(struct sim *s) {
      * chunked transfers and restarts from snapshots happen in every run. */
     w->snapshot_entries = (uint32_t)rq_rng_range(sim_workload_rng(s), 4, 48);
     w->snapshot_trailing = (uint32_t)rq_rng_range(sim_workload_rng(s), 0, 16);
+    /* Membership changes in three seeds of four; with 5 or more servers the last two start as
+     * spares outside the bootstrap configuration. */
+    w->reconfigure = rq_rng_chance(sim_workload_rng(s), 750000);
     return w;
 }
 
@@ -681,11 +731,12 @@ static void raftkv_on_end(struct sim *s, void *arg) {
     sim_note(s, 0, "raft-kv: %" PRIu64 " acknowledged (%" PRIu64 " reads, %" PRIu64
              " by ReadIndex, %" PRIu64 " by lease), %" PRIu64 " unknown, committed %" PRIu64
              "/%" PRIu64 " entries, %" PRIu64 " unchecked, %" PRIu64 " snapshots (every %" PRIu32
-             " entries) and %" PRIu64 " restores", w->acked, w->reads,
+             " entries) and %" PRIu64 " restores, %" PRIu64 " membership changes", w->acked,
+             w->reads,
              w->reads_by_index, w->reads_by_lease, w->unknown,
              raftcheck_applied_last(w->check, 1),
              raftcheck_applied_last(w->check, 2), raftcheck_unchecked(w->check), w->snapshots,
-             w->snapshot_entries, w->restores);
+             w->snapshot_entries, w->restores, w->changes);
 }
 
 const struct sim_workload sim_workload_raftkv = {

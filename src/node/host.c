@@ -482,6 +482,19 @@ int host_read_lease(struct host *h, uint32_t group, uint64_t ctx) {
     return err;
 }
 
+int host_change_membership(struct host *h, uint32_t group, enum raft_change kind, uint32_t node) {
+    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
+    struct host_group *g = group_of(h, group);
+    if (g == NULL) return RQ_ERANGE;
+    uint64_t index;
+    int err = raft_change_membership(g->raft, kind, node, &index);
+    if (err == 0) {
+        host_drain(h, g);
+        host_flush(h);
+    }
+    return err;
+}
+
 int host_is_ready(const struct host *h) { return h->phase == PHASE_READY && !h->halted; }
 
 const struct raft *host_raft(const struct host *h, uint32_t group) {

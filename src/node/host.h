@@ -105,6 +105,10 @@ int host_read(struct host *h, uint32_t group, uint64_t ctx);
  * group's ticks are brought up to the clock first. */
 int host_read_lease(struct host *h, uint32_t group, uint64_t ctx);
 
+/* A membership change of group (raft_change_membership; the leader only). Returns its result, or
+ * RQ_ERANGE / RQ_ECLOSED as host_propose. */
+int host_change_membership(struct host *h, uint32_t group, enum raft_change kind, uint32_t node);
+
 int host_is_ready(const struct host *h);
 /* The group's Raft state (read-only), or NULL while recovering or for an unknown group. */
 const struct raft *host_raft(const struct host *h, uint32_t group);

@@ -34,6 +34,7 @@ struct host_snap {
     uint64_t recv_term;
     int recv_chunk_given;             /* a chunk was handed to the store, not yet written */
     int recv_chunk_last;
+    int recv_finishing;               /* every byte is in; the install is under way */
     /* Chunks followers asked for (leader), read one at a time with `sender`. */
     struct store_snapshot_reader *sender;
     uint64_t sender_index;            /* the snapshot `sender` has open (0: none) */

@@ -195,7 +195,10 @@ static void receive_chunk_done(struct host *h, struct host_group *g,
     s->recv_chunk_given = 0;
     if (s->recv_chunk_last) {
         int err = store_snapshot_receive_finish(s->files);
-        if (err == 0) return;
+        if (err == 0) {
+            s->recv_finishing = 1;
+            return;
+        }
         if (err != RQ_ETRUNC) { host_halt(h, "snapshot install refused", err); return; }
     }
     answer_chunk(h, g, s->recv_index, res->next_offset);
@@ -242,6 +245,7 @@ static void on_files(void *arg, const struct store_snapshot_result *res) {
     RQ_ASSERT(s->receiving);
     s->receiving = 0;
     s->recv_chunk_given = 0;
+    s->recv_finishing = 0;
     if (res->err != 0) {   /* not installed (a corrupt chunk, no space, aborted): start over */
         RQ_WARN("host: group %" PRIu32 ": snapshot %" PRIu64 " from the leader not installed: %s",
                 g->id, s->recv_index, rq_strerror(res->err));
@@ -308,7 +312,8 @@ void host_snapshot_take_chunk(struct host *h, struct host_group *g) {
     struct host_snap *s = &g->snap;
     struct raft_snapshot_chunk c;
     if (!raft_snapshot_incoming(g->raft, &c)) return;
-    if (s->restoring || s->recv_chunk_given) return;   /* busy: the leader asks again */
+    /* Busy (a chunk being written, the install or the restore under way): the leader asks again. */
+    if (s->restoring || s->recv_chunk_given || s->recv_finishing) return;
     if (!s->receiving || c.index != s->recv_index) {
         /* Only offset 0 starts a snapshot; one at a time, and never while writing our own. */
         if (c.offset != 0 || s->writing) {
