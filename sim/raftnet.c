@@ -478,10 +478,14 @@ static uint64_t observe(struct raftnet *net, const char *what, uint32_t id, int 
     if (strcmp(what, "last") == 0) return raft_last_index(r);
     if (strcmp(what, "durable") == 0) return raft_durable_index(r);
     if (strcmp(what, "applied") == 0) return net->nodes[id].applied_count;
+    if (strcmp(what, "transferring") == 0) return raft_transfer_target(r);
     struct raft_stats st;
     raft_stats_get(r, &st);
     if (strcmp(what, "rejections") == 0) return st.rejections_received;
     if (strcmp(what, "elections") == 0) return st.elections_started;
+    if (strcmp(what, "transfers") == 0) return st.transfers_started;
+    if (strcmp(what, "timeouts-now") == 0) return st.timeouts_now_sent;
+    if (strcmp(what, "transfers-aborted") == 0) return st.transfers_aborted;
     *ok = 0;
     return 0;
 }
@@ -510,7 +514,10 @@ static int inject(struct raftnet *net, int argc, char **argv) {
         return -1;
     switch (m.type) {
     case RAFT_MSG_PREVOTE:
-    case RAFT_MSG_VOTE: m.last_index = v[3]; m.last_term = v[4]; break;
+    case RAFT_MSG_VOTE:
+        m.last_index = v[3]; m.last_term = v[4];
+        m.transfer = (uint8_t)(m.type == RAFT_MSG_VOTE && v[5] != 0);
+        break;
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_VOTE_RESP: m.reject = (uint8_t)(v[3] != 0); break;
     case RAFT_MSG_APPEND: m.prev_index = v[3]; m.prev_term = v[4]; m.commit = v[5]; break;
@@ -518,6 +525,7 @@ static int inject(struct raftnet *net, int argc, char **argv) {
         m.index = v[3]; m.reject = (uint8_t)(v[4] != 0); m.hint_index = v[5]; m.hint_term = v[6];
         break;
     case RAFT_MSG_HEARTBEAT: m.commit = v[3]; break;
+    case RAFT_MSG_TIMEOUT_NOW: m.last_index = v[3]; break;
     default: break;
     }
     raftnet_inject(net, &m);
@@ -578,6 +586,24 @@ static int expectation(struct raftnet *net, int argc, char **argv, char *err, si
     return -1;
 }
 
+/* transfer A B [RESULT]: raft_transfer_leader at A must return RESULT (default ok). */
+static int transfer(struct raftnet *net, int argc, char **argv, char *err, size_t cap) {
+    uint32_t a = (uint32_t)strtoul(argv[1], NULL, 10);
+    uint32_t b = (uint32_t)strtoul(argv[2], NULL, 10);
+    static const struct { const char *name; int rc; } results[] = {
+        {"ok", 0}, {"einval", RQ_EINVAL}, {"ebusy", RQ_EBUSY}, {"enotleader", RQ_ENOTLEADER}};
+    const char *want_name = argc == 4 ? argv[3] : "ok";
+    int want = 1;   /* no RQ_E* code is positive */
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++)
+        if (strcmp(results[i].name, want_name) == 0) want = results[i].rc;
+    if (want == 1) { snprintf(err, cap, "unknown result %s", want_name); return -1; }
+    int rc = raft_transfer_leader(net->nodes[a].raft, b);
+    drain(net, a);
+    if (rc == want) return 0;
+    snprintf(err, cap, "transfer returned %d, not %s", rc, want_name);
+    return -1;
+}
+
 /* Runs one command (argv[0..argc)); returns 0 or -1 with err set. */
 static int command(struct raftnet *net, int argc, char **argv, char *err, size_t cap) {
     int rc = expectation(net, argc, argv, err, cap);
@@ -612,6 +638,9 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
     } else if ((!strcmp(c, "propose") || !strcmp(c, "reject")) && argc == 3) {
         rc = raftnet_propose(net, a, argv[2]);
         if ((rc == 0) != (c[0] == 'p')) { snprintf(err, cap, "propose returned %d", rc); return -1; }
+    } else if (!strcmp(c, "transfer") && (argc == 3 || argc == 4)) {
+        if (net->nodes[a].raft == NULL) { snprintf(err, cap, "n%u is not running", a); return -1; }
+        return transfer(net, argc, argv, err, cap);
     } else if ((!strcmp(c, "read") || !strcmp(c, "read-lease")) && argc == 3) {
         struct raft *r = net->nodes[a].raft;
         uint64_t ctx = strtoull(argv[2], NULL, 10);

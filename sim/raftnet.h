@@ -132,20 +132,24 @@ int raftnet_check(struct raftnet *net);
  *   deliver              delivers every queued message (and what they cause)
  *   deliver-one          delivers the oldest queued message only
  *   deliver-at K         delivers the K-th queued message (0 = oldest) only
- *   inject TYPE FROM TO TERM A B C D   queues a message: votes A=last_index B=last_term;
- *                        vote answers A=reject; append A=prev_index B=prev_term C=commit (no
+ *   inject TYPE FROM TO TERM A B C D   queues a message: votes A=last_index B=last_term
+ *                        (vote: C=transfer flag); vote answers A=reject; append A=prev_index B=prev_term C=commit (no
  *                        entries); append-resp A=index B=reject C=hint_index D=hint_term;
- *                        heartbeat A=commit
+ *                        heartbeat A=commit; timeout-now A=last_index
  *   elect ID             ticks node ID alone until it campaigns, delivering, until it leads
  *   propose ID DATA      proposes DATA at ID (must be accepted)
  *   reject ID DATA       proposes DATA at ID and expects a refusal
+ *   transfer A B [RESULT]   leader A transfers leadership to B (raft_transfer_leader); RESULT is
+ *                        what it must return: ok (the default), einval, ebusy or enotleader
  *   isolate ID | cut A B | heal
  *   crash ID | restart ID | manual ID (storage answers only on persist) | persist ID
  *   persist-hs ID | persist-log ID   only the hard state, or only the log, becomes durable
  *   drop TYPE FROM TO    drops queued messages (TYPE a raft_msg_type_name or "any"; ids or 0)
  *   expect WHAT ID VALUE WHAT: role (follower, pre-candidate, candidate, leader), term, vote,
  *                        leader, commit, last, durable, applied, rejections (leader's count of
- *                        append rejections), elections (real elections started)
+ *                        append rejections), elections (real elections started),
+ *                        transferring (a leader's transfer target, 0: none), transfers,
+ *                        timeouts-now, transfers-aborted (leadership transfer counters)
  *   expect-min WHAT ID VALUE   the same, at least VALUE
  *   read ID CTX          a ReadIndex read at ID (must be accepted)
  *   read-lease ID CTX    a lease read at ID (ReadIndex when the lease does not hold)

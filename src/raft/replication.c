@@ -152,6 +152,7 @@ void replication_on_append_response(struct raft *r, const struct raft_msg *m) {
             progress_become_replicate(pr);
         }
         replication_maybe_commit(r);
+        transfer_on_match(r, pr);   /* a transfer's target caught up: TIMEOUT_NOW */
     }
     send_append(r, pr, 0);
 }
