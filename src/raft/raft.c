@@ -241,8 +241,8 @@ static int step_term(struct raft *r, const struct raft_msg *m) {
         if (m->type == RAFT_MSG_PREVOTE_RESP && !m->reject) return 1;
         if (m->type == RAFT_MSG_VOTE && m->transfer && election_in_lease(r)) {
             RAFT_TRACE(r, "vote request from n%" PRIu32 " for term %" PRIu64 " is a leadership "
-                       "transfer: heed it although leader n%" PRIu32 " was heard %" PRIu32
-                       " ticks ago", m->from, m->term, r->leader, r->election_elapsed);
+                       "transfer: heed it inside the check-quorum lease of n%" PRIu32
+                       " (the leader asked for this election)", m->from, m->term, r->leader);
         } else if (m->type == RAFT_MSG_VOTE && election_in_lease(r)) {
             RAFT_TRACE(r, "ignore vote request from n%" PRIu32 " for term %" PRIu64
                        ": leader n%" PRIu32 " heard %" PRIu32 " ticks ago (check-quorum lease)",
