@@ -24,6 +24,7 @@
  *                                19 persist only NODE's pending log
  *                                20 ReadIndex read at NODE
  *                                21 lease read at NODE (ReadIndex when the lease does not hold)
+ *                                22 the leader of the highest term transfers leadership to NODE
  * Only messages the nodes sent travel (Raft does not tolerate forged ones), but they may be
  * dropped, duplicated, reordered and delayed without limit, and a node may crash at any moment,
  * losing what its storage had not made durable. The hard state and the log are separate files,
@@ -77,15 +78,16 @@ enum op {
     OP_TICK, OP_TICKS, OP_TICK_ALL, OP_DELIVER, OP_DELIVER_AT, OP_DELIVER_MANY, OP_DUPLICATE_AT,
     OP_DROP_AT, OP_PROPOSE, OP_PROPOSE_LEADER, OP_CRASH, OP_RESTART, OP_MANUAL, OP_PERSIST,
     OP_CUT, OP_HEAL_LINK, OP_HEAL_ALL, OP_ISOLATE, OP_PERSIST_HS, OP_PERSIST_LOG, OP_READ,
-    OP_READ_LEASE, OP_COUNT
+    OP_READ_LEASE, OP_TRANSFER, OP_COUNT
 };
 
-_Static_assert(OP_COUNT == 22, "fuzz/tools/gen_raft_net_corpus.c writes these operations");
+_Static_assert(OP_COUNT == 23, "fuzz/tools/gen_raft_net_corpus.c writes these operations");
 
 static const char *const op_names[OP_COUNT] = {
     "tick", "ticks", "tick-all", "deliver", "deliver-at", "deliver-many", "duplicate-at",
     "drop-at", "propose", "propose-leader", "crash", "restart", "manual", "persist", "cut",
     "heal-link", "heal-all", "isolate", "persist-hs", "persist-log", "read", "read-lease",
+    "transfer",
 };
 
 /* One run: the world, the program's cursor and what the checks need to name a failure. */
@@ -278,6 +280,18 @@ static void issue_read(struct run *run, uint32_t id, int lease) {
     check(run);
 }
 
+/* raft_transfer_leader at the leader of the highest term (any answer is fine: the target may be
+ * the leader itself, or another transfer under way). */
+static void transfer(struct run *run, uint32_t target) {
+    uint32_t id = raftnet_leader(run->net);
+    if (id == 0) return;
+    enter(id);
+    int rc = raft_transfer_leader(run->net->nodes[id].raft, target);
+    if (run->trace) fprintf(stderr, "   transfer n%u -> n%u: %d\n", id, target, rc);
+    raftnet_persist_part(run->net, id, 0, 0);   /* drains the node's output */
+    check(run);
+}
+
 static void pair(struct run *run, uint32_t *a, uint32_t *b) {
     uint32_t n = run->net->n;
     uint8_t x = operand(run);
@@ -358,6 +372,7 @@ static void run_op(struct run *run) {
         break;
     case OP_READ: issue_read(run, operand_node(run), 0); break;
     case OP_READ_LEASE: issue_read(run, operand_node(run), 1); break;
+    case OP_TRANSFER: transfer(run, operand_node(run)); break;
     default: __builtin_trap();
     }
     check(run);

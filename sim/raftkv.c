@@ -16,7 +16,8 @@
  * checked for election safety and leader completeness; every entry that enters any node's log is checked for log matching; every applied
  * entry for state machine safety; every acknowledged write for durability. At the heal every
  * server loses power and restarts; the groups must then elect leaders and commit a new write within
- * RAFTKV_LIVENESS_NS. At the end each key's history must be linearizable. */
+ * RAFTKV_LIVENESS_NS. At the end each key's history must be linearizable. Now and then a leader
+ * that receives a request hands its group to another server (leadership transfer). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ enum {
     RAFTKV_RETRIES_MAX = 40,
     RAFTKV_LINCHECK_BUDGET = 4u << 20,
     RAFTKV_CHANGE_PPM = 5000,   /* per server timer (10 ms): an attempt about every second */
+    RAFTKV_TRANSFER_PPM = 5000,   /* per request a leader receives: hand the group on */
 };
 
 static const uint64_t RAFTKV_OP_TIMEOUT_NS = 500ull * 1000 * 1000;
@@ -105,6 +107,7 @@ struct raftkv {
     uint64_t reads;
     uint64_t reads_by_index;                /* of reads: by ReadIndex at any server */
     uint64_t reads_by_lease;                /*   by the leader's lease (or ReadIndex) */
+    uint64_t transfers;                     /* leadership transfers begun (kv_maybe_transfer) */
     uint32_t bugs;                          /* enum raftkv_bug, for the checks' own tests */
     uint32_t snapshot_entries;              /* drawn per seed: small, so snapshots happen often */
     uint32_t snapshot_trailing;
@@ -404,6 +407,26 @@ static void kv_conn_closed(void *node, uint64_t conn) {
     }
 }
 
+/* Now and then a leader hands its group to another voter (dissertation 3.10), at random, as an
+ * operator moving leaders would: the group refuses proposals until the target takes over or an
+ * election timeout passes, and the checks must still hold. Draws only from the workload's
+ * seeded stream. */
+static void kv_maybe_transfer(struct kv_server *n, uint32_t group) {
+    struct raftkv *w = n->w;
+    const struct raft *r = host_raft(n->host, group);
+    if (r == NULL || raft_role(r) != RAFT_LEADER) return;
+    struct rq_rng *rng = sim_workload_rng(w->sim);
+    if (!rq_rng_chance(rng, RAFTKV_TRANSFER_PPM)) return;
+    struct raft_membership m;   /* a voter other than us */
+    raft_membership_get(r, &m);
+    uint32_t others[RAFT_MEMBERS_MAX], count = 0;
+    for (uint32_t i = 0; i < m.count; i++)
+        if (m.voter[i] && m.ids[i] != n->io->node_id) others[count++] = m.ids[i];
+    if (count == 0) return;
+    uint32_t target = others[rq_rng_below(rng, count)];
+    if (host_transfer_leader(n->host, group, target) == 0) w->transfers++;
+}
+
 static void kv_request(void *node, uint64_t conn, const void *buf, size_t len) {
     struct kv_server *n = node;
     struct kv_request q;
@@ -456,6 +479,7 @@ static void kv_request(void *node, uint64_t conn, const void *buf, size_t len) {
         slot->index = index;
         slot->term = term;
     }
+    kv_maybe_transfer(n, group);
 }
 
 static const struct rq_node_ops kv_server_ops = {
@@ -731,12 +755,11 @@ static void raftkv_on_end(struct sim *s, void *arg) {
     sim_note(s, 0, "raft-kv: %" PRIu64 " acknowledged (%" PRIu64 " reads, %" PRIu64
              " by ReadIndex, %" PRIu64 " by lease), %" PRIu64 " unknown, committed %" PRIu64
              "/%" PRIu64 " entries, %" PRIu64 " unchecked, %" PRIu64 " snapshots (every %" PRIu32
-             " entries) and %" PRIu64 " restores, %" PRIu64 " membership changes", w->acked,
-             w->reads,
-             w->reads_by_index, w->reads_by_lease, w->unknown,
-             raftcheck_applied_last(w->check, 1),
-             raftcheck_applied_last(w->check, 2), raftcheck_unchecked(w->check), w->snapshots,
-             w->snapshot_entries, w->restores, w->changes);
+             " entries) and %" PRIu64 " restores, %" PRIu64 " membership changes, %" PRIu64
+             " leadership transfers", w->acked, w->reads, w->reads_by_index, w->reads_by_lease,
+             w->unknown, raftcheck_applied_last(w->check, 1), raftcheck_applied_last(w->check, 2),
+             raftcheck_unchecked(w->check), w->snapshots, w->snapshot_entries, w->restores,
+             w->changes, w->transfers);
 }
 
 const struct sim_workload sim_workload_raftkv = {

@@ -508,12 +508,16 @@ static uint64_t observe(struct raftnet *net, const char *what, uint32_t id, int 
     if (strcmp(what, "voters") == 0) return raft_membership_voters(&conf);
     if (strcmp(what, "members") == 0) return conf.count;
     if (strcmp(what, "snap") == 0) return net->nodes[id].snap_index;
+    if (strcmp(what, "transferring") == 0) return raft_transfer_target(r);
     struct raft_stats st;
     raft_stats_get(r, &st);
     if (strcmp(what, "rejections") == 0) return st.rejections_received;
     if (strcmp(what, "elections") == 0) return st.elections_started;
     if (strcmp(what, "chunks") == 0) return st.snapshot_chunks_sent;
     if (strcmp(what, "installed") == 0) return st.snapshots_installed;
+    if (strcmp(what, "transfers") == 0) return st.transfers_started;
+    if (strcmp(what, "timeouts-now") == 0) return st.timeouts_now_sent;
+    if (strcmp(what, "transfers-aborted") == 0) return st.transfers_aborted;
     *ok = 0;
     return 0;
 }
@@ -542,7 +546,10 @@ static int inject(struct raftnet *net, int argc, char **argv) {
         return -1;
     switch (m.type) {
     case RAFT_MSG_PREVOTE:
-    case RAFT_MSG_VOTE: m.last_index = v[3]; m.last_term = v[4]; break;
+    case RAFT_MSG_VOTE:
+        m.last_index = v[3]; m.last_term = v[4];
+        m.transfer = (uint8_t)(m.type == RAFT_MSG_VOTE && v[5] != 0);
+        break;
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_VOTE_RESP: m.reject = (uint8_t)(v[3] != 0); break;
     case RAFT_MSG_APPEND: m.prev_index = v[3]; m.prev_term = v[4]; m.commit = v[5]; break;
@@ -554,6 +561,7 @@ static int inject(struct raftnet *net, int argc, char **argv) {
         m.snap_index = v[3]; m.snap_term = v[4]; m.offset = v[5]; m.chunk_last = v[6] != 0;
         break;
     case RAFT_MSG_SNAPSHOT_RESP: m.snap_index = v[3]; m.offset = v[4]; break;
+    case RAFT_MSG_TIMEOUT_NOW: m.last_index = v[3]; break;
     default: break;
     }
     raftnet_inject(net, &m);
@@ -614,26 +622,52 @@ static int expectation(struct raftnet *net, int argc, char **argv, char *err, si
     return -1;
 }
 
-/* change ID KIND NODE RESULT: a membership change at ID (KIND add, promote or remove) whose
- * result must be RESULT (ok, busy, invalid or notleader). */
-static int change(struct raftnet *net, uint32_t id, const char *kind, uint32_t node,
-                  const char *want, char *err, size_t cap) {
-    static const char *const kinds[] = {NULL, "add", "promote", "remove"};
+/* The result a command expects, by name (ok, einval, ebusy, enotleader); returns 0 with *rc, or
+ * -1 for an unknown name. */
+static int result_named(const char *name, int *rc) {
     static const struct { const char *name; int rc; } results[] = {
-        {"ok", 0}, {"busy", RQ_EBUSY}, {"invalid", RQ_EINVAL}, {"notleader", RQ_ENOTLEADER}};
-    int k = 1;
+        {"ok", 0}, {"einval", RQ_EINVAL}, {"ebusy", RQ_EBUSY}, {"enotleader", RQ_ENOTLEADER}};
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+        if (strcmp(results[i].name, name) != 0) continue;
+        *rc = results[i].rc;
+        return 0;
+    }
+    return -1;
+}
+
+/* change ID KIND NODE RESULT: a membership change at ID (KIND add, promote or remove) must
+ * return RESULT. */
+static int change(struct raftnet *net, uint32_t id, const char *kind, uint32_t node,
+                  const char *want_name, char *err, size_t cap) {
+    static const char *const kinds[] = {NULL, "add", "promote", "remove"};
+    int k = 1, want;
     while (k <= 3 && strcmp(kinds[k], kind) != 0) k++;
-    int w = 0;
-    while (w < 4 && strcmp(results[w].name, want) != 0) w++;
-    if (k > 3 || w == 4 || net->nodes[id].raft == NULL) {
+    if (k > 3 || result_named(want_name, &want) != 0 || net->nodes[id].raft == NULL) {
         snprintf(err, cap, "bad change");
         return -1;
     }
     uint64_t index;
     int rc = raft_change_membership(net->nodes[id].raft, (enum raft_change)k, node, &index);
     drain(net, id);
-    if (rc == results[w].rc) return 0;
-    snprintf(err, cap, "change returned %d", rc);
+    if (rc == want) return 0;
+    snprintf(err, cap, "change returned %d, not %s", rc, want_name);
+    return -1;
+}
+
+/* transfer A B [RESULT]: raft_transfer_leader at A must return RESULT (default ok). */
+static int transfer(struct raftnet *net, int argc, char **argv, char *err, size_t cap) {
+    uint32_t a = (uint32_t)strtoul(argv[1], NULL, 10);
+    uint32_t b = (uint32_t)strtoul(argv[2], NULL, 10);
+    const char *want_name = argc == 4 ? argv[3] : "ok";
+    int want;
+    if (result_named(want_name, &want) != 0) {
+        snprintf(err, cap, "unknown result %s", want_name);
+        return -1;
+    }
+    int rc = raft_transfer_leader(net->nodes[a].raft, b);
+    drain(net, a);
+    if (rc == want) return 0;
+    snprintf(err, cap, "transfer returned %d, not %s", rc, want_name);
     return -1;
 }
 
@@ -673,6 +707,9 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
     } else if ((!strcmp(c, "propose") || !strcmp(c, "reject")) && argc == 3) {
         rc = raftnet_propose(net, a, argv[2]);
         if ((rc == 0) != (c[0] == 'p')) { snprintf(err, cap, "propose returned %d", rc); return -1; }
+    } else if (!strcmp(c, "transfer") && (argc == 3 || argc == 4)) {
+        if (net->nodes[a].raft == NULL) { snprintf(err, cap, "n%u is not running", a); return -1; }
+        return transfer(net, argc, argv, err, cap);
     } else if ((!strcmp(c, "read") || !strcmp(c, "read-lease")) && argc == 3) {
         struct raft *r = net->nodes[a].raft;
         uint64_t ctx = strtoull(argv[2], NULL, 10);

@@ -158,20 +158,23 @@ void raftnet_snapshot(struct raftnet *net, uint32_t id);
  *   deliver-one          delivers the oldest queued message only
  *   deliver-at K         delivers the K-th queued message (0 = oldest) only
  *   duplicate K          queues a copy of the K-th queued message at the back
- *   inject TYPE FROM TO TERM A B C D   queues a message: votes A=last_index B=last_term;
- *                        vote answers A=reject; append A=prev_index B=prev_term C=commit (no
- *                        entries); append-resp A=index B=reject C=hint_index D=hint_term;
- *                        heartbeat A=commit; install-snapshot A=snap_index B=snap_term
- *                        C=offset D=last (no bytes); snapshot-resp A=snap_index B=offset
+ *   inject TYPE FROM TO TERM A B C D   queues a message: votes A=last_index B=last_term
+ *                        (vote: C=transfer flag); vote answers A=reject; append A=prev_index
+ *                        B=prev_term C=commit (no entries); append-resp A=index B=reject
+ *                        C=hint_index D=hint_term; heartbeat A=commit; timeout-now A=last_index;
+ *                        install-snapshot A=snap_index B=snap_term C=offset D=last (no bytes);
+ *                        snapshot-resp A=snap_index B=offset
  *   elect ID             ticks node ID alone until it campaigns, delivering, until it leads
  *   propose ID DATA      proposes DATA at ID (must be accepted)
  *   reject ID DATA       proposes DATA at ID and expects a refusal
+ *   transfer A B [RESULT]   leader A transfers leadership to B (raft_transfer_leader); RESULT is
+ *                        what it must return: ok (the default), einval, ebusy or enotleader
  *   isolate ID | cut A B | heal
  *   crash ID | restart ID | manual ID (storage answers only on persist) | persist ID
  *   persist-hs ID | persist-log ID   only the hard state, or only the log, becomes durable
  *   drop TYPE FROM TO    drops queued messages (TYPE a raft_msg_type_name or "any"; ids or 0)
  *   change ID KIND NODE RESULT   membership change at ID: KIND add (as a learner), promote or
- *                        remove NODE; RESULT ok, busy, invalid or notleader must be what it returns
+ *                        remove NODE; RESULT (as for transfer) is what it must return
  *   snapshot ID          ID snapshots its applied state now and compacts its log
  *   chunk-size N         snapshot chunks of N bytes from now on
  *   expect WHAT ID VALUE WHAT: role (follower, pre-candidate, candidate, leader), term, vote,
@@ -179,7 +182,9 @@ void raftnet_snapshot(struct raftnet *net, uint32_t id);
  *                        append rejections), elections (real elections started), first (first
  *                        index in the log), snap (snapshot index), chunks (chunks sent),
  *                        installed (snapshots installed), voters and members (of the
- *                        configuration ID uses)
+ *                        configuration ID uses), transferring (a leader's transfer target, 0:
+ *                        none), transfers, timeouts-now, transfers-aborted (leadership transfer
+ *                        counters)
  *   expect-min WHAT ID VALUE   the same, at least VALUE
  *   read ID CTX          a ReadIndex read at ID (must be accepted)
  *   read-lease ID CTX    a lease read at ID (ReadIndex when the lease does not hold)

@@ -25,9 +25,9 @@ enum op {
     OP_TICK, OP_TICKS, OP_TICK_ALL, OP_DELIVER, OP_DELIVER_AT, OP_DELIVER_MANY, OP_DUPLICATE_AT,
     OP_DROP_AT, OP_PROPOSE, OP_PROPOSE_LEADER, OP_CRASH, OP_RESTART, OP_MANUAL, OP_PERSIST,
     OP_CUT, OP_HEAL_LINK, OP_HEAL_ALL, OP_ISOLATE, OP_PERSIST_HS, OP_PERSIST_LOG, OP_READ,
-    OP_READ_LEASE, OP_COUNT
+    OP_READ_LEASE, OP_TRANSFER, OP_COUNT
 };
-_Static_assert(OP_COUNT == 22, "the operations of fuzz/raft_net.c");
+_Static_assert(OP_COUNT == 23, "the operations of fuzz/raft_net.c");
 
 /* The configuration byte's bits. */
 enum {
@@ -251,6 +251,18 @@ static uint64_t read_at(struct prog *p, uint32_t id, int lease) {
     raftnet_persist_part(p->net, id, 0, 0);   /* drains the node's output */
     check(p);
     return ctx;
+}
+
+/* The leader of the highest term transfers leadership to target, as the target program does;
+ * returns raft_transfer_leader's answer (1: no leader). */
+static int transfer(struct prog *p, uint32_t target) {
+    op_node(p, OP_TRANSFER, target);
+    uint32_t id = raftnet_leader(p->net);
+    if (id == 0) return 1;
+    int rc = raft_transfer_leader(node(p, id), target);
+    raftnet_persist_part(p->net, id, 0, 0);   /* drains the node's output */
+    check(p);
+    return rc;
 }
 
 /* The read index node id confirmed read ctx with, or UINT64_MAX when it did not. */
@@ -656,6 +668,42 @@ static void reads(struct prog *p) {
     save(p);
 }
 
+static void transfers(struct prog *p) {
+    /* Leadership transfer to an up-to-date follower: it leads the next term. */
+    begin(p, "transfer-3", 0);
+    elect(p, 1, 0);
+    propose_leader(p, 2);
+    heartbeat(p, 1);
+    expect(p, transfer(p, 2) == 0, "the transfer is refused");
+    settle(p);
+    expect(p, raftnet_leader(p->net) == 2, "the target does not lead");
+    propose_leader(p, 1);
+    heartbeat(p, 2);
+    expect_commit(p, 5);
+    save(p);
+
+    /* With leases: the target is cut off, the leader's lease reads fall back to ReadIndex, the
+     * transfer aborts, and a later transfer to the other follower succeeds. */
+    begin(p, "transfer-lease-abort-3", SEED_B);
+    expect(p, p->lease, "no lease in this configuration");
+    uint32_t leader = elect(p, 1, 0);
+    uint32_t target = leader % 3 + 1, other = target % 3 + 1;
+    propose_leader(p, 1);
+    heartbeat(p, leader);
+    cut(p, leader, target);
+    expect(p, transfer(p, target) == 0, "the transfer is refused");
+    uint64_t l1 = read_at(p, leader, 1);
+    expect(p, confirmed(p, leader, l1) == UINT64_MAX, "a lease read after timeout-now");
+    ticks(p, leader, p->election_ticks);
+    settle(p);
+    expect(p, raft_transfer_target(node(p, leader)) == 0, "the transfer did not abort");
+    heal_all(p);
+    expect(p, transfer(p, other) == 0, "the second transfer is refused");
+    settle(p);
+    expect(p, raftnet_leader(p->net) == other, "the second target does not lead");
+    save(p);
+}
+
 static void network(struct prog *p) {
     /* Appends and their answers reordered and duplicated. */
     begin(p, "reorder-duplicate-3", ONE_ENTRY);
@@ -698,6 +746,7 @@ int main(int argc, char **argv) {
     crashes(&p);
     storage(&p);
     reads(&p);
+    transfers(&p);
     network(&p);
     raftnet_destroy(p.net);
     printf("gen_raft_net_corpus: %d inputs in %s\n", written, out_dir);

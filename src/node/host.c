@@ -459,6 +459,17 @@ int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size
     return 0;
 }
 
+int host_transfer_leader(struct host *h, uint32_t group, uint32_t target) {
+    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
+    struct host_group *g = group_of(h, group);
+    if (g == NULL) return RQ_ERANGE;
+    int err = raft_transfer_leader(g->raft, target);
+    if (err != 0) return err;
+    host_drain(h, g);   /* the TIMEOUT_NOW or the catch-up append */
+    host_flush(h);
+    return 0;
+}
+
 int host_read(struct host *h, uint32_t group, uint64_t ctx) {
     if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
     struct host_group *g = group_of(h, group);

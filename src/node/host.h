@@ -96,6 +96,12 @@ void host_on_disk_done(struct host *h, struct rq_disk_req *req);
 int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size, uint64_t *index,
                  uint64_t *term);
 
+/* Hands the leadership of group to the voter target (raft_transfer_leader, dissertation 3.10):
+ * the group refuses proposals (RQ_EBUSY) until the target takes over or an election timeout
+ * passes. Returns 0, RQ_ENOTLEADER, RQ_EINVAL (target is this node or not a voter), RQ_EBUSY (a
+ * transfer to another target is under way), RQ_ERANGE (no such group) or RQ_ECLOSED. */
+int host_transfer_leader(struct host *h, uint32_t group, uint32_t target);
+
 /* A linearizable read of group without a log entry (raft_read_index: on the leader or, through
  * it, on a follower): cb->read(ctx) follows once it may be served, or never (leader lost; the
  * caller times out). Returns 0, RQ_ENOTLEADER, RQ_EBUSY, RQ_ERANGE or RQ_ECLOSED. */

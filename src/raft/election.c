@@ -6,7 +6,9 @@
  * does not inflate its term and cannot depose a healthy leader when it returns. With
  * check-quorum, a node that heard from a leader within the election timeout refuses both kinds of
  * votes (the leader's "lease"), and a leader that has not heard from a majority within an election
- * timeout steps down. */
+ * timeout steps down. A leadership transfer (transfer.c) is the exception: its candidate skips
+ * pre-vote, and its vote requests (transfer = 1) are granted inside the lease, since the leader
+ * asked for the election itself; one vote per term and the log rule still apply. */
 #include <stdio.h>
 #include <string.h>
 
@@ -40,7 +42,7 @@ static void tally(struct raft *r) {
         if (r->role == RAFT_PRECANDIDATE) {
             RAFT_TRACE(r, "pre-vote won (%" PRIu32 " of %" PRIu32 "): start the election",
                        yes, voters);
-            election_start(r, 0);
+            election_start(r, 0, 0);
         } else {
             RAFT_TRACE(r, "election won (%" PRIu32 " of %" PRIu32 " votes)", yes, voters);
             raft_become_leader(r);
@@ -52,8 +54,10 @@ static void tally(struct raft *r) {
     }
 }
 
-void election_start(struct raft *r, int pre_vote) {
+void election_start(struct raft *r, int pre_vote, int transfer) {
     RQ_ASSERT(r->role != RAFT_LEADER);
+    if (transfer) RQ_ASSERT(!pre_vote);
+    r->campaign_transfer = (uint8_t)(transfer != 0);
     read_forget_forwarded(r);
     r->election_elapsed = 0;
     election_reset_timeout(r);
@@ -79,8 +83,9 @@ void election_start(struct raft *r, int pre_vote) {
         r->stats.elections_started++;
         type = RAFT_MSG_VOTE;
         term = r->term;
-        RAFT_TRACE(r, "start election with log (%" PRIu64 ",%" PRIu64 ")",
-                   raft_log_last_term(&r->log), raft_log_last(&r->log));
+        RAFT_TRACE(r, "start %selection with log (%" PRIu64 ",%" PRIu64 ")",
+                   transfer ? "transfer " : "", raft_log_last_term(&r->log),
+                   raft_log_last(&r->log));
     }
     RQ_ASSERT(conf_is_voter(r, r->cfg.id));   /* only voters campaign */
     r->granted[raft_member_slot(r, r->cfg.id)] = 1;
@@ -88,7 +93,8 @@ void election_start(struct raft *r, int pre_vote) {
         if (r->conf.ids[i] == r->cfg.id || !r->conf.voter[i]) continue;
         struct raft_msg m = {.type = type, .to = r->conf.ids[i], .term = term,
                              .last_index = raft_log_last(&r->log),
-                             .last_term = raft_log_last_term(&r->log)};
+                             .last_term = raft_log_last_term(&r->log),
+                             .transfer = r->campaign_transfer};
         raft_send(r, &m);
     }
     tally(r);
@@ -104,7 +110,7 @@ void election_tick(struct raft *r) {
         election_reset_timeout(r);
         return;
     }
-    election_start(r, r->cfg.pre_vote);
+    election_start(r, r->cfg.pre_vote, 0);
 }
 
 /* Paper 5.4.1: grant only to a candidate whose log is at least as up to date as ours: a later
@@ -120,11 +126,12 @@ static int log_up_to_date(const struct raft *r, const struct raft_msg *m, char *
 
 void election_on_request(struct raft *r, const struct raft_msg *m) {
     int pre = m->type == RAFT_MSG_PREVOTE;
+    int transfer = !pre && m->transfer;   /* started by the leader's TIMEOUT_NOW (transfer.c) */
     char why[160] = "";
     int grant = 0;
     if (pre && m->term <= r->term) {
         snprintf(why, sizeof why, "its term %" PRIu64 " is not above mine", m->term);
-    } else if (election_in_lease(r)) {
+    } else if (!transfer && election_in_lease(r)) {
         snprintf(why, sizeof why, "leader n%" PRIu32 " heard %" PRIu32 " ticks ago", r->leader,
                  r->election_elapsed);
     } else if (!pre && r->vote != 0 && r->vote != m->from) {
@@ -134,6 +141,9 @@ void election_on_request(struct raft *r, const struct raft_msg *m) {
     } else {
         grant = log_up_to_date(r, m, why, sizeof why);
     }
+    if (transfer && election_in_lease(r))
+        RAFT_TRACE(r, "vote request from n%" PRIu32 " is a leadership transfer: the lease of n%"
+                   PRIu32 " does not apply (dissertation 4.2.3)", m->from, r->leader);
     if (grant && !pre) {
         r->vote = m->from;
         r->hardstate_dirty = 1;

@@ -1,6 +1,7 @@
 /* internal.h — the state of one Raft group, shared by the files that implement it (raft.c: inputs,
  * outputs and role changes; election.c: timeouts, pre-vote, votes, check-quorum; replication.c:
- * appends, acknowledgements, commitment). Not for use outside src/raft/ (tests excepted). */
+ * appends, acknowledgements, commitment; read.c: ReadIndex and leases; transfer.c: leadership
+ * transfer). Not for use outside src/raft/ (tests excepted). */
 #ifndef RQ_RAFT_INTERNAL_H
 #define RQ_RAFT_INTERNAL_H
 
@@ -102,6 +103,15 @@ struct raft {
     uint32_t snap_request_count;
     uint8_t snap_incoming;        /* follower: snap_chunk holds a chunk for the caller */
     struct raft_snapshot_chunk snap_chunk;
+    /* Leadership transfer (transfer.c, dissertation 3.10). Leader: the voter it hands off to
+     * (0: none; proposals are refused meanwhile) and the leader ticks since the transfer began
+     * (it aborts at election_ticks). Any role: the term in which this node, as leader, sent a
+     * TIMEOUT_NOW (0: never); its lease is forfeited for the rest of that term. Candidate: the
+     * current campaign was started by TIMEOUT_NOW, so its vote requests carry transfer = 1. */
+    uint32_t transfer_target;
+    uint32_t transfer_elapsed;
+    uint64_t timeout_now_term;
+    uint8_t campaign_transfer;
 
     struct raft_msg outbox[RAFT_OUTBOX_MAX];
     uint32_t outbox_count;
@@ -129,7 +139,9 @@ uint64_t raft_self_match(const struct raft *r);
 void election_reset_timeout(struct raft *r);
 void election_tick(struct raft *r);
 int election_in_lease(const struct raft *r);
-void election_start(struct raft *r, int pre_vote);
+/* pre_vote: a pre-vote round (dissertation 9.6); transfer: a real election started by TIMEOUT_NOW
+ * (never with pre_vote). */
+void election_start(struct raft *r, int pre_vote, int transfer);
 void election_on_request(struct raft *r, const struct raft_msg *m);
 void election_on_response(struct raft *r, const struct raft_msg *m);
 void election_check_quorum(struct raft *r);
@@ -159,6 +171,11 @@ void snapshot_send_to(struct raft *r, struct raft_progress *pr);
 void snapshot_on_install(struct raft *r, const struct raft_msg *m);
 void snapshot_on_response(struct raft *r, const struct raft_msg *m);
 void snapshot_on_heartbeat_response(struct raft *r, struct raft_progress *pr);
+/* transfer.c */
+void transfer_tick(struct raft *r);
+void transfer_on_match(struct raft *r, const struct raft_progress *pr);
+void transfer_clear(struct raft *r, const char *why);
+void transfer_on_timeout_now(struct raft *r, const struct raft_msg *m);
 
 /* replication.c */
 void replication_tick(struct raft *r);

@@ -154,7 +154,10 @@ static void release_held(struct raft *r) {
 
 void raft_become_follower(struct raft *r, uint64_t term, uint32_t leader, const char *why) {
     RQ_ASSERT(term >= r->term);
-    if (r->role == RAFT_LEADER) read_on_step_down(r);
+    if (r->role == RAFT_LEADER) {
+        read_on_step_down(r);
+        transfer_clear(r, why);
+    }
     if (term > r->term) {
         read_forget_forwarded(r);
         RAFT_TRACE(r, "term %" PRIu64 " -> %" PRIu64 " as follower: %s", r->term, term, why);
@@ -194,6 +197,7 @@ void raft_follow(struct raft *r, uint32_t leader) {
 
 void raft_become_leader(struct raft *r) {
     RQ_ASSERT(r->role == RAFT_CANDIDATE);
+    RQ_ASSERT(r->transfer_target == 0);   /* cleared when it last stepped down */
     r->role = RAFT_LEADER;
     r->lease_valid = 0;
     memset(r->rounds, 0, sizeof r->rounds);
@@ -224,6 +228,7 @@ void raft_tick(struct raft *r) {
     r->ticks++;
     if (r->role == RAFT_LEADER) {
         replication_tick(r);
+        transfer_tick(r);
         election_check_quorum(r);
     } else {
         election_tick(r);
@@ -232,13 +237,19 @@ void raft_tick(struct raft *r) {
 
 /* Paper figure 2, "Rules for all servers": a higher term makes us a follower of that term; a lower
  * term is stale. The exceptions are pre-vote (its term is hypothetical, dissertation 9.6) and a
- * vote request that arrives while we believe a leader is alive (dissertation 4.2.3). Returns 1
+ * vote request that arrives while we believe a leader is alive (dissertation 4.2.3), unless that
+ * leader asked for the election by a leadership transfer (transfer = 1, dissertation 3.10). A
+ * TIMEOUT_NOW of an older term is simply dropped here, like any stale message. Returns 1
  * when the message should be handled further. */
 static int step_term(struct raft *r, const struct raft_msg *m) {
     if (m->term > r->term) {
         if (m->type == RAFT_MSG_PREVOTE) return 1;
         if (m->type == RAFT_MSG_PREVOTE_RESP && !m->reject) return 1;
-        if (m->type == RAFT_MSG_VOTE && election_in_lease(r)) {
+        if (m->type == RAFT_MSG_VOTE && m->transfer && election_in_lease(r)) {
+            RAFT_TRACE(r, "vote request from n%" PRIu32 " for term %" PRIu64 " is a leadership "
+                       "transfer: heed it inside the check-quorum lease of n%" PRIu32
+                       " (the leader asked for this election)", m->from, m->term, r->leader);
+        } else if (m->type == RAFT_MSG_VOTE && election_in_lease(r)) {
             RAFT_TRACE(r, "ignore vote request from n%" PRIu32 " for term %" PRIu64
                        ": leader n%" PRIu32 " heard %" PRIu32 " ticks ago (check-quorum lease)",
                        m->from, m->term, r->leader, r->election_elapsed);
@@ -288,12 +299,14 @@ void raft_step(struct raft *r, const struct raft_msg *m) {
     case RAFT_MSG_READ_INDEX_RESP: read_on_response(r, m); break;
     case RAFT_MSG_INSTALL_SNAPSHOT: snapshot_on_install(r, m); break;
     case RAFT_MSG_SNAPSHOT_RESP: snapshot_on_response(r, m); break;
+    case RAFT_MSG_TIMEOUT_NOW: transfer_on_timeout_now(r, m); break;
     default: RAFT_TRACE(r, "drop message of unknown type %u", m->type); break;
     }
 }
 
 int raft_propose(struct raft *r, const void *data, uint32_t data_size, uint64_t *index) {
     if (r->role != RAFT_LEADER) return RQ_ENOTLEADER;
+    if (r->transfer_target != 0) return RQ_EBUSY;   /* the log must stop growing (transfer.c) */
     if (data_size > RAFT_ENTRY_DATA_MAX || data_size > r->cfg.msg_bytes_max) return RQ_ETOOBIG;
     uint64_t last = raft_log_last(&r->log);
     if (last - r->commit >= r->cfg.uncommitted_max) return RQ_EBUSY;

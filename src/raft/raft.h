@@ -115,8 +115,8 @@ void raft_tick(struct raft *r);
  * codec cannot see (e.g. entries beyond what a leader of that term could send). */
 void raft_step(struct raft *r, const struct raft_msg *m);
 /* Leader only: appends a NORMAL entry (data copied). Returns 0 with *index set, RQ_ENOTLEADER
- * (with raft_leader() as the hint, 0 if unknown), RQ_EBUSY (memory bound or too many uncommitted
- * entries), or RQ_ETOOBIG (data_size > RAFT_ENTRY_DATA_MAX or > msg_bytes_max). */
+ * (with raft_leader() as the hint, 0 if unknown), RQ_EBUSY (memory bound, too many uncommitted
+ * entries, or a leadership transfer in progress), or RQ_ETOOBIG (data_size > RAFT_ENTRY_DATA_MAX or > msg_bytes_max). */
 int raft_propose(struct raft *r, const void *data, uint32_t data_size, uint64_t *index);
 /* A linearizable read without a log entry (dissertation 6.4, ReadIndex). On the leader: it
  * records its commit index as the read index (once an entry of its own term is committed: before
@@ -137,8 +137,25 @@ int raft_read_index(struct raft *r, uint64_t ctx);
  * while the lease holds — provided the clocks drift within the bound lease_ticks was computed
  * for, and ticks follow the node's clock (the host ticks as many times as tick periods passed,
  * so a process that was paused sees its lease expire). Outside the lease, or before the leader
- * committed an entry of its term, the read falls back to ReadIndex. Same returns. */
+ * committed an entry of its term, the read falls back to ReadIndex.
+ * A leader that sent TIMEOUT_NOW (raft_transfer_leader) serves no lease reads for the rest of its
+ * term, even if the transfer aborts: voters grant a transfer's vote inside the lease, so the lease
+ * no longer excludes another leader. Its reads then all go through ReadIndex, which stays safe.
+ * Same returns. */
 int raft_read_lease(struct raft *r, uint64_t ctx);
+
+/* Leadership transfer (dissertation 3.10): the leader hands its role to the voter `target`. It
+ * refuses proposals from now on (RQ_EBUSY; reads still work), replicates to the target until the
+ * target holds its whole log, then sends it TIMEOUT_NOW; the target campaigns at once, skipping
+ * pre-vote, and voters grant it even inside this leader's lease. The leader steps down when it
+ * sees the new term. If it is still leader election_ticks ticks later, the transfer aborts: it
+ * appends a no-op (so a late TIMEOUT_NOW no longer matches the target's log and is ignored) and
+ * takes proposals again. Stepping down for any reason ends the transfer. No proposal accepted
+ * before is lost (the target holds them all); stepping down is the only sign of success.
+ * Returns 0 (also when a transfer to the same target is already under way), RQ_ENOTLEADER,
+ * RQ_EINVAL (target is this node or not a voter) or RQ_EBUSY (a transfer to another target is
+ * under way). */
+int raft_transfer_leader(struct raft *r, uint32_t target);
 
 /* Storage reports (term, vote) durable (the newest state of the saves handed so far). */
 void raft_persisted_hardstate(struct raft *r, uint64_t term, uint32_t vote);
@@ -252,6 +269,7 @@ const char *raft_role_name(enum raft_role role);
 uint64_t raft_term(const struct raft *r);
 uint32_t raft_vote(const struct raft *r);
 uint32_t raft_leader(const struct raft *r);     /* 0: unknown */
+uint32_t raft_transfer_target(const struct raft *r);   /* leader: the transfer's target, 0: none */
 uint64_t raft_commit(const struct raft *r);
 uint64_t raft_applied_index(const struct raft *r);
 uint64_t raft_last_index(const struct raft *r);
@@ -275,6 +293,10 @@ struct raft_stats {
     uint64_t snapshots_taken;
     uint64_t snapshot_chunks_sent;
     uint64_t snapshots_installed;
+    uint64_t transfers_started;     /* raft_transfer_leader began one (success is seen elsewhere:
+                                       this node steps down and the target leads) */
+    uint64_t timeouts_now_sent;
+    uint64_t transfers_aborted;     /* the target did not take over within election_ticks */
 };
 void raft_stats_get(const struct raft *r, struct raft_stats *out);
 

@@ -172,8 +172,11 @@ static uint64_t round_on_answer(struct raft *r, const struct raft_msg *m) {
     return round->context;
 }
 
+/* A leader that sent TIMEOUT_NOW in this term holds no lease (transfer.c): voters grant the
+ * transfer's votes inside it, so it no longer excludes another leader. */
 static int lease_holds(const struct raft *r) {
     return r->role == RAFT_LEADER && r->cfg.lease_ticks > 0 && r->lease_valid &&
+           r->timeout_now_term != r->term &&
            own_term_committed(r) && r->ticks - r->lease_start_tick + 1 <= r->cfg.lease_ticks;
 }
 

@@ -192,6 +192,7 @@ static int next_conf(struct raft *r, enum raft_change kind, uint32_t node,
 int raft_change_membership(struct raft *r, enum raft_change kind, uint32_t node, uint64_t *index) {
     if (r->role != RAFT_LEADER) return RQ_ENOTLEADER;
     if (node == 0) return change_refused(r, RQ_EINVAL, "node 0");
+    if (r->transfer_target != 0) return change_refused(r, RQ_EBUSY, "a leadership transfer is under way");
     if (r->conf_index > r->commit)
         return change_refused(r, RQ_EBUSY, "the previous change is not committed yet");
     if (raft_log_term(&r->log, r->commit) != r->term)

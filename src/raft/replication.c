@@ -165,6 +165,7 @@ void replication_on_append_response(struct raft *r, const struct raft_msg *m) {
         }
         replication_maybe_commit(r);
         if (r->role != RAFT_LEADER) return;   /* it committed our own removal */
+        transfer_on_match(r, pr);   /* a transfer's target caught up: TIMEOUT_NOW */
     }
     send_append(r, pr, 0);
 }

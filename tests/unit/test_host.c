@@ -1,13 +1,14 @@
 /* The node host (src/node/host.c) in the simulator: many idle Raft groups on a few servers cost no
  * more network messages than one group (heartbeats are coalesced into one batch per peer per
  * interval), every group elects a leader, and what a node says about its groups survives a restart
- * of the whole cluster. */
+ * of the whole cluster; a leadership transfer through the host moves a group's leader. */
 #include <check.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/errors.h"
 #include "node/host.h"
 #include "sim/sim.h"
 #include "tests/unit/suite_main.h"
@@ -131,11 +132,63 @@ START_TEST(idle_groups_cost_no_messages_of_their_own) {
 }
 END_TEST
 
+static uint32_t leader_of(struct sim *s, uint32_t servers, uint32_t group) {
+    uint32_t leader = 0;
+    for (uint32_t id = 1; id <= servers; id++) {
+        struct server *n = sim_node(s, id);
+        const struct raft *r = n ? host_raft(n->host, group) : NULL;
+        if (r != NULL && raft_role(r) == RAFT_LEADER) {
+            ck_assert_uint_eq(leader, 0);
+            leader = id;
+        }
+    }
+    return leader;
+}
+
+/* host_transfer_leader: refused where raft_transfer_leader refuses, and on the leader it hands
+ * the group to the target within a few election timeouts (no faults). */
+START_TEST(a_transfer_moves_the_leader_to_the_target) {
+    struct sim_config cfg;
+    sim_config_default(&cfg);
+    cfg.workload = &host_workload;
+    cfg.servers = 3;
+    cfg.faults = 0;
+    cfg.duration_ns = 4000000000ull;
+    cfg.heal_ns = 0;
+    cfg.seed = 11;
+    if (getenv("HOST_TRACE")) cfg.trace = stderr;
+    next_groups = 2;
+    struct sim *s = sim_create(&cfg);
+    sim_run_until(s, 2000000000ull);
+    uint32_t leader = leader_of(s, 3, 1);
+    ck_assert_uint_ne(leader, 0);
+    uint32_t target = leader % 3 + 1, other = target % 3 + 1;
+    struct host *lh = ((struct server *)sim_node(s, leader))->host;
+    struct host *th = ((struct server *)sim_node(s, target))->host;
+    ck_assert_int_eq(host_transfer_leader(th, 1, other), RQ_ENOTLEADER);
+    ck_assert_int_eq(host_transfer_leader(lh, 9, target), RQ_ERANGE);
+    ck_assert_int_eq(host_transfer_leader(lh, 1, leader), RQ_EINVAL);
+    ck_assert_int_eq(host_transfer_leader(lh, 1, 7), RQ_EINVAL);
+    ck_assert_int_eq(host_transfer_leader(lh, 1, target), 0);
+    ck_assert_int_eq(host_transfer_leader(lh, 1, other), RQ_EBUSY);
+    uint64_t index, term;
+    ck_assert_int_eq(host_propose(lh, 1, "x", 1, &index, &term), RQ_EBUSY);
+    sim_run_until(s, 3000000000ull);
+    ck_assert_uint_eq(leader_of(s, 3, 1), target);
+    struct raft_stats st;
+    raft_stats_get(host_raft(lh, 1), &st);
+    ck_assert_uint_eq(st.timeouts_now_sent, 1);
+    ck_assert_uint_eq(st.transfers_aborted, 0);
+    sim_destroy(s);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("host");
     TCase *tc = tcase_create("multi-raft");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, idle_groups_cost_no_messages_of_their_own);
+    tcase_add_test(tc, a_transfer_moves_the_leader_to_the_target);
     suite_add_tcase(suite, tc);
     return run_suites(srunner_create(suite));
 }

@@ -246,16 +246,16 @@ static const struct scenario scenarios[] = {
      "elect 1; tick 2; change 1 add 4 ok; tick 4; cut 1 2; cut 1 3; propose 1 y; tick 4;"
      "expect commit 1 2; expect last 4 3; ticks 4 60; expect elections 4 0; check"},
     {"a learner that has not caught up is not promoted", 4, SPARE,
-     "elect 1; tick 2; isolate 4; change 1 add 4 ok; tick 4; change 1 promote 4 busy; heal;"
+     "elect 1; tick 2; isolate 4; change 1 add 4 ok; tick 4; change 1 promote 4 ebusy; heal;"
      "tick 4; change 1 promote 4 ok; tick 4; expect voters 4 4; check"},
     {"one change at a time", 4, SPARE,
-     "elect 1; tick 2; change 1 add 4 ok; change 1 remove 3 busy; tick 2; change 1 remove 3 ok;"
+     "elect 1; tick 2; change 1 add 4 ok; change 1 remove 3 ebusy; tick 2; change 1 remove 3 ok;"
      "tick 4; expect voters 1 2; expect members 1 3; check"},
     {"a new leader changes nothing before it commits an entry of its term", 4, SPARE,
-     "elect 1; change 1 add 4 busy; deliver; change 1 add 4 ok; check"},
+     "elect 1; change 1 add 4 ebusy; deliver; change 1 add 4 ok; check"},
     {"changes that make no sense are refused", 4, SPARE,
-     "elect 1; tick 2; change 1 add 2 invalid; change 1 promote 2 invalid; change 1 remove 4 invalid;"
-     "change 1 promote 4 invalid; change 2 add 4 notleader; change 1 add 0 invalid; check"},
+     "elect 1; tick 2; change 1 add 2 einval; change 1 promote 2 einval; change 1 remove 4 einval;"
+     "change 1 promote 4 einval; change 2 add 4 enotleader; change 1 add 0 einval; check"},
     /* The leader stops sending to n3 once the change is appended: n3 may never learn of it
      * (dissertation 4.2.3). It campaigns when it hears nothing, and pre-vote keeps it harmless. */
     {"a removed follower no longer counts and does not disturb", 3, 0,
@@ -265,7 +265,7 @@ static const struct scenario scenarios[] = {
     {"a leader that removes itself steps down once the change commits", 3, 0,
      "elect 1; tick 2; change 1 remove 1 ok; expect role 1 leader; tick 2; expect role 1 follower;"
      "tick 30; expect voters 2 2; expect-min term 2 2; propose 2 x; tick 4; check"},
-    {"the last voter cannot be removed", 1, 0, "elect 1; change 1 remove 1 invalid"},
+    {"the last voter cannot be removed", 1, 0, "elect 1; change 1 remove 1 einval"},
     {"a configuration entry that is truncated is no longer in use", 3, NO_CHECK_QUORUM,
      "elect 1; tick 2; isolate 1; change 1 remove 3 ok; expect voters 1 2; elect 2; propose 2 x;"
      "tick 2; heal; tick 6; expect voters 1 3; expect leader 1 2; check"},
@@ -283,6 +283,63 @@ static const struct scenario scenarios[] = {
      "propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 4; expect snap 2 9; crash 1; heal;"
      "tick 30;"
      "expect installed 3 1; restart 1; tick 20; expect-min applied 3 10; check"},
+    /* ---- leadership transfer (dissertation 3.10) ---- */
+    {"transfer to an up-to-date follower: it leads the next term, the old leader follows", 3, 0,
+     "elect 1; propose 1 a; tick 2; expect last 2 2; transfer 1 2; expect timeouts-now 1 1;"
+     "expect transferring 1 2; reject 1 b; deliver; expect role 2 leader; expect term 2 2;"
+     "expect elections 2 1; expect role 1 follower; expect leader 1 2; expect transferring 1 0;"
+     "tick 2; expect commit 1 3; expect commit 3 3; propose 2 c; tick 2; expect commit 1 4; check"},
+    {"transfer to a lagging follower: it catches up first, then gets timeout-now", 3, 0,
+     "elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; tick 2; heal; expect last 3 1;"
+     "transfer 1 3; expect timeouts-now 1 0; expect transferring 1 3; deliver-one; deliver-one;"
+     "expect timeouts-now 1 0; deliver; expect timeouts-now 1 1; expect role 3 leader;"
+     "expect term 3 2; expect role 1 follower; tick 2; expect commit 1 4; check"},
+    {"a transfer whose target is cut off aborts after an election timeout, with a no-op", 3, 0,
+     "elect 1; tick 2; isolate 2; transfer 1 2; expect timeouts-now 1 1; reject 1 x; tick 9;"
+     "expect transferring 1 2; expect last 1 1; tick 1; expect transferring 1 0;"
+     "expect transfers-aborted 1 1; expect role 1 leader; expect term 1 1; expect last 1 2;"
+     "expect commit 1 2; propose 1 y; deliver; expect commit 1 3; heal; tick 4;"
+     "expect commit 2 3; expect role 2 follower; expect term 2 1; check"},
+    {"a stale timeout-now delivered after the abort (and its no-op) changes nothing", 3, 0,
+     "elect 1; tick 2; cut 1 2; transfer 1 2; tick 10; expect transfers-aborted 1 1; heal;"
+     "tick 4; expect last 2 2; inject timeout-now 1 2 1 1; deliver; expect role 2 follower;"
+     "expect term 2 1; expect elections 2 0; expect role 1 leader; check"},
+    {"a timeout-now matching the target's log is obeyed (control for the row above)", 3, 0,
+     "elect 1; tick 2; inject timeout-now 1 2 1 1; deliver; expect role 2 leader;"
+     "expect term 2 2; check"},
+    {"a timeout-now from a node that is not the leader is ignored", 3, 0,
+     "elect 1; tick 2; inject timeout-now 3 2 1 1; deliver; expect role 2 follower;"
+     "expect elections 2 0; expect term 2 1"},
+    {"a timeout-now of an older term is dropped", 3, 0,
+     "elect 1; tick 2; transfer 1 2; deliver; expect role 2 leader; tick 2;"
+     "inject timeout-now 2 3 1 3; deliver; expect role 3 follower; expect term 3 2;"
+     "expect elections 3 0; check"},
+    {"during a transfer proposals are refused and reads still served", 3, 0,
+     "elect 1; tick 2; cut 1 2; transfer 1 2; reject 1 x; read 1 7; deliver; expect-read 1 7 1;"
+     "expect last 1 1; check"},
+    {"transfers refused: to self, to a non-member, by a follower, to another target", 3, 0,
+     "elect 1; tick 2; transfer 1 1 einval; transfer 1 7 einval; transfer 2 3 enotleader;"
+     "expect transfers 1 0; cut 1 2; transfer 1 2; transfer 1 2; transfer 1 3 ebusy;"
+     "expect transferring 1 2; expect transfers 1 1; check"},
+    {"a transfer wins although the other followers are inside the leader's lease", 3, 0,
+     "elect 1; tick 2; expect role 3 follower; transfer 1 2; deliver-one; expect role 2 candidate;"
+     "deliver; expect vote 3 2; expect term 3 2; expect role 2 leader; check"},
+    {"a transfer vote is granted inside the lease, but only one vote per term", 3, NO_PREVOTE,
+     "elect 1; tick 2; inject vote 3 2 2 9 9 0; deliver-one; expect term 2 1;"
+     "inject vote 3 2 2 9 9 1; deliver-one; expect term 2 2; expect vote 2 3;"
+     "drop any 0 0; inject vote 1 2 2 9 9 1; deliver-one; expect vote 2 3;"
+     "expect-queued vote-resp 2 1 1"},
+    {"a transfer vote still needs an up-to-date log", 3, NO_PREVOTE,
+     "elect 1; propose 1 a; tick 2; inject vote 3 2 2 1 1 1; deliver-one; expect term 2 2;"
+     "expect vote 2 0"},
+    {"a node restarted inside a lease grants a transfer vote", 3, LEASE,
+     "ticks 2 10; ticks 3 10; drop any 0 0; elect 1; tick 2; crash 3; restart 3; tick 1;"
+     "transfer 1 2; deliver; expect vote 3 2; expect role 2 leader; check"},
+    {"a leader that sent timeout-now serves no more lease reads in its term", 3, LEASE,
+     "ticks 2 10; ticks 3 10; drop any 0 0; elect 1; tick 2; read-lease 1 4; expect-read 1 4 1;"
+     "cut 1 2; transfer 1 2; expect timeouts-now 1 1; read-lease 1 5; expect-read 1 5 none;"
+     "deliver; expect-read 1 5 1; tick 10; expect transfers-aborted 1 1; expect role 1 leader;"
+     "read-lease 1 6; expect-read 1 6 none; deliver; expect-read 1 6 2; check"},
 };
 
 static struct raft_config config_for(uint32_t flags) {
