@@ -100,8 +100,7 @@ static int persist_entries(struct host *h, struct host_group *g) {
     if (!raft_persist_pending(g->raft, &tfrom, &first, &last)) return 0;
     uint64_t stored_first, stored_last;
     store_range(h->store, g->id, &stored_first, &stored_last);
-    if (tfrom != 0 && tfrom < stored_first) tfrom = stored_first;   /* "everything" after a snapshot */
-    if (tfrom != 0 && tfrom <= stored_last) {
+    if (tfrom != 0 && tfrom <= stored_last && stored_last >= stored_first) {
         int err = store_truncate(h->store, g->id, tfrom);
         if (err == RQ_EBUSY) { h->stats.store_busy++; return 0; }
         if (err != 0) { host_halt(h, "log truncation refused", err); return err; }
@@ -194,9 +193,9 @@ static void maybe_ready(struct host *h) {
 /* The stored log ends below the snapshot: a crash came after a received snapshot was installed
  * and before the old log's truncation was durable. The snapshot covers it all; it goes, so that
  * the log can continue after the snapshot. Returns 0 when the host halted. */
-static int drop_log_below_snapshot(struct host *h, struct host_group *g, uint64_t first) {
+static int drop_log_below_snapshot(struct host *h, struct host_group *g) {
     RQ_INFO("host: group %" PRIu32 ": stored log ends below the snapshot: dropped", g->id);
-    int err = store_truncate(h->store, g->id, first);
+    int err = store_truncate(h->store, g->id, 1);
     if (err != 0) host_halt(h, "dropping a log the snapshot covers", err);
     return err == 0;
 }
@@ -213,7 +212,7 @@ static void start_restore(struct host *h) {
             host_halt(h, "stored log starts after a gap above the snapshot", RQ_ECORRUPT);
             return;
         }
-        if (last >= first && last < snap_index && !drop_log_below_snapshot(h, g, first)) return;
+        if (last >= first && last < snap_index && !drop_log_below_snapshot(h, g)) return;
         g->restore_next = first > snap_index + 1 ? first : snap_index + 1;
         g->restore_last = last;
         restore_next_chunk(h, g);

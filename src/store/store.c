@@ -617,7 +617,7 @@ static void replay_truncate(struct store *s, struct group *g, const struct store
     while (g->tail_count && tail_at(g, g->tail_count - 1)->index >= rec->index) tail_pop_back(s, g);
     if (g->detached && g->tail_count == 0) g->detached = 0;
     if (rec->index <= seg_view_last(g)) {
-        g->void_from = rec->index;
+        g->void_from = rec->index > g->seg_first ? rec->index : g->seg_first;
         g->void_lsn = rec->lsn;
         g->detached = 0;
     }
@@ -788,12 +788,16 @@ int store_truncate(struct store *s, uint64_t group, uint64_t from_index) {
     struct group *g = group_get(s, group, 0);
     if (g == NULL) return RQ_ERANGE;
     uint64_t first = log_first(g), last = log_last(g);
-    if (from_index < first || from_index > last) return RQ_ERANGE;
+    if (from_index == 0 || from_index > last || last < first) return RQ_ERANGE;
     if (s->pending_count == PENDING_MAX) return RQ_EBUSY;
+    /* The record keeps from_index as given: below the first index it voids everything, also the
+     * WAL records of segments compaction deleted, which a recovery with no segments left would
+     * replay (then the log after a snapshot would not continue them). */
     struct store_wal_record rec = {
         .group_id = group, .term = 0, .index = from_index, .kind = STORE_WAL_TRUNCATE,
         .payload = NULL, .payload_size = 0,
     };
+    if (from_index < first) from_index = first;
     uint64_t lsn;
     int rc = store_wal_append(&s->wal, &rec, &lsn);
     if (rc != 0) return rc;

@@ -90,8 +90,9 @@ void store_open(struct store *s);
  * the sticky error. */
 int store_append(struct store *s, uint64_t group, const struct store_entry *e, uint64_t cookie);
 
-/* Voids group's entries with index >= from_index (a Raft conflict). Returns 0, RQ_EBUSY,
- * RQ_ERANGE (from_index is not within the log, or below its first index), or the sticky error. */
+/* Voids group's entries with index >= from_index (a Raft conflict; from_index 1: the whole log,
+ * after a snapshot was installed). Returns 0, RQ_EBUSY, RQ_ERANGE (from_index 0 or beyond the
+ * last index, or an empty log), or the sticky error. */
 int store_truncate(struct store *s, uint64_t group, uint64_t from_index);
 
 /* Entries below below_index are no longer needed (a snapshot covers them): whole segments below
