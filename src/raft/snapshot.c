@@ -215,6 +215,13 @@ int raft_snapshot_installed(struct raft *r, uint64_t index, uint64_t term, const
                    "entries after it", term, index);
         r->snap_index = index;
         r->snap_term = term;
+        if (r->persist_next <= index) {
+            /* Storage lacks some entries the snapshot covers: it cannot continue its log after
+             * the snapshot, so it starts over there (the entries after it are handed anew). */
+            r->truncate_from = 1;
+            r->persist_next = index + 1;
+        }
+        if (r->durable_index < index) r->durable_index = index;
         compact_log(r, index);
     } else {
         RAFT_TRACE(r, "installed snapshot (%" PRIu64 ",%" PRIu64 "): my log (last %" PRIu64
