@@ -232,6 +232,7 @@ static size_t kv_snapshot(void *arg, uint32_t group, uint8_t *buf, size_t cap) {
     struct kv_server *n = arg;
     if (cap < KV_IMAGE_SIZE) return KV_IMAGE_SIZE;
     size_t size = kv_image(n, group, buf);
+    if ((n->w->bugs & RAFTKV_BUG_SNAPSHOT_SKEW) && n->io->node_id == 1) buf[0] ^= 1;
     const struct raft *r = host_raft(n->host, group);
     fail_if(n->w, raftcheck_snapshot(n->w->check, group, n->io->node_id, raft_applied_index(r),
                                      image_digest(buf, size), n->w->why));

@@ -15,6 +15,7 @@ enum raftkv_bug {
                                                 the heal */
     RAFTKV_BUG_FOLLOWER_LOCAL_READS = 1u << 3, /* a follower answers a ReadIndex read from its own
                                                 state without asking the leader */
+    RAFTKV_BUG_SNAPSHOT_SKEW = 1u << 4,      /* server 1's snapshot images misstate a value */
 };
 
 /* s must run the raft-kv workload; call before sim_run. */

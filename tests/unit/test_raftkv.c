@@ -59,6 +59,16 @@ START_TEST(linearizability_fires_on_follower_local_reads) {
 }
 END_TEST
 
+/* One server's snapshot images differ from the others' at the same index: the state machine would
+ * diverge after a restart or an install from it. */
+START_TEST(snapshot_check_fires_on_a_skewed_image) {
+    char failure[SIM_FAILURE_MAX] = "";
+    ck_assert_int_gt(failures_with_bug(RAFTKV_BUG_SNAPSHOT_SKEW, 0, 3, 2, failure, sizeof failure),
+                     0);
+    ck_assert_ptr_nonnull(strstr(failure, "snapshot"));
+}
+END_TEST
+
 START_TEST(liveness_fires_when_the_cluster_never_heals) {
     char failure[SIM_FAILURE_MAX] = "";
     ck_assert_int_gt(failures_with_bug(RAFTKV_BUG_NO_HEAL, 0, 3, 1, failure, sizeof failure), 0);
@@ -75,6 +85,7 @@ int main(void) {
     tcase_add_test(tc, linearizability_fires_on_local_reads);
     tcase_add_test(tc, linearizability_fires_on_follower_local_reads);
     tcase_add_test(tc, liveness_fires_when_the_cluster_never_heals);
+    tcase_add_test(tc, snapshot_check_fires_on_a_skewed_image);
     suite_add_tcase(suite, tc);
     return run_suites(srunner_create(suite));
 }
