@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lease reads need bounded clock drift. raft-kv seeds with pauses, partitions and clock drift must
 # all pass when the clocks keep their promise (seeds 1..CLOCK_BREAK_SEEDS and the listed ones), and
-# at least one listed seed (tests/seeds/clock_break.txt) must be caught serving a stale read when
+# at least one listed seed (tests/clock_break_seeds.txt) must be caught serving a stale read when
 # they do not (--clock-break: drift beyond the bound, and a paused process's clock stands still,
 # as a suspended VM's does). A checker that never fires proves nothing.
 # CLOCK_BREAK_SEARCH=N instead scans seeds 1..N with --clock-break and prints the ones caught, to
@@ -9,7 +9,7 @@
 set -uo pipefail
 sim=${1:-build/raftq-sim}
 seeds=${CLOCK_BREAK_SEEDS:-300}
-list=$(grep -v '^#' tests/seeds/clock_break.txt | tr -s ' \n' ' ')
+list=$(grep -v '^#' tests/clock_break_seeds.txt | tr -s ' \n' ' ')
 jobs=$(nproc 2>/dev/null || echo 2)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -38,7 +38,7 @@ if [ -n "$stale" ]; then
   echo "clock-break: stale reads with the bound broken in seeds $(tr '\n' ' ' <<< "$stale")(of the list: $list)"
   echo "  seed $first: $(cut -c1-150 "$out/broken.$first")"
 else
-  fail=$((fail + 1)); echo "clock-break: no stale read in the listed seeds ($list): renew the list (see tests/seeds/clock_break.txt)"
+  fail=$((fail + 1)); echo "clock-break: no stale read in the listed seeds ($list): renew the list (see tests/clock_break_seeds.txt)"
 fi
 echo "clock-break: $pass passed, $fail failed"
 [ $fail -eq 0 ]
