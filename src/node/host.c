@@ -445,64 +445,59 @@ void host_on_disk_done(struct host *h, struct rq_disk_req *req) {
     host_flush(h);
 }
 
-int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size, uint64_t *index,
-                 uint64_t *term) {
-    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
-    struct host_group *g = group_of(h, group);
-    if (g == NULL) return RQ_ERANGE;
-    int err = raft_propose(g->raft, data, size, index);
-    if (err != 0) return err;
-    *term = raft_term(g->raft);
-    host_drain(h, g);
-    host_flush(h);
-    return 0;
+/* The group a caller's request is for, or NULL with *err: RQ_ECLOSED while recovering or halted,
+ * RQ_ERANGE for an unknown group. */
+static struct host_group *serving(struct host *h, uint32_t group, int *err) {
+    *err = h->halted || h->phase != PHASE_READY ? RQ_ECLOSED : RQ_ERANGE;
+    return *err == RQ_ECLOSED ? NULL : group_of(h, group);
 }
 
-int host_transfer_leader(struct host *h, uint32_t group, uint32_t target) {
-    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
-    struct host_group *g = group_of(h, group);
-    if (g == NULL) return RQ_ERANGE;
-    int err = raft_transfer_leader(g->raft, target);
-    if (err != 0) return err;
-    host_drain(h, g);   /* the TIMEOUT_NOW or the catch-up append */
-    host_flush(h);
-    return 0;
-}
-
-int host_read(struct host *h, uint32_t group, uint64_t ctx) {
-    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
-    struct host_group *g = group_of(h, group);
-    if (g == NULL) return RQ_ERANGE;
-    int err = raft_read_index(g->raft, ctx);
-    if (err != 0) return err;
-    host_drain(h, g);
-    host_flush(h);
-    return 0;
-}
-
-int host_read_lease(struct host *h, uint32_t group, uint64_t ctx) {
-    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
-    struct host_group *g = group_of(h, group);
-    if (g == NULL) return RQ_ERANGE;
-    catch_up_ticks(h);   /* the lease is judged on the clock as it is now */
-    if (h->halted) return RQ_ECLOSED;
-    int err = raft_read_lease(g->raft, ctx);
+/* What a caller's request made the group do goes out now. Returns err. */
+static int served(struct host *h, struct host_group *g, int err) {
     if (err == 0) host_drain(h, g);
     host_flush(h);
     return err;
 }
 
+int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size, uint64_t *index,
+                 uint64_t *term) {
+    int err;
+    struct host_group *g = serving(h, group, &err);
+    if (g == NULL) return err;
+    err = raft_propose(g->raft, data, size, index);
+    if (err == 0) *term = raft_term(g->raft);
+    return served(h, g, err);
+}
+
+int host_transfer_leader(struct host *h, uint32_t group, uint32_t target) {
+    int err;
+    struct host_group *g = serving(h, group, &err);
+    if (g == NULL) return err;
+    return served(h, g, raft_transfer_leader(g->raft, target));   /* TIMEOUT_NOW or a catch-up */
+}
+
+int host_read(struct host *h, uint32_t group, uint64_t ctx) {
+    int err;
+    struct host_group *g = serving(h, group, &err);
+    if (g == NULL) return err;
+    return served(h, g, raft_read_index(g->raft, ctx));
+}
+
+int host_read_lease(struct host *h, uint32_t group, uint64_t ctx) {
+    int err;
+    struct host_group *g = serving(h, group, &err);
+    if (g == NULL) return err;
+    catch_up_ticks(h);   /* the lease is judged on the clock as it is now */
+    if (h->halted) return RQ_ECLOSED;
+    return served(h, g, raft_read_lease(g->raft, ctx));
+}
+
 int host_change_membership(struct host *h, uint32_t group, enum raft_change kind, uint32_t node) {
-    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
-    struct host_group *g = group_of(h, group);
-    if (g == NULL) return RQ_ERANGE;
+    int err;
+    struct host_group *g = serving(h, group, &err);
+    if (g == NULL) return err;
     uint64_t index;
-    int err = raft_change_membership(g->raft, kind, node, &index);
-    if (err == 0) {
-        host_drain(h, g);
-        host_flush(h);
-    }
-    return err;
+    return served(h, g, raft_change_membership(g->raft, kind, node, &index));
 }
 
 int host_is_ready(const struct host *h) { return h->phase == PHASE_READY && !h->halted; }

@@ -187,5 +187,8 @@ void replication_on_heartbeat(struct raft *r, const struct raft_msg *m);
 void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m);
 void replication_maybe_commit(struct raft *r);
 void replication_maybe_ack(struct raft *r);
+/* Follower: tells the leader how far our log is durable and agrees with its own, after raising
+ * leader_match to `agreed` (always sent: the leader may be probing because an answer was lost). */
+void replication_ack(struct raft *r, uint32_t leader, uint64_t agreed);
 
 #endif

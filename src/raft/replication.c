@@ -244,13 +244,11 @@ static void truncate_suffix(struct raft *r, uint64_t from) {
     if (r->durable_index >= from) r->durable_index = from - 1;
 }
 
-/* The append starts below our log (a snapshot compacted it): below the commit index, so it agrees
- * with every leader's log (etcd raft does the same). Tell the leader how far we agree. */
-static void ack_compacted(struct raft *r, const struct raft_msg *m) {
-    if (r->commit > r->leader_match) r->leader_match = r->commit;
+void replication_ack(struct raft *r, uint32_t leader, uint64_t agreed) {
+    if (agreed > r->leader_match) r->leader_match = agreed;
     uint64_t ack = r->durable_index < r->leader_match ? r->durable_index : r->leader_match;
     if (ack > r->acked) r->acked = ack;
-    struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .term = r->term,
+    struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = leader, .term = r->term,
                             .index = ack};
     raft_send(r, &resp);
 }
@@ -258,7 +256,9 @@ static void ack_compacted(struct raft *r, const struct raft_msg *m) {
 void replication_on_append(struct raft *r, const struct raft_msg *m) {
     raft_follow(r, m->from);
     if (m->prev_index < r->log.base_index) {
-        ack_compacted(r, m);
+        /* It starts below our log (a snapshot compacted it), so below the commit index: it agrees
+         * with every leader's log up to there (etcd raft does the same). */
+        replication_ack(r, m->from, r->commit);
         return;
     }
     if (raft_log_term(&r->log, m->prev_index) != m->prev_term) {
@@ -285,15 +285,9 @@ void replication_on_append(struct raft *r, const struct raft_msg *m) {
     }
     if (matched > r->leader_match) r->leader_match = matched;
     advance_commit(r, m->commit, matched);
-    if (r->durable_index >= matched) {
-        /* Everything this append asked about is durable: answer now, even if we answered before
-         * (the leader may be probing because that answer was lost). */
-        uint64_t ack = r->durable_index < r->leader_match ? r->durable_index : r->leader_match;
-        if (ack > r->acked) r->acked = ack;
-        struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .term = r->term,
-                                .index = ack};
-        raft_send(r, &resp);
-    }
+    /* Everything this append asked about is durable: answer now, even if we answered before (the
+     * leader may be probing because that answer was lost). */
+    if (r->durable_index >= matched) replication_ack(r, m->from, matched);
 }
 
 void replication_on_heartbeat(struct raft *r, const struct raft_msg *m) {

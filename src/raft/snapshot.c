@@ -171,12 +171,7 @@ void snapshot_on_install(struct raft *r, const struct raft_msg *m) {
     if (m->snap_index <= r->commit) {
         /* Nothing new: our log already agrees with the leader up to there (committed entries are
          * in every leader's log). Acknowledge it, so that the leader stops sending. */
-        if (m->snap_index > r->leader_match) r->leader_match = m->snap_index;
-        uint64_t ack = r->durable_index < r->leader_match ? r->durable_index : r->leader_match;
-        if (ack > r->acked) r->acked = ack;
-        struct raft_msg resp = {.type = RAFT_MSG_APPEND_RESP, .to = m->from, .term = r->term,
-                                .index = ack};
-        raft_send(r, &resp);
+        replication_ack(r, m->from, m->snap_index);
         return;
     }
     r->snap_incoming = 1;
