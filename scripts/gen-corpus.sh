@@ -19,3 +19,8 @@ $cc -std=c11 -O1 -g -Isrc -I. -fsanitize=address,undefined fuzz/tools/gen_raft_n
     sim/raftnet.c sim/raftnet_snapshot.c -o build/tools/gen_raft_net_corpus
 mkdir -p fuzz/corpus/raft_net
 build/tools/gen_raft_net_corpus fuzz/corpus/raft_net
+# The wire protocol: every payload type, bare and framed, and a stream of frames.
+$cc -std=c11 -O1 -g -Isrc -I. -fsanitize=address,undefined fuzz/tools/gen_proto_corpus.c $core \
+    -o build/tools/gen_proto_corpus
+mkdir -p fuzz/corpus/proto_decode
+build/tools/gen_proto_corpus fuzz/corpus/proto_decode

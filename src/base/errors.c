@@ -18,6 +18,12 @@ const char *rq_strerror(int code) {
     case RQ_EMFILE: return "too many open files";
     case RQ_ECLOSED: return "closed";
     case RQ_ENOTLEADER: return "not the leader";
+    case RQ_EVERSION: return "unsupported protocol version";
+    case RQ_ETYPE: return "unknown message type";
+    case RQ_ENOTOPIC: return "unknown topic or partition";
+    case RQ_ETOPICEXISTS: return "topic exists";
+    case RQ_ESEQUENCE: return "producer sequence out of order";
+    case RQ_ETIMEOUT: return "timed out";
     default: return "unknown error";
     }
 }

@@ -20,7 +20,13 @@ enum rq_error {
     RQ_EMFILE = -13,   /* too many open file handles */
     RQ_ECLOSED = -14,  /* the connection or component has been shut down */
     RQ_ENOTLEADER = -15, /* this node does not lead the Raft group: ask the leader */
-    RQ_ERROR_MIN = -15,
+    RQ_EVERSION = -16,   /* a protocol version this node does not speak */
+    RQ_ETYPE = -17,      /* a message type this node does not know */
+    RQ_ENOTOPIC = -18,   /* no such topic (or partition) */
+    RQ_ETOPICEXISTS = -19, /* a topic of that name exists */
+    RQ_ESEQUENCE = -20,  /* an idempotent producer's sequence is out of order */
+    RQ_ETIMEOUT = -21,   /* no answer in time: the outcome is unknown */
+    RQ_ERROR_MIN = -21,
 };
 
 /* A static, human-readable message for code (0 or a negative RQ_E*); never NULL. */

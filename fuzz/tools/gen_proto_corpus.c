@@ -1,0 +1,116 @@
+/* Writes the seed corpus of fuzz/proto_decode.c: one input per payload type, each twice: as the
+ * type byte followed by the payload (the target's direct path), and as a frame (its stream path);
+ * plus a stream of several frames with one of an unknown version in the middle. Every input is
+ * checked here to decode. Usage: gen_proto_corpus OUTPUT_DIR (which must exist) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/codec.h"
+#include "base/crc32c.h"
+#include "base/errors.h"
+#include "proto/frame.h"
+#include "proto/msg.h"
+
+enum { CAP = 4096 };
+
+static const char *out_dir;
+
+static void write_file(const char *name, const uint8_t *data, size_t len) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", out_dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* Writes "NAME.payload" (type byte + payload) and "NAME.frame", after checking both decode. */
+static void emit(const char *name, uint8_t type, const uint8_t *payload, size_t size) {
+    static uint8_t buf[CAP + PROTO_FRAME_HEADER];
+    struct proto_msg m;
+    if (proto_decode(type, size ? payload : NULL, size, &m) != 0) {
+        fprintf(stderr, "gen_proto_corpus: %s does not decode\n", name);
+        exit(1);
+    }
+    char file[128];
+    buf[0] = type;
+    memcpy(buf + 1, payload, size);
+    snprintf(file, sizeof file, "%s.payload", name);
+    write_file(file, buf, size + 1);
+    size_t n = proto_frame_encode(buf, sizeof buf, type, 1, payload, (uint32_t)size);
+    snprintf(file, sizeof file, "%s.frame", name);
+    write_file(file, buf, n);
+}
+
+static struct proto_bytes s(const char *text) {
+    return (struct proto_bytes){(const uint8_t *)text, (uint32_t)strlen(text)};
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_proto_corpus OUTPUT_DIR\n");
+        return 2;
+    }
+    out_dir = argv[1];
+    static uint8_t p[CAP];
+    struct proto_header h[] = {{s("content-type"), s("json")}};
+    struct proto_record_in recs[] = {
+        {.offset = 0, .timestamp = 1, .key = s("user-17"), .value = s("{\"clicks\":3}"),
+         .header_count = 1, .headers = h},
+        {.offset = 1, .timestamp = 2, .value = s("second")},
+    };
+    struct proto_produce_req pr = {.topic = s("clicks"), .partition = 1, .acks = PROTO_ACKS_LEADER,
+                                   .producer_id = 9, .base_sequence = 4, .records = {.count = 2}};
+    emit("produce-req", PROTO_PRODUCE_REQ, p, proto_encode_produce_req(p, CAP, &pr, recs));
+    struct proto_produce_resp prr = {.base_offset = 77};
+    emit("produce-resp", PROTO_PRODUCE_RESP, p, proto_encode_produce_resp(p, CAP, &prr));
+    struct proto_fetch_req fr = {.topic = s("clicks"), .offset = 0, .max_records = 10,
+                                 .max_bytes = 65536, .max_wait_ms = 100};
+    emit("fetch-req", PROTO_FETCH_REQ, p, proto_encode_fetch_req(p, CAP, &fr));
+    struct proto_fetch_resp fa = {.log_start = 0, .high_watermark = 2, .records = {.count = 2}};
+    emit("fetch-resp", PROTO_FETCH_RESP, p, proto_encode_fetch_resp(p, CAP, &fa, recs));
+    struct proto_bytes names[] = {s("clicks")};
+    emit("metadata-req", PROTO_METADATA_REQ, p, proto_encode_metadata_req(p, CAP, names, 1));
+    struct proto_broker brokers[] = {{1, s("127.0.0.1:7001")}, {2, s("127.0.0.1:7002")}};
+    struct proto_topic topics[] = {{.name = s("clicks"), .partition_count = 2}};
+    struct proto_partition parts[] = {{0, 1, 2, {1, 2}}, {1, 2, 2, {2, 1}}};
+    emit("metadata-resp", PROTO_METADATA_RESP, p,
+         proto_encode_metadata_resp(p, CAP, 1, brokers, 2, topics, 1, parts));
+    struct proto_create_topic_req ct = {.name = s("clicks"), .partitions = 2, .replication = 2,
+                                        .max_message_bytes = 1024};
+    emit("create-topic-req", PROTO_CREATE_TOPIC_REQ, p,
+         proto_encode_create_topic_req(p, CAP, &ct));
+    struct proto_status_resp st = {.error = RQ_ENOTLEADER, .leader_hint = 2};
+    emit("create-topic-resp", PROTO_CREATE_TOPIC_RESP, p, proto_encode_status_resp(p, CAP, &st));
+    struct proto_delete_topic_req dt = {.name = s("clicks")};
+    emit("delete-topic-req", PROTO_DELETE_TOPIC_REQ, p, proto_encode_delete_topic_req(p, CAP, &dt));
+    emit("delete-topic-resp", PROTO_DELETE_TOPIC_RESP, p, proto_encode_status_resp(p, CAP, &st));
+    emit("init-producer-req", PROTO_INIT_PRODUCER_REQ, p, 0);
+    struct proto_init_producer_resp ip = {.producer_id = 9};
+    emit("init-producer-resp", PROTO_INIT_PRODUCER_RESP, p,
+         proto_encode_init_producer_resp(p, CAP, &ip));
+    emit("error", PROTO_ERROR, p, proto_encode_error(p, CAP, RQ_EVERSION, "version 2"));
+    emit("raft", PROTO_RAFT, (const uint8_t *)"RQFB", 4);
+    /* A stream: a fetch, a frame of version 2 (answered, skipped), a produce answer. */
+    static uint8_t stream[CAP];
+    size_t n = proto_frame_encode(stream, CAP, PROTO_FETCH_REQ, 5, p,
+                                  (uint32_t)proto_encode_fetch_req(p, CAP, &fr));
+    size_t at = n;
+    n = proto_frame_encode(stream + at, CAP - at, PROTO_RAFT, 6, "x", 1);
+    stream[at + 8] = 2;   /* version 2, intact: its CRC is recomputed */
+    rq_put_u32(stream + at + 4, rq_crc32c(0, stream + at + 8, n - 8));
+    struct proto_frame f;
+    size_t size;
+    if (proto_frame_decode(stream + at, n, PROTO_FRAME_MAX, &f, &size) != RQ_EVERSION) {
+        fprintf(stderr, "gen_proto_corpus: the version-2 frame is not intact\n");
+        return 1;
+    }
+    at += n;
+    n = proto_frame_encode(stream + at, CAP - at, PROTO_PRODUCE_RESP, 7, p,
+                           (uint32_t)proto_encode_produce_resp(p, CAP, &prr));
+    at += n;
+    write_file("stream-three-frames", stream, at);
+    return 0;
+}

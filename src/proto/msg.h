@@ -1,0 +1,253 @@
+/* msg.h — the payloads of raftq's frames (proto/frame.h): the client protocol and the node-to-node
+ * carrier for Raft batches. docs/protocol.md describes them field by field.
+ *
+ * Integers are unsigned LEB128 varints unless marked (u8); a string or byte field is a varint
+ * length followed by that many bytes. An error is one byte: 0, or the negated RQ_E* code
+ * (base/errors.h), so a client learns exactly what the broker meant.
+ *
+ * Decoding is strict and zero-copy: proto_decode checks the whole payload against the frame and
+ * against the maxima below (every count, every length, every flag byte, topic names, offsets in
+ * order, nothing trailing) before it fills in anything, so a decoded message is one the encoder
+ * could have written, and its strings and records point into the frame's buffer. Variable-length
+ * lists (records, headers, brokers, topics, partitions) are walked afterwards with the iterators
+ * at the end, which cannot fail on a decoded message. */
+#ifndef RQ_PROTO_MSG_H
+#define RQ_PROTO_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum proto_type {
+    PROTO_ERROR = 1,              /* the answer to a frame that could not be served at all */
+    PROTO_RAFT = 2,               /* node to node: one Raft batch (raft/msg.h), opaque here */
+    PROTO_PRODUCE_REQ = 3,
+    PROTO_PRODUCE_RESP = 4,
+    PROTO_FETCH_REQ = 5,
+    PROTO_FETCH_RESP = 6,
+    PROTO_METADATA_REQ = 7,
+    PROTO_METADATA_RESP = 8,
+    PROTO_CREATE_TOPIC_REQ = 9,
+    PROTO_CREATE_TOPIC_RESP = 10,
+    PROTO_DELETE_TOPIC_REQ = 11,
+    PROTO_DELETE_TOPIC_RESP = 12,
+    PROTO_INIT_PRODUCER_REQ = 13,
+    PROTO_INIT_PRODUCER_RESP = 14,
+    PROTO_TYPE_MAX = 14,
+};
+
+enum {
+    PROTO_TOPIC_NAME_MAX = 200,       /* bytes; [A-Za-z0-9._-], not "." or ".." */
+    PROTO_TEXT_MAX = 255,             /* an ERROR frame's message, a broker's address */
+    PROTO_RECORDS_MAX = 4096,         /* records in one produce or fetch */
+    PROTO_HEADERS_MAX = 32,           /* headers of one record */
+    PROTO_HEADER_NAME_MAX = 255,
+    PROTO_PARTITIONS_MAX = 10000,     /* partitions of one topic */
+    PROTO_REPLICAS_MAX = 9,
+    PROTO_BROKERS_MAX = 255,
+    PROTO_TOPICS_MAX = 1024,          /* topics in one metadata request or answer */
+    PROTO_WAIT_MS_MAX = 60000,        /* a fetch's long-poll */
+};
+
+enum proto_acks { PROTO_ACKS_NONE = 0, PROTO_ACKS_LEADER = 1, PROTO_ACKS_ALL = 2 };
+
+struct proto_bytes {
+    const uint8_t *data;          /* NULL when size is 0 */
+    uint32_t size;
+};
+
+/* A run of encoded records: walk it with proto_record_next. */
+struct proto_records {
+    const uint8_t *data;
+    size_t size;
+    uint32_t count;
+    uint8_t with_offsets;         /* fetch answers: each record is preceded by its offset */
+};
+
+struct proto_record {
+    uint64_t offset;              /* fetch answers only */
+    uint64_t timestamp;           /* ns since the epoch, as the producer set it */
+    struct proto_bytes key;
+    struct proto_bytes value;
+    uint32_t header_count;
+    const uint8_t *headers;       /* encoded: walk with proto_header_next */
+    size_t headers_size;
+};
+
+struct proto_header {
+    struct proto_bytes name;
+    struct proto_bytes value;
+};
+
+/* One record to encode. */
+struct proto_record_in {
+    uint64_t offset;              /* fetch answers only */
+    uint64_t timestamp;
+    struct proto_bytes key;
+    struct proto_bytes value;
+    uint32_t header_count;
+    const struct proto_header *headers;
+};
+
+struct proto_error {              /* PROTO_ERROR */
+    int error;
+    struct proto_bytes text;
+};
+
+struct proto_produce_req {
+    struct proto_bytes topic;
+    uint32_t partition;
+    uint8_t acks;                 /* enum proto_acks */
+    uint64_t producer_id;         /* 0: not idempotent */
+    uint64_t base_sequence;       /* of the first record; the others follow it */
+    struct proto_records records; /* at least one, no offsets */
+};
+
+struct proto_produce_resp {
+    int error;
+    uint64_t base_offset;         /* of the first record (a duplicate: its original offset) */
+    uint32_t leader_hint;         /* with RQ_ENOTLEADER: the leader, 0 when unknown */
+};
+
+struct proto_fetch_req {
+    struct proto_bytes topic;
+    uint32_t partition;
+    uint64_t offset;
+    uint32_t max_records;         /* 1..PROTO_RECORDS_MAX */
+    uint32_t max_bytes;           /* >= 1 */
+    uint32_t max_wait_ms;         /* 0..PROTO_WAIT_MS_MAX: wait this long for new records */
+    uint8_t from_follower;        /* 0 or 1: a follower may answer (ReadIndex) */
+};
+
+struct proto_fetch_resp {
+    int error;
+    uint32_t leader_hint;
+    uint64_t log_start;           /* the first offset still held */
+    uint64_t high_watermark;      /* one past the last committed offset */
+    struct proto_records records; /* with offsets, strictly increasing, below high_watermark */
+};
+
+struct proto_metadata_req {
+    uint32_t topic_count;         /* 0: every topic */
+    const uint8_t *topics;        /* encoded names: walk with proto_name_next */
+    size_t topics_size;
+};
+
+struct proto_broker {
+    uint32_t id;
+    struct proto_bytes address;
+};
+
+struct proto_partition {
+    uint32_t index;
+    uint32_t leader;              /* 0: none known */
+    uint32_t replica_count;
+    uint32_t replicas[PROTO_REPLICAS_MAX];
+};
+
+struct proto_topic {
+    struct proto_bytes name;
+    int error;                    /* RQ_ENOTOPIC for a name asked for that does not exist */
+    uint32_t partition_count;
+    const uint8_t *partitions;    /* encoded: walk with proto_partition_next */
+    size_t partitions_size;
+};
+
+struct proto_metadata_resp {
+    uint32_t controller;          /* the controller's leader, 0: none known */
+    uint32_t broker_count;
+    const uint8_t *brokers;       /* walk with proto_broker_next */
+    size_t brokers_size;
+    uint32_t topic_count;
+    const uint8_t *topics;        /* walk with proto_topic_next */
+    size_t topics_size;
+};
+
+struct proto_create_topic_req {
+    struct proto_bytes name;
+    uint32_t partitions;          /* 1..PROTO_PARTITIONS_MAX */
+    uint32_t replication;         /* 1..PROTO_REPLICAS_MAX */
+    uint64_t retention_ms;        /* 0: keep forever */
+    uint64_t retention_bytes;     /* per partition; 0: no limit */
+    uint32_t max_message_bytes;   /* >= 1 */
+};
+
+struct proto_delete_topic_req {
+    struct proto_bytes name;
+};
+
+struct proto_status_resp {        /* CREATE_TOPIC_RESP, DELETE_TOPIC_RESP */
+    int error;
+    uint32_t leader_hint;         /* the controller's leader, with RQ_ENOTLEADER */
+};
+
+struct proto_init_producer_resp {
+    int error;
+    uint64_t producer_id;         /* >= 1 */
+    uint32_t leader_hint;
+};
+
+/* A decoded payload of any type. INIT_PRODUCER_REQ carries nothing; RAFT carries raw. */
+struct proto_msg {
+    uint8_t type;
+    union {
+        struct proto_error error;
+        struct proto_bytes raft;
+        struct proto_produce_req produce_req;
+        struct proto_produce_resp produce_resp;
+        struct proto_fetch_req fetch_req;
+        struct proto_fetch_resp fetch_resp;
+        struct proto_metadata_req metadata_req;
+        struct proto_metadata_resp metadata_resp;
+        struct proto_create_topic_req create_topic_req;
+        struct proto_delete_topic_req delete_topic_req;
+        struct proto_status_resp status_resp;
+        struct proto_init_producer_resp init_producer_resp;
+    } u;
+};
+
+/* Whether name is a valid topic name. */
+int proto_topic_name_valid(const uint8_t *name, size_t size);
+
+/* Decodes a payload of the given type (from a frame that decoded). Returns 0, RQ_ETYPE,
+ * RQ_ETRUNC (cut short), RQ_ETOOBIG (a count or length over its maximum) or RQ_ECORRUPT
+ * (anything else malformed). */
+int proto_decode(uint8_t type, const uint8_t *payload, size_t size, struct proto_msg *out);
+
+/* ---- encoding: each writes a payload into buf[0..cap) and returns its size, or 0 when it does
+ * not fit; the message must be valid (asserted: we never send what we would refuse). ---- */
+size_t proto_encode_error(uint8_t *buf, size_t cap, int error, const char *text);
+size_t proto_encode_produce_req(uint8_t *buf, size_t cap, const struct proto_produce_req *m,
+                                const struct proto_record_in *records);
+size_t proto_encode_produce_resp(uint8_t *buf, size_t cap, const struct proto_produce_resp *m);
+size_t proto_encode_fetch_req(uint8_t *buf, size_t cap, const struct proto_fetch_req *m);
+/* records: m->records.count of them, offsets strictly increasing and below high_watermark. */
+size_t proto_encode_fetch_resp(uint8_t *buf, size_t cap, const struct proto_fetch_resp *m,
+                               const struct proto_record_in *records);
+size_t proto_encode_metadata_req(uint8_t *buf, size_t cap, const struct proto_bytes *topics,
+                                 uint32_t count);
+/* topics[i]'s partitions are partitions[first[i] .. first[i] + topics[i].partition_count). */
+size_t proto_encode_metadata_resp(uint8_t *buf, size_t cap, uint32_t controller,
+                                  const struct proto_broker *brokers, uint32_t broker_count,
+                                  const struct proto_topic *topics, uint32_t topic_count,
+                                  const struct proto_partition *partitions);
+size_t proto_encode_create_topic_req(uint8_t *buf, size_t cap,
+                                     const struct proto_create_topic_req *m);
+size_t proto_encode_delete_topic_req(uint8_t *buf, size_t cap,
+                                     const struct proto_delete_topic_req *m);
+size_t proto_encode_status_resp(uint8_t *buf, size_t cap, const struct proto_status_resp *m);
+size_t proto_encode_init_producer_resp(uint8_t *buf, size_t cap,
+                                       const struct proto_init_producer_resp *m);
+
+/* ---- iterators over a decoded message's lists: each returns 1 with the next item, 0 at the
+ * end. *cursor starts at 0. ---- */
+int proto_record_next(const struct proto_records *rs, size_t *cursor, struct proto_record *out);
+int proto_header_next(const struct proto_record *r, size_t *cursor, struct proto_header *out);
+int proto_name_next(const struct proto_metadata_req *m, size_t *cursor, struct proto_bytes *out);
+int proto_broker_next(const struct proto_metadata_resp *m, size_t *cursor,
+                      struct proto_broker *out);
+int proto_topic_next(const struct proto_metadata_resp *m, size_t *cursor, struct proto_topic *out);
+int proto_partition_next(const struct proto_topic *t, size_t *cursor, struct proto_partition *out);
+
+const char *proto_type_name(uint8_t type);
+
+#endif
