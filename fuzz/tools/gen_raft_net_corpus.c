@@ -789,7 +789,7 @@ static void snapshots(struct prog *p) {
     heartbeat(p, 1);
     expect_commit(p, 11);
     snapshot(p, 2);
-    expect(p, p->net->nodes[2].snap_index == 11, "the snapshot by hand is not at the applied index");
+    expect(p, p->net->nodes[2].snap_index == 11, "the snapshot by hand is not at applied");
     crash(p, 2);
     restart(p, 2);
     expect(p, p->net->nodes[2].applied_count == 11, "the restart lost the snapshot's entries");
