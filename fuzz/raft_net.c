@@ -191,7 +191,12 @@ static void check_node(const struct run *run, uint32_t id) {
     if (raft_commit(r) > raft_last_index(r)) why = "commit beyond the last index";
     else if (raft_applied_index(r) > raft_commit(r)) why = "applied beyond commit";
     else if (raft_durable_index(r) > raft_last_index(r)) why = "durable beyond the last index";
-    else if (raft_durable_index(r) > nd->log_count) why = "durable beyond what storage holds";
+    /* Storage holds the durable log up to log_count and the durable snapshot up to snap_index,
+     * which may be the higher: a follower applies committed entries its own log has not made
+     * durable yet, and a snapshot at the applied index makes them durable (after a restart raft
+     * counts the snapshot as durable). */
+    else if (raft_durable_index(r) > nd->log_count && raft_durable_index(r) > nd->snap_index)
+        why = "durable beyond what storage holds";
     else if (nd->applied_count > raft_commit(r)) why = "state machine beyond commit";
     if (why == NULL) return;
     char line[128];

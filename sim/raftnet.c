@@ -148,6 +148,14 @@ static void record_leader(struct raftnet *net, uint32_t id) {
 
 static void make_durable(struct raftnet_node *nd, uint64_t last) {
     struct raft *r = nd->raft;
+    /* A follower applies committed entries its log has not made durable yet, and may snapshot
+     * them: entries up to the durable snapshot are durable in it (raft may have compacted them
+     * away, or restarted above them), so a durable log that ends below the snapshot resumes
+     * after it. */
+    if (nd->log_count < nd->snap_index) {
+        nd->log_count = nd->snap_index;
+        if (nd->log_first <= nd->snap_index) nd->log_first = nd->snap_index + 1;
+    }
     for (uint64_t i = nd->log_count + 1; i <= last; i++) {
         const struct raft_entry *e = raft_entry_at(r, i);
         RQ_ASSERT(e != NULL && i <= RAFTNET_LOG_MAX);
