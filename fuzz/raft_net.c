@@ -7,6 +7,13 @@
  *   bit 3  msg_entries_max 1           bit 7  another seed for the election timeouts and,
  *                                             with check-quorum on, lease reads: lease_ticks =
  *                                             raft_lease_ticks(election_ticks, 0)
+ * Snapshots are always on with small thresholds (SNAPSHOT_ENTRIES applied entries, keeping
+ * SNAPSHOT_TRAILING below; InstallSnapshot chunks of raftnet's 40 bytes), so a log compacts
+ * every few entries and a follower a little behind needs the snapshot: every input, old seeds
+ * too, exercises compaction. The configuration byte has no bit left, so operation 25 ("spares")
+ * shapes the bootstrap configuration instead: when it is the first operation, only nodes
+ * 1..N-2 are voters (3 of 5, or 1 of 3) and the others are spares, outside the configuration
+ * until a membership change adds them; anywhere else it does nothing.
  * Every following byte is one operation, picked by its value modulo OP_COUNT; its operand bytes
  * follow it (a missing operand reads as 0). NODE is the operand modulo the node count, plus 1; K
  * is the operand modulo the number of queued messages (the operation does nothing on an empty
@@ -25,6 +32,12 @@
  *                                20 ReadIndex read at NODE
  *                                21 lease read at NODE (ReadIndex when the lease does not hold)
  *                                22 the leader of the highest term transfers leadership to NODE
+ *                                23 NODE takes a snapshot now (raftnet_snapshot) and compacts
+ *                                24 membership change at the leader of the highest term: KIND
+ *                                   (operand modulo 3: add as a learner, promote, remove) of
+ *                                   NODE (any answer is fine: the leader refuses what is not
+ *                                   allowed)
+ *                                25 spares (see above; first operation only)
  * Only messages the nodes sent travel (Raft does not tolerate forged ones), but they may be
  * dropped, duplicated, reordered and delayed without limit, and a node may crash at any moment,
  * losing what its storage had not made durable. The hard state and the log are separate files,
@@ -37,10 +50,12 @@
  * A run ends after OPS_MAX operations, or earlier when a log or a term nears raftnet's bounds.
  * After every step (a delivery, a tick, ...) raftnet_check must pass (election safety, log
  * matching, state machine safety, leader completeness), and so must what this file adds: every
- * entry any node applied is held durably by a majority, and each live node keeps applied <=
- * commit <= last and durable <= last, durable within its storage; and reads are linearizable:
- * each read gets a unique context, and when a node reports it confirmed with read index I, every
- * entry applied anywhere before the read was issued (net->truth_count then) is at or below I.
+ * entry any node applied is held durably (in its durable log, or below its durable snapshot) by
+ * a majority of the voters of the configuration that committed it, and each live node keeps
+ * applied <= commit <= last and durable <= last, durable within its storage; and reads are
+ * linearizable: each read gets a unique context, and when a node reports it confirmed with read
+ * index I, every entry applied anywhere before the read was issued (net->truth_count then) is at
+ * or below I.
  * A violation prints the step and the reason, then traps; Raft's own RQ_ASSERTs abort too. With
  * RAFT_NET_TRACE set in the environment every step and Raft's trace lines go to stderr (for
  * diagnosing a replayed input). */
@@ -62,6 +77,9 @@ enum {
     TICKS_MAX = 16,           /* ticks of one "ticks" operation */
     DELIVER_MANY_MAX = 32,    /* deliveries of one "deliver oldest, COUNT times" operation */
     PROPOSAL_BYTES_MAX = 16,
+    SNAPSHOT_ENTRIES = 6,     /* raft_config.snapshot_entries */
+    SNAPSHOT_TRAILING = 2,    /* raft_config.snapshot_trailing */
+    SPARES = 2,               /* nodes outside the bootstrap configuration with OP_SPARES */
     /* The world's bounds. One operation lengthens a log by at most DELIVER_MANY_MAX entries (a
      * no-op per delivery that elects a leader; appends copy entries that exist already) and
      * raises a term by at most TICKS_MAX (an election per tick). Proposals stop while a log is
@@ -78,16 +96,16 @@ enum op {
     OP_TICK, OP_TICKS, OP_TICK_ALL, OP_DELIVER, OP_DELIVER_AT, OP_DELIVER_MANY, OP_DUPLICATE_AT,
     OP_DROP_AT, OP_PROPOSE, OP_PROPOSE_LEADER, OP_CRASH, OP_RESTART, OP_MANUAL, OP_PERSIST,
     OP_CUT, OP_HEAL_LINK, OP_HEAL_ALL, OP_ISOLATE, OP_PERSIST_HS, OP_PERSIST_LOG, OP_READ,
-    OP_READ_LEASE, OP_TRANSFER, OP_COUNT
+    OP_READ_LEASE, OP_TRANSFER, OP_SNAPSHOT, OP_CHANGE, OP_SPARES, OP_COUNT
 };
 
-_Static_assert(OP_COUNT == 23, "fuzz/tools/gen_raft_net_corpus.c writes these operations");
+_Static_assert(OP_COUNT == 26, "fuzz/tools/gen_raft_net_corpus.c writes these operations");
 
 static const char *const op_names[OP_COUNT] = {
     "tick", "ticks", "tick-all", "deliver", "deliver-at", "deliver-many", "duplicate-at",
     "drop-at", "propose", "propose-leader", "crash", "restart", "manual", "persist", "cut",
     "heal-link", "heal-all", "isolate", "persist-hs", "persist-log", "read", "read-lease",
-    "transfer",
+    "transfer", "snapshot", "change", "spares",
 };
 
 /* One run: the world, the program's cursor and what the checks need to name a failure. */
@@ -132,23 +150,36 @@ static _Noreturn void fail(const struct run *run, const char *why) {
     __builtin_trap();
 }
 
-/* Every entry applied anywhere was committed, so a majority holds it in durable storage: the
- * guarantee a crash schedule attacks (only a conflicting, hence uncommitted, suffix is ever
- * truncated from storage). */
+/* Node nd holds entry i (of the term in truth) durably: below its durable snapshot (a snapshot
+ * holds only applied entries, each checked against truth when it was applied or loaded), or in
+ * the part of its durable log not compacted away (log_first..log_count). */
+static int holds_durably(const struct raftnet *net, const struct raftnet_node *nd, uint64_t i) {
+    if (nd->snap_index >= i) return 1;
+    if (i < nd->log_first || i > nd->log_count) return 0;
+    return nd->log[i - 1].term == net->truth[i - 1].term;
+}
+
+/* Every entry applied anywhere was committed, so a majority of the voters of the configuration
+ * that committed it holds it in durable storage: the guarantee a crash schedule attacks (only a
+ * conflicting, hence uncommitted, suffix is ever truncated from storage, a snapshot install drops
+ * only entries it covers or uncommitted ones, and compaction only entries below a durable
+ * snapshot). That configuration is the one in use at the leader that committed it: raftnet
+ * records it with the entry (truth_voters), and membership changes only ever shrink or grow the
+ * voters of later configurations, never the storage of these. Crashed, removed and learner nodes
+ * keep their storage, so they count when they were voters then. */
 static void check_durable_majority(const struct run *run) {
     const struct raftnet *net = run->net;
-    uint32_t quorum = net->n / 2 + 1;
     for (uint64_t i = 1; i <= net->truth_count; i++) {
-        uint32_t holders = 0;
-        for (uint32_t id = 1; id <= net->n; id++) {
-            const struct raftnet_node *nd = &net->nodes[id];
-            holders += nd->log_count >= i && nd->log[i - 1].term == net->truth[i - 1].term;
-        }
+        uint32_t voters = net->truth_voters[i - 1], holders = 0;
+        uint32_t quorum = net->truth_voter_count[i - 1] / 2u + 1;
+        for (uint32_t id = 1; id <= net->n; id++)
+            holders += (voters >> id & 1u) && holds_durably(net, &net->nodes[id], i);
         if (holders >= quorum) continue;
         char why[RAFTNET_WHY_MAX];
-        snprintf(why, sizeof why, "committed (%llu,%llu) is durable on %u of %u nodes",
-                 (unsigned long long)i, (unsigned long long)net->truth[i - 1].term, holders,
-                 net->n);
+        snprintf(why, sizeof why, "committed (%llu,%llu) is durable on %u of the %u voters "
+                 "(mask 0x%x) that committed it", (unsigned long long)i,
+                 (unsigned long long)net->truth[i - 1].term, holders,
+                 net->truth_voter_count[i - 1], voters);
         fail(run, why);
     }
 }
@@ -160,7 +191,12 @@ static void check_node(const struct run *run, uint32_t id) {
     if (raft_commit(r) > raft_last_index(r)) why = "commit beyond the last index";
     else if (raft_applied_index(r) > raft_commit(r)) why = "applied beyond commit";
     else if (raft_durable_index(r) > raft_last_index(r)) why = "durable beyond the last index";
-    else if (raft_durable_index(r) > nd->log_count) why = "durable beyond what storage holds";
+    /* Storage holds the durable log up to log_count and the durable snapshot up to snap_index,
+     * which may be the higher: a follower applies committed entries its own log has not made
+     * durable yet, and a snapshot at the applied index makes them durable (after a restart raft
+     * counts the snapshot as durable). */
+    else if (raft_durable_index(r) > nd->log_count && raft_durable_index(r) > nd->snap_index)
+        why = "durable beyond what storage holds";
     else if (nd->applied_count > raft_commit(r)) why = "state machine beyond commit";
     if (why == NULL) return;
     char line[128];
@@ -292,6 +328,21 @@ static void transfer(struct run *run, uint32_t target) {
     check(run);
 }
 
+/* raft_change_membership at the leader of the highest term (any answer is fine: a change not
+ * allowed now is refused, and the checks judge what an accepted one does). */
+static void change(struct run *run, enum raft_change kind, uint32_t node) {
+    uint32_t id = raftnet_leader(run->net);
+    if (id == 0) return;
+    enter(id);
+    uint64_t index = 0;
+    int rc = raft_change_membership(run->net->nodes[id].raft, kind, node, &index);
+    if (run->trace)
+        fprintf(stderr, "   change at n%u: kind %d node n%u: %d (index %llu)\n", id, (int)kind,
+                node, rc, (unsigned long long)index);
+    raftnet_persist_part(run->net, id, 0, 0);   /* drains the node's output */
+    check(run);
+}
+
 static void pair(struct run *run, uint32_t *a, uint32_t *b) {
     uint32_t n = run->net->n;
     uint8_t x = operand(run);
@@ -373,12 +424,24 @@ static void run_op(struct run *run) {
     case OP_READ: issue_read(run, operand_node(run), 0); break;
     case OP_READ_LEASE: issue_read(run, operand_node(run), 1); break;
     case OP_TRANSFER: transfer(run, operand_node(run)); break;
+    case OP_SNAPSHOT:
+        id = operand_node(run);
+        enter(id);
+        raftnet_snapshot(net, id);
+        break;
+    case OP_CHANGE:
+        a = operand(run) % 3;
+        change(run, (enum raft_change)(RAFT_CHANGE_ADD_LEARNER + a), operand_node(run));
+        break;
+    case OP_SPARES: break;   /* read by create() when it is the first operation */
     default: __builtin_trap();
     }
     check(run);
 }
 
-static struct raftnet *create(uint8_t flags) {
+/* The world of the configuration byte flags; with spares, nodes n-SPARES+1..n are outside the
+ * bootstrap configuration. */
+static struct raftnet *create(uint8_t flags, int spares) {
     struct raft_config cfg;
     raft_config_default(&cfg);
     cfg.seed = flags & 0x80 ? 0x9E3779B97F4A7C15u : 42;
@@ -393,7 +456,14 @@ static struct raftnet *create(uint8_t flags) {
     if (flags & 0x40) cfg.log_entries_max = 8;
     if ((flags & 0x80) && cfg.check_quorum)
         cfg.lease_ticks = raft_lease_ticks(cfg.election_ticks, 0);
-    return raftnet_create(flags & 0x01 ? 5 : 3, &cfg);
+    cfg.snapshot_entries = SNAPSHOT_ENTRIES;
+    cfg.snapshot_trailing = SNAPSHOT_TRAILING;
+    uint32_t n = flags & 0x01 ? 5 : 3;
+    if (spares) {
+        cfg.voter_count = n - SPARES;
+        for (uint32_t i = 0; i < cfg.voter_count; i++) cfg.voters[i] = i + 1;
+    }
+    return raftnet_create(n, &cfg);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -412,7 +482,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     run.pos = 1;
     run.trace = trace_enabled;
     enter(0);
-    run.net = create(data[0]);
+    run.net = create(data[0], size > 1 && data[1] % OP_COUNT == OP_SPARES);
     run.lease = run.net->cfg.lease_ticks > 0;
     check(&run);
     for (; run.pos < size && run.op_index < OPS_MAX && !world_full(&run); run.op_index++) {

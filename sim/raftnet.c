@@ -148,6 +148,14 @@ static void record_leader(struct raftnet *net, uint32_t id) {
 
 static void make_durable(struct raftnet_node *nd, uint64_t last) {
     struct raft *r = nd->raft;
+    /* A follower applies committed entries its log has not made durable yet, and may snapshot
+     * them: entries up to the durable snapshot are durable in it (raft may have compacted them
+     * away, or restarted above them), so a durable log that ends below the snapshot resumes
+     * after it. */
+    if (nd->log_count < nd->snap_index) {
+        nd->log_count = nd->snap_index;
+        if (nd->log_first <= nd->snap_index) nd->log_first = nd->snap_index + 1;
+    }
     for (uint64_t i = nd->log_count + 1; i <= last; i++) {
         const struct raft_entry *e = raft_entry_at(r, i);
         RQ_ASSERT(e != NULL && i <= RAFTNET_LOG_MAX);
@@ -175,6 +183,13 @@ void raftnet_apply(struct raftnet *net, uint32_t id, const struct raft_entry *e)
     if (e->index > net->truth_count) {
         RQ_ASSERT(e->index == net->truth_count + 1);
         net->truth_commit_term[net->truth_count] = raft_term(nd->raft);
+        struct raft_membership conf;
+        raft_membership_get(nd->raft, &conf);
+        uint32_t voters = 0;
+        for (uint32_t k = 0; k < conf.count; k++)
+            if (conf.voter[k] && conf.ids[k] <= net->n) voters |= 1u << conf.ids[k];
+        net->truth_voters[net->truth_count] = voters;
+        net->truth_voter_count[net->truth_count] = (uint8_t)raft_membership_voters(&conf);
         raftnet_stored_set(&net->truth[net->truth_count++], e);
     } else if (!same_entry(a, &net->truth[e->index - 1]) && net->why[0] == 0) {
         snprintf(net->why, sizeof net->why, "state machine safety: n%u applied (%" PRIu64
@@ -438,6 +453,9 @@ static int check_log_matching(struct raftnet *net, uint32_t a, uint32_t b) {
     lo--;
     uint64_t i = last;
     while (i > lo && raft_term_at(ra, i) != raft_term_at(rb, i)) i--;
+    /* No index both hold with one term (possible once lo, a compacted log's base, is above 0):
+     * the logs have nothing in common to match. */
+    if (raft_term_at(ra, i) != raft_term_at(rb, i)) return 0;
     for (; i > 0 && i >= lo; i--) {
         if (raft_term_at(ra, i) == raft_term_at(rb, i)) continue;
         snprintf(net->why, sizeof net->why, "log matching: n%u and n%u agree above %" PRIu64

@@ -31,6 +31,7 @@ enum {
     RAFTNET_WHY_MAX = 256,
     RAFTNET_READS_MAX = 64,          /* confirmed reads remembered per node */
 };
+_Static_assert(RAFTNET_NODES_MAX < 32, "raftnet.truth_voters has a bit per node");
 
 struct raftnet_msg {
     struct raft_msg m;
@@ -89,6 +90,13 @@ struct raftnet {
     /* The term of the node that first applied truth[i]: the entry was committed in it or
      * earlier, so every leader of a later term must hold it (leader completeness). */
     uint64_t truth_commit_term[RAFTNET_LOG_MAX];
+    /* The voters of the configuration in use at the node that first applied truth[i]: their
+     * count, and as bits (1 << id) those that are nodes of this world (ids 1..n). Apply follows
+     * commit in the same drain, so that node is the leader that committed it (raft commits by a
+     * majority of these voters), or one that stepped down in that step: a leader that removed
+     * itself keeps the configuration it counted with. For checks (fuzz/raft_net.c). */
+    uint32_t truth_voters[RAFTNET_LOG_MAX];
+    uint8_t truth_voter_count[RAFTNET_LOG_MAX];
     uint64_t truth_count;
     char why[RAFTNET_WHY_MAX];       /* first violation raftnet_check found */
     uint32_t chunk_size;             /* bytes per INSTALL_SNAPSHOT chunk (small: many chunks) */

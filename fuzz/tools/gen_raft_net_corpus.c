@@ -4,7 +4,10 @@
  * minority, leaders, candidates and followers crashing with and without durable storage, every
  * node crashing, figure 8 of the paper, reordered, duplicated and dropped messages, the hard
  * state or the log alone made durable, ReadIndex reads at the leader and a follower, lease reads
- * inside and outside the lease.
+ * inside and outside the lease, leadership transfers, log compaction by snapshots (automatic and
+ * by hand), a follower behind the leader's snapshot receiving it in chunks that are dropped,
+ * duplicated and reordered, membership changes (spares added as learners and promoted, voters
+ * removed, the leader removing itself, a single voter growing its group).
  *
  * Each program is run here, operation by operation, on a raftnet configured as the target
  * configures it, so the story can steer (tick a node until it leads, drop exactly the messages a
@@ -25,9 +28,9 @@ enum op {
     OP_TICK, OP_TICKS, OP_TICK_ALL, OP_DELIVER, OP_DELIVER_AT, OP_DELIVER_MANY, OP_DUPLICATE_AT,
     OP_DROP_AT, OP_PROPOSE, OP_PROPOSE_LEADER, OP_CRASH, OP_RESTART, OP_MANUAL, OP_PERSIST,
     OP_CUT, OP_HEAL_LINK, OP_HEAL_ALL, OP_ISOLATE, OP_PERSIST_HS, OP_PERSIST_LOG, OP_READ,
-    OP_READ_LEASE, OP_TRANSFER, OP_COUNT
+    OP_READ_LEASE, OP_TRANSFER, OP_SNAPSHOT, OP_CHANGE, OP_SPARES, OP_COUNT
 };
-_Static_assert(OP_COUNT == 23, "the operations of fuzz/raft_net.c");
+_Static_assert(OP_COUNT == 26, "the operations of fuzz/raft_net.c");
 
 /* The configuration byte's bits. */
 enum {
@@ -41,6 +44,9 @@ enum {
     DELIVER_MANY_MAX = 32,
     SETTLE_ROUNDS_MAX = 64,   /* deliver-many operations one settle may emit */
     ELECT_TICKS_MAX = 200,
+    SNAPSHOT_ENTRIES = 6,     /* as fuzz/raft_net.c configures snapshots */
+    SNAPSHOT_TRAILING = 2,
+    SPARES = 2,               /* nodes outside the bootstrap configuration with OP_SPARES */
 };
 
 static const char *out_dir;
@@ -73,8 +79,9 @@ static void check(struct prog *p) {
     if (raftnet_check(p->net) != 0) story_failed(p, p->net->why);
 }
 
-/* As fuzz/raft_net.c's create(). */
-static void begin(struct prog *p, const char *name, uint8_t config) {
+/* As fuzz/raft_net.c's create(); with spares the program starts with OP_SPARES, which keeps the
+ * last SPARES nodes out of the bootstrap configuration. */
+static void begin_world(struct prog *p, const char *name, uint8_t config, int spares) {
     raftnet_destroy(p->net);
     p->name = name;
     p->len = 0;
@@ -97,8 +104,20 @@ static void begin(struct prog *p, const char *name, uint8_t config) {
     p->lease = cfg.lease_ticks > 0;
     p->election_ticks = cfg.election_ticks;
     p->heartbeat_ticks = cfg.heartbeat_ticks;
-    p->net = raftnet_create(config & FIVE ? 5 : 3, &cfg);
+    cfg.snapshot_entries = SNAPSHOT_ENTRIES;
+    cfg.snapshot_trailing = SNAPSHOT_TRAILING;
+    uint32_t n = config & FIVE ? 5 : 3;
+    if (spares) {
+        cfg.voter_count = n - SPARES;
+        for (uint32_t i = 0; i < cfg.voter_count; i++) cfg.voters[i] = i + 1;
+    }
+    p->net = raftnet_create(n, &cfg);
     emit(p, config);
+    if (spares) emit(p, OP_SPARES);
+}
+
+static void begin(struct prog *p, const char *name, uint8_t config) {
+    begin_world(p, name, config, 0);
 }
 
 static struct raft *node(const struct prog *p, uint32_t id) { return raftnet_raft(p->net, id); }
@@ -265,6 +284,28 @@ static int transfer(struct prog *p, uint32_t target) {
     return rc;
 }
 
+/* Node id snapshots its applied state now, as the target's OP_SNAPSHOT. */
+static void snapshot(struct prog *p, uint32_t id) {
+    op_node(p, OP_SNAPSHOT, id);
+    raftnet_snapshot(p->net, id);
+    check(p);
+}
+
+/* A membership change at the leader of the highest term, as the target's OP_CHANGE; returns
+ * raft_change_membership's answer (1: no leader). */
+static int change(struct prog *p, enum raft_change kind, uint32_t target) {
+    emit(p, OP_CHANGE);
+    emit(p, (uint8_t)(kind - RAFT_CHANGE_ADD_LEARNER));
+    emit(p, (uint8_t)(target - 1));
+    uint32_t id = raftnet_leader(p->net);
+    if (id == 0) return 1;
+    uint64_t index;
+    int rc = raft_change_membership(node(p, id), kind, target, &index);
+    raftnet_persist_part(p->net, id, 0, 0);   /* drains the node's output */
+    check(p);
+    return rc;
+}
+
 /* The read index node id confirmed read ctx with, or UINT64_MAX when it did not. */
 static uint64_t confirmed(const struct prog *p, uint32_t id, uint64_t ctx) {
     const struct raftnet_node *nd = &p->net->nodes[id];
@@ -364,6 +405,32 @@ static void expect_commit(struct prog *p, uint64_t min) {
     for (uint32_t id = 1; id <= p->net->n; id++)
         if (node(p, id) != NULL && raft_commit(node(p, id)) < min)
             story_failed(p, "a node's commit index is behind");
+}
+
+/* Node id is up and its commit index is at least min. */
+static void expect_commit_at(struct prog *p, uint32_t id, uint64_t min) {
+    expect(p, node(p, id) != NULL, "a node that should be up is down");
+    if (raft_commit(node(p, id)) < min) story_failed(p, "a member's commit index is behind");
+}
+
+/* Voters of the configuration node id uses. */
+static uint32_t voters_at(const struct prog *p, uint32_t id) {
+    struct raft_membership m;
+    raft_membership_get(node(p, id), &m);
+    return raft_membership_voters(&m);
+}
+
+static struct raft_stats stats_of(const struct prog *p, uint32_t id) {
+    struct raft_stats st;
+    raft_stats_get(node(p, id), &st);
+    return st;
+}
+
+/* The position of the oldest queued message of type, or UINT32_MAX. */
+static uint32_t find_queued(const struct prog *p, uint8_t type) {
+    for (uint32_t k = 0; k < queued(p) && k <= UINT8_MAX; k++)
+        if (queued_at(p, k)->type == type) return k;
+    return UINT32_MAX;
 }
 
 static void save(struct prog *p) {
@@ -704,6 +771,165 @@ static void transfers(struct prog *p) {
     save(p);
 }
 
+static void snapshots(struct prog *p) {
+    /* Every node compacts its log on its own once SNAPSHOT_ENTRIES entries are applied; then a
+     * follower snapshots by hand, crashes and restarts from its snapshot and the log after it. */
+    begin(p, "snapshot-compaction-3", 0);
+    elect(p, 1, 0);
+    propose_leader(p, 8);
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect_commit(p, 9);
+    for (uint32_t id = 1; id <= 3; id++) {
+        expect(p, p->net->nodes[id].snap_index >= SNAPSHOT_ENTRIES, "no automatic snapshot");
+        expect(p, raft_first_index(node(p, id)) > 1, "the log was not compacted");
+    }
+    propose_leader(p, 2);
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect_commit(p, 11);
+    snapshot(p, 2);
+    expect(p, p->net->nodes[2].snap_index == 11, "the snapshot by hand is not at applied");
+    crash(p, 2);
+    restart(p, 2);
+    expect(p, p->net->nodes[2].applied_count == 11, "the restart lost the snapshot's entries");
+    propose_leader(p, 1);
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect_commit(p, 12);
+    save(p);
+
+    /* A follower cut off while the leader compacts past its log catches up by InstallSnapshot;
+     * its chunks and their answers are dropped, duplicated and delivered newest first, and the
+     * follower crashes in the middle of a receive, which starts it over. */
+    begin(p, "snapshot-install-lossy-3", 0);
+    elect(p, 1, 0);
+    heartbeat(p, 1);
+    isolate(p, 3);
+    propose_leader(p, 12);
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect(p, raft_first_index(node(p, 1)) > raft_last_index(node(p, 3)) + 1,
+           "the leader's log still holds what the follower lacks");
+    heal_all(p);
+    int crashed = 0;
+    uint32_t step = 0;
+    for (int round = 0; round < 40 && raft_commit(node(p, 3)) < raft_commit(node(p, 1)); round++) {
+        ticks(p, 1, p->heartbeat_ticks);
+        for (int i = 0; i < 64 && queued(p) > 0; i++) {
+            uint32_t k = find_queued(p, RAFT_MSG_INSTALL_SNAPSHOT);
+            if (k == UINT32_MAX) k = find_queued(p, RAFT_MSG_SNAPSHOT_RESP);
+            if (k == UINT32_MAX) k = 0;
+            switch (step++ % 4) {
+            case 0: drop_at(p, k); break;
+            case 1: duplicate_at(p, k); deliver_at(p, k); break;
+            case 2: deliver_at(p, queued(p) - 1 <= UINT8_MAX ? queued(p) - 1 : 0); break;
+            default: deliver_at(p, k); break;
+            }
+            if (!crashed && p->net->nodes[3].recv_size > 0) {
+                crash(p, 3);
+                restart(p, 3);
+                crashed = 1;
+            }
+        }
+    }
+    heartbeat(p, 1);
+    expect(p, crashed, "the follower never received a chunk");
+    expect(p, stats_of(p, 3).snapshots_installed >= 1, "no snapshot installed");
+    expect(p, stats_of(p, 1).snapshot_chunks_sent > 2, "the snapshot went in fewer chunks");
+    expect_commit(p, 13);   /* the no-op and 12 proposals */
+    expect(p, p->net->nodes[3].applied_count == p->net->nodes[1].applied_count,
+           "the follower's state machine is behind");
+    save(p);
+}
+
+static void membership(struct prog *p) {
+    /* 3 voters and 2 spares: the leader compacts, adds n4 as a learner (it gets the snapshot,
+     * configuration included), promotes it, then adds and promotes n5: 5 voters. */
+    begin_world(p, "membership-add-promote-5", FIVE, 1);
+    expect(p, voters_at(p, 1) == 3, "not 3 voters");
+    elect(p, 1, 0);
+    propose_leader(p, 8);
+    heartbeat(p, 1);
+    expect(p, change(p, RAFT_CHANGE_ADD_LEARNER, 4) == 0, "adding n4 is refused");
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect(p, stats_of(p, 4).snapshots_installed >= 1, "the learner got no snapshot");
+    expect(p, change(p, RAFT_CHANGE_PROMOTE, 4) == 0, "promoting n4 is refused");
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect(p, change(p, RAFT_CHANGE_ADD_LEARNER, 5) == 0, "adding n5 is refused");
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect(p, change(p, RAFT_CHANGE_PROMOTE, 5) == 0, "promoting n5 is refused");
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    propose_leader(p, 1);
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    for (uint32_t id = 1; id <= 5; id++) {
+        expect(p, voters_at(p, id) == 5, "a node does not use the 5-voter configuration");
+        expect_commit_at(p, id, 14);
+    }
+    save(p);
+
+    /* 5 voters: the leader removes a follower, then itself; once that commits it steps down and
+     * the remaining 3 voters elect a leader and commit. */
+    begin(p, "membership-remove-leader-5", FIVE);
+    elect(p, 1, 0);
+    propose_leader(p, 2);
+    heartbeat(p, 1);
+    expect(p, change(p, RAFT_CHANGE_REMOVE, 3) == 0, "removing n3 is refused");
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect(p, voters_at(p, 1) == 4, "n3 is still a voter");
+    expect(p, change(p, RAFT_CHANGE_REMOVE, 1) == 0, "the leader's removal of itself is refused");
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect(p, raft_role(node(p, 1)) != RAFT_LEADER, "the removed leader still leads");
+    uint32_t leader = 0;
+    for (int round = 0; round < 60 && (leader = raftnet_leader(p->net)) == 0; round++) {
+        tick_all(p);
+        settle(p);
+    }
+    expect(p, leader == 2 || leader == 4 || leader == 5, "no leader among the remaining voters");
+    propose_leader(p, 1);
+    heartbeat(p, leader);
+    heartbeat(p, leader);
+    expect(p, voters_at(p, leader) == 3, "the new leader does not use the 3-voter configuration");
+    expect_commit_at(p, 2, 7);   /* 2 proposals, 2 changes, the new leader's no-op, 1 proposal */
+    expect_commit_at(p, 4, 7);
+    expect_commit_at(p, 5, 7);
+    save(p);
+
+    /* One voter and 2 spares: n1 leads alone, grows the group to 3 voters one server at a time,
+     * crashes; the two others elect one of them, and n1 returns as a follower. */
+    begin_world(p, "membership-single-voter-grows-3", 0, 1);
+    expect(p, voters_at(p, 1) == 1, "not a single voter");
+    elect(p, 1, 0);
+    propose_leader(p, 2);
+    expect(p, raft_commit(node(p, 1)) == 3, "a single voter does not commit alone");
+    for (uint32_t id = 2; id <= 3; id++) {
+        expect(p, change(p, RAFT_CHANGE_ADD_LEARNER, id) == 0, "adding is refused");
+        heartbeat(p, 1);
+        heartbeat(p, 1);
+        expect(p, change(p, RAFT_CHANGE_PROMOTE, id) == 0, "promoting is refused");
+        heartbeat(p, 1);
+        heartbeat(p, 1);
+    }
+    for (uint32_t id = 1; id <= 3; id++)
+        expect(p, voters_at(p, id) == 3, "a node does not use the 3-voter configuration");
+    crash(p, 1);
+    elect(p, 2, 1);
+    propose_leader(p, 1);
+    restart(p, 1);
+    heartbeat(p, 2);
+    heartbeat(p, 2);
+    expect_commit(p, 9);
+    save(p);
+}
+
 static void network(struct prog *p) {
     /* Appends and their answers reordered and duplicated. */
     begin(p, "reorder-duplicate-3", ONE_ENTRY);
@@ -747,6 +973,8 @@ int main(int argc, char **argv) {
     storage(&p);
     reads(&p);
     transfers(&p);
+    snapshots(&p);
+    membership(&p);
     network(&p);
     raftnet_destroy(p.net);
     printf("gen_raft_net_corpus: %d inputs in %s\n", written, out_dir);
