@@ -327,6 +327,7 @@ void raft_persisted_hardstate(struct raft *r, uint64_t term, uint32_t vote) {
     if (raft_hardstate_durable(r)) {
         release_held(r);
         replication_maybe_ack(r);
+        if (r->role == RAFT_LEADER) replication_broadcast(r);   /* appends held back */
     }
 }
 

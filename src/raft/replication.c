@@ -41,6 +41,9 @@ static uint32_t append_batch(const struct raft *r, uint64_t from) {
 static void send_append(struct raft *r, struct raft_progress *pr, int allow_empty) {
     RQ_ASSERT(r->role == RAFT_LEADER);
     if (pr->id == r->cfg.id || progress_is_paused(pr, r->cfg.inflight_max)) return;
+    /* A leader that won alone (the only voter) may not have its term and vote on disk yet, and an
+     * append cannot wait in `held`: it goes once they are durable (raft_persisted_hardstate). */
+    if (!raft_hardstate_durable(r)) return;
     uint64_t prev = pr->next - 1;
     if (prev < r->log.base_index) {   /* compacted: only the snapshot has what it needs */
         snapshot_send_to(r, pr);

@@ -123,7 +123,7 @@ void raft_snapshot_send(struct raft *r, uint32_t to, uint64_t index, uint64_t of
                         const void *data, uint32_t size, int last) {
     RQ_ASSERT(size <= RAFT_SNAPSHOT_CHUNK_MAX && (size == 0 || data != NULL));
     struct raft_progress *pr = snapshot_progress(r, to, index);
-    if (pr == NULL) return;
+    if (pr == NULL || !raft_hardstate_durable(r)) return;   /* asked for again later */
     struct raft_msg m = {.type = RAFT_MSG_INSTALL_SNAPSHOT, .to = to, .term = r->term,
                          .snap_index = index, .snap_term = pr->snap_term, .offset = offset,
                          .chunk_last = last != 0, .chunk_size = size, .chunk = size ? data : NULL};
@@ -228,6 +228,12 @@ int raft_snapshot_installed(struct raft *r, uint64_t index, uint64_t term, const
         r->snap_term = term;
         r->truncate_from = 1;     /* the stored log goes too */
         r->persist_next = index + 1;
+        /* Entries above the snapshot are gone: nothing beyond it is durable or acknowledgeable
+         * any more (found by the raft_net fuzzer: a stale durable index let a follower
+         * acknowledge entries before they were on disk, and a leader committed on one copy). */
+        r->durable_index = index;
+        if (r->acked > index) r->acked = index;
+        if (r->leader_match > index) r->leader_match = index;
     }
     if (r->durable_index < index) r->durable_index = index;
     if (r->commit < index) r->commit = index;

@@ -18,6 +18,7 @@ enum {
     LEASE = 16,
     SNAPSHOTS = 32,   /* a snapshot every 4 applied entries, 2 entries kept below it */
     SPARE = 64,       /* the last node is a spare, outside the bootstrap configuration */
+    SNAPSHOTS6 = 128, /* a snapshot every 6 applied entries, 2 entries kept below it */
 };
 
 struct scenario {
@@ -235,6 +236,17 @@ static const struct scenario scenarios[] = {
      "expect snap 2 6; crash 1; crash 2; crash 3; restart 1; restart 2; restart 3;"
      "expect applied 2 6; expect first 2 7; expect last 2 6; tick 40; expect-min applied 2 7;"
      "check"},
+    /* Found by the raft_net fuzzer: n1's log (to 11, term 1) is replaced by n3's snapshot at 7;
+     * its durable index stayed at 11, so it acknowledged entry 8 before storing it and n3
+     * committed 8 with one copy on disk (n2 down). */
+    {"a snapshot that replaces the log leaves nothing beyond it durable", 3, SNAPSHOTS6,
+     "elect 1; tick 3; isolate 1; propose 1 a; propose 1 b; propose 1 c; propose 1 d; propose 1 e;"
+     "propose 1 f; propose 1 g; propose 1 h; propose 1 i; propose 1 j; expect durable 1 11;"
+     "ticks 2 30; ticks 3 30; elect 3; propose 3 x1; propose 3 x2; propose 3 x3; propose 3 x4;"
+     "propose 3 x5; tick 2; expect commit 3 7; expect snap 3 7; crash 2; heal; manual 1; tick 3;"
+     "persist 1; tick 3; persist 1; tick 3; expect installed 1 1; expect last 1 7;"
+     "expect durable 1 7; propose 3 y; deliver; expect commit 3 7; persist 1; deliver;"
+     "expect commit 3 8; check"},
     /* ---- membership change ---- */
     {"a learner is added, catches up and is promoted", 4, SPARE,
      "elect 1; propose 1 x; tick 2; change 1 add 4 ok; tick 4; expect members 4 4;"
@@ -266,6 +278,12 @@ static const struct scenario scenarios[] = {
      "elect 1; tick 2; change 1 remove 1 ok; expect role 1 leader; tick 2; expect role 1 follower;"
      "tick 30; expect voters 2 2; expect-min term 2 2; propose 2 x; tick 4; check"},
     {"the last voter cannot be removed", 1, 0, "elect 1; change 1 remove 1 einval"},
+    /* Found by the raft_net fuzzer: a lone voter wins without sending a vote request, before its
+     * term and vote are durable, and its first appends (to the learner) could not be held. */
+    {"a lone voter sends entries to a learner only once its vote is durable", 3, 0,
+     "elect 1; tick 2; change 1 remove 3 ok; tick 2; change 1 remove 2 ok; tick 2;"
+     "change 1 add 2 ok; tick 2; crash 1; restart 1; ticks 1 30; tick 4; expect role 1 leader;"
+     "expect commit 1 5; tick 4; expect commit 2 5; check"},
     {"a configuration entry that is truncated is no longer in use", 3, NO_CHECK_QUORUM,
      "elect 1; tick 2; isolate 1; change 1 remove 3 ok; expect voters 1 2; elect 2; propose 2 x;"
      "tick 2; heal; tick 6; expect voters 1 3; expect leader 1 2; check"},
@@ -352,6 +370,7 @@ static struct raft_config config_for(uint32_t flags) {
     if (flags & SMALL_LOG) cfg.log_entries_max = 4;
     if (flags & LEASE) cfg.lease_ticks = raft_lease_ticks(cfg.election_ticks, 200);
     if (flags & SNAPSHOTS) cfg.snapshot_entries = 4, cfg.snapshot_trailing = 2;
+    if (flags & SNAPSHOTS6) cfg.snapshot_entries = 6, cfg.snapshot_trailing = 2;
     return cfg;
 }
 
