@@ -341,11 +341,16 @@ static int order_partitions(const struct placement_input *in, struct placement_i
 int placement_assign(const struct placement_ring *ring, const struct placement_input *in,
                      struct placement_item *work, uint32_t *replicas,
                      struct placement_stats *stats) {
-    RQ_ASSERT(ring != NULL && in != NULL);
+    RQ_ASSERT(ring != NULL);
+    RQ_ASSERT(in != NULL);
     RQ_ASSERT(ring->broker_count >= 1 && ring->broker_count <= PLACEMENT_BROKERS_MAX);
     RQ_ASSERT(ring->point_count == ring->broker_count * ring->vnodes);
     if (!input_valid(ring, in)) return RQ_EINVAL;
-    RQ_ASSERT(in->partition_count == 0 || (in->partitions && work && replicas));
+    if (in->partition_count > 0) {
+        RQ_ASSERT(in->partitions != NULL);
+        RQ_ASSERT(work != NULL);
+        RQ_ASSERT(replicas != NULL);
+    }
     int rc = order_partitions(in, work);
     if (rc != 0) return rc;
 

@@ -290,9 +290,10 @@ enum {
 
 /* Places MOVE_PARTITIONS partitions on `before` and `after` brokers and returns the diff. */
 static struct placement_diff move_between(const uint32_t *before, uint32_t nb,
-                                          const uint32_t *after, uint32_t na, uint32_t r) {
+                                          const uint32_t *after, uint32_t na, uint32_t r,
+                                          uint32_t eps) {
     make_partitions(MOVE_PARTITIONS);
-    struct placement_input in = {parts, MOVE_PARTITIONS, r, PLACEMENT_EPSILON_PERMILLE_DEFAULT};
+    struct placement_input in = {parts, MOVE_PARTITIONS, r, eps};
     ck_assert_int_eq(placement_ring_build(&ring_a, before, nb, PLACEMENT_VNODES_DEFAULT), 0);
     ck_assert_int_eq(placement_assign(&ring_a, &in, work, rows_a, NULL), 0);
     ck_assert_int_eq(placement_ring_build(&ring_b, after, na, PLACEMENT_VNODES_DEFAULT), 0);
@@ -310,21 +311,29 @@ enum {
 };
 
 /* Broker n+1 joins n: ideally exactly its share, R·P/(n+1), of the replicas move to it. */
-START_TEST(movement_join) {
-    uint32_t n = move_brokers[_i / MOVE_R], r = move_replicas[_i % MOVE_R];
+static void join_case(uint32_t n, uint32_t r, uint32_t eps) {
     uint32_t ids[PLACEMENT_BROKERS_MAX];
     make_brokers(ids, n + 1);
-    struct placement_diff d = move_between(ids, n, ids, n + 1, r);
+    struct placement_diff d = move_between(ids, n, ids, n + 1, r, eps);
     double ideal = (double)r * MOVE_PARTITIONS / (n + 1);
-    printf("placement: join  n=%2u->%2u R=%u P=%u: moved %6llu replicas, ideal %8.1f, "
+    printf("placement: join  n=%2u->%2u R=%u P=%u eps=%3u: moved %6llu replicas, ideal %8.1f, "
            "ratio %.2f; leaders moved %u\n",
-           n, n + 1, r, MOVE_PARTITIONS, (unsigned long long)d.replicas_moved, ideal,
+           n, n + 1, r, MOVE_PARTITIONS, eps, (unsigned long long)d.replicas_moved, ideal,
            (double)d.replicas_moved / ideal, d.leaders_moved);
     /* The newcomer gets a fair share: its 64 points cover about 1/(n+1) of the ring. */
     ck_assert_uint_ge(d.replicas_moved * 2, (uint64_t)ideal);
     ck_assert_msg(d.replicas_moved * 100 <= (uint64_t)(ideal * MOVE_SLACK_PERCENT),
                   "moved %llu, ideal %.1f", (unsigned long long)d.replicas_moved, ideal);
 }
+
+START_TEST(movement_join) {
+    join_case(move_brokers[_i / MOVE_R], move_replicas[_i % MOVE_R],
+              PLACEMENT_EPSILON_PERMILLE_DEFAULT);
+}
+END_TEST
+
+/* ε = 0: the tightest bound, so the most cascading; still within the same slack. */
+START_TEST(movement_join_tight) { join_case(move_brokers[_i], 3, 0); }
 END_TEST
 
 /* Broker k of n leaves: its replicas must move (the floor); the rest is reshuffle. */
@@ -335,14 +344,16 @@ START_TEST(movement_leave) {
     uint32_t gone = ids[n / 2];
     for (uint32_t i = 0, j = 0; i < n; i++)
         if (ids[i] != gone) rest[j++] = ids[i];
-    struct placement_diff d = move_between(ids, n, rest, n - 1, r);
+    struct placement_diff d =
+        move_between(ids, n, rest, n - 1, r, PLACEMENT_EPSILON_PERMILLE_DEFAULT);
     uint64_t must = 0;
     for (uint64_t i = 0; i < (uint64_t)MOVE_PARTITIONS * r; i++)
         must += rows_a[i] == gone;
-    printf("placement: leave n=%2u->%2u R=%u P=%u: moved %6llu replicas, departed held %6llu, "
-           "ratio %.2f; leaders moved %u\n",
-           n, n - 1, r, MOVE_PARTITIONS, (unsigned long long)d.replicas_moved,
-           (unsigned long long)must, (double)d.replicas_moved / (double)must, d.leaders_moved);
+    printf(
+        "placement: leave n=%2u->%2u R=%u P=%u eps=250: moved %6llu replicas, departed held %6llu, "
+        "ratio %.2f; leaders moved %u\n",
+        n, n - 1, r, MOVE_PARTITIONS, (unsigned long long)d.replicas_moved,
+        (unsigned long long)must, (double)d.replicas_moved / (double)must, d.leaders_moved);
     ck_assert_uint_ge(d.replicas_moved, must);
     ck_assert_msg(d.replicas_moved * 100 <= must * MOVE_SLACK_PERCENT, "moved %llu, must %llu",
                   (unsigned long long)d.replicas_moved, (unsigned long long)must);
@@ -444,6 +455,7 @@ int main(void) {
     tcase_add_test(tc, no_partitions);
     tc = tcase_new(s, "movement");
     tcase_add_loop_test(tc, movement_join, 0, MOVE_B * MOVE_R);
+    tcase_add_loop_test(tc, movement_join_tight, 0, MOVE_B);
     tcase_add_loop_test(tc, movement_leave, 0, MOVE_B * MOVE_R);
     tcase_add_test(tc, diff_counts);
     tc = tcase_new(s, "errors");
