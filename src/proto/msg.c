@@ -275,6 +275,21 @@ int proto_decode(uint8_t type, const uint8_t *payload, size_t size, struct proto
     return 0;
 }
 
+int proto_records_decode(const uint8_t *data, size_t size, uint32_t count, int with_offsets,
+                         struct proto_records *out) {
+    memset(out, 0, sizeof *out);
+    if (count == 0 || count > PROTO_RECORDS_MAX) return RQ_ETOOBIG;
+    RQ_ASSERT(data != NULL || size == 0);
+    struct rq_reader r;
+    rq_reader_init(&r, data, size);
+    struct proto_records rs;
+    read_records(&r, count, with_offsets != 0, UINT64_MAX, &rs);
+    if (r.err == 0 && rq_reader_remaining(&r) != 0) r.err = RQ_ECORRUPT;
+    if (r.err != 0) return r.err;
+    *out = rs;
+    return 0;
+}
+
 /* ---- iterators (on decoded, hence valid, messages) ---------------------------------------------- */
 
 static void iter_open(struct rq_reader *r, const uint8_t *data, size_t size, size_t cursor) {

@@ -208,6 +208,12 @@ struct proto_msg {
 /* Whether name is a valid topic name. */
 int proto_topic_name_valid(const uint8_t *name, size_t size);
 
+/* Checks that data[0..size) is exactly `count` records (1..PROTO_RECORDS_MAX; with offsets: strictly
+ * increasing) and describes them in *out: a produce request's records, kept as they came, are
+ * what a partition stores. Returns 0, RQ_ETRUNC, RQ_ETOOBIG or RQ_ECORRUPT. */
+int proto_records_decode(const uint8_t *data, size_t size, uint32_t count, int with_offsets,
+                         struct proto_records *out);
+
 /* Decodes a payload of the given type (from a frame that decoded). Returns 0, RQ_ETYPE,
  * RQ_ETRUNC (cut short), RQ_ETOOBIG (a count or length over its maximum) or RQ_ECORRUPT
  * (anything else malformed). */

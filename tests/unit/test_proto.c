@@ -413,6 +413,25 @@ START_TEST(malformed_payload_refused) {
 }
 END_TEST
 
+/* A produce request's records, kept as they came, decode on their own (what a partition stores). */
+START_TEST(records_decode_alone) {
+    uint8_t buf[1024];
+    uint8_t type;
+    size_t n = sample(1, buf, sizeof buf, &type);
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(type, buf, n, &m), 0);
+    const struct proto_records *rs = &m.u.produce_req.records;
+    uint8_t *copy = dup_exact(rs->data, rs->size);
+    struct proto_records again;
+    ck_assert_int_eq(proto_records_decode(copy, rs->size, 3, 0, &again), 0);
+    check_records(&again, 0);
+    ck_assert_int_eq(proto_records_decode(copy, rs->size, 2, 0, &again), RQ_ECORRUPT);
+    ck_assert_int_eq(proto_records_decode(copy, rs->size - 1, 3, 0, &again), RQ_ETRUNC);
+    ck_assert_int_eq(proto_records_decode(copy, rs->size, 0, 0, &again), RQ_ETOOBIG);
+    free(copy);
+}
+END_TEST
+
 START_TEST(topic_names) {
     ck_assert(proto_topic_name_valid((const uint8_t *)"a", 1));
     ck_assert(proto_topic_name_valid((const uint8_t *)"...", 3));
@@ -444,6 +463,7 @@ int main(void) {
     tcase_add_loop_test(tc, payload_every_truncation_refused, 0, SAMPLES);
     tcase_add_loop_test(tc, malformed_payload_refused, 0, (int)(sizeof bads / sizeof bads[0]));
     tcase_add_test(tc, topic_names);
+    tcase_add_test(tc, records_decode_alone);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }
