@@ -1,0 +1,519 @@
+/* The controller's replicated state machine; see controller.h. */
+#include "meta/controller.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/codec.h"
+#include "base/errors.h"
+#include "proto/frame.h"
+
+enum { IMAGE_VERSION = 1 };
+
+struct controller {
+    uint64_t heartbeat_timeout_ns;
+    uint32_t broker_count;
+    struct controller_broker brokers[CONTROLLER_BROKERS_MAX];   /* in registration order */
+    uint32_t topic_count;
+    struct controller_topic topics[CONTROLLER_TOPICS_MAX];      /* in creation order */
+    uint32_t partitions_total;
+    uint64_t next_topic_id;
+    uint64_t next_producer_id;
+    uint64_t malformed;
+    struct placement_ring ring;   /* scratch for placement */
+};
+
+struct controller *controller_create(uint64_t heartbeat_timeout_ns) {
+    struct controller *c = calloc(1, sizeof *c);
+    if (c == NULL) return NULL;
+    c->heartbeat_timeout_ns = heartbeat_timeout_ns;
+    c->next_topic_id = 1;
+    c->next_producer_id = 1;
+    return c;
+}
+
+static void free_topics(struct controller *c) {
+    for (uint32_t i = 0; i < c->topic_count; i++) free(c->topics[i].partitions);
+    c->topic_count = 0;
+    c->partitions_total = 0;
+}
+
+void controller_destroy(struct controller *c) {
+    if (c == NULL) return;
+    free_topics(c);
+    free(c);
+}
+
+/* ---- lookups ---------------------------------------------------------------------------------- */
+
+static struct controller_broker *find_broker(struct controller *c, uint32_t id) {
+    for (uint32_t i = 0; i < c->broker_count; i++)
+        if (c->brokers[i].id == id) return &c->brokers[i];
+    return NULL;
+}
+
+static int32_t find_topic(const struct controller *c, const uint8_t *name, size_t size) {
+    for (uint32_t i = 0; i < c->topic_count; i++) {
+        const struct controller_topic *t = &c->topics[i];
+        if (t->name_size == size && memcmp(t->name, name, size) == 0) return (int32_t)i;
+    }
+    return -1;
+}
+
+const struct controller_topic *controller_topic(const struct controller *c, const uint8_t *name,
+                                                size_t size) {
+    int32_t i = find_topic(c, name, size);
+    return i < 0 ? NULL : &c->topics[i];
+}
+
+const struct controller_topic *controller_topic_at(const struct controller *c, uint32_t i) {
+    return i < c->topic_count ? &c->topics[i] : NULL;
+}
+
+uint32_t controller_topic_count(const struct controller *c) { return c->topic_count; }
+
+const struct controller_broker *controller_broker(const struct controller *c, uint32_t id) {
+    return find_broker((struct controller *)c, id);
+}
+
+const struct controller_broker *controller_broker_at(const struct controller *c, uint32_t i) {
+    return i < c->broker_count ? &c->brokers[i] : NULL;
+}
+
+uint32_t controller_broker_count(const struct controller *c) { return c->broker_count; }
+uint64_t controller_malformed(const struct controller *c) { return c->malformed; }
+
+/* ---- commands: encoding ------------------------------------------------------------------------- */
+
+static void put_string(struct rq_writer *w, const void *s, size_t n) {
+    rq_write_varint(w, n);
+    rq_write_bytes(w, s, n);
+}
+
+static size_t done(const struct rq_writer *w) {
+    RQ_ASSERT(w->err == 0);
+    return w->len;
+}
+
+size_t controller_cmd_register(uint8_t *buf, uint32_t broker, const char *address,
+                               uint64_t now_ns) {
+    size_t n = strlen(address);
+    RQ_ASSERT(broker != 0 && n <= PROTO_TEXT_MAX);
+    struct rq_writer w;
+    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
+    rq_write_u8(&w, CONTROLLER_REGISTER);
+    rq_write_varint(&w, broker);
+    put_string(&w, address, n);
+    rq_write_varint(&w, now_ns);
+    return done(&w);
+}
+
+size_t controller_cmd_heartbeat(uint8_t *buf, uint32_t broker, uint64_t now_ns) {
+    struct rq_writer w;
+    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
+    rq_write_u8(&w, CONTROLLER_HEARTBEAT);
+    rq_write_varint(&w, broker);
+    rq_write_varint(&w, now_ns);
+    return done(&w);
+}
+
+size_t controller_cmd_expire(uint8_t *buf, uint64_t now_ns) {
+    struct rq_writer w;
+    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
+    rq_write_u8(&w, CONTROLLER_EXPIRE);
+    rq_write_varint(&w, now_ns);
+    return done(&w);
+}
+
+size_t controller_cmd_create_topic(uint8_t *buf, const struct proto_create_topic_req *req) {
+    RQ_ASSERT(proto_topic_name_valid(req->name.data, req->name.size));
+    struct rq_writer w;
+    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
+    rq_write_u8(&w, CONTROLLER_CREATE_TOPIC);
+    put_string(&w, req->name.data, req->name.size);
+    rq_write_varint(&w, req->partitions);
+    rq_write_varint(&w, req->replication);
+    rq_write_varint(&w, req->retention_ms);
+    rq_write_varint(&w, req->retention_bytes);
+    rq_write_varint(&w, req->max_message_bytes);
+    return done(&w);
+}
+
+size_t controller_cmd_delete_topic(uint8_t *buf, const char *name) {
+    size_t n = strlen(name);
+    RQ_ASSERT(proto_topic_name_valid((const uint8_t *)name, n));
+    struct rq_writer w;
+    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
+    rq_write_u8(&w, CONTROLLER_DELETE_TOPIC);
+    put_string(&w, name, n);
+    return done(&w);
+}
+
+size_t controller_cmd_init_producer(uint8_t *buf) {
+    buf[0] = CONTROLLER_INIT_PRODUCER;
+    return 1;
+}
+
+size_t controller_cmd_leader(uint8_t *buf, const char *topic, uint32_t partition, uint32_t leader,
+                             uint64_t term) {
+    size_t n = strlen(topic);
+    RQ_ASSERT(proto_topic_name_valid((const uint8_t *)topic, n));
+    struct rq_writer w;
+    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
+    rq_write_u8(&w, CONTROLLER_LEADER);
+    put_string(&w, topic, n);
+    rq_write_varint(&w, partition);
+    rq_write_varint(&w, leader);
+    rq_write_varint(&w, term);
+    return done(&w);
+}
+
+/* ---- commands: applying ------------------------------------------------------------------------- */
+
+/* A varint of at most max, or the reader's sticky error. */
+static uint64_t get_num(struct rq_reader *r, uint64_t max) {
+    uint64_t v = 0;
+    if (rq_read_varint(r, &v) == 0 && v > max && r->err == 0) r->err = RQ_ETOOBIG;
+    return r->err ? 0 : v;
+}
+
+static const uint8_t *get_string(struct rq_reader *r, size_t max, size_t *size) {
+    const uint8_t *p = NULL;
+    *size = (size_t)get_num(r, max);
+    if (*size > 0) rq_read_bytes(r, *size, &p);
+    return r->err ? NULL : p;
+}
+
+static const uint8_t *get_topic(struct rq_reader *r, size_t *size) {
+    const uint8_t *p = get_string(r, PROTO_TOPIC_NAME_MAX, size);
+    if (r->err == 0 && !proto_topic_name_valid(p, *size)) r->err = RQ_ECORRUPT;
+    return p;
+}
+
+static void apply_register(struct controller *c, struct rq_reader *r,
+                           struct controller_result *res) {
+    uint32_t id = (uint32_t)get_num(r, UINT32_MAX);
+    size_t n;
+    const uint8_t *address = get_string(r, PROTO_TEXT_MAX, &n);
+    uint64_t now = get_num(r, UINT64_MAX);
+    if (r->err != 0 || rq_reader_remaining(r) != 0) return;
+    if (id == 0) { res->error = RQ_EINVAL; return; }
+    struct controller_broker *b = find_broker(c, id);
+    if (b == NULL) {
+        if (c->broker_count == CONTROLLER_BROKERS_MAX) {
+            res->error = RQ_ENOMEM;
+            return;
+        }
+        b = &c->brokers[c->broker_count++];
+        memset(b, 0, sizeof *b);
+        b->id = id;
+    }
+    b->epoch++;
+    b->alive = 1;
+    b->deadline_ns = now + c->heartbeat_timeout_ns;
+    b->address_size = (uint8_t)n;
+    if (n) memcpy(b->address, address, n);
+}
+
+static void apply_heartbeat(struct controller *c, struct rq_reader *r,
+                            struct controller_result *res) {
+    uint32_t id = (uint32_t)get_num(r, UINT32_MAX);
+    uint64_t now = get_num(r, UINT64_MAX);
+    if (r->err != 0 || rq_reader_remaining(r) != 0) return;
+    struct controller_broker *b = find_broker(c, id);
+    if (b == NULL) {
+        res->error = RQ_ENOENT;   /* register first */
+        return;
+    }
+    b->alive = 1;
+    b->deadline_ns = now + c->heartbeat_timeout_ns;
+}
+
+static int broker_alive(struct controller *c, uint32_t id) {
+    const struct controller_broker *b = find_broker(c, id);
+    return b != NULL && b->alive;
+}
+
+/* Partitions led by a broker that is down get their first live replica as leader. */
+static void move_leaders(struct controller *c) {
+    for (uint32_t t = 0; t < c->topic_count; t++) {
+        for (uint32_t p = 0; p < c->topics[t].partition_count; p++) {
+            struct controller_partition *part = &c->topics[t].partitions[p];
+            if (part->leader != 0 && broker_alive(c, part->leader)) continue;
+            part->leader = 0;
+            for (uint32_t k = 0; k < part->replica_count && part->leader == 0; k++)
+                if (broker_alive(c, part->replicas[k])) part->leader = part->replicas[k];
+        }
+    }
+}
+
+static void apply_expire(struct controller *c, struct rq_reader *r) {
+    uint64_t now = get_num(r, UINT64_MAX);
+    if (r->err != 0 || rq_reader_remaining(r) != 0) return;
+    for (uint32_t i = 0; i < c->broker_count; i++)
+        if (c->brokers[i].alive && c->brokers[i].deadline_ns <= now) c->brokers[i].alive = 0;
+    move_leaders(c);
+}
+
+/* Places a new topic's partitions over the live brokers. Returns 0 or an RQ_E* for the client. */
+static int place(struct controller *c, struct controller_topic *t) {
+    uint32_t live[CONTROLLER_BROKERS_MAX], n = 0;
+    for (uint32_t i = 0; i < c->broker_count; i++)
+        if (c->brokers[i].alive) live[n++] = c->brokers[i].id;
+    if (n < t->replication) return RQ_EINVAL;   /* fewer live brokers than replicas */
+    if (placement_ring_build(&c->ring, live, n, PLACEMENT_VNODES_DEFAULT) != 0) return RQ_EINVAL;
+    struct placement_partition *parts = calloc(t->partition_count, sizeof *parts);
+    struct placement_item *work = calloc(t->partition_count, sizeof *work);
+    uint32_t *rows = calloc((size_t)t->partition_count * t->replication, sizeof *rows);
+    t->partitions = calloc(t->partition_count, sizeof *t->partitions);
+    int err = parts && work && rows && t->partitions ? 0 : RQ_ENOMEM;
+    for (uint32_t p = 0; err == 0 && p < t->partition_count; p++)
+        parts[p] = (struct placement_partition){.topic_key = t->id, .index = p};
+    struct placement_input in = {.partitions = parts, .partition_count = t->partition_count,
+                                 .replication_factor = t->replication,
+                                 .epsilon_permille = PLACEMENT_EPSILON_PERMILLE_DEFAULT};
+    if (err == 0) err = placement_assign(&c->ring, &in, work, rows, NULL);
+    for (uint32_t p = 0; err == 0 && p < t->partition_count; p++) {
+        struct controller_partition *part = &t->partitions[p];
+        part->replica_count = t->replication;
+        memcpy(part->replicas, rows + (size_t)p * t->replication,
+               t->replication * sizeof *part->replicas);
+        part->leader = part->replicas[0];
+    }
+    free(parts);
+    free(work);
+    free(rows);
+    if (err != 0) {
+        free(t->partitions);
+        t->partitions = NULL;
+    }
+    return err;
+}
+
+static void apply_create(struct controller *c, struct rq_reader *r, struct controller_result *res) {
+    size_t n;
+    const uint8_t *name = get_topic(r, &n);
+    uint32_t partitions = (uint32_t)get_num(r, PROTO_PARTITIONS_MAX);
+    uint32_t replication = (uint32_t)get_num(r, PLACEMENT_REPLICAS_MAX);
+    uint64_t retention_ms = get_num(r, UINT64_MAX);
+    uint64_t retention_bytes = get_num(r, UINT64_MAX);
+    uint32_t max_message = (uint32_t)get_num(r, PROTO_FRAME_MAX);
+    if (r->err != 0 || rq_reader_remaining(r) != 0) return;
+    if (partitions == 0 || replication == 0 || max_message == 0) { res->error = RQ_EINVAL; return; }
+    if (find_topic(c, name, n) >= 0) { res->error = RQ_ETOPICEXISTS; return; }
+    if (c->topic_count == CONTROLLER_TOPICS_MAX ||
+        c->partitions_total + partitions > CONTROLLER_PARTITIONS_MAX) {
+        res->error = RQ_ENOMEM;
+        return;
+    }
+    struct controller_topic *t = &c->topics[c->topic_count];
+    memset(t, 0, sizeof *t);
+    t->id = c->next_topic_id;
+    t->name_size = (uint8_t)n;
+    memcpy(t->name, name, n);
+    t->partition_count = partitions;
+    t->replication = replication;
+    t->retention_ms = retention_ms;
+    t->retention_bytes = retention_bytes;
+    t->max_message_bytes = max_message;
+    res->error = place(c, t);
+    if (res->error != 0) return;
+    c->next_topic_id++;
+    c->topic_count++;
+    c->partitions_total += partitions;
+    res->topic = t;
+}
+
+static void apply_delete(struct controller *c, struct rq_reader *r, struct controller_result *res) {
+    size_t n;
+    const uint8_t *name = get_topic(r, &n);
+    if (r->err != 0 || rq_reader_remaining(r) != 0) return;
+    int32_t i = find_topic(c, name, n);
+    if (i < 0) { res->error = RQ_ENOTOPIC; return; }
+    c->partitions_total -= c->topics[i].partition_count;
+    free(c->topics[i].partitions);
+    memmove(&c->topics[i], &c->topics[i + 1], (c->topic_count - (uint32_t)i - 1) * sizeof c->topics[0]);
+    c->topic_count--;
+}
+
+static void apply_leader(struct controller *c, struct rq_reader *r, struct controller_result *res) {
+    size_t n;
+    const uint8_t *name = get_topic(r, &n);
+    uint32_t p = (uint32_t)get_num(r, PROTO_PARTITIONS_MAX - 1);
+    uint32_t leader = (uint32_t)get_num(r, UINT32_MAX);
+    uint64_t term = get_num(r, UINT64_MAX);
+    if (r->err != 0 || rq_reader_remaining(r) != 0) return;
+    int32_t i = find_topic(c, name, n);
+    if (i < 0 || p >= c->topics[i].partition_count) { res->error = RQ_ENOTOPIC; return; }
+    struct controller_partition *part = &c->topics[i].partitions[p];
+    int member = 0;
+    for (uint32_t k = 0; k < part->replica_count; k++) member |= part->replicas[k] == leader;
+    if (!member) { res->error = RQ_EINVAL; return; }
+    if (term < part->leader_term) return;   /* an older report: the newer one stands */
+    part->leader = leader;
+    part->leader_term = term;
+}
+
+void controller_apply(struct controller *c, const uint8_t *data, size_t size,
+                      struct controller_result *res) {
+    memset(res, 0, sizeof *res);
+    struct rq_reader r;
+    rq_reader_init(&r, data, size);
+    uint8_t kind = 0;
+    rq_read_u8(&r, &kind);
+    switch (r.err ? 0 : kind) {
+    case CONTROLLER_REGISTER: apply_register(c, &r, res); break;
+    case CONTROLLER_HEARTBEAT: apply_heartbeat(c, &r, res); break;
+    case CONTROLLER_EXPIRE: apply_expire(c, &r); break;
+    case CONTROLLER_CREATE_TOPIC: apply_create(c, &r, res); break;
+    case CONTROLLER_DELETE_TOPIC: apply_delete(c, &r, res); break;
+    case CONTROLLER_INIT_PRODUCER:
+        if (rq_reader_remaining(&r) == 0) res->producer_id = c->next_producer_id++;
+        else r.err = RQ_ECORRUPT;
+        break;
+    case CONTROLLER_LEADER: apply_leader(c, &r, res); break;
+    default: r.err = RQ_ECORRUPT; break;
+    }
+    /* A command that did not decode (each apply_* checks before it changes anything) changed
+     * nothing, on every replica alike. */
+    if (r.err != 0 || rq_reader_remaining(&r) != 0) {
+        c->malformed++;
+        res->error = RQ_ECORRUPT;
+    }
+}
+
+/* ---- the image ---------------------------------------------------------------------------------- */
+
+static void write_image(const struct controller *c, struct rq_writer *w) {
+    rq_write_u8(w, IMAGE_VERSION);
+    rq_write_varint(w, c->next_topic_id);
+    rq_write_varint(w, c->next_producer_id);
+    rq_write_varint(w, c->broker_count);
+    for (uint32_t i = 0; i < c->broker_count; i++) {
+        const struct controller_broker *b = &c->brokers[i];
+        rq_write_varint(w, b->id);
+        rq_write_u8(w, b->alive);
+        rq_write_varint(w, b->epoch);
+        rq_write_varint(w, b->deadline_ns);
+        put_string(w, b->address, b->address_size);
+    }
+    rq_write_varint(w, c->topic_count);
+    for (uint32_t i = 0; i < c->topic_count; i++) {
+        const struct controller_topic *t = &c->topics[i];
+        rq_write_varint(w, t->id);
+        put_string(w, t->name, t->name_size);
+        rq_write_varint(w, t->partition_count);
+        rq_write_varint(w, t->replication);
+        rq_write_varint(w, t->retention_ms);
+        rq_write_varint(w, t->retention_bytes);
+        rq_write_varint(w, t->max_message_bytes);
+        for (uint32_t p = 0; p < t->partition_count; p++) {
+            const struct controller_partition *part = &t->partitions[p];
+            for (uint32_t k = 0; k < t->replication; k++) rq_write_varint(w, part->replicas[k]);
+            rq_write_varint(w, part->leader);
+            rq_write_varint(w, part->leader_term);
+        }
+    }
+}
+
+size_t controller_image_size(const struct controller *c) {
+    /* An upper bound: every varint at its longest. */
+    return 1 + 3 * 10 + (size_t)c->broker_count * (3 * 10 + 1 + 10 + PROTO_TEXT_MAX) +
+           (size_t)c->topic_count * (7 * 10 + PROTO_TOPIC_NAME_MAX) +
+           (size_t)c->partitions_total * (PLACEMENT_REPLICAS_MAX * 10 + 2 * 10);
+}
+
+size_t controller_image(const struct controller *c, uint8_t *buf, size_t cap) {
+    struct rq_writer w;
+    rq_writer_init(&w, buf, cap);
+    write_image(c, &w);
+    return w.err ? 0 : w.len;
+}
+
+/* Reads an image into fresh state c (empty). Returns 0 or an error; c may be partly filled. */
+static int read_image(struct controller *c, struct rq_reader *r) {
+    uint8_t version = 0;
+    rq_read_u8(r, &version);
+    if (r->err == 0 && version != IMAGE_VERSION) r->err = RQ_ECORRUPT;
+    c->next_topic_id = get_num(r, UINT64_MAX);
+    c->next_producer_id = get_num(r, UINT64_MAX);
+    uint32_t brokers = (uint32_t)get_num(r, CONTROLLER_BROKERS_MAX);
+    for (uint32_t i = 0; i < brokers && r->err == 0; i++) {
+        struct controller_broker *b = &c->brokers[c->broker_count];
+        b->id = (uint32_t)get_num(r, UINT32_MAX);
+        uint8_t alive = 0;
+        rq_read_u8(r, &alive);
+        b->alive = alive;
+        b->epoch = get_num(r, UINT64_MAX);
+        b->deadline_ns = get_num(r, UINT64_MAX);
+        size_t n;
+        const uint8_t *a = get_string(r, PROTO_TEXT_MAX, &n);
+        if (r->err) break;
+        if (b->id == 0 || alive > 1 || find_broker(c, b->id) != NULL) r->err = RQ_ECORRUPT;
+        b->address_size = (uint8_t)n;
+        if (n) memcpy(b->address, a, n);
+        c->broker_count++;
+    }
+    uint32_t topics = (uint32_t)get_num(r, CONTROLLER_TOPICS_MAX);
+    for (uint32_t i = 0; i < topics && r->err == 0; i++) {
+        struct controller_topic *t = &c->topics[c->topic_count];
+        memset(t, 0, sizeof *t);
+        t->id = get_num(r, UINT64_MAX);
+        size_t n;
+        const uint8_t *name = get_topic(r, &n);
+        t->partition_count = (uint32_t)get_num(r, PROTO_PARTITIONS_MAX);
+        t->replication = (uint32_t)get_num(r, PLACEMENT_REPLICAS_MAX);
+        t->retention_ms = get_num(r, UINT64_MAX);
+        t->retention_bytes = get_num(r, UINT64_MAX);
+        t->max_message_bytes = (uint32_t)get_num(r, PROTO_FRAME_MAX);
+        if (r->err) break;
+        if (t->id == 0 || t->id >= c->next_topic_id || t->partition_count == 0 ||
+            t->replication == 0 || t->max_message_bytes == 0 || find_topic(c, name, n) >= 0 ||
+            c->partitions_total + t->partition_count > CONTROLLER_PARTITIONS_MAX) {
+            r->err = RQ_ECORRUPT;
+            break;
+        }
+        t->name_size = (uint8_t)n;
+        memcpy(t->name, name, n);
+        t->partitions = calloc(t->partition_count, sizeof *t->partitions);
+        if (t->partitions == NULL) { r->err = RQ_ENOMEM; break; }
+        c->topic_count++;
+        c->partitions_total += t->partition_count;
+        for (uint32_t p = 0; p < t->partition_count && r->err == 0; p++) {
+            struct controller_partition *part = &t->partitions[p];
+            part->replica_count = t->replication;
+            int leader_ok = 0;
+            for (uint32_t k = 0; k < t->replication; k++) {
+                part->replicas[k] = (uint32_t)get_num(r, UINT32_MAX);
+                for (uint32_t j = 0; j < k; j++)
+                    if (part->replicas[j] == part->replicas[k] && r->err == 0) r->err = RQ_ECORRUPT;
+                if (part->replicas[k] == 0 && r->err == 0) r->err = RQ_ECORRUPT;
+            }
+            part->leader = (uint32_t)get_num(r, UINT32_MAX);
+            part->leader_term = get_num(r, UINT64_MAX);
+            for (uint32_t k = 0; k < t->replication; k++) leader_ok |= part->replicas[k] == part->leader;
+            if (r->err == 0 && part->leader != 0 && !leader_ok) r->err = RQ_ECORRUPT;
+        }
+    }
+    if (r->err == 0 && rq_reader_remaining(r) != 0) r->err = RQ_ECORRUPT;
+    if (r->err == 0 && (c->next_topic_id == 0 || c->next_producer_id == 0)) r->err = RQ_ECORRUPT;
+    return r->err;
+}
+
+int controller_restore(struct controller *c, const uint8_t *image, size_t size) {
+    struct controller *fresh = controller_create(c->heartbeat_timeout_ns);
+    if (fresh == NULL) return RQ_ENOMEM;
+    struct rq_reader r;
+    rq_reader_init(&r, image, size);
+    int err = read_image(fresh, &r);
+    if (err != 0) {
+        controller_destroy(fresh);
+        return err;
+    }
+    free_topics(c);
+    fresh->malformed = c->malformed;
+    memcpy(c, fresh, sizeof *c);
+    free(fresh);   /* its topics' partitions now belong to c */
+    return 0;
+}

@@ -1,0 +1,275 @@
+/* The controller's state machine (src/meta/controller.c): brokers registering, heartbeating and
+ * expiring, topics placed over the live brokers and deleted, leadership moving off brokers that
+ * are down, leader reports ordered by term, producer ids; every malformed command a no-op on every
+ * replica alike; the image deterministic, round-tripping, and strictly refused when cut or bent. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/errors.h"
+#include "meta/controller.h"
+#include "tests/unit/suite_main.h"
+
+enum { TIMEOUT = 1000 };
+
+static struct controller_result run(struct controller *c, const uint8_t *cmd, size_t n) {
+    struct controller_result res;
+    controller_apply(c, cmd, n, &res);
+    return res;
+}
+
+static struct controller_result reg(struct controller *c, uint32_t id, uint64_t now) {
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    return run(c, cmd, controller_cmd_register(cmd, id, "127.0.0.1:7000", now));
+}
+
+static struct controller_result beat(struct controller *c, uint32_t id, uint64_t now) {
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    return run(c, cmd, controller_cmd_heartbeat(cmd, id, now));
+}
+
+static struct controller_result create(struct controller *c, const char *name, uint32_t parts,
+                                       uint32_t rf) {
+    struct proto_create_topic_req req = {.name = {(const uint8_t *)name, (uint32_t)strlen(name)},
+                                         .partitions = parts, .replication = rf,
+                                         .max_message_bytes = 1 << 20};
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    return run(c, cmd, controller_cmd_create_topic(cmd, &req));
+}
+
+static const struct controller_topic *topic(const struct controller *c, const char *name) {
+    return controller_topic(c, (const uint8_t *)name, strlen(name));
+}
+
+/* A controller with brokers 1..n registered at time 0, and topic "t" of 12 partitions, RF 3. */
+static struct controller *cluster(uint32_t n) {
+    struct controller *c = controller_create(TIMEOUT);
+    ck_assert_ptr_nonnull(c);
+    for (uint32_t id = 1; id <= n; id++) ck_assert_int_eq(reg(c, id, 0).error, 0);
+    ck_assert_int_eq(create(c, "t", 12, 3).error, 0);
+    return c;
+}
+
+static uint8_t *image_of(const struct controller *c, size_t *n) {
+    size_t cap = controller_image_size(c);
+    uint8_t *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    *n = controller_image(c, buf, cap);
+    ck_assert_uint_gt(*n, 0);
+    return buf;
+}
+
+static void assert_same_image(const struct controller *a, const struct controller *b) {
+    size_t na, nb;
+    uint8_t *ia = image_of(a, &na), *ib = image_of(b, &nb);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_mem_eq(ia, ib, na);
+    free(ia);
+    free(ib);
+}
+
+START_TEST(topics_are_placed_over_live_brokers) {
+    struct controller *c = cluster(5);
+    const struct controller_topic *t = topic(c, "t");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_uint_eq(t->id, 1);
+    uint32_t held[6] = {0};
+    for (uint32_t p = 0; p < 12; p++) {
+        const struct controller_partition *part = &t->partitions[p];
+        ck_assert_uint_eq(part->replica_count, 3);
+        ck_assert_uint_eq(part->leader, part->replicas[0]);
+        for (uint32_t k = 0; k < 3; k++) {
+            ck_assert(part->replicas[k] >= 1 && part->replicas[k] <= 5);
+            held[part->replicas[k]]++;
+            for (uint32_t j = 0; j < k; j++) ck_assert_uint_ne(part->replicas[j], part->replicas[k]);
+        }
+    }
+    /* Bounded loads: at most ceil(1.25 * 36 / 5) = 9 replicas per broker. */
+    for (uint32_t id = 1; id <= 5; id++) ck_assert_uint_le(held[id], 9);
+    ck_assert_int_eq(create(c, "t", 3, 1).error, RQ_ETOPICEXISTS);
+    ck_assert_int_eq(create(c, "six", 3, 6).error, RQ_EINVAL);   /* only 5 brokers */
+    ck_assert_uint_eq(controller_topic_count(c), 1);
+    ck_assert_int_eq(create(c, "u", 1, 1).error, 0);
+    ck_assert_uint_eq(topic(c, "u")->id, 2);   /* the refused topic used no id */
+    controller_destroy(c);
+}
+END_TEST
+
+START_TEST(brokers_expire_and_leadership_moves) {
+    struct controller *c = cluster(3);
+    ck_assert_int_eq(beat(c, 2, 900).error, 0);
+    ck_assert_int_eq(beat(c, 3, 900).error, 0);
+    ck_assert_int_eq(beat(c, 9, 900).error, RQ_ENOENT);
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    ck_assert_int_eq(run(c, cmd, controller_cmd_expire(cmd, 999)).error, 0);
+    ck_assert(controller_broker(c, 1)->alive);   /* deadline 1000 not reached */
+    ck_assert_int_eq(run(c, cmd, controller_cmd_expire(cmd, 1000)).error, 0);
+    ck_assert(!controller_broker(c, 1)->alive);
+    ck_assert(controller_broker(c, 2)->alive);
+    const struct controller_topic *t = topic(c, "t");
+    for (uint32_t p = 0; p < t->partition_count; p++) ck_assert_uint_ne(t->partitions[p].leader, 1);
+    ck_assert_int_eq(create(c, "three", 1, 3).error, RQ_EINVAL);   /* 2 live brokers */
+    ck_assert_uint_eq(controller_broker(c, 1)->epoch, 1);
+    ck_assert_int_eq(reg(c, 1, 2000).error, 0);   /* it restarted: a new epoch */
+    ck_assert_uint_eq(controller_broker(c, 1)->epoch, 2);
+    ck_assert(controller_broker(c, 1)->alive);
+    ck_assert_int_eq(run(c, cmd, controller_cmd_expire(cmd, 2500)).error, 0);
+    ck_assert(!controller_broker(c, 2)->alive && !controller_broker(c, 3)->alive);
+    for (uint32_t p = 0; p < t->partition_count; p++) ck_assert_uint_eq(t->partitions[p].leader, 1);
+    controller_destroy(c);
+}
+END_TEST
+
+START_TEST(leader_reports_follow_terms) {
+    struct controller *c = cluster(3);
+    const struct controller_partition *part = &topic(c, "t")->partitions[4];
+    uint32_t other = part->replicas[1];
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    ck_assert_int_eq(run(c, cmd, controller_cmd_leader(cmd, "t", 4, other, 7)).error, 0);
+    ck_assert_uint_eq(part->leader, other);
+    ck_assert_int_eq(run(c, cmd, controller_cmd_leader(cmd, "t", 4, part->replicas[0], 6)).error, 0);
+    ck_assert_uint_eq(part->leader, other);   /* an older term changes nothing */
+    ck_assert_int_eq(run(c, cmd, controller_cmd_leader(cmd, "t", 4, 77, 9)).error, RQ_EINVAL);
+    ck_assert_int_eq(run(c, cmd, controller_cmd_leader(cmd, "t", 12, other, 9)).error, RQ_ENOTOPIC);
+    ck_assert_int_eq(run(c, cmd, controller_cmd_leader(cmd, "x", 0, other, 9)).error, RQ_ENOTOPIC);
+    controller_destroy(c);
+}
+END_TEST
+
+START_TEST(producer_ids_and_deletion) {
+    struct controller *c = cluster(3);
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    for (uint64_t want = 1; want <= 3; want++)
+        ck_assert_uint_eq(run(c, cmd, controller_cmd_init_producer(cmd)).producer_id, want);
+    ck_assert_int_eq(create(c, "u", 2, 2).error, 0);
+    ck_assert_int_eq(run(c, cmd, controller_cmd_delete_topic(cmd, "t")).error, 0);
+    ck_assert_ptr_null(topic(c, "t"));
+    ck_assert_ptr_nonnull(topic(c, "u"));
+    ck_assert_int_eq(run(c, cmd, controller_cmd_delete_topic(cmd, "t")).error, RQ_ENOTOPIC);
+    ck_assert_int_eq(create(c, "t", 1, 1).error, 0);
+    ck_assert_uint_eq(topic(c, "t")->id, 3);   /* ids are never reused */
+    controller_destroy(c);
+}
+END_TEST
+
+/* Every proper prefix of every command, an unknown kind and a bad name: no-ops, counted. */
+START_TEST(malformed_commands_change_nothing) {
+    struct controller *c = cluster(3), *twin = cluster(3);
+    uint8_t cmds[7][CONTROLLER_CMD_MAX];
+    struct proto_create_topic_req req = {.name = {(const uint8_t *)"new", 3}, .partitions = 2,
+                                         .replication = 2, .max_message_bytes = 10};
+    size_t sizes[7] = {
+        controller_cmd_register(cmds[0], 4, "h:1", 5), controller_cmd_heartbeat(cmds[1], 1, 5),
+        controller_cmd_expire(cmds[2], 5000), controller_cmd_create_topic(cmds[3], &req),
+        controller_cmd_delete_topic(cmds[4], "t"), controller_cmd_init_producer(cmds[5]),
+        controller_cmd_leader(cmds[6], "t", 0, 2, 1)};
+    uint64_t expected = 0;
+    for (int k = 0; k < 7; k++) {
+        for (size_t cut = 0; cut < sizes[k]; cut++) {
+            struct controller_result res;
+            controller_apply(c, cmds[k], cut, &res);
+            ck_assert_int_eq(res.error, RQ_ECORRUPT);
+            expected++;
+        }
+        uint8_t longer[CONTROLLER_CMD_MAX + 1];
+        memcpy(longer, cmds[k], sizes[k]);
+        longer[sizes[k]] = 0;
+        ck_assert_int_eq(run(c, longer, sizes[k] + 1).error, RQ_ECORRUPT);
+        expected++;
+    }
+    static const uint8_t unknown[] = {CONTROLLER_KIND_MAX + 1, 0};
+    static const uint8_t bad_name[] = {CONTROLLER_DELETE_TOPIC, 2, 'a', '/'};
+    ck_assert_int_eq(run(c, unknown, sizeof unknown).error, RQ_ECORRUPT);
+    ck_assert_int_eq(run(c, bad_name, sizeof bad_name).error, RQ_ECORRUPT);
+    ck_assert_uint_eq(controller_malformed(c), expected + 2);
+    assert_same_image(c, twin);
+    controller_destroy(c);
+    controller_destroy(twin);
+}
+END_TEST
+
+START_TEST(image_round_trips_and_refuses_damage) {
+    struct controller *c = cluster(4);
+    ck_assert_int_eq(create(c, "second", 7, 2).error, 0);
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    run(c, cmd, controller_cmd_init_producer(cmd));
+    run(c, cmd, controller_cmd_expire(cmd, 5000));
+    size_t n;
+    uint8_t *img = image_of(c, &n);
+    struct controller *d = controller_create(TIMEOUT);
+    ck_assert_int_eq(controller_restore(d, img, n), 0);
+    assert_same_image(c, d);
+    ck_assert_uint_eq(run(d, cmd, controller_cmd_init_producer(cmd)).producer_id, 2);
+    /* Every truncation, and a trailing byte, is refused and leaves the state as it was. */
+    struct controller *e = cluster(3);
+    size_t before_n;
+    uint8_t *before = image_of(e, &before_n);
+    for (size_t cut = 0; cut < n; cut++) {
+        uint8_t *p = malloc(cut ? cut : 1);
+        memcpy(p, img, cut);
+        ck_assert_int_ne(controller_restore(e, p, cut), 0);
+        free(p);
+    }
+    uint8_t *longer = malloc(n + 1);
+    memcpy(longer, img, n);
+    longer[n] = 0;
+    ck_assert_int_eq(controller_restore(e, longer, n + 1), RQ_ECORRUPT);
+    longer[0] = 2;   /* another version */
+    ck_assert_int_eq(controller_restore(e, longer, n), RQ_ECORRUPT);
+    size_t after_n;
+    uint8_t *after = image_of(e, &after_n);
+    ck_assert_uint_eq(before_n, after_n);
+    ck_assert_mem_eq(before, after, before_n);
+    free(longer);
+    free(before);
+    free(after);
+    free(img);
+    controller_destroy(c);
+    controller_destroy(d);
+    controller_destroy(e);
+}
+END_TEST
+
+START_TEST(replicas_apply_identically) {
+    struct controller *a = cluster(6), *b = cluster(6);
+    for (int round = 0; round < 20; round++) {
+        char name[32];
+        snprintf(name, sizeof name, "topic-%d", round);
+        uint8_t cmd[CONTROLLER_CMD_MAX];
+        size_t n = controller_cmd_expire(cmd, (uint64_t)round * 300);
+        struct controller_result ra, rb;
+        controller_apply(a, cmd, n, &ra);
+        controller_apply(b, cmd, n, &rb);
+        uint32_t id = (uint32_t)(round % 6 + 1);
+        n = controller_cmd_register(cmd, id, "h", (uint64_t)round * 300);
+        controller_apply(a, cmd, n, &ra);
+        controller_apply(b, cmd, n, &rb);
+        struct proto_create_topic_req req = {.name = {(const uint8_t *)name, (uint32_t)strlen(name)},
+                                             .partitions = (uint32_t)round + 1, .replication = 2,
+                                             .max_message_bytes = 1};
+        n = controller_cmd_create_topic(cmd, &req);
+        controller_apply(a, cmd, n, &ra);
+        controller_apply(b, cmd, n, &rb);
+        ck_assert_int_eq(ra.error, rb.error);
+    }
+    assert_same_image(a, b);
+    controller_destroy(a);
+    controller_destroy(b);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("controller");
+    TCase *tc = tcase_create("state machine");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, topics_are_placed_over_live_brokers);
+    tcase_add_test(tc, brokers_expire_and_leadership_moves);
+    tcase_add_test(tc, leader_reports_follow_terms);
+    tcase_add_test(tc, producer_ids_and_deletion);
+    tcase_add_test(tc, malformed_commands_change_nothing);
+    tcase_add_test(tc, image_round_trips_and_refuses_damage);
+    tcase_add_test(tc, replicas_apply_identically);
+    suite_add_tcase(s, tc);
+    return run_suites(srunner_create(s));
+}
