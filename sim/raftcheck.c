@@ -8,80 +8,7 @@
 
 #include "base/assert.h"
 #include "base/rng.h"
-
-/* An open-addressing map from (group, index, term) to two 64-bit values. Keys are compared whole,
- * so no two observations are ever confused (a hash collision only costs a probe). */
-struct map_key {
-    uint32_t group;
-    uint64_t index;
-    uint64_t term;
-};
-
-struct map_slot {
-    uint8_t used;
-    struct map_key key;
-    uint64_t a;
-    uint64_t b;
-};
-
-struct map {
-    struct map_slot *slots;
-    uint64_t cap;      /* power of two */
-    uint64_t count;
-};
-
-static void map_init(struct map *m, uint64_t cap) {
-    m->slots = calloc(cap, sizeof *m->slots);
-    RQ_ASSERT(m->slots != NULL);
-    m->cap = cap;
-    m->count = 0;
-}
-
-static int key_eq(const struct map_key *x, const struct map_key *y) {
-    return x->group == y->group && x->index == y->index && x->term == y->term;
-}
-
-/* The slot holding key, or the empty one where it would go (the map is never full). */
-static struct map_slot *map_find(struct map *m, const struct map_key *key) {
-    uint64_t h = rq_mix64(((uint64_t)key->group << 48) ^ key->index) ^
-                 rq_mix64(key->term * 0x9E3779B97F4A7C15ull + 1);
-    for (uint64_t probes = 0; probes < m->cap; probes++) {
-        struct map_slot *s = &m->slots[(h + probes) & (m->cap - 1)];
-        if (!s->used || key_eq(&s->key, key)) return s;
-    }
-    RQ_UNREACHABLE();
-}
-
-static void map_grow(struct map *m) {
-    struct map old = *m;
-    map_init(m, old.cap * 2);
-    for (uint64_t i = 0; i < old.cap; i++) {
-        if (!old.slots[i].used) continue;
-        *map_find(m, &old.slots[i].key) = old.slots[i];
-        m->count++;
-    }
-    free(old.slots);
-}
-
-/* Inserts key if absent, growing the table (kept at most 3/4 full) up to max_count keys. Returns
- * the slot and sets *fresh, or NULL when the map is at its bound. */
-static struct map_slot *map_put(struct map *m, uint32_t group, uint64_t index, uint64_t term,
-                                uint64_t max_count, int *fresh) {
-    struct map_key key = {.group = group, .index = index, .term = term};
-    struct map_slot *s = map_find(m, &key);
-    *fresh = 0;
-    if (s->used) return s;
-    if (m->count >= max_count) return NULL;
-    if (m->count + 1 > m->cap / 4 * 3) {
-        map_grow(m);
-        s = map_find(m, &key);
-    }
-    s->used = 1;
-    s->key = key;
-    m->count++;
-    *fresh = 1;
-    return s;
-}
+#include "sim/checkmap.h"
 
 struct applied_log {
     uint64_t *term;      /* by index - 1 */
@@ -94,8 +21,8 @@ struct applied_log {
 
 struct raftcheck {
     uint32_t groups;
-    struct map leaders;   /* (group, term) -> node */
-    struct map entries;   /* (group, index, term) -> digest, prev_term */
+    struct checkmap leaders;   /* (group, term) -> node */
+    struct checkmap entries;   /* (group, index, term) -> digest, prev_term */
     struct applied_log applied[RAFTCHECK_GROUPS_MAX + 1];
     uint64_t unchecked;
 };
@@ -105,15 +32,15 @@ struct raftcheck *raftcheck_create(uint32_t groups) {
     struct raftcheck *c = calloc(1, sizeof *c);
     RQ_ASSERT(c != NULL);
     c->groups = groups;
-    map_init(&c->leaders, 1 << 10);
-    map_init(&c->entries, 1 << 14);
+    checkmap_init(&c->leaders, 1 << 10);
+    checkmap_init(&c->entries, 1 << 14);
     return c;
 }
 
 void raftcheck_destroy(struct raftcheck *c) {
     if (c == NULL) return;
-    free(c->leaders.slots);
-    free(c->entries.slots);
+    checkmap_free(&c->leaders);
+    checkmap_free(&c->entries);
     for (uint32_t g = 0; g <= RAFTCHECK_GROUPS_MAX; g++) {
         free(c->applied[g].term);
         free(c->applied[g].digest);
@@ -134,7 +61,7 @@ uint64_t raftcheck_digest(uint8_t type, const void *data, uint32_t size) {
 
 int raftcheck_leader(struct raftcheck *c, uint32_t group, uint64_t term, uint32_t node, char *why) {
     int fresh;
-    struct map_slot *s = map_put(&c->leaders, group, 0, term, RAFTCHECK_ENTRIES_MAX, &fresh);
+    struct checkmap_slot *s = checkmap_put(&c->leaders, group, 0, term, RAFTCHECK_ENTRIES_MAX, &fresh);
     if (s == NULL) { c->unchecked++; return 0; }
     if (fresh) { s->a = node; return 0; }
     if (s->a == node) return 0;
@@ -146,7 +73,7 @@ int raftcheck_leader(struct raftcheck *c, uint32_t group, uint64_t term, uint32_
 int raftcheck_entry(struct raftcheck *c, uint32_t group, uint64_t index, uint64_t term,
                     uint64_t prev_term, uint64_t digest, char *why) {
     int fresh;
-    struct map_slot *s = map_put(&c->entries, group, index, term, RAFTCHECK_ENTRIES_MAX, &fresh);
+    struct checkmap_slot *s = checkmap_put(&c->entries, group, index, term, RAFTCHECK_ENTRIES_MAX, &fresh);
     if (s == NULL) { c->unchecked++; return 0; }
     if (fresh) {
         s->a = digest;
