@@ -1,0 +1,270 @@
+/* A producer's batching, in-flight bound and retries; see batcher.h. */
+#include "client/batcher.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/errors.h"
+
+enum batch_state { FREE = 0, OPEN, READY, IN_FLIGHT };
+
+struct batch {
+    enum batch_state state;
+    uint32_t partition;
+    uint32_t next;                    /* the next batch of its partition, or NONE */
+    uint64_t first_ns;                /* when its first record came */
+    uint64_t bytes;
+    uint64_t base_sequence;
+    uint8_t sequenced;
+    uint32_t attempt;
+    uint64_t retry_ns;                /* may not be sent before */
+    uint32_t count;
+    struct proto_record_in *records;  /* batch_records_max */
+    uint8_t **blocks;                 /* each record's bytes and headers, one block apiece */
+};
+
+struct queue {
+    uint32_t head, tail;              /* NONE when empty */
+    uint32_t in_flight;
+    uint64_t next_sequence;
+};
+
+enum { NONE = UINT32_MAX };
+
+struct batcher {
+    struct batcher_config cfg;
+    uint32_t partitions;
+    uint64_t producer_id;
+    struct queue *queues;
+    struct batch *batches;            /* BATCHER_BATCHES_MAX */
+    uint32_t cursor;                  /* round-robin start over partitions */
+    struct batcher_stats stats;
+};
+
+void batcher_config_default(struct batcher_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->batch_records_max = 256;
+    cfg->batch_bytes_max = 256u << 10;
+    cfg->linger_ns = 5 * 1000 * 1000;
+    cfg->in_flight_max = 5;
+    cfg->buffer_bytes_max = 32u << 20;
+    cfg->backoff_ns = 10 * 1000 * 1000;
+    cfg->backoff_max_ns = 1000 * 1000 * 1000;
+    cfg->retries_max = 10;
+}
+
+struct batcher *batcher_create(const struct batcher_config *cfg, uint32_t partitions,
+                               uint64_t producer_id) {
+    RQ_ASSERT(cfg->batch_records_max >= 1 && cfg->batch_records_max <= PROTO_RECORDS_MAX);
+    RQ_ASSERT(cfg->batch_bytes_max >= 1 && cfg->in_flight_max >= 1);
+    RQ_ASSERT(partitions >= 1 && partitions <= BATCHER_PARTITIONS_MAX);
+    RQ_ASSERT(!cfg->idempotent || producer_id != 0);
+    struct batcher *b = calloc(1, sizeof *b);
+    if (b == NULL) return NULL;
+    b->cfg = *cfg;
+    b->partitions = partitions;
+    b->producer_id = producer_id;
+    b->queues = calloc(partitions, sizeof *b->queues);
+    b->batches = calloc(BATCHER_BATCHES_MAX, sizeof *b->batches);
+    if (b->queues == NULL || b->batches == NULL) {
+        batcher_destroy(b);
+        return NULL;
+    }
+    for (uint32_t p = 0; p < partitions; p++) b->queues[p].head = b->queues[p].tail = NONE;
+    return b;
+}
+
+static void batch_free(struct batcher *b, struct batch *bt) {
+    for (uint32_t i = 0; i < bt->count; i++) free(bt->blocks[i]);
+    free(bt->records);
+    free(bt->blocks);
+    b->stats.records_held -= bt->count;
+    b->stats.bytes_held -= bt->bytes;
+    memset(bt, 0, sizeof *bt);
+}
+
+void batcher_destroy(struct batcher *b) {
+    if (b == NULL) return;
+    for (uint32_t i = 0; b->batches && i < BATCHER_BATCHES_MAX; i++)
+        if (b->batches[i].state != FREE) batch_free(b, &b->batches[i]);
+    free(b->batches);
+    free(b->queues);
+    free(b);
+}
+
+static uint64_t record_bytes(const struct proto_record_in *r) {
+    uint64_t n = (uint64_t)r->key.size + r->value.size;
+    for (uint32_t i = 0; i < r->header_count; i++) n += r->headers[i].name.size + r->headers[i].value.size;
+    return n;
+}
+
+/* A new OPEN batch at the tail of partition p's queue, or NONE when the table is full. */
+static uint32_t batch_open(struct batcher *b, uint32_t p, uint64_t now_ns) {
+    uint32_t id = 0;
+    while (id < BATCHER_BATCHES_MAX && b->batches[id].state != FREE) id++;
+    if (id == BATCHER_BATCHES_MAX) return NONE;
+    struct batch *bt = &b->batches[id];
+    bt->records = calloc(b->cfg.batch_records_max, sizeof *bt->records);
+    bt->blocks = calloc(b->cfg.batch_records_max, sizeof *bt->blocks);
+    if (bt->records == NULL || bt->blocks == NULL) {
+        free(bt->records);
+        free(bt->blocks);
+        memset(bt, 0, sizeof *bt);
+        return NONE;
+    }
+    bt->state = OPEN;
+    bt->partition = p;
+    bt->next = NONE;
+    bt->first_ns = now_ns;
+    struct queue *q = &b->queues[p];
+    if (q->tail == NONE) q->head = id;
+    else b->batches[q->tail].next = id;
+    q->tail = id;
+    return id;
+}
+
+/* Copies bytes into *at and returns where they now are (NULL when empty). */
+static const uint8_t *take(uint8_t **at, struct proto_bytes from) {
+    if (from.size == 0) return NULL;
+    memcpy(*at, from.data, from.size);
+    const uint8_t *here = *at;
+    *at += from.size;
+    return here;
+}
+
+/* One block holds the record's header structs, then its key, value and header bytes. */
+static uint8_t *copy_record(const struct proto_record_in *r, uint64_t bytes,
+                            struct proto_record_in *out) {
+    size_t size = (size_t)bytes + r->header_count * sizeof(struct proto_header) + 1;
+    uint8_t *block = malloc(size);
+    if (block == NULL) return NULL;
+    struct proto_header *h = (struct proto_header *)block;
+    uint8_t *at = block + r->header_count * sizeof *h;
+    *out = *r;
+    out->key.data = take(&at, r->key);
+    out->value.data = take(&at, r->value);
+    for (uint32_t i = 0; i < r->header_count; i++) {
+        h[i] = r->headers[i];
+        h[i].name.data = take(&at, r->headers[i].name);
+        h[i].value.data = take(&at, r->headers[i].value);
+    }
+    out->headers = r->header_count ? h : NULL;
+    return block;
+}
+
+int batcher_add(struct batcher *b, uint32_t partition, const struct proto_record_in *record,
+                uint64_t now_ns) {
+    if (partition >= b->partitions || record->header_count > PROTO_HEADERS_MAX) return RQ_EINVAL;
+    uint64_t bytes = record_bytes(record);
+    if (bytes > b->cfg.batch_bytes_max) return RQ_ETOOBIG;
+    if (b->stats.bytes_held + bytes > b->cfg.buffer_bytes_max) return RQ_EBUSY;
+    struct queue *q = &b->queues[partition];
+    uint32_t id = q->tail;
+    struct batch *bt = id == NONE ? NULL : &b->batches[id];
+    if (bt != NULL && bt->state == OPEN &&
+        (bt->count == b->cfg.batch_records_max || bt->bytes + bytes > b->cfg.batch_bytes_max))
+        bt->state = READY;   /* full: it closes, and a new one opens */
+    if (bt == NULL || bt->state != OPEN) {
+        id = batch_open(b, partition, now_ns);
+        if (id == NONE) return RQ_EBUSY;
+        bt = &b->batches[id];
+    }
+    bt->blocks[bt->count] = copy_record(record, bytes, &bt->records[bt->count]);
+    if (bt->blocks[bt->count] == NULL) return RQ_EBUSY;
+    bt->count++;
+    bt->bytes += bytes;
+    b->stats.records_held++;
+    b->stats.bytes_held += bytes;
+    return 0;
+}
+
+/* When partition p's first unsent batch may go (0: now), or UINT64_MAX (none may). */
+static uint64_t sendable_at(const struct batcher *b, uint32_t p, uint32_t *which) {
+    const struct queue *q = &b->queues[p];
+    if (q->in_flight >= b->cfg.in_flight_max) return UINT64_MAX;
+    uint32_t id = q->head;
+    while (id != NONE && b->batches[id].state == IN_FLIGHT) id = b->batches[id].next;
+    if (id == NONE) return UINT64_MAX;
+    const struct batch *bt = &b->batches[id];
+    *which = id;
+    uint64_t at = bt->retry_ns;
+    int full = bt->count == b->cfg.batch_records_max;   /* a full batch goes at once */
+    if (bt->state == OPEN && !full && bt->first_ns + b->cfg.linger_ns > at)
+        at = bt->first_ns + b->cfg.linger_ns;
+    return at;
+}
+
+int batcher_next(struct batcher *b, uint64_t now_ns, struct batcher_batch *out, uint64_t *wake_ns) {
+    *wake_ns = UINT64_MAX;
+    for (uint32_t k = 0; k < b->partitions; k++) {
+        uint32_t p = (b->cursor + k) % b->partitions, id = NONE;
+        uint64_t at = sendable_at(b, p, &id);
+        if (at > now_ns) {
+            if (at < *wake_ns) *wake_ns = at;
+            continue;
+        }
+        struct batch *bt = &b->batches[id];
+        struct queue *q = &b->queues[p];
+        if (b->cfg.idempotent && !bt->sequenced) {   /* fixed at the first send, kept by retries */
+            bt->base_sequence = q->next_sequence;
+            q->next_sequence += bt->count;
+            bt->sequenced = 1;
+        }
+        bt->state = IN_FLIGHT;
+        bt->attempt++;
+        q->in_flight++;
+        b->stats.batches_sent++;
+        b->cursor = (p + 1) % b->partitions;
+        *out = (struct batcher_batch){.id = id, .partition = p, .base_sequence = bt->base_sequence,
+                                      .attempt = bt->attempt, .record_count = bt->count,
+                                      .records = bt->records};
+        *wake_ns = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int retriable(int error) {
+    return error == RQ_ENOTLEADER || error == RQ_EBUSY || error == RQ_ETIMEOUT;
+}
+
+/* Takes batch id out of its partition's queue and frees it. */
+static void batch_remove(struct batcher *b, uint32_t id) {
+    struct batch *bt = &b->batches[id];
+    struct queue *q = &b->queues[bt->partition];
+    uint32_t prev = NONE, cur = q->head;
+    while (cur != id) {
+        RQ_ASSERT(cur != NONE);
+        prev = cur;
+        cur = b->batches[cur].next;
+    }
+    if (prev == NONE) q->head = bt->next;
+    else b->batches[prev].next = bt->next;
+    if (q->tail == id) q->tail = prev;
+    batch_free(b, bt);
+}
+
+enum batcher_outcome batcher_done(struct batcher *b, uint32_t id, int error, uint64_t now_ns) {
+    RQ_ASSERT(id < BATCHER_BATCHES_MAX && b->batches[id].state == IN_FLIGHT);
+    struct batch *bt = &b->batches[id];
+    b->queues[bt->partition].in_flight--;
+    if (error == 0) {
+        batch_remove(b, id);
+        return BATCHER_ACKED;
+    }
+    if (retriable(error) && bt->attempt <= b->cfg.retries_max) {
+        uint64_t wait = b->cfg.backoff_ns;
+        for (uint32_t i = 1; i < bt->attempt && wait < b->cfg.backoff_max_ns; i++) wait *= 2;
+        if (wait > b->cfg.backoff_max_ns) wait = b->cfg.backoff_max_ns;
+        bt->state = READY;
+        bt->retry_ns = now_ns + wait;
+        b->stats.retries++;
+        return BATCHER_RETRY;
+    }
+    b->stats.failures++;
+    batch_remove(b, id);
+    return BATCHER_FAILED;
+}
+
+void batcher_stats_get(const struct batcher *b, struct batcher_stats *out) { *out = b->stats; }
