@@ -12,7 +12,6 @@
 #include "base/codec.h"
 #include "base/crc32c.h"
 #include "base/errors.h"
-#include "node/host.h"
 
 enum {
     IMAGE_MAGIC = 0x53505152,   /* "RQPS" little-endian */
@@ -20,7 +19,9 @@ enum {
     IMAGE_MIN = 4 + 1 + 4 + 4,  /* magic, version, four one-byte varints, CRC */
 };
 
-_Static_assert((size_t)PARTITION_IMAGE_MAX <= (size_t)HOST_SNAPSHOT_DATA_MAX,
+/* node/host.h's HOST_SNAPSHOT_DATA_MAX (the node sits above the broker, so it is not included
+ * here; tests/unit/test_partition.c asserts the two agree). */
+_Static_assert(PARTITION_IMAGE_MAX <= (4 << 20),
                "the largest partition image must fit a host snapshot");
 _Static_assert(PARTITION_BATCHES_KEPT >= 1 && PARTITION_BATCHES_KEPT <= 255,
                "a batch count is one byte in the image");
@@ -39,7 +40,7 @@ static uint64_t get_num(struct rq_reader *r) {
     return v;
 }
 
-/* ---- entries ---------------------------------------------------------------------------------- */
+/* ---- entries --------------------------------------------------------------------------------- */
 
 size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t producer_id,
                               uint64_t base_sequence, uint64_t timestamp_ns,
@@ -90,7 +91,7 @@ int partition_entry_decode(const uint8_t *data, size_t size, struct partition_en
     return 0;
 }
 
-/* ---- the producer table ----------------------------------------------------------------------- */
+/* ---- the producer table ---------------------------------------------------------------------- */
 
 /* The first slot whose id is >= id (binary search over the sorted table). */
 static uint32_t producer_slot(const struct partition_sm *sm, uint64_t id) {
@@ -137,13 +138,12 @@ static void producer_push(struct partition_producer *p, const struct partition_b
     p->batches[p->batch_count++] = *b;
 }
 
-/* ---- decide and commit ------------------------------------------------------------------------ */
+/* ---- decide and commit ----------------------------------------------------------------------- */
 
 struct decision {
     struct partition_apply_result res;
     int known;                /* the producer is in the table, at slot */
     uint32_t slot;            /* its slot, or where it goes */
-    uint32_t batch;           /* DUPLICATE: which remembered batch */
     uint64_t base_sequence;
 };
 
@@ -160,7 +160,6 @@ static void decide_known(const struct partition_producer *p, uint64_t base, uint
         if (p->batches[i].base_sequence == base && p->batches[i].last_sequence == last) {
             d->res.outcome = PARTITION_DUPLICATE;
             d->res.base_offset = p->batches[i].base_offset;
-            d->batch = i;
             return;
         }
     }
@@ -168,8 +167,8 @@ static void decide_known(const struct partition_producer *p, uint64_t base, uint
     d->res.error = RQ_ESEQUENCE;
 }
 
-static void decide(const struct partition_sm *sm, const uint8_t *data, size_t size,
-                   struct decision *d) {
+static void decide_batch(const struct partition_sm *sm, const uint8_t *data, size_t size,
+                         struct decision *d) {
     memset(d, 0, sizeof *d);
     struct partition_entry e;
     int err = partition_entry_decode(data, size, &e);
@@ -206,6 +205,20 @@ static void decide(const struct partition_sm *sm, const uint8_t *data, size_t si
     }
 }
 
+/* decide_batch, and a batch that would take offsets past the limit refused (a duplicate, taking
+ * none, is still answered). */
+static void decide(const struct partition_sm *sm, const uint8_t *data, size_t size,
+                   struct decision *d) {
+    decide_batch(sm, data, size, d);
+    if (d->res.outcome == PARTITION_APPENDED &&
+        d->res.record_count > PARTITION_OFFSET_LIMIT - sm->next_offset) {
+        d->res.outcome = PARTITION_FULL;
+        d->res.error = RQ_ERANGE;
+        d->res.base_offset = 0;
+        d->res.evicted_producer = 0;
+    }
+}
+
 /* Puts a new producer at d->slot, evicting the least recently used one when the table is full. */
 static struct partition_producer *producer_insert(struct partition_sm *sm, struct decision *d) {
     uint32_t slot = d->slot;
@@ -231,7 +244,7 @@ static struct partition_producer *producer_insert(struct partition_sm *sm, struc
 static void commit_append(struct partition_sm *sm, uint64_t raft_index, struct decision *d) {
     RQ_ASSERT(d->res.base_offset == sm->next_offset);
     RQ_ASSERT(d->res.record_count >= 1);
-    RQ_ASSERT(sm->next_offset + d->res.record_count < PARTITION_OFFSET_LIMIT);
+    RQ_ASSERT(d->res.record_count <= PARTITION_OFFSET_LIMIT - sm->next_offset);
     sm->next_offset += d->res.record_count;
     sm->stats.batches++;
     sm->stats.records += d->res.record_count;
@@ -262,6 +275,7 @@ void partition_sm_apply(struct partition_sm *sm, uint64_t raft_index, const uint
     case PARTITION_OUT_OF_ORDER: sm->stats.out_of_order++; break;
     case PARTITION_MALFORMED: sm->stats.malformed++; break;
     case PARTITION_UNKNOWN_KIND: sm->stats.unknown_kinds++; break;
+    case PARTITION_FULL: sm->stats.full++; break;
     default: RQ_UNREACHABLE();
     }
     *res = d.res;
@@ -287,7 +301,7 @@ int partition_sm_set_log_start(struct partition_sm *sm, uint64_t offset) {
     return 0;
 }
 
-/* ---- the image -------------------------------------------------------------------------------- */
+/* ---- the image ------------------------------------------------------------------------------- */
 
 size_t partition_sm_image(const struct partition_sm *sm, uint8_t *buf, size_t cap) {
     RQ_ASSERT(sm->producer_count <= PARTITION_PRODUCERS_MAX);
@@ -369,7 +383,7 @@ static int read_image(const uint8_t *image, size_t size, struct partition_sm *sm
     uint64_t next_offset = get_num(&r), log_start = get_num(&r), applied = get_num(&r);
     uint64_t count = get_num(&r);
     if (r.err || magic != IMAGE_MAGIC || version != IMAGE_VERSION ||
-        next_offset >= PARTITION_OFFSET_LIMIT || log_start > next_offset ||
+        next_offset > PARTITION_OFFSET_LIMIT || log_start > next_offset ||
         count > PARTITION_PRODUCERS_MAX) {
         return RQ_ECORRUPT;
     }

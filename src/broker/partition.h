@@ -21,7 +21,8 @@
  * the records, anything trailing) applies as a no-op and is counted (stats.malformed).
  *
  * Offsets are dense: a batch of n records applied at next_offset takes next_offset ..
- * next_offset + n - 1. log_start_offset is the first offset still held (for retention: kept here,
+ * next_offset + n - 1; one that would pass PARTITION_OFFSET_LIMIT (2^62) is refused (FULL).
+ * log_start_offset is the first offset still held (for retention: kept here,
  * moved only by partition_sm_set_log_start, which must itself be driven by a replicated entry).
  *
  * Idempotent producers (producer_id != 0), Kafka's rules:
@@ -50,7 +51,7 @@
  * assign. When the log is truncated (a new leader overwrote uncommitted entries) or leadership is
  * gained, the node rebuilds the tip: partition_sm_copy(tip, applied), then partition_sm_apply of
  * every entry of its log after the applied index, in order. A partition_sm holds no pointers, so
- * a copy is one memcpy of sizeof(struct partition_sm) (about 150 KiB, bounded).
+ * a copy is one memcpy of sizeof(struct partition_sm) (about 144 KiB, bounded).
  *
  * Snapshots: partition_sm_image writes next_offset, log_start_offset, the applied index and the
  * producer table sorted by producer id, with a CRC32C; partition_sm_restore decodes one strictly
@@ -77,8 +78,8 @@ enum {
                           4,
 };
 
-/* Offsets stay below this (2^62): reaching it takes 2^62 records, so it is asserted, not handled;
- * an image claiming more is refused. */
+/* next_offset never exceeds this (2^62): a batch that would pass it is refused (PARTITION_FULL),
+ * an image claiming more is refused. Only a restored image can bring a partition near it. */
 #define PARTITION_OFFSET_LIMIT (UINT64_C(1) << 62)
 
 /* A decoded entry; records point into the entry's buffer. */
@@ -111,11 +112,12 @@ struct partition_stats {
     uint64_t out_of_order;
     uint64_t malformed;
     uint64_t unknown_kinds;
+    uint64_t full;                  /* batches refused: offsets exhausted */
     uint64_t evictions;
 };
 
 struct partition_sm {
-    uint64_t next_offset;
+    uint64_t next_offset;           /* <= PARTITION_OFFSET_LIMIT */
     uint64_t log_start_offset;      /* <= next_offset */
     uint64_t applied_index;         /* Raft index of the last entry applied (0: none) */
     uint32_t producer_count;
@@ -129,6 +131,7 @@ enum partition_outcome {
     PARTITION_OUT_OF_ORDER = 3,     /* error RQ_ESEQUENCE */
     PARTITION_MALFORMED = 4,        /* error: the decoder's (RQ_ETRUNC, RQ_ECORRUPT, RQ_ETOOBIG) */
     PARTITION_UNKNOWN_KIND = 5,     /* error RQ_ETYPE */
+    PARTITION_FULL = 6,             /* error RQ_ERANGE: offsets would pass PARTITION_OFFSET_LIMIT */
 };
 
 struct partition_apply_result {
@@ -158,7 +161,8 @@ void partition_sm_init(struct partition_sm *sm);
 
 /* Applies the entry data[0..size) at Raft index raft_index (> the last applied index: entries come
  * in log order; asserted) and describes what it did in *res. Never fails: malformed and unknown
- * entries are counted no-ops, refused batches change nothing but applied_index. */
+ * entries are counted no-ops, refused batches (out of order, full) change nothing but
+ * applied_index. */
 void partition_sm_apply(struct partition_sm *sm, uint64_t raft_index, const uint8_t *data,
                         size_t size, struct partition_apply_result *res);
 

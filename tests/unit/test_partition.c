@@ -25,6 +25,9 @@
 
 enum { ENTRY_CAP = 1024, RECORDS_PER_ENTRY_MAX = 8 };
 
+_Static_assert((size_t)PARTITION_IMAGE_MAX <= (size_t)HOST_SNAPSHOT_DATA_MAX,
+               "the largest partition image fits a host snapshot");
+
 static struct partition_sm *sm_new(void) {
     struct partition_sm *sm = malloc(sizeof *sm);
     ck_assert_ptr_nonnull(sm);
@@ -39,7 +42,8 @@ static uint8_t *dup_exact(const void *src, size_t len) {
     return p;
 }
 
-/* count records encoded as a produce request carries them, decoded into *out (pointing into req). */
+/* count records encoded as a produce request carries them, decoded into *out (pointing into
+ * req). */
 static void make_records(uint8_t *req, size_t cap, uint64_t pid, uint64_t seq, uint32_t count,
                          uint64_t tag, struct proto_records *out) {
     ck_assert_uint_ge(count, 1);
@@ -126,7 +130,7 @@ static void assert_same_image(const struct partition_sm *a, const struct partiti
     free(ib);
 }
 
-/* ---- the entry format ------------------------------------------------------------------------- */
+/* ---- the entry format ------------------------------------------------------------------------ */
 
 START_TEST(entry_format_byte_for_byte) {
     uint8_t req[ENTRY_CAP], buf[ENTRY_CAP];
@@ -163,7 +167,7 @@ START_TEST(entry_format_byte_for_byte) {
 }
 END_TEST
 
-/* ---- offsets and idempotence ------------------------------------------------------------------ */
+/* ---- offsets and idempotence ----------------------------------------------------------------- */
 
 START_TEST(offsets_are_dense) {
     static const struct { uint64_t pid, seq; uint32_t count; uint64_t base_offset; } rows[] = {
@@ -225,7 +229,12 @@ END_TEST
 
 /* After batches [0..4] at offset 0 and [5..9] at offset 5 of producer 5, each row's batch. */
 START_TEST(sequences_out_of_order_take_no_offsets) {
-    static const struct { uint64_t seq; uint32_t count; int outcome; uint64_t base_offset; } rows[] = {
+    static const struct {
+        uint64_t seq;
+        uint32_t count;
+        int outcome;
+        uint64_t base_offset;
+    } rows[] = {
         {11, 1, PARTITION_OUT_OF_ORDER, 0},   /* a gap */
         {12, 3, PARTITION_OUT_OF_ORDER, 0},
         {9, 2, PARTITION_OUT_OF_ORDER, 0},    /* overlaps the last batch */
@@ -273,7 +282,8 @@ START_TEST(new_producer_at_any_sequence) {
     uint64_t index = 0;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         uint64_t pid = 100 + i, offset = sm->next_offset;
-        struct partition_apply_result res = apply_batch(sm, ++index, pid, rows[i].seq, rows[i].count);
+        struct partition_apply_result res =
+            apply_batch(sm, ++index, pid, rows[i].seq, rows[i].count);
         ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
         ck_assert_uint_eq(res.base_offset, offset);
         ck_assert_uint_eq(res.producer_id, pid);
@@ -282,7 +292,8 @@ START_TEST(new_producer_at_any_sequence) {
         ck_assert_uint_eq(p->batch_count, 1);
         ck_assert_uint_eq(p->batches[0].last_sequence, rows[i].seq + rows[i].count - 1);
         res = apply_batch(sm, ++index, pid, rows[i].seq + rows[i].count, 1);
-        ck_assert_int_eq(res.outcome, rows[i].then_next ? PARTITION_APPENDED : PARTITION_OUT_OF_ORDER);
+        int want = rows[i].then_next ? PARTITION_APPENDED : PARTITION_OUT_OF_ORDER;
+        ck_assert_int_eq(res.outcome, want);
     }
     ck_assert_uint_eq(sm->producer_count, sizeof rows / sizeof rows[0]);
     free(sm);
@@ -354,7 +365,38 @@ START_TEST(eviction_is_least_recently_used) {
 }
 END_TEST
 
-/* ---- malformed entries ------------------------------------------------------------------------ */
+/* Offsets end at PARTITION_OFFSET_LIMIT: a batch past it is refused, never asserted on (a restored
+ * image may start a partition near it). */
+START_TEST(offsets_end_at_the_limit) {
+    struct partition_sm *sm = sm_new();
+    sm->next_offset = PARTITION_OFFSET_LIMIT - 2;
+    struct partition_apply_result res = apply_batch(sm, 1, 6, 0, 3);
+    ck_assert_int_eq(res.outcome, PARTITION_FULL);
+    ck_assert_int_eq(res.error, RQ_ERANGE);
+    ck_assert_ptr_null(partition_sm_producer(sm, 6));
+    res = apply_batch(sm, 2, 6, 0, 2);
+    ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+    ck_assert_uint_eq(res.base_offset, PARTITION_OFFSET_LIMIT - 2);
+    ck_assert_uint_eq(sm->next_offset, PARTITION_OFFSET_LIMIT);
+    ck_assert_int_eq(apply_batch(sm, 3, 0, 0, 1).outcome, PARTITION_FULL);
+    ck_assert_int_eq(apply_batch(sm, 4, 6, 2, 1).outcome, PARTITION_FULL);
+    res = apply_batch(sm, 5, 6, 0, 2);   /* a duplicate takes no offsets: still answered */
+    ck_assert_int_eq(res.outcome, PARTITION_DUPLICATE);
+    ck_assert_uint_eq(res.base_offset, PARTITION_OFFSET_LIMIT - 2);
+    ck_assert_uint_eq(sm->stats.full, 3);
+    struct partition_sm *back = sm_new();
+    uint8_t *img = malloc(PARTITION_IMAGE_MAX);
+    ck_assert_ptr_nonnull(img);
+    size_t n = image_of(sm, img);
+    ck_assert_int_eq(partition_sm_restore(back, img, n), 0);
+    assert_same_image(sm, back);
+    free(img);
+    free(back);
+    free(sm);
+}
+END_TEST
+
+/* ---- malformed entries ----------------------------------------------------------------------- */
 
 /* A BATCH header with the given fields (varints written minimally) and the given bytes after it. */
 static size_t raw_entry(uint8_t *buf, size_t cap, uint8_t kind, uint64_t pid, uint64_t seq,
@@ -444,7 +486,7 @@ START_TEST(malformed_entries_are_counted_noops) {
 }
 END_TEST
 
-/* ---- images ----------------------------------------------------------------------------------- */
+/* ---- images ---------------------------------------------------------------------------------- */
 
 static struct partition_sm *sample_state(void) {
     struct partition_sm *sm = sm_new();
@@ -517,14 +559,17 @@ static size_t fault_image(uint8_t *buf, size_t cap, enum image_fault f) {
     rq_writer_init(&w, buf, cap);
     rq_write_u32(&w, f == FAULT_MAGIC ? 0x53505153 : 0x53505152);
     rq_write_u8(&w, f == FAULT_VERSION ? 2 : 1);
-    rq_write_varint(&w, f == FAULT_OFFSET_LIMIT ? PARTITION_OFFSET_LIMIT : 12);
+    rq_write_varint(&w, f == FAULT_OFFSET_LIMIT ? PARTITION_OFFSET_LIMIT + 1 : 12);
     rq_write_varint(&w, f == FAULT_LOG_START ? 13 : 2);
     rq_write_varint(&w, 20);
     if (f == FAULT_VARINT) {
         rq_write_u8(&w, 0x82);
         rq_write_u8(&w, 0x00);
     } else {
-        rq_write_varint(&w, f == FAULT_TOO_MANY ? PARTITION_PRODUCERS_MAX + 1 : f == FAULT_COUNT ? 3 : 2);
+        uint64_t count = f == FAULT_TOO_MANY ? PARTITION_PRODUCERS_MAX + 1
+                         : f == FAULT_COUNT   ? 3
+                                              : 2;
+        rq_write_varint(&w, count);
     }
     rq_write_varint(&w, f == FAULT_ID_ZERO ? 0 : f == FAULT_ORDER ? 10 : 4);
     rq_write_varint(&w, 5);
@@ -583,8 +628,9 @@ START_TEST(largest_table_image_fits_a_snapshot) {
     uint64_t index = 0, big = UINT64_C(1) << 62;
     for (uint64_t id = 0; id < PARTITION_PRODUCERS_MAX; id++) {
         for (uint64_t k = 0; k < PARTITION_BATCHES_KEPT; k++) {
-            ck_assert_int_eq(apply_batch(sm, big + ++index, UINT64_MAX - id, big + k * 8, 8).outcome,
-                             PARTITION_APPENDED);
+            struct partition_apply_result res =
+                apply_batch(sm, big + ++index, UINT64_MAX - id, big + k * 8, 8);
+            ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
         }
     }
     ck_assert_uint_eq(sm->producer_count, PARTITION_PRODUCERS_MAX);
@@ -603,7 +649,7 @@ START_TEST(largest_table_image_fits_a_snapshot) {
 }
 END_TEST
 
-/* ---- replicas and the leader's tip ------------------------------------------------------------ */
+/* ---- replicas and the leader's tip ----------------------------------------------------------- */
 
 /* A random entry against state sm: mostly the producer's next batch, else a kept batch again, a
  * sequence out of the blue, producer 0, a truncated entry or an unknown kind. */
@@ -766,6 +812,7 @@ int main(void) {
     tcase_add_test(tc, new_producer_at_any_sequence);
     tcase_add_test(tc, producer_zero_is_never_deduplicated);
     tcase_add_test(tc, eviction_is_least_recently_used);
+    tcase_add_test(tc, offsets_end_at_the_limit);
     tcase_add_test(tc, malformed_entries_are_counted_noops);
     tcase_add_test(tc, image_round_trips_and_refuses_damage);
     tcase_add_test(tc, image_structure_is_checked);
