@@ -189,7 +189,9 @@ const struct partition_producer *partition_sm_producer(const struct partition_sm
 size_t partition_sm_image(const struct partition_sm *sm, uint8_t *buf, size_t cap);
 
 /* Replaces sm's replicated state with the image's. Returns 0, or RQ_ECORRUPT (any truncation,
- * checksum or structural fault) with sm untouched. stats are kept. */
+ * checksum or structural fault) with sm untouched. stats are kept. The image's applied index
+ * (sm->applied_index after it) is at most the Raft index the image was taken at; the caller checks
+ * it against the index it restores at, since later applies must come after it. */
 int partition_sm_restore(struct partition_sm *sm, const uint8_t *image, size_t size);
 
 #endif
