@@ -24,3 +24,8 @@ $cc -std=c11 -O1 -g -Isrc -I. -fsanitize=address,undefined fuzz/tools/gen_proto_
     -o build/tools/gen_proto_corpus
 mkdir -p fuzz/corpus/proto_decode
 build/tools/gen_proto_corpus fuzz/corpus/proto_decode
+# The partition state machine: scripts of an image and entries of every outcome.
+$cc -std=c11 -O1 -g -Isrc -I. -fsanitize=address,undefined fuzz/tools/gen_partition_corpus.c $core \
+    -o build/tools/gen_partition_corpus
+mkdir -p fuzz/corpus/partition_apply
+build/tools/gen_partition_corpus fuzz/corpus/partition_apply

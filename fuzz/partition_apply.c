@@ -1,0 +1,98 @@
+/* Fuzz target: the partition state machine (src/broker/partition.c).
+ *
+ * The input is a script of chunks, each a u16 little-endian length and that many bytes (a chunk
+ * cut short ends the script). The first chunk is an image: two replicas restore it (both refuse it
+ * or both take it; a taken image must write itself back byte for byte). Every later chunk is an
+ * entry, previewed on replica A and then applied to A and B at the next Raft index: the preview,
+ * both applies and every counter must agree, a batch that decodes must re-encode to its very
+ * bytes, and offsets only grow by what was appended. At the end A and B must have the same image,
+ * and that image must restore into a third replica that writes it back unchanged. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/codec.h"
+#include "base/errors.h"
+#include "broker/partition.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+enum { CHUNKS_MAX = 4096 };
+
+static struct partition_sm a, b, c;
+static uint8_t image_a[PARTITION_IMAGE_MAX], image_b[PARTITION_IMAGE_MAX];
+static uint8_t scratch[1 << 17];
+
+static void same_result(const struct partition_apply_result *x,
+                        const struct partition_apply_result *y) {
+    RQ_ASSERT(x->outcome == y->outcome);
+    RQ_ASSERT(x->error == y->error);
+    RQ_ASSERT(x->base_offset == y->base_offset);
+    RQ_ASSERT(x->record_count == y->record_count);
+    RQ_ASSERT(x->producer_id == y->producer_id);
+    RQ_ASSERT(x->evicted_producer == y->evicted_producer);
+}
+
+/* A batch that decodes has exactly one encoding: its own bytes. */
+static void check_canonical(const uint8_t *entry, size_t size) {
+    struct partition_entry e;
+    if (partition_entry_decode(entry, size, &e) != 0) return;
+    RQ_ASSERT(size <= sizeof scratch);
+    size_t n = partition_entry_encode(scratch, sizeof scratch, e.producer_id, e.base_sequence,
+                                      e.timestamp_ns, &e.records);
+    RQ_ASSERT(n == size);
+    RQ_ASSERT(memcmp(scratch, entry, size) == 0);
+}
+
+static void apply_one(uint64_t index, const uint8_t *entry, size_t size) {
+    struct partition_apply_result preview, ra, rb;
+    uint64_t next = a.next_offset;
+    partition_sm_preview(&a, entry, size, &preview);
+    partition_sm_apply(&a, index, entry, size, &ra);
+    partition_sm_apply(&b, index, entry, size, &rb);
+    same_result(&preview, &ra);
+    same_result(&ra, &rb);
+    RQ_ASSERT(a.next_offset == b.next_offset);
+    if (ra.outcome == PARTITION_APPENDED) {
+        RQ_ASSERT(ra.base_offset == next && a.next_offset == next + ra.record_count);
+    } else {
+        RQ_ASSERT(a.next_offset == next);
+    }
+    check_canonical(entry, size);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    partition_sm_init(&a);
+    partition_sm_init(&b);
+    partition_sm_init(&c);
+    size_t at = 0;
+    uint64_t index = 0;
+    for (uint32_t chunk = 0; chunk < CHUNKS_MAX && size - at >= 2; chunk++) {
+        size_t n = rq_get_u16(data + at);
+        at += 2;
+        if (n > size - at) break;
+        const uint8_t *p = n ? data + at : NULL;
+        at += n;
+        if (chunk == 0) {
+            int ea = partition_sm_restore(&a, p, n), eb = partition_sm_restore(&b, p, n);
+            RQ_ASSERT(ea == eb);
+            RQ_ASSERT(ea == 0 || ea == RQ_ECORRUPT);
+            if (ea == 0) {
+                RQ_ASSERT(partition_sm_image(&a, image_a, sizeof image_a) == n);
+                RQ_ASSERT(memcmp(image_a, p, n) == 0);
+            }
+            index = a.applied_index;
+            continue;
+        }
+        if (index == UINT64_MAX) break;   /* an image at the last index: nothing can follow */
+        apply_one(++index, p, n);
+    }
+    size_t na = partition_sm_image(&a, image_a, sizeof image_a);
+    size_t nb = partition_sm_image(&b, image_b, sizeof image_b);
+    RQ_ASSERT(na > 0 && na == nb && memcmp(image_a, image_b, na) == 0);
+    RQ_ASSERT(partition_sm_restore(&c, image_a, na) == 0);
+    RQ_ASSERT(partition_sm_image(&c, image_b, sizeof image_b) == na);
+    RQ_ASSERT(memcmp(image_a, image_b, na) == 0);
+    return 0;
+}

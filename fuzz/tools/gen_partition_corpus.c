@@ -1,0 +1,119 @@
+/* Writes the seed corpus of fuzz/partition_apply.c: scripts of u16-length-prefixed chunks, the
+ * first an image (empty: refused) and the rest entries. One script of batches of every outcome
+ * from an empty state, one continuing from a real image, and one that fills the producer table
+ * and evicts. Usage: gen_partition_corpus OUTPUT_DIR (which must exist) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/codec.h"
+#include "base/errors.h"
+#include "broker/partition.h"
+#include "proto/msg.h"
+
+enum { SCRIPT_MAX = 60000, ENTRY_MAX = 512 };
+
+static const char *out_dir;
+static uint8_t script[SCRIPT_MAX];
+static size_t script_size;
+static struct partition_sm sm;
+static uint64_t sm_index;
+
+static void write_file(const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", out_dir, name);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(script, 1, script_size, f) != script_size || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+    script_size = 0;
+}
+
+static void chunk(const uint8_t *data, size_t size) {
+    if (size > UINT16_MAX || script_size + 2 + size > SCRIPT_MAX) {
+        fprintf(stderr, "gen_partition_corpus: script too long\n");
+        exit(1);
+    }
+    rq_put_u16(script + script_size, (uint16_t)size);
+    if (size) memcpy(script + script_size + 2, data, size);
+    script_size += 2 + size;
+}
+
+/* A batch entry of count records (checked to decode), added to the script and applied to sm. */
+static size_t batch(uint8_t *entry, uint64_t pid, uint64_t seq, uint32_t count) {
+    struct proto_record_in recs[4];
+    for (uint32_t i = 0; i < count && i < 4; i++) {
+        recs[i] = (struct proto_record_in){.timestamp = 1000 + i,
+                                           .key = {(const uint8_t *)"k", 1},
+                                           .value = {(const uint8_t *)"value", 5}};
+    }
+    struct proto_produce_req m = {.topic = {(const uint8_t *)"t", 1}, .producer_id = pid,
+                                  .base_sequence = seq, .records = {.count = count}};
+    uint8_t req[ENTRY_MAX];
+    struct proto_msg msg;
+    size_t n = proto_encode_produce_req(req, sizeof req, &m, recs);
+    if (n == 0 || proto_decode(PROTO_PRODUCE_REQ, req, n, &msg) != 0) exit(1);
+    size_t size = partition_entry_encode(entry, ENTRY_MAX, pid, seq, 77, &msg.u.produce_req.records);
+    struct partition_entry e;
+    if (size == 0 || partition_entry_decode(entry, size, &e) != 0) exit(1);
+    struct partition_apply_result res;
+    partition_sm_apply(&sm, ++sm_index, entry, size, &res);
+    return size;
+}
+
+static void add(uint64_t pid, uint64_t seq, uint32_t count) {
+    uint8_t entry[ENTRY_MAX];
+    size_t n = batch(entry, pid, seq, count);
+    chunk(entry, n);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: gen_partition_corpus OUTPUT_DIR\n");
+        return 2;
+    }
+    out_dir = argv[1];
+    /* Every outcome from an empty state. */
+    partition_sm_init(&sm);
+    sm_index = 0;
+    chunk(NULL, 0);
+    add(0, 0, 2);
+    add(5, 0, 2);
+    add(5, 2, 1);
+    add(5, 0, 2);   /* duplicate */
+    add(5, 9, 1);   /* gap */
+    add(0, 0, 4);
+    uint8_t entry[ENTRY_MAX];
+    size_t n = batch(entry, 6, 0, 3);
+    chunk(entry, n - 1);   /* truncated */
+    entry[0] = 2;
+    chunk(entry, n);       /* unknown kind */
+    write_file("outcomes");
+    /* From a real image. */
+    partition_sm_init(&sm);
+    sm_index = 10;
+    batch(entry, 5, 0, 2);
+    batch(entry, 9, 100, 1);
+    batch(entry, 5, 2, 3);
+    static uint8_t image[PARTITION_IMAGE_MAX];
+    size_t size = partition_sm_image(&sm, image, sizeof image);
+    if (size == 0 || partition_sm_restore(&sm, image, size) != 0) exit(1);
+    chunk(image, size);
+    add(5, 5, 1);
+    add(9, 100, 1);   /* duplicate */
+    add(9, 102, 1);   /* gap */
+    write_file("image");
+    /* A full table, then one more producer. */
+    partition_sm_init(&sm);
+    sm_index = 0;
+    chunk(NULL, 0);
+    for (uint64_t id = 1; id <= PARTITION_PRODUCERS_MAX + 1; id++) add(id, 0, 1);
+    add(1, 0, 1);   /* evicted: taken as new */
+    write_file("eviction");
+    if (sm.stats.evictions != 2) {
+        fprintf(stderr, "gen_partition_corpus: expected two evictions\n");
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,197 @@
+/* partition.h — a partition's replicated state machine (DESIGN.md, "The queue").
+ *
+ * A partition's log IS its Raft log: the data of each NORMAL Raft entry is one partition entry,
+ * and this pure, deterministic code applies them in log order. Every replica that applies the same
+ * entries reaches byte-identical state (partition_sm_image). Nothing here reads a clock or
+ * allocates: times come inside entries, stamped by the leader that proposed them.
+ *
+ * Entry format (varints are unsigned LEB128 and must be minimal, so decode(encode(x)) == x):
+ *     u8     kind              PARTITION_ENTRY_BATCH (1); other kinds are reserved for control
+ *                              records (offset commits, producer state, ...) and, until they
+ *                              exist, apply as counted no-ops on every replica alike
+ *   BATCH:
+ *     varint producer_id       0: not idempotent (never deduplicated)
+ *     varint base_sequence     the sequence of the first record; record i has base_sequence + i
+ *     varint record_count      1..PROTO_RECORDS_MAX
+ *     varint timestamp_ns      the leader's clock at append; informational, never interpreted
+ *     bytes  records           exactly record_count records as proto encodes a produce request's
+ *                              records (proto_records_decode, no offsets), stored VERBATIM: the
+ *                              broker never re-encodes a message, and a fetch reads them back
+ * An entry that does not decode (any truncation, a non-minimal varint, a count that does not match
+ * the records, anything trailing) applies as a no-op and is counted (stats.malformed).
+ *
+ * Offsets are dense: a batch of n records applied at next_offset takes next_offset ..
+ * next_offset + n - 1; one that would pass PARTITION_OFFSET_LIMIT (2^62) is refused (FULL).
+ * log_start_offset is the first offset still held (for retention: kept here,
+ * moved only by partition_sm_set_log_start, which must itself be driven by a replicated entry).
+ *
+ * Idempotent producers (producer_id != 0), Kafka's rules:
+ *   - the first batch of a producer the table does not know is accepted at any base_sequence;
+ *   - a batch with base_sequence == the producer's last applied sequence + 1 is accepted;
+ *   - a batch whose sequence range equals one of the producer's last PARTITION_BATCHES_KEPT
+ *     accepted batches is a DUPLICATE: it takes no offsets, and the result carries the ORIGINAL
+ *     base offset (the retry of a lost acknowledgement gets the answer the first attempt got);
+ *   - any other batch (a gap, a partial overlap, a duplicate older than the last
+ *     PARTITION_BATCHES_KEPT batches, or a range past 2^64 - 1) is OUT_OF_ORDER: no offsets,
+ *     RQ_ESEQUENCE.
+ * The table holds at most PARTITION_PRODUCERS_MAX producers. Each carries a recency stamp: the
+ * Raft index of the last entry that was appended for it or recognized as its duplicate. A new
+ * producer arriving at a full table evicts the least recently used one (smallest stamp; stamps are
+ * distinct since each entry touches one producer, ties would go to the smaller id), so eviction is
+ * deterministic. An evicted producer is forgotten: its next batch is accepted as a new producer's,
+ * and its retry of an old batch is NOT recognized as a duplicate (Kafka expires idle producers the
+ * same way, after transactional.id.expiration.ms).
+ *
+ * Leader-side preview (acks=1 answers and refusing duplicates before proposing): the leader keeps a
+ * second partition_sm, the TIP = the applied state + every entry appended to its log but not yet
+ * applied, applied in order with the same partition_sm_apply. Before proposing, it asks
+ * partition_sm_preview(tip, entry) — the very decision partition_sm_apply will take on the tip,
+ * without changing it — proposes only an APPENDED outcome, and then applies the entry to the tip
+ * at the index the proposal got, so the offsets it answers are the offsets every replica will
+ * assign. When the log is truncated (a new leader overwrote uncommitted entries) or leadership is
+ * gained, the node rebuilds the tip: partition_sm_copy(tip, applied), then partition_sm_apply of
+ * every entry of its log after the applied index, in order. A partition_sm holds no pointers, so
+ * a copy is one memcpy of sizeof(struct partition_sm) (about 144 KiB, bounded).
+ *
+ * Snapshots: partition_sm_image writes next_offset, log_start_offset, the applied index and the
+ * producer table sorted by producer id, with a CRC32C; partition_sm_restore decodes one strictly
+ * (RQ_ECORRUPT on any malformation, leaving the state untouched). The image of the largest table
+ * is at most PARTITION_IMAGE_MAX bytes, far below the host's HOST_SNAPSHOT_DATA_MAX (4 MiB).
+ * The counters in stats are this replica's observations and are not part of the image. */
+#ifndef RQ_BROKER_PARTITION_H
+#define RQ_BROKER_PARTITION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/msg.h"
+
+enum {
+    PARTITION_ENTRY_BATCH = 1,
+    PARTITION_PRODUCERS_MAX = 1024,   /* idempotent producers remembered per partition */
+    PARTITION_BATCHES_KEPT = 5,       /* per producer, answered as duplicates (Kafka keeps 5) */
+    PARTITION_ENTRY_HEADER_MAX = 1 + 4 * 10,   /* kind + four varints at their longest */
+    /* magic, version, three varints, count; per producer: id, stamp, batch count, 3 varints per
+     * batch; CRC32C. */
+    PARTITION_IMAGE_MAX = 4 + 1 + 4 * 10 +
+                          PARTITION_PRODUCERS_MAX * (2 * 10 + 1 + PARTITION_BATCHES_KEPT * 3 * 10) +
+                          4,
+};
+
+/* next_offset never exceeds this (2^62): a batch that would pass it is refused (PARTITION_FULL),
+ * an image claiming more is refused. Only a restored image can bring a partition near it. */
+#define PARTITION_OFFSET_LIMIT (UINT64_C(1) << 62)
+
+/* A decoded entry; records point into the entry's buffer. */
+struct partition_entry {
+    uint8_t kind;
+    uint64_t producer_id;
+    uint64_t base_sequence;
+    uint64_t timestamp_ns;
+    struct proto_records records;   /* count = record_count, no offsets */
+};
+
+struct partition_batch {            /* one accepted batch of an idempotent producer */
+    uint64_t base_sequence;
+    uint64_t last_sequence;         /* base_sequence + record_count - 1 */
+    uint64_t base_offset;
+};
+
+struct partition_producer {
+    uint64_t id;                    /* >= 1 */
+    uint64_t stamp;                 /* Raft index of its last append or recognized duplicate */
+    uint32_t batch_count;           /* 1..PARTITION_BATCHES_KEPT */
+    struct partition_batch batches[PARTITION_BATCHES_KEPT];   /* oldest first, sequences
+                                                                 consecutive, offsets rising */
+};
+
+struct partition_stats {
+    uint64_t batches;               /* appended */
+    uint64_t records;               /* appended */
+    uint64_t duplicates;
+    uint64_t out_of_order;
+    uint64_t malformed;
+    uint64_t unknown_kinds;
+    uint64_t full;                  /* batches refused: offsets exhausted */
+    uint64_t evictions;
+};
+
+struct partition_sm {
+    uint64_t next_offset;           /* <= PARTITION_OFFSET_LIMIT */
+    uint64_t log_start_offset;      /* <= next_offset */
+    uint64_t applied_index;         /* Raft index of the last entry applied (0: none) */
+    uint32_t producer_count;
+    struct partition_producer producers[PARTITION_PRODUCERS_MAX];   /* [0, count), id ascending */
+    struct partition_stats stats;   /* not replicated state: not in the image */
+};
+
+enum partition_outcome {
+    PARTITION_APPENDED = 1,         /* offsets base_offset .. base_offset + record_count - 1 */
+    PARTITION_DUPLICATE = 2,        /* base_offset: the original batch's */
+    PARTITION_OUT_OF_ORDER = 3,     /* error RQ_ESEQUENCE */
+    PARTITION_MALFORMED = 4,        /* error: the decoder's (RQ_ETRUNC, RQ_ECORRUPT, RQ_ETOOBIG) */
+    PARTITION_UNKNOWN_KIND = 5,     /* error RQ_ETYPE */
+    PARTITION_FULL = 6,             /* error RQ_ERANGE: offsets would pass PARTITION_OFFSET_LIMIT */
+};
+
+struct partition_apply_result {
+    enum partition_outcome outcome;
+    int error;                      /* 0 for APPENDED and DUPLICATE */
+    uint64_t base_offset;           /* APPENDED, DUPLICATE; else 0 */
+    uint32_t record_count;          /* of the batch (0 unless it decoded) */
+    uint64_t producer_id;
+    uint64_t evicted_producer;      /* APPENDED: the producer evicted to make room, 0: none */
+};
+
+/* ---- entries ---- */
+
+/* Writes a BATCH entry into buf[0..cap) and returns its size, or 0 when it does not fit. records
+ * must be a decoded produce request's records (1..PROTO_RECORDS_MAX, no offsets; asserted). */
+size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t producer_id,
+                              uint64_t base_sequence, uint64_t timestamp_ns,
+                              const struct proto_records *records);
+
+/* Decodes an entry strictly. Returns 0; RQ_ETYPE for a kind it does not know (out->kind set,
+ * nothing else); RQ_ETRUNC, RQ_ECORRUPT or RQ_ETOOBIG for a malformed one (out zeroed). */
+int partition_entry_decode(const uint8_t *data, size_t size, struct partition_entry *out);
+
+/* ---- the state machine ---- */
+
+void partition_sm_init(struct partition_sm *sm);
+
+/* Applies the entry data[0..size) at Raft index raft_index (> the last applied index: entries come
+ * in log order; asserted) and describes what it did in *res. Never fails: malformed and unknown
+ * entries are counted no-ops, refused batches (out of order, full) change nothing but
+ * applied_index. */
+void partition_sm_apply(struct partition_sm *sm, uint64_t raft_index, const uint8_t *data,
+                        size_t size, struct partition_apply_result *res);
+
+/* What partition_sm_apply would do with the entry next, without doing it (the leader's check
+ * before proposing, on its tip). */
+void partition_sm_preview(const struct partition_sm *sm, const uint8_t *data, size_t size,
+                          struct partition_apply_result *res);
+
+/* dst = src: a plain copy (no pointers inside), stats included. */
+void partition_sm_copy(struct partition_sm *dst, const struct partition_sm *src);
+
+/* Moves log_start_offset to offset. Returns 0, or RQ_ERANGE when offset is below the current log
+ * start or above next_offset. Deterministic only when called from a replicated entry. */
+int partition_sm_set_log_start(struct partition_sm *sm, uint64_t offset);
+
+/* The producer's entry, or NULL when the table does not hold it. */
+const struct partition_producer *partition_sm_producer(const struct partition_sm *sm,
+                                                       uint64_t producer_id);
+
+/* ---- snapshots ---- */
+
+/* Writes the image into buf[0..cap) and returns its size, or 0 when it does not fit (cap >=
+ * PARTITION_IMAGE_MAX always fits). Deterministic: equal states give equal bytes. */
+size_t partition_sm_image(const struct partition_sm *sm, uint8_t *buf, size_t cap);
+
+/* Replaces sm's replicated state with the image's. Returns 0, or RQ_ECORRUPT (any truncation,
+ * checksum or structural fault) with sm untouched. stats are kept. The image's applied index
+ * (sm->applied_index after it) is at most the Raft index the image was taken at; the caller checks
+ * it against the index it restores at, since later applies must come after it. */
+int partition_sm_restore(struct partition_sm *sm, const uint8_t *image, size_t size);
+
+#endif

@@ -1,0 +1,824 @@
+/* The partition state machine (src/broker/partition.c): the entry format byte for byte; dense
+ * offsets; an idempotent producer's duplicates answered with their original offsets for each of the
+ * last PARTITION_BATCHES_KEPT batches, gaps and overlaps refused without consuming offsets, a new
+ * producer taken at any sequence, producer 0 never deduplicated; least-recently-used eviction at
+ * the table's bound; malformed entries (every truncation, unknown kinds, counts that do not match
+ * the records, non-minimal varints, random bytes) applied as counted no-ops; the image round trip,
+ * every truncation and every flipped byte of an image refused, a table of well-checksummed but
+ * structurally wrong images refused; replicas (one restored from a snapshot midway) ending
+ * byte-identical after a seeded random history; and the leader's preview on its tip agreeing with
+ * the later apply, across log truncations. Entries and images handed to decoders are heap blocks of
+ * exactly their size, so AddressSanitizer catches any read past the end. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/codec.h"
+#include "base/crc32c.h"
+#include "base/errors.h"
+#include "base/rng.h"
+#include "broker/partition.h"
+#include "node/host.h"
+#include "proto/msg.h"
+#include "tests/unit/suite_main.h"
+
+enum { ENTRY_CAP = 1024, RECORDS_PER_ENTRY_MAX = 8 };
+
+_Static_assert((size_t)PARTITION_IMAGE_MAX <= (size_t)HOST_SNAPSHOT_DATA_MAX,
+               "the largest partition image fits a host snapshot");
+
+static struct partition_sm *sm_new(void) {
+    struct partition_sm *sm = malloc(sizeof *sm);
+    ck_assert_ptr_nonnull(sm);
+    partition_sm_init(sm);
+    return sm;
+}
+
+static uint8_t *dup_exact(const void *src, size_t len) {
+    uint8_t *p = malloc(len ? len : 1);
+    ck_assert_ptr_nonnull(p);
+    if (len) memcpy(p, src, len);
+    return p;
+}
+
+/* count records encoded as a produce request carries them, decoded into *out (pointing into
+ * req). */
+static void make_records(uint8_t *req, size_t cap, uint64_t pid, uint64_t seq, uint32_t count,
+                         uint64_t tag, struct proto_records *out) {
+    ck_assert_uint_ge(count, 1);
+    ck_assert_uint_le(count, RECORDS_PER_ENTRY_MAX);
+    char values[RECORDS_PER_ENTRY_MAX][32];
+    struct proto_header header = {{(const uint8_t *)"h", 1}, {(const uint8_t *)"x", 1}};
+    struct proto_record_in recs[RECORDS_PER_ENTRY_MAX];
+    for (uint32_t i = 0; i < count; i++) {
+        int n = snprintf(values[i], sizeof values[i], "v%llu-%u", (unsigned long long)tag, i);
+        recs[i] = (struct proto_record_in){.timestamp = tag * 10 + i,
+                                           .key = {(const uint8_t *)"k", 1},
+                                           .value = {(const uint8_t *)values[i], (uint32_t)n},
+                                           .header_count = i % 2,
+                                           .headers = &header};
+    }
+    struct proto_produce_req m = {.topic = {(const uint8_t *)"t", 1}, .acks = PROTO_ACKS_ALL,
+                                  .producer_id = pid, .base_sequence = seq,
+                                  .records = {.count = count}};
+    size_t n = proto_encode_produce_req(req, cap, &m, recs);
+    ck_assert_uint_gt(n, 0);
+    struct proto_msg msg;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, req, n, &msg), 0);
+    *out = msg.u.produce_req.records;
+}
+
+static size_t make_entry(uint8_t *buf, size_t cap, uint64_t pid, uint64_t seq, uint32_t count,
+                         uint64_t tag) {
+    uint8_t req[ENTRY_CAP];
+    struct proto_records rs;
+    make_records(req, sizeof req, pid, seq, count, tag, &rs);
+    size_t n = partition_entry_encode(buf, cap, pid, seq, tag, &rs);
+    ck_assert_uint_gt(n, 0);
+    return n;
+}
+
+/* Results compared field by field (a struct copy need not copy padding). */
+static void assert_same_result(const struct partition_apply_result *a,
+                               const struct partition_apply_result *b) {
+    ck_assert_int_eq(a->outcome, b->outcome);
+    ck_assert_int_eq(a->error, b->error);
+    ck_assert_uint_eq(a->base_offset, b->base_offset);
+    ck_assert_uint_eq(a->record_count, b->record_count);
+    ck_assert_uint_eq(a->producer_id, b->producer_id);
+    ck_assert_uint_eq(a->evicted_producer, b->evicted_producer);
+}
+
+/* Applies a batch entry at raft_index (copied to an exact-size heap block). */
+static struct partition_apply_result apply_batch(struct partition_sm *sm, uint64_t raft_index,
+                                                 uint64_t pid, uint64_t seq, uint32_t count) {
+    uint8_t buf[ENTRY_CAP];
+    size_t n = make_entry(buf, sizeof buf, pid, seq, count, raft_index);
+    uint8_t *exact = dup_exact(buf, n);
+    struct partition_apply_result preview, res;
+    partition_sm_preview(sm, exact, n, &preview);
+    partition_sm_apply(sm, raft_index, exact, n, &res);
+    assert_same_result(&preview, &res);
+    free(exact);
+    return res;
+}
+
+static struct partition_apply_result apply_bytes(struct partition_sm *sm, uint64_t raft_index,
+                                                 const uint8_t *data, size_t size) {
+    uint8_t *exact = dup_exact(data, size);
+    struct partition_apply_result res;
+    partition_sm_apply(sm, raft_index, size ? exact : NULL, size, &res);
+    free(exact);
+    return res;
+}
+
+static size_t image_of(const struct partition_sm *sm, uint8_t *buf) {
+    size_t n = partition_sm_image(sm, buf, PARTITION_IMAGE_MAX);
+    ck_assert_uint_gt(n, 0);
+    return n;
+}
+
+static void assert_same_image(const struct partition_sm *a, const struct partition_sm *b) {
+    uint8_t *ia = malloc(PARTITION_IMAGE_MAX), *ib = malloc(PARTITION_IMAGE_MAX);
+    ck_assert_ptr_nonnull(ia);
+    ck_assert_ptr_nonnull(ib);
+    size_t na = image_of(a, ia), nb = image_of(b, ib);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_int_eq(memcmp(ia, ib, na), 0);
+    free(ia);
+    free(ib);
+}
+
+/* ---- the entry format ------------------------------------------------------------------------ */
+
+START_TEST(entry_format_byte_for_byte) {
+    uint8_t req[ENTRY_CAP], buf[ENTRY_CAP];
+    struct proto_records rs;
+    make_records(req, sizeof req, 300, 5, 2, 7, &rs);
+    size_t n = partition_entry_encode(buf, sizeof buf, 300, 5, 7, &rs);
+    static const uint8_t head[] = {PARTITION_ENTRY_BATCH, 0xac, 0x02, 5, 2, 7};
+    ck_assert_uint_eq(n, sizeof head + rs.size);
+    ck_assert_mem_eq(buf, head, sizeof head);
+    ck_assert_mem_eq(buf + sizeof head, rs.data, rs.size);   /* the records, verbatim */
+    uint8_t *exact = dup_exact(buf, n);
+    struct partition_entry e;
+    ck_assert_int_eq(partition_entry_decode(exact, n, &e), 0);
+    ck_assert_uint_eq(e.kind, PARTITION_ENTRY_BATCH);
+    ck_assert_uint_eq(e.producer_id, 300);
+    ck_assert_uint_eq(e.base_sequence, 5);
+    ck_assert_uint_eq(e.timestamp_ns, 7);
+    ck_assert_uint_eq(e.records.count, 2);
+    ck_assert_ptr_eq(e.records.data, exact + sizeof head);
+    ck_assert_uint_eq(e.records.size, rs.size);
+    ck_assert_uint_eq(e.records.with_offsets, 0);
+    size_t cursor = 0;
+    struct proto_record r;
+    ck_assert_int_eq(proto_record_next(&e.records, &cursor, &r), 1);
+    ck_assert_mem_eq(r.value.data, "v7-0", 4);
+    ck_assert_int_eq(proto_record_next(&e.records, &cursor, &r), 1);
+    ck_assert_uint_eq(r.header_count, 1);
+    ck_assert_int_eq(proto_record_next(&e.records, &cursor, &r), 0);
+    /* Too small a buffer: nothing, never a partial entry. */
+    for (size_t cap = 0; cap < n; cap++) {
+        ck_assert_uint_eq(partition_entry_encode(buf, cap, 300, 5, 7, &rs), 0);
+    }
+    free(exact);
+}
+END_TEST
+
+/* ---- offsets and idempotence ----------------------------------------------------------------- */
+
+START_TEST(offsets_are_dense) {
+    static const struct { uint64_t pid, seq; uint32_t count; uint64_t base_offset; } rows[] = {
+        {0, 0, 1, 0}, {0, 0, 3, 1}, {9, 0, 7, 4}, {0, 0, 2, 11}, {9, 7, 1, 13}, {4, 100, 5, 14},
+        {0, 9, 1, 19},
+    };
+    struct partition_sm *sm = sm_new();
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct partition_apply_result res = apply_batch(sm, i + 1, rows[i].pid, rows[i].seq,
+                                                        rows[i].count);
+        ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+        ck_assert_int_eq(res.error, 0);
+        ck_assert_uint_eq(res.base_offset, rows[i].base_offset);
+        ck_assert_uint_eq(res.record_count, rows[i].count);
+        ck_assert_uint_eq(sm->next_offset, rows[i].base_offset + rows[i].count);
+    }
+    ck_assert_uint_eq(sm->stats.batches, 7);
+    ck_assert_uint_eq(sm->stats.records, 20);
+    ck_assert_uint_eq(sm->applied_index, 7);
+    free(sm);
+}
+END_TEST
+
+START_TEST(duplicates_of_kept_batches_get_original_offsets) {
+    static const uint32_t counts[] = {2, 1, 3, 1, 4, 2, 1};
+    enum { BATCHES = sizeof counts / sizeof counts[0] };
+    _Static_assert(BATCHES == PARTITION_BATCHES_KEPT + 2, "two batches older than those kept");
+    struct partition_sm *sm = sm_new();
+    uint64_t index = 0, seq = 10, base_seq[BATCHES], offsets[BATCHES];
+    for (int i = 0; i < BATCHES; i++) {
+        apply_batch(sm, ++index, 0, 0, 1);   /* someone else's records between */
+        struct partition_apply_result res = apply_batch(sm, ++index, 5, seq, counts[i]);
+        ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+        base_seq[i] = seq;
+        offsets[i] = res.base_offset;
+        seq += counts[i];
+    }
+    uint64_t next = sm->next_offset;
+    for (int i = BATCHES - 1; i >= 0; i--) {
+        struct partition_apply_result res = apply_batch(sm, ++index, 5, base_seq[i], counts[i]);
+        if (i >= BATCHES - PARTITION_BATCHES_KEPT) {
+            ck_assert_int_eq(res.outcome, PARTITION_DUPLICATE);
+            ck_assert_int_eq(res.error, 0);
+            ck_assert_uint_eq(res.base_offset, offsets[i]);
+        } else {   /* older than the kept batches: no longer known, refused */
+            ck_assert_int_eq(res.outcome, PARTITION_OUT_OF_ORDER);
+            ck_assert_int_eq(res.error, RQ_ESEQUENCE);
+        }
+        ck_assert_uint_eq(sm->next_offset, next);
+    }
+    ck_assert_uint_eq(sm->stats.duplicates, PARTITION_BATCHES_KEPT);
+    ck_assert_uint_eq(sm->stats.out_of_order, 2);
+    struct partition_apply_result res = apply_batch(sm, ++index, 5, seq, 1);
+    ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+    ck_assert_uint_eq(res.base_offset, next);
+    free(sm);
+}
+END_TEST
+
+/* After batches [0..4] at offset 0 and [5..9] at offset 5 of producer 5, each row's batch. */
+START_TEST(sequences_out_of_order_take_no_offsets) {
+    static const struct {
+        uint64_t seq;
+        uint32_t count;
+        int outcome;
+        uint64_t base_offset;
+    } rows[] = {
+        {11, 1, PARTITION_OUT_OF_ORDER, 0},   /* a gap */
+        {12, 3, PARTITION_OUT_OF_ORDER, 0},
+        {9, 2, PARTITION_OUT_OF_ORDER, 0},    /* overlaps the last batch */
+        {5, 3, PARTITION_OUT_OF_ORDER, 0},    /* a part of a kept batch */
+        {4, 2, PARTITION_OUT_OF_ORDER, 0},    /* straddles two kept batches */
+        {0, 1, PARTITION_OUT_OF_ORDER, 0},
+        {UINT64_MAX, 1, PARTITION_OUT_OF_ORDER, 0},
+        {UINT64_MAX - 1, 3, PARTITION_OUT_OF_ORDER, 0},   /* past 2^64 - 1 */
+        {0, 5, PARTITION_DUPLICATE, 0},
+        {5, 5, PARTITION_DUPLICATE, 5},
+        {10, 1, PARTITION_APPENDED, 10},
+        {10, 4, PARTITION_APPENDED, 10},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct partition_sm *sm = sm_new();
+        apply_batch(sm, 1, 5, 0, 5);
+        apply_batch(sm, 2, 5, 5, 5);
+        struct partition_producer before;
+        memcpy(&before, partition_sm_producer(sm, 5), sizeof before);
+        struct partition_apply_result res = apply_batch(sm, 3, 5, rows[i].seq, rows[i].count);
+        ck_assert_int_eq(res.outcome, rows[i].outcome);
+        if (rows[i].outcome == PARTITION_OUT_OF_ORDER) {
+            ck_assert_int_eq(res.error, RQ_ESEQUENCE);
+            ck_assert_uint_eq(sm->next_offset, 10);
+            ck_assert_mem_eq(partition_sm_producer(sm, 5), &before, sizeof before);
+            ck_assert_uint_eq(sm->stats.out_of_order, 1);
+        } else {
+            ck_assert_int_eq(res.error, 0);
+            ck_assert_uint_eq(res.base_offset, rows[i].base_offset);
+            uint64_t next = rows[i].outcome == PARTITION_APPENDED ? 10 + rows[i].count : 10;
+            ck_assert_uint_eq(sm->next_offset, next);
+        }
+        free(sm);
+    }
+}
+END_TEST
+
+START_TEST(new_producer_at_any_sequence) {
+    static const struct { uint64_t seq; uint32_t count; int then_next; } rows[] = {
+        {0, 1, 1}, {1, 2, 1}, {41, 3, 1}, {UINT64_C(1) << 40, 1, 1},
+        {UINT64_MAX - 2, 3, 0},   /* ends at 2^64 - 1: nothing can follow */
+        {UINT64_MAX, 1, 0},
+    };
+    struct partition_sm *sm = sm_new();
+    uint64_t index = 0;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        uint64_t pid = 100 + i, offset = sm->next_offset;
+        struct partition_apply_result res =
+            apply_batch(sm, ++index, pid, rows[i].seq, rows[i].count);
+        ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+        ck_assert_uint_eq(res.base_offset, offset);
+        ck_assert_uint_eq(res.producer_id, pid);
+        const struct partition_producer *p = partition_sm_producer(sm, pid);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(p->batch_count, 1);
+        ck_assert_uint_eq(p->batches[0].last_sequence, rows[i].seq + rows[i].count - 1);
+        res = apply_batch(sm, ++index, pid, rows[i].seq + rows[i].count, 1);
+        int want = rows[i].then_next ? PARTITION_APPENDED : PARTITION_OUT_OF_ORDER;
+        ck_assert_int_eq(res.outcome, want);
+    }
+    ck_assert_uint_eq(sm->producer_count, sizeof rows / sizeof rows[0]);
+    free(sm);
+}
+END_TEST
+
+START_TEST(producer_zero_is_never_deduplicated) {
+    struct partition_sm *sm = sm_new();
+    uint8_t buf[ENTRY_CAP];
+    size_t n = make_entry(buf, sizeof buf, 0, 3, 2, 1);
+    for (uint64_t i = 0; i < 4; i++) {
+        struct partition_apply_result res = apply_bytes(sm, i + 1, buf, n);
+        ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+        ck_assert_uint_eq(res.base_offset, 2 * i);
+    }
+    ck_assert_uint_eq(sm->producer_count, 0);
+    ck_assert_uint_eq(sm->stats.duplicates, 0);
+    free(sm);
+}
+END_TEST
+
+/* The table full of producers 1..MAX (producer i stamped at index i); then producer 1 appends and
+ * producer 2 repeats a batch, so 3 is the least recently used. */
+static struct partition_sm *full_table(uint64_t *index) {
+    struct partition_sm *sm = sm_new();
+    for (uint64_t id = 1; id <= PARTITION_PRODUCERS_MAX; id++) apply_batch(sm, id, id, 0, 1);
+    *index = PARTITION_PRODUCERS_MAX;
+    ck_assert_uint_eq(sm->producer_count, PARTITION_PRODUCERS_MAX);
+    ck_assert_int_eq(apply_batch(sm, ++*index, 1, 1, 1).outcome, PARTITION_APPENDED);
+    ck_assert_int_eq(apply_batch(sm, ++*index, 2, 0, 1).outcome, PARTITION_DUPLICATE);
+    ck_assert_uint_eq(sm->stats.evictions, 0);
+    return sm;
+}
+
+START_TEST(eviction_is_least_recently_used) {
+    uint64_t index;
+    struct partition_sm *sm = full_table(&index);
+    struct partition_apply_result res = apply_batch(sm, ++index, 5000, 7, 1);
+    ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+    ck_assert_uint_eq(res.evicted_producer, 3);
+    ck_assert_uint_eq(sm->stats.evictions, 1);
+    ck_assert_uint_eq(sm->producer_count, PARTITION_PRODUCERS_MAX);
+    ck_assert_ptr_null(partition_sm_producer(sm, 3));
+    ck_assert_ptr_nonnull(partition_sm_producer(sm, 1));
+    ck_assert_ptr_nonnull(partition_sm_producer(sm, 2));
+    ck_assert_ptr_nonnull(partition_sm_producer(sm, 5000));
+    for (uint32_t i = 1; i < sm->producer_count; i++) {
+        ck_assert_uint_lt(sm->producers[i - 1].id, sm->producers[i].id);
+    }
+    /* Producer 3 is forgotten: its retry is taken as a new producer's batch (documented), and
+     * evicts the next least recently used, 4. Producer 1's retry is still a duplicate. */
+    uint64_t next = sm->next_offset;
+    res = apply_batch(sm, ++index, 3, 0, 1);
+    ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+    ck_assert_uint_eq(res.base_offset, next);
+    ck_assert_uint_eq(res.evicted_producer, 4);
+    res = apply_batch(sm, ++index, 1, 0, 1);
+    ck_assert_int_eq(res.outcome, PARTITION_DUPLICATE);
+    ck_assert_uint_eq(res.base_offset, 0);
+    /* A second table given the same entries evicts the same producers. */
+    uint64_t index2;
+    struct partition_sm *again = full_table(&index2);
+    apply_batch(again, ++index2, 5000, 7, 1);
+    apply_batch(again, ++index2, 3, 0, 1);
+    apply_batch(again, ++index2, 1, 0, 1);
+    assert_same_image(sm, again);
+    free(again);
+    free(sm);
+}
+END_TEST
+
+/* Offsets end at PARTITION_OFFSET_LIMIT: a batch past it is refused, never asserted on (a restored
+ * image may start a partition near it). */
+START_TEST(offsets_end_at_the_limit) {
+    struct partition_sm *sm = sm_new();
+    sm->next_offset = PARTITION_OFFSET_LIMIT - 2;
+    struct partition_apply_result res = apply_batch(sm, 1, 6, 0, 3);
+    ck_assert_int_eq(res.outcome, PARTITION_FULL);
+    ck_assert_int_eq(res.error, RQ_ERANGE);
+    ck_assert_ptr_null(partition_sm_producer(sm, 6));
+    res = apply_batch(sm, 2, 6, 0, 2);
+    ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+    ck_assert_uint_eq(res.base_offset, PARTITION_OFFSET_LIMIT - 2);
+    ck_assert_uint_eq(sm->next_offset, PARTITION_OFFSET_LIMIT);
+    ck_assert_int_eq(apply_batch(sm, 3, 0, 0, 1).outcome, PARTITION_FULL);
+    ck_assert_int_eq(apply_batch(sm, 4, 6, 2, 1).outcome, PARTITION_FULL);
+    res = apply_batch(sm, 5, 6, 0, 2);   /* a duplicate takes no offsets: still answered */
+    ck_assert_int_eq(res.outcome, PARTITION_DUPLICATE);
+    ck_assert_uint_eq(res.base_offset, PARTITION_OFFSET_LIMIT - 2);
+    ck_assert_uint_eq(sm->stats.full, 3);
+    struct partition_sm *back = sm_new();
+    uint8_t *img = malloc(PARTITION_IMAGE_MAX);
+    ck_assert_ptr_nonnull(img);
+    size_t n = image_of(sm, img);
+    ck_assert_int_eq(partition_sm_restore(back, img, n), 0);
+    assert_same_image(sm, back);
+    free(img);
+    free(back);
+    free(sm);
+}
+END_TEST
+
+/* ---- malformed entries ----------------------------------------------------------------------- */
+
+/* A BATCH header with the given fields (varints written minimally) and the given bytes after it. */
+static size_t raw_entry(uint8_t *buf, size_t cap, uint8_t kind, uint64_t pid, uint64_t seq,
+                        uint64_t count, const uint8_t *tail, size_t tail_size) {
+    struct rq_writer w;
+    rq_writer_init(&w, buf, cap);
+    rq_write_u8(&w, kind);
+    rq_write_varint(&w, pid);
+    rq_write_varint(&w, seq);
+    rq_write_varint(&w, count);
+    rq_write_varint(&w, 1);
+    rq_write_bytes(&w, tail, tail_size);
+    ck_assert_int_eq(w.err, 0);
+    return w.len;
+}
+
+START_TEST(malformed_entries_are_counted_noops) {
+    struct partition_sm *sm = sm_new();
+    uint64_t index = 0, malformed = 0, unknown = 0;
+    uint8_t good[ENTRY_CAP];
+    size_t good_size = make_entry(good, sizeof good, 77, 3, 3, 9);
+    /* Every truncation. */
+    for (size_t n = 0; n < good_size; n++) {
+        struct partition_apply_result res = apply_bytes(sm, ++index, good, n);
+        ck_assert_int_eq(res.outcome, PARTITION_MALFORMED);
+        ck_assert_int_ne(res.error, 0);
+        ck_assert_uint_eq(sm->stats.malformed, ++malformed);
+    }
+    /* Unknown kinds, even followed by a well-formed batch body. */
+    static const uint8_t kinds[] = {0, 2, 3, 127, 255};
+    for (size_t i = 0; i < sizeof kinds; i++) {
+        uint8_t bad[ENTRY_CAP];
+        memcpy(bad, good, good_size);
+        bad[0] = kinds[i];
+        struct partition_apply_result res = apply_bytes(sm, ++index, bad, good_size);
+        ck_assert_int_eq(res.outcome, PARTITION_UNKNOWN_KIND);
+        ck_assert_int_eq(res.error, RQ_ETYPE);
+        ck_assert_uint_eq(sm->stats.unknown_kinds, ++unknown);
+    }
+    /* Counts that do not match the records, and other header damage. */
+    uint8_t req[ENTRY_CAP];
+    struct proto_records rs;
+    make_records(req, sizeof req, 77, 3, 3, 9, &rs);
+    static const struct { uint64_t count; int trailing; int error; } rows[] = {
+        {2, 0, RQ_ECORRUPT},   /* a record left over */
+        {4, 0, RQ_ETRUNC},     /* a record missing */
+        {0, 0, RQ_ECORRUPT},
+        {PROTO_RECORDS_MAX + 1, 0, RQ_ETOOBIG},
+        {3, 1, RQ_ECORRUPT},   /* a trailing byte */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        uint8_t bad[ENTRY_CAP];
+        size_t n = raw_entry(bad, sizeof bad, PARTITION_ENTRY_BATCH, 77, 3, rows[i].count, rs.data,
+                             rs.size);
+        if (rows[i].trailing) bad[n++] = 0;
+        struct partition_apply_result res = apply_bytes(sm, ++index, bad, n);
+        ck_assert_int_eq(res.outcome, PARTITION_MALFORMED);
+        ck_assert_int_eq(res.error, rows[i].error);
+        ck_assert_uint_eq(sm->stats.malformed, ++malformed);
+    }
+    /* A non-minimal varint (producer id 77 as 0xcd 0x80 0x00). */
+    uint8_t bad[ENTRY_CAP] = {PARTITION_ENTRY_BATCH, 0xcd, 0x80, 0x00, 3, 3, 1};
+    memcpy(bad + 7, rs.data, rs.size);
+    struct partition_apply_result res = apply_bytes(sm, ++index, bad, 7 + rs.size);
+    ck_assert_int_eq(res.outcome, PARTITION_MALFORMED);
+    ck_assert_int_eq(res.error, RQ_ECORRUPT);
+    /* Random bytes never crash, and what does not decode consumes nothing. */
+    struct rq_rng rng;
+    rq_rng_seed(&rng, 6);
+    for (int i = 0; i < 2000; i++) {
+        uint8_t junk[64];
+        size_t n = (size_t)rq_rng_below(&rng, sizeof junk + 1);
+        for (size_t k = 0; k < n; k++) junk[k] = (uint8_t)rq_rng_next(&rng);
+        if (n > 0 && rq_rng_chance(&rng, 500000)) junk[0] = PARTITION_ENTRY_BATCH;
+        uint64_t next = sm->next_offset;
+        res = apply_bytes(sm, ++index, junk, n);
+        if (res.outcome != PARTITION_APPENDED) ck_assert_uint_eq(sm->next_offset, next);
+    }
+    /* None of it took an offset or a producer slot: the good entry still lands at 0 ... */
+    uint64_t junk_records = sm->stats.records;
+    ck_assert_uint_eq(sm->next_offset, junk_records);
+    ck_assert_ptr_null(partition_sm_producer(sm, 77));
+    res = apply_bytes(sm, ++index, good, good_size);
+    ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+    ck_assert_uint_eq(res.base_offset, junk_records);
+    free(sm);
+}
+END_TEST
+
+/* ---- images ---------------------------------------------------------------------------------- */
+
+static struct partition_sm *sample_state(void) {
+    struct partition_sm *sm = sm_new();
+    uint64_t index = 3;
+    apply_batch(sm, index++, 0, 0, 2);
+    apply_batch(sm, index++, 42, 7, 3);
+    apply_batch(sm, index++, 9, 0, 1);
+    for (uint64_t s = 10; s < 30; s += 2) apply_batch(sm, index++, 42, s, 2);
+    apply_batch(sm, index++, UINT64_MAX, 1u << 30, 4);
+    ck_assert_int_eq(partition_sm_set_log_start(sm, 3), 0);
+    ck_assert_int_eq(partition_sm_set_log_start(sm, 2), RQ_ERANGE);
+    ck_assert_int_eq(partition_sm_set_log_start(sm, sm->next_offset + 1), RQ_ERANGE);
+    return sm;
+}
+
+START_TEST(image_round_trips_and_refuses_damage) {
+    struct partition_sm *a = sample_state(), *b = sm_new(), *other = sm_new();
+    uint8_t *img = malloc(PARTITION_IMAGE_MAX), *img2 = malloc(PARTITION_IMAGE_MAX);
+    ck_assert_ptr_nonnull(img);
+    ck_assert_ptr_nonnull(img2);
+    size_t n = image_of(a, img);
+    ck_assert_uint_eq(partition_sm_image(a, img2, n - 1), 0);
+    uint8_t *exact = dup_exact(img, n);
+    ck_assert_int_eq(partition_sm_restore(b, exact, n), 0);
+    ck_assert_uint_eq(image_of(b, img2), n);
+    ck_assert_mem_eq(img, img2, n);
+    ck_assert_uint_eq(b->next_offset, a->next_offset);
+    ck_assert_uint_eq(b->log_start_offset, 3);
+    ck_assert_uint_eq(b->producer_count, 3);
+    free(exact);
+    /* The damaged are refused and the target keeps its state. */
+    apply_batch(other, 1, 8, 0, 1);
+    size_t other_size = image_of(other, img2);
+    uint8_t *other_img = dup_exact(img2, other_size);
+    for (size_t cut = 0; cut < n; cut++) {
+        exact = dup_exact(img, cut);
+        ck_assert_int_eq(partition_sm_restore(other, cut ? exact : NULL, cut), RQ_ECORRUPT);
+        free(exact);
+    }
+    for (size_t at = 0; at < n; at++) {
+        for (int bit = 0; bit < 8; bit++) {
+            exact = dup_exact(img, n);
+            exact[at] ^= (uint8_t)(1u << bit);
+            ck_assert_int_eq(partition_sm_restore(other, exact, n), RQ_ECORRUPT);
+            free(exact);
+        }
+    }
+    ck_assert_uint_eq(image_of(other, img2), other_size);
+    ck_assert_mem_eq(img2, other_img, other_size);
+    free(other_img);
+    free(img);
+    free(img2);
+    free(a);
+    free(b);
+    free(other);
+}
+END_TEST
+
+enum image_fault {
+    FAULT_NONE, FAULT_MAGIC, FAULT_VERSION, FAULT_LOG_START, FAULT_OFFSET_LIMIT, FAULT_TOO_MANY,
+    FAULT_ORDER, FAULT_ID_ZERO, FAULT_STAMP, FAULT_NO_BATCH, FAULT_BATCHES, FAULT_SEQ_GAP,
+    FAULT_SEQ_BACKWARD, FAULT_OFFSET_PAST, FAULT_OFFSET_OVERLAP, FAULT_TOO_LONG, FAULT_VARINT,
+    FAULT_TRAILING, FAULT_COUNT,
+};
+
+/* A hand-written image with a correct checksum: next offset 12, log start 2, applied 20; producer 4
+ * (stamp 5) with batches [0..1] at 0 and [2..4] at 2; producer 9 (stamp 20) with [7..7] at 9. */
+static size_t fault_image(uint8_t *buf, size_t cap, enum image_fault f) {
+    struct rq_writer w;
+    rq_writer_init(&w, buf, cap);
+    rq_write_u32(&w, f == FAULT_MAGIC ? 0x53505153 : 0x53505152);
+    rq_write_u8(&w, f == FAULT_VERSION ? 2 : 1);
+    rq_write_varint(&w, f == FAULT_OFFSET_LIMIT ? PARTITION_OFFSET_LIMIT + 1 : 12);
+    rq_write_varint(&w, f == FAULT_LOG_START ? 13 : 2);
+    rq_write_varint(&w, 20);
+    if (f == FAULT_VARINT) {
+        rq_write_u8(&w, 0x82);
+        rq_write_u8(&w, 0x00);
+    } else {
+        uint64_t count = f == FAULT_TOO_MANY ? PARTITION_PRODUCERS_MAX + 1
+                         : f == FAULT_COUNT   ? 3
+                                              : 2;
+        rq_write_varint(&w, count);
+    }
+    rq_write_varint(&w, f == FAULT_ID_ZERO ? 0 : f == FAULT_ORDER ? 10 : 4);
+    rq_write_varint(&w, 5);
+    rq_write_u8(&w, f == FAULT_NO_BATCH ? 0 : f == FAULT_BATCHES ? PARTITION_BATCHES_KEPT + 1 : 2);
+    static const uint64_t batches[2][3] = {{0, 1, 0}, {2, 4, 2}};
+    for (int k = 0; k < 2; k++) {
+        uint64_t base = batches[k][0], last = batches[k][1], offset = batches[k][2];
+        if (k == 1 && f == FAULT_SEQ_GAP) base = 3;
+        if (k == 1 && f == FAULT_SEQ_BACKWARD) base = 1;
+        if (k == 1 && f == FAULT_OFFSET_OVERLAP) offset = 1;
+        if (k == 0 && f == FAULT_TOO_LONG) base = 0, last = PROTO_RECORDS_MAX, offset = 0;
+        rq_write_varint(&w, base);
+        rq_write_varint(&w, last);
+        rq_write_varint(&w, offset);
+    }
+    rq_write_varint(&w, 9);
+    rq_write_varint(&w, f == FAULT_STAMP ? 21 : 20);
+    rq_write_u8(&w, 1);
+    rq_write_varint(&w, 7);
+    rq_write_varint(&w, 7);
+    rq_write_varint(&w, f == FAULT_OFFSET_PAST ? 12 : 9);
+    if (f == FAULT_TRAILING) rq_write_u8(&w, 0);
+    rq_write_u32(&w, rq_crc32c(0, buf, w.len));
+    ck_assert_int_eq(w.err, 0);
+    return w.len;
+}
+
+START_TEST(image_structure_is_checked) {
+    struct partition_sm *sm = sm_new();
+    uint8_t buf[512];
+    for (int f = FAULT_NONE; f <= FAULT_COUNT; f++) {
+        size_t n = fault_image(buf, sizeof buf, (enum image_fault)f);
+        uint8_t *exact = dup_exact(buf, n);
+        int want = f == FAULT_NONE ? 0 : RQ_ECORRUPT;
+        ck_assert_msg(partition_sm_restore(sm, exact, n) == want, "fault %d", f);
+        free(exact);
+    }
+    /* The valid one was restored, and writes itself back byte for byte. */
+    size_t n = fault_image(buf, sizeof buf, FAULT_NONE);
+    uint8_t img[512];
+    ck_assert_uint_eq(partition_sm_image(sm, img, sizeof img), n);
+    ck_assert_mem_eq(img, buf, n);
+    ck_assert_uint_eq(sm->next_offset, 12);
+    ck_assert_uint_eq(sm->applied_index, 20);
+    /* And it goes on from there: producer 4's next batch, producer 9's duplicate. */
+    ck_assert_uint_eq(apply_batch(sm, 21, 4, 5, 1).base_offset, 12);
+    struct partition_apply_result res = apply_batch(sm, 22, 9, 7, 1);
+    ck_assert_int_eq(res.outcome, PARTITION_DUPLICATE);
+    ck_assert_uint_eq(res.base_offset, 9);
+    free(sm);
+}
+END_TEST
+
+START_TEST(largest_table_image_fits_a_snapshot) {
+    struct partition_sm *sm = sm_new(), *back = sm_new();
+    uint64_t index = 0, big = UINT64_C(1) << 62;
+    for (uint64_t id = 0; id < PARTITION_PRODUCERS_MAX; id++) {
+        for (uint64_t k = 0; k < PARTITION_BATCHES_KEPT; k++) {
+            struct partition_apply_result res =
+                apply_batch(sm, big + ++index, UINT64_MAX - id, big + k * 8, 8);
+            ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+        }
+    }
+    ck_assert_uint_eq(sm->producer_count, PARTITION_PRODUCERS_MAX);
+    uint8_t *img = malloc(PARTITION_IMAGE_MAX);
+    ck_assert_ptr_nonnull(img);
+    size_t n = image_of(sm, img);
+    ck_assert_uint_le(n, PARTITION_IMAGE_MAX);
+    ck_assert_uint_le(PARTITION_IMAGE_MAX, HOST_SNAPSHOT_DATA_MAX);
+    printf("partition: largest image %zu bytes here, bound %d, struct %zu bytes\n", n,
+           (int)PARTITION_IMAGE_MAX, sizeof(struct partition_sm));
+    ck_assert_int_eq(partition_sm_restore(back, img, n), 0);
+    assert_same_image(sm, back);
+    free(img);
+    free(sm);
+    free(back);
+}
+END_TEST
+
+/* ---- replicas and the leader's tip ----------------------------------------------------------- */
+
+/* A random entry against state sm: mostly the producer's next batch, else a kept batch again, a
+ * sequence out of the blue, producer 0, a truncated entry or an unknown kind. */
+static size_t random_entry(struct rq_rng *rng, const struct partition_sm *sm, uint64_t ids,
+                           uint64_t tag, uint8_t *buf, size_t cap) {
+    uint32_t count = (uint32_t)rq_rng_range(rng, 1, 4);
+    uint64_t pid = rq_rng_chance(rng, 150000) ? 0 : rq_rng_range(rng, 1, ids);
+    const struct partition_producer *p = partition_sm_producer(sm, pid);
+    uint64_t seq = rq_rng_below(rng, 1000);
+    uint32_t roll = (uint32_t)rq_rng_below(rng, 100);
+    if (p != NULL && roll < 70) {
+        seq = p->batches[p->batch_count - 1].last_sequence + 1;
+    } else if (p != NULL && roll < 85) {
+        const struct partition_batch *b = &p->batches[rq_rng_below(rng, p->batch_count)];
+        seq = b->base_sequence;
+        count = (uint32_t)(b->last_sequence - b->base_sequence + 1);
+    }
+    size_t n = make_entry(buf, cap, pid, seq, count, tag);
+    roll = (uint32_t)rq_rng_below(rng, 100);
+    if (roll < 3) n = (size_t)rq_rng_below(rng, n);
+    else if (roll < 5) buf[0] = (uint8_t)rq_rng_range(rng, 2, 255);
+    return n;
+}
+
+START_TEST(replicas_end_byte_identical) {
+    enum { STEPS = 4000, SNAPSHOT_AT = 1800 };
+    struct partition_sm *a = sm_new(), *b = sm_new(), *c = sm_new();
+    uint8_t *img = malloc(PARTITION_IMAGE_MAX);
+    ck_assert_ptr_nonnull(img);
+    struct rq_rng rng;
+    rq_rng_seed(&rng, 20261124);
+    uint64_t index = 0;
+    for (int step = 0; step < STEPS; step++) {
+        uint8_t buf[ENTRY_CAP];
+        size_t n = random_entry(&rng, a, PARTITION_PRODUCERS_MAX + 300, (uint64_t)step, buf,
+                                sizeof buf);
+        index += rq_rng_range(&rng, 1, 3);   /* NOOP and configuration entries are not applied */
+        struct partition_apply_result ra = apply_bytes(a, index, buf, n);
+        struct partition_apply_result rb = apply_bytes(b, index, buf, n);
+        assert_same_result(&ra, &rb);
+        if (step >= SNAPSHOT_AT) {
+            struct partition_apply_result rc = apply_bytes(c, index, buf, n);
+            assert_same_result(&ra, &rc);
+        }
+        if (step == SNAPSHOT_AT - 1) {
+            size_t size = image_of(a, img);
+            ck_assert_int_eq(partition_sm_restore(c, img, size), 0);
+        }
+        ck_assert_uint_eq(a->next_offset, a->stats.records);   /* dense, from 0 */
+    }
+    assert_same_image(a, b);
+    assert_same_image(a, c);
+    /* The history exercised every path. */
+    ck_assert_uint_gt(a->stats.duplicates, 0);
+    ck_assert_uint_gt(a->stats.out_of_order, 0);
+    ck_assert_uint_gt(a->stats.evictions, 0);
+    ck_assert_uint_gt(a->stats.malformed, 0);
+    ck_assert_uint_gt(a->stats.unknown_kinds, 0);
+    printf("partition: %d entries: %llu batches, %llu duplicates, %llu out of order, %llu "
+           "evictions, %llu malformed, %llu unknown\n", STEPS,
+           (unsigned long long)a->stats.batches, (unsigned long long)a->stats.duplicates,
+           (unsigned long long)a->stats.out_of_order, (unsigned long long)a->stats.evictions,
+           (unsigned long long)a->stats.malformed, (unsigned long long)a->stats.unknown_kinds);
+    free(img);
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+enum { LOG_MAX = 48 };
+
+struct log_entry {
+    uint8_t data[ENTRY_CAP];
+    size_t size;
+    uint64_t index;
+    struct partition_apply_result expect;   /* what the tip said when it was appended */
+};
+
+/* A leader: entries are previewed on the tip, proposed only when APPENDED, applied to the tip at
+ * their index; commits apply them to the applied state; truncations drop an uncommitted suffix
+ * and rebuild the tip from the applied state and the entries left. Every apply must say what the
+ * preview said. */
+START_TEST(preview_on_the_tip_matches_apply) {
+    struct partition_sm *applied = sm_new(), *tip = sm_new();
+    struct log_entry *log = calloc(LOG_MAX, sizeof *log);
+    ck_assert_ptr_nonnull(log);
+    struct rq_rng rng;
+    rq_rng_seed(&rng, 77);
+    uint32_t first = 0, count = 0;   /* the uncommitted entries: log[first .. first + count) mod */
+    uint64_t last_index = 0, proposed = 0, refused = 0, truncations = 0, rebuilt = 0;
+    for (int step = 0; step < 3000; step++) {
+        uint32_t roll = (uint32_t)rq_rng_below(&rng, 100);
+        if (roll < 60 && count < LOG_MAX) {
+            struct log_entry *e = &log[(first + count) % LOG_MAX];
+            e->size = random_entry(&rng, tip, 40, (uint64_t)step, e->data, sizeof e->data);
+            struct partition_apply_result preview;
+            partition_sm_preview(tip, e->data, e->size, &preview);
+            if (preview.outcome != PARTITION_APPENDED) {
+                refused++;
+                continue;
+            }
+            e->index = last_index += rq_rng_range(&rng, 1, 2);
+            partition_sm_apply(tip, e->index, e->data, e->size, &e->expect);
+            assert_same_result(&preview, &e->expect);
+            count++;
+            proposed++;
+        } else if (roll < 90 && count > 0) {
+            uint32_t commits = (uint32_t)rq_rng_range(&rng, 1, count);
+            for (uint32_t i = 0; i < commits; i++) {
+                struct log_entry *e = &log[first];
+                struct partition_apply_result res;
+                partition_sm_apply(applied, e->index, e->data, e->size, &res);
+                assert_same_result(&res, &e->expect);
+                first = (first + 1) % LOG_MAX;
+                count--;
+            }
+        } else if (count > 0) {   /* a new leader overwrote a suffix: rebuild the tip */
+            count -= (uint32_t)rq_rng_range(&rng, 1, count);
+            last_index = count ? log[(first + count - 1) % LOG_MAX].index : applied->applied_index;
+            partition_sm_copy(tip, applied);
+            for (uint32_t i = 0; i < count; i++) {
+                struct log_entry *e = &log[(first + i) % LOG_MAX];
+                struct partition_apply_result res;
+                partition_sm_apply(tip, e->index, e->data, e->size, &res);
+                assert_same_result(&res, &e->expect);
+                rebuilt++;
+            }
+            truncations++;
+        }
+    }
+    while (count > 0) {
+        struct log_entry *e = &log[first];
+        struct partition_apply_result res;
+        partition_sm_apply(applied, e->index, e->data, e->size, &res);
+        assert_same_result(&res, &e->expect);
+        first = (first + 1) % LOG_MAX;
+        count--;
+    }
+    assert_same_image(applied, tip);
+    ck_assert_uint_gt(truncations, 0);
+    ck_assert_uint_gt(refused, 0);
+    printf("partition: tip: %llu proposed, %llu refused by preview, %llu truncations, %llu "
+           "re-applied\n", (unsigned long long)proposed, (unsigned long long)refused,
+           (unsigned long long)truncations, (unsigned long long)rebuilt);
+    free(log);
+    free(applied);
+    free(tip);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("partition");
+    TCase *tc = tcase_create("state machine");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, entry_format_byte_for_byte);
+    tcase_add_test(tc, offsets_are_dense);
+    tcase_add_test(tc, duplicates_of_kept_batches_get_original_offsets);
+    tcase_add_test(tc, sequences_out_of_order_take_no_offsets);
+    tcase_add_test(tc, new_producer_at_any_sequence);
+    tcase_add_test(tc, producer_zero_is_never_deduplicated);
+    tcase_add_test(tc, eviction_is_least_recently_used);
+    tcase_add_test(tc, offsets_end_at_the_limit);
+    tcase_add_test(tc, malformed_entries_are_counted_noops);
+    tcase_add_test(tc, image_round_trips_and_refuses_damage);
+    tcase_add_test(tc, image_structure_is_checked);
+    tcase_add_test(tc, largest_table_image_fits_a_snapshot);
+    tcase_add_test(tc, replicas_end_byte_identical);
+    tcase_add_test(tc, preview_on_the_tip_matches_apply);
+    suite_add_tcase(s, tc);
+    return run_suites(srunner_create(s));
+}
