@@ -1,7 +1,8 @@
 /* The node host (src/node/host.c) in the simulator: many idle Raft groups on a few servers cost no
  * more network messages than one group (heartbeats are coalesced into one batch per peer per
  * interval), every group elects a leader, and what a node says about its groups survives a restart
- * of the whole cluster; a leadership transfer through the host moves a group's leader. */
+ * of the whole cluster; a leadership transfer through the host moves a group's leader; snapshots
+ * are taken, compact the log, reach a follower that missed the log, and survive a restart. */
 #include <check.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -16,16 +17,41 @@
 struct world {
     struct sim *sim;
     uint32_t groups;
+    uint32_t snapshot_entries;    /* 0: no snapshots */
 };
 
+/* The state machine: how many entries were applied and a running digest of them. */
 struct server {
     struct host *host;
+    uint64_t applied;
+    uint64_t digest;
+    uint32_t restores;
 };
 
-static void ignore_apply(void *arg, uint32_t group, const struct raft_entry *e) {
-    (void)arg;
+static void count_apply(void *arg, uint32_t group, const struct raft_entry *e) {
+    struct server *n = arg;
     (void)group;
-    (void)e;
+    n->applied++;
+    n->digest = n->digest * 1000003u + e->index * 31u + e->data_size;
+}
+
+static size_t image(void *arg, uint32_t group, uint8_t *buf, size_t cap) {
+    struct server *n = arg;
+    (void)group;
+    if (cap < 16) return 16;
+    memcpy(buf, &n->applied, 8);
+    memcpy(buf + 8, &n->digest, 8);
+    return 16;
+}
+
+static void restore(void *arg, uint32_t group, uint64_t index, const uint8_t *img, size_t size) {
+    struct server *n = arg;
+    (void)group;
+    (void)index;
+    ck_assert_uint_eq(size, 16);
+    memcpy(&n->applied, img, 8);
+    memcpy(&n->digest, img + 8, 8);
+    n->restores++;
 }
 
 static void *server_create(const struct rq_io *io, const void *config) {
@@ -37,8 +63,12 @@ static void *server_create(const struct rq_io *io, const void *config) {
     hc.groups = w->groups;
     hc.raft.voter_count = sim_servers(w->sim);
     for (uint32_t i = 0; i < hc.raft.voter_count; i++) hc.raft.voters[i] = i + 1;
-    static const struct host_callbacks cb = {.apply = ignore_apply};
-    n->host = host_create(io, &hc, &cb, n);
+    hc.raft.snapshot_entries = w->snapshot_entries;
+    hc.raft.snapshot_trailing = 0;
+    static const struct host_callbacks plain = {.apply = count_apply};
+    static const struct host_callbacks snapshots = {.apply = count_apply, .snapshot = image,
+                                                    .restore = restore};
+    n->host = host_create(io, &hc, w->snapshot_entries ? &snapshots : &plain, n);
     RQ_ASSERT(n->host != NULL);
     return n;
 }
@@ -69,12 +99,14 @@ static const struct rq_node_ops server_ops = {
 };
 
 static uint32_t next_groups;   /* init reads the group count the test chose */
+static uint32_t next_snapshot_entries;
 
 static void *world_init(struct sim *s) {
     struct world *w = calloc(1, sizeof *w);
     RQ_ASSERT(w != NULL);
     w->sim = s;
     w->groups = next_groups;
+    w->snapshot_entries = next_snapshot_entries;
     return w;
 }
 
@@ -183,12 +215,75 @@ START_TEST(a_transfer_moves_the_leader_to_the_target) {
 }
 END_TEST
 
+static struct server *server_of(struct sim *s, uint32_t id) { return sim_node(s, id); }
+
+/* Proposes count entries at the leader, letting the cluster run 10 ms after each. */
+static void propose_many(struct sim *s, uint32_t leader, int count, uint64_t *now) {
+    for (int i = 0; i < count; i++) {
+        uint64_t index, term;
+        ck_assert_int_eq(host_propose(server_of(s, leader)->host, 1, "entry", 5, &index, &term), 0);
+        *now += 10000000ull;
+        sim_run_until(s, *now);
+    }
+}
+
+/* A follower cut off while the leader snapshots and compacts gets the snapshot when it returns,
+ * restores its state machine from it, and catches up; after a crash it restarts from its own
+ * snapshot. The state machines agree throughout. */
+START_TEST(a_follower_behind_the_log_gets_the_snapshot) {
+    struct sim_config cfg;
+    sim_config_default(&cfg);
+    cfg.workload = &host_workload;
+    cfg.servers = 3;
+    cfg.faults = 0;
+    cfg.duration_ns = 20000000000ull;
+    cfg.heal_ns = 0;
+    cfg.seed = 11;
+    if (getenv("HOST_TRACE")) cfg.trace = stderr;
+    next_groups = 1;
+    next_snapshot_entries = 5;
+    struct sim *s = sim_create(&cfg);
+    uint64_t now = 2000000000ull;
+    sim_run_until(s, now);
+    uint32_t leader = leader_of(s, 3, 1), lag = leader % 3 + 1, other = lag % 3 + 1;
+    ck_assert_uint_ne(leader, 0);
+    for (uint32_t id = 1; id <= 3; id++) {
+        if (id != lag) sim_net_cut(s, id, lag);
+        if (id != lag) sim_net_cut(s, lag, id);
+    }
+    propose_many(s, leader, 30, &now);
+    const struct raft *lr = host_raft(server_of(s, leader)->host, 1);
+    uint64_t snap_index, snap_term;
+    raft_snapshot_last(lr, &snap_index, &snap_term);
+    ck_assert_uint_ge(snap_index, 25);
+    ck_assert_uint_gt(raft_first_index(lr), raft_last_index(host_raft(server_of(s, lag)->host, 1)));
+    sim_net_heal(s);
+    now += 2000000000ull;
+    sim_run_until(s, now);
+    ck_assert_uint_ge(server_of(s, lag)->restores, 1);   /* it installed the leader's snapshot */
+    ck_assert_uint_eq(server_of(s, lag)->applied, server_of(s, leader)->applied);
+    ck_assert_uint_eq(server_of(s, lag)->digest, server_of(s, leader)->digest);
+    ck_assert_uint_eq(leader_of(s, 3, 1), leader);
+    sim_crash(s, lag, 1);
+    sim_restart(s, lag);
+    propose_many(s, leader, 3, &now);
+    now += 2000000000ull;
+    sim_run_until(s, now);
+    ck_assert_uint_ge(server_of(s, lag)->restores, 1);   /* restarted from its own snapshot */
+    ck_assert_uint_eq(server_of(s, lag)->digest, server_of(s, leader)->digest);
+    ck_assert_uint_eq(server_of(s, other)->digest, server_of(s, leader)->digest);
+    sim_destroy(s);
+    next_snapshot_entries = 0;
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("host");
     TCase *tc = tcase_create("multi-raft");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, idle_groups_cost_no_messages_of_their_own);
     tcase_add_test(tc, a_transfer_moves_the_leader_to_the_target);
+    tcase_add_test(tc, a_follower_behind_the_log_gets_the_snapshot);
     suite_add_tcase(suite, tc);
     return run_suites(srunner_create(suite));
 }
