@@ -1,0 +1,105 @@
+/* The controller's state machine as a Raft group of the node's host; see controller_group.h. */
+#include "node/controller_group.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/errors.h"
+
+struct pending {
+    uint8_t used;
+    uint64_t index;
+    uint64_t term;
+    uint64_t cookie;
+    uint64_t since_ns;
+};
+
+struct ctl_group {
+    struct ctl_group_config cfg;
+    ctl_group_done_fn done;
+    void *done_arg;
+    struct controller *state;
+    struct pending pending[CTL_GROUP_PENDING_MAX];
+    uint64_t next_expire_ns;
+    uint64_t bad_images;
+};
+
+struct ctl_group *ctl_group_create(const struct ctl_group_config *cfg, ctl_group_done_fn done,
+                                   void *done_arg) {
+    RQ_ASSERT(done != NULL && cfg->expire_every_ns > 0);
+    struct ctl_group *cg = calloc(1, sizeof *cg);
+    if (cg == NULL) return NULL;
+    cg->cfg = *cfg;
+    cg->done = done;
+    cg->done_arg = done_arg;
+    cg->state = controller_create(cfg->heartbeat_timeout_ns);
+    if (cg->state == NULL) {
+        free(cg);
+        return NULL;
+    }
+    return cg;
+}
+
+void ctl_group_destroy(struct ctl_group *cg) {
+    if (cg == NULL) return;
+    controller_destroy(cg->state);
+    free(cg);
+}
+
+const struct controller *ctl_group_state(const struct ctl_group *cg) { return cg->state; }
+uint64_t ctl_group_bad_images(const struct ctl_group *cg) { return cg->bad_images; }
+
+int ctl_group_propose(struct ctl_group *cg, struct host *h, const uint8_t *cmd, size_t size,
+                      uint64_t cookie, uint64_t now_ns) {
+    struct pending *slot = NULL;
+    for (uint32_t i = 0; i < CTL_GROUP_PENDING_MAX && slot == NULL; i++)
+        if (!cg->pending[i].used) slot = &cg->pending[i];
+    if (slot == NULL) return RQ_EBUSY;
+    uint64_t index, term;
+    /* Nothing is applied inside host_propose (commitment waits for the disk), so the slot is in
+     * place before its entry can be applied. */
+    int err = host_propose(h, cg->cfg.group, cmd, (uint32_t)size, &index, &term);
+    if (err != 0) return err;
+    *slot = (struct pending){.used = 1, .index = index, .term = term, .cookie = cookie,
+                             .since_ns = now_ns};
+    return 0;
+}
+
+void ctl_group_apply(struct ctl_group *cg, const struct raft_entry *e) {
+    struct controller_result res = {0};
+    if (e->type == RAFT_ENTRY_NORMAL) controller_apply(cg->state, e->data, e->data_size, &res);
+    for (uint32_t i = 0; i < CTL_GROUP_PENDING_MAX; i++) {
+        struct pending *p = &cg->pending[i];
+        if (!p->used || p->index != e->index) continue;
+        p->used = 0;
+        struct controller_result lost = {.error = RQ_ENOTLEADER};
+        cg->done(cg->done_arg, p->cookie, p->term == e->term ? &res : &lost);
+    }
+}
+
+size_t ctl_group_snapshot(struct ctl_group *cg, uint8_t *buf, size_t cap) {
+    size_t need = controller_image_size(cg->state);
+    if (need > cap) return need;   /* too big: the host stops taking snapshots, and says so */
+    return controller_image(cg->state, buf, cap);
+}
+
+void ctl_group_restore(struct ctl_group *cg, const uint8_t *image, size_t size) {
+    if (controller_restore(cg->state, image, size) != 0) cg->bad_images++;
+}
+
+void ctl_group_tick(struct ctl_group *cg, struct host *h, uint64_t now_ns) {
+    for (uint32_t i = 0; i < CTL_GROUP_PENDING_MAX; i++) {
+        struct pending *p = &cg->pending[i];
+        if (!p->used || now_ns - p->since_ns < cg->cfg.pending_timeout_ns) continue;
+        p->used = 0;
+        struct controller_result timed_out = {.error = RQ_ETIMEOUT};
+        cg->done(cg->done_arg, p->cookie, &timed_out);
+    }
+    const struct raft *r = host_raft(h, cg->cfg.group);
+    if (r == NULL || raft_role(r) != RAFT_LEADER || now_ns < cg->next_expire_ns) return;
+    cg->next_expire_ns = now_ns + cg->cfg.expire_every_ns;
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    uint64_t index, term;
+    host_propose(h, cg->cfg.group, cmd, (uint32_t)controller_cmd_expire(cmd, now_ns), &index, &term);
+}
