@@ -11,11 +11,12 @@
 #include "base/errors.h"
 #include "node/controller_group.h"
 #include "sim/sim.h"
+#include "tests/unit/host_server.h"
 #include "tests/unit/suite_main.h"
 
 struct server {
+    struct host *host;            /* first: host_server.h finds it there */
     const struct rq_io *io;
-    struct host *host;
     struct ctl_group *cg;
     uint32_t answers;
     int last_error;
@@ -72,27 +73,17 @@ static void server_destroy(void *node) {
     free(n);
 }
 
-static void on_start(void *node) { host_start(((struct server *)node)->host); }
 static void on_timer(void *node) {
     struct server *n = node;
     host_on_timer(n->host);
     ctl_group_tick(n->cg, n->host, n->io->now(n->io->env));
 }
-static void on_peer(void *node, uint32_t from, const void *buf, size_t len) {
-    host_on_peer_message(((struct server *)node)->host, from, buf, len);
-}
-static void on_client(void *node, uint64_t conn, const void *buf, size_t len) {
-    (void)node, (void)conn, (void)buf, (void)len;
-}
-static void on_disk(void *node, struct rq_disk_req *req) {
-    host_on_disk_done(((struct server *)node)->host, req);
-}
-static void on_closed(void *node, uint64_t conn) { (void)node, (void)conn; }
 
 static const struct rq_node_ops ops = {
     .name = "controller-test", .create = server_create, .destroy = server_destroy,
-    .on_start = on_start, .on_timer = on_timer, .on_peer_message = on_peer,
-    .on_client_message = on_client, .on_disk_done = on_disk, .on_conn_closed = on_closed,
+    .on_start = host_server_start, .on_timer = on_timer, .on_peer_message = host_server_peer,
+    .on_client_message = host_server_client, .on_disk_done = host_server_disk,
+    .on_conn_closed = host_server_closed,
 };
 
 static void *init(struct sim *s) { return s; }
