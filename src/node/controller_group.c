@@ -6,21 +6,14 @@
 
 #include "base/assert.h"
 #include "base/errors.h"
-
-struct pending {
-    uint8_t used;
-    uint64_t index;
-    uint64_t term;
-    uint64_t cookie;
-    uint64_t since_ns;
-};
+#include "node/proposals.h"
 
 struct ctl_group {
     struct ctl_group_config cfg;
     ctl_group_done_fn done;
     void *done_arg;
     struct controller *state;
-    struct pending pending[CTL_GROUP_PENDING_MAX];
+    struct proposals pending;
     uint64_t next_expire_ns;
     uint64_t bad_images;
 };
@@ -52,30 +45,24 @@ uint64_t ctl_group_bad_images(const struct ctl_group *cg) { return cg->bad_image
 
 int ctl_group_propose(struct ctl_group *cg, struct host *h, const uint8_t *cmd, size_t size,
                       uint64_t cookie, uint64_t now_ns) {
-    struct pending *slot = NULL;
-    for (uint32_t i = 0; i < CTL_GROUP_PENDING_MAX && slot == NULL; i++)
-        if (!cg->pending[i].used) slot = &cg->pending[i];
-    if (slot == NULL) return RQ_EBUSY;
+    if (!proposals_room(&cg->pending)) return RQ_EBUSY;
     uint64_t index, term;
-    /* Nothing is applied inside host_propose (commitment waits for the disk), so the slot is in
-     * place before its entry can be applied. */
+    /* Nothing is applied inside host_propose (commitment waits for the disk), so the proposal is
+     * recorded before its entry can be applied. */
     int err = host_propose(h, cg->cfg.group, cmd, (uint32_t)size, &index, &term);
     if (err != 0) return err;
-    *slot = (struct pending){.used = 1, .index = index, .term = term, .cookie = cookie,
-                             .since_ns = now_ns};
+    proposals_add(&cg->pending, index, term, cookie, now_ns);
     return 0;
 }
 
 void ctl_group_apply(struct ctl_group *cg, const struct raft_entry *e) {
     struct controller_result res = {0};
     if (e->type == RAFT_ENTRY_NORMAL) controller_apply(cg->state, e->data, e->data_size, &res);
-    for (uint32_t i = 0; i < CTL_GROUP_PENDING_MAX; i++) {
-        struct pending *p = &cg->pending[i];
-        if (!p->used || p->index != e->index) continue;
-        p->used = 0;
-        struct controller_result lost = {.error = RQ_ENOTLEADER};
-        cg->done(cg->done_arg, p->cookie, p->term == e->term ? &res : &lost);
-    }
+    uint64_t cookie;
+    int own;
+    if (!proposals_applied(&cg->pending, e->index, e->term, &cookie, &own)) return;
+    struct controller_result lost = {.error = RQ_ENOTLEADER};
+    cg->done(cg->done_arg, cookie, own ? &res : &lost);
 }
 
 size_t ctl_group_snapshot(struct ctl_group *cg, uint8_t *buf, size_t cap) {
@@ -89,12 +76,10 @@ void ctl_group_restore(struct ctl_group *cg, const uint8_t *image, size_t size) 
 }
 
 void ctl_group_tick(struct ctl_group *cg, struct host *h, uint64_t now_ns) {
-    for (uint32_t i = 0; i < CTL_GROUP_PENDING_MAX; i++) {
-        struct pending *p = &cg->pending[i];
-        if (!p->used || now_ns - p->since_ns < cg->cfg.pending_timeout_ns) continue;
-        p->used = 0;
+    uint64_t cookie;
+    while (proposals_expired(&cg->pending, now_ns, cg->cfg.pending_timeout_ns, &cookie)) {
         struct controller_result timed_out = {.error = RQ_ETIMEOUT};
-        cg->done(cg->done_arg, p->cookie, &timed_out);
+        cg->done(cg->done_arg, cookie, &timed_out);
     }
     const struct raft *r = host_raft(h, cg->cfg.group);
     if (r == NULL || raft_role(r) != RAFT_LEADER || now_ns < cg->next_expire_ns) return;

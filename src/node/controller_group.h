@@ -10,8 +10,8 @@
  *   ctl_group_snapshot/restore  -> controller_image / controller_restore
  *   ctl_group_tick(now)         -> the leader proposes EXPIRE every expire_every_ns, stamped with
  *                                  its own clock (the state machine never reads one)
- * Waiting proposals are bounded (CTL_GROUP_PENDING_MAX); one the group never applies (its leader
- * lost the entry) is forgotten after pending_timeout_ns with RQ_ETIMEOUT. */
+ * Waiting proposals are bounded (node/proposals.h); one the group never applies (its leader lost
+ * the entry) is forgotten after pending_timeout_ns with RQ_ETIMEOUT. */
 #ifndef RQ_NODE_CONTROLLER_GROUP_H
 #define RQ_NODE_CONTROLLER_GROUP_H
 
@@ -20,8 +20,6 @@
 
 #include "meta/controller.h"
 #include "node/host.h"
-
-enum { CTL_GROUP_PENDING_MAX = 256 };
 
 typedef void (*ctl_group_done_fn)(void *arg, uint64_t cookie, const struct controller_result *res);
 
@@ -39,7 +37,7 @@ struct ctl_group *ctl_group_create(const struct ctl_group_config *cfg, ctl_group
 void ctl_group_destroy(struct ctl_group *cg);
 
 /* Proposes a command (controller_cmd_*). Returns 0 (done follows, once), or host_propose's error
- * (RQ_ENOTLEADER, RQ_EBUSY, ...) or RQ_EBUSY when CTL_GROUP_PENDING_MAX proposals wait. */
+ * (RQ_ENOTLEADER, RQ_EBUSY, ...) or RQ_EBUSY when PROPOSALS_MAX proposals wait. */
 int ctl_group_propose(struct ctl_group *cg, struct host *h, const uint8_t *cmd, size_t size,
                       uint64_t cookie, uint64_t now_ns);
 

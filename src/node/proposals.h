@@ -1,0 +1,38 @@
+/* proposals.h — proposals waiting for their entry to be applied: the bookkeeping every state
+ * machine adapter on a host needs (controller_group.c, partition_group.c). A proposal is known by
+ * the (index, term) its leader gave it; when the entry at that index is applied it is answered:
+ * its own entry (same term) gets the state machine's result, another leader's entry means it was
+ * lost. One that is never applied is forgotten after a timeout. Bounded: PROPOSALS_MAX. */
+#ifndef RQ_NODE_PROPOSALS_H
+#define RQ_NODE_PROPOSALS_H
+
+#include <stdint.h>
+
+enum { PROPOSALS_MAX = 256 };
+
+struct proposal {
+    uint8_t used;
+    uint64_t index;
+    uint64_t term;
+    uint64_t cookie;
+    uint64_t since_ns;
+};
+
+struct proposals {
+    struct proposal slots[PROPOSALS_MAX];
+};
+
+/* Whether a slot is free (check before proposing, so that a proposal is never made that could
+ * not be waited for). */
+int proposals_room(const struct proposals *p);
+/* Records a proposal (asserts room). */
+void proposals_add(struct proposals *p, uint64_t index, uint64_t term, uint64_t cookie,
+                   uint64_t now_ns);
+/* The entry (index, term) was applied: if a proposal waits at index, returns 1 with its cookie
+ * and *own (its own entry, or another leader's), and forgets it; else 0. */
+int proposals_applied(struct proposals *p, uint64_t index, uint64_t term, uint64_t *cookie,
+                      int *own);
+/* Forgets one proposal older than timeout_ns: returns 1 with its cookie, else 0. */
+int proposals_expired(struct proposals *p, uint64_t now_ns, uint64_t timeout_ns, uint64_t *cookie);
+
+#endif

@@ -1,0 +1,186 @@
+/* A partition as a Raft group (src/node/partition_group.c) in the simulator: three servers host
+ * it with a snapshot every 4 entries; an idempotent producer's batches get dense offsets, a
+ * retried batch gets the offset it got the first time, an out-of-order one RQ_ESEQUENCE, acks=0
+ * is never answered yet takes its offsets; every replica ends with the same state, also one that
+ * lost power and restarted from its snapshot and log. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/errors.h"
+#include "node/partition_group.h"
+#include "sim/sim.h"
+#include "tests/unit/host_server.h"
+#include "tests/unit/suite_main.h"
+
+struct server {
+    struct host *host;            /* first: host_server.h finds it there */
+    const struct rq_io *io;
+    struct part_group *pg;
+    uint32_t answers;
+    struct part_group_result last;
+};
+
+static void done(void *arg, uint64_t cookie, const struct part_group_result *r) {
+    struct server *n = arg;
+    (void)cookie;
+    n->answers++;
+    n->last = *r;
+}
+
+static void apply(void *arg, uint32_t group, const struct raft_entry *e) {
+    (void)group;
+    part_group_apply(((struct server *)arg)->pg, e);
+}
+
+static size_t image(void *arg, uint32_t group, uint8_t *buf, size_t cap) {
+    (void)group;
+    return part_group_snapshot(((struct server *)arg)->pg, buf, cap);
+}
+
+static void restore(void *arg, uint32_t group, uint64_t index, const uint8_t *img, size_t size) {
+    (void)group;
+    part_group_restore(((struct server *)arg)->pg, index, img, size);
+}
+
+static void *server_create(const struct rq_io *io, const void *config) {
+    (void)config;
+    struct server *n = calloc(1, sizeof *n);
+    RQ_ASSERT(n != NULL);
+    n->io = io;
+    n->pg = part_group_create(1, 2000000000ull, done, n);
+    struct host_config hc;
+    host_config_default(&hc);
+    hc.groups = 1;
+    hc.raft.voter_count = 3;
+    for (uint32_t i = 0; i < 3; i++) hc.raft.voters[i] = i + 1;
+    hc.raft.snapshot_entries = 4;
+    hc.raft.snapshot_trailing = 1;
+    static const struct host_callbacks cb = {.apply = apply, .snapshot = image, .restore = restore};
+    n->host = host_create(io, &hc, &cb, n);
+    RQ_ASSERT(n->pg != NULL && n->host != NULL);
+    return n;
+}
+
+static void server_destroy(void *node) {
+    struct server *n = node;
+    host_destroy(n->host);
+    part_group_destroy(n->pg);
+    free(n);
+}
+
+static void on_timer(void *node) {
+    struct server *n = node;
+    host_on_timer(n->host);
+    part_group_tick(n->pg, n->io->now(n->io->env));
+}
+
+static const struct rq_node_ops ops = {
+    .name = "partition-test", .create = server_create, .destroy = server_destroy,
+    .on_start = host_server_start, .on_timer = on_timer, .on_peer_message = host_server_peer,
+    .on_client_message = host_server_client, .on_disk_done = host_server_disk,
+    .on_conn_closed = host_server_closed,
+};
+
+static void *init(struct sim *s) { return s; }
+static void fini(void *w) { (void)w; }
+static const struct sim_workload workload = {.name = "partition-test", .server_ops = &ops,
+                                             .init = init, .fini = fini};
+
+static struct server *server(struct sim *s, uint32_t id) { return sim_node(s, id); }
+
+static uint32_t leader(struct sim *s) {
+    uint32_t l = 0;
+    for (uint32_t id = 1; id <= 3; id++) {
+        struct server *n = server(s, id);
+        const struct raft *r = n ? host_raft(n->host, 1) : NULL;
+        if (r != NULL && raft_role(r) == RAFT_LEADER) l = id;
+    }
+    return l;
+}
+
+/* Produces two records as producer 7 from sequence seq with acks, at the leader; runs until it
+ * is answered (acks 0: for 200 ms) and returns the answer. */
+static struct part_group_result produce(struct sim *s, uint64_t *now, uint64_t seq, uint8_t acks) {
+    static uint8_t buf[512];
+    struct proto_record_in recs[2] = {{.value = {(const uint8_t *)"one", 3}},
+                                      {.value = {(const uint8_t *)"two", 3}}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = acks,
+                                    .producer_id = 7, .base_sequence = seq,
+                                    .records = {.count = 2}};
+    size_t n = proto_encode_produce_req(buf, sizeof buf, &req, recs);
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, buf, n, &m), 0);
+    uint32_t l = leader(s);
+    ck_assert_uint_ne(l, 0);
+    struct server *ls = server(s, l);
+    uint32_t before = ls->answers;
+    ck_assert_int_eq(part_group_produce(ls->pg, ls->host, &m.u.produce_req, seq, *now), 0);
+    for (int i = 0; i < 100 && (ls->answers == before || acks == 0); i++) {
+        *now += 10000000ull;
+        sim_run_until(s, *now);
+        if (acks == 0 && i == 20) break;
+    }
+    ck_assert_uint_eq(ls->answers, before + (acks != 0));
+    return ls->last;
+}
+
+static void assert_replicas_agree(struct sim *s) {
+    static uint8_t a[PARTITION_IMAGE_MAX], b[PARTITION_IMAGE_MAX];
+    size_t na = partition_sm_image(part_group_state(server(s, 1)->pg), a, sizeof a);
+    ck_assert_uint_gt(na, 0);
+    for (uint32_t id = 2; id <= 3; id++) {
+        size_t nb = partition_sm_image(part_group_state(server(s, id)->pg), b, sizeof b);
+        ck_assert_uint_eq(na, nb);
+        ck_assert_mem_eq(a, b, na);
+        ck_assert_uint_eq(part_group_bad_images(server(s, id)->pg), 0);
+    }
+}
+
+START_TEST(offsets_duplicates_and_replicas) {
+    struct sim_config cfg;
+    sim_config_default(&cfg);
+    cfg.workload = &workload;
+    cfg.servers = 3;
+    cfg.faults = 0;
+    cfg.duration_ns = 30000000000ull;
+    cfg.heal_ns = 0;
+    cfg.seed = 3;
+    if (getenv("HOST_TRACE")) cfg.trace = stderr;
+    struct sim *s = sim_create(&cfg);
+    uint64_t now = 2000000000ull;
+    sim_run_until(s, now);
+    for (uint64_t k = 0; k < 5; k++) {
+        struct part_group_result r = produce(s, &now, 2 * k, PROTO_ACKS_ALL);
+        ck_assert_int_eq(r.error, 0);
+        ck_assert_uint_eq(r.base_offset, 2 * k);   /* dense offsets */
+    }
+    struct part_group_result dup = produce(s, &now, 4, PROTO_ACKS_LEADER);   /* a retry */
+    ck_assert_int_eq(dup.error, 0);
+    ck_assert_uint_eq(dup.base_offset, 4);
+    ck_assert_int_eq(produce(s, &now, 100, PROTO_ACKS_ALL).error, RQ_ESEQUENCE);
+    produce(s, &now, 10, PROTO_ACKS_NONE);   /* not answered, still applied */
+    struct part_group_result after = produce(s, &now, 12, PROTO_ACKS_ALL);
+    ck_assert_uint_eq(after.base_offset, 12);
+    assert_replicas_agree(s);
+    uint32_t f = leader(s) % 3 + 1;
+    sim_crash(s, f, 1);
+    sim_restart(s, f);
+    ck_assert_uint_eq(produce(s, &now, 14, PROTO_ACKS_ALL).base_offset, 14);
+    now += 2000000000ull;
+    sim_run_until(s, now);
+    assert_replicas_agree(s);
+    ck_assert_uint_eq(part_group_state(server(s, f)->pg)->next_offset, 16);
+    sim_destroy(s);
+}
+END_TEST
+
+int main(void) {
+    Suite *su = suite_create("partition_group");
+    TCase *tc = tcase_create("partition on raft");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, offsets_duplicates_and_replicas);
+    suite_add_tcase(su, tc);
+    return run_suites(srunner_create(su));
+}
