@@ -90,13 +90,13 @@ void raftnet_snapshot_serve(struct raftnet *net, uint32_t id) {
     /* Twice: a follower told "unavailable" is asked for again at once. */
     for (int pass = 0; pass < 2; pass++) {
         const struct raft_snapshot_request *reqs;
-        struct raft_snapshot_request todo[RAFT_VOTERS_MAX];
+        struct raft_snapshot_request asked[RAFT_VOTERS_MAX];
         uint32_t n = raft_snapshot_requests(r, &reqs);
         if (n == 0) return;
-        memcpy(todo, reqs, n * sizeof *reqs);
+        memcpy(asked, reqs, n * sizeof *reqs);
         raft_snapshot_requests_clear(r);
         for (uint32_t i = 0; i < n; i++) {
-            const struct raft_snapshot_request *q = &todo[i];
+            const struct raft_snapshot_request *q = &asked[i];
             if (q->index != nd->snap_index) {   /* replaced by a newer one */
                 raft_snapshot_unavailable(r, q->to, q->index);
                 continue;
