@@ -91,6 +91,12 @@ static void put_string(struct rq_writer *w, const void *s, size_t n) {
     rq_write_bytes(w, s, n);
 }
 
+/* Every command starts with its kind; CONTROLLER_CMD_MAX bytes hold any of them. */
+static void start(struct rq_writer *w, uint8_t *buf, uint8_t kind) {
+    rq_writer_init(w, buf, CONTROLLER_CMD_MAX);
+    rq_write_u8(w, kind);
+}
+
 static size_t done(const struct rq_writer *w) {
     RQ_ASSERT(w->err == 0);
     return w->len;
@@ -101,8 +107,7 @@ size_t controller_cmd_register(uint8_t *buf, uint32_t broker, const char *addres
     size_t n = strlen(address);
     RQ_ASSERT(broker != 0 && n <= PROTO_TEXT_MAX);
     struct rq_writer w;
-    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
-    rq_write_u8(&w, CONTROLLER_REGISTER);
+    start(&w, buf, CONTROLLER_REGISTER);
     rq_write_varint(&w, broker);
     put_string(&w, address, n);
     rq_write_varint(&w, now_ns);
@@ -111,8 +116,7 @@ size_t controller_cmd_register(uint8_t *buf, uint32_t broker, const char *addres
 
 size_t controller_cmd_heartbeat(uint8_t *buf, uint32_t broker, uint64_t now_ns) {
     struct rq_writer w;
-    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
-    rq_write_u8(&w, CONTROLLER_HEARTBEAT);
+    start(&w, buf, CONTROLLER_HEARTBEAT);
     rq_write_varint(&w, broker);
     rq_write_varint(&w, now_ns);
     return done(&w);
@@ -120,8 +124,7 @@ size_t controller_cmd_heartbeat(uint8_t *buf, uint32_t broker, uint64_t now_ns) 
 
 size_t controller_cmd_expire(uint8_t *buf, uint64_t now_ns) {
     struct rq_writer w;
-    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
-    rq_write_u8(&w, CONTROLLER_EXPIRE);
+    start(&w, buf, CONTROLLER_EXPIRE);
     rq_write_varint(&w, now_ns);
     return done(&w);
 }
@@ -129,8 +132,7 @@ size_t controller_cmd_expire(uint8_t *buf, uint64_t now_ns) {
 size_t controller_cmd_create_topic(uint8_t *buf, const struct proto_create_topic_req *req) {
     RQ_ASSERT(proto_topic_name_valid(req->name.data, req->name.size));
     struct rq_writer w;
-    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
-    rq_write_u8(&w, CONTROLLER_CREATE_TOPIC);
+    start(&w, buf, CONTROLLER_CREATE_TOPIC);
     put_string(&w, req->name.data, req->name.size);
     rq_write_varint(&w, req->partitions);
     rq_write_varint(&w, req->replication);
@@ -144,8 +146,7 @@ size_t controller_cmd_delete_topic(uint8_t *buf, const char *name) {
     size_t n = strlen(name);
     RQ_ASSERT(proto_topic_name_valid((const uint8_t *)name, n));
     struct rq_writer w;
-    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
-    rq_write_u8(&w, CONTROLLER_DELETE_TOPIC);
+    start(&w, buf, CONTROLLER_DELETE_TOPIC);
     put_string(&w, name, n);
     return done(&w);
 }
@@ -160,8 +161,7 @@ size_t controller_cmd_leader(uint8_t *buf, const char *topic, uint32_t partition
     size_t n = strlen(topic);
     RQ_ASSERT(proto_topic_name_valid((const uint8_t *)topic, n));
     struct rq_writer w;
-    rq_writer_init(&w, buf, CONTROLLER_CMD_MAX);
-    rq_write_u8(&w, CONTROLLER_LEADER);
+    start(&w, buf, CONTROLLER_LEADER);
     put_string(&w, topic, n);
     rq_write_varint(&w, partition);
     rq_write_varint(&w, leader);

@@ -190,13 +190,16 @@ static void maybe_ready(struct host *h) {
     if (h->cb.ready) h->cb.ready(h->cb_arg);
 }
 
-/* The stored log ends below the snapshot: a crash came after a received snapshot was installed
- * and before the old log's truncation was durable. The snapshot covers it all; it goes, so that
- * the log can continue after the snapshot. Returns 0 when the host halted. */
-static int drop_log_below_snapshot(struct host *h, struct host_group *g) {
-    RQ_INFO("host: group %" PRIu32 ": stored log ends below the snapshot: dropped", g->id);
+/* The stored log does not continue the snapshot: a crash came after a received snapshot was
+ * installed and before the truncation of the log it replaced was durable. What is left is either
+ * an old log ending below the snapshot, or entries just after it of an older term than the
+ * snapshot's last entry (an entry of its term or later would have come from a leader holding the
+ * snapshot's entries), never committed. The snapshot covers everything below it, so the whole
+ * stored log goes, as the install would have done. Returns 0 when the host halted. */
+static int drop_stored_log(struct host *h, struct host_group *g, const char *why) {
+    RQ_INFO("host: group %" PRIu32 ": %s: the stored log is dropped", g->id, why);
     int err = store_truncate(h->store, g->id, 1);
-    if (err != 0) host_halt(h, "dropping a log the snapshot covers", err);
+    if (err != 0) host_halt(h, "dropping a log the snapshot replaced", err);
     return err == 0;
 }
 
@@ -212,7 +215,9 @@ static void start_restore(struct host *h) {
             host_halt(h, "stored log starts after a gap above the snapshot", RQ_ECORRUPT);
             return;
         }
-        if (last >= first && last < snap_index && !drop_log_below_snapshot(h, g)) return;
+        if (last >= first && last < snap_index &&
+            !drop_stored_log(h, g, "the stored log ends below the snapshot"))
+            return;
         g->restore_next = first > snap_index + 1 ? first : snap_index + 1;
         g->restore_last = last;
         restore_next_chunk(h, g);
@@ -232,23 +237,13 @@ static void restore_next_chunk(struct host *h, struct host_group *g) {
     if (err != 0) host_halt(h, "log read at start refused", err);
 }
 
-/* A crash between installing a received snapshot and dropping the old log can leave entries
- * after the snapshot that belong to the log it replaced. They are of an older term than the
- * snapshot's last entry (an entry of its term or later would have come from a leader holding the
- * snapshot's entries), and they were never committed: they are dropped, as the install would have
- * done. Returns 1 when restoring the log ends here. */
+/* Entries right after the snapshot of an older term than its last entry: see drop_stored_log.
+ * Returns 1 when restoring the log ends here. */
 static int stale_after_snapshot(struct host *h, struct host_group *g, const struct raft_entry *e) {
     uint64_t snap_index, snap_term;
     raft_snapshot_last(g->raft, &snap_index, &snap_term);
     if (snap_index == 0 || e->index != snap_index + 1 || e->term >= snap_term) return 0;
-    RQ_INFO("host: group %" PRIu32 ": stored entries from %" PRIu64 " (term %" PRIu64
-            ") predate the snapshot (term %" PRIu64 "): dropped", g->id, e->index, e->term,
-            snap_term);
-    int err = store_truncate(h->store, g->id, e->index);
-    if (err != 0) {
-        host_halt(h, "dropping the log a snapshot replaced", err);
-        return 1;
-    }
+    if (!drop_stored_log(h, g, "the stored entries after the snapshot predate it")) return 1;
     g->restore_next = g->restore_last + 1;
     g->restored = 1;
     if (h->phase == PHASE_RESTORING) maybe_ready(h);

@@ -159,7 +159,6 @@ void replication_heartbeat(struct raft *r);
 /* reconfig.c */
 void conf_init(struct raft *r);
 int conf_is_voter(const struct raft *r, uint32_t id);
-void conf_at(const struct raft *r, uint64_t index, struct raft_membership *out);
 void conf_on_append(struct raft *r, const struct raft_entry *e);
 void conf_on_truncate(struct raft *r, uint64_t from);
 void conf_on_compact(struct raft *r, uint64_t upto);

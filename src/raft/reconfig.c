@@ -88,16 +88,17 @@ int conf_is_voter(const struct raft *r, uint32_t id) {
 }
 
 /* The configuration as of index (>= the log's base): the newest CONFIG entry at or below it that
- * decodes, else the base's. */
-void conf_at(const struct raft *r, uint64_t index, struct raft_membership *out) {
+ * decodes, else the base's. Returns the index of that entry (0: the base). */
+static uint64_t conf_at(const struct raft *r, uint64_t index, struct raft_membership *out) {
     RQ_ASSERT(index >= r->log.base_index);
     if (index > raft_log_last(&r->log)) index = raft_log_last(&r->log);
     for (uint64_t i = index; i > r->log.base_index; i--) {
         const struct raft_entry *e = raft_log_get(&r->log, i);
         if (e->type == RAFT_ENTRY_CONFIG && raft_membership_decode(e->data, e->data_size, out) == 0)
-            return;
+            return i;
     }
     *out = r->base_conf;
+    return 0;
 }
 
 void conf_on_append(struct raft *r, const struct raft_entry *e) {
@@ -114,13 +115,7 @@ void conf_on_append(struct raft *r, const struct raft_entry *e) {
 void conf_on_truncate(struct raft *r, uint64_t from) {
     if (r->conf_index < from) return;
     struct raft_membership m;
-    conf_at(r, from - 1, &m);
-    uint64_t index = 0;
-    for (uint64_t i = from - 1; i > r->log.base_index && index == 0; i--) {
-        const struct raft_entry *e = raft_log_get(&r->log, i);
-        if (e->type == RAFT_ENTRY_CONFIG && raft_membership_decode(e->data, e->data_size, &m) == 0)
-            index = i;
-    }
+    uint64_t index = conf_at(r, from - 1, &m);
     use(r, &m, index, "the newer one was truncated");
 }
 

@@ -54,12 +54,7 @@ static void *server_create(const struct rq_io *io, const void *config) {
                                   .pending_timeout_ns = 2000000000ull};
     n->cg = ctl_group_create(&cc, done, n);
     struct host_config hc;
-    host_config_default(&hc);
-    hc.groups = 1;
-    hc.raft.voter_count = 3;
-    for (uint32_t i = 0; i < 3; i++) hc.raft.voters[i] = i + 1;
-    hc.raft.snapshot_entries = 5;
-    hc.raft.snapshot_trailing = 1;
+    host_server_host_config(&hc, 1, 3, 5, 1);
     static const struct host_callbacks cb = {.apply = apply, .snapshot = image, .restore = restore};
     n->host = host_create(io, &hc, &cb, n);
     RQ_ASSERT(n->cg != NULL && n->host != NULL);
@@ -86,22 +81,13 @@ static const struct rq_node_ops ops = {
     .on_conn_closed = host_server_closed,
 };
 
-static void *init(struct sim *s) { return s; }
-static void fini(void *w) { (void)w; }
 static const struct sim_workload workload = {.name = "controller-test", .server_ops = &ops,
-                                             .init = init, .fini = fini};
+                                             .init = host_server_world_init,
+                                             .fini = host_server_world_fini};
 
 static struct server *server(struct sim *s, uint32_t id) { return sim_node(s, id); }
 
-static uint32_t leader(struct sim *s) {
-    uint32_t l = 0;
-    for (uint32_t id = 1; id <= 3; id++) {
-        struct server *n = server(s, id);
-        const struct raft *r = n ? host_raft(n->host, 1) : NULL;
-        if (r != NULL && raft_role(r) == RAFT_LEADER) l = id;
-    }
-    return l;
-}
+static uint32_t leader(struct sim *s) { return host_server_leader(s, 3, 1); }
 
 /* Proposes cmd at the leader and runs until it is answered; returns the result's error. */
 static int propose(struct sim *s, uint64_t *now, const uint8_t *cmd, size_t n) {
@@ -132,14 +118,7 @@ static void assert_replicas_agree(struct sim *s) {
 
 START_TEST(replicas_agree_through_snapshots_and_restarts) {
     struct sim_config cfg;
-    sim_config_default(&cfg);
-    cfg.workload = &workload;
-    cfg.servers = 3;
-    cfg.faults = 0;
-    cfg.duration_ns = 30000000000ull;
-    cfg.heal_ns = 0;
-    cfg.seed = 5;
-    if (getenv("HOST_TRACE")) cfg.trace = stderr;
+    host_server_sim_config(&cfg, &workload, 3, 5, 30000000000ull);
     struct sim *s = sim_create(&cfg);
     uint64_t now = 2000000000ull;
     sim_run_until(s, now);

@@ -60,12 +60,7 @@ static void *server_create(const struct rq_io *io, const void *config) {
     struct server *n = calloc(1, sizeof *n);
     RQ_ASSERT(n != NULL);
     struct host_config hc;
-    host_config_default(&hc);
-    hc.groups = w->groups;
-    hc.raft.voter_count = sim_servers(w->sim);
-    for (uint32_t i = 0; i < hc.raft.voter_count; i++) hc.raft.voters[i] = i + 1;
-    hc.raft.snapshot_entries = w->snapshot_entries;
-    hc.raft.snapshot_trailing = 0;
+    host_server_host_config(&hc, w->groups, sim_servers(w->sim), w->snapshot_entries, 0);
     static const struct host_callbacks plain = {.apply = count_apply};
     static const struct host_callbacks snapshots = {.apply = count_apply, .snapshot = image,
                                                     .restore = restore};
@@ -112,14 +107,7 @@ static const struct sim_workload host_workload = {
  * many groups have a leader at the end. */
 static uint64_t idle_messages(uint32_t servers, uint32_t groups, uint32_t seconds, uint32_t *led) {
     struct sim_config cfg;
-    sim_config_default(&cfg);
-    cfg.workload = &host_workload;
-    cfg.servers = servers;
-    cfg.faults = 0;
-    cfg.duration_ns = (uint64_t)seconds * 1000000000u;
-    cfg.heal_ns = 0;
-    cfg.seed = 11;
-    if (getenv("HOST_TRACE")) cfg.trace = stderr;
+    host_server_sim_config(&cfg, &host_workload, servers, 11, (uint64_t)seconds * 1000000000u);
     next_groups = groups;
     struct sim *s = sim_create(&cfg);
     sim_run_until(s, 2000000000ull);
@@ -155,35 +143,15 @@ START_TEST(idle_groups_cost_no_messages_of_their_own) {
 }
 END_TEST
 
-static uint32_t leader_of(struct sim *s, uint32_t servers, uint32_t group) {
-    uint32_t leader = 0;
-    for (uint32_t id = 1; id <= servers; id++) {
-        struct server *n = sim_node(s, id);
-        const struct raft *r = n ? host_raft(n->host, group) : NULL;
-        if (r != NULL && raft_role(r) == RAFT_LEADER) {
-            ck_assert_uint_eq(leader, 0);
-            leader = id;
-        }
-    }
-    return leader;
-}
-
 /* host_transfer_leader: refused where raft_transfer_leader refuses, and on the leader it hands
  * the group to the target within a few election timeouts (no faults). */
 START_TEST(a_transfer_moves_the_leader_to_the_target) {
     struct sim_config cfg;
-    sim_config_default(&cfg);
-    cfg.workload = &host_workload;
-    cfg.servers = 3;
-    cfg.faults = 0;
-    cfg.duration_ns = 4000000000ull;
-    cfg.heal_ns = 0;
-    cfg.seed = 11;
-    if (getenv("HOST_TRACE")) cfg.trace = stderr;
+    host_server_sim_config(&cfg, &host_workload, 3, 11, 4000000000ull);
     next_groups = 2;
     struct sim *s = sim_create(&cfg);
     sim_run_until(s, 2000000000ull);
-    uint32_t leader = leader_of(s, 3, 1);
+    uint32_t leader = host_server_leader(s, 3, 1);
     ck_assert_uint_ne(leader, 0);
     uint32_t target = leader % 3 + 1, other = target % 3 + 1;
     struct host *lh = ((struct server *)sim_node(s, leader))->host;
@@ -197,7 +165,7 @@ START_TEST(a_transfer_moves_the_leader_to_the_target) {
     uint64_t index, term;
     ck_assert_int_eq(host_propose(lh, 1, "x", 1, &index, &term), RQ_EBUSY);
     sim_run_until(s, 3000000000ull);
-    ck_assert_uint_eq(leader_of(s, 3, 1), target);
+    ck_assert_uint_eq(host_server_leader(s, 3, 1), target);
     struct raft_stats st;
     raft_stats_get(host_raft(lh, 1), &st);
     ck_assert_uint_eq(st.timeouts_now_sent, 1);
@@ -223,20 +191,13 @@ static void propose_many(struct sim *s, uint32_t leader, int count, uint64_t *no
  * snapshot. The state machines agree throughout. */
 START_TEST(a_follower_behind_the_log_gets_the_snapshot) {
     struct sim_config cfg;
-    sim_config_default(&cfg);
-    cfg.workload = &host_workload;
-    cfg.servers = 3;
-    cfg.faults = 0;
-    cfg.duration_ns = 20000000000ull;
-    cfg.heal_ns = 0;
-    cfg.seed = 11;
-    if (getenv("HOST_TRACE")) cfg.trace = stderr;
+    host_server_sim_config(&cfg, &host_workload, 3, 11, 20000000000ull);
     next_groups = 1;
     next_snapshot_entries = 5;
     struct sim *s = sim_create(&cfg);
     uint64_t now = 2000000000ull;
     sim_run_until(s, now);
-    uint32_t leader = leader_of(s, 3, 1), lag = leader % 3 + 1, other = lag % 3 + 1;
+    uint32_t leader = host_server_leader(s, 3, 1), lag = leader % 3 + 1, other = lag % 3 + 1;
     ck_assert_uint_ne(leader, 0);
     for (uint32_t id = 1; id <= 3; id++) {
         if (id != lag) sim_net_cut(s, id, lag);
@@ -254,7 +215,7 @@ START_TEST(a_follower_behind_the_log_gets_the_snapshot) {
     ck_assert_uint_ge(server_of(s, lag)->restores, 1);   /* it installed the leader's snapshot */
     ck_assert_uint_eq(server_of(s, lag)->applied, server_of(s, leader)->applied);
     ck_assert_uint_eq(server_of(s, lag)->digest, server_of(s, leader)->digest);
-    ck_assert_uint_eq(leader_of(s, 3, 1), leader);
+    ck_assert_uint_eq(host_server_leader(s, 3, 1), leader);
     sim_crash(s, lag, 1);
     sim_restart(s, lag);
     propose_many(s, leader, 3, &now);

@@ -51,12 +51,7 @@ static void *server_create(const struct rq_io *io, const void *config) {
     n->io = io;
     n->pg = part_group_create(1, 2000000000ull, done, n);
     struct host_config hc;
-    host_config_default(&hc);
-    hc.groups = 1;
-    hc.raft.voter_count = 3;
-    for (uint32_t i = 0; i < 3; i++) hc.raft.voters[i] = i + 1;
-    hc.raft.snapshot_entries = 4;
-    hc.raft.snapshot_trailing = 1;
+    host_server_host_config(&hc, 1, 3, 4, 1);
     static const struct host_callbacks cb = {.apply = apply, .snapshot = image, .restore = restore};
     n->host = host_create(io, &hc, &cb, n);
     RQ_ASSERT(n->pg != NULL && n->host != NULL);
@@ -83,22 +78,13 @@ static const struct rq_node_ops ops = {
     .on_conn_closed = host_server_closed,
 };
 
-static void *init(struct sim *s) { return s; }
-static void fini(void *w) { (void)w; }
 static const struct sim_workload workload = {.name = "partition-test", .server_ops = &ops,
-                                             .init = init, .fini = fini};
+                                             .init = host_server_world_init,
+                                             .fini = host_server_world_fini};
 
 static struct server *server(struct sim *s, uint32_t id) { return sim_node(s, id); }
 
-static uint32_t leader(struct sim *s) {
-    uint32_t l = 0;
-    for (uint32_t id = 1; id <= 3; id++) {
-        struct server *n = server(s, id);
-        const struct raft *r = n ? host_raft(n->host, 1) : NULL;
-        if (r != NULL && raft_role(r) == RAFT_LEADER) l = id;
-    }
-    return l;
-}
+static uint32_t leader(struct sim *s) { return host_server_leader(s, 3, 1); }
 
 /* Produces two records as producer 7 from sequence seq with acks, at the leader; runs until it
  * is answered (acks 0: for 200 ms) and returns the answer. */
@@ -140,14 +126,7 @@ static void assert_replicas_agree(struct sim *s) {
 
 START_TEST(offsets_duplicates_and_replicas) {
     struct sim_config cfg;
-    sim_config_default(&cfg);
-    cfg.workload = &workload;
-    cfg.servers = 3;
-    cfg.faults = 0;
-    cfg.duration_ns = 30000000000ull;
-    cfg.heal_ns = 0;
-    cfg.seed = 3;
-    if (getenv("HOST_TRACE")) cfg.trace = stderr;
+    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
     struct sim *s = sim_create(&cfg);
     uint64_t now = 2000000000ull;
     sim_run_until(s, now);
