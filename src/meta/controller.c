@@ -9,7 +9,7 @@
 #include "base/errors.h"
 #include "proto/frame.h"
 
-enum { IMAGE_VERSION = 1 };
+enum { IMAGE_VERSION = 2 };
 
 struct controller {
     uint64_t heartbeat_timeout_ns;
@@ -20,6 +20,7 @@ struct controller {
     uint32_t partitions_total;
     uint64_t next_topic_id;
     uint64_t next_producer_id;
+    uint32_t next_group;          /* the next partition's Raft group id */
     uint64_t malformed;
     struct placement_ring ring;   /* scratch for placement */
 };
@@ -30,6 +31,7 @@ struct controller *controller_create(uint64_t heartbeat_timeout_ns) {
     c->heartbeat_timeout_ns = heartbeat_timeout_ns;
     c->next_topic_id = 1;
     c->next_producer_id = 1;
+    c->next_group = CONTROLLER_GROUP_FIRST;
     return c;
 }
 
@@ -276,6 +278,7 @@ static int place(struct controller *c, struct controller_topic *t) {
     if (err == 0) err = placement_assign(&c->ring, &in, work, rows, NULL);
     for (uint32_t p = 0; err == 0 && p < t->partition_count; p++) {
         struct controller_partition *part = &t->partitions[p];
+        part->group = t->group_base + p;
         part->replica_count = t->replication;
         memcpy(part->replicas, rows + (size_t)p * t->replication,
                t->replication * sizeof *part->replicas);
@@ -307,6 +310,7 @@ static void apply_create(struct controller *c, struct rq_reader *r, struct contr
         res->error = RQ_ENOMEM;
         return;
     }
+    if (partitions > CONTROLLER_GROUP_LIMIT - c->next_group) { res->error = RQ_ENOSPC; return; }
     struct controller_topic *t = &c->topics[c->topic_count];
     memset(t, 0, sizeof *t);
     t->id = c->next_topic_id;
@@ -317,8 +321,10 @@ static void apply_create(struct controller *c, struct rq_reader *r, struct contr
     t->retention_ms = retention_ms;
     t->retention_bytes = retention_bytes;
     t->max_message_bytes = max_message;
+    t->group_base = c->next_group;
     res->error = place(c, t);
     if (res->error != 0) return;
+    c->next_group += partitions;
     c->next_topic_id++;
     c->topic_count++;
     c->partitions_total += partitions;
@@ -389,6 +395,7 @@ static void write_image(const struct controller *c, struct rq_writer *w) {
     rq_write_u8(w, IMAGE_VERSION);
     rq_write_varint(w, c->next_topic_id);
     rq_write_varint(w, c->next_producer_id);
+    rq_write_varint(w, c->next_group);
     rq_write_varint(w, c->broker_count);
     for (uint32_t i = 0; i < c->broker_count; i++) {
         const struct controller_broker *b = &c->brokers[i];
@@ -408,6 +415,7 @@ static void write_image(const struct controller *c, struct rq_writer *w) {
         rq_write_varint(w, t->retention_ms);
         rq_write_varint(w, t->retention_bytes);
         rq_write_varint(w, t->max_message_bytes);
+        rq_write_varint(w, t->group_base);
         for (uint32_t p = 0; p < t->partition_count; p++) {
             const struct controller_partition *part = &t->partitions[p];
             for (uint32_t k = 0; k < t->replication; k++) rq_write_varint(w, part->replicas[k]);
@@ -419,8 +427,8 @@ static void write_image(const struct controller *c, struct rq_writer *w) {
 
 size_t controller_image_size(const struct controller *c) {
     /* An upper bound: every varint at its longest. */
-    return 1 + 3 * 10 + (size_t)c->broker_count * (3 * 10 + 1 + 10 + PROTO_TEXT_MAX) +
-           (size_t)c->topic_count * (7 * 10 + PROTO_TOPIC_NAME_MAX) +
+    return 1 + 4 * 10 + (size_t)c->broker_count * (3 * 10 + 1 + 10 + PROTO_TEXT_MAX) +
+           (size_t)c->topic_count * (8 * 10 + PROTO_TOPIC_NAME_MAX) +
            (size_t)c->partitions_total * (PLACEMENT_REPLICAS_MAX * 10 + 2 * 10);
 }
 
@@ -438,6 +446,9 @@ static int read_image(struct controller *c, struct rq_reader *r) {
     if (r->err == 0 && version != IMAGE_VERSION) r->err = RQ_ECORRUPT;
     c->next_topic_id = get_num(r, UINT64_MAX);
     c->next_producer_id = get_num(r, UINT64_MAX);
+    c->next_group = (uint32_t)get_num(r, CONTROLLER_GROUP_LIMIT);
+    if (r->err == 0 && c->next_group < CONTROLLER_GROUP_FIRST) r->err = RQ_ECORRUPT;
+    uint32_t groups_end = CONTROLLER_GROUP_FIRST;   /* topics' groups ascend, never overlap */
     uint32_t brokers = (uint32_t)get_num(r, CONTROLLER_BROKERS_MAX);
     for (uint32_t i = 0; i < brokers && r->err == 0; i++) {
         struct controller_broker *b = &c->brokers[c->broker_count];
@@ -467,7 +478,13 @@ static int read_image(struct controller *c, struct rq_reader *r) {
         t->retention_ms = get_num(r, UINT64_MAX);
         t->retention_bytes = get_num(r, UINT64_MAX);
         t->max_message_bytes = (uint32_t)get_num(r, PROTO_FRAME_MAX);
+        t->group_base = (uint32_t)get_num(r, CONTROLLER_GROUP_LIMIT);
         if (r->err) break;
+        if (t->group_base < groups_end || t->partition_count > c->next_group - t->group_base) {
+            r->err = RQ_ECORRUPT;
+            break;
+        }
+        groups_end = t->group_base + t->partition_count;
         if (t->id == 0 || t->id >= c->next_topic_id || t->partition_count == 0 ||
             t->replication == 0 || t->max_message_bytes == 0 || find_topic(c, name, n) >= 0 ||
             c->partitions_total + t->partition_count > CONTROLLER_PARTITIONS_MAX) {
@@ -482,6 +499,7 @@ static int read_image(struct controller *c, struct rq_reader *r) {
         c->partitions_total += t->partition_count;
         for (uint32_t p = 0; p < t->partition_count && r->err == 0; p++) {
             struct controller_partition *part = &t->partitions[p];
+            part->group = t->group_base + p;
             part->replica_count = t->replication;
             int leader_ok = 0;
             for (uint32_t k = 0; k < t->replication; k++) {

@@ -17,7 +17,8 @@
  *     LEADER          string topic, varint partition, varint leader, varint term: a partition's
  *                     Raft leader, as reported; an older term than the one recorded is ignored
  * A command that does not decode is a no-op on every replica alike (counted); a command that
- * decodes but cannot be done (an unknown topic, a name taken, too few live brokers) leaves the
+ * decodes but cannot be done (an unknown topic, a name taken, too few live brokers, group ids
+ * used up: RQ_ENOSPC) leaves the
  * state unchanged and reports its error in the result, for the leader to answer the client.
  *
  * Placement: a topic's replica sets are placed when it is created, over the brokers live at that
@@ -41,6 +42,12 @@ enum {
     CONTROLLER_TOPICS_MAX = 1024,
     CONTROLLER_PARTITIONS_MAX = PLACEMENT_PARTITIONS_MAX,
     CONTROLLER_CMD_MAX = 1 + 2 * 10 + 2 + PROTO_TEXT_MAX + 5 * 10,   /* one command, bytes */
+    /* Raft group ids: the controller's own group is 1; partitions take the ids from 2 up, one
+     * each, in topic creation order, never reused (a node may still hold a deleted partition's
+     * files). The bound is the store's (STORE_GROUPS_MAX: group ids index a node's store). */
+    CONTROLLER_GROUP = 1,
+    CONTROLLER_GROUP_FIRST = 2,
+    CONTROLLER_GROUP_LIMIT = 256,
 };
 
 enum controller_kind {
@@ -64,6 +71,7 @@ struct controller_broker {
 };
 
 struct controller_partition {
+    uint32_t group;           /* the partition's Raft group id */
     uint32_t replica_count;
     uint32_t replicas[PLACEMENT_REPLICAS_MAX];   /* the preferred leader first */
     uint32_t leader;          /* 0: none live */
@@ -79,6 +87,7 @@ struct controller_topic {
     uint64_t retention_ms;
     uint64_t retention_bytes;
     uint32_t max_message_bytes;
+    uint32_t group_base;      /* partition p is Raft group group_base + p */
     struct controller_partition *partitions;
 };
 

@@ -26,9 +26,8 @@ void host_halt(struct host *h, const char *why, int err) {
     h->io->halt(h->io->env, why);
 }
 
-static struct host_group *group_of(struct host *h, uint64_t id) {
-    if (id < 1 || id > h->cfg.groups) return NULL;
-    return &h->groups[id - 1];
+static struct host_group *group_of(const struct host *h, uint64_t id) {
+    return id < HOST_GROUP_ID_LIMIT ? h->by_id[id] : NULL;
 }
 
 /* ---- sending: one batch per peer per event --------------------------------------------------- */
@@ -174,20 +173,42 @@ void host_drain(struct host *h, struct host_group *g) {
     }
 }
 
-/* ---- start: store, hard states, logs --------------------------------------------------------- */
+/* ---- start: store, then per group its hard state, snapshot and log ------------------------------
+ *
+ * Every group recovers on its own: group_start loads its hard state (on_hardstate creates its
+ * raft), host_snapshot_open restores its newest snapshot, group_restore_log reads its stored log
+ * back, and group_restored lets it serve. The host is ready once the store is open and every group
+ * added before that has recovered; a group added later serves as soon as it has. */
 
 static void restore_next_chunk(struct host *h, struct host_group *g);
 
 static void maybe_ready(struct host *h) {
     if (h->phase != PHASE_RESTORING) return;
-    for (uint32_t i = 0; i < h->cfg.groups; i++)
-        if (!h->groups[i].restored) return;
+    for (uint32_t i = 0; i < h->group_count; i++)
+        if (!h->groups[i]->restored) return;
     h->phase = PHASE_READY;
-    RQ_INFO("host: ready: %" PRIu32 " groups recovered", h->cfg.groups);
+    RQ_INFO("host: ready: %" PRIu32 " groups recovered", h->group_count);
     h->next_tick_ns = h->io->now(h->io->env) + h->cfg.tick_ns;
     h->io->set_timer(h->io->env, h->next_tick_ns);
-    for (uint32_t i = 0; i < h->cfg.groups; i++) host_drain(h, &h->groups[i]);
+    for (uint32_t i = 0; i < h->group_count; i++) host_drain(h, h->groups[i]);
     if (h->cb.ready) h->cb.ready(h->cb_arg);
+}
+
+static void group_start(struct host_group *g) {
+    RQ_ASSERT(!g->started);
+    g->started = 1;
+    store_hardstate_load(&g->hs);
+}
+
+static void group_restored(struct host *h, struct host_group *g) {
+    RQ_ASSERT(!g->restored);
+    g->restored = 1;
+    if (h->phase != PHASE_READY) {
+        maybe_ready(h);
+        return;
+    }
+    RQ_INFO("host: group %" PRIu32 " recovered", g->id);
+    host_drain(h, g);
 }
 
 /* The stored log does not continue the snapshot: a crash came after a received snapshot was
@@ -203,32 +224,29 @@ static int drop_stored_log(struct host *h, struct host_group *g, const char *why
     return err == 0;
 }
 
-static void start_restore(struct host *h) {
-    h->phase = PHASE_RESTORING;
-    for (uint32_t i = 0; i < h->cfg.groups; i++) {
-        struct host_group *g = &h->groups[i];
-        uint64_t first, last, snap_index, snap_term;
-        store_range(h->store, g->id, &first, &last);
-        raft_snapshot_last(g->raft, &snap_index, &snap_term);
-        /* The log continues the snapshot: entries it covers are not restored. */
-        if (snap_index > 0 && first > snap_index + 1 && last >= first) {
-            host_halt(h, "stored log starts after a gap above the snapshot", RQ_ECORRUPT);
-            return;
-        }
-        if (last >= first && last < snap_index &&
-            !drop_stored_log(h, g, "the stored log ends below the snapshot"))
-            return;
-        g->restore_next = first > snap_index + 1 ? first : snap_index + 1;
-        g->restore_last = last;
-        restore_next_chunk(h, g);
-        if (h->halted) return;
+/* Reads the group's stored log after its snapshot back into its raft. */
+static void group_restore_log(struct host *h, struct host_group *g) {
+    uint64_t first, last, snap_index, snap_term;
+    store_range(h->store, g->id, &first, &last);
+    raft_snapshot_last(g->raft, &snap_index, &snap_term);
+    /* The log continues the snapshot: entries it covers are not restored. */
+    if (snap_index > 0 && first > snap_index + 1 && last >= first) {
+        host_halt(h, "stored log starts after a gap above the snapshot", RQ_ECORRUPT);
+        return;
     }
-    maybe_ready(h);
+    if (last >= first && last < snap_index &&
+        !drop_stored_log(h, g, "the stored log ends below the snapshot"))
+        return;
+    g->restore_next = first > snap_index + 1 ? first : snap_index + 1;
+    g->restore_last = last;
+    restore_next_chunk(h, g);
 }
 
+/* Reads served from memory complete inside store_read, so the last chunk may be taken (and the
+ * group restored) before this returns. */
 static void restore_next_chunk(struct host *h, struct host_group *g) {
     if (g->restore_next > g->restore_last) {
-        g->restored = 1;
+        group_restored(h, g);
         return;
     }
     uint64_t left = g->restore_last - g->restore_next + 1;
@@ -245,8 +263,7 @@ static int stale_after_snapshot(struct host *h, struct host_group *g, const stru
     if (snap_index == 0 || e->index != snap_index + 1 || e->term >= snap_term) return 0;
     if (!drop_stored_log(h, g, "the stored entries after the snapshot predate it")) return 1;
     g->restore_next = g->restore_last + 1;
-    g->restored = 1;
-    if (h->phase == PHASE_RESTORING) maybe_ready(h);
+    group_restored(h, g);
     return 1;
 }
 
@@ -271,16 +288,14 @@ static void on_read_done(void *arg, uint64_t cookie, int err, const struct store
     if (count == 0) { host_halt(h, "log read at start returned nothing", RQ_ECORRUPT); return; }
     g->restore_next += count;
     restore_next_chunk(h, g);
-    /* Reads served from memory complete inside store_read: maybe_ready runs from start_restore. */
-    if (g->restored && h->phase == PHASE_RESTORING) maybe_ready(h);
 }
 
 static void on_opened(void *arg, int err) {
     struct host *h = arg;
     if (err != 0) { host_halt(h, "store recovery failed", err); return; }
-    h->phase = PHASE_OPENING;
-    h->hs_pending = h->cfg.groups;
-    for (uint32_t i = 0; i < h->cfg.groups; i++) store_hardstate_load(&h->groups[i].hs);
+    h->phase = PHASE_RESTORING;
+    for (uint32_t i = 0; i < h->group_count && !h->halted; i++) group_start(h->groups[i]);
+    maybe_ready(h);   /* no groups at all */
 }
 
 static void on_hardstate(void *arg, const struct store_hardstate_result *res) {
@@ -299,14 +314,20 @@ static void on_hardstate(void *arg, const struct store_hardstate_result *res) {
     rc.id = h->io->node_id;
     rc.group = g->id;
     rc.seed = h->io->seed;
+    memcpy(rc.voters, g->voters, sizeof rc.voters);
+    rc.voter_count = g->voter_count;
+    if (g->kind == HOST_GROUP_LOG_IS_DATA) {
+        rc.snapshot_entries = 0;
+        rc.snapshot_bytes = 0;
+    }
     g->raft = raft_create(&rc, res->term, res->vote);
     if (g->raft == NULL) { host_halt(h, "no memory for a group", RQ_ENOMEM); return; }
     host_snapshot_open(h, g);
 }
 
 void host_snapshot_loaded(struct host *h, struct host_group *g) {
-    RQ_ASSERT(g->snap.opened && h->hs_pending > 0);
-    if (--h->hs_pending == 0) start_restore(h);
+    RQ_ASSERT(g->snap.opened && !g->restored);
+    group_restore_log(h, g);
 }
 
 /* ---- storage callbacks ----------------------------------------------------------------------- */
@@ -326,7 +347,7 @@ static void on_store_failed(void *arg, int err) { host_halt(arg, "store failed",
 
 struct host *host_create(const struct rq_io *io, const struct host_config *cfg,
                          const struct host_callbacks *cb, void *cb_arg) {
-    RQ_ASSERT(cfg->groups >= 1 && cfg->groups <= HOST_GROUPS_MAX);
+    RQ_ASSERT(cfg->groups <= HOST_GROUPS_MAX && cfg->groups < HOST_GROUP_ID_LIMIT);
     RQ_ASSERT(cfg->tick_ns > 0 && cb->apply != NULL);
     struct host *h = calloc(1, sizeof *h);
     if (h == NULL) return NULL;
@@ -342,12 +363,9 @@ struct host *host_create(const struct rq_io *io, const struct host_config *cfg,
         free(h);
         return NULL;
     }
-    for (uint32_t i = 0; i < cfg->groups; i++) {
-        struct host_group *g = &h->groups[i];
-        g->host = h;
-        g->id = i + 1;
-        store_hardstate_init(&g->hs, io, g->id, on_hardstate, g);
-        if (host_snapshot_init(h, g) != 0) {
+    for (uint32_t id = 1; id <= cfg->groups; id++) {
+        if (host_group_add(h, id, cfg->raft.voters, cfg->raft.voter_count,
+                           HOST_GROUP_SNAPSHOTS) != 0) {
             host_destroy(h);
             return NULL;
         }
@@ -355,11 +373,48 @@ struct host *host_create(const struct rq_io *io, const struct host_config *cfg,
     return h;
 }
 
+static int voters_valid(const uint32_t *voters, uint32_t count) {
+    if (count < 1 || count > RAFT_VOTERS_MAX) return 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (voters[i] < 1 || voters[i] > RQ_NODE_ID_MAX) return 0;
+        for (uint32_t j = 0; j < i; j++)
+            if (voters[j] == voters[i]) return 0;
+    }
+    return 1;
+}
+
+int host_group_add(struct host *h, uint32_t group, const uint32_t *voters, uint32_t voter_count,
+                   enum host_group_kind kind) {
+    if (h->halted) return RQ_ECLOSED;
+    if (group < 1 || group >= HOST_GROUP_ID_LIMIT || !voters_valid(voters, voter_count))
+        return RQ_EINVAL;
+    if (h->by_id[group] != NULL) return RQ_EEXIST;
+    if (h->group_count == HOST_GROUPS_MAX) return RQ_ENOSPC;
+    struct host_group *g = calloc(1, sizeof *g);
+    if (g == NULL) return RQ_ENOMEM;
+    g->host = h;
+    g->id = group;
+    memcpy(g->voters, voters, voter_count * sizeof *voters);
+    g->voter_count = voter_count;
+    g->kind = kind;
+    store_hardstate_init(&g->hs, h->io, g->id, on_hardstate, g);
+    if (host_snapshot_init(h, g) != 0) {
+        host_snapshot_free(g);
+        free(g);
+        return RQ_ENOMEM;
+    }
+    h->groups[h->group_count++] = g;
+    h->by_id[group] = g;
+    if (h->phase >= PHASE_RESTORING) group_start(g);   /* else once the store is open */
+    return 0;
+}
+
 void host_destroy(struct host *h) {
     if (h == NULL) return;
-    for (uint32_t i = 0; i < h->cfg.groups; i++) {
-        raft_destroy(h->groups[i].raft);
-        host_snapshot_free(&h->groups[i]);
+    for (uint32_t i = 0; i < h->group_count; i++) {
+        raft_destroy(h->groups[i]->raft);
+        host_snapshot_free(h->groups[i]);
+        free(h->groups[i]);
     }
     for (uint32_t p = 0; p <= RQ_NODE_ID_MAX; p++) free(h->peers[p].buf);
     store_destroy(h->store);
@@ -368,6 +423,7 @@ void host_destroy(struct host *h) {
 
 void host_start(struct host *h) {
     RQ_ASSERT(h->phase == PHASE_NEW);
+    h->phase = PHASE_OPENING;
     store_open(h->store);
 }
 
@@ -382,9 +438,11 @@ static void catch_up_ticks(struct host *h) {
     uint64_t cap = 4 * (uint64_t)h->cfg.raft.election_ticks;
     uint32_t ticks = (uint32_t)(due < cap ? due : cap);
     store_tick(h->store);
-    for (uint32_t i = 0; i < h->cfg.groups && !h->halted; i++) {
-        for (uint32_t t = 0; t < ticks; t++) raft_tick(h->groups[i].raft);
-        host_drain(h, &h->groups[i]);
+    for (uint32_t i = 0; i < h->group_count && !h->halted; i++) {
+        struct host_group *g = h->groups[i];
+        if (!g->restored) continue;
+        for (uint32_t t = 0; t < ticks; t++) raft_tick(g->raft);
+        host_drain(h, g);
     }
     h->next_tick_ns += due * h->cfg.tick_ns;
 }
@@ -412,8 +470,8 @@ void host_on_peer_message(struct host *h, uint32_t from, const void *buf, size_t
         rc = 0;
         m.to = h->io->node_id;
         struct host_group *g = group_of(h, m.group);
-        if (g == NULL) {
-            RQ_WARN("host: message from n%" PRIu32 " for unknown group %" PRIu32, from, m.group);
+        if (g == NULL || !g->restored) {
+            h->stats.unknown_group_messages++;   /* not (yet) here: its leader retries */
             continue;
         }
         raft_step(g->raft, &m);
@@ -431,20 +489,22 @@ void host_on_disk_done(struct host *h, struct rq_disk_req *req) {
     if (h->halted) return;
     if (!store_on_disk_done(h->store, req)) {
         int mine = 0;
-        for (uint32_t i = 0; i < h->cfg.groups && !mine; i++) {
-            mine = store_hardstate_on_disk_done(&h->groups[i].hs, req) ||
-                   host_snapshot_on_disk_done(&h->groups[i], req);
+        for (uint32_t i = 0; i < h->group_count && !mine; i++) {
+            mine = store_hardstate_on_disk_done(&h->groups[i]->hs, req) ||
+                   host_snapshot_on_disk_done(h->groups[i], req);
         }
         RQ_ASSERT(mine);
     }
     host_flush(h);
 }
 
-/* The group a caller's request is for, or NULL with *err: RQ_ECLOSED while recovering or halted,
- * RQ_ERANGE for an unknown group. */
+/* The group a caller's request is for, or NULL with *err: RQ_ECLOSED while it (or the host)
+ * recovers or halted, RQ_ERANGE for an unknown group. */
 static struct host_group *serving(struct host *h, uint32_t group, int *err) {
-    *err = h->halted || h->phase != PHASE_READY ? RQ_ECLOSED : RQ_ERANGE;
-    return *err == RQ_ECLOSED ? NULL : group_of(h, group);
+    struct host_group *g = group_of(h, group);
+    *err = h->halted || h->phase != PHASE_READY || (g != NULL && !g->restored) ? RQ_ECLOSED
+                                                                               : RQ_ERANGE;
+    return *err == RQ_ECLOSED ? NULL : g;
 }
 
 /* What a caller's request made the group do goes out now. Returns err. */
@@ -498,8 +558,8 @@ int host_change_membership(struct host *h, uint32_t group, enum raft_change kind
 int host_is_ready(const struct host *h) { return h->phase == PHASE_READY && !h->halted; }
 
 const struct raft *host_raft(const struct host *h, uint32_t group) {
-    if (!host_is_ready(h) || group < 1 || group > h->cfg.groups) return NULL;
-    return h->groups[group - 1].raft;
+    const struct host_group *g = group_of(h, group);
+    return host_is_ready(h) && g != NULL && g->restored ? g->raft : NULL;
 }
 
 void host_stats_get(const struct host *h, struct host_stats *out) { *out = h->stats; }

@@ -37,7 +37,8 @@
 #include "store/store.h"
 
 enum {
-    HOST_GROUPS_MAX = 64,
+    HOST_GROUPS_MAX = 256,                 /* groups on one node */
+    HOST_GROUP_ID_LIMIT = STORE_GROUPS_MAX,   /* group ids are below this (they index the store) */
     HOST_SNAPSHOT_DATA_MAX = 4u << 20,     /* a state machine image, in bytes */
     HOST_READS_MAX = 2 * RAFT_READS_MAX,   /* confirmed reads per group waiting to be applied */
 };
@@ -68,7 +69,9 @@ struct host_callbacks {
 };
 
 struct host_config {
-    uint32_t groups;                      /* group ids 1..groups, 1..HOST_GROUPS_MAX */
+    uint32_t groups;                      /* groups present from the start: ids 1..groups, each
+                                             with the template's voters; 0..HOST_GROUPS_MAX
+                                             (more are added with host_group_add) */
     uint64_t tick_ns;                     /* the shared Raft tick */
     struct raft_config raft;              /* template: voters, timeouts, bounds; id and group set
                                              per group by the host */
@@ -115,8 +118,28 @@ int host_read_lease(struct host *h, uint32_t group, uint64_t ctx);
  * RQ_ERANGE / RQ_ECLOSED as host_propose. */
 int host_change_membership(struct host *h, uint32_t group, enum raft_change kind, uint32_t node);
 
+/* Adds group `group` (1..HOST_GROUP_ID_LIMIT - 1) with its bootstrap voters (the configuration
+ * until its log or a snapshot says otherwise; raft_config.voters), at any time. The group starts
+ * as the first groups do, on its own: its hard state, snapshot and stored log are read back
+ * (files the node kept from an earlier run are found by the group's id), and only then does it
+ * tick, take messages (those that arrive before are dropped: Raft retries) and serve. A host is
+ * ready once every group added before its store opened has recovered; a group added later
+ * serves once it has (host_raft says when). Returns 0, RQ_EEXIST, RQ_EINVAL (a bad id or voter
+ * list), RQ_ENOSPC (HOST_GROUPS_MAX groups) or RQ_ENOMEM. Removing a group is not built.
+ * The first groups (host_config.groups) are HOST_GROUP_SNAPSHOTS. */
+enum host_group_kind {
+    HOST_GROUP_SNAPSHOTS = 0,   /* the log is compacted below snapshots (raft_config's policy) */
+    HOST_GROUP_LOG_IS_DATA = 1, /* never snapshotted: the log is the data (a partition's log is
+                                   its messages; compacting it is retention's job, which is not
+                                   built: such a group holds at most raft log_entries_max
+                                   entries in memory, and refuses proposals beyond, RQ_EBUSY) */
+};
+int host_group_add(struct host *h, uint32_t group, const uint32_t *voters, uint32_t voter_count,
+                   enum host_group_kind kind);
+
 int host_is_ready(const struct host *h);
-/* The group's Raft state (read-only), or NULL while recovering or for an unknown group. */
+/* The group's Raft state (read-only), or NULL while it (or the host) recovers, or for an unknown
+ * group. */
 const struct raft *host_raft(const struct host *h, uint32_t group);
 
 struct host_stats {
@@ -125,6 +148,7 @@ struct host_stats {
     uint64_t heartbeats_sent;
     uint64_t batches_received;
     uint64_t malformed_batches;
+    uint64_t unknown_group_messages;      /* for a group this node does not have (yet) */
     uint64_t store_busy;
 };
 void host_stats_get(const struct host *h, struct host_stats *out);

@@ -59,6 +59,10 @@ struct host_snap {
 struct host_group {
     struct host *host;
     uint32_t id;
+    uint32_t voters[RAFT_VOTERS_MAX]; /* the bootstrap configuration */
+    uint32_t voter_count;
+    enum host_group_kind kind;
+    int started;                      /* its hard state load was asked for */
     struct raft *raft;                /* NULL until its hard state is loaded */
     struct store_hardstate hs;
     int hs_loaded;
@@ -85,8 +89,9 @@ struct host {
     void *cb_arg;
     enum host_phase phase;
     struct store *store;
-    uint32_t hs_pending;              /* hard states still loading */
-    struct host_group groups[HOST_GROUPS_MAX];
+    struct host_group *groups[HOST_GROUPS_MAX];   /* in the order they were added */
+    uint32_t group_count;
+    struct host_group *by_id[HOST_GROUP_ID_LIMIT];
     struct peer_batch peers[RQ_NODE_ID_MAX + 1];
     uint32_t dirty[RQ_NODE_ID_MAX];   /* peers with a batch being filled */
     uint32_t dirty_count;
@@ -103,7 +108,7 @@ enum { BATCH_RESERVE = RAFT_BATCH_HEADER_SIZE + 10 };
 void host_halt(struct host *h, const char *why, int err);
 void host_drain(struct host *h, struct host_group *g);
 void host_flush(struct host *h);
-/* The group's snapshot is loaded (or there is none): go on with start-up. */
+/* The group's snapshot is loaded (or there is none): go on with its start-up. */
 void host_snapshot_loaded(struct host *h, struct host_group *g);
 
 /* host_snapshot.c */

@@ -153,6 +153,35 @@ START_TEST(producer_ids_and_deletion) {
 }
 END_TEST
 
+/* Partitions get Raft group ids from CONTROLLER_GROUP_FIRST up, in creation order, never reused;
+ * a topic that would pass CONTROLLER_GROUP_LIMIT is refused with RQ_ENOSPC and takes none. */
+START_TEST(partitions_get_group_ids_never_reused) {
+    struct controller *c = cluster(3);   /* "t": groups 2..13 */
+    const struct controller_topic *t = topic(c, "t");
+    for (uint32_t p = 0; p < 12; p++) ck_assert_uint_eq(t->partitions[p].group, CONTROLLER_GROUP_FIRST + p);
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    ck_assert_int_eq(run(c, cmd, controller_cmd_delete_topic(cmd, "t")).error, 0);
+    ck_assert_int_eq(create(c, "u", 2, 3).error, 0);
+    ck_assert_uint_eq(topic(c, "u")->partitions[0].group, CONTROLLER_GROUP_FIRST + 12);
+    uint32_t left = CONTROLLER_GROUP_LIMIT - (CONTROLLER_GROUP_FIRST + 14);
+    ck_assert_int_eq(create(c, "big", left + 1, 1).error, RQ_ENOSPC);
+    ck_assert_ptr_null(topic(c, "big"));
+    ck_assert_int_eq(create(c, "fits", left, 1).error, 0);
+    ck_assert_uint_eq(topic(c, "fits")->partitions[left - 1].group, CONTROLLER_GROUP_LIMIT - 1);
+    ck_assert_int_eq(create(c, "more", 1, 1).error, RQ_ENOSPC);
+    /* The counter survives an image: a restored replica goes on where it stopped. */
+    size_t n;
+    uint8_t *image = image_of(c, &n);
+    struct controller *twin = controller_create(TIMEOUT);
+    ck_assert_int_eq(controller_restore(twin, image, n), 0);
+    ck_assert_uint_eq(topic(twin, "u")->partitions[1].group, CONTROLLER_GROUP_FIRST + 13);
+    ck_assert_int_eq(create(twin, "more", 1, 1).error, RQ_ENOSPC);
+    free(image);
+    controller_destroy(twin);
+    controller_destroy(c);
+}
+END_TEST
+
 /* Every proper prefix of every command, an unknown kind and a bad name: no-ops, counted. */
 START_TEST(malformed_commands_change_nothing) {
     struct controller *c = cluster(3), *twin = cluster(3);
@@ -215,7 +244,7 @@ START_TEST(image_round_trips_and_refuses_damage) {
     memcpy(longer, img, n);
     longer[n] = 0;
     ck_assert_int_eq(controller_restore(e, longer, n + 1), RQ_ECORRUPT);
-    longer[0] = 2;   /* another version */
+    longer[0] = 1;   /* another version (the image is version 2) */
     ck_assert_int_eq(controller_restore(e, longer, n), RQ_ECORRUPT);
     size_t after_n;
     uint8_t *after = image_of(e, &after_n);
@@ -267,6 +296,7 @@ int main(void) {
     tcase_add_test(tc, brokers_expire_and_leadership_moves);
     tcase_add_test(tc, leader_reports_follow_terms);
     tcase_add_test(tc, producer_ids_and_deletion);
+    tcase_add_test(tc, partitions_get_group_ids_never_reused);
     tcase_add_test(tc, malformed_commands_change_nothing);
     tcase_add_test(tc, image_round_trips_and_refuses_damage);
     tcase_add_test(tc, replicas_apply_identically);
