@@ -7,6 +7,13 @@
 #include "base/errors.h"
 #include "node/proposals.h"
 
+/* An applied batch: where its records are. */
+struct batch_pos {
+    uint64_t index;               /* its Raft entry */
+    uint64_t base_offset;
+    uint32_t count;
+};
+
 struct part_group {
     uint32_t group;
     uint64_t pending_timeout_ns;
@@ -15,6 +22,11 @@ struct part_group {
     struct partition_sm *sm;      /* about 144 KiB */
     struct proposals pending;
     uint64_t bad_images;
+    struct batch_pos *batches;    /* applied batches in offset order, [0, batch_count) */
+    uint32_t batch_count;
+    uint32_t batch_cap;
+    uint64_t readable_from;       /* the first offset whose batch is indexed */
+    uint64_t unindexed;           /* batches past PART_GROUP_BATCHES_MAX: not readable */
     uint8_t entry[RAFT_ENTRY_DATA_MAX];
 };
 
@@ -38,6 +50,7 @@ struct part_group *part_group_create(uint32_t group, uint64_t pending_timeout_ns
 
 void part_group_destroy(struct part_group *pg) {
     if (pg == NULL) return;
+    free(pg->batches);
     free(pg->sm);
     free(pg);
 }
@@ -59,12 +72,38 @@ int part_group_produce(struct part_group *pg, struct host *h, const struct proto
     return 0;
 }
 
-void part_group_apply(struct part_group *pg, const struct raft_entry *e) {
+/* Indexes an applied batch (bounded: beyond the bound its records cannot be read, counted). */
+static void index_batch(struct part_group *pg, uint64_t index, uint64_t base_offset,
+                        uint32_t count) {
+    if (pg->batch_count == pg->batch_cap) {
+        uint32_t cap = pg->batch_cap ? 2 * pg->batch_cap : 64;
+        if (cap > PART_GROUP_BATCHES_MAX) cap = PART_GROUP_BATCHES_MAX;
+        struct batch_pos *b = cap > pg->batch_cap ? realloc(pg->batches, cap * sizeof *b) : NULL;
+        if (b == NULL) {
+            pg->unindexed++;
+            return;
+        }
+        pg->batches = b;
+        pg->batch_cap = cap;
+    }
+    RQ_ASSERT(pg->batch_count == 0 ||
+              pg->batches[pg->batch_count - 1].base_offset + pg->batches[pg->batch_count - 1].count ==
+                  base_offset);
+    pg->batches[pg->batch_count++] = (struct batch_pos){index, base_offset, count};
+}
+
+void part_group_apply(struct part_group *pg, const struct raft_entry *e,
+                      struct partition_apply_result *applied) {
     struct part_group_result out = {.error = RQ_ENOTLEADER};
     struct partition_apply_result res = {0};
     if (e->type == RAFT_ENTRY_NORMAL) {
         partition_sm_apply(pg->sm, e->index, e->data, e->data_size, &res);
+        if (res.outcome == PARTITION_APPENDED && pg->unindexed == 0)
+            index_batch(pg, e->index, res.base_offset, res.record_count);
+        else if (res.outcome == PARTITION_APPENDED)
+            pg->unindexed++;
     }
+    if (applied != NULL) *applied = res;
     uint64_t cookie;
     int own;
     if (!proposals_applied(&pg->pending, e->index, e->term, &cookie, &own)) return;
@@ -88,6 +127,9 @@ void part_group_restore(struct part_group *pg, uint64_t index, const uint8_t *im
     } else {
         tmp->stats = pg->sm->stats;
         partition_sm_copy(pg->sm, tmp);
+        pg->batch_count = 0;   /* the records below the image are not in this log */
+        pg->unindexed = 0;
+        pg->readable_from = tmp->next_offset;
     }
     free(tmp);
 }
@@ -98,4 +140,50 @@ void part_group_tick(struct part_group *pg, uint64_t now_ns) {
         struct part_group_result timed_out = {.error = RQ_ETIMEOUT};
         pg->done(pg->done_arg, cookie, &timed_out);
     }
+}
+
+uint64_t part_group_log_start(const struct part_group *pg) {
+    return pg->readable_from > pg->sm->log_start_offset ? pg->readable_from
+                                                         : pg->sm->log_start_offset;
+}
+
+/* The position of the batch holding offset (which is indexed). */
+static uint32_t batch_of(const struct part_group *pg, uint64_t offset) {
+    uint32_t lo = 0, hi = pg->batch_count;   /* the answer is in [lo, hi) */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (pg->batches[mid].base_offset <= offset) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* Copies one batch's records from `offset` on into b; returns 0 to go on, 1 when full. */
+static int read_batch(const struct batch_pos *pos, const struct raft_entry *e, uint64_t offset,
+                      uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b) {
+    struct partition_entry pe;
+    int err = partition_entry_decode(e->data, e->data_size, &pe);
+    RQ_ASSERT(err == 0 && pe.records.count == pos->count);   /* it was applied as a batch */
+    size_t cursor = 0, start = 0;
+    struct proto_record rec;
+    for (uint64_t o = pos->base_offset; proto_record_next(&pe.records, &cursor, &rec);
+         o++, start = cursor) {
+        if (o < offset) continue;
+        size_t size = cursor - start;
+        if (b->count == max_records || (b->count > 0 && b->len + size > max_bytes)) return 1;
+        if (proto_fetch_add(b, o, pe.records.data + start, size) != 0) return 1;
+    }
+    return 0;
+}
+
+int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
+                    uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b) {
+    if (offset < part_group_log_start(pg) || offset > pg->sm->next_offset) return RQ_ERANGE;
+    if (offset == pg->sm->next_offset || pg->batch_count == 0) return 0;
+    for (uint32_t i = batch_of(pg, offset); i < pg->batch_count; i++) {
+        const struct raft_entry *e = raft_entry_at(r, pg->batches[i].index);
+        RQ_ASSERT(e != NULL);   /* a group whose log is its data keeps every entry */
+        if (read_batch(&pg->batches[i], e, offset, max_records, max_bytes, b)) break;
+    }
+    return 0;
 }

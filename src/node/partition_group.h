@@ -9,10 +9,19 @@
  *                                  time), RQ_ESEQUENCE for an out-of-order batch, RQ_ENOTLEADER
  *                                  when another leader's entry took the index
  *   part_group_apply/snapshot/restore -> partition_sm_apply / image / restore
+ *   part_group_read(offset)       -> committed records from offset on, read from the group's Raft
+ *                                  log (the partition's log is its Raft log): an index of applied
+ *                                  batches (Raft index, base offset, count) finds the entry that
+ *                                  holds an offset, and the records are copied out as stored
  *
  * acks=1 is answered at commit, as acks=all: stronger than promised (a message acknowledged with
  * acks=1 is then never lost), and slower than it could be. Answering at the leader's own durable
- * append, which the host does not report yet, is not built. The fetch path is not built either. */
+ * append, which the host does not report yet, is not built.
+ *
+ * Reads come from the entries Raft holds in memory: the node runs partition groups without
+ * snapshots (host HOST_GROUP_LOG_IS_DATA), so those are the whole log, bounded by the Raft log's
+ * memory bound. Reading older entries back from the store, for retention and for followers far
+ * behind, is not built. */
 #ifndef RQ_NODE_PARTITION_GROUP_H
 #define RQ_NODE_PARTITION_GROUP_H
 
@@ -40,12 +49,26 @@ void part_group_destroy(struct part_group *pg);
 int part_group_produce(struct part_group *pg, struct host *h, const struct proto_produce_req *req,
                        uint64_t cookie, uint64_t now_ns);
 
-void part_group_apply(struct part_group *pg, const struct raft_entry *e);
+/* Applies e; *out (may be NULL) says what the state machine did with it. */
+void part_group_apply(struct part_group *pg, const struct raft_entry *e,
+                      struct partition_apply_result *out);
 size_t part_group_snapshot(struct part_group *pg, uint8_t *buf, size_t cap);
 /* Restores an image taken at Raft index `index`; an image that does not decode or claims an
  * applied index beyond `index` is refused and counted (the node should halt). */
 void part_group_restore(struct part_group *pg, uint64_t index, const uint8_t *image, size_t size);
 void part_group_tick(struct part_group *pg, uint64_t now_ns);
+
+enum { PART_GROUP_BATCHES_MAX = 1 << 16 };   /* batches indexed: the Raft log's default bound */
+
+/* Appends to b the committed records from `offset` on, at most max_records of them and, after
+ * the first, at most max_bytes of record bytes; r is the group's Raft state (its log). Returns 0
+ * (no records when offset is the high watermark) or RQ_ERANGE when offset is below the log start
+ * or above the high watermark (part_group_state says both). */
+int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
+                    uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b);
+/* The first offset part_group_read can serve (the log start, or the offset the state machine
+ * was restored at: the records below a restored image are not in this replica's log). */
+uint64_t part_group_log_start(const struct part_group *pg);
 
 const struct partition_sm *part_group_state(const struct part_group *pg);
 uint64_t part_group_bad_images(const struct part_group *pg);

@@ -32,7 +32,8 @@ const char *proto_type_name(uint8_t type) {
     static const char *const names[] = {
         "unknown", "error", "raft", "produce-req", "produce-resp", "fetch-req", "fetch-resp",
         "metadata-req", "metadata-resp", "create-topic-req", "create-topic-resp",
-        "delete-topic-req", "delete-topic-resp", "init-producer-req", "init-producer-resp"};
+        "delete-topic-req", "delete-topic-resp", "init-producer-req", "init-producer-resp",
+        "forward"};
     _Static_assert(sizeof names / sizeof names[0] == PROTO_TYPE_MAX + 1, "a name per type");
     return type <= PROTO_TYPE_MAX ? names[type] : names[0];
 }
@@ -225,6 +226,14 @@ static void decode_body(struct rq_reader *r, uint8_t type, struct proto_msg *out
     case PROTO_RAFT:
         out->u.raft.size = (uint32_t)r->len;
         out->u.raft.data = r->len ? r->buf : NULL;
+        r->pos = r->len;
+        break;
+    case PROTO_FORWARD:
+        if (r->len == 0 || r->len > PROTO_FORWARD_MAX) {
+            bad(r, r->len ? RQ_ETOOBIG : RQ_ECORRUPT);
+            break;
+        }
+        out->u.forward = (struct proto_bytes){.data = r->buf, .size = (uint32_t)r->len};
         r->pos = r->len;
         break;
     case PROTO_PRODUCE_REQ: decode_produce_req(r, &out->u.produce_req); break;
@@ -464,6 +473,42 @@ size_t proto_encode_fetch_resp(uint8_t *buf, size_t cap, const struct proto_fetc
         rq_write_varint(&w, records[i].offset);
         write_record(&w, &records[i]);
     }
+    return finish(&w);
+}
+
+void proto_fetch_builder_init(struct proto_fetch_builder *b, uint8_t *buf, size_t cap) {
+    memset(b, 0, sizeof *b);
+    b->buf = buf;
+    b->cap = cap;
+}
+
+int proto_fetch_add(struct proto_fetch_builder *b, uint64_t offset, const uint8_t *record,
+                    size_t size) {
+    RQ_ASSERT(b->count == 0 || offset > b->last_offset);
+    if (b->count == PROTO_RECORDS_MAX) return RQ_ERANGE;
+    struct rq_writer w;
+    rq_writer_init(&w, b->buf + b->len, b->cap - b->len);
+    rq_write_varint(&w, offset);
+    rq_write_bytes(&w, record, size);
+    if (w.err) return RQ_ETOOBIG;
+    b->len += w.len;
+    b->count++;
+    b->last_offset = offset;
+    return 0;
+}
+
+size_t proto_encode_fetch_resp_raw(uint8_t *buf, size_t cap, const struct proto_fetch_resp *m,
+                                   const struct proto_fetch_builder *b) {
+    RQ_ASSERT(m->log_start <= m->high_watermark);
+    RQ_ASSERT(b->count == 0 || b->last_offset < m->high_watermark);
+    struct rq_writer w;
+    rq_writer_init(&w, buf, cap);
+    write_err(&w, m->error);
+    rq_write_varint(&w, m->leader_hint);
+    rq_write_varint(&w, m->log_start);
+    rq_write_varint(&w, m->high_watermark);
+    rq_write_varint(&w, b->count);
+    rq_write_bytes(&w, b->buf, b->len);
     return finish(&w);
 }
 

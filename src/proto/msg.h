@@ -32,7 +32,9 @@ enum proto_type {
     PROTO_DELETE_TOPIC_RESP = 12,
     PROTO_INIT_PRODUCER_REQ = 13,
     PROTO_INIT_PRODUCER_RESP = 14,
-    PROTO_TYPE_MAX = 14,
+    PROTO_FORWARD = 15,           /* node to node: a controller command for the controller's
+                                     leader to propose (opaque here), never answered */
+    PROTO_TYPE_MAX = 15,
 };
 
 enum {
@@ -46,6 +48,7 @@ enum {
     PROTO_BROKERS_MAX = 255,
     PROTO_TOPICS_MAX = 1024,          /* topics in one metadata request or answer */
     PROTO_WAIT_MS_MAX = 60000,        /* a fetch's long-poll */
+    PROTO_FORWARD_MAX = 1024,         /* a FORWARD payload, bytes */
 };
 
 enum proto_acks { PROTO_ACKS_NONE = 0, PROTO_ACKS_LEADER = 1, PROTO_ACKS_ALL = 2 };
@@ -186,12 +189,14 @@ struct proto_init_producer_resp {
     uint32_t leader_hint;
 };
 
-/* A decoded payload of any type. INIT_PRODUCER_REQ carries nothing; RAFT carries raw. */
+/* A decoded payload of any type. INIT_PRODUCER_REQ carries nothing; RAFT and FORWARD carry raw
+ * bytes. */
 struct proto_msg {
     uint8_t type;
     union {
         struct proto_error error;
         struct proto_bytes raft;
+        struct proto_bytes forward;
         struct proto_produce_req produce_req;
         struct proto_produce_resp produce_resp;
         struct proto_fetch_req fetch_req;
@@ -243,6 +248,27 @@ size_t proto_encode_delete_topic_req(uint8_t *buf, size_t cap,
 size_t proto_encode_status_resp(uint8_t *buf, size_t cap, const struct proto_status_resp *m);
 size_t proto_encode_init_producer_resp(uint8_t *buf, size_t cap,
                                        const struct proto_init_producer_resp *m);
+
+/* A fetch answer built from stored records without re-encoding them (a broker keeps records as
+ * the producer encoded them): proto_fetch_add appends one record's bytes (one record as
+ * proto_records_decode delimits it, no offset) at its offset into a scratch buffer, then
+ * proto_encode_fetch_resp_raw writes the answer with them. */
+struct proto_fetch_builder {
+    uint8_t *buf;
+    size_t cap;
+    size_t len;
+    uint32_t count;
+    uint64_t last_offset;
+};
+void proto_fetch_builder_init(struct proto_fetch_builder *b, uint8_t *buf, size_t cap);
+/* Returns 0, RQ_ETOOBIG (it does not fit: nothing appended) or RQ_ERANGE (PROTO_RECORDS_MAX
+ * records already). Offsets must be strictly increasing (asserted). */
+int proto_fetch_add(struct proto_fetch_builder *b, uint64_t offset, const uint8_t *record,
+                    size_t size);
+/* m's records are ignored: the builder's are written (their offsets below m->high_watermark,
+ * asserted). Returns the size, or 0 when it does not fit. */
+size_t proto_encode_fetch_resp_raw(uint8_t *buf, size_t cap, const struct proto_fetch_resp *m,
+                                   const struct proto_fetch_builder *b);
 
 /* ---- iterators over a decoded message's lists: each returns 1 with the next item, 0 at the
  * end. *cursor starts at 0. ---- */

@@ -31,7 +31,7 @@ static void done(void *arg, uint64_t cookie, const struct part_group_result *r) 
 
 static void apply(void *arg, uint32_t group, const struct raft_entry *e) {
     (void)group;
-    part_group_apply(((struct server *)arg)->pg, e);
+    part_group_apply(((struct server *)arg)->pg, e, NULL);
 }
 
 static size_t image(void *arg, uint32_t group, uint8_t *buf, size_t cap) {

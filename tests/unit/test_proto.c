@@ -156,7 +156,7 @@ static const struct proto_record_in recs[] = {
     {.offset = 99, .timestamp = UINT64_MAX, .key = {(const uint8_t *)"k3", 2},
      .value = {(const uint8_t *)"v", 1}},
 };
-enum { SAMPLES = 14 };
+enum { SAMPLES = 15 };
 
 /* Encodes sample k into buf; returns its type and size. */
 static size_t sample(int k, uint8_t *buf, size_t cap, uint8_t *type) {
@@ -232,6 +232,10 @@ static size_t sample(int k, uint8_t *buf, size_t cap, uint8_t *type) {
         *type = PROTO_RAFT;
         memcpy(buf, "RQFB raft batch", 15);
         return 15;
+    case 14:
+        *type = PROTO_FORWARD;
+        memcpy(buf, "\x02controller", 11);
+        return 11;
     }
     ck_abort_msg("no sample %d", k);
     return 0;
@@ -314,6 +318,7 @@ static void check_sample(int k, const struct proto_msg *m) {
     case 8: ck_assert_int_eq(m->u.status_resp.error, RQ_ETOPICEXISTS); break;
     case 12: ck_assert_uint_eq(m->u.init_producer_resp.producer_id, 1ull << 40); break;
     case 13: ck_assert_uint_eq(m->u.raft.size, 15); break;
+    case 14: ck_assert_mem_eq(m->u.forward.data, "\x02controller", 11); break;
     default: break;
     }
 }
@@ -330,7 +335,7 @@ START_TEST(payload_round_trip) {
     check_sample(_i, &m);
     free(exact);
     /* Too small a buffer: nothing is claimed written. */
-    if (n > 0 && type != PROTO_RAFT) ck_assert_uint_eq(sample(_i, buf, n - 1, &type), 0);
+    if (n > 0 && type != PROTO_RAFT && type != PROTO_FORWARD) ck_assert_uint_eq(sample(_i, buf, n - 1, &type), 0);
 }
 END_TEST
 
@@ -339,7 +344,8 @@ START_TEST(payload_every_truncation_refused) {
     uint8_t buf[1024];
     uint8_t type;
     size_t n = sample(_i, buf, sizeof buf, &type);
-    if (type == PROTO_RAFT) return;   /* opaque here: raft/msg.c checks it */
+    if (type == PROTO_RAFT || type == PROTO_FORWARD) return;   /* opaque here: checked by
+                                                                  raft/msg.c, meta/controller.c */
     for (size_t cut = 0; cut < n; cut++) {
         uint8_t *p = dup_exact(buf, cut);
         struct proto_msg m;
@@ -400,7 +406,8 @@ static const struct bad bads[] = {
     {"init producer request with a byte", PROTO_INIT_PRODUCER_REQ, {0}, 1, RQ_ECORRUPT},
     {"error text over 255 bytes", PROTO_ERROR, {16, 0x80, 0x02}, 3, RQ_ETOOBIG},
     {"unknown type 0", 0, {0}, 0, RQ_ETYPE},
-    {"unknown type 15", PROTO_TYPE_MAX + 1, {0}, 0, RQ_ETYPE},
+    {"empty forward", PROTO_FORWARD, {0}, 0, RQ_ECORRUPT},
+    {"unknown type 16", PROTO_TYPE_MAX + 1, {0}, 0, RQ_ETYPE},
 };
 
 START_TEST(malformed_payload_refused) {
@@ -448,6 +455,51 @@ START_TEST(topic_names) {
 }
 END_TEST
 
+/* A fetch answer built from raw stored records decodes to the same records at their offsets;
+ * a record that does not fit is refused whole. */
+START_TEST(fetch_answer_from_raw_records) {
+    struct proto_record_in in[2] = {
+        {.timestamp = 5, .key = {(const uint8_t *)"k", 1}, .value = {(const uint8_t *)"one", 3}},
+        {.timestamp = 6, .value = {(const uint8_t *)"second", 6}}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = 2,
+                                    .records = {.count = 2}};
+    uint8_t produce[256], scratch[64], out[256];
+    size_t n = proto_encode_produce_req(produce, sizeof produce, &req, in);
+    struct proto_msg pm;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, produce, n, &pm), 0);
+    struct proto_fetch_builder b;
+    proto_fetch_builder_init(&b, scratch, sizeof scratch);
+    size_t cur = 0, before = 0;
+    struct proto_record r;
+    uint64_t offset = 40;
+    while (proto_record_next(&pm.u.produce_req.records, &cur, &r)) {
+        ck_assert_int_eq(proto_fetch_add(&b, offset++, pm.u.produce_req.records.data + before,
+                                         cur - before), 0);
+        before = cur;
+    }
+    struct proto_fetch_builder tiny;
+    uint8_t small[4];
+    proto_fetch_builder_init(&tiny, small, sizeof small);
+    ck_assert_int_eq(proto_fetch_add(&tiny, 1, pm.u.produce_req.records.data, 8), RQ_ETOOBIG);
+    ck_assert_uint_eq(tiny.count, 0);
+    struct proto_fetch_resp resp = {.log_start = 0, .high_watermark = 42};
+    size_t m = proto_encode_fetch_resp_raw(out, sizeof out, &resp, &b);
+    ck_assert_uint_gt(m, 0);
+    struct proto_msg fm;
+    ck_assert_int_eq(proto_decode(PROTO_FETCH_RESP, out, m, &fm), 0);
+    ck_assert_uint_eq(fm.u.fetch_resp.records.count, 2);
+    cur = 0;
+    ck_assert(proto_record_next(&fm.u.fetch_resp.records, &cur, &r));
+    ck_assert_uint_eq(r.offset, 40);
+    ck_assert_mem_eq(r.value.data, "one", 3);
+    ck_assert(proto_record_next(&fm.u.fetch_resp.records, &cur, &r));
+    ck_assert_uint_eq(r.offset, 41);
+    ck_assert_uint_eq(r.timestamp, 6);
+    ck_assert_mem_eq(r.value.data, "second", 6);
+    ck_assert_uint_eq(proto_encode_fetch_resp_raw(out, m - 1, &resp, &b), 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("proto");
     TCase *tc = tcase_create("frame");
@@ -464,6 +516,7 @@ int main(void) {
     tcase_add_loop_test(tc, malformed_payload_refused, 0, (int)(sizeof bads / sizeof bads[0]));
     tcase_add_test(tc, topic_names);
     tcase_add_test(tc, records_decode_alone);
+    tcase_add_test(tc, fetch_answer_from_raw_records);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }

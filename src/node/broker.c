@@ -1,0 +1,328 @@
+/* A raftq server: the controller group, partition groups and the cluster; see broker.h. Clients'
+ * requests are in broker_client.c. */
+#include "node/broker.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/codec.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "node/broker_internal.h"
+#include "raft/msg.h"
+
+_Static_assert((int)CONTROLLER_GROUP_LIMIT <= (int)HOST_GROUP_ID_LIMIT, "partition group ids fit the host");
+
+void broker_config_default(struct broker_config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    host_config_default(&cfg->host);
+    cfg->heartbeat_every_ns = 200 * 1000 * 1000ull;
+    cfg->heartbeat_timeout_ns = 2 * 1000 * 1000 * 1000ull;
+    cfg->expire_every_ns = 500 * 1000 * 1000ull;
+    cfg->request_timeout_ns = 10 * 1000 * 1000 * 1000ull;
+}
+
+uint64_t broker_now(const struct broker *b) { return b->io->now(b->io->env); }
+struct host *broker_host(const struct broker *b) { return b->host; }
+const struct controller *broker_controller(const struct broker *b) { return ctl_group_state(b->ctl); }
+void broker_stats_get(const struct broker *b, struct broker_stats *out) { *out = b->stats; }
+
+int broker_partition_of_group(const struct broker *b, uint32_t group, const char **topic,
+                              uint32_t *partition) {
+    const struct broker_part *part = group < HOST_GROUP_ID_LIMIT ? b->parts[group] : NULL;
+    if (part == NULL) return 0;
+    *topic = part->topic;
+    *partition = part->partition;
+    return 1;
+}
+
+struct broker_part *broker_part_find(struct broker *b, struct proto_bytes topic, uint32_t p,
+                                     int *err) {
+    *err = host_is_ready(b->host) ? RQ_ENOTOPIC : RQ_ECLOSED;
+    if (*err == RQ_ECLOSED) return NULL;
+    const struct controller_topic *t = controller_topic(broker_controller(b), topic.data, topic.size);
+    if (t == NULL || p >= t->partition_count) return NULL;
+    return b->parts[t->partitions[p].group];   /* NULL: no replica here */
+}
+
+/* ---- the host's callbacks: each group's state machine ------------------------------------------ */
+
+static struct broker_part *part_of(struct broker *b, uint32_t group) {
+    struct broker_part *part = group < HOST_GROUP_ID_LIMIT ? b->parts[group] : NULL;
+    RQ_ASSERT(part != NULL);   /* the host runs only the groups the broker added */
+    return part;
+}
+
+static void on_apply(void *arg, uint32_t group, const struct raft_entry *e) {
+    struct broker *b = arg;
+    if (group == CONTROLLER_GROUP) {
+        ctl_group_apply(b->ctl, e);
+        return;
+    }
+    struct broker_part *part = part_of(b, group);
+    struct partition_apply_result res;
+    part_group_apply(part->pg, e, &res);
+    if (b->obs.partition_applied)
+        b->obs.partition_applied(b->obs.arg, b->io->node_id, group, e, &res);
+    if (res.outcome == PARTITION_APPENDED && part->fetch_waiters > 0) broker_fetch_wake(b, part);
+}
+
+static size_t on_snapshot(void *arg, uint32_t group, uint8_t *buf, size_t cap) {
+    struct broker *b = arg;
+    if (group == CONTROLLER_GROUP) return ctl_group_snapshot(b->ctl, buf, cap);
+    return part_group_snapshot(part_of(b, group)->pg, buf, cap);
+}
+
+static void on_restore(void *arg, uint32_t group, uint64_t index, const uint8_t *image,
+                       size_t size) {
+    struct broker *b = arg;
+    if (group == CONTROLLER_GROUP) {
+        ctl_group_restore(b->ctl, image, size);
+        if (ctl_group_bad_images(b->ctl) > 0) b->io->halt(b->io->env, "controller image corrupt");
+        return;
+    }
+    struct broker_part *part = part_of(b, group);
+    part_group_restore(part->pg, index, image, size);
+    if (part_group_bad_images(part->pg) > 0) b->io->halt(b->io->env, "partition image corrupt");
+}
+
+/* ---- partition replicas: added as the controller's state places them here --------------------- */
+
+static int is_replica(const struct controller_partition *p, uint32_t node) {
+    for (uint32_t k = 0; k < p->replica_count; k++)
+        if (p->replicas[k] == node) return 1;
+    return 0;
+}
+
+static void add_part(struct broker *b, const struct controller_topic *t, uint32_t p) {
+    const struct controller_partition *cp = &t->partitions[p];
+    struct broker_part *part = calloc(1, sizeof *part);
+    if (part == NULL) return;   /* tried again at the next tick */
+    part->group = cp->group;
+    part->partition = p;
+    memcpy(part->topic, t->name, t->name_size);
+    part->pg = part_group_create(cp->group, b->cfg.request_timeout_ns, broker_part_done, b);
+    int err = part->pg ? host_group_add(b->host, cp->group, cp->replicas, cp->replica_count,
+                                        HOST_GROUP_LOG_IS_DATA)
+                       : RQ_ENOMEM;
+    if (err != 0) {
+        RQ_WARN("broker: partition %s/%" PRIu32 " (group %" PRIu32 "): %s", part->topic, p,
+                cp->group, rq_strerror(err));
+        part_group_destroy(part->pg);
+        free(part);
+        return;
+    }
+    RQ_INFO("broker: replica of %s/%" PRIu32 " (group %" PRIu32 ")", part->topic, p, cp->group);
+    b->parts[cp->group] = part;
+}
+
+/* Adds the groups of every partition the controller's state places on this node. Deleted topics'
+ * groups keep running (removing a group is not built). */
+static void reconcile_parts(struct broker *b) {
+    const struct controller *c = broker_controller(b);
+    for (uint32_t i = 0; i < controller_topic_count(c); i++) {
+        const struct controller_topic *t = controller_topic_at(c, i);
+        for (uint32_t p = 0; p < t->partition_count; p++)
+            if (b->parts[t->partitions[p].group] == NULL && is_replica(&t->partitions[p], b->io->node_id))
+                add_part(b, t, p);
+    }
+}
+
+/* ---- the cluster: registration, heartbeats and leader reports, forwarded to the controller ----- *
+ *
+ * FORWARD payload: u8 kind (CONTROLLER_REGISTER, _HEARTBEAT or _LEADER), varint broker, then
+ * REGISTER: string address; LEADER: string topic, varint partition, varint term. The controller's
+ * leader turns it into the command, stamped with its own clock (the controller's times are its
+ * leader's, never a broker's). */
+
+static void put_string(struct rq_writer *w, const void *s, size_t n) {
+    rq_write_varint(w, n);
+    rq_write_bytes(w, s, n);
+}
+
+/* Proposes the command locally when this node leads the controller, else sends it there. */
+static void to_controller(struct broker *b, const uint8_t *fwd, size_t size);
+
+static void send_forward(struct broker *b, uint8_t kind, const char *topic, uint32_t partition,
+                         uint64_t term) {
+    uint8_t payload[PROTO_FORWARD_MAX];
+    struct rq_writer w;
+    rq_writer_init(&w, payload, sizeof payload);
+    rq_write_u8(&w, kind);
+    rq_write_varint(&w, b->io->node_id);
+    if (kind == CONTROLLER_REGISTER) put_string(&w, b->cfg.address, strlen(b->cfg.address));
+    if (kind == CONTROLLER_LEADER) {
+        put_string(&w, topic, strlen(topic));
+        rq_write_varint(&w, partition);
+        rq_write_varint(&w, term);
+    }
+    RQ_ASSERT(w.err == 0);
+    to_controller(b, payload, w.len);
+}
+
+/* The controller command a FORWARD asks for, or 0 when it does not decode. */
+static size_t command_of(const struct broker *b, const uint8_t *fwd, size_t size, uint8_t *cmd) {
+    struct rq_reader r;
+    rq_reader_init(&r, fwd, size);
+    uint8_t kind = 0;
+    uint64_t broker = 0, n = 0, partition = 0, term = 0;
+    rq_read_u8(&r, &kind);
+    rq_read_varint(&r, &broker);
+    char text[PROTO_TEXT_MAX + 1] = {0};
+    if (kind == CONTROLLER_REGISTER || kind == CONTROLLER_LEADER) {
+        size_t max = kind == CONTROLLER_REGISTER ? PROTO_TEXT_MAX : PROTO_TOPIC_NAME_MAX;
+        const uint8_t *bytes = NULL;
+        if (rq_read_varint(&r, &n) == 0 && n <= max && n < sizeof text &&
+            rq_read_bytes(&r, n, &bytes) == 0)
+            memcpy(text, bytes, n);
+        else if (r.err == 0)
+            r.err = RQ_ECORRUPT;
+    }
+    if (kind == CONTROLLER_LEADER) {
+        rq_read_varint(&r, &partition);
+        rq_read_varint(&r, &term);
+    }
+    if (r.err != 0 || rq_reader_remaining(&r) != 0 || broker < 1 || broker > RQ_NODE_ID_MAX)
+        return 0;
+    uint64_t now = broker_now(b);
+    switch (kind) {
+    case CONTROLLER_REGISTER: return controller_cmd_register(cmd, (uint32_t)broker, text, now);
+    case CONTROLLER_HEARTBEAT: return controller_cmd_heartbeat(cmd, (uint32_t)broker, now);
+    case CONTROLLER_LEADER:
+        if (!proto_topic_name_valid((const uint8_t *)text, n) || partition >= PROTO_PARTITIONS_MAX)
+            return 0;
+        return controller_cmd_leader(cmd, text, (uint32_t)partition, (uint32_t)broker, term);
+    default: return 0;
+    }
+}
+
+static void propose_forward(struct broker *b, const uint8_t *fwd, size_t size) {
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    size_t n = command_of(b, fwd, size, cmd);
+    if (n == 0) {
+        b->stats.bad_requests++;
+        RQ_WARN("broker: a forwarded controller command does not decode (%zu bytes)", size);
+        return;
+    }
+    if (ctl_group_propose(b->ctl, b->host, cmd, n, 0, broker_now(b)) == 0)
+        b->stats.forwards_proposed++;
+}
+
+static void to_controller(struct broker *b, const uint8_t *fwd, size_t size) {
+    const struct raft *r = host_raft(b->host, CONTROLLER_GROUP);
+    uint32_t leader = r ? raft_leader(r) : 0;
+    if (leader == 0) return;   /* tried again at the next heartbeat */
+    if (leader == b->io->node_id) {
+        propose_forward(b, fwd, size);
+        return;
+    }
+    uint8_t frame[PROTO_FRAME_HEADER + PROTO_FORWARD_MAX];
+    size_t n = proto_frame_encode(frame, sizeof frame, PROTO_FORWARD, 0, fwd, (uint32_t)size);
+    RQ_ASSERT(n > 0);
+    b->io->send(b->io->env, leader, frame, n);
+    b->stats.forwards_sent++;
+}
+
+/* Every heartbeat period: register (again) when the controller does not count this broker as
+ * live, else heartbeat; report each partition this node leads that the controller does not
+ * record as led by it in its current term. */
+static void heartbeat(struct broker *b, uint64_t now) {
+    if (now < b->next_heartbeat_ns) return;
+    b->next_heartbeat_ns = now + b->cfg.heartbeat_every_ns;
+    const struct controller *c = broker_controller(b);
+    const struct controller_broker *me = controller_broker(c, b->io->node_id);
+    send_forward(b, me && me->alive ? CONTROLLER_HEARTBEAT : CONTROLLER_REGISTER, NULL, 0, 0);
+    for (uint32_t i = 0; i < controller_topic_count(c); i++) {
+        const struct controller_topic *t = controller_topic_at(c, i);
+        for (uint32_t p = 0; p < t->partition_count; p++) {
+            const struct controller_partition *cp = &t->partitions[p];
+            const struct raft *r = b->parts[cp->group] ? host_raft(b->host, cp->group) : NULL;
+            if (r == NULL || raft_role(r) != RAFT_LEADER) continue;
+            if (cp->leader != b->io->node_id || cp->leader_term < raft_term(r))
+                send_forward(b, CONTROLLER_LEADER, b->parts[cp->group]->topic, p, raft_term(r));
+        }
+    }
+}
+
+/* ---- lifecycle and the environment's entry points --------------------------------------------- */
+
+static void on_ready(void *arg) { reconcile_parts(arg); }
+
+struct broker *broker_create(const struct rq_io *io, const struct broker_config *cfg,
+                             const struct broker_observer *obs) {
+    RQ_ASSERT(cfg->controller_count >= 1 && cfg->controller_count <= RAFT_VOTERS_MAX);
+    RQ_ASSERT(strlen(cfg->address) <= PROTO_TEXT_MAX && cfg->heartbeat_every_ns > 0);
+    struct broker *b = calloc(1, sizeof *b);
+    if (b == NULL) return NULL;
+    b->io = io;
+    b->cfg = *cfg;
+    if (obs) b->obs = *obs;
+    b->next_generation = 1;
+    struct host_config hc = cfg->host;
+    hc.groups = CONTROLLER_GROUP;   /* the controller; partitions are added as placed */
+    memcpy(hc.raft.voters, cfg->controllers, sizeof hc.raft.voters);
+    hc.raft.voter_count = cfg->controller_count;
+    struct ctl_group_config cc = {.group = CONTROLLER_GROUP,
+                                  .heartbeat_timeout_ns = cfg->heartbeat_timeout_ns,
+                                  .expire_every_ns = cfg->expire_every_ns,
+                                  .pending_timeout_ns = cfg->request_timeout_ns};
+    static const struct host_callbacks cb = {.apply = on_apply, .snapshot = on_snapshot,
+                                             .restore = on_restore, .ready = on_ready};
+    b->ctl = ctl_group_create(&cc, broker_ctl_done, b);
+    b->host = b->ctl ? host_create(io, &hc, &cb, b) : NULL;
+    if (b->host == NULL) {
+        broker_destroy(b);
+        return NULL;
+    }
+    return b;
+}
+
+void broker_destroy(struct broker *b) {
+    if (b == NULL) return;
+    host_destroy(b->host);
+    for (uint32_t g = 0; g < HOST_GROUP_ID_LIMIT; g++) {
+        if (b->parts[g] == NULL) continue;
+        part_group_destroy(b->parts[g]->pg);
+        free(b->parts[g]);
+    }
+    ctl_group_destroy(b->ctl);
+    free(b);
+}
+
+void broker_start(struct broker *b) { host_start(b->host); }
+
+void broker_on_timer(struct broker *b) {
+    host_on_timer(b->host);
+    if (!host_is_ready(b->host)) return;
+    uint64_t now = broker_now(b);
+    reconcile_parts(b);
+    heartbeat(b, now);
+    ctl_group_tick(b->ctl, b->host, now);
+    for (uint32_t g = 0; g < HOST_GROUP_ID_LIMIT; g++)
+        if (b->parts[g] != NULL) part_group_tick(b->parts[g]->pg, now);
+    broker_requests_tick(b, now);
+}
+
+void broker_on_peer_message(struct broker *b, uint32_t from, const void *buf, size_t len) {
+    const uint8_t *p = buf;
+    if (len >= 4 && rq_get_u32(p) == RAFT_BATCH_MAGIC) {
+        host_on_peer_message(b->host, from, buf, len);
+        return;
+    }
+    struct proto_frame f;
+    size_t used;
+    struct proto_msg m;
+    int err = proto_frame_decode(p, len, PROTO_FRAME_MAX, &f, &used);
+    if (err == 0 && used == len && f.type == PROTO_FORWARD &&
+        proto_decode(f.type, f.payload, f.payload_size, &m) == 0) {
+        if (host_is_ready(b->host)) propose_forward(b, m.u.forward.data, m.u.forward.size);
+        return;
+    }
+    b->stats.bad_requests++;
+    RQ_WARN("broker: a message from n%" PRIu32 " (%zu bytes) is neither a Raft batch nor a "
+            "forwarded command", from, len);
+}
+
+void broker_on_disk_done(struct broker *b, struct rq_disk_req *req) { host_on_disk_done(b->host, req); }

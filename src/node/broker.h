@@ -1,0 +1,116 @@
+/* broker.h — a raftq server: one host (node/host.h) running the controller's Raft group and a
+ * Raft group per partition replica placed on this node, serving clients over the wire protocol
+ * (proto/msg.h). The simulator's mq workload and raftqd run this same code through rq_io.
+ *
+ * Groups. Group 1 is the controller (meta/controller.h, on the nodes listed in
+ * broker_config.controllers: every node of a small cluster). Every node follows the controller's
+ * state through its own replica of it, or, if it is not a controller node, ... (not built: every
+ * broker is a controller node today). Whenever that state shows a partition placed on this node,
+ * the broker adds the partition's group (group id from the controller, bootstrap voters = the
+ * partition's replica set) to its host; at a restart the groups come back the same way as the
+ * controller's state is recovered, each finding its files by its id. Partition groups are never
+ * snapshotted: the log is the data (node/partition_group.h).
+ *
+ * Membership in the cluster. Each broker registers with the controller (REGISTER, a new epoch per
+ * process start) and then heartbeats every heartbeat_every_ns; the controller's leader marks
+ * brokers it has not heard from within heartbeat_timeout_ns as down (EXPIRE), which moves the
+ * recorded leadership of their partitions. A broker also reports each partition it starts to lead
+ * (LEADER, with the Raft term) so metadata answers name the real leaders. These commands travel
+ * to the controller's leader as FORWARD frames between servers and are proposed there; nothing
+ * answers them: they are repeated until the broker's own controller replica shows their effect
+ * (registration) or periodically (heartbeats), and a lost one costs nothing.
+ *
+ * Between servers a message is either a Raft batch (raft/msg.h; it begins with the magic "RQFB")
+ * or one proto frame (whose first four bytes are its length, at most PROTO_FRAME_MAX, which can
+ * never read as the magic).
+ *
+ * Clients. Each message from a client holds whole frames (the shim reassembles a TCP stream).
+ *   METADATA      answered by any broker from its controller replica
+ *   CREATE_TOPIC, DELETE_TOPIC, INIT_PRODUCER
+ *                 proposed to the controller if this node leads it, else RQ_ENOTLEADER with the
+ *                 controller's leader as hint; answered once applied
+ *   PRODUCE       to the partition's leader; RQ_ENOTLEADER with the Raft leader as hint elsewhere,
+ *                 RQ_ENOTOPIC when this node holds no replica of it, RQ_ETOOBIG for a record
+ *                 over the topic's max_message_bytes; acks=1 and acks=all answered once the batch
+ *                 is applied (committed) — see partition_group.h; acks=0 never answered
+ *   FETCH         committed records from an offset, on the leader, or on any replica with
+ *                 from_follower (its applied records are committed ones); waits up to
+ *                 max_wait_ms for records when there are none (long-poll); RQ_ERANGE with the
+ *                 valid range for an offset outside it
+ * A request that cannot be decoded gets an ERROR frame naming what was wrong; the connection and
+ * the broker go on. Requests waiting for an answer are bounded (BROKER_REQUESTS_MAX: beyond, an
+ * immediate RQ_EBUSY); each is forgotten after request_timeout_ns, or when its connection closes.
+ * Follower fetches do not use ReadIndex: a replica's applied records are committed, so serving
+ * them is safe; a follower may simply be behind the leader (the consumer sees a lower high
+ * watermark and asks again). */
+#ifndef RQ_NODE_BROKER_H
+#define RQ_NODE_BROKER_H
+
+#include <stdint.h>
+
+#include "broker/partition.h"
+#include "io/io.h"
+#include "node/host.h"
+#include "proto/msg.h"
+
+enum {
+    BROKER_REQUESTS_MAX = 1024,      /* client requests waiting for an answer, per broker */
+    BROKER_ANSWER_MAX = RQ_MSG_MAX - 16,   /* one answer's payload: its frame is one message */
+};
+
+struct broker_config {
+    uint32_t controllers[RAFT_VOTERS_MAX];   /* the controller group's voters */
+    uint32_t controller_count;
+    char address[PROTO_TEXT_MAX + 1];        /* advertised to clients, NUL-terminated */
+    struct host_config host;                 /* timeouts, bounds; groups and voters are set here */
+    uint64_t heartbeat_every_ns;
+    uint64_t heartbeat_timeout_ns;           /* the controller marks a silent broker down */
+    uint64_t expire_every_ns;                /* how often the controller's leader checks */
+    uint64_t request_timeout_ns;             /* a waiting request is forgotten after this */
+};
+
+/* Defaults: 10 ms tick, heartbeats every 200 ms, down after 2 s, requests forgotten after 10 s.
+ * The caller sets controllers and address. */
+void broker_config_default(struct broker_config *cfg);
+
+/* What happens inside, for the simulator's checkers (all optional). */
+struct broker_observer {
+    void *arg;
+    /* A partition replica applied a committed entry: res says what became of it (APPENDED: its
+     * records got res->base_offset on); e is the Raft entry. */
+    void (*partition_applied)(void *arg, uint32_t node, uint32_t group,
+                              const struct raft_entry *e, const struct partition_apply_result *res);
+};
+
+struct broker;
+
+struct broker *broker_create(const struct rq_io *io, const struct broker_config *cfg,
+                             const struct broker_observer *obs);
+void broker_destroy(struct broker *b);
+
+/* rq_node_ops entry points. */
+void broker_start(struct broker *b);
+void broker_on_timer(struct broker *b);
+void broker_on_peer_message(struct broker *b, uint32_t from, const void *buf, size_t len);
+void broker_on_client_message(struct broker *b, uint64_t conn, const void *buf, size_t len);
+void broker_on_disk_done(struct broker *b, struct rq_disk_req *req);
+void broker_on_conn_closed(struct broker *b, uint64_t conn);
+
+/* For checkers and tests. */
+struct host *broker_host(const struct broker *b);
+const struct controller *broker_controller(const struct broker *b);
+/* The partition group id's topic and partition index (0 when this node does not know it). */
+int broker_partition_of_group(const struct broker *b, uint32_t group, const char **topic,
+                              uint32_t *partition);
+
+struct broker_stats {
+    uint64_t requests;
+    uint64_t bad_requests;           /* answered with an ERROR frame */
+    uint64_t busy;                   /* refused: too many waiting */
+    uint64_t timeouts;
+    uint64_t forwards_sent;
+    uint64_t forwards_proposed;
+};
+void broker_stats_get(const struct broker *b, struct broker_stats *out);
+
+#endif

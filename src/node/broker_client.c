@@ -1,0 +1,386 @@
+/* A broker's clients: decoding their frames, serving or routing each request, and the table of
+ * requests waiting for an answer; see broker.h. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "node/broker_internal.h"
+
+/* ---- answers ----------------------------------------------------------------------------------- */
+
+static uint8_t *payload_buf(struct broker *b) { return b->answer + PROTO_FRAME_HEADER; }
+
+void broker_answer(struct broker *b, uint64_t conn, uint8_t type, uint32_t correlation,
+                   size_t payload_size) {
+    RQ_ASSERT(payload_size <= BROKER_ANSWER_MAX);
+    proto_frame_header(b->answer, type, correlation, payload_buf(b), (uint32_t)payload_size);
+    b->io->reply(b->io->env, conn, b->answer, PROTO_FRAME_HEADER + payload_size);
+}
+
+static void answer_error_frame(struct broker *b, uint64_t conn, uint32_t correlation, int error,
+                               const char *text) {
+    b->stats.bad_requests++;
+    size_t n = proto_encode_error(payload_buf(b), BROKER_ANSWER_MAX, error, text);
+    broker_answer(b, conn, PROTO_ERROR, correlation, n);
+}
+
+static void answer_status(struct broker *b, uint64_t conn, uint8_t type, uint32_t correlation,
+                          int error, uint32_t hint) {
+    size_t n;
+    if (type == PROTO_INIT_PRODUCER_RESP) {
+        struct proto_init_producer_resp m = {.error = error, .leader_hint = hint};
+        n = proto_encode_init_producer_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
+    } else if (type == PROTO_PRODUCE_RESP) {
+        struct proto_produce_resp m = {.error = error, .leader_hint = hint};
+        n = proto_encode_produce_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
+    } else {
+        RQ_ASSERT(type == PROTO_CREATE_TOPIC_RESP || type == PROTO_DELETE_TOPIC_RESP);
+        struct proto_status_resp m = {.error = error, .leader_hint = hint};
+        n = proto_encode_status_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
+    }
+    broker_answer(b, conn, type, correlation, n);
+}
+
+/* ---- the waiting requests ---------------------------------------------------------------------- */
+
+static uint64_t cookie_of(const struct broker *b, const struct broker_request *r) {
+    return (uint64_t)r->generation << 16 | (uint64_t)(r - b->requests);
+}
+
+static struct broker_request *request_of(struct broker *b, uint64_t cookie) {
+    uint64_t slot = cookie & 0xFFFF;
+    if (cookie == 0 || slot >= BROKER_REQUESTS_MAX) return NULL;
+    struct broker_request *r = &b->requests[slot];
+    return r->kind != REQ_FREE && r->generation == cookie >> 16 ? r : NULL;
+}
+
+static struct broker_request *request_new(struct broker *b, enum request_kind kind, uint64_t conn,
+                                          uint32_t correlation, uint8_t answer_type) {
+    for (uint32_t i = 0; i < BROKER_REQUESTS_MAX; i++) {
+        struct broker_request *r = &b->requests[i];
+        if (r->kind != REQ_FREE) continue;
+        memset(r, 0, sizeof *r);
+        r->kind = kind;
+        r->generation = b->next_generation++;
+        if (b->next_generation == 0 || b->next_generation >= 1u << 31) b->next_generation = 1;
+        r->conn = conn;
+        r->correlation = correlation;
+        r->answer_type = answer_type;
+        r->deadline_ns = broker_now(b) + b->cfg.request_timeout_ns;
+        return r;
+    }
+    b->stats.busy++;
+    return NULL;
+}
+
+static void request_free(struct broker *b, struct broker_request *r) {
+    if (r->kind == REQ_FETCH) {
+        struct broker_part *part = b->parts[r->group];
+        RQ_ASSERT(part != NULL && part->fetch_waiters > 0);
+        part->fetch_waiters--;
+    }
+    r->kind = REQ_FREE;
+}
+
+void broker_ctl_done(void *arg, uint64_t cookie, const struct controller_result *res) {
+    struct broker *b = arg;
+    struct broker_request *r = request_of(b, cookie);
+    if (r == NULL) return;   /* an internal command, or the client was answered already */
+    if (r->answer_type == PROTO_INIT_PRODUCER_RESP && res->error == 0) {
+        struct proto_init_producer_resp m = {.producer_id = res->producer_id};
+        size_t n = proto_encode_init_producer_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
+        broker_answer(b, r->conn, r->answer_type, r->correlation, n);
+    } else {
+        answer_status(b, r->conn, r->answer_type, r->correlation, res->error, 0);
+    }
+    request_free(b, r);
+}
+
+void broker_part_done(void *arg, uint64_t cookie, const struct part_group_result *res) {
+    struct broker *b = arg;
+    struct broker_request *r = request_of(b, cookie);
+    if (r == NULL) return;
+    struct proto_produce_resp m = {.error = res->error, .base_offset = res->base_offset};
+    size_t n = proto_encode_produce_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
+    broker_answer(b, r->conn, PROTO_PRODUCE_RESP, r->correlation, n);
+    request_free(b, r);
+}
+
+/* ---- fetch ------------------------------------------------------------------------------------- */
+
+/* Answers a fetch with what the replica has from offset on, and returns 1; with park set, returns
+ * 0 instead of answering when there is nothing yet (the caller parks it). */
+static uint32_t serve_fetch(struct broker *b, struct broker_part *part, uint64_t conn,
+                            uint32_t correlation, uint64_t offset, uint32_t max_records,
+                            uint32_t max_bytes, int park) {
+    const struct raft *r = host_raft(b->host, part->group);
+    RQ_ASSERT(r != NULL);
+    struct proto_fetch_builder fb;
+    proto_fetch_builder_init(&fb, b->records, BROKER_ANSWER_MAX - 64);
+    int err = part_group_read(part->pg, r, offset, max_records, max_bytes, &fb);
+    if (err == 0 && fb.count == 0 && park) return 0;
+    const struct partition_sm *sm = part_group_state(part->pg);
+    struct proto_fetch_resp m = {.error = err, .log_start = part_group_log_start(part->pg),
+                                 .high_watermark = sm->next_offset};
+    if (err != 0) fb.count = 0, fb.len = 0;
+    size_t n = proto_encode_fetch_resp_raw(payload_buf(b), BROKER_ANSWER_MAX, &m, &fb);
+    RQ_ASSERT(n > 0);   /* the records were bounded to leave room for the rest */
+    broker_answer(b, conn, PROTO_FETCH_RESP, correlation, n);
+    return 1;
+}
+
+void broker_fetch_wake(struct broker *b, struct broker_part *part) {
+    for (uint32_t i = 0; i < BROKER_REQUESTS_MAX && part->fetch_waiters > 0; i++) {
+        struct broker_request *r = &b->requests[i];
+        if (r->kind != REQ_FETCH || r->group != part->group) continue;
+        if (serve_fetch(b, part, r->conn, r->correlation, r->offset, r->max_records, r->max_bytes, 1))
+            request_free(b, r);
+    }
+}
+
+void broker_requests_tick(struct broker *b, uint64_t now_ns) {
+    for (uint32_t i = 0; i < BROKER_REQUESTS_MAX; i++) {
+        struct broker_request *r = &b->requests[i];
+        if (r->kind == REQ_FREE || now_ns < r->deadline_ns) continue;
+        if (r->kind == REQ_FETCH) {
+            serve_fetch(b, b->parts[r->group], r->conn, r->correlation, r->offset, r->max_records,
+                        r->max_bytes, 0);
+        } else {
+            b->stats.timeouts++;
+            answer_status(b, r->conn, r->answer_type, r->correlation, RQ_ETIMEOUT, 0);
+        }
+        request_free(b, r);
+    }
+}
+
+static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
+                  const struct proto_fetch_req *m) {
+    int err;
+    struct broker_part *part = broker_part_find(b, m->topic, m->partition, &err);
+    const struct raft *r = part ? host_raft(b->host, part->group) : NULL;
+    if (part != NULL && r == NULL) err = RQ_ECLOSED;   /* the replica is recovering */
+    if (r != NULL && !m->from_follower && raft_role(r) != RAFT_LEADER) err = RQ_ENOTLEADER;
+    if (r == NULL || err == RQ_ENOTLEADER) {
+        struct proto_fetch_resp a = {.error = err, .leader_hint = r ? raft_leader(r) : 0};
+        struct proto_fetch_builder none;
+        proto_fetch_builder_init(&none, NULL, 0);
+        broker_answer(b, conn, PROTO_FETCH_RESP, correlation,
+                      proto_encode_fetch_resp_raw(payload_buf(b), BROKER_ANSWER_MAX, &a, &none));
+        return;
+    }
+    int park = m->max_wait_ms > 0;
+    if (serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, park)) return;
+    struct broker_request *w = request_new(b, REQ_FETCH, conn, correlation, PROTO_FETCH_RESP);
+    if (w == NULL) {   /* no room to wait: answer now, empty */
+        serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, 0);
+        return;
+    }
+    w->group = part->group;
+    w->offset = m->offset;
+    w->max_records = m->max_records;
+    w->max_bytes = m->max_bytes;
+    w->deadline_ns = broker_now(b) + (uint64_t)m->max_wait_ms * 1000000u;
+    part->fetch_waiters++;
+}
+
+/* ---- produce ----------------------------------------------------------------------------------- */
+
+/* RQ_ETOOBIG when a record is larger than the topic allows. */
+static int check_sizes(const struct controller_topic *t, const struct proto_records *rs) {
+    size_t cursor = 0, start = 0;
+    struct proto_record rec;
+    while (proto_record_next(rs, &cursor, &rec)) {
+        if (cursor - start > t->max_message_bytes) return RQ_ETOOBIG;
+        start = cursor;
+    }
+    return 0;
+}
+
+static void produce(struct broker *b, uint64_t conn, uint32_t correlation,
+                    const struct proto_produce_req *m) {
+    int err;
+    uint32_t hint = 0;
+    struct broker_part *part = broker_part_find(b, m->topic, m->partition, &err);
+    const struct raft *r = part ? host_raft(b->host, part->group) : NULL;
+    if (part != NULL && r == NULL) err = RQ_ECLOSED;
+    if (r != NULL && raft_role(r) != RAFT_LEADER) err = RQ_ENOTLEADER, hint = raft_leader(r);
+    if (r != NULL && err != RQ_ENOTLEADER) {
+        const struct controller_topic *t =
+            controller_topic(broker_controller(b), m->topic.data, m->topic.size);
+        err = check_sizes(t, &m->records);
+    }
+    struct broker_request *w = NULL;
+    if (err == 0 && r != NULL && m->acks != PROTO_ACKS_NONE) {
+        w = request_new(b, REQ_PRODUCE, conn, correlation, PROTO_PRODUCE_RESP);
+        if (w == NULL) err = RQ_EBUSY;
+    }
+    if (err == 0 && r != NULL) {
+        err = part_group_produce(part->pg, b->host, m, w ? cookie_of(b, w) : 0, broker_now(b));
+        if (err == RQ_ENOTLEADER) hint = raft_leader(r);
+    }
+    if (err != 0 && w != NULL) request_free(b, w);
+    if (err != 0 && m->acks != PROTO_ACKS_NONE)
+        answer_status(b, conn, PROTO_PRODUCE_RESP, correlation, err, hint);
+}
+
+/* ---- the controller's requests ----------------------------------------------------------------- */
+
+static void admin(struct broker *b, uint64_t conn, uint32_t correlation, uint8_t answer_type,
+                  const uint8_t *cmd, size_t size) {
+    const struct raft *r = host_raft(b->host, CONTROLLER_GROUP);
+    if (r == NULL || raft_role(r) != RAFT_LEADER) {
+        answer_status(b, conn, answer_type, correlation, r ? RQ_ENOTLEADER : RQ_ECLOSED,
+                      r ? raft_leader(r) : 0);
+        return;
+    }
+    struct broker_request *w = request_new(b, REQ_ADMIN, conn, correlation, answer_type);
+    int err = w ? ctl_group_propose(b->ctl, b->host, cmd, size, cookie_of(b, w), broker_now(b))
+                : RQ_EBUSY;
+    if (err == 0) return;
+    if (w) request_free(b, w);
+    answer_status(b, conn, answer_type, correlation, err, err == RQ_ENOTLEADER ? raft_leader(r) : 0);
+}
+
+/* ---- metadata ---------------------------------------------------------------------------------- */
+
+static void fill_topic(struct broker *b, const struct controller_topic *t, struct proto_topic *out,
+                       struct proto_partition *parts) {
+    out->name = (struct proto_bytes){(const uint8_t *)t->name, t->name_size};
+    out->partition_count = t->partition_count;
+    for (uint32_t p = 0; p < t->partition_count; p++) {
+        const struct controller_partition *cp = &t->partitions[p];
+        struct proto_partition *pp = &parts[p];
+        pp->index = p;
+        pp->leader = cp->leader;
+        /* A replica here knows its group's leader first hand: fresher than the controller's. */
+        const struct raft *r = b->parts[cp->group] ? host_raft(b->host, cp->group) : NULL;
+        if (r != NULL && raft_leader(r) != 0) pp->leader = raft_leader(r);
+        pp->replica_count = cp->replica_count;
+        memcpy(pp->replicas, cp->replicas, cp->replica_count * sizeof cp->replicas[0]);
+    }
+}
+
+static void metadata(struct broker *b, uint64_t conn, uint32_t correlation,
+                     const struct proto_metadata_req *m) {
+    const struct controller *c = broker_controller(b);
+    uint32_t nt = m->topic_count ? m->topic_count : controller_topic_count(c);
+    struct proto_broker brokers[PROTO_BROKERS_MAX];
+    uint32_t nb = 0;
+    for (uint32_t i = 0; i < controller_broker_count(c) && nb < PROTO_BROKERS_MAX; i++) {
+        const struct controller_broker *cb = controller_broker_at(c, i);
+        brokers[nb++] = (struct proto_broker){
+            cb->id, {(const uint8_t *)cb->address, cb->address_size}};
+    }
+    uint32_t total = 0;
+    for (uint32_t i = 0; i < controller_topic_count(c); i++)
+        total += controller_topic_at(c, i)->partition_count;
+    struct proto_topic *topics = calloc(nt ? nt : 1, sizeof *topics);
+    struct proto_partition *parts = calloc(total ? total : 1, sizeof *parts);
+    if (topics == NULL || parts == NULL) {
+        answer_error_frame(b, conn, correlation, RQ_ENOMEM, "no memory for the metadata answer");
+        free(topics);
+        free(parts);
+        return;
+    }
+    uint32_t used = 0;
+    size_t cursor = 0;
+    for (uint32_t i = 0; i < nt; i++) {
+        const struct controller_topic *t;
+        struct proto_bytes name = {0};
+        if (m->topic_count) {
+            int more = proto_name_next(m, &cursor, &name);
+            RQ_ASSERT(more);
+            t = controller_topic(c, name.data, name.size);
+        } else {
+            t = controller_topic_at(c, i);
+        }
+        if (t == NULL || (m->topic_count && used + t->partition_count > total)) {
+            topics[i] = (struct proto_topic){.name = name, .error = RQ_ENOTOPIC};
+            continue;
+        }
+        fill_topic(b, t, &topics[i], parts + used);   /* a name asked twice is answered twice */
+        used += t->partition_count;
+    }
+    const struct raft *r = host_raft(b->host, CONTROLLER_GROUP);
+    size_t n = proto_encode_metadata_resp(payload_buf(b), BROKER_ANSWER_MAX, r ? raft_leader(r) : 0,
+                                          brokers, nb, topics, nt, parts);
+    free(topics);
+    free(parts);
+    if (n == 0) {
+        answer_error_frame(b, conn, correlation, RQ_ETOOBIG, "metadata answer too large");
+        return;
+    }
+    broker_answer(b, conn, PROTO_METADATA_RESP, correlation, n);
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------------- */
+
+static void serve(struct broker *b, uint64_t conn, const struct proto_frame *f,
+                  const struct proto_msg *m) {
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    switch (f->type) {
+    case PROTO_METADATA_REQ: metadata(b, conn, f->correlation, &m->u.metadata_req); break;
+    case PROTO_PRODUCE_REQ: produce(b, conn, f->correlation, &m->u.produce_req); break;
+    case PROTO_FETCH_REQ: fetch(b, conn, f->correlation, &m->u.fetch_req); break;
+    case PROTO_CREATE_TOPIC_REQ:
+        admin(b, conn, f->correlation, PROTO_CREATE_TOPIC_RESP, cmd,
+              controller_cmd_create_topic(cmd, &m->u.create_topic_req));
+        break;
+    case PROTO_DELETE_TOPIC_REQ: {
+        char name[PROTO_TOPIC_NAME_MAX + 1] = {0};
+        memcpy(name, m->u.delete_topic_req.name.data, m->u.delete_topic_req.name.size);
+        admin(b, conn, f->correlation, PROTO_DELETE_TOPIC_RESP, cmd,
+              controller_cmd_delete_topic(cmd, name));
+        break;
+    }
+    case PROTO_INIT_PRODUCER_REQ:
+        admin(b, conn, f->correlation, PROTO_INIT_PRODUCER_RESP, cmd,
+              controller_cmd_init_producer(cmd));
+        break;
+    default:
+        answer_error_frame(b, conn, f->correlation, RQ_ETYPE,
+                           "not a request a client may send to a broker");
+        break;
+    }
+}
+
+void broker_on_client_message(struct broker *b, uint64_t conn, const void *buf, size_t len) {
+    const uint8_t *p = buf;
+    size_t at = 0;
+    while (at < len) {
+        struct proto_frame f;
+        size_t used;
+        int err = proto_frame_decode(p + at, len - at, PROTO_FRAME_MAX, &f, &used);
+        if (err == RQ_EVERSION || err == RQ_ETYPE) {
+            answer_error_frame(b, conn, f.correlation, err, rq_strerror(err));
+            at += used;
+            continue;
+        }
+        if (err != 0) {   /* the rest cannot be delimited: drop it */
+            answer_error_frame(b, conn, 0, err, "malformed frame; the rest of the message is dropped");
+            return;
+        }
+        at += used;
+        b->stats.requests++;
+        struct proto_msg m;
+        err = proto_decode(f.type, f.payload, f.payload_size, &m);
+        if (err != 0) {
+            char why[96];
+            snprintf(why, sizeof why, "%s payload does not decode: %s", proto_type_name(f.type),
+                     rq_strerror(err));
+            answer_error_frame(b, conn, f.correlation, err, why);
+        } else {
+            serve(b, conn, &f, &m);
+        }
+    }
+}
+
+void broker_on_conn_closed(struct broker *b, uint64_t conn) {
+    for (uint32_t i = 0; i < BROKER_REQUESTS_MAX; i++)
+        if (b->requests[i].kind != REQ_FREE && b->requests[i].conn == conn)
+            request_free(b, &b->requests[i]);
+}

@@ -1,0 +1,69 @@
+/* broker_internal.h — the state of a broker (broker.h), shared by broker.c (groups, the cluster,
+ * servers' messages) and broker_client.c (clients' requests). Not for use outside src/node/. */
+#ifndef RQ_NODE_BROKER_INTERNAL_H
+#define RQ_NODE_BROKER_INTERNAL_H
+
+#include "node/broker.h"
+#include "node/controller_group.h"
+#include "node/partition_group.h"
+#include "proto/frame.h"
+
+/* A partition replica on this node. */
+struct broker_part {
+    uint32_t group;
+    struct part_group *pg;
+    char topic[PROTO_TOPIC_NAME_MAX + 1];
+    uint32_t partition;
+    uint32_t fetch_waiters;          /* parked fetches for it */
+};
+
+enum request_kind { REQ_FREE = 0, REQ_ADMIN, REQ_PRODUCE, REQ_FETCH };
+
+/* A client request waiting for its answer. Known to the state machines by a cookie: slot index
+ * and a generation, so that an answer for a slot reused since is recognised and dropped. */
+struct broker_request {
+    enum request_kind kind;
+    uint8_t answer_type;             /* the proto type of the answer */
+    uint32_t generation;
+    uint64_t conn;
+    uint32_t correlation;
+    uint64_t deadline_ns;
+    /* REQ_FETCH: the parked fetch */
+    uint32_t group;
+    uint64_t offset;
+    uint32_t max_records;
+    uint32_t max_bytes;
+};
+
+struct broker {
+    const struct rq_io *io;
+    struct broker_config cfg;
+    struct broker_observer obs;
+    struct host *host;
+    struct ctl_group *ctl;
+    struct broker_part *parts[HOST_GROUP_ID_LIMIT];   /* by group id */
+    uint64_t next_heartbeat_ns;
+    struct broker_request requests[BROKER_REQUESTS_MAX];
+    uint32_t next_generation;
+    struct broker_stats stats;
+    uint8_t answer[PROTO_FRAME_HEADER + BROKER_ANSWER_MAX];
+    uint8_t records[BROKER_ANSWER_MAX];   /* a fetch answer's records, before the answer */
+};
+
+/* broker.c */
+uint64_t broker_now(const struct broker *b);
+/* The partition replica for (topic, partition) on this node, or NULL with *err: RQ_ENOTOPIC. */
+struct broker_part *broker_part_find(struct broker *b, struct proto_bytes topic, uint32_t p,
+                                     int *err);
+
+/* broker_client.c */
+void broker_answer(struct broker *b, uint64_t conn, uint8_t type, uint32_t correlation,
+                   size_t payload_size);   /* the payload is at b->answer + PROTO_FRAME_HEADER */
+void broker_ctl_done(void *arg, uint64_t cookie, const struct controller_result *res);
+void broker_part_done(void *arg, uint64_t cookie, const struct part_group_result *res);
+/* The group applied entries: parked fetches for it may be served now. */
+void broker_fetch_wake(struct broker *b, struct broker_part *part);
+/* Answers requests past their deadline (parked fetches: with what there is). */
+void broker_requests_tick(struct broker *b, uint64_t now_ns);
+
+#endif

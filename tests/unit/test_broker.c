@@ -1,0 +1,425 @@
+/* Brokers (src/node/broker.c) in the simulator, fault-free, three servers and one probe client
+ * that speaks raw frames: brokers register through the controller, a topic is created through
+ * the controller's leader (others answer RQ_ENOTLEADER with its id), its partitions' groups start
+ * on the replicas the controller placed them on, produce with acks=all is answered with dense
+ * offsets, a retried idempotent batch gets its original offset, fetch returns exactly what was
+ * produced, out of range offsets get RQ_ERANGE with the valid range, a long-poll fetch is answered
+ * when a record arrives, a follower serves committed records, malformed frames get an ERROR frame
+ * and the broker goes on; a broker restarted from its disk finds its partitions again. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/errors.h"
+#include "node/broker.h"
+#include "proto/frame.h"
+#include "sim/sim.h"
+#include "tests/unit/host_server.h"
+#include "tests/unit/suite_main.h"
+
+enum { SERVERS = 3, PROBE = SIM_CLIENT_ID_BASE, ANSWERS_MAX = 64, MS = 1000000 };
+
+/* ---- the servers ---- */
+
+static void *server_create(const struct rq_io *io, const void *config) {
+    (void)config;
+    struct broker_config cfg;
+    broker_config_default(&cfg);
+    cfg.controller_count = SERVERS;
+    for (uint32_t i = 0; i < SERVERS; i++) cfg.controllers[i] = i + 1;
+    snprintf(cfg.address, sizeof cfg.address, "n%u:9092", io->node_id);
+    struct broker *b = broker_create(io, &cfg, NULL);
+    RQ_ASSERT(b != NULL);
+    return b;
+}
+static void server_destroy(void *n) { broker_destroy(n); }
+static void server_start(void *n) { broker_start(n); }
+static void server_timer(void *n) { broker_on_timer(n); }
+static void server_peer(void *n, uint32_t from, const void *buf, size_t len) {
+    broker_on_peer_message(n, from, buf, len);
+}
+static void server_client(void *n, uint64_t conn, const void *buf, size_t len) {
+    broker_on_client_message(n, conn, buf, len);
+}
+static void server_disk(void *n, struct rq_disk_req *req) { broker_on_disk_done(n, req); }
+static void server_closed(void *n, uint64_t conn) { broker_on_conn_closed(n, conn); }
+
+static const struct rq_node_ops server_ops = {
+    .name = "broker", .create = server_create, .destroy = server_destroy,
+    .on_start = server_start, .on_timer = server_timer, .on_peer_message = server_peer,
+    .on_client_message = server_client, .on_disk_done = server_disk,
+    .on_conn_closed = server_closed,
+};
+
+/* ---- the probe: keeps every frame it receives ---- */
+
+struct answer {
+    uint32_t from;
+    uint8_t type;
+    uint32_t correlation;
+    uint8_t *payload;
+    uint32_t size;
+};
+
+struct probe {
+    const struct rq_io *io;
+    struct answer answers[ANSWERS_MAX];
+    uint32_t count;
+};
+
+static void *probe_create(const struct rq_io *io, const void *config) {
+    (void)config;
+    struct probe *p = calloc(1, sizeof *p);
+    RQ_ASSERT(p != NULL);
+    p->io = io;
+    return p;
+}
+static void probe_destroy(void *n) {
+    struct probe *p = n;
+    for (uint32_t i = 0; i < p->count; i++) free(p->answers[i].payload);
+    free(p);
+}
+static void probe_nothing(void *n) { (void)n; }
+static void probe_message(void *n, uint32_t from, const void *buf, size_t len) {
+    struct probe *p = n;
+    struct proto_frame f;
+    size_t used;
+    ck_assert_int_eq(proto_frame_decode(buf, len, PROTO_FRAME_MAX, &f, &used), 0);
+    ck_assert_uint_eq(used, len);
+    ck_assert_uint_lt(p->count, ANSWERS_MAX);
+    struct answer *a = &p->answers[p->count++];
+    *a = (struct answer){from, f.type, f.correlation, malloc(f.payload_size + 1), f.payload_size};
+    if (f.payload_size) memcpy(a->payload, f.payload, f.payload_size);
+}
+
+static const struct rq_node_ops probe_ops = {
+    .name = "probe", .create = probe_create, .destroy = probe_destroy, .on_start = probe_nothing,
+    .on_timer = probe_nothing, .on_peer_message = probe_message,
+};
+
+static const struct sim_workload workload = {
+    .name = "broker-test", .server_ops = &server_ops, .client_ops = &probe_ops,
+    .default_clients = 1, .init = host_server_world_init, .fini = host_server_world_fini,
+};
+
+/* ---- driving it ---- */
+
+static struct sim *sim;
+static uint32_t next_correlation = 1;
+
+static struct probe *probe(void) { return sim_node(sim, PROBE); }
+
+/* Sends a request (a payload of type) to server `to`; returns its correlation id. */
+static uint32_t send_req(uint32_t to, uint8_t type, const uint8_t *payload, size_t n) {
+    static uint8_t frame[PROTO_FRAME_HEADER + 65536];
+    uint32_t corr = next_correlation++;
+    size_t len = proto_frame_encode(frame, sizeof frame, type, corr, payload, (uint32_t)n);
+    ck_assert_uint_gt(len, 0);
+    probe()->io->send(probe()->io->env, to, frame, len);
+    return corr;
+}
+
+/* Runs the simulation until the answer to corr arrives (at most 5 simulated seconds); decodes it. */
+static struct proto_msg await(uint32_t corr) {
+    uint64_t until = sim_now(sim) + 5000ull * MS;
+    while (sim_now(sim) < until) {
+        struct probe *p = probe();
+        for (uint32_t i = 0; i < p->count; i++) {
+            if (p->answers[i].correlation != corr) continue;
+            struct proto_msg m;
+            ck_assert_int_eq(proto_decode(p->answers[i].type, p->answers[i].payload,
+                                          p->answers[i].size, &m), 0);
+            return m;
+        }
+        sim_run_until(sim, sim_now(sim) + 5 * MS);
+    }
+    ck_abort_msg("no answer to request %u", corr);
+    return (struct proto_msg){0};
+}
+
+static struct proto_msg call(uint32_t to, uint8_t type, const uint8_t *payload, size_t n) {
+    return await(send_req(to, type, payload, n));
+}
+
+static uint32_t controller_leader(void) {
+    for (int tries = 0; tries < 100; tries++) {
+        struct proto_msg m = call(1, PROTO_METADATA_REQ, (const uint8_t *)"\0", 1);
+        ck_assert_uint_eq(m.type, PROTO_METADATA_RESP);
+        if (m.u.metadata_resp.controller != 0 && m.u.metadata_resp.broker_count == SERVERS)
+            return m.u.metadata_resp.controller;
+        sim_run_until(sim, sim_now(sim) + 100 * MS);
+    }
+    ck_abort_msg("no controller leader, or brokers not registered");
+    return 0;
+}
+
+static const struct proto_bytes TOPIC = {(const uint8_t *)"orders", 6};
+
+static int create_topic(uint32_t to, uint32_t partitions, uint32_t *hint) {
+    struct proto_create_topic_req req = {.name = TOPIC, .partitions = partitions,
+                                         .replication = 3, .max_message_bytes = 100};
+    uint8_t buf[256];
+    struct proto_msg m = call(to, PROTO_CREATE_TOPIC_REQ, buf,
+                              proto_encode_create_topic_req(buf, sizeof buf, &req));
+    ck_assert_uint_eq(m.type, PROTO_CREATE_TOPIC_RESP);
+    *hint = m.u.status_resp.leader_hint;
+    return m.u.status_resp.error;
+}
+
+/* The leader of partition p as the metadata of server 1 says (waits for one). */
+static uint32_t partition_leader(uint32_t p) {
+    for (int tries = 0; tries < 100; tries++) {
+        uint8_t buf[256];
+        size_t n = proto_encode_metadata_req(buf, sizeof buf, &TOPIC, 1);
+        struct proto_msg m = call(1, PROTO_METADATA_REQ, buf, n);
+        size_t cur = 0, pc = 0;
+        struct proto_topic t;
+        struct proto_partition part;
+        ck_assert(proto_topic_next(&m.u.metadata_resp, &cur, &t));
+        while (t.error == 0 && proto_partition_next(&t, &pc, &part))
+            if (part.index == p && part.leader != 0) return part.leader;
+        sim_run_until(sim, sim_now(sim) + 100 * MS);
+    }
+    ck_abort_msg("partition %u has no leader", p);
+    return 0;
+}
+
+static struct proto_msg produce_once(uint32_t to, uint32_t p, uint64_t producer, uint64_t seq,
+                                     const char *const *values, uint32_t count) {
+    struct proto_record_in recs[8];
+    ck_assert_uint_le(count, 8);
+    for (uint32_t i = 0; i < count; i++)
+        recs[i] = (struct proto_record_in){
+            .timestamp = 7, .value = {(const uint8_t *)values[i], (uint32_t)strlen(values[i])}};
+    struct proto_produce_req req = {.topic = TOPIC, .partition = p, .acks = PROTO_ACKS_ALL,
+                                    .producer_id = producer, .base_sequence = seq,
+                                    .records = {.count = count}};
+    uint8_t buf[4096];
+    struct proto_msg m = call(to, PROTO_PRODUCE_REQ, buf,
+                              proto_encode_produce_req(buf, sizeof buf, &req, recs));
+    ck_assert_uint_eq(m.type, PROTO_PRODUCE_RESP);
+    return m;
+}
+
+/* Produces as a client would: following leader hints, waiting while the partition's replica is
+ * not there yet. Returns the first other answer. */
+static struct proto_msg produce(uint32_t to, uint32_t p, uint64_t producer, uint64_t seq,
+                                const char *const *values, uint32_t count) {
+    for (int tries = 0; tries < 50; tries++) {
+        struct proto_msg m = produce_once(to, p, producer, seq, values, count);
+        int err = m.u.produce_resp.error;
+        if (err != RQ_ENOTLEADER && err != RQ_ENOTOPIC && err != RQ_ECLOSED) return m;
+        if (err == RQ_ENOTLEADER && m.u.produce_resp.leader_hint != 0) {
+            to = m.u.produce_resp.leader_hint;
+            continue;
+        }
+        sim_run_until(sim, sim_now(sim) + 100 * MS);
+    }
+    ck_abort_msg("produce never reached the leader");
+    return (struct proto_msg){0};
+}
+
+static uint32_t send_fetch(uint32_t to, uint32_t p, uint64_t offset, uint32_t wait_ms,
+                           uint8_t from_follower) {
+    struct proto_fetch_req req = {.topic = TOPIC, .partition = p, .offset = offset,
+                                  .max_records = 100, .max_bytes = 1 << 20,
+                                  .max_wait_ms = wait_ms, .from_follower = from_follower};
+    uint8_t buf[256];
+    return send_req(to, PROTO_FETCH_REQ, buf, proto_encode_fetch_req(buf, sizeof buf, &req));
+}
+
+/* The server whose replica of p serves fetches as leader now (0: none). */
+static uint32_t actual_leader(uint32_t p) {
+    for (uint32_t id = 1; id <= SERVERS; id++)
+        if (await(send_fetch(id, p, 0, 0, 0)).u.fetch_resp.error == 0) return id;
+    return 0;
+}
+
+/* The values of a fetch answer's records, checked to start at `first` and be dense. */
+static uint32_t fetched(const struct proto_msg *m, uint64_t first, const char **values) {
+    ck_assert_uint_eq(m->type, PROTO_FETCH_RESP);
+    ck_assert_int_eq(m->u.fetch_resp.error, 0);
+    size_t cur = 0;
+    struct proto_record r;
+    uint32_t n = 0;
+    while (proto_record_next(&m->u.fetch_resp.records, &cur, &r)) {
+        ck_assert_uint_eq(r.offset, first + n);
+        ck_assert_uint_eq(r.timestamp, 7);
+        char *copy = malloc(r.value.size + 1);
+        memcpy(copy, r.value.data, r.value.size);
+        copy[r.value.size] = '\0';
+        values[n++] = copy;
+    }
+    return n;
+}
+
+static void start(uint64_t seed) {
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &workload, SERVERS, seed, 600000ull * MS);
+    cfg.clients = 1;
+    sim = sim_create(&cfg);
+    sim_start(sim);
+    for (int i = 0; i < 1000 && sim_node(sim, PROBE) == NULL; i++) sim_run_until(sim, sim_now(sim) + MS);
+    ck_assert_ptr_nonnull(sim_node(sim, PROBE));
+    next_correlation = 1;
+}
+
+static void free_values(const char **v, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) free((char *)v[i]);
+}
+
+START_TEST(topic_produce_fetch) {
+    start(11);
+    uint32_t ctl = controller_leader();
+    uint32_t other = ctl % SERVERS + 1, hint = 0;
+    ck_assert_int_eq(create_topic(other, 2, &hint), RQ_ENOTLEADER);
+    ck_assert_uint_eq(hint, ctl);
+    ck_assert_int_eq(create_topic(ctl, 2, &hint), 0);
+    ck_assert_int_eq(create_topic(ctl, 2, &hint), RQ_ETOPICEXISTS);
+    uint32_t leader = partition_leader(0);
+
+    /* Produce: dense offsets; a follower refuses with the leader as hint. */
+    const char *first[] = {"a", "bb", "ccc"}, *second[] = {"dddd"};
+    struct proto_msg m = produce(leader, 0, 0, 0, first, 3);
+    ck_assert_int_eq(m.u.produce_resp.error, 0);
+    ck_assert_uint_eq(m.u.produce_resp.base_offset, 0);
+    m = produce(leader, 0, 0, 0, second, 1);
+    ck_assert_uint_eq(m.u.produce_resp.base_offset, 3);
+    leader = actual_leader(0);
+    ck_assert_uint_ne(leader, 0);
+    m = produce_once(leader % SERVERS + 1, 0, 0, 0, second, 1);
+    ck_assert_int_eq(m.u.produce_resp.error, RQ_ENOTLEADER);
+    ck_assert_uint_eq(m.u.produce_resp.leader_hint, leader);
+    const char *const big[] = {"this value is longer than the topic's max_message_bytes of one hundred "
+                         "bytes, so the broker refuses it...."};
+    ck_assert_int_eq(produce(leader, 0, 0, 0, big, 1).u.produce_resp.error, RQ_ETOOBIG);
+
+    /* Fetch: everything from 1; nothing at the end; out of range above it. */
+    const char *v[8];
+    m = await(send_fetch(leader, 0, 1, 0, 0));
+    ck_assert_uint_eq(fetched(&m, 1, v), 3);
+    ck_assert_str_eq(v[0], "bb");
+    ck_assert_str_eq(v[2], "dddd");
+    free_values(v, 3);
+    ck_assert_uint_eq(m.u.fetch_resp.high_watermark, 4);
+    m = await(send_fetch(leader, 0, 4, 0, 0));
+    ck_assert_uint_eq(fetched(&m, 4, v), 0);
+    m = await(send_fetch(leader, 0, 5, 0, 0));
+    ck_assert_int_eq(m.u.fetch_resp.error, RQ_ERANGE);
+    ck_assert_uint_eq(m.u.fetch_resp.log_start, 0);
+    ck_assert_uint_eq(m.u.fetch_resp.high_watermark, 4);
+
+    /* A follower serves committed records when asked to; without the flag it sends to the leader. */
+    uint32_t follower = leader % SERVERS + 1;
+    sim_run_until(sim, sim_now(sim) + 200 * MS);   /* its commit index follows the leader's */
+    m = await(send_fetch(follower, 0, 0, 0, 1));
+    ck_assert_uint_eq(fetched(&m, 0, v), 4);
+    free_values(v, 4);
+    m = await(send_fetch(follower, 0, 0, 0, 0));
+    ck_assert_int_eq(m.u.fetch_resp.error, RQ_ENOTLEADER);
+    ck_assert_uint_eq(m.u.fetch_resp.leader_hint, leader);
+
+    /* Long-poll: a fetch at the end waits, and is answered when a record arrives. */
+    uint32_t waiting = send_fetch(leader, 0, 4, 3000, 0);
+    sim_run_until(sim, sim_now(sim) + 300 * MS);
+    for (uint32_t i = 0; i < probe()->count; i++) ck_assert_uint_ne(probe()->answers[i].correlation, waiting);
+    const char *third[] = {"e"};
+    ck_assert_int_eq(produce(leader, 0, 0, 0, third, 1).u.produce_resp.error, 0);
+    m = await(waiting);
+    ck_assert_uint_eq(fetched(&m, 4, v), 1);
+    ck_assert_str_eq(v[0], "e");
+    free_values(v, 1);
+    sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(idempotent_producer_gets_original_offsets) {
+    start(12);
+    uint32_t ctl = controller_leader(), hint;
+    ck_assert_int_eq(create_topic(ctl, 1, &hint), 0);
+    struct proto_msg m = call(ctl, PROTO_INIT_PRODUCER_REQ, NULL, 0);
+    ck_assert_uint_eq(m.type, PROTO_INIT_PRODUCER_RESP);
+    uint64_t pid = m.u.init_producer_resp.producer_id;
+    ck_assert_uint_ge(pid, 1);
+    uint32_t leader = partition_leader(0);
+    const char *a[] = {"x", "y"}, *b[] = {"z"};
+    m = produce(leader, 0, pid, 0, a, 2);
+    ck_assert_int_eq(m.u.produce_resp.error, 0);
+    ck_assert_uint_eq(m.u.produce_resp.base_offset, 0);
+    leader = actual_leader(0);
+    m = produce(leader, 0, pid, 2, b, 1);
+    ck_assert_int_eq(m.u.produce_resp.error, 0);
+    ck_assert_uint_eq(m.u.produce_resp.base_offset, 2);
+    m = produce(leader, 0, pid, 0, a, 2);   /* a retry of the first batch */
+    ck_assert_int_eq(m.u.produce_resp.error, 0);
+    ck_assert_uint_eq(m.u.produce_resp.base_offset, 0);
+    ck_assert_int_eq(produce(leader, 0, pid, 9, b, 1).u.produce_resp.error, RQ_ESEQUENCE);
+    const char *v[8];
+    m = await(send_fetch(leader, 0, 0, 0, 0));
+    ck_assert_uint_eq(fetched(&m, 0, v), 3);   /* no duplicate */
+    free_values(v, 3);
+    sim_destroy(sim);
+}
+END_TEST
+
+START_TEST(malformed_requests_get_errors) {
+    start(13);
+    uint32_t ctl = controller_leader();
+    /* A payload that does not decode, an unknown type, a frame cut short, a client sending a
+     * server's message: each an ERROR frame; the broker then still answers. */
+    struct proto_msg m = call(ctl, PROTO_FETCH_REQ, (const uint8_t *)"\x01", 1);
+    ck_assert_uint_eq(m.type, PROTO_ERROR);
+    ck_assert_int_eq(m.u.error.error, RQ_ETRUNC);
+    m = call(ctl, PROTO_FORWARD, (const uint8_t *)"\x02\x01", 2);
+    ck_assert_uint_eq(m.type, PROTO_ERROR);
+    ck_assert_int_eq(m.u.error.error, RQ_ETYPE);
+    uint8_t frame[64];
+    size_t n = proto_frame_encode(frame, sizeof frame, PROTO_METADATA_REQ, 99, "\0", 1);
+    frame[PROTO_FRAME_HEADER - 2] = 77;   /* the type, after the CRC was computed */
+    probe()->io->send(probe()->io->env, ctl, frame, n - 1);
+    sim_run_until(sim, sim_now(sim) + 50 * MS);
+    m = call(ctl, PROTO_METADATA_REQ, (const uint8_t *)"\0", 1);
+    ck_assert_uint_eq(m.type, PROTO_METADATA_RESP);
+    ck_assert_uint_eq(m.u.metadata_resp.broker_count, SERVERS);
+    sim_destroy(sim);
+}
+END_TEST
+
+/* Every broker restarts from its disk: the partitions' groups come back and keep their records. */
+START_TEST(restart_finds_partitions_again) {
+    start(14);
+    uint32_t ctl = controller_leader(), hint;
+    ck_assert_int_eq(create_topic(ctl, 2, &hint), 0);
+    const char *a[] = {"kept"};
+    uint32_t leader = partition_leader(1);
+    ck_assert_int_eq(produce(leader, 1, 0, 0, a, 1).u.produce_resp.error, 0);
+    for (uint32_t id = 1; id <= SERVERS; id++) sim_crash_restart(sim, id, 1, 50 * MS);
+    sim_run_until(sim, sim_now(sim) + 2000 * MS);
+    leader = partition_leader(1);
+    const char *v[8];
+    struct proto_msg m;
+    for (int tries = 0; tries < 50; tries++) {
+        m = await(send_fetch(leader, 1, 0, 0, 0));
+        if (m.u.fetch_resp.error == 0 && m.u.fetch_resp.records.count == 1) break;
+        sim_run_until(sim, sim_now(sim) + 100 * MS);
+        leader = partition_leader(1);
+    }
+    ck_assert_uint_eq(fetched(&m, 0, v), 1);
+    ck_assert_str_eq(v[0], "kept");
+    free_values(v, 1);
+    sim_destroy(sim);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("broker");
+    TCase *tc = tcase_create("simulated cluster");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, topic_produce_fetch);
+    tcase_add_test(tc, idempotent_producer_gets_original_offsets);
+    tcase_add_test(tc, malformed_requests_get_errors);
+    tcase_add_test(tc, restart_finds_partitions_again);
+    suite_add_tcase(s, tc);
+    return run_suites(srunner_create(s));
+}
