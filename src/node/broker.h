@@ -35,8 +35,9 @@
  *                 is applied (committed) — see partition_group.h; acks=0 never answered
  *   FETCH         committed records from an offset, on the leader, or on any replica with
  *                 from_follower (its applied records are committed ones); waits up to
- *                 max_wait_ms for records when there are none (long-poll); RQ_ERANGE with the
- *                 valid range for an offset outside it
+ *                 max_wait_ms for records when there are none (long-poll), also at an offset
+ *                 past the end (see part_group_read); RQ_ERANGE with the valid range for an
+ *                 offset below the log start
  * A request that cannot be decoded gets an ERROR frame naming what was wrong; the connection and
  * the broker go on. Requests waiting for an answer are bounded (BROKER_REQUESTS_MAX: beyond, an
  * immediate RQ_EBUSY); each is forgotten after request_timeout_ns, or when its connection closes.

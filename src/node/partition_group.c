@@ -178,8 +178,8 @@ static int read_batch(const struct batch_pos *pos, const struct raft_entry *e, u
 
 int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
                     uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b) {
-    if (offset < part_group_log_start(pg) || offset > pg->sm->next_offset) return RQ_ERANGE;
-    if (offset == pg->sm->next_offset || pg->batch_count == 0) return 0;
+    if (offset < part_group_log_start(pg)) return RQ_ERANGE;
+    if (offset >= pg->sm->next_offset || pg->batch_count == 0) return 0;
     for (uint32_t i = batch_of(pg, offset); i < pg->batch_count; i++) {
         const struct raft_entry *e = raft_entry_at(r, pg->batches[i].index);
         RQ_ASSERT(e != NULL);   /* a group whose log is its data keeps every entry */

@@ -62,8 +62,10 @@ enum { PART_GROUP_BATCHES_MAX = 1 << 16 };   /* batches indexed: the Raft log's 
 
 /* Appends to b the committed records from `offset` on, at most max_records of them and, after
  * the first, at most max_bytes of record bytes; r is the group's Raft state (its log). Returns 0
- * (no records when offset is the high watermark) or RQ_ERANGE when offset is below the log start
- * or above the high watermark (part_group_state says both). */
+ * (no records at or past the high watermark) or RQ_ERANGE when offset is below the log start.
+ * An offset past the end is not refused: a replica that has not applied everything committed yet
+ * (a follower, or a new leader) cannot tell "past the end" from "not here yet", so the reader
+ * waits as at the end. */
 int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
                     uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b);
 /* The first offset part_group_read can serve (the log start, or the offset the state machine

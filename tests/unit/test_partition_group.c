@@ -155,11 +155,49 @@ START_TEST(offsets_duplicates_and_replicas) {
 }
 END_TEST
 
+/* A replica restored from an image holds no records below it: reads there are out of range, reads
+ * from the image's next offset on are served (none yet). */
+START_TEST(reads_below_a_restored_image_are_out_of_range) {
+    struct proto_record_in recs[3] = {{.value = {(const uint8_t *)"a", 1}},
+                                      {.value = {(const uint8_t *)"b", 1}},
+                                      {.value = {(const uint8_t *)"c", 1}}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = PROTO_ACKS_ALL,
+                                    .records = {.count = 3}};
+    uint8_t buf[256], entry[512];
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, buf,
+                                  proto_encode_produce_req(buf, sizeof buf, &req, recs), &m), 0);
+    size_t n = partition_entry_encode(entry, sizeof entry, 0, 0, 1, &m.u.produce_req.records);
+    struct partition_sm *sm = calloc(1, sizeof *sm);
+    partition_sm_init(sm);
+    struct partition_apply_result res;
+    partition_sm_apply(sm, 1, entry, n, &res);
+    ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
+    uint8_t *image = malloc(PARTITION_IMAGE_MAX);
+    size_t size = partition_sm_image(sm, image, PARTITION_IMAGE_MAX);
+    struct part_group *pg = part_group_create(1, 1, done, NULL);
+    part_group_restore(pg, 1, image, size);
+    ck_assert_uint_eq(part_group_bad_images(pg), 0);
+    ck_assert_uint_eq(part_group_log_start(pg), 3);
+    struct proto_fetch_builder b;
+    uint8_t scratch[256];
+    proto_fetch_builder_init(&b, scratch, sizeof scratch);
+    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, &b), RQ_ERANGE);
+    ck_assert_int_eq(part_group_read(pg, NULL, 3, 10, 100, &b), 0);
+    ck_assert_int_eq(part_group_read(pg, NULL, 9, 10, 100, &b), 0);   /* past the end: waits */
+    ck_assert_uint_eq(b.count, 0);
+    part_group_destroy(pg);
+    free(image);
+    free(sm);
+}
+END_TEST
+
 int main(void) {
     Suite *su = suite_create("partition_group");
     TCase *tc = tcase_create("partition on raft");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, offsets_duplicates_and_replicas);
+    tcase_add_test(tc, reads_below_a_restored_image_are_out_of_range);
     suite_add_tcase(su, tc);
     return run_suites(srunner_create(su));
 }
