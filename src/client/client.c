@@ -18,51 +18,52 @@
 
 enum {
     NONE = UINT32_MAX,
-    SLOT_BITS = 8,                     /* correlation = generation << SLOT_BITS | slot */
+    SLOT_BITS = 8, /* correlation = generation << SLOT_BITS | slot */
     GENERATION_MAX = (1u << (32 - SLOT_BITS)) - 1,
-    PUMP_ROUNDS_MAX = 4,               /* pump again when a callback queued work, this often */
-    SENDS_PER_TOPIC_MAX = 64,          /* batches one topic may send in one pump */
+    PUMP_ROUNDS_MAX = 4,      /* pump again when a callback queued work, this often */
+    SENDS_PER_TOPIC_MAX = 64, /* batches one topic may send in one pump */
     BACKOFF_SHIFT_MAX = 20,
 };
 _Static_assert(CLIENT_REQUESTS_MAX == 1u << SLOT_BITS, "slot index fits the correlation's bits");
-_Static_assert((int)CLIENT_TOPICS_MAX <= (int)PROTO_TOPICS_MAX, "one metadata request names every topic");
+_Static_assert((int)CLIENT_TOPICS_MAX <= (int)PROTO_TOPICS_MAX,
+               "one metadata request names every topic");
 _Static_assert((long)CLIENT_SEND_MAX <= (long)RQ_MSG_MAX, "io->send drops longer messages");
 
 enum req_kind { REQ_FREE = 0, REQ_METADATA, REQ_INIT_PRODUCER, REQ_PRODUCE, REQ_FETCH, REQ_ADMIN };
 
 struct request {
     enum req_kind kind;
-    uint32_t generation;               /* 1..GENERATION_MAX, bumped at every use of the slot */
-    uint32_t to_node;                  /* an answer from anyone else is not ours */
+    uint32_t generation; /* 1..GENERATION_MAX, bumped at every use of the slot */
+    uint32_t to_node;    /* an answer from anyone else is not ours */
     uint64_t deadline_ns;
-    uint32_t owner;                    /* topic (produce), subscription (fetch), admin op index */
-    uint32_t batch_id;                 /* produce */
-    uint32_t partition;                /* produce */
-    uint32_t record_count;             /* produce */
-    const uint64_t *tokens;            /* produce: the batch's tokens, valid until batcher_done */
-    uint32_t epoch;                    /* fetch: the subscription's epoch when sent */
+    uint32_t owner;         /* topic (produce), subscription (fetch), admin op index */
+    uint32_t batch_id;      /* produce */
+    uint32_t partition;     /* produce */
+    uint32_t record_count;  /* produce */
+    const uint64_t *tokens; /* produce: the batch's tokens, valid until batcher_done */
+    uint32_t epoch;         /* fetch: the subscription's epoch when sent */
 };
 
 struct topic {
     uint8_t used;
-    uint8_t asked;                     /* named by the metadata request under way */
-    uint8_t resolved;                  /* a metadata answer to a request naming it came */
+    uint8_t asked;    /* named by the metadata request under way */
+    uint8_t resolved; /* a metadata answer to a request naming it came */
     uint8_t name_size;
     char name[PROTO_TOPIC_NAME_MAX];
-    uint32_t partitions;               /* the batcher's, fixed at its creation */
-    struct batcher *batcher;           /* NULL until the first produce that can go */
-    uint64_t wake_ns;                  /* when the batcher has a batch to send */
+    uint32_t partitions;     /* the batcher's, fixed at its creation */
+    struct batcher *batcher; /* NULL until the first produce that can go */
+    uint64_t wake_ns;        /* when the batcher has a batch to send */
 };
 
 struct subscription {
     uint8_t used;
-    uint8_t paused;                    /* after fetch_error, until seek */
+    uint8_t paused; /* after fetch_error, until seek */
     uint32_t topic;
     uint32_t partition;
-    uint64_t position;                 /* the next offset to deliver */
-    uint32_t request;                  /* the fetch under way, or NONE */
-    uint32_t epoch;                    /* bumped by seek/unsubscribe: older answers are ignored */
-    uint32_t failures;                 /* consecutive, for the back-off */
+    uint64_t position; /* the next offset to deliver */
+    uint32_t request;  /* the fetch under way, or NONE */
+    uint32_t epoch;    /* bumped by seek/unsubscribe: older answers are ignored */
+    uint32_t failures; /* consecutive, for the back-off */
     uint64_t retry_ns;
 };
 
@@ -71,13 +72,13 @@ enum admin_kind { ADMIN_FREE = 0, ADMIN_CREATE, ADMIN_DELETE, ADMIN_DESCRIBE };
 struct admin_op {
     enum admin_kind kind;
     uint64_t token;
-    struct proto_create_topic_req create;   /* create.name points into name */
+    struct proto_create_topic_req create; /* create.name points into name */
     uint8_t name[PROTO_TOPIC_NAME_MAX];
     uint32_t name_size;
-    uint32_t hint;                     /* the controller leader an answer named, 0: none */
+    uint32_t hint; /* the controller leader an answer named, 0: none */
     uint32_t attempts;
     uint64_t retry_ns;
-    uint32_t request;                  /* or NONE */
+    uint32_t request; /* or NONE */
 };
 
 struct rq_client {
@@ -91,7 +92,7 @@ struct rq_client {
     uint32_t requests_used;
     /* metadata */
     uint32_t md_request;
-    uint32_t md_bootstrap;             /* the bootstrap server asked next */
+    uint32_t md_bootstrap; /* the bootstrap server asked next */
     uint32_t md_failures;
     uint64_t md_retry_ns;
     uint64_t md_answer_ns;
@@ -104,12 +105,15 @@ struct rq_client {
     struct topic topics[CLIENT_TOPICS_MAX];
     struct subscription subs[CLIENT_SUBSCRIPTIONS_MAX];
     struct admin_op admins[CLIENT_ADMIN_MAX];
-    uint8_t *send_buf;                 /* CLIENT_SEND_MAX: one frame at a time */
-    uint64_t tokens[PROTO_RECORDS_MAX];   /* a finished batch's tokens, copied before it goes */
-    uint32_t depth;                    /* entry points under way: only the outermost pumps */
-    uint8_t dirty;                     /* a nested call queued work */
+    uint8_t *send_buf;                  /* CLIENT_SEND_MAX: one frame at a time */
+    uint64_t tokens[PROTO_RECORDS_MAX]; /* a finished batch's tokens, copied before it goes */
+    uint32_t depth;                     /* entry points under way: only the outermost pumps */
+    uint8_t dirty;                      /* a nested call queued work */
     struct rq_client_stats stats;
 };
+
+/* a + b, capped (a configured age or timeout may be "forever"). */
+static uint64_t add_sat(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
 
 static int bytes_eq(struct proto_bytes a, const char *b, uint32_t b_size) {
     return a.size == b_size && (a.size == 0 || memcmp(a.data, b, a.size) == 0);
@@ -143,7 +147,7 @@ static void config_check(const struct rq_client_config *cfg) {
     RQ_ASSERT(cfg->backoff_ns <= cfg->backoff_max_ns);
     RQ_ASSERT(cfg->acks <= PROTO_ACKS_ALL);
     RQ_ASSERT(cfg->idempotent <= 1);
-    if (cfg->idempotent) RQ_ASSERT(cfg->acks == PROTO_ACKS_ALL);   /* as Kafka: dedup needs acks */
+    if (cfg->idempotent) RQ_ASSERT(cfg->acks == PROTO_ACKS_ALL); /* as Kafka: dedup needs acks */
     RQ_ASSERT(cfg->fetch_max_records >= 1 && cfg->fetch_max_records <= PROTO_RECORDS_MAX);
     RQ_ASSERT(cfg->fetch_max_bytes >= 1 && cfg->fetch_max_bytes <= PROTO_FRAME_MAX);
     RQ_ASSERT(cfg->fetch_max_wait_ms <= PROTO_WAIT_MS_MAX);
@@ -171,15 +175,18 @@ struct rq_client *rq_client_create(const struct rq_io *io, const struct rq_clien
     }
     c->md_request = NONE;
     c->pid_request = NONE;
-    for (uint32_t i = 0; i < CLIENT_SUBSCRIPTIONS_MAX; i++) c->subs[i].request = NONE;
-    for (uint32_t i = 0; i < CLIENT_ADMIN_MAX; i++) c->admins[i].request = NONE;
+    for (uint32_t i = 0; i < CLIENT_SUBSCRIPTIONS_MAX; i++)
+        c->subs[i].request = NONE;
+    for (uint32_t i = 0; i < CLIENT_ADMIN_MAX; i++)
+        c->admins[i].request = NONE;
     return c;
 }
 
 void rq_client_destroy(struct rq_client *c) {
     if (c == NULL) return;
-    RQ_ASSERT(c->depth == 0);   /* never from inside a callback */
-    for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++) batcher_destroy(c->topics[i].batcher);
+    RQ_ASSERT(c->depth == 0); /* never from inside a callback */
+    for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++)
+        batcher_destroy(c->topics[i].batcher);
     metadata_destroy(c->md);
     free(c->send_buf);
     free(c);
@@ -200,7 +207,8 @@ static int request_free_slot(const struct rq_client *c) {
     return c->requests_used < CLIENT_REQUESTS_MAX;
 }
 
-/* Takes a free slot for a request to to_node; returns its index (the caller checked there is one). */
+/* Takes a free slot for a request to to_node; returns its index (the caller checked there is one).
+ */
 static uint32_t request_open(struct rq_client *c, enum req_kind kind, uint32_t to_node,
                              uint64_t deadline_ns) {
     RQ_ASSERT(request_free_slot(c));
@@ -226,7 +234,7 @@ static struct request request_close(struct rq_client *c, uint32_t i) {
     RQ_ASSERT(c->requests[i].kind != REQ_FREE);
     RQ_ASSERT(c->requests_used > 0);
     struct request r = c->requests[i];
-    c->requests[i].kind = REQ_FREE;   /* the generation stays: the next use bumps it */
+    c->requests[i].kind = REQ_FREE; /* the generation stays: the next use bumps it */
     c->requests_used--;
     return r;
 }
@@ -282,7 +290,7 @@ static void metadata_send(struct rq_client *c, uint64_t now) {
     size_t size = proto_encode_metadata_req(payload_buf(c), payload_cap(), names, count);
     RQ_ASSERT(size > 0);
     uint32_t to = c->cfg.bootstrap[c->md_bootstrap % c->cfg.bootstrap_count];
-    c->md_request = request_open(c, REQ_METADATA, to, now + c->cfg.request_timeout_ns);
+    c->md_request = request_open(c, REQ_METADATA, to, add_sat(now, c->cfg.request_timeout_ns));
     send_frame(c, to, PROTO_METADATA_REQ, correlation_of(c, c->md_request), size);
 }
 
@@ -295,7 +303,8 @@ static void metadata_answer(struct rq_client *c, int error, const struct proto_m
         c->md_bootstrap = (c->md_bootstrap + 1) % c->cfg.bootstrap_count;
         c->md_failures++;
         c->md_retry_ns = error == RQ_ETIMEOUT ? now : now + backoff(c, c->md_failures);
-        for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++) c->topics[i].asked = 0;
+        for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++)
+            c->topics[i].asked = 0;
         return;
     }
     metadata_update(c->md, m, now);
@@ -317,13 +326,14 @@ static void pump_metadata(struct rq_client *c, uint64_t now) {
     if (metadata_wanted(c, now)) metadata_send(c, now);
 }
 
-/* ---- the idempotent producer's id -------------------------------------------------------------- */
+/* ---- the idempotent producer's id ------------------------------------------------------------ */
 
 static void pump_producer_id(struct rq_client *c, uint64_t now) {
     if (!c->cfg.idempotent || c->producer_id != 0 || c->pid_request != NONE) return;
     if (now < c->pid_retry_ns || !request_free_slot(c)) return;
     uint32_t to = controller_target(c, c->pid_hint);
-    c->pid_request = request_open(c, REQ_INIT_PRODUCER, to, now + c->cfg.request_timeout_ns);
+    c->pid_request =
+        request_open(c, REQ_INIT_PRODUCER, to, add_sat(now, c->cfg.request_timeout_ns));
     send_frame(c, to, PROTO_INIT_PRODUCER_REQ, correlation_of(c, c->pid_request), 0);
 }
 
@@ -341,7 +351,7 @@ static void producer_id_answer(struct rq_client *c, int error,
     c->pid_retry_ns = now + backoff(c, c->pid_failures);
     if (why == RQ_ENOTLEADER && m != NULL && m->leader_hint >= 1 &&
         m->leader_hint <= RQ_NODE_ID_MAX) {
-        c->pid_hint = m->leader_hint;   /* follow the hint at once */
+        c->pid_hint = m->leader_hint; /* follow the hint at once */
         c->pid_retry_ns = now;
     }
     if (why == RQ_ENOTLEADER || why == RQ_ETIMEOUT) metadata_mark_stale(c->md);
@@ -364,7 +374,7 @@ static uint32_t topic_index(struct rq_client *c, struct proto_bytes name) {
     t->name_size = (uint8_t)name.size;
     memcpy(t->name, name.data, name.size);
     t->wake_ns = UINT64_MAX;
-    c->dirty = 1;   /* a topic to ask metadata about */
+    c->dirty = 1; /* a topic to ask metadata about */
     return free_index;
 }
 
@@ -388,14 +398,16 @@ static void batch_answer(struct rq_client *c, uint32_t topic, uint32_t batch_id,
     RQ_ASSERT(count >= 1 && count <= PROTO_RECORDS_MAX);
     /* The batcher frees the batch (and its tokens) once it is acked or failed. */
     memcpy(c->tokens, tokens, count * sizeof *tokens);
-    enum batcher_outcome outcome = batcher_done_retriable(t->batcher, batch_id, error, retriable,
-                                                          now);
+    enum batcher_outcome outcome =
+        batcher_done_retriable(t->batcher, batch_id, error, retriable, now);
     if (outcome == BATCHER_RETRY) return;
     for (uint32_t i = 0; i < count; i++) {
         int ok = outcome == BATCHER_ACKED;
         uint64_t offset = ok && base_offset != UINT64_MAX ? base_offset + i : UINT64_MAX;
-        if (ok) c->stats.records_produced++;
-        else c->stats.records_failed++;
+        if (ok)
+            c->stats.records_produced++;
+        else
+            c->stats.records_failed++;
         if (c->cb.produced) c->cb.produced(c->arg, c->tokens[i], partition, ok ? 0 : error, offset);
     }
 }
@@ -408,13 +420,15 @@ static void batch_send(struct rq_client *c, uint32_t topic, const struct batcher
     if (leader < 1 || leader > RQ_NODE_ID_MAX) {
         /* Nobody to send to: counts as a not-leader attempt, backs off, and asks again. */
         metadata_mark_stale(c->md);
-        batch_answer(c, topic, b->id, b->partition, b->record_count, b->tokens, RQ_ENOTLEADER, 0,
-                     1, now);
+        batch_answer(c, topic, b->id, b->partition, b->record_count, b->tokens, RQ_ENOTLEADER, 0, 1,
+                     now);
         return;
     }
     if (metadata_sticky_partition(c->md, name) == (int64_t)b->partition)
-        metadata_next_partition(c->md, name);   /* keyless records fill the next partition */
-    struct proto_produce_req m = {.topic = name, .partition = b->partition, .acks = c->cfg.acks,
+        metadata_next_partition(c->md, name); /* keyless records fill the next partition */
+    struct proto_produce_req m = {.topic = name,
+                                  .partition = b->partition,
+                                  .acks = c->cfg.acks,
                                   .producer_id = c->producer_id,
                                   .base_sequence = b->base_sequence,
                                   .records = {.count = b->record_count}};
@@ -424,13 +438,13 @@ static void batch_send(struct rq_client *c, uint32_t topic, const struct batcher
                      now);
         return;
     }
-    if (c->cfg.acks == PROTO_ACKS_NONE) {   /* nothing will answer: done once sent */
+    if (c->cfg.acks == PROTO_ACKS_NONE) { /* nothing will answer: done once sent */
         send_frame(c, leader, PROTO_PRODUCE_REQ, 0, size);
         batch_answer(c, topic, b->id, b->partition, b->record_count, b->tokens, 0, UINT64_MAX, 0,
                      now);
         return;
     }
-    uint32_t slot = request_open(c, REQ_PRODUCE, leader, now + c->cfg.request_timeout_ns);
+    uint32_t slot = request_open(c, REQ_PRODUCE, leader, add_sat(now, c->cfg.request_timeout_ns));
     struct request *r = &c->requests[slot];
     r->owner = topic;
     r->batch_id = b->id;
@@ -447,7 +461,7 @@ static void produce_answer(struct rq_client *c, const struct request *r, int err
     int why = error != 0 ? error : m->error;
     if (why == RQ_ENOTLEADER) {
         uint32_t hint = m != NULL ? m->leader_hint : 0;
-        metadata_not_leader(c->md, name, r->partition, hint);   /* corrected at once */
+        metadata_not_leader(c->md, name, r->partition, hint); /* corrected at once */
     } else if (why == RQ_ENOTOPIC || why == RQ_ETIMEOUT) {
         metadata_mark_stale(c->md);
     }
@@ -472,7 +486,7 @@ static void pump_batches(struct rq_client *c, uint64_t now) {
                 break;
             }
             batch_send(c, i, &b, now);
-            if (n + 1 == SENDS_PER_TOPIC_MAX) t->wake_ns = now;   /* more may be ready */
+            if (n + 1 == SENDS_PER_TOPIC_MAX) t->wake_ns = now; /* more may be ready */
         }
     }
 }
@@ -483,14 +497,14 @@ static int topic_ready(struct rq_client *c, uint32_t ti) {
     struct proto_bytes name = topic_name(t);
     /* An answer that named it (even one asking for every topic) is enough. */
     if (metadata_topic_error(c->md, name) != 1) t->resolved = 1;
-    if (!t->resolved) return RQ_EBUSY;   /* the metadata request is on its way */
+    if (!t->resolved) return RQ_EBUSY; /* the metadata request is on its way */
     uint32_t partitions = metadata_partitions(c->md, name);
     if (partitions == 0) return metadata_topic_error(c->md, name) == 0 ? RQ_EBUSY : RQ_ENOTOPIC;
     if (c->cfg.idempotent && c->producer_id == 0) return RQ_EBUSY;
     if (t->batcher != NULL) return 0;
     if (partitions > BATCHER_PARTITIONS_MAX) return RQ_EINVAL;
     t->batcher = batcher_create(&c->cfg.batcher, partitions, c->producer_id);
-    if (t->batcher == NULL) return RQ_EBUSY;
+    if (t->batcher == NULL) return RQ_ENOMEM;
     t->partitions = partitions;
     return 0;
 }
@@ -532,7 +546,8 @@ static void fetch_send(struct rq_client *c, uint32_t si, uint64_t now) {
         return;
     }
     struct proto_fetch_req m = {.topic = topic_name(&c->topics[s->topic]),
-                                .partition = s->partition, .offset = s->position,
+                                .partition = s->partition,
+                                .offset = s->position,
                                 .max_records = c->cfg.fetch_max_records,
                                 .max_bytes = c->cfg.fetch_max_bytes,
                                 .max_wait_ms = c->cfg.fetch_max_wait_ms,
@@ -540,7 +555,8 @@ static void fetch_send(struct rq_client *c, uint32_t si, uint64_t now) {
     size_t size = proto_encode_fetch_req(payload_buf(c), payload_cap(), &m);
     RQ_ASSERT(size > 0);
     uint64_t wait_ns = (uint64_t)c->cfg.fetch_max_wait_ms * 1000 * 1000;
-    s->request = request_open(c, REQ_FETCH, to, now + c->cfg.request_timeout_ns + wait_ns);
+    s->request =
+        request_open(c, REQ_FETCH, to, add_sat(add_sat(now, c->cfg.request_timeout_ns), wait_ns));
     c->requests[s->request].owner = si;
     c->requests[s->request].epoch = s->epoch;
     send_frame(c, to, PROTO_FETCH_REQ, correlation_of(c, s->request), size);
@@ -554,11 +570,11 @@ static void fetch_deliver(struct rq_client *c, uint32_t si, const struct proto_f
     size_t cursor = 0;
     struct proto_record r;
     for (uint32_t n = 0; n < m->records.count && proto_record_next(&m->records, &cursor, &r); n++) {
-        if (r.offset < s->position) {   /* already delivered: a retried or duplicated answer */
+        if (r.offset < s->position) { /* already delivered: a retried or duplicated answer */
             c->stats.records_dropped++;
             continue;
         }
-        if (r.offset > s->position) {   /* a gap: never skipped silently */
+        if (r.offset > s->position) { /* a gap: never skipped silently */
             sub_pause(c, s, RQ_ECORRUPT, m->log_start, m->high_watermark);
             return;
         }
@@ -575,7 +591,7 @@ static void fetch_answer(struct rq_client *c, const struct request *r, int error
     struct subscription *s = &c->subs[r->owner];
     RQ_ASSERT(s->request != NONE);
     s->request = NONE;
-    if (!s->used || s->epoch != r->epoch) return;   /* seek or unsubscribe since: stale answer */
+    if (!s->used || s->epoch != r->epoch) return; /* seek or unsubscribe since: stale answer */
     int why = error != 0 ? error : m->error;
     struct proto_bytes name = topic_name(&c->topics[s->topic]);
     if (why == 0) {
@@ -593,7 +609,7 @@ static void fetch_answer(struct rq_client *c, const struct request *r, int error
         metadata_mark_stale(c->md);
         sub_backoff(c, s, now);
     } else {
-        sub_pause(c, s, why, 0, 0);   /* an ERROR frame or an error a retry cannot fix */
+        sub_pause(c, s, why, 0, 0); /* an ERROR frame or an error a retry cannot fix */
     }
 }
 
@@ -613,7 +629,7 @@ static void admin_finish(struct rq_client *c, struct admin_op *op, int error,
     uint64_t token = op->token;
     enum admin_kind kind = op->kind;
     RQ_ASSERT(kind != ADMIN_FREE);
-    op->kind = ADMIN_FREE;   /* free before the callback, which may start another */
+    op->kind = ADMIN_FREE; /* free before the callback, which may start another */
     if (error == 0 && kind != ADMIN_DESCRIBE) metadata_mark_stale(c->md);
     if (kind == ADMIN_DESCRIBE && error == 0) {
         if (c->cb.described) c->cb.described(c->arg, token, described);
@@ -643,7 +659,7 @@ static void admin_send(struct rq_client *c, uint32_t ai, uint64_t now) {
     }
     RQ_ASSERT(size > 0);
     op->attempts++;
-    op->request = request_open(c, REQ_ADMIN, to, now + c->cfg.request_timeout_ns);
+    op->request = request_open(c, REQ_ADMIN, to, add_sat(now, c->cfg.request_timeout_ns));
     c->requests[op->request].owner = ai;
     send_frame(c, to, type, correlation_of(c, op->request), size);
 }
@@ -671,7 +687,7 @@ static void admin_answer(struct rq_client *c, const struct request *r, int error
     op->retry_ns = now + backoff(c, op->attempts);
     if (why == RQ_ENOTLEADER && status != NULL && status->leader_hint >= 1 &&
         status->leader_hint <= RQ_NODE_ID_MAX) {
-        op->hint = status->leader_hint;   /* follow the hint at once */
+        op->hint = status->leader_hint; /* follow the hint at once */
         op->retry_ns = now;
     } else if (why == RQ_ENOTLEADER || why == RQ_ETIMEOUT) {
         metadata_mark_stale(c->md);
@@ -702,32 +718,25 @@ static struct admin_op *admin_open(struct rq_client *c, enum admin_kind kind, ui
     return NULL;
 }
 
-/* ---- dispatch of answers and timeouts ------------------------------------------------------------ */
+/* ---- dispatch of answers and timeouts -------------------------------------------------------- */
 
 /* A request ended: m is its decoded answer (NULL with error: RQ_ETIMEOUT or an ERROR frame's). */
 static void request_done(struct rq_client *c, const struct request *r, int error,
                          const struct proto_msg *m, uint64_t now) {
     switch (r->kind) {
-    case REQ_METADATA:
-        metadata_answer(c, error, m ? &m->u.metadata_resp : NULL, now);
-        break;
+    case REQ_METADATA: metadata_answer(c, error, m ? &m->u.metadata_resp : NULL, now); break;
     case REQ_INIT_PRODUCER:
         producer_id_answer(c, error, m ? &m->u.init_producer_resp : NULL, now);
         break;
-    case REQ_PRODUCE:
-        produce_answer(c, r, error, m ? &m->u.produce_resp : NULL, now);
-        break;
-    case REQ_FETCH:
-        fetch_answer(c, r, error, m ? &m->u.fetch_resp : NULL, now);
-        break;
+    case REQ_PRODUCE: produce_answer(c, r, error, m ? &m->u.produce_resp : NULL, now); break;
+    case REQ_FETCH: fetch_answer(c, r, error, m ? &m->u.fetch_resp : NULL, now); break;
     case REQ_ADMIN: {
         int describe = m != NULL && m->type == PROTO_METADATA_RESP;
         admin_answer(c, r, error, m && !describe ? &m->u.status_resp : NULL,
                      describe ? &m->u.metadata_resp : NULL, now);
         break;
     }
-    case REQ_FREE:
-        RQ_UNREACHABLE();
+    case REQ_FREE: RQ_UNREACHABLE();
     }
 }
 
@@ -739,9 +748,9 @@ static uint8_t answer_type(const struct rq_client *c, const struct request *r) {
     case REQ_FETCH: return PROTO_FETCH_RESP;
     case REQ_ADMIN: {
         enum admin_kind kind = c->admins[r->owner].kind;
-        return kind == ADMIN_DESCRIBE ? PROTO_METADATA_RESP : kind == ADMIN_CREATE
-                                                                  ? PROTO_CREATE_TOPIC_RESP
-                                                                  : PROTO_DELETE_TOPIC_RESP;
+        return kind == ADMIN_DESCRIBE ? PROTO_METADATA_RESP
+               : kind == ADMIN_CREATE ? PROTO_CREATE_TOPIC_RESP
+                                      : PROTO_DELETE_TOPIC_RESP;
     }
     case REQ_FREE: break;
     }
@@ -761,9 +770,8 @@ static void handle_frame(struct rq_client *c, uint32_t from, const struct proto_
                          uint64_t now) {
     uint32_t slot = f->correlation & (CLIENT_REQUESTS_MAX - 1);
     const struct request *r = &c->requests[slot];
-    if (r->kind == REQ_FREE || r->generation != f->correlation >> SLOT_BITS ||
-        r->to_node != from) {
-        c->stats.unmatched++;   /* late (timed out), duplicated, or not ours */
+    if (r->kind == REQ_FREE || r->generation != f->correlation >> SLOT_BITS || r->to_node != from) {
+        c->stats.unmatched++; /* late (timed out), duplicated, or not ours */
         return;
     }
     struct proto_msg m;
@@ -777,40 +785,44 @@ static void handle_frame(struct rq_client *c, uint32_t from, const struct proto_
         return;
     }
     if (f->type != answer_type(c, r) || proto_decode(f->type, f->payload, f->payload_size, &m)) {
-        c->stats.malformed++;   /* the request still waits for its answer or its timeout */
+        c->stats.malformed++; /* the request still waits for its answer or its timeout */
         return;
     }
     struct request done = request_close(c, slot);
     request_done(c, &done, 0, &m, now);
 }
 
-/* ---- the pump and the entry points --------------------------------------------------------------- */
+/* ---- the pump and the entry points ----------------------------------------------------------- */
+
+static void earlier(uint64_t *wake, uint64_t t) {
+    if (t < *wake) *wake = t;
+}
 
 /* The earliest time something is due, for the one timer. */
 static uint64_t next_wake(const struct rq_client *c, uint64_t now) {
     uint64_t wake = UINT64_MAX;
-#define EARLIER(t) do { if ((t) < wake) wake = (t); } while (0)
     for (uint32_t i = 0; i < CLIENT_REQUESTS_MAX; i++)
-        if (c->requests[i].kind != REQ_FREE) EARLIER(c->requests[i].deadline_ns);
-    if (request_free_slot(c)) {   /* otherwise only answers and timeouts can move things */
+        if (c->requests[i].kind != REQ_FREE) earlier(&wake, c->requests[i].deadline_ns);
+    if (request_free_slot(c)) { /* otherwise only answers and timeouts can move things */
         if (c->md_request == NONE) {
-            if (metadata_wanted(c, now)) EARLIER(c->md_retry_ns);
-            else EARLIER(c->md_answer_ns + c->cfg.metadata_max_age_ns);
+            if (metadata_wanted(c, now))
+                earlier(&wake, c->md_retry_ns);
+            else
+                earlier(&wake, add_sat(c->md_answer_ns, c->cfg.metadata_max_age_ns));
         }
         if (c->cfg.idempotent && c->producer_id == 0 && c->pid_request == NONE)
-            EARLIER(c->pid_retry_ns);
+            earlier(&wake, c->pid_retry_ns);
         for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++)
-            if (c->topics[i].batcher != NULL) EARLIER(c->topics[i].wake_ns);
+            if (c->topics[i].batcher != NULL) earlier(&wake, c->topics[i].wake_ns);
         for (uint32_t i = 0; i < CLIENT_SUBSCRIPTIONS_MAX; i++) {
             const struct subscription *s = &c->subs[i];
-            if (s->used && !s->paused && s->request == NONE) EARLIER(s->retry_ns);
+            if (s->used && !s->paused && s->request == NONE) earlier(&wake, s->retry_ns);
         }
         for (uint32_t i = 0; i < CLIENT_ADMIN_MAX; i++) {
             const struct admin_op *op = &c->admins[i];
-            if (op->kind != ADMIN_FREE && op->request == NONE) EARLIER(op->retry_ns);
+            if (op->kind != ADMIN_FREE && op->request == NONE) earlier(&wake, op->retry_ns);
         }
     }
-#undef EARLIER
     return wake < now ? now : wake;
 }
 
@@ -825,7 +837,7 @@ static void client_pump(struct rq_client *c) {
         pump_batches(c, now);
         pump_fetches(c, now);
         pump_admin(c, now);
-        if (!c->dirty) break;   /* a callback queued work: take it now, within the bound */
+        if (!c->dirty) break; /* a callback queued work: take it now, within the bound */
     }
     uint64_t wake = next_wake(c, now);
     if (wake != UINT64_MAX) c->io->set_timer(c->io->env, wake);
@@ -835,8 +847,10 @@ static void enter(struct rq_client *c) { c->depth++; }
 
 static void leave(struct rq_client *c) {
     RQ_ASSERT(c->depth >= 1);
-    if (c->depth == 1) client_pump(c);
-    else c->dirty = 1;
+    if (c->depth == 1)
+        client_pump(c);
+    else
+        c->dirty = 1;
     c->depth--;
 }
 
@@ -854,14 +868,14 @@ void rq_client_on_message(struct rq_client *c, uint32_t from_node, const void *b
     enter(c);
     const uint8_t *at = buf;
     uint64_t now = c->io->now(c->io->env);
-    while (len > 0) {   /* each turn consumes a frame (>= PROTO_FRAME_HEADER bytes) or stops */
+    while (len > 0) { /* each turn consumes a frame (>= PROTO_FRAME_HEADER bytes) or stops */
         struct proto_frame f;
         size_t size = 0;
         int rc = proto_frame_decode(at, len, PROTO_FRAME_MAX, &f, &size);
         if (rc == RQ_EVERSION || rc == RQ_ETYPE) {
-            c->stats.malformed++;   /* intact but not for us: skip it, keep the rest */
+            c->stats.malformed++; /* intact but not for us: skip it, keep the rest */
         } else if (rc != 0) {
-            c->stats.malformed++;   /* the rest cannot be framed */
+            c->stats.malformed++; /* the rest cannot be framed */
             break;
         } else {
             handle_frame(c, from_node, &f, now);
@@ -880,16 +894,19 @@ int rq_client_produce(struct rq_client *c, struct proto_bytes topic, struct prot
     if (header_count > PROTO_HEADERS_MAX) return RQ_EINVAL;
     enter(c);
     uint64_t now = c->io->now(c->io->env);
-    int rc = RQ_EINVAL;   /* the topic table is full */
+    int rc = RQ_ENOMEM; /* the topic table is full */
     uint32_t ti = topic_index(c, topic);
     if (ti != NONE) rc = topic_ready(c, ti);
     if (rc == 0) {
         struct topic *t = &c->topics[ti];
         int64_t p = key.size > 0 ? metadata_partition_for_key(c->md, topic, key)
                                  : metadata_sticky_partition(c->md, topic);
-        RQ_ASSERT(p >= 0);   /* topic_ready saw its partitions */
-        struct proto_record_in r = {.timestamp = timestamp, .key = key, .value = value,
-                                    .header_count = header_count, .headers = headers};
+        RQ_ASSERT(p >= 0); /* topic_ready saw its partitions */
+        struct proto_record_in r = {.timestamp = timestamp,
+                                    .key = key,
+                                    .value = value,
+                                    .header_count = header_count,
+                                    .headers = headers};
         rc = batcher_add_token(t->batcher, (uint32_t)p % t->partitions, &r, token, now);
         c->dirty = 1;
     }
@@ -914,7 +931,8 @@ int rq_client_subscribe(struct rq_client *c, struct proto_bytes topic, uint32_t 
     if (sub_find(c, topic, partition) >= 0) return RQ_EEXIST;
     /* A free entry whose last fetch has ended (an answer must not find a new subscription). */
     uint32_t si = 0;
-    while (si < CLIENT_SUBSCRIPTIONS_MAX && (c->subs[si].used || c->subs[si].request != NONE)) si++;
+    while (si < CLIENT_SUBSCRIPTIONS_MAX && (c->subs[si].used || c->subs[si].request != NONE))
+        si++;
     if (si == CLIENT_SUBSCRIPTIONS_MAX) return RQ_EBUSY;
     struct subscription *s = &c->subs[si];
     enter(c);
@@ -922,12 +940,16 @@ int rq_client_subscribe(struct rq_client *c, struct proto_bytes topic, uint32_t 
     if (ti != NONE) {
         uint32_t epoch = s->epoch + 1;
         memset(s, 0, sizeof *s);
-        *s = (struct subscription){.used = 1, .topic = ti, .partition = partition,
-                                   .position = start_offset, .request = NONE, .epoch = epoch};
+        *s = (struct subscription){.used = 1,
+                                   .topic = ti,
+                                   .partition = partition,
+                                   .position = start_offset,
+                                   .request = NONE,
+                                   .epoch = epoch};
         c->dirty = 1;
     }
     leave(c);
-    return ti == NONE ? RQ_EBUSY : 0;
+    return ti == NONE ? RQ_ENOMEM : 0;
 }
 
 int rq_client_seek(struct rq_client *c, struct proto_bytes topic, uint32_t partition,
@@ -940,7 +962,7 @@ int rq_client_seek(struct rq_client *c, struct proto_bytes topic, uint32_t parti
     s->paused = 0;
     s->failures = 0;
     s->retry_ns = 0;
-    s->epoch++;   /* an answer to the fetch under way no longer counts */
+    s->epoch++; /* an answer to the fetch under way no longer counts */
     c->dirty = 1;
     leave(c);
     return 0;
@@ -950,7 +972,7 @@ int rq_client_unsubscribe(struct rq_client *c, struct proto_bytes topic, uint32_
     int si = sub_find(c, topic, partition);
     if (si < 0) return RQ_ENOENT;
     c->subs[si].used = 0;
-    c->subs[si].epoch++;   /* the slot is reused only after its fetch ended (request NONE) */
+    c->subs[si].epoch++; /* the slot is reused only after its fetch ended (request NONE) */
     return 0;
 }
 

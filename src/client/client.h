@@ -1,8 +1,8 @@
-/* client.h — one client process's producer, consumer and admin, as a pure event-driven object over
- * io.h (the same code runs in the simulator and over the POSIX shim). Its owner is a node with an
- * id above RQ_NODE_ID_MAX: it forwards its on_timer and on_peer_message calls here, and hears back
- * through the callbacks below. No clock, no randomness, no I/O of its own: io->now, io->set_timer,
- * io->send and io->seed (through base/rng.h) are all it uses.
+/* client.h — one client process's producer, consumer and admin, as a pure event-driven object
+ * over io.h (the same code runs in the simulator and over the POSIX shim). Its owner is a node with
+ * an id above RQ_NODE_ID_MAX: it forwards its on_timer and on_peer_message calls here, and hears
+ * back through the callbacks below. No clock, no randomness, no I/O of its own: io->now,
+ * io->set_timer, io->send and io->seed (through base/rng.h) are all it uses.
  *
  * Requests. Every request is one frame whose correlation id names a slot of a bounded table
  * (CLIENT_REQUESTS_MAX) and the slot's generation, so an answer is matched to the request it
@@ -62,27 +62,27 @@
 
 enum {
     CLIENT_BOOTSTRAP_MAX = 16,
-    CLIENT_REQUESTS_MAX = 256,         /* requests awaiting an answer */
-    CLIENT_TOPICS_MAX = 64,            /* topics produced to or subscribed to */
-    CLIENT_SUBSCRIPTIONS_MAX = 256,    /* partitions being fetched */
-    CLIENT_ADMIN_MAX = 16,             /* admin operations under way */
-    CLIENT_ADMIN_ATTEMPTS_MAX = 8,     /* sends of one admin operation */
-    CLIENT_SEND_MAX = RQ_MSG_MAX,      /* the largest frame the client sends */
+    CLIENT_REQUESTS_MAX = 256,      /* requests awaiting an answer */
+    CLIENT_TOPICS_MAX = 64,         /* topics produced to or subscribed to */
+    CLIENT_SUBSCRIPTIONS_MAX = 256, /* partitions being fetched */
+    CLIENT_ADMIN_MAX = 16,          /* admin operations under way */
+    CLIENT_ADMIN_ATTEMPTS_MAX = 8,  /* sends of one admin operation */
+    CLIENT_SEND_MAX = RQ_MSG_MAX,   /* the largest frame the client sends */
 };
 
 struct rq_client_config {
-    uint32_t bootstrap[CLIENT_BOOTSTRAP_MAX];   /* server ids, 1..RQ_NODE_ID_MAX */
-    uint32_t bootstrap_count;                   /* >= 1 */
-    uint64_t request_timeout_ns;                /* > 0; a fetch also waits its max_wait_ms */
+    uint32_t bootstrap[CLIENT_BOOTSTRAP_MAX]; /* server ids, 1..RQ_NODE_ID_MAX */
+    uint32_t bootstrap_count;                 /* >= 1 */
+    uint64_t request_timeout_ns;              /* > 0; a fetch also waits its max_wait_ms */
     uint64_t metadata_max_age_ns;
-    uint64_t backoff_ns;                        /* metadata, fetch and admin retries: doubles, */
-    uint64_t backoff_max_ns;                    /*   capped, plus up to 1/4 seeded jitter */
-    struct batcher_config batcher;              /* its idempotent flag is set from below */
-    uint8_t acks;                               /* enum proto_acks */
-    uint8_t idempotent;                         /* requires acks = PROTO_ACKS_ALL */
-    uint32_t fetch_max_records;                 /* 1..PROTO_RECORDS_MAX */
-    uint32_t fetch_max_bytes;                   /* >= 1 */
-    uint32_t fetch_max_wait_ms;                 /* 0..PROTO_WAIT_MS_MAX */
+    uint64_t backoff_ns;           /* metadata, fetch and admin retries: doubles, */
+    uint64_t backoff_max_ns;       /*   capped, plus up to 1/4 seeded jitter */
+    struct batcher_config batcher; /* its idempotent flag is set from below */
+    uint8_t acks;                  /* enum proto_acks */
+    uint8_t idempotent;            /* requires acks = PROTO_ACKS_ALL */
+    uint32_t fetch_max_records;    /* 1..PROTO_RECORDS_MAX */
+    uint32_t fetch_max_bytes;      /* >= 1 */
+    uint32_t fetch_max_wait_ms;    /* 0..PROTO_WAIT_MS_MAX */
     uint8_t from_follower;
 };
 
@@ -95,8 +95,9 @@ struct rq_client_callbacks {
     /* One record, in offset order per partition. */
     void (*fetched)(void *arg, struct proto_bytes topic, uint32_t partition,
                     const struct proto_record *r);
-    /* A subscription paused: RQ_ERANGE (position outside [log_start, high_watermark]) or
-     * RQ_ECORRUPT (a gap or an ERROR answer); it resumes at rq_client_seek. */
+    /* A subscription paused, and why: RQ_ERANGE (position outside [log_start, high_watermark]),
+     * RQ_ECORRUPT (a gap in an answer), or an error no retry can fix (an ERROR frame's code; the
+     * bounds are then 0). It resumes at rq_client_seek. */
     void (*fetch_error)(void *arg, struct proto_bytes topic, uint32_t partition, int error,
                         uint64_t position, uint64_t log_start, uint64_t high_watermark);
     /* create_topic / delete_topic / describe (error only) finished. */
@@ -108,13 +109,13 @@ struct rq_client_callbacks {
 struct rq_client_stats {
     uint64_t requests_sent;
     uint64_t timeouts;
-    uint64_t malformed;          /* frames or payloads that did not decode, wrong answer types */
-    uint64_t unmatched;          /* answers to no request of ours (late, duplicated, wrong) */
+    uint64_t malformed; /* frames or payloads that did not decode, wrong answer types */
+    uint64_t unmatched; /* answers to no request of ours (late, duplicated, wrong) */
     uint64_t metadata_answers;
-    uint64_t records_produced;   /* reported with error 0 */
+    uint64_t records_produced; /* reported with error 0 */
     uint64_t records_failed;
     uint64_t records_fetched;
-    uint64_t records_dropped;    /* fetched below the position */
+    uint64_t records_dropped; /* fetched below the position */
 };
 
 struct rq_client;
@@ -133,13 +134,16 @@ void rq_client_on_message(struct rq_client *c, uint32_t from_node, const void *b
 /* Queues a record; key may be empty (round-robin), headers NULL when header_count is 0,
  * timestamp is the caller's. Returns 0 (produced() reports it later), RQ_EBUSY (backpressure, or
  * the topic or the producer id is not known yet: try again later), RQ_ENOTOPIC, RQ_ETOOBIG (over
- * batch_bytes_max) or RQ_EINVAL (bad name, too many headers, too many topics). */
+ * batch_bytes_max), RQ_EINVAL (bad name, too many headers, a topic of more than
+ * BATCHER_PARTITIONS_MAX partitions) or RQ_ENOMEM (CLIENT_TOPICS_MAX topics known already: a name
+ * produced to or subscribed to keeps its entry, asked about at every refresh). */
 int rq_client_produce(struct rq_client *c, struct proto_bytes topic, struct proto_bytes key,
                       struct proto_bytes value, const struct proto_header *headers,
                       uint32_t header_count, uint64_t timestamp, uint64_t token);
 
 /* Fetches topic/partition from start_offset on. Returns 0, RQ_EEXIST (already subscribed),
- * RQ_EBUSY (a table is full) or RQ_EINVAL (bad name). */
+ * RQ_EBUSY (CLIENT_SUBSCRIPTIONS_MAX taken), RQ_ENOMEM (the topic table is full) or RQ_EINVAL (bad
+ * name or partition). */
 int rq_client_subscribe(struct rq_client *c, struct proto_bytes topic, uint32_t partition,
                         uint64_t start_offset);
 /* Moves a subscription's position (and resumes it after fetch_error); an answer to a fetch

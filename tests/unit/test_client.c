@@ -12,6 +12,7 @@
 #include "base/codec.h"
 #include "base/crc32c.h"
 #include "base/errors.h"
+#include "base/rng.h"
 #include "client/client.h"
 #include "proto/frame.h"
 #include "tests/unit/suite_main.h"
@@ -29,7 +30,7 @@ struct sent {
 struct fake {
     struct rq_io io;
     uint64_t now;
-    uint64_t timer;            /* UINT64_MAX: none asked */
+    uint64_t timer; /* UINT64_MAX: none asked */
     struct sent sent[SENT_MAX];
     uint32_t sent_count;
     /* what the callbacks saw */
@@ -48,6 +49,11 @@ struct fake {
     uint32_t admin_dones;
     uint32_t described_topics;
     uint32_t describes;
+    /* callbacks that call back into the client */
+    struct rq_client *client;
+    uint32_t reproduce;  /* produced(): queue this many more records, one per call */
+    uint64_t seek_after; /* fetched(): seek to seek_to after this offset (0: never) */
+    uint64_t seek_to;
 };
 
 static uint64_t fake_now(void *env) { return ((struct fake *)env)->now; }
@@ -69,17 +75,25 @@ static void on_produced(void *arg, uint64_t token, uint32_t partition, int error
     f->partitions[f->produced] = partition;
     f->errors[f->produced] = error;
     f->offsets[f->produced++] = off;
+    if (f->reproduce > 0) {
+        f->reproduce--;
+        struct proto_bytes empty = {NULL, 0}, value = {(const uint8_t *)"again", 5};
+        ck_assert_int_eq(rq_client_produce(f->client,
+                                           (struct proto_bytes){(const uint8_t *)"orders", 6},
+                                           empty, value, NULL, 0, 0, 500 + f->reproduce),
+                         0);
+    }
 }
 static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
                        const struct proto_record *r) {
     struct fake *f = arg;
-    (void)topic;
-    (void)partition;
     ck_assert_uint_lt(f->fetched, LOG_MAX);
     ck_assert_uint_lt(r->value.size, 8);
     memcpy(f->fetched_values[f->fetched], r->value.data, r->value.size);
     f->fetched_values[f->fetched][r->value.size] = '\0';
     f->fetched_offsets[f->fetched++] = r->offset;
+    if (f->seek_after != 0 && r->offset == f->seek_after)
+        ck_assert_int_eq(rq_client_seek(f->client, topic, partition, f->seek_to), 0);
 }
 static void on_fetch_error(void *arg, struct proto_bytes topic, uint32_t partition, int error,
                            uint64_t position, uint64_t log_start, uint64_t hw) {
@@ -126,18 +140,24 @@ static void config(struct rq_client_config *cfg) {
 
 static struct rq_client *make(struct fake *f, const struct rq_client_config *cfg) {
     memset(f, 0, sizeof *f);
-    f->io = (struct rq_io){.env = f, .node_id = CLIENT_ID, .seed = 7, .now = fake_now,
-                           .set_timer = fake_set_timer, .send = fake_send};
+    f->io = (struct rq_io){.env = f,
+                           .node_id = CLIENT_ID,
+                           .seed = 7,
+                           .now = fake_now,
+                           .set_timer = fake_set_timer,
+                           .send = fake_send};
     f->now = 1000 * MS;
     f->timer = UINT64_MAX;
     struct rq_client *c = rq_client_create(&f->io, cfg, &callbacks, f);
     ck_assert_ptr_nonnull(c);
+    f->client = c;
     rq_client_start(c);
     return c;
 }
 
 static void drop_all(struct fake *f) {
-    for (uint32_t i = 0; i < f->sent_count; i++) free(f->sent[i].buf);
+    for (uint32_t i = 0; i < f->sent_count; i++)
+        free(f->sent[i].buf);
     f->sent_count = 0;
 }
 
@@ -157,7 +177,9 @@ static void run_until(struct fake *f, struct rq_client *c, uint64_t to) {
     f->now = to;
 }
 
-static void advance(struct fake *f, struct rq_client *c, uint64_t ns) { run_until(f, c, f->now + ns); }
+static void advance(struct fake *f, struct rq_client *c, uint64_t ns) {
+    run_until(f, c, f->now + ns);
+}
 
 /* A message the client sent: the first of that type, taken off the queue; its frame decoded into
  * *m (pointing into *keep, which the caller frees). Returns the server it went to. */
@@ -172,9 +194,9 @@ static int take(struct fake *f, uint8_t type, struct taken *out) {
     for (uint32_t i = 0; i < f->sent_count; i++) {
         struct proto_frame fr;
         size_t size;
-        ck_assert_int_eq(proto_frame_decode(f->sent[i].buf, f->sent[i].len, PROTO_FRAME_MAX, &fr,
-                                            &size), 0);
-        ck_assert_uint_eq(size, f->sent[i].len);   /* exactly one frame per message */
+        ck_assert_int_eq(
+            proto_frame_decode(f->sent[i].buf, f->sent[i].len, PROTO_FRAME_MAX, &fr, &size), 0);
+        ck_assert_uint_eq(size, f->sent[i].len); /* exactly one frame per message */
         if (fr.type != type) continue;
         out->to = f->sent[i].to;
         out->correlation = fr.correlation;
@@ -205,7 +227,8 @@ static int count_type(struct fake *f, uint8_t type) {
     return n;
 }
 
-/* ---- the scripted broker's answers ------------------------------------------------------------- */
+/* ---- the scripted broker's answers -------------------------------------------------------------
+ */
 
 static uint8_t payload[1 << 16], frame[1 << 17];
 
@@ -245,7 +268,7 @@ static void answer_fetch(struct rq_client *c, const struct taken *t, int error, 
     static char values[8][8];
     for (uint32_t i = 0; i < count; i++) {
         int len = 0;
-        for (uint64_t v = offsets[i];; v /= 10) {   /* the value is the offset in decimal */
+        for (uint64_t v = offsets[i];; v /= 10) { /* the value is the offset in decimal */
             values[i][len++] = (char)('0' + v % 10);
             if (v < 10) break;
         }
@@ -257,7 +280,9 @@ static void answer_fetch(struct rq_client *c, const struct taken *t, int error, 
         recs[i] = (struct proto_record_in){.offset = offsets[i],
                                            .value = {(const uint8_t *)values[i], (uint32_t)len}};
     }
-    struct proto_fetch_resp m = {.error = error, .log_start = log_start, .high_watermark = hw,
+    struct proto_fetch_resp m = {.error = error,
+                                 .log_start = log_start,
+                                 .high_watermark = hw,
                                  .records = {.count = count, .with_offsets = 1}};
     deliver(c, t->to, PROTO_FETCH_RESP, t->correlation,
             proto_encode_fetch_resp(payload, sizeof payload, &m, recs));
@@ -269,8 +294,8 @@ static void answer_status(struct rq_client *c, const struct taken *t, uint8_t ty
     deliver(c, t->to, type, t->correlation, proto_encode_status_resp(payload, sizeof payload, &m));
 }
 
-static void answer_init_producer(struct rq_client *c, const struct taken *t, int error,
-                                 uint64_t id, uint32_t hint) {
+static void answer_init_producer(struct rq_client *c, const struct taken *t, int error, uint64_t id,
+                                 uint32_t hint) {
     struct proto_init_producer_resp m = {.error = error, .producer_id = id, .leader_hint = hint};
     deliver(c, t->to, PROTO_INIT_PRODUCER_RESP, t->correlation,
             proto_encode_init_producer_resp(payload, sizeof payload, &m));
@@ -297,12 +322,12 @@ START_TEST(metadata_bootstrap_rotates_on_timeout_and_error) {
     struct rq_client *c = make(&f, &cfg);
     struct taken t = expect(&f, PROTO_METADATA_REQ);
     ck_assert_uint_eq(t.to, 1);
-    ck_assert_uint_eq(t.m.u.metadata_req.topic_count, 0);   /* no topic yet: all of them */
+    ck_assert_uint_eq(t.m.u.metadata_req.topic_count, 0); /* no topic yet: all of them */
     ck_assert_uint_eq(f.sent_count, 0);
-    advance(&f, c, TIMEOUT);                                /* lost: the next server */
+    advance(&f, c, TIMEOUT); /* lost: the next server */
     struct taken t2 = expect(&f, PROTO_METADATA_REQ);
     ck_assert_uint_eq(t2.to, 2);
-    answer_metadata(c, &t, 1, 1, 2);                        /* the first, too late */
+    answer_metadata(c, &t, 1, 1, 2); /* the first, too late */
     struct rq_client_stats st;
     rq_client_stats_get(c, &st);
     ck_assert_uint_eq(st.unmatched, 1);
@@ -341,20 +366,20 @@ START_TEST(produce_acks_all_reports_each_record_offset) {
     config(&cfg);
     struct fake f;
     struct rq_client *c = make(&f, &cfg);
-    ck_assert_int_eq(produce(c, "orders", "", "x", 1), RQ_EBUSY);   /* metadata not here yet */
+    ck_assert_int_eq(produce(c, "orders", "", "x", 1), RQ_EBUSY); /* metadata not here yet */
     bootstrap(&f, c);
-    ck_assert_int_eq(produce(c, "gone", "", "x", 1), RQ_ENOTOPIC);  /* the answer named it */
-    ck_assert_int_eq(produce(c, "later", "", "x", 1), RQ_EBUSY);    /* not asked about yet */
+    ck_assert_int_eq(produce(c, "gone", "", "x", 1), RQ_ENOTOPIC); /* the answer named it */
+    ck_assert_int_eq(produce(c, "later", "", "x", 1), RQ_EBUSY);   /* not asked about yet */
     advance(&f, c, cfg.backoff_ns);
     struct taken md = expect(&f, PROTO_METADATA_REQ);
-    ck_assert_uint_eq(md.m.u.metadata_req.topic_count, 3);           /* orders, gone, later */
-    answer_metadata(c, &md, 1, 1, 2);                                /* later: not there */
+    ck_assert_uint_eq(md.m.u.metadata_req.topic_count, 3); /* orders, gone, later */
+    answer_metadata(c, &md, 1, 1, 2);                      /* later: not there */
     ck_assert_int_eq(produce(c, "later", "", "x", 1), RQ_ENOTOPIC);
     /* Three keyless records fill one batch of the sticky partition 0, led by 1. */
     ck_assert_int_eq(produce(c, "orders", "", "a", 10), 0);
     ck_assert_int_eq(produce(c, "orders", "", "b", 11), 0);
     ck_assert_int_eq(produce(c, "orders", "", "c", 12), 0);
-    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0);   /* lingers */
+    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0); /* lingers */
     advance(&f, c, cfg.batcher.linger_ns);
     struct taken t = expect(&f, PROTO_PRODUCE_REQ);
     ck_assert_uint_eq(t.to, 1);
@@ -371,10 +396,10 @@ START_TEST(produce_acks_all_reports_each_record_offset) {
         ck_assert_uint_eq(f.offsets[i], 100 + i);
         ck_assert_uint_eq(f.partitions[i], 0);
     }
-    answer_produce(c, &t, 0, 100, 0);   /* a duplicated answer: reported once only */
+    answer_produce(c, &t, 0, 100, 0); /* a duplicated answer: reported once only */
     ck_assert_uint_eq(f.produced, 3);
     /* A non-retriable error fails the batch's records with it. */
-    ck_assert_int_eq(produce(c, "orders", "", "d", 13), 0);   /* sticky moved on: partition 1 */
+    ck_assert_int_eq(produce(c, "orders", "", "d", 13), 0); /* sticky moved on: partition 1 */
     advance(&f, c, cfg.batcher.linger_ns);
     struct taken t2 = expect(&f, PROTO_PRODUCE_REQ);
     ck_assert_uint_eq(t2.m.u.produce_req.partition, 1);
@@ -402,7 +427,7 @@ START_TEST(not_leader_hint_resends_to_the_hinted_leader) {
     struct taken t = expect(&f, PROTO_PRODUCE_REQ);
     ck_assert_uint_eq(t.to, 1);
     answer_produce(c, &t, RQ_ENOTLEADER, 0, 3);
-    ck_assert_uint_eq(f.produced, 0);   /* retried, not reported */
+    ck_assert_uint_eq(f.produced, 0); /* retried, not reported */
     advance(&f, c, cfg.batcher.backoff_ns);
     struct taken t2 = expect(&f, PROTO_PRODUCE_REQ);
     ck_assert_uint_eq(t2.to, 3);
@@ -433,7 +458,7 @@ START_TEST(lost_answer_times_out_and_idempotent_retry_keeps_its_sequence) {
     struct taken ip2 = expect(&f, PROTO_INIT_PRODUCER_REQ);
     ck_assert_uint_eq(ip2.to, 3);
     bootstrap(&f, c);
-    ck_assert_int_eq(produce(c, "orders", "", "a", 1), RQ_EBUSY);   /* no producer id yet */
+    ck_assert_int_eq(produce(c, "orders", "", "a", 1), RQ_EBUSY); /* no producer id yet */
     answer_init_producer(c, &ip2, 0, 42, 0);
     ck_assert_uint_eq(rq_client_producer_id(c), 42);
     ck_assert_int_eq(produce(c, "orders", "", "a", 1), 0);
@@ -442,15 +467,15 @@ START_TEST(lost_answer_times_out_and_idempotent_retry_keeps_its_sequence) {
     struct taken t = expect(&f, PROTO_PRODUCE_REQ);
     ck_assert_uint_eq(t.m.u.produce_req.producer_id, 42);
     uint64_t sequence = t.m.u.produce_req.base_sequence;
-    advance(&f, c, TIMEOUT);   /* no answer: RQ_ETIMEOUT, outcome unknown, retried */
+    advance(&f, c, TIMEOUT); /* no answer: RQ_ETIMEOUT, outcome unknown, retried */
     ck_assert_uint_eq(f.produced, 0);
     advance(&f, c, cfg.batcher.backoff_ns * 2);
     struct taken t2 = expect(&f, PROTO_PRODUCE_REQ);
     ck_assert_uint_eq(t2.m.u.produce_req.base_sequence, sequence);
     ck_assert_uint_eq(t2.m.u.produce_req.records.count, 2);
-    answer_produce(c, &t, 0, 50, 0);   /* the lost answer arrives late: not ours any more */
+    answer_produce(c, &t, 0, 50, 0); /* the lost answer arrives late: not ours any more */
     ck_assert_uint_eq(f.produced, 0);
-    answer_produce(c, &t2, 0, 50, 0);  /* the broker saw a duplicate: the original offset */
+    answer_produce(c, &t2, 0, 50, 0); /* the broker saw a duplicate: the original offset */
     ck_assert_uint_eq(f.produced, 2);
     ck_assert_uint_eq(f.offsets[0], 50);
     ck_assert_uint_eq(f.offsets[1], 51);
@@ -464,7 +489,7 @@ START_TEST(lost_answer_times_out_and_idempotent_retry_keeps_its_sequence) {
     struct taken t3 = expect(&f, PROTO_PRODUCE_REQ);
     ck_assert_uint_eq(t3.m.u.produce_req.base_sequence,
                       t3.m.u.produce_req.partition == t.m.u.produce_req.partition ? sequence + 2
-                                                                                   : 0);
+                                                                                  : 0);
     free(ip.keep);
     free(ip2.keep);
     free(t.keep);
@@ -485,11 +510,10 @@ START_TEST(backpressure_then_room_after_the_answer) {
     ck_assert_int_eq(produce(c, "orders", "", "12345", 2), RQ_EBUSY);
     advance(&f, c, cfg.batcher.linger_ns);
     struct taken t = expect(&f, PROTO_PRODUCE_REQ);
-    ck_assert_int_eq(produce(c, "orders", "", "12345", 2), RQ_EBUSY);   /* still held */
+    ck_assert_int_eq(produce(c, "orders", "", "12345", 2), RQ_EBUSY); /* still held */
     answer_produce(c, &t, 0, 0, 0);
     ck_assert_int_eq(produce(c, "orders", "", "12345", 2), 0);
-    ck_assert_int_eq(rq_client_produce(c, s("bad name!"), s(""), s("x"), NULL, 0, 0, 3),
-                     RQ_EINVAL);
+    ck_assert_int_eq(rq_client_produce(c, s("bad name!"), s(""), s("x"), NULL, 0, 0, 3), RQ_EINVAL);
     free(t.keep);
     finish(&f, c);
 }
@@ -510,7 +534,7 @@ START_TEST(acks_zero_is_done_when_sent) {
     ck_assert_uint_eq(f.tokens[0], 9);
     ck_assert_int_eq(f.errors[0], 0);
     ck_assert_uint_eq(f.offsets[0], UINT64_MAX);
-    advance(&f, c, TIMEOUT * 3);   /* nothing waits for an answer: no timeout, no resend */
+    advance(&f, c, TIMEOUT * 3); /* nothing waits for an answer: no timeout, no resend */
     ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0);
     struct rq_client_stats st;
     rq_client_stats_get(c, &st);
@@ -530,7 +554,7 @@ START_TEST(fetch_loop_delivers_in_order_drops_below_and_stops_at_gaps) {
     ck_assert_int_eq(rq_client_subscribe(c, s("orders"), 1, 5), 0);
     ck_assert_int_eq(rq_client_subscribe(c, s("orders"), 1, 5), RQ_EEXIST);
     bootstrap(&f, c);
-    advance(&f, c, cfg.backoff_max_ns * 2);   /* the fetch that found no leader backs off */
+    advance(&f, c, cfg.backoff_max_ns * 2); /* the fetch that found no leader backs off */
     struct taken t = expect(&f, PROTO_FETCH_REQ);
     ck_assert_uint_eq(t.to, 2);
     ck_assert_uint_eq(t.m.u.fetch_req.partition, 1);
@@ -563,7 +587,7 @@ START_TEST(fetch_loop_delivers_in_order_drops_below_and_stops_at_gaps) {
     ck_assert_int_eq(f.fetch_error, RQ_ECORRUPT);
     ck_assert_uint_eq(f.fe_position, 8);
     advance(&f, c, 1000 * MS);
-    ck_assert_int_eq(count_type(&f, PROTO_FETCH_REQ), 0);   /* paused until seek */
+    ck_assert_int_eq(count_type(&f, PROTO_FETCH_REQ), 0); /* paused until seek */
     ck_assert_int_eq(rq_client_seek(c, s("orders"), 1, 8), 0);
     struct taken t4 = expect(&f, PROTO_FETCH_REQ);
     ck_assert_uint_eq(t4.m.u.fetch_req.offset, 8);
@@ -589,7 +613,7 @@ START_TEST(fetch_out_of_range_and_not_leader) {
             proto_encode_fetch_resp(payload, sizeof payload, &nl, NULL));
     advance(&f, c, cfg.backoff_max_ns * 2);
     struct taken t2 = expect(&f, PROTO_FETCH_REQ);
-    ck_assert_uint_eq(t2.to, 3);   /* the hint */
+    ck_assert_uint_eq(t2.to, 3); /* the hint */
     answer_fetch(c, &t2, RQ_ERANGE, 10, 20, NULL, 0);
     ck_assert_uint_eq(f.fetch_errors, 1);
     ck_assert_int_eq(f.fetch_error, RQ_ERANGE);
@@ -598,13 +622,13 @@ START_TEST(fetch_out_of_range_and_not_leader) {
     ck_assert_uint_eq(f.fe_hw, 20);
     uint64_t position;
     ck_assert_int_eq(rq_client_position(c, s("orders"), 0, &position), 0);
-    ck_assert_uint_eq(position, 2);   /* never moved by itself */
+    ck_assert_uint_eq(position, 2); /* never moved by itself */
     ck_assert_int_eq(rq_client_seek(c, s("orders"), 0, 10), 0);
     struct taken t3 = expect(&f, PROTO_FETCH_REQ);
     ck_assert_uint_eq(t3.m.u.fetch_req.offset, 10);
     ck_assert_int_eq(rq_client_unsubscribe(c, s("orders"), 0), 0);
     const uint64_t recs[] = {10};
-    answer_fetch(c, &t3, 0, 10, 20, recs, 1);   /* after unsubscribe: not delivered */
+    answer_fetch(c, &t3, 0, 10, 20, recs, 1); /* after unsubscribe: not delivered */
     ck_assert_uint_eq(f.fetched, 0);
     ck_assert_int_eq(rq_client_position(c, s("orders"), 0, &position), RQ_ENOENT);
     free(t.keep);
@@ -622,11 +646,11 @@ START_TEST(admin_create_follows_the_controller_hint) {
     cfg.bootstrap_count = 1;
     struct fake f;
     struct rq_client *c = make(&f, &cfg);
-    struct proto_create_topic_req req = {.name = s("new"), .partitions = 3, .replication = 3,
-                                         .max_message_bytes = 1000};
+    struct proto_create_topic_req req = {
+        .name = s("new"), .partitions = 3, .replication = 3, .max_message_bytes = 1000};
     ck_assert_int_eq(rq_client_create_topic(c, &req, 77), 0);
     struct taken t = expect(&f, PROTO_CREATE_TOPIC_REQ);
-    ck_assert_uint_eq(t.to, 1);   /* no controller known: the bootstrap server */
+    ck_assert_uint_eq(t.to, 1); /* no controller known: the bootstrap server */
     ck_assert_uint_eq(t.m.u.create_topic_req.partitions, 3);
     answer_status(c, &t, PROTO_CREATE_TOPIC_RESP, RQ_ENOTLEADER, 2);
     struct taken t2 = expect(&f, PROTO_CREATE_TOPIC_REQ);
@@ -648,13 +672,13 @@ START_TEST(admin_create_follows_the_controller_hint) {
     ck_assert_int_eq(f.admin_error, RQ_ENOTOPIC);
     /* Describe hands the answer over. */
     ck_assert_int_eq(rq_client_describe(c, 79), 0);
-    drop_all(&f);   /* metadata refreshes of our own are not this test's */
+    drop_all(&f); /* metadata refreshes of our own are not this test's */
     advance(&f, c, TIMEOUT + cfg.backoff_max_ns * 2);
     struct taken t5;
     ck_assert(take(&f, PROTO_METADATA_REQ, &t5));
     answer_metadata(c, &t5, 1, 1, 2);
     struct taken t6;
-    while (f.describes == 0 && take(&f, PROTO_METADATA_REQ, &t6)) {   /* whichever was describe */
+    while (f.describes == 0 && take(&f, PROTO_METADATA_REQ, &t6)) { /* whichever was describe */
         answer_metadata(c, &t6, 1, 1, 2);
         free(t6.keep);
     }
@@ -709,7 +733,7 @@ START_TEST(malformed_answers_are_counted_and_ignored) {
      * is taken (several frames back to back). */
     uint8_t both[4096];
     size_t a = proto_frame_encode(both, sizeof both, PROTO_METADATA_RESP, 0, "", 0);
-    both[9] = 99;   /* the type byte; fix the CRC so that the frame is intact */
+    both[9] = 99; /* the type byte; fix the CRC so that the frame is intact */
     rq_put_u32(both + 4, rq_crc32c(0, both + 8, a - 8));
     struct proto_broker brokers[] = {{1, s("a:1")}};
     struct proto_topic topics[] = {{.name = s("orders"), .partition_count = 1}};
@@ -732,6 +756,149 @@ START_TEST(malformed_answers_are_counted_and_ignored) {
 }
 END_TEST
 
+START_TEST(keyed_records_go_to_their_partition_with_headers) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    bootstrap(&f, c);
+    struct proto_header h = {s("trace"), s("abc")};
+    ck_assert_int_eq(rq_client_produce(c, s("orders"), s("k1"), s("v1"), &h, 1, 1234, 5), 0);
+    advance(&f, c, cfg.batcher.linger_ns);
+    struct taken t = expect(&f, PROTO_PRODUCE_REQ);
+    uint32_t partition = rq_crc32c(0, "k1", 2) % 2;
+    ck_assert_uint_eq(t.m.u.produce_req.partition, partition);
+    ck_assert_uint_eq(t.to, partition == 0 ? 1 : 2);
+    size_t cursor = 0, hc = 0;
+    struct proto_record r;
+    ck_assert(proto_record_next(&t.m.u.produce_req.records, &cursor, &r));
+    ck_assert_uint_eq(r.timestamp, 1234);
+    ck_assert_mem_eq(r.key.data, "k1", 2);
+    ck_assert_mem_eq(r.value.data, "v1", 2);
+    struct proto_header got;
+    ck_assert(proto_header_next(&r, &hc, &got));
+    ck_assert_mem_eq(got.name.data, "trace", 5);
+    ck_assert_mem_eq(got.value.data, "abc", 3);
+    answer_produce(c, &t, 0, 9, 0);
+    ck_assert_uint_eq(f.produced, 1);
+    ck_assert_uint_eq(f.partitions[0], partition);
+    ck_assert_uint_eq(f.offsets[0], 9);
+    free(t.keep);
+    finish(&f, c);
+}
+END_TEST
+
+START_TEST(retries_run_out_and_the_error_is_reported_once) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    cfg.batcher.retries_max = 2;
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    bootstrap(&f, c);
+    ck_assert_int_eq(produce(c, "orders", "", "a", 3), 0);
+    advance(&f, c, cfg.batcher.linger_ns);
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        struct taken t = expect(&f, PROTO_PRODUCE_REQ);
+        ck_assert_uint_eq(f.produced, 0);
+        answer_produce(c, &t, RQ_EBUSY, 0, 0);
+        free(t.keep);
+        advance(&f, c, cfg.batcher.backoff_max_ns * 2);
+    }
+    ck_assert_uint_eq(f.produced, 1);
+    ck_assert_int_eq(f.errors[0], RQ_EBUSY);
+    ck_assert_uint_eq(f.tokens[0], 3);
+    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0);
+    struct rq_client_stats st;
+    rq_client_stats_get(c, &st);
+    ck_assert_uint_eq(st.records_failed, 1);
+    finish(&f, c);
+}
+END_TEST
+
+START_TEST(callbacks_may_call_back_into_the_client) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    bootstrap(&f, c);
+    /* produced() queues another record: it is batched and sent like any other. */
+    f.reproduce = 1;
+    ck_assert_int_eq(produce(c, "orders", "", "a", 1), 0);
+    advance(&f, c, cfg.batcher.linger_ns);
+    struct taken t = expect(&f, PROTO_PRODUCE_REQ);
+    answer_produce(c, &t, 0, 0, 0);
+    ck_assert_uint_eq(f.produced, 1);
+    advance(&f, c, cfg.batcher.linger_ns);
+    struct taken t2 = expect(&f, PROTO_PRODUCE_REQ);
+    answer_produce(c, &t2, 0, 1, 0);
+    ck_assert_uint_eq(f.produced, 2);
+    ck_assert_uint_eq(f.tokens[1], 500);
+    /* fetched() seeks: the rest of that answer is not delivered, the next fetch starts there. */
+    f.seek_after = 2;
+    f.seek_to = 40;
+    ck_assert_int_eq(rq_client_subscribe(c, s("orders"), 0, 1), 0);
+    struct taken ft = expect(&f, PROTO_FETCH_REQ);
+    const uint64_t recs[] = {1, 2, 3};
+    answer_fetch(c, &ft, 0, 0, 4, recs, 3);
+    ck_assert_uint_eq(f.fetched, 2);
+    struct taken ft2 = expect(&f, PROTO_FETCH_REQ);
+    ck_assert_uint_eq(ft2.m.u.fetch_req.offset, 40);
+    free(t.keep);
+    free(t2.keep);
+    free(ft.keep);
+    free(ft2.keep);
+    finish(&f, c);
+}
+END_TEST
+
+/* Seeded garbage: random bytes, and intact frames of every type with random payloads, some with
+ * the correlation of a request under way, from any server, while time moves and requests are
+ * retried. Nothing may crash (AddressSanitizer watches); all of it is counted. */
+START_TEST(seeded_garbage_never_crashes) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    cfg.idempotent = 1;
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    ck_assert_int_eq(rq_client_subscribe(c, s("orders"), 0, 0), 0);
+    ck_assert_int_eq(rq_client_describe(c, 1), 0);
+    struct rq_rng rng;
+    rq_rng_seed(&rng, 42);
+    uint32_t correlations[16] = {0};
+    uint8_t junk[256];
+    for (int i = 0; i < 3000; i++) {
+        for (uint32_t k = 0; k < f.sent_count; k++) { /* remember what is under way */
+            struct proto_frame fr;
+            size_t size;
+            ck_assert_int_eq(
+                proto_frame_decode(f.sent[k].buf, f.sent[k].len, PROTO_FRAME_MAX, &fr, &size), 0);
+            correlations[rq_rng_below(&rng, 16)] = fr.correlation;
+        }
+        drop_all(&f);
+        uint32_t from = (uint32_t)rq_rng_range(&rng, 1, 3);
+        size_t n = rq_rng_below(&rng, sizeof junk);
+        for (size_t k = 0; k < n; k++)
+            junk[k] = (uint8_t)rq_rng_next(&rng);
+        if (rq_rng_chance(&rng, 500000)) {
+            rq_client_on_message(c, from, junk, n);
+        } else {
+            uint8_t type = (uint8_t)rq_rng_range(&rng, 1, PROTO_TYPE_MAX);
+            uint32_t corr = correlations[rq_rng_below(&rng, 16)];
+            size_t len = proto_frame_encode(frame, sizeof frame, type, corr, junk, (uint32_t)n);
+            rq_client_on_message(c, from, frame, len);
+        }
+        if (rq_rng_chance(&rng, 100000)) advance(&f, c, rq_rng_below(&rng, TIMEOUT * 2));
+        if (rq_rng_chance(&rng, 50000)) produce(c, "orders", "", "x", (uint64_t)i);
+    }
+    struct rq_client_stats st;
+    rq_client_stats_get(c, &st);
+    ck_assert_uint_gt(st.malformed, 0);
+    ck_assert_uint_gt(st.unmatched, 0);
+    ck_assert_uint_gt(st.timeouts, 0);
+    finish(&f, c);
+}
+END_TEST
+
 int main(void) {
     Suite *su = suite_create("client");
     TCase *tc = tcase_create("client");
@@ -745,6 +912,10 @@ int main(void) {
     tcase_add_test(tc, fetch_out_of_range_and_not_leader);
     tcase_add_test(tc, admin_create_follows_the_controller_hint);
     tcase_add_test(tc, malformed_answers_are_counted_and_ignored);
+    tcase_add_test(tc, keyed_records_go_to_their_partition_with_headers);
+    tcase_add_test(tc, retries_run_out_and_the_error_is_reported_once);
+    tcase_add_test(tc, callbacks_may_call_back_into_the_client);
+    tcase_add_test(tc, seeded_garbage_never_crashes);
     suite_add_tcase(su, tc);
     return run_suites(srunner_create(su));
 }
