@@ -12,6 +12,7 @@
 
 #include "base/assert.h"
 #include "base/errors.h"
+#include "base/log.h"
 #include "base/rng.h"
 #include "client/metadata.h"
 #include "proto/frame.h"
@@ -270,10 +271,16 @@ static uint32_t controller_target(struct rq_client *c, uint32_t hint) {
 
 /* ---- metadata -------------------------------------------------------------------------------- */
 
+/* Whether an answer told us about the topic: one to a request naming it (it may not exist), or
+ * any answer that named it (one asking for every topic). */
+static int topic_resolved(const struct rq_client *c, const struct topic *t) {
+    return t->resolved || metadata_topic_error(c->md, topic_name(t)) != 1;
+}
+
 static int metadata_wanted(const struct rq_client *c, uint64_t now) {
     if (metadata_stale(c->md, now)) return 1;
     for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++)
-        if (c->topics[i].used && !c->topics[i].resolved) return 1;
+        if (c->topics[i].used && !topic_resolved(c, &c->topics[i])) return 1;
     return 0;
 }
 
@@ -302,6 +309,8 @@ static void metadata_answer(struct rq_client *c, int error, const struct proto_m
         /* Another server may answer: rotate. A timeout already waited; an error backs off. */
         c->md_bootstrap = (c->md_bootstrap + 1) % c->cfg.bootstrap_count;
         c->md_failures++;
+        RQ_INFO("client: metadata request failed (%s) -> asking server %u next", rq_strerror(error),
+                c->cfg.bootstrap[c->md_bootstrap]);
         c->md_retry_ns = error == RQ_ETIMEOUT ? now : now + backoff(c, c->md_failures);
         for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++)
             c->topics[i].asked = 0;
@@ -343,6 +352,8 @@ static void producer_id_answer(struct rq_client *c, int error,
     if (error == 0 && m->error == 0 && m->producer_id != 0) {
         c->producer_id = m->producer_id;
         c->pid_failures = 0;
+        RQ_INFO("client: producer id %llu -> idempotent batches may go",
+                (unsigned long long)m->producer_id);
         return;
     }
     int why = error != 0 ? error : m->error;
@@ -400,7 +411,14 @@ static void batch_answer(struct rq_client *c, uint32_t topic, uint32_t batch_id,
     memcpy(c->tokens, tokens, count * sizeof *tokens);
     enum batcher_outcome outcome =
         batcher_done_retriable(t->batcher, batch_id, error, retriable, now);
-    if (outcome == BATCHER_RETRY) return;
+    if (outcome == BATCHER_RETRY) {
+        RQ_DEBUG("client: batch of %u records to %.*s/%u: %s -> retried after back-off", count,
+                 (int)t->name_size, t->name, partition, rq_strerror(error));
+        return;
+    }
+    if (outcome == BATCHER_FAILED)
+        RQ_INFO("client: batch of %u records to %.*s/%u failed: %s", count, (int)t->name_size,
+                t->name, partition, rq_strerror(error));
     for (uint32_t i = 0; i < count; i++) {
         int ok = outcome == BATCHER_ACKED;
         uint64_t offset = ok && base_offset != UINT64_MAX ? base_offset + i : UINT64_MAX;
@@ -495,9 +513,7 @@ static void pump_batches(struct rq_client *c, uint64_t now) {
 static int topic_ready(struct rq_client *c, uint32_t ti) {
     struct topic *t = &c->topics[ti];
     struct proto_bytes name = topic_name(t);
-    /* An answer that named it (even one asking for every topic) is enough. */
-    if (metadata_topic_error(c->md, name) != 1) t->resolved = 1;
-    if (!t->resolved) return RQ_EBUSY; /* the metadata request is on its way */
+    if (!topic_resolved(c, t)) return RQ_EBUSY; /* the metadata request is on its way */
     uint32_t partitions = metadata_partitions(c->md, name);
     if (partitions == 0) return metadata_topic_error(c->md, name) == 0 ? RQ_EBUSY : RQ_ENOTOPIC;
     if (c->cfg.idempotent && c->producer_id == 0) return RQ_EBUSY;
@@ -520,6 +536,9 @@ static void sub_pause(struct rq_client *c, struct subscription *s, int error, ui
                       uint64_t high_watermark) {
     s->paused = 1;
     struct proto_bytes name = topic_name(&c->topics[s->topic]);
+    RQ_INFO("client: fetch %.*s/%u at %llu paused: %s (log %llu..%llu) -> waits for a seek",
+            (int)name.size, (const char *)name.data, s->partition, (unsigned long long)s->position,
+            rq_strerror(error), (unsigned long long)log_start, (unsigned long long)high_watermark);
     if (c->cb.fetch_error)
         c->cb.fetch_error(c->arg, name, s->partition, error, s->position, log_start,
                           high_watermark);
@@ -688,6 +707,7 @@ static void admin_answer(struct rq_client *c, const struct request *r, int error
     if (why == RQ_ENOTLEADER && status != NULL && status->leader_hint >= 1 &&
         status->leader_hint <= RQ_NODE_ID_MAX) {
         op->hint = status->leader_hint; /* follow the hint at once */
+        RQ_DEBUG("client: admin op not at the controller leader -> resent to hinted %u", op->hint);
         op->retry_ns = now;
     } else if (why == RQ_ENOTLEADER || why == RQ_ETIMEOUT) {
         metadata_mark_stale(c->md);
@@ -772,6 +792,8 @@ static void handle_frame(struct rq_client *c, uint32_t from, const struct proto_
     const struct request *r = &c->requests[slot];
     if (r->kind == REQ_FREE || r->generation != f->correlation >> SLOT_BITS || r->to_node != from) {
         c->stats.unmatched++; /* late (timed out), duplicated, or not ours */
+        RQ_DEBUG("client: answer %s from %u matches no request -> ignored",
+                 proto_type_name(f->type), from);
         return;
     }
     struct proto_msg m;

@@ -12,6 +12,7 @@
 #include "base/codec.h"
 #include "base/crc32c.h"
 #include "base/errors.h"
+#include "base/log.h"
 #include "base/rng.h"
 #include "client/client.h"
 #include "proto/frame.h"
@@ -899,7 +900,86 @@ START_TEST(seeded_garbage_never_crashes) {
 }
 END_TEST
 
+START_TEST(fetch_from_followers_and_metadata_refresh_by_age) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    cfg.from_follower = 1;
+    cfg.metadata_max_age_ns = 2000 * MS;
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    bootstrap(&f, c);
+    ck_assert_int_eq(rq_client_subscribe(c, s("orders"), 1, 0), 0);
+    uint32_t seen[4] = {0};
+    for (int i = 0; i < 12; i++) { /* seeded choice among the replicas {1, 2, 3} */
+        struct taken t = expect(&f, PROTO_FETCH_REQ);
+        ck_assert_uint_eq(t.m.u.fetch_req.from_follower, 1);
+        ck_assert_uint_ge(t.to, 1);
+        ck_assert_uint_le(t.to, 3);
+        seen[t.to]++;
+        answer_fetch(c, &t, 0, 0, 0, NULL, 0);
+        free(t.keep);
+    }
+    /* The load spreads: more than one replica was asked. */
+    ck_assert_uint_ge((seen[1] > 0) + (seen[2] > 0) + (seen[3] > 0), 2);
+    /* Unsubscribed, its last fetch unanswered: that timeout does not refresh the view. */
+    ck_assert_int_eq(rq_client_unsubscribe(c, s("orders"), 1), 0);
+    drop_all(&f);
+    /* The view ages out: one refresh, not before. */
+    advance(&f, c, 1000 * MS);
+    ck_assert_int_eq(count_type(&f, PROTO_METADATA_REQ), 0);
+    advance(&f, c, 1000 * MS);
+    ck_assert_int_eq(count_type(&f, PROTO_METADATA_REQ), 1);
+    finish(&f, c);
+}
+END_TEST
+
+START_TEST(error_frame_fails_a_batch_and_fetch_timeouts_retry) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    bootstrap(&f, c);
+    ck_assert_int_eq(produce(c, "orders", "", "a", 4), 0);
+    advance(&f, c, cfg.batcher.linger_ns);
+    struct taken t = expect(&f, PROTO_PRODUCE_REQ);
+    size_t n = proto_encode_error(payload, sizeof payload, RQ_ECORRUPT, "cannot read it");
+    deliver(c, t.to, PROTO_ERROR, t.correlation, n);
+    ck_assert_uint_eq(f.produced, 1); /* the broker could not read it: resending cannot help */
+    ck_assert_int_eq(f.errors[0], RQ_ECORRUPT);
+    advance(&f, c, 1000 * MS);
+    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0);
+    /* A fetch that times out (its timeout includes the long-poll) is resent from the same
+     * position; its late answer is not delivered. */
+    ck_assert_int_eq(rq_client_subscribe(c, s("orders"), 0, 3), 0);
+    struct taken ft = expect(&f, PROTO_FETCH_REQ);
+    advance(&f, c, TIMEOUT);
+    ck_assert_int_eq(count_type(&f, PROTO_FETCH_REQ), 0); /* still long-polling */
+    advance(&f, c, (uint64_t)cfg.fetch_max_wait_ms * MS + cfg.backoff_max_ns * 2);
+    struct taken ft2 = expect(&f, PROTO_FETCH_REQ);
+    ck_assert_uint_eq(ft2.m.u.fetch_req.offset, 3);
+    const uint64_t recs[] = {3};
+    answer_fetch(c, &ft, 0, 0, 4, recs, 1);
+    ck_assert_uint_eq(f.fetched, 0);
+    answer_fetch(c, &ft2, 0, 0, 4, recs, 1);
+    ck_assert_uint_eq(f.fetched, 1);
+    ck_assert_uint_eq(f.fetched_offsets[0], 3);
+    free(t.keep);
+    free(ft.keep);
+    free(ft2.keep);
+    finish(&f, c);
+}
+END_TEST
+
+/* Trace lines are formatted (and so checked by the sanitizers) but not printed. */
+static void quiet_sink(void *arg, enum rq_log_level level, const char *line, size_t len) {
+    (void)arg;
+    (void)level;
+    ck_assert_uint_eq(strlen(line), len);
+}
+
 int main(void) {
+    rq_log_set_sink(quiet_sink, NULL);
+    rq_log_set_level(RQ_LOG_DEBUG);
     Suite *su = suite_create("client");
     TCase *tc = tcase_create("client");
     tcase_add_test(tc, metadata_bootstrap_rotates_on_timeout_and_error);
@@ -916,6 +996,8 @@ int main(void) {
     tcase_add_test(tc, retries_run_out_and_the_error_is_reported_once);
     tcase_add_test(tc, callbacks_may_call_back_into_the_client);
     tcase_add_test(tc, seeded_garbage_never_crashes);
+    tcase_add_test(tc, fetch_from_followers_and_metadata_refresh_by_age);
+    tcase_add_test(tc, error_frame_fails_a_batch_and_fetch_timeouts_retry);
     suite_add_tcase(su, tc);
     return run_suites(srunner_create(su));
 }
