@@ -110,6 +110,7 @@ struct rq_client {
     uint64_t tokens[PROTO_RECORDS_MAX]; /* a finished batch's tokens, copied before it goes */
     uint32_t depth;                     /* entry points under way: only the outermost pumps */
     uint8_t dirty;                      /* a nested call queued work */
+    uint64_t timer_ns;                  /* what the timer was last asked for (UINT64_MAX: none) */
     struct rq_client_stats stats;
 };
 
@@ -149,8 +150,10 @@ static void config_check(const struct rq_client_config *cfg) {
     RQ_ASSERT(cfg->acks <= PROTO_ACKS_ALL);
     RQ_ASSERT(cfg->idempotent <= 1);
     if (cfg->idempotent) RQ_ASSERT(cfg->acks == PROTO_ACKS_ALL); /* as Kafka: dedup needs acks */
-    RQ_ASSERT(cfg->fetch_max_records >= 1 && cfg->fetch_max_records <= PROTO_RECORDS_MAX);
-    RQ_ASSERT(cfg->fetch_max_bytes >= 1 && cfg->fetch_max_bytes <= PROTO_FRAME_MAX);
+    RQ_ASSERT(cfg->fetch_max_records >= 1);
+    RQ_ASSERT(cfg->fetch_max_records <= PROTO_RECORDS_MAX);
+    RQ_ASSERT(cfg->fetch_max_bytes >= 1);
+    RQ_ASSERT(cfg->fetch_max_bytes <= PROTO_FRAME_MAX);
     RQ_ASSERT(cfg->fetch_max_wait_ms <= PROTO_WAIT_MS_MAX);
     /* A full batch must fit one frame: a batch that cannot be encoded fails with RQ_ETOOBIG. */
     RQ_ASSERT(cfg->batcher.batch_bytes_max < CLIENT_SEND_MAX / 2);
@@ -176,6 +179,7 @@ struct rq_client *rq_client_create(const struct rq_io *io, const struct rq_clien
     }
     c->md_request = NONE;
     c->pid_request = NONE;
+    c->timer_ns = UINT64_MAX;
     for (uint32_t i = 0; i < CLIENT_SUBSCRIPTIONS_MAX; i++)
         c->subs[i].request = NONE;
     for (uint32_t i = 0; i < CLIENT_ADMIN_MAX; i++)
@@ -213,7 +217,8 @@ static int request_free_slot(const struct rq_client *c) {
 static uint32_t request_open(struct rq_client *c, enum req_kind kind, uint32_t to_node,
                              uint64_t deadline_ns) {
     RQ_ASSERT(request_free_slot(c));
-    RQ_ASSERT(to_node >= 1 && to_node <= RQ_NODE_ID_MAX);
+    RQ_ASSERT(to_node >= 1);
+    RQ_ASSERT(to_node <= RQ_NODE_ID_MAX);
     for (uint32_t i = 0; i < CLIENT_REQUESTS_MAX; i++) {
         struct request *r = &c->requests[i];
         if (r->kind != REQ_FREE) continue;
@@ -405,8 +410,10 @@ static void batch_answer(struct rq_client *c, uint32_t topic, uint32_t batch_id,
                          uint32_t count, const uint64_t *tokens, int error, uint64_t base_offset,
                          int retriable, uint64_t now) {
     struct topic *t = &c->topics[topic];
-    RQ_ASSERT(t->used && t->batcher != NULL);
-    RQ_ASSERT(count >= 1 && count <= PROTO_RECORDS_MAX);
+    RQ_ASSERT(t->used);
+    RQ_ASSERT(t->batcher != NULL);
+    RQ_ASSERT(count >= 1);
+    RQ_ASSERT(count <= PROTO_RECORDS_MAX);
     /* The batcher frees the batch (and its tokens) once it is acked or failed. */
     memcpy(c->tokens, tokens, count * sizeof *tokens);
     enum batcher_outcome outcome =
@@ -862,7 +869,20 @@ static void client_pump(struct rq_client *c) {
         if (!c->dirty) break; /* a callback queued work: take it now, within the bound */
     }
     uint64_t wake = next_wake(c, now);
+    c->timer_ns = wake;
     if (wake != UINT64_MAX) c->io->set_timer(c->io->env, wake);
+}
+
+/* Work was queued that the next pump takes: the timer is asked for now, once, so that a burst of
+ * calls in one handler costs one pump (TigerBeetle: run at your own pace, not per event). */
+static void pump_soon(struct rq_client *c, uint64_t now) {
+    if (c->depth > 1) {
+        c->dirty = 1; /* the pump this call runs under takes it */
+        return;
+    }
+    if (c->timer_ns <= now) return;
+    c->timer_ns = now;
+    c->io->set_timer(c->io->env, now);
 }
 
 static void enter(struct rq_client *c) { c->depth++; }
@@ -902,7 +922,8 @@ void rq_client_on_message(struct rq_client *c, uint32_t from_node, const void *b
         } else {
             handle_frame(c, from_node, &f, now);
         }
-        RQ_ASSERT(size >= PROTO_FRAME_HEADER - 4 && size <= len);
+        RQ_ASSERT(size >= PROTO_FRAME_HEADER - 4);
+        RQ_ASSERT(size <= len);
         at += size;
         len -= size;
     }
@@ -930,9 +951,10 @@ int rq_client_produce(struct rq_client *c, struct proto_bytes topic, struct prot
                                     .header_count = header_count,
                                     .headers = headers};
         rc = batcher_add_token(t->batcher, (uint32_t)p % t->partitions, &r, token, now);
-        c->dirty = 1;
     }
-    leave(c);
+    /* Not pumped here: the batch lingers anyway, and a burst of records costs one pump. */
+    pump_soon(c, now);
+    c->depth--;
     return rc;
 }
 

@@ -1,55 +1,59 @@
-/* client.h — one client process's producer, consumer and admin, as a pure event-driven object
- * over io.h (the same code runs in the simulator and over the POSIX shim). Its owner is a node with
- * an id above RQ_NODE_ID_MAX: it forwards its on_timer and on_peer_message calls here, and hears
- * back through the callbacks below. No clock, no randomness, no I/O of its own: io->now,
- * io->set_timer, io->send and io->seed (through base/rng.h) are all it uses.
+/* client.h — one client process's producer, consumer and admin, as a pure event-driven object over
+ * io.h (the same code runs in the simulator and over the POSIX shim). Its owner is a node with an
+ * id above RQ_NODE_ID_MAX: it forwards its on_timer and on_peer_message calls here, and hears back
+ * through the callbacks below. No clock, no randomness, no I/O of its own: io->now, io->set_timer,
+ * io->send and io->seed (through base/rng.h) are all it uses.
  *
  * Requests. Every request is one frame whose correlation id names a slot of a bounded table
  * (CLIENT_REQUESTS_MAX) and the slot's generation, so an answer is matched to the request it
- * answers, from the server it was sent to, with the answer type that request expects. Anything
- * else (a frame that does not decode, an unknown correlation, a wrong type or sender) is counted
- * in rq_client_stats and ignored. A request unanswered after its timeout is RQ_ETIMEOUT: its
- * outcome is unknown, and its slot is taken back (a late answer then no longer matches).
+ * answers, from the server it was sent to, with the answer type that request expects. Anything else
+ * (a frame that does not decode, an unknown correlation, a wrong type or sender) is counted in
+ * rq_client_stats and ignored. A request unanswered after its timeout is RQ_ETIMEOUT: its outcome
+ * is unknown, and its slot is taken back (a late answer then no longer matches).
  *
  * Metadata (client/metadata.h). One METADATA_REQ at a time, to a bootstrap server (any server
- * answers from its replica of the controller), rotating to the next one after a timeout or an
- * ERROR answer. The client asks again when the view is older than metadata_max_age_ns, when an
- * answer showed it wrong (RQ_ENOTLEADER, RQ_ENOTOPIC, a timeout), or when a topic it has not
- * asked about yet comes up. RQ_ENOTLEADER hints correct the view at once.
+ * answers from its replica of the controller), rotating to the next one after a timeout or an ERROR
+ * answer. The client asks again when the view is older than metadata_max_age_ns, when an answer
+ * showed it wrong (RQ_ENOTLEADER, RQ_ENOTOPIC, a timeout), or when a topic it has not asked about
+ * yet comes up. RQ_ENOTLEADER hints correct the view at once.
  *
  * Producer. rq_client_produce queues a record in the topic's batcher (client/batcher.h), which
- * batches per partition, bounds what is in flight and backs off retries. A topic is usable once a
- * metadata answer named it: until then (and, for an idempotent producer, until INIT_PRODUCER gave
- * it a producer id) produce returns RQ_EBUSY and asks for what is missing — the caller retries
- * after a while, as for backpressure. RQ_ENOTOPIC means an answer said the topic does not exist.
- * Each record's outcome is reported exactly once through produced(): error 0 with its offset
- * (the batch's base offset + its index), or the error that failed its batch. Retriable answers
- * (RQ_ENOTLEADER, RQ_EBUSY, RQ_ETIMEOUT, RQ_ECLOSED, RQ_ESEQUENCE, RQ_ENOTOPIC) go back to the
- * batcher, which resends the same batch with the same base sequence after its back-off; with
- * idempotence a resent batch the broker already has is answered with its original offset.
- * acks=0: nothing answers, so a batch is done once sent (error 0, offset UINT64_MAX). A topic's
- * partition count is taken from the first answer that names it (later growth is not followed).
+ * batches per partition, bounds what is in flight and backs off retries. Produce sends nothing
+ * itself: it asks for the timer at once, and the next on_timer sends what is ready, so a burst of
+ * records costs one pass over the client's state. A topic is usable once a metadata answer named
+ * it: until then (and, for an idempotent producer, until INIT_PRODUCER gave it a producer id)
+ * produce returns RQ_EBUSY and asks for what is missing — the caller retries after a while, as for
+ * backpressure. RQ_ENOTOPIC means an answer said the topic does not exist. Each record's outcome is
+ * reported exactly once through produced(): error 0 with its offset (the batch's base offset + its
+ * index), or the error that failed its batch. Retriable answers (RQ_ENOTLEADER, RQ_EBUSY,
+ * RQ_ETIMEOUT, RQ_ECLOSED, RQ_ESEQUENCE, RQ_ENOTOPIC) go back to the batcher, which resends the
+ * same batch with the same base sequence after its back-off; with idempotence a resent batch the
+ * broker already has is answered with its original offset. acks=0: nothing answers, so a batch is
+ * done once sent (error 0, offset UINT64_MAX). A topic's partition count is taken from the first
+ * answer that names it (later growth is not followed). Not done yet: a batch of an idempotent
+ * producer that fails for good leaves a gap in its partition's sequences, and later batches of that
+ * partition then meet RQ_ESEQUENCE until their retries run out (no producer epoch bump).
  *
  * Consumer. rq_client_subscribe starts a fetch loop for one partition: one FETCH_REQ at a time to
  * the leader (any replica with from_follower), long-polling fetch_max_wait_ms. Records are
- * delivered in offset order through fetched(); the position is the next offset to deliver and
- * only moves forward, one delivered record at a time: records below it are dropped (a retried
- * or duplicated answer), and a record above it (a gap) stops delivery and is reported through
+ * delivered in offset order through fetched(); the position is the next offset to deliver and only
+ * moves forward, one delivered record at a time: records below it are dropped (a retried or
+ * duplicated answer), and a record above it (a gap) stops delivery and is reported through
  * fetch_error(RQ_ECORRUPT), never skipped. RQ_ERANGE (the position is below the log start or past
  * the high watermark) is reported through fetch_error with both bounds. Either report pauses the
  * subscription until the owner calls rq_client_seek. Retriable errors back off and re-discover.
  *
- * Admin. create_topic, delete_topic and describe go to the controller's leader (the last hint,
- * else the metadata's controller, else a bootstrap server), follow RQ_ENOTLEADER hints, and retry
+ * Admin. create_topic, delete_topic and describe go to the controller's leader (the last hint, else
+ * the metadata's controller, else a bootstrap server), follow RQ_ENOTLEADER hints, and retry
  * RQ_EBUSY / RQ_ECLOSED / RQ_ETIMEOUT with back-off, at most CLIENT_ADMIN_ATTEMPTS_MAX sends.
  * Outcomes come through admin_done (describe: described, with the decoded METADATA_RESP). A create
  * whose first answer was lost may be answered RQ_ETOPICEXISTS by its retry.
  *
  * Callbacks run inside the client's entry points. They may call produce, subscribe, seek,
- * unsubscribe and the admin calls (the work they start is sent before the entry point returns),
- * but never rq_client_destroy. Memory: everything is bounded by the constants below and the
- * batcher's buffer; records are copied at produce, buffers passed to callbacks are valid only
- * during the call. */
+ * unsubscribe and the admin calls (the work they start is taken up before the entry point returns,
+ * or at the timer it asks for), but never rq_client_destroy. Memory: everything is bounded by the
+ * constants below and the batcher's buffer; records are copied at produce, buffers passed to
+ * callbacks are valid only during the call. */
 #ifndef RQ_CLIENT_CLIENT_H
 #define RQ_CLIENT_CLIENT_H
 
