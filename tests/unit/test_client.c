@@ -1,10 +1,13 @@
 /* The client's event-driven core (src/client/client.c), driven through a fake io (a clock the test
  * moves, the one timer, a queue of sent frames) by a broker scripted inside each test: it decodes
- * what the client sent and answers with encoded frames. Metadata bootstrap and rotation; produce
- * with acks=all end to end, per-record offsets; RQ_ENOTLEADER hints followed; a lost answer timed
- * out and retried with the same base sequence; backpressure; acks=0; the consumer's fetch loop
- * (order, drops below the position, gaps, RQ_ERANGE, seek); admin following the controller hint;
- * malformed answers counted and ignored. */
+ * what the client sent and answers with encoded frames. Metadata bootstrap, rotation on timeout and
+ * ERROR, refresh by age; produce with acks=all end to end with per-record offsets, keyed
+ * partitioning and headers; RQ_ENOTLEADER hints followed; a lost answer timed out and retried with
+ * the same base sequence; RQ_ECLOSED / RQ_ESEQUENCE retried, retries running out, ERROR frames
+ * failing a batch; backpressure; acks=0; the consumer's fetch loop (order, drops below the
+ * position, gaps, RQ_ERANGE, seek, timeouts, follower reads); admin following the controller hint,
+ * describe, attempts running out; callbacks calling back in; malformed and seeded-garbage answers
+ * counted and ignored. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -675,26 +678,74 @@ START_TEST(admin_create_follows_the_controller_hint) {
     ck_assert_uint_eq(f.admin_dones, 2);
     ck_assert_uint_eq(f.admin_token, 78);
     ck_assert_int_eq(f.admin_error, RQ_ENOTOPIC);
-    /* Describe hands the answer over. */
-    ck_assert_int_eq(rq_client_describe(c, 79), 0);
-    drop_all(&f); /* metadata refreshes of our own are not this test's */
-    advance(&f, c, TIMEOUT + cfg.backoff_max_ns * 2);
-    struct taken t5;
-    ck_assert(take(&f, PROTO_METADATA_REQ, &t5));
-    answer_metadata(c, &t5, 1, 1, 2);
-    struct taken t6;
-    while (f.describes == 0 && take(&f, PROTO_METADATA_REQ, &t6)) { /* whichever was describe */
-        answer_metadata(c, &t6, 1, 1, 2);
-        free(t6.keep);
-    }
-    ck_assert_uint_eq(f.describes, 1);
-    ck_assert_uint_eq(f.admin_token, 79);
-    ck_assert_uint_eq(f.described_topics, 2);
     free(t.keep);
     free(t2.keep);
     free(t3.keep);
     free(t4.keep);
-    free(t5.keep);
+    finish(&f, c);
+}
+END_TEST
+
+START_TEST(describe_hands_the_answer_over_and_gives_up_after_its_attempts) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    bootstrap(&f, c);
+    ck_assert_int_eq(rq_client_describe(c, 79), 0);
+    struct taken t = expect(&f, PROTO_METADATA_REQ);
+    ck_assert_uint_eq(t.to, 1); /* the controller the view names */
+    ck_assert_uint_eq(t.m.u.metadata_req.topic_count, 0);
+    ck_assert_uint_eq(f.sent_count, 0); /* the view is fresh: no refresh of our own */
+    answer_metadata(c, &t, 1, 1, 2);
+    ck_assert_uint_eq(f.describes, 1);
+    ck_assert_uint_eq(f.admin_token, 79);
+    ck_assert_uint_eq(f.described_topics, 2);
+    ck_assert_uint_eq(f.admin_dones, 0);
+    /* Nobody answers: CLIENT_ADMIN_ATTEMPTS_MAX sends, then RQ_ETIMEOUT. */
+    ck_assert_int_eq(rq_client_describe(c, 80), 0);
+    for (int i = 0; i < 100 && f.admin_dones == 0; i++) {
+        drop_all(&f);
+        advance(&f, c, TIMEOUT);
+    }
+    ck_assert_uint_eq(f.admin_dones, 1);
+    ck_assert_uint_eq(f.admin_token, 80);
+    ck_assert_int_eq(f.admin_error, RQ_ETIMEOUT);
+    struct rq_client_stats st;
+    rq_client_stats_get(c, &st);
+    ck_assert_uint_ge(st.timeouts, CLIENT_ADMIN_ATTEMPTS_MAX);
+    free(t.keep);
+    finish(&f, c);
+}
+END_TEST
+
+START_TEST(closed_and_sequence_answers_are_retried) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    cfg.idempotent = 1;
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    struct taken ip = expect(&f, PROTO_INIT_PRODUCER_REQ);
+    answer_init_producer(c, &ip, 0, 9, 0);
+    bootstrap(&f, c);
+    ck_assert_int_eq(produce(c, "orders", "", "a", 1), 0);
+    advance(&f, c, cfg.batcher.linger_ns);
+    struct taken t = expect(&f, PROTO_PRODUCE_REQ);
+    answer_produce(c, &t, RQ_ECLOSED, 0, 0); /* the node is still recovering */
+    advance(&f, c, cfg.batcher.backoff_max_ns * 2);
+    struct taken t2 = expect(&f, PROTO_PRODUCE_REQ);
+    answer_produce(c, &t2, RQ_ESEQUENCE, 0, 0); /* an earlier batch has not landed yet */
+    advance(&f, c, cfg.batcher.backoff_max_ns * 2);
+    struct taken t3 = expect(&f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(t3.m.u.produce_req.base_sequence, t.m.u.produce_req.base_sequence);
+    ck_assert_uint_eq(f.produced, 0);
+    answer_produce(c, &t3, 0, 70, 0);
+    ck_assert_uint_eq(f.produced, 1);
+    ck_assert_uint_eq(f.offsets[0], 70);
+    free(ip.keep);
+    free(t.keep);
+    free(t2.keep);
+    free(t3.keep);
     finish(&f, c);
 }
 END_TEST
@@ -995,6 +1046,8 @@ int main(void) {
     tcase_add_test(tc, fetch_loop_delivers_in_order_drops_below_and_stops_at_gaps);
     tcase_add_test(tc, fetch_out_of_range_and_not_leader);
     tcase_add_test(tc, admin_create_follows_the_controller_hint);
+    tcase_add_test(tc, describe_hands_the_answer_over_and_gives_up_after_its_attempts);
+    tcase_add_test(tc, closed_and_sequence_answers_are_retried);
     tcase_add_test(tc, malformed_answers_are_counted_and_ignored);
     tcase_add_test(tc, keyed_records_go_to_their_partition_with_headers);
     tcase_add_test(tc, retries_run_out_and_the_error_is_reported_once);
