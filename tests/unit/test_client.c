@@ -646,6 +646,46 @@ START_TEST(fetch_out_of_range_and_not_leader) {
 }
 END_TEST
 
+START_TEST(no_leader_known_waits_for_a_refresh) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    struct taken md = expect(&f, PROTO_METADATA_REQ);
+    answer_metadata(c, &md, 1, 0, 0); /* an election: no leaders */
+    ck_assert_int_eq(produce(c, "orders", "", "a", 1), 0);
+    ck_assert_int_eq(rq_client_subscribe(c, s("orders"), 1, 0), 0);
+    advance(&f, c, cfg.batcher.linger_ns);
+    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0);
+    ck_assert_int_eq(count_type(&f, PROTO_FETCH_REQ), 0);
+    ck_assert_uint_eq(f.produced, 0);
+    advance(&f, c, cfg.backoff_ns);
+    struct taken md2 = expect(&f, PROTO_METADATA_REQ); /* found wrong: asked again */
+    answer_metadata(c, &md2, 1, 2, 3);
+    advance(&f, c, cfg.backoff_max_ns * 2);
+    struct taken t = expect(&f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(t.to, 2);
+    struct taken ft = expect(&f, PROTO_FETCH_REQ);
+    ck_assert_uint_eq(ft.to, 3);
+    /* Busy, then an ERROR frame: the first backs off and fetches again, the second pauses. */
+    answer_fetch(c, &ft, RQ_EBUSY, 0, 0, NULL, 0);
+    ck_assert_int_eq(count_type(&f, PROTO_FETCH_REQ), 0);
+    advance(&f, c, cfg.backoff_max_ns * 2);
+    struct taken ft2 = expect(&f, PROTO_FETCH_REQ);
+    ck_assert_uint_eq(ft2.m.u.fetch_req.offset, 0);
+    size_t n = proto_encode_error(payload, sizeof payload, RQ_ETYPE, "unknown");
+    deliver(c, ft2.to, PROTO_ERROR, ft2.correlation, n);
+    ck_assert_uint_eq(f.fetch_errors, 1);
+    ck_assert_int_eq(f.fetch_error, RQ_ETYPE);
+    free(md.keep);
+    free(md2.keep);
+    free(t.keep);
+    free(ft.keep);
+    free(ft2.keep);
+    finish(&f, c);
+}
+END_TEST
+
 /* ---- admin ----------------------------------------------------------------------------------- */
 
 START_TEST(admin_create_follows_the_controller_hint) {
@@ -1045,6 +1085,7 @@ int main(void) {
     tcase_add_test(tc, acks_zero_is_done_when_sent);
     tcase_add_test(tc, fetch_loop_delivers_in_order_drops_below_and_stops_at_gaps);
     tcase_add_test(tc, fetch_out_of_range_and_not_leader);
+    tcase_add_test(tc, no_leader_known_waits_for_a_refresh);
     tcase_add_test(tc, admin_create_follows_the_controller_hint);
     tcase_add_test(tc, describe_hands_the_answer_over_and_gives_up_after_its_attempts);
     tcase_add_test(tc, closed_and_sequence_answers_are_retried);
