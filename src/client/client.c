@@ -623,6 +623,10 @@ static void fetch_answer(struct rq_client *c, const struct request *r, int error
     if (why == 0) {
         s->failures = 0;
         fetch_deliver(c, r->owner, m);
+    } else if (why == RQ_ERANGE && m != NULL && c->cfg.from_follower &&
+               s->position > m->high_watermark) {
+        /* A lagging follower's high watermark is behind the leader's: ask another replica. */
+        sub_backoff(c, s, now);
     } else if (why == RQ_ERANGE && m != NULL) {
         sub_pause(c, s, RQ_ERANGE, m->log_start, m->high_watermark);
     } else if (why == RQ_ENOTLEADER) {

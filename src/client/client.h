@@ -40,8 +40,10 @@
  * moves forward, one delivered record at a time: records below it are dropped (a retried or
  * duplicated answer), and a record above it (a gap) stops delivery and is reported through
  * fetch_error(RQ_ECORRUPT), never skipped. RQ_ERANGE (the position is below the log start or past
- * the high watermark) is reported through fetch_error with both bounds. Either report pauses the
- * subscription until the owner calls rq_client_seek. Retriable errors back off and re-discover.
+ * the high watermark) is reported through fetch_error with both bounds (with from_follower, past
+ * the high watermark of a lagging follower is retried at another replica instead). Either report
+ * pauses the subscription until the owner calls rq_client_seek. Retriable errors back off and
+ * re-discover.
  *
  * Admin. create_topic, delete_topic and describe go to the controller's leader (the last hint, else
  * the metadata's controller, else a bootstrap server), follow RQ_ENOTLEADER hints, and retry

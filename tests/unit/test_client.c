@@ -1016,6 +1016,20 @@ START_TEST(fetch_from_followers_and_metadata_refresh_by_age) {
     }
     /* The load spreads: more than one replica was asked. */
     ck_assert_uint_ge((seen[1] > 0) + (seen[2] > 0) + (seen[3] > 0), 2);
+    /* A lagging follower is behind the position: retried elsewhere, not reported. */
+    struct taken lag = expect(&f, PROTO_FETCH_REQ);
+    answer_fetch(c, &lag, RQ_ERANGE, 0, 0, NULL, 0); /* position 0 is not past hw 0 */
+    ck_assert_uint_eq(f.fetch_errors, 1);
+    ck_assert_int_eq(rq_client_seek(c, s("orders"), 1, 5), 0);
+    struct taken lag2 = expect(&f, PROTO_FETCH_REQ);
+    answer_fetch(c, &lag2, RQ_ERANGE, 0, 3, NULL, 0); /* 5 past a follower's hw 3 */
+    ck_assert_uint_eq(f.fetch_errors, 1);
+    advance(&f, c, cfg.backoff_max_ns * 2);
+    struct taken lag3 = expect(&f, PROTO_FETCH_REQ);
+    ck_assert_uint_eq(lag3.m.u.fetch_req.offset, 5);
+    free(lag.keep);
+    free(lag2.keep);
+    free(lag3.keep);
     /* Unsubscribed, its last fetch unanswered: that timeout does not refresh the view. */
     ck_assert_int_eq(rq_client_unsubscribe(c, s("orders"), 1), 0);
     drop_all(&f);
