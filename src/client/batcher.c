@@ -21,6 +21,7 @@ struct batch {
     uint64_t retry_ns;                /* may not be sent before */
     uint32_t count;
     struct proto_record_in *records;  /* batch_records_max */
+    uint64_t *tokens;                 /* batch_records_max: the caller's token per record */
     uint8_t **blocks;                 /* each record's bytes and headers, one block apiece */
 };
 
@@ -79,6 +80,7 @@ static void batch_free(struct batcher *b, struct batch *bt) {
     for (uint32_t i = 0; i < bt->count; i++) free(bt->blocks[i]);
     free(bt->records);
     free(bt->blocks);
+    free(bt->tokens);
     b->stats.records_held -= bt->count;
     b->stats.bytes_held -= bt->bytes;
     memset(bt, 0, sizeof *bt);
@@ -107,9 +109,11 @@ static uint32_t batch_open(struct batcher *b, uint32_t p, uint64_t now_ns) {
     struct batch *bt = &b->batches[id];
     bt->records = calloc(b->cfg.batch_records_max, sizeof *bt->records);
     bt->blocks = calloc(b->cfg.batch_records_max, sizeof *bt->blocks);
-    if (bt->records == NULL || bt->blocks == NULL) {
+    bt->tokens = calloc(b->cfg.batch_records_max, sizeof *bt->tokens);
+    if (bt->records == NULL || bt->blocks == NULL || bt->tokens == NULL) {
         free(bt->records);
         free(bt->blocks);
+        free(bt->tokens);
         memset(bt, 0, sizeof *bt);
         return NONE;
     }
@@ -155,6 +159,11 @@ static uint8_t *copy_record(const struct proto_record_in *r, uint64_t bytes,
 
 int batcher_add(struct batcher *b, uint32_t partition, const struct proto_record_in *record,
                 uint64_t now_ns) {
+    return batcher_add_token(b, partition, record, 0, now_ns);
+}
+
+int batcher_add_token(struct batcher *b, uint32_t partition, const struct proto_record_in *record,
+                      uint64_t token, uint64_t now_ns) {
     if (partition >= b->partitions || record->header_count > PROTO_HEADERS_MAX) return RQ_EINVAL;
     uint64_t bytes = record_bytes(record);
     if (bytes > b->cfg.batch_bytes_max) return RQ_ETOOBIG;
@@ -172,6 +181,7 @@ int batcher_add(struct batcher *b, uint32_t partition, const struct proto_record
     }
     bt->blocks[bt->count] = copy_record(record, bytes, &bt->records[bt->count]);
     if (bt->blocks[bt->count] == NULL) return RQ_EBUSY;
+    bt->tokens[bt->count] = token;
     bt->count++;
     bt->bytes += bytes;
     b->stats.records_held++;
@@ -218,7 +228,7 @@ int batcher_next(struct batcher *b, uint64_t now_ns, struct batcher_batch *out, 
         b->cursor = (p + 1) % b->partitions;
         *out = (struct batcher_batch){.id = id, .partition = p, .base_sequence = bt->base_sequence,
                                       .attempt = bt->attempt, .record_count = bt->count,
-                                      .records = bt->records};
+                                      .records = bt->records, .tokens = bt->tokens};
         *wake_ns = 0;
         return 1;
     }
@@ -246,6 +256,11 @@ static void batch_remove(struct batcher *b, uint32_t id) {
 }
 
 enum batcher_outcome batcher_done(struct batcher *b, uint32_t id, int error, uint64_t now_ns) {
+    return batcher_done_retriable(b, id, error, retriable(error), now_ns);
+}
+
+enum batcher_outcome batcher_done_retriable(struct batcher *b, uint32_t id, int error,
+                                            int is_retriable, uint64_t now_ns) {
     RQ_ASSERT(id < BATCHER_BATCHES_MAX && b->batches[id].state == IN_FLIGHT);
     struct batch *bt = &b->batches[id];
     b->queues[bt->partition].in_flight--;
@@ -253,7 +268,7 @@ enum batcher_outcome batcher_done(struct batcher *b, uint32_t id, int error, uin
         batch_remove(b, id);
         return BATCHER_ACKED;
     }
-    if (retriable(error) && bt->attempt <= b->cfg.retries_max) {
+    if (is_retriable && bt->attempt <= b->cfg.retries_max) {
         uint64_t wait = b->cfg.backoff_ns;
         for (uint32_t i = 1; i < bt->attempt && wait < b->cfg.backoff_max_ns; i++) wait *= 2;
         if (wait > b->cfg.backoff_max_ns) wait = b->cfg.backoff_max_ns;

@@ -59,6 +59,7 @@ struct batcher_batch {
     uint32_t attempt;                 /* 1 for the first send */
     uint32_t record_count;
     const struct proto_record_in *records;
+    const uint64_t *tokens;           /* the caller's token of each record (batcher_add_token) */
 };
 
 /* Returns NULL without memory; asserts a valid config. producer_id is 0 unless idempotent. */
@@ -71,6 +72,10 @@ void batcher_destroy(struct batcher *b);
  * RQ_EINVAL (no such partition, or too many headers). */
 int batcher_add(struct batcher *b, uint32_t partition, const struct proto_record_in *record,
                 uint64_t now_ns);
+/* batcher_add with a caller's token kept alongside the record (batcher_batch.tokens), so that the
+ * caller can report each record's outcome (batcher_add uses token 0). */
+int batcher_add_token(struct batcher *b, uint32_t partition, const struct proto_record_in *record,
+                      uint64_t token, uint64_t now_ns);
 
 /* The next batch to send now, or 0 when none may go; *wake_ns is then when one may (UINT64_MAX:
  * nothing waits on time). */
@@ -81,6 +86,10 @@ enum batcher_outcome { BATCHER_ACKED = 0, BATCHER_RETRY = 1, BATCHER_FAILED = 2 
 /* The answer to batch id: error 0 (acknowledged), or an RQ_E*. Returns what became of it; with
  * BATCHER_FAILED the records are dropped and their error is the caller's to report. */
 enum batcher_outcome batcher_done(struct batcher *b, uint32_t id, int error, uint64_t now_ns);
+/* batcher_done where the caller decides whether error is retriable (a client knows more errors
+ * that are worth a retry, e.g. RQ_ECLOSED or RQ_ESEQUENCE); the retries_max bound still holds. */
+enum batcher_outcome batcher_done_retriable(struct batcher *b, uint32_t id, int error,
+                                            int retriable, uint64_t now_ns);
 
 struct batcher_stats {
     uint64_t records_held;

@@ -166,6 +166,23 @@ void metadata_not_leader(struct metadata *md, struct proto_bytes topic, uint32_t
     p->leader = next;
 }
 
+void metadata_mark_stale(struct metadata *md) { md->wrong = 1; }
+
+uint32_t metadata_replicas(const struct metadata *md, struct proto_bytes topic, uint32_t partition,
+                           uint32_t *out) {
+    const struct md_topic *t = find(md, topic);
+    if (t == NULL || partition >= t->partition_count) return 0;
+    const struct md_partition *p = &t->partitions[partition];
+    RQ_ASSERT(p->replica_count <= PROTO_REPLICAS_MAX);
+    memcpy(out, p->replicas, p->replica_count * sizeof *out);
+    return p->replica_count;
+}
+
+int metadata_topic_error(const struct metadata *md, struct proto_bytes topic) {
+    const struct md_topic *t = find(md, topic);
+    return t == NULL ? 1 : t->error;
+}
+
 int metadata_stale(const struct metadata *md, uint64_t now_ns) {
     return !md->have || md->wrong || now_ns - md->updated_ns >= md->max_age_ns;
 }

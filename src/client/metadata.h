@@ -46,6 +46,15 @@ uint32_t metadata_controller(const struct metadata *md);
  * marked stale, so that the next refresh confirms it. */
 void metadata_not_leader(struct metadata *md, struct proto_bytes topic, uint32_t partition,
                          uint32_t leader_hint);
+/* Marks the view as possibly wrong without changing it (a request went unanswered): the next
+ * refresh confirms or corrects it. */
+void metadata_mark_stale(struct metadata *md);
+/* A partition's replicas into out[PROTO_REPLICAS_MAX]; returns their count (0: unknown). */
+uint32_t metadata_replicas(const struct metadata *md, struct proto_bytes topic, uint32_t partition,
+                           uint32_t *out);
+/* The error the last answer gave for a topic it named (RQ_ENOTOPIC: it does not exist), 0 when
+ * it named it without error, or 1 when no answer has named it yet. */
+int metadata_topic_error(const struct metadata *md, struct proto_bytes topic);
 /* Whether the client should ask for metadata now. */
 int metadata_stale(const struct metadata *md, uint64_t now_ns);
 
