@@ -33,6 +33,8 @@ static void usage(FILE *out) {
             "                 for Raft's safety properties, linearizability and liveness\n"
             "                 selftest: the simulator's own check of its models\n"
             "                 store: crash consistency of a node's storage (WAL, segments, hard state)\n"
+            "                 mq: the message queue (brokers, controller, clients) checked for lost\n"
+            "                 writes, inconsistent offsets, order, duplicates and liveness\n"
             "  --nodes        servers, 1..%d (default 3)\n"
             "  --faults       all | none | comma list of: loss,dup,delay,partition,crash,pause,\n"
             "                 enospc,eio,corrupt,clock (default all; swarm draws a subset per seed)\n"

@@ -742,6 +742,7 @@ const struct sim_workload *sim_workload_find(const char *name) {
     if (strcmp(name, "selftest") == 0) return &sim_workload_selftest;
     if (strcmp(name, "store") == 0) return &sim_workload_store;
     if (strcmp(name, "raft-kv") == 0) return &sim_workload_raftkv;
+    if (strcmp(name, "mq") == 0) return &sim_workload_mq;
     return NULL;
 }
 

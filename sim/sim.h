@@ -201,5 +201,6 @@ const struct sim_workload *sim_workload_find(const char *name);
 extern const struct sim_workload sim_workload_selftest;
 extern const struct sim_workload sim_workload_store;
 extern const struct sim_workload sim_workload_raftkv;
+extern const struct sim_workload sim_workload_mq;
 
 #endif

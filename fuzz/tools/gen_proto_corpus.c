@@ -93,6 +93,7 @@ int main(int argc, char **argv) {
          proto_encode_init_producer_resp(p, CAP, &ip));
     emit("error", PROTO_ERROR, p, proto_encode_error(p, CAP, RQ_EVERSION, "version 2"));
     emit("raft", PROTO_RAFT, (const uint8_t *)"RQFB", 4);
+    emit("forward", PROTO_FORWARD, (const uint8_t *)"\x02\x03", 2);
     /* A stream: a fetch, a frame of version 2 (answered, skipped), a produce answer. */
     static uint8_t stream[CAP];
     size_t n = proto_frame_encode(stream, CAP, PROTO_FETCH_REQ, 5, p,

@@ -522,7 +522,13 @@ static int topic_ready(struct rq_client *c, uint32_t ti) {
     struct proto_bytes name = topic_name(t);
     if (!topic_resolved(c, t)) return RQ_EBUSY; /* the metadata request is on its way */
     uint32_t partitions = metadata_partitions(c->md, name);
-    if (partitions == 0) return metadata_topic_error(c->md, name) == 0 ? RQ_EBUSY : RQ_ENOTOPIC;
+    if (partitions == 0) {
+        /* Not there (yet): it may be created at any moment, so the view is refreshed (at most
+         * once per back-off) for as long as the caller keeps producing to it. */
+        metadata_mark_stale(c->md);
+        c->dirty = 1;
+        return metadata_topic_error(c->md, name) == 0 ? RQ_EBUSY : RQ_ENOTOPIC;
+    }
     if (c->cfg.idempotent && c->producer_id == 0) return RQ_EBUSY;
     if (t->batcher != NULL) return 0;
     if (partitions > BATCHER_PARTITIONS_MAX) return RQ_EINVAL;

@@ -1,0 +1,489 @@
+/* The mq workload: raftq as a message queue, under every fault the simulator injects.
+ *
+ * Servers are brokers (node/broker.h), every one a controller node. Clients run the client
+ * library (client/client.h) unchanged: client 0 creates the topic "mq" (1..4 partitions,
+ * replication min(3, servers)); even clients produce, odd clients consume. Each producer draws
+ * its acks (0, 1 or all) and, with acks=all, idempotence; each consumer draws whether it reads
+ * from followers. A message is known by its content: its value names its producer, the
+ * producer's incarnation and its number, padded to a drawn length, and its digest covers key and
+ * value.
+ *
+ * Checkers (sim/mqcheck.h), on the whole history:
+ *   - every replica's applied records (the broker's observer) and every consumer's reads must put
+ *     one message at each offset (inconsistent offsets, replicas agreeing byte for byte);
+ *   - each consumer session reads each partition in offset order, without skipping;
+ *   - an idempotent producer's message sits at one offset only (no duplicates);
+ *   - every acks=all acknowledgement is found at its offset by the end (no lost write).
+ * Liveness after the heal: every server restarts from its disk (power loss), and then every
+ * producer with acks gets a new acknowledgement and every consumer reads a new message; producers
+ * stop halfway through the heal window, and by the end every consumer has read every partition
+ * to the end of the committed log. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/crc32c.h"
+#include "base/errors.h"
+#include "base/rng.h"
+#include "broker/partition.h"
+#include "client/client.h"
+#include "node/broker.h"
+#include "sim/mqcheck.h"
+#include "sim/sim.h"
+
+enum {
+    MQ_PARTITIONS_MAX = 4,
+    MQ_VALUE_MAX = 96,
+    MQ_PAD_MAX = 48,
+};
+
+static const struct proto_bytes MQ_TOPIC = {(const uint8_t *)"mq", 2};
+
+struct mq_plan {                     /* what a client does, drawn per seed */
+    int producer;
+    uint8_t acks;
+    uint8_t idempotent;
+    uint8_t from_follower;
+    uint64_t every_ns;               /* a producer's pace */
+};
+
+struct mq_world {
+    struct sim *sim;
+    struct mqcheck *check;
+    uint32_t partitions;
+    uint32_t replication;
+    struct mq_plan plans[SIM_CLIENTS_MAX];
+    uint64_t heal_ns;                /* 0 until the heal */
+    uint64_t stop_producing_ns;
+    /* liveness after the heal, per client */
+    uint8_t acked_after_heal[SIM_CLIENTS_MAX];
+    uint8_t read_after_heal[SIM_CLIENTS_MAX];
+    uint64_t positions[SIM_CLIENTS_MAX][MQ_PARTITIONS_MAX];   /* consumers' next offsets */
+    uint64_t ends[MQ_PARTITIONS_MAX];   /* the largest next offset any replica applied */
+    uint64_t acked, unacked_failures, produced, reads, replica_records;
+    char why[MQCHECK_WHY_MAX];
+};
+
+/* ---- messages: content from (client, incarnation, number) ------------------------------------- */
+
+static uint64_t digest_of(struct proto_bytes key, struct proto_bytes value) {
+    uint32_t a = rq_crc32c(0, key.data, key.size);
+    a = rq_crc32c(a, value.data, value.size);
+    uint32_t b = rq_crc32c(0x9E3779B9u, value.data, value.size);
+    return ((uint64_t)a << 32 | b) | 1;   /* never 0: mqcheck's "nothing seen" */
+}
+
+/* The message's key (empty for one in four: round-robin) and value. */
+static void message_of(uint32_t client, uint32_t incarnation, uint64_t n, char *key,
+                       uint32_t *key_size, char *value, uint32_t *value_size) {
+    uint64_t h = (uint64_t)rq_crc32c(client * 31 + incarnation, &n, sizeof n);
+    *key_size = h % 4 == 0 ? 0 : (uint32_t)snprintf(key, 16, "k%" PRIu64, h % 37);
+    int len = snprintf(value, MQ_VALUE_MAX, "c%" PRIu32 "-i%" PRIu32 "-m%" PRIu64 "-", client,
+                       incarnation, n);
+    uint32_t pad = (uint32_t)(h >> 8) % MQ_PAD_MAX;
+    for (uint32_t i = 0; i < pad; i++) value[len + (int)i] = (char)('a' + (h + i) % 26);
+    *value_size = (uint32_t)len + pad;
+}
+
+/* Who produced a read message, for the duplicate check: (client, incarnation) and its number, or
+ * producer 0 for a non-idempotent producer (whose retries may duplicate, as documented). */
+static void origin_of(const struct mq_world *w, struct proto_bytes value, uint64_t *producer,
+                      uint64_t *sequence) {
+    char text[MQ_VALUE_MAX + 1];
+    uint32_t n = value.size < MQ_VALUE_MAX ? value.size : MQ_VALUE_MAX;
+    memcpy(text, value.data, n);
+    text[n] = '\0';
+    uint32_t client, incarnation;
+    uint64_t number;
+    *producer = 0;
+    *sequence = 0;
+    if (sscanf(text, "c%" SCNu32 "-i%" SCNu32 "-m%" SCNu64 "-", &client, &incarnation, &number) != 3 ||
+        client >= SIM_CLIENTS_MAX || !w->plans[client].idempotent)
+        return;
+    *producer = (uint64_t)(client + 1) << 32 | incarnation;
+    *sequence = number;
+}
+
+static void fail(struct mq_world *w, const char *what) {
+    sim_fail(w->sim, "mq: %s: %s", what, w->why);
+}
+
+/* ---- servers ----------------------------------------------------------------------------------- */
+
+static void on_partition_applied(void *arg, uint32_t node, uint32_t group,
+                                 const struct raft_entry *e, const struct partition_apply_result *res) {
+    struct mq_world *w = arg;
+    if (res->outcome != PARTITION_APPENDED) return;
+    struct broker *b = sim_node(w->sim, node);
+    const char *topic;
+    uint32_t p;
+    RQ_ASSERT(b != NULL && broker_partition_of_group(b, group, &topic, &p));
+    RQ_ASSERT(strcmp(topic, "mq") == 0 && p < w->partitions);
+    struct partition_entry pe;
+    RQ_ASSERT(partition_entry_decode(e->data, e->data_size, &pe) == 0);
+    size_t cursor = 0;
+    struct proto_record r;
+    for (uint64_t o = res->base_offset; proto_record_next(&pe.records, &cursor, &r); o++) {
+        uint64_t producer, sequence;
+        origin_of(w, r.value, &producer, &sequence);
+        w->replica_records++;
+        if (mqcheck_replica(w->check, p, node, o, digest_of(r.key, r.value), producer, sequence,
+                            w->why) != 0)
+            fail(w, "replicas");
+        if (o + 1 > w->ends[p]) w->ends[p] = o + 1;
+    }
+}
+
+static void *server_create(const struct rq_io *io, const void *config) {
+    struct mq_world *w = (struct mq_world *)config;
+    struct broker_config cfg;
+    broker_config_default(&cfg);
+    cfg.controller_count = sim_servers(w->sim) < RAFT_VOTERS_MAX ? sim_servers(w->sim)
+                                                                  : RAFT_VOTERS_MAX;
+    for (uint32_t i = 0; i < cfg.controller_count; i++) cfg.controllers[i] = i + 1;
+    snprintf(cfg.address, sizeof cfg.address, "n%" PRIu32 ":9092", io->node_id);
+    struct broker_observer obs = {.arg = w, .partition_applied = on_partition_applied};
+    return broker_create(io, &cfg, &obs);
+}
+
+static void server_destroy(void *n) { broker_destroy(n); }
+static void server_start(void *n) { broker_start(n); }
+static void server_timer(void *n) { broker_on_timer(n); }
+static void server_peer(void *n, uint32_t from, const void *buf, size_t len) {
+    broker_on_peer_message(n, from, buf, len);
+}
+static void server_client(void *n, uint64_t conn, const void *buf, size_t len) {
+    broker_on_client_message(n, conn, buf, len);
+}
+static void server_disk(void *n, struct rq_disk_req *req) { broker_on_disk_done(n, req); }
+static void server_closed(void *n, uint64_t conn) { broker_on_conn_closed(n, conn); }
+
+static const struct rq_node_ops mq_server_ops = {
+    .name = "mq-broker", .create = server_create, .destroy = server_destroy,
+    .on_start = server_start, .on_timer = server_timer, .on_peer_message = server_peer,
+    .on_client_message = server_client, .on_disk_done = server_disk,
+    .on_conn_closed = server_closed,
+};
+
+/* ---- clients ----------------------------------------------------------------------------------- *
+ *
+ * A client process owns one rq_client and its own pace (producing, creating the topic). The
+ * process has one timer: the client library's wrapped io records the library's deadline, and the
+ * process asks for the earlier of that and its own. */
+
+struct mq_client {
+    struct mq_world *w;
+    const struct rq_io *io;          /* the environment's */
+    struct rq_io lib_io;             /* what the library sees: set_timer wrapped */
+    struct rq_client *c;
+    uint32_t index;
+    uint32_t incarnation;
+    uint64_t session;
+    uint64_t lib_deadline_ns;
+    uint64_t next_action_ns;
+    uint64_t next_message;
+    int topic_created;
+    int topic_asked;                 /* a create_topic is under way */
+    int subscribed;
+};
+
+static void arm(struct mq_client *n) {
+    uint64_t at = n->lib_deadline_ns < n->next_action_ns ? n->lib_deadline_ns : n->next_action_ns;
+    if (at != UINT64_MAX) n->io->set_timer(n->io->env, at);
+}
+
+static uint64_t lib_now(void *env) {
+    struct mq_client *n = env;
+    return n->io->now(n->io->env);
+}
+static void lib_set_timer(void *env, uint64_t at_ns) {
+    struct mq_client *n = env;
+    n->lib_deadline_ns = at_ns;
+    arm(n);
+}
+static void lib_send(void *env, uint32_t to, const void *buf, size_t len) {
+    struct mq_client *n = env;
+    n->io->send(n->io->env, to, buf, len);
+}
+static void lib_reply(void *env, uint64_t conn, const void *buf, size_t len) {
+    struct mq_client *n = env;
+    n->io->reply(n->io->env, conn, buf, len);
+}
+static void lib_disk(void *env, struct rq_disk_req *req) {
+    struct mq_client *n = env;
+    n->io->disk(n->io->env, req);
+}
+static void lib_halt(void *env, const char *why) {
+    struct mq_client *n = env;
+    n->io->halt(n->io->env, why);
+}
+
+static void on_produced(void *arg, uint64_t token, uint32_t partition, int error, uint64_t offset) {
+    struct mq_client *n = arg;
+    struct mq_world *w = n->w;
+    const struct mq_plan *plan = &w->plans[n->index];
+    if (error != 0) {
+        w->unacked_failures++;
+        return;
+    }
+    if (plan->acks == PROTO_ACKS_NONE) return;
+    w->acked++;
+    if (w->heal_ns && sim_now(w->sim) >= w->heal_ns) w->acked_after_heal[n->index] = 1;
+    if (plan->acks != PROTO_ACKS_ALL) return;   /* acks=1 may be lost on fail-over */
+    char key[16], value[MQ_VALUE_MAX];
+    uint32_t ks, vs;
+    message_of(n->index, n->incarnation, token, key, &ks, value, &vs);
+    struct proto_bytes k = {ks ? (const uint8_t *)key : NULL, ks}, v = {(const uint8_t *)value, vs};
+    if (mqcheck_acked(w->check, partition, offset, digest_of(k, v), w->why) != 0)
+        fail(w, "acknowledgements");
+}
+
+static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
+                       const struct proto_record *r) {
+    struct mq_client *n = arg;
+    struct mq_world *w = n->w;
+    RQ_ASSERT(topic.size == MQ_TOPIC.size && partition < w->partitions);
+    uint64_t producer, sequence;
+    origin_of(w, r->value, &producer, &sequence);
+    w->reads++;
+    if (w->heal_ns && sim_now(w->sim) >= w->heal_ns) w->read_after_heal[n->index] = 1;
+    w->positions[n->index][partition] = r->offset + 1;
+    if (mqcheck_read(w->check, partition, n->session, r->offset, digest_of(r->key, r->value),
+                     producer, sequence, w->why) != 0)
+        fail(w, "consumer");
+}
+
+static void on_fetch_error(void *arg, struct proto_bytes topic, uint32_t partition, int error,
+                           uint64_t position, uint64_t log_start, uint64_t high_watermark) {
+    struct mq_client *n = arg;
+    (void)topic;
+    /* Nothing is deleted (no retention in this workload) and positions never pass the end, so
+     * any such report is a broker's or the client library's fault. */
+    snprintf(n->w->why, sizeof n->w->why,
+             "client %" PRIu32 " partition %" PRIu32 ": %s at position %" PRIu64
+             " (log start %" PRIu64 ", high watermark %" PRIu64 ")",
+             n->index, partition, rq_strerror(error), position, log_start, high_watermark);
+    fail(n->w, "fetch");
+}
+
+static void on_admin_done(void *arg, uint64_t token, int error) {
+    struct mq_client *n = arg;
+    (void)token;
+    n->topic_asked = 0;
+
+    if (error == 0 || error == RQ_ETOPICEXISTS) n->topic_created = 1;
+}
+
+static void *client_create(const struct rq_io *io, const void *config) {
+    struct mq_world *w = (struct mq_world *)config;
+    struct mq_client *n = calloc(1, sizeof *n);
+    RQ_ASSERT(n != NULL);
+    n->w = w;
+    n->io = io;
+    n->index = io->node_id - SIM_CLIENT_ID_BASE;
+    RQ_ASSERT(n->index < SIM_CLIENTS_MAX);
+    n->incarnation = sim_incarnation(w->sim, io->node_id);
+    n->session = (uint64_t)(n->index + 1) << 32 | n->incarnation;
+    n->lib_io = (struct rq_io){.env = n, .node_id = io->node_id, .seed = io->seed, .now = lib_now,
+                               .set_timer = lib_set_timer, .send = lib_send, .reply = lib_reply,
+                               .disk = lib_disk, .halt = lib_halt};
+    n->lib_deadline_ns = UINT64_MAX;
+    n->next_action_ns = UINT64_MAX;
+    const struct mq_plan *plan = &w->plans[n->index];
+    struct rq_client_config cfg;
+    rq_client_config_default(&cfg);
+    cfg.bootstrap_count = sim_servers(w->sim);
+    for (uint32_t i = 0; i < cfg.bootstrap_count; i++) cfg.bootstrap[i] = i + 1;
+    /* Servers crash without closing connections here: an answer that never comes is found by
+     * the timeout alone, which must be well inside the liveness window after the heal. */
+    cfg.request_timeout_ns = 1000 * 1000 * 1000ull;
+    cfg.acks = plan->acks;
+    cfg.idempotent = plan->idempotent;
+    cfg.from_follower = plan->from_follower;
+    static const struct rq_client_callbacks cb = {.produced = on_produced, .fetched = on_fetched,
+                                                  .fetch_error = on_fetch_error,
+                                                  .admin_done = on_admin_done};
+    n->c = rq_client_create(&n->lib_io, &cfg, &cb, n);
+    RQ_ASSERT(n->c != NULL);
+    return n;
+}
+
+static void client_destroy(void *node) {
+    struct mq_client *n = node;
+    rq_client_destroy(n->c);
+    free(n);
+}
+
+static void create_topic(struct mq_client *n) {
+    struct proto_create_topic_req req = {.name = MQ_TOPIC, .partitions = n->w->partitions,
+                                         .replication = n->w->replication,
+                                         .max_message_bytes = 1024};
+    if (rq_client_create_topic(n->c, &req, 1) == 0) n->topic_asked = 1;
+}
+
+static void produce_one(struct mq_client *n) {
+    char key[16], value[MQ_VALUE_MAX];
+    uint32_t ks, vs;
+    message_of(n->index, n->incarnation, n->next_message, key, &ks, value, &vs);
+    struct proto_bytes k = {ks ? (const uint8_t *)key : NULL, ks}, v = {(const uint8_t *)value, vs};
+    int err = rq_client_produce(n->c, MQ_TOPIC, k, v, NULL, 0, sim_now(n->w->sim), n->next_message);
+    if (err != 0) { static uint64_t last; if (sim_now(n->w->sim) - last > 1000000000ull) { last = sim_now(n->w->sim); fprintf(stderr, "DBG produce c%u err %d at %llu\n", n->index, err, (unsigned long long)sim_now(n->w->sim)); } }
+    if (err == 0) {
+        n->next_message++;
+        n->w->produced++;
+    }
+}
+
+/* The process's own work: the topic (client 0, until created), subscriptions, producing. */
+static void act(struct mq_client *n) {
+    struct mq_world *w = n->w;
+    const struct mq_plan *plan = &w->plans[n->index];
+    uint64_t now = n->io->now(n->io->env);
+    if (now < n->next_action_ns) return;
+    n->next_action_ns = now + (plan->producer ? plan->every_ns : 200 * 1000 * 1000ull);
+    if (n->index == 0 && !n->topic_created && !n->topic_asked) create_topic(n);
+    if (!plan->producer && !n->subscribed) {
+        n->subscribed = 1;
+        for (uint32_t p = 0; p < w->partitions; p++) {
+            RQ_ASSERT(rq_client_subscribe(n->c, MQ_TOPIC, p, 0) == 0);
+            mqcheck_seek(w->check, p, n->session, 0);
+        }
+    }
+    if (plan->producer && sim_now(w->sim) < w->stop_producing_ns) produce_one(n);
+    if (!plan->producer && w->stop_producing_ns <= sim_now(w->sim)) n->next_action_ns = UINT64_MAX;
+}
+
+static void client_start(void *node) {
+    struct mq_client *n = node;
+    n->next_action_ns = 0;
+    rq_client_start(n->c);
+    act(n);
+    arm(n);
+}
+
+static void client_timer(void *node) {
+    struct mq_client *n = node;
+    uint64_t now = n->io->now(n->io->env);
+    if (now >= n->lib_deadline_ns) {
+        n->lib_deadline_ns = UINT64_MAX;
+        rq_client_on_timer(n->c);
+    }
+    act(n);
+    arm(n);
+}
+
+static void client_message(void *node, uint32_t from, const void *buf, size_t len) {
+    struct mq_client *n = node;
+    rq_client_on_message(n->c, from, buf, len);
+}
+
+static void client_unexpected(void *node, uint64_t conn, const void *buf, size_t len) {
+    struct mq_client *n = node;
+    (void)conn, (void)buf, (void)len;
+    sim_fail(n->w->sim, "mq: client %" PRIu32 " received a client request", n->index);
+}
+
+static void client_disk(void *node, struct rq_disk_req *req) { (void)node, (void)req; }
+static void client_closed(void *node, uint64_t conn) { (void)node, (void)conn; }
+
+static const struct rq_node_ops mq_client_ops = {
+    .name = "mq-client", .create = client_create, .destroy = client_destroy,
+    .on_start = client_start, .on_timer = client_timer, .on_peer_message = client_message,
+    .on_client_message = client_unexpected, .on_disk_done = client_disk,
+    .on_conn_closed = client_closed,
+};
+
+/* ---- the run ----------------------------------------------------------------------------------- */
+
+static void *mq_init(struct sim *s) {
+    struct mq_world *w = calloc(1, sizeof *w);
+    RQ_ASSERT(w != NULL);
+    w->sim = s;
+    struct rq_rng *rng = sim_workload_rng(s);
+    w->partitions = (uint32_t)rq_rng_range(rng, 1, MQ_PARTITIONS_MAX);
+    w->replication = sim_servers(s) < 3 ? sim_servers(s) : 3;
+    w->check = mqcheck_create(w->partitions);
+    const struct sim_config *cfg = sim_config(s);
+    w->stop_producing_ns = cfg->duration_ns - cfg->heal_ns / 2;
+    for (uint32_t i = 0; i < SIM_CLIENTS_MAX; i++) {
+        struct mq_plan *p = &w->plans[i];
+        p->producer = i % 2 == 0;
+        p->acks = (uint8_t)rq_rng_range(rng, PROTO_ACKS_NONE, PROTO_ACKS_ALL);
+        p->idempotent = p->acks == PROTO_ACKS_ALL && rq_rng_chance(rng, 500000);
+        p->from_follower = rq_rng_chance(rng, 500000);
+        p->every_ns = rq_rng_range(rng, 2, 20) * 1000 * 1000ull;
+    }
+    w->plans[0].acks = PROTO_ACKS_ALL;   /* at least one producer whose acks are checked */
+    return w;
+}
+
+static void mq_fini(void *arg) {
+    struct mq_world *w = arg;
+    mqcheck_destroy(w->check);
+    free(w);
+}
+
+/* Faults stop: every server loses power and restarts from what its disk made durable. */
+static void mq_on_heal(struct sim *s, void *arg) {
+    struct mq_world *w = arg;
+    for (uint32_t id = 1; id <= sim_servers(s); id++) {
+        if (sim_is_up(s, id)) sim_crash(s, id, 1);
+        sim_restart(s, id);
+    }
+    w->heal_ns = sim_now(s);
+    memset(w->acked_after_heal, 0, sizeof w->acked_after_heal);
+    memset(w->read_after_heal, 0, sizeof w->read_after_heal);
+}
+
+static void mq_on_end(struct sim *s, void *arg) {
+    struct mq_world *w = arg;
+    for (uint32_t i = 0; i < sim_clients(s); i++) {
+        struct mq_client *n = sim_node(s, SIM_CLIENT_ID_BASE + i);
+        if (!n) continue;
+        struct rq_client_stats st;
+        rq_client_stats_get(n->c, &st);
+        fprintf(stderr, "DBG plan %u: producer %d acks %d idem %d follower %d pos0 %llu end0 %llu\n", i, w->plans[i].producer, w->plans[i].acks, w->plans[i].idempotent, w->plans[i].from_follower, (unsigned long long)w->positions[i][0], (unsigned long long)w->ends[0]);
+        fprintf(stderr, "DBG client %u: msgs %llu sent %llu timeouts %llu malformed %llu unmatched %llu md %llu prod %llu failed %llu fetched %llu dropped %llu\n", i,
+                (unsigned long long)n->next_message, (unsigned long long)st.requests_sent, (unsigned long long)st.timeouts, (unsigned long long)st.malformed, (unsigned long long)st.unmatched, (unsigned long long)st.metadata_answers, (unsigned long long)st.records_produced, (unsigned long long)st.records_failed, (unsigned long long)st.records_fetched, (unsigned long long)st.records_dropped);
+    }
+    if (sim_failed(s)) return;
+    if (mqcheck_finish(w->check, w->why) != 0) {
+        fail(w, "lost write");
+        return;
+    }
+    if (w->heal_ns != 0) {
+        for (uint32_t i = 0; i < sim_clients(s); i++) {
+            const struct mq_plan *plan = &w->plans[i];
+            if (plan->producer && plan->acks != PROTO_ACKS_NONE && !w->acked_after_heal[i]) {
+                sim_fail(s, "mq: liveness: producer %" PRIu32 " got no acknowledgement after the heal", i);
+                return;
+            }
+            for (uint32_t p = 0; !plan->producer && p < w->partitions; p++) {
+                if (w->positions[i][p] < w->ends[p]) {
+                    sim_fail(s, "mq: liveness: consumer %" PRIu32 " read partition %" PRIu32
+                             " to %" PRIu64 " of %" PRIu64 " by the end", i, p, w->positions[i][p],
+                             w->ends[p]);
+                    return;
+                }
+            }
+        }
+    }
+    sim_note(s, 0, "mq: %" PRIu32 " partitions, %" PRIu64 " produced, %" PRIu64 " acknowledged, %"
+             PRIu64 " failed, %" PRIu64 " read, %" PRIu64 " replica records, %" PRIu64 " unchecked",
+             w->partitions, w->produced, w->acked, w->unacked_failures, w->reads,
+             w->replica_records, mqcheck_unchecked(w->check));
+}
+
+const struct sim_workload sim_workload_mq = {
+    .name = "mq",
+    .server_ops = &mq_server_ops,
+    .client_ops = &mq_client_ops,
+    .default_clients = 4,
+    .corrupt_prefix = NULL,
+    .init = mq_init,
+    .fini = mq_fini,
+    .on_heal = mq_on_heal,
+    .on_end = mq_on_end,
+};
