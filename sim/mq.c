@@ -329,7 +329,6 @@ static void produce_one(struct mq_client *n) {
     message_of(n->index, n->incarnation, n->next_message, key, &ks, value, &vs);
     struct proto_bytes k = {ks ? (const uint8_t *)key : NULL, ks}, v = {(const uint8_t *)value, vs};
     int err = rq_client_produce(n->c, MQ_TOPIC, k, v, NULL, 0, sim_now(n->w->sim), n->next_message);
-    if (err != 0) { static uint64_t last; if (sim_now(n->w->sim) - last > 1000000000ull) { last = sim_now(n->w->sim); fprintf(stderr, "DBG produce c%u err %d at %llu\n", n->index, err, (unsigned long long)sim_now(n->w->sim)); } }
     if (err == 0) {
         n->next_message++;
         n->w->produced++;
@@ -439,15 +438,6 @@ static void mq_on_heal(struct sim *s, void *arg) {
 
 static void mq_on_end(struct sim *s, void *arg) {
     struct mq_world *w = arg;
-    for (uint32_t i = 0; i < sim_clients(s); i++) {
-        struct mq_client *n = sim_node(s, SIM_CLIENT_ID_BASE + i);
-        if (!n) continue;
-        struct rq_client_stats st;
-        rq_client_stats_get(n->c, &st);
-        fprintf(stderr, "DBG plan %u: producer %d acks %d idem %d follower %d pos0 %llu end0 %llu\n", i, w->plans[i].producer, w->plans[i].acks, w->plans[i].idempotent, w->plans[i].from_follower, (unsigned long long)w->positions[i][0], (unsigned long long)w->ends[0]);
-        fprintf(stderr, "DBG client %u: msgs %llu sent %llu timeouts %llu malformed %llu unmatched %llu md %llu prod %llu failed %llu fetched %llu dropped %llu\n", i,
-                (unsigned long long)n->next_message, (unsigned long long)st.requests_sent, (unsigned long long)st.timeouts, (unsigned long long)st.malformed, (unsigned long long)st.unmatched, (unsigned long long)st.metadata_answers, (unsigned long long)st.records_produced, (unsigned long long)st.records_failed, (unsigned long long)st.records_fetched, (unsigned long long)st.records_dropped);
-    }
     if (sim_failed(s)) return;
     if (mqcheck_finish(w->check, w->why) != 0) {
         fail(w, "lost write");

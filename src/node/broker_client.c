@@ -173,7 +173,6 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
         return;
     }
     int park = m->max_wait_ms > 0;
-    RQ_INFO("DBG fetch p%u off %llu hwm %llu role %d wait %u", m->partition, (unsigned long long)m->offset, (unsigned long long)part_group_state(part->pg)->next_offset, raft_role(r), m->max_wait_ms);
     if (serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, park)) return;
     struct broker_request *w = request_new(b, REQ_FETCH, conn, correlation, PROTO_FETCH_RESP);
     if (w == NULL) {   /* no room to wait: answer now, empty */
