@@ -30,6 +30,7 @@
 #include "broker/partition.h"
 #include "client/client.h"
 #include "node/broker.h"
+#include "sim/mq.h"
 #include "sim/mqcheck.h"
 #include "sim/sim.h"
 
@@ -63,6 +64,7 @@ struct mq_world {
     uint64_t positions[SIM_CLIENTS_MAX][MQ_PARTITIONS_MAX];   /* consumers' next offsets */
     uint64_t ends[MQ_PARTITIONS_MAX];   /* the largest next offset any replica applied */
     uint64_t acked, unacked_failures, produced, reads, replica_records;
+    uint32_t bugs;                   /* enum mq_bug: test hooks */
     char why[MQCHECK_WHY_MAX];
 };
 
@@ -129,8 +131,9 @@ static void on_partition_applied(void *arg, uint32_t node, uint32_t group,
         uint64_t producer, sequence;
         origin_of(w, r.value, &producer, &sequence);
         w->replica_records++;
-        if (mqcheck_replica(w->check, p, node, o, digest_of(r.key, r.value), producer, sequence,
-                            w->why) != 0)
+        uint64_t digest = digest_of(r.key, r.value);
+        if ((w->bugs & MQ_BUG_REPLICA_SKEW) && node == 1 && o == 2) digest ^= 2;
+        if (mqcheck_replica(w->check, p, node, o, digest, producer, sequence, w->why) != 0)
             fail(w, "replicas");
         if (o + 1 > w->ends[p]) w->ends[p] = o + 1;
     }
@@ -236,6 +239,7 @@ static void on_produced(void *arg, uint64_t token, uint32_t partition, int error
     uint32_t ks, vs;
     message_of(n->index, n->incarnation, token, key, &ks, value, &vs);
     struct proto_bytes k = {ks ? (const uint8_t *)key : NULL, ks}, v = {(const uint8_t *)value, vs};
+    if (w->bugs & MQ_BUG_ACK_WRONG_OFFSET) offset++;
     if (mqcheck_acked(w->check, partition, offset, digest_of(k, v), w->why) != 0)
         fail(w, "acknowledgements");
 }
@@ -248,6 +252,7 @@ static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
     uint64_t producer, sequence;
     origin_of(w, r->value, &producer, &sequence);
     w->reads++;
+    if ((w->bugs & MQ_BUG_CONSUMER_SKIPS) && r->offset % 20 == 19) return;
     if (w->heal_ns && sim_now(w->sim) >= w->heal_ns) w->read_after_heal[n->index] = 1;
     w->positions[n->index][partition] = r->offset + 1;
     if (mqcheck_read(w->check, partition, n->session, r->offset, digest_of(r->key, r->value),
@@ -329,6 +334,8 @@ static void produce_one(struct mq_client *n) {
     message_of(n->index, n->incarnation, n->next_message, key, &ks, value, &vs);
     struct proto_bytes k = {ks ? (const uint8_t *)key : NULL, ks}, v = {(const uint8_t *)value, vs};
     int err = rq_client_produce(n->c, MQ_TOPIC, k, v, NULL, 0, sim_now(n->w->sim), n->next_message);
+    if (err == 0 && (n->w->bugs & MQ_BUG_PRODUCER_REPEATS) && n->next_message % 20 == 5)
+        err = rq_client_produce(n->c, MQ_TOPIC, k, v, NULL, 0, sim_now(n->w->sim), n->next_message);
     if (err == 0) {
         n->next_message++;
         n->w->produced++;
@@ -431,6 +438,11 @@ static void mq_on_heal(struct sim *s, void *arg) {
         if (sim_is_up(s, id)) sim_crash(s, id, 1);
         sim_restart(s, id);
     }
+    if (w->bugs & MQ_BUG_NO_HEAL) {
+        for (uint32_t a = 1; a <= sim_servers(s); a++)
+            for (uint32_t b = 1; b <= sim_servers(s); b++)
+                if (a != b) sim_net_cut(s, a, b);
+    }
     w->heal_ns = sim_now(s);
     memset(w->acked_after_heal, 0, sizeof w->acked_after_heal);
     memset(w->read_after_heal, 0, sizeof w->read_after_heal);
@@ -477,3 +489,13 @@ const struct sim_workload sim_workload_mq = {
     .on_heal = mq_on_heal,
     .on_end = mq_on_end,
 };
+
+void mq_inject_bugs(struct sim *s, uint32_t bugs) {
+    RQ_ASSERT(sim_config(s)->workload == &sim_workload_mq);
+    struct mq_world *w = sim_workload_state(s);
+    w->bugs = bugs;
+    if (bugs & MQ_BUG_PRODUCER_REPEATS) {   /* the first producer is idempotent */
+        w->plans[0].acks = PROTO_ACKS_ALL;
+        w->plans[0].idempotent = 1;
+    }
+}

@@ -1,0 +1,23 @@
+/* The mq workload's test hooks: deliberate faults a test switches on to show that the workload's
+ * checks catch them end to end (a checker that never fires proves nothing). Each distorts what the
+ * workload observes the way a broken broker or client would show it. */
+#ifndef RQ_SIM_MQ_H
+#define RQ_SIM_MQ_H
+
+#include <stdint.h>
+
+#include "sim/sim.h"
+
+enum mq_bug {
+    MQ_BUG_ACK_WRONG_OFFSET = 1u << 0,  /* acks=all acknowledgements name the next offset */
+    MQ_BUG_CONSUMER_SKIPS = 1u << 1,    /* consumers lose every 20th record (a poll-skip) */
+    MQ_BUG_REPLICA_SKEW = 1u << 2,      /* server 1's copy of offset 2 differs from the others' */
+    MQ_BUG_PRODUCER_REPEATS = 1u << 3,  /* an idempotent producer sends every 20th message twice,
+                                           as a retry the broker failed to recognise would */
+    MQ_BUG_NO_HEAL = 1u << 4,           /* the servers stay cut off from each other after the heal */
+};
+
+/* s must run the mq workload; call before sim_run. */
+void mq_inject_bugs(struct sim *s, uint32_t bugs);
+
+#endif

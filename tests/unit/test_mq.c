@@ -1,0 +1,69 @@
+/* The mq workload's end-to-end checks fire when what it observes is wrong (a checker that never
+ * fires proves nothing), and stay quiet on a correct cluster. Each run is a whole simulated
+ * cluster of brokers and client-library clients. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/mq.h"
+#include "sim/sim.h"
+#include "tests/unit/suite_main.h"
+
+static void inject(struct sim *s, void *arg) { mq_inject_bugs(s, *(const uint32_t *)arg); }
+
+/* Runs seeds 1..seeds with bugs injected; returns how many failed, the first in `failure`. */
+static int failures_with_bug(uint32_t bugs, uint32_t faults, int seeds, char *failure, size_t cap) {
+    struct sim_config cfg;
+    sim_config_default(&cfg);
+    cfg.workload = &sim_workload_mq;
+    cfg.servers = 3;
+    cfg.faults = faults;
+    cfg.swarm = 0;
+    cfg.duration_ns = 12ull * 1000000000u;
+    cfg.heal_ns = 4ull * 1000000000u;
+    return sim_run_seeds(&cfg, 1, seeds, inject, &bugs, failure, cap);
+}
+
+static void expect_failure(uint32_t bug, const char *what) {
+    char failure[SIM_FAILURE_MAX] = "";
+    ck_assert_int_gt(failures_with_bug(bug, 0, 1, failure, sizeof failure), 0);
+    ck_assert_msg(strstr(failure, what) != NULL, "%s", failure);
+}
+
+START_TEST(passes_without_bugs) {
+    char failure[SIM_FAILURE_MAX] = "";
+    int failed = failures_with_bug(0, SIM_FAULT_CRASH | SIM_FAULT_PARTITION | SIM_FAULT_LOSS, 2,
+                                   failure, sizeof failure);
+    ck_assert_msg(failed == 0, "%s", failure);
+}
+END_TEST
+
+START_TEST(fires_on_an_acknowledgement_at_the_wrong_offset) { expect_failure(MQ_BUG_ACK_WRONG_OFFSET, "lost write"); }
+END_TEST
+
+START_TEST(fires_on_a_consumer_skipping_a_record) { expect_failure(MQ_BUG_CONSUMER_SKIPS, "poll-skip"); }
+END_TEST
+
+START_TEST(fires_on_replicas_disagreeing) { expect_failure(MQ_BUG_REPLICA_SKEW, "inconsistent offsets"); }
+END_TEST
+
+START_TEST(fires_on_a_message_written_twice) { expect_failure(MQ_BUG_PRODUCER_REPEATS, "duplicate"); }
+END_TEST
+
+START_TEST(liveness_fires_when_the_cluster_never_heals) { expect_failure(MQ_BUG_NO_HEAL, "liveness"); }
+END_TEST
+
+int main(void) {
+    Suite *suite = suite_create("mq");
+    TCase *tc = tcase_create("workload");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, passes_without_bugs);
+    tcase_add_test(tc, fires_on_an_acknowledgement_at_the_wrong_offset);
+    tcase_add_test(tc, fires_on_a_consumer_skipping_a_record);
+    tcase_add_test(tc, fires_on_replicas_disagreeing);
+    tcase_add_test(tc, fires_on_a_message_written_twice);
+    tcase_add_test(tc, liveness_fires_when_the_cluster_never_heals);
+    suite_add_tcase(suite, tc);
+    return run_suites(srunner_create(suite));
+}
