@@ -5,7 +5,7 @@ set -uo pipefail
 sim=${1:-build/raftq-sim}
 fail=0 pass=0
 for args in "--seed 7" "--seed 12345 --nodes 5 --duration 30" "--seed 99 --faults crash,partition --no-swarm" \
-            "--workload selftest --seed 7" "--workload store --seed 7"; do
+            "--workload selftest --seed 7" "--workload store --seed 7" "--workload mq --seed 7"; do
   # shellcheck disable=SC2086
   a=$($sim $args | tail -n 1); b=$($sim $args | tail -n 1); c=$($sim $args --trace | tail -n 1)
   if [ "$a" = "$b" ] && [ "$a" = "$c" ] && [[ "$a" == *"result=ok"* ]]; then pass=$((pass + 1))
@@ -18,7 +18,7 @@ case "$this_cc" in clang*) other=gcc ;; *) other=clang ;; esac
 if command -v "$other" > /dev/null; then
   if make -s --no-print-directory BUILD=build/xcc CC="$other" build/xcc/raftq-sim > build/xcc.log 2>&1; then
     for args in "--seed 7" "--seed 12345 --nodes 5 --duration 30" "--seed 4242 --no-swarm" \
-                "--workload selftest --seed 7" "--workload store --seed 7"; do
+                "--workload selftest --seed 7" "--workload store --seed 7" "--workload mq --seed 7"; do
       # shellcheck disable=SC2086
       a=$($sim $args | tail -n 1); b=$(build/xcc/raftq-sim $args | tail -n 1)
       if [ "$a" = "$b" ]; then pass=$((pass + 1))
