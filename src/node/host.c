@@ -47,7 +47,10 @@ static void flush_peer(struct host *h, uint32_t peer) {
 
 void host_flush(struct host *h) {
     if (h->halted) return;
-    for (uint32_t i = 0; i < h->dirty_count; i++) flush_peer(h, h->dirty[i]);
+    for (uint32_t i = 0; i < h->dirty_count; i++) {
+        flush_peer(h, h->dirty[i]);
+        h->peers[h->dirty[i]].dirty = 0;
+    }
     h->dirty_count = 0;
 }
 
@@ -63,9 +66,12 @@ static void queue_message(struct host *h, const struct raft_msg *m) {
         flush_peer(h, m->to);
     int err = raft_msg_encode(m, pb->buf + BATCH_RESERVE, cap, &pb->len);
     RQ_ASSERT(err == 0);
-    if (pb->count++ == 0) {
+    pb->count++;
+    /* Listed once per event, even when a full batch was sent early above. */
+    if (!pb->dirty) {
         for (uint32_t i = 0; i < h->dirty_count; i++) RQ_ASSERT(h->dirty[i] != m->to);
         RQ_ASSERT(h->dirty_count < RQ_NODE_ID_MAX);
+        pb->dirty = 1;
         h->dirty[h->dirty_count++] = m->to;
     }
     h->stats.messages_sent++;

@@ -77,6 +77,7 @@ struct host_group {
 };
 
 struct peer_batch {
+    int dirty;                        /* listed in host.dirty: flushed at the end of the event */
     uint32_t count;
     size_t len;                       /* body bytes, after the reserved header room */
     uint8_t *buf;                     /* RAFT_BATCH_HEADER_SIZE + 10 reserved, then messages */

@@ -229,6 +229,39 @@ START_TEST(a_follower_behind_the_log_gets_the_snapshot) {
 }
 END_TEST
 
+/* A follower back from a crash is sent many large appends in one event: more than one network
+ * message holds, so the batch to it is split (and the peer listed once for the event). */
+START_TEST(a_batch_over_the_message_limit_is_split) {
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &host_workload, 3, 12, 20ull * 1000000000u);
+    next_groups = 1;
+    next_snapshot_entries = 0;
+    struct sim *s = sim_create(&cfg);
+    sim_run_until(s, 2000000000ull);
+    uint32_t leader = host_server_leader(s, 3, 1);
+    ck_assert_uint_ne(leader, 0);
+    uint32_t follower = leader % 3 + 1;
+    sim_crash(s, follower, 0);
+    static uint8_t data[60 << 10];
+    for (uint32_t i = 0; i < 40; i++) {
+        memset(data, (int)i, sizeof data);
+        uint64_t index, term;
+        ck_assert_int_eq(host_propose(host_of(sim_node(s, leader)), 1, data, sizeof data, &index,
+                                      &term), 0);
+        sim_run_until(s, sim_now(s) + 20000000ull);
+    }
+    ck_assert_uint_eq(host_server_leader(s, 3, 1), leader);
+    sim_restart(s, follower);
+    sim_run_until(s, sim_now(s) + 3000000000ull);
+    const struct server *l = sim_node(s, leader), *f = sim_node(s, follower);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_ge(l->applied, 40);
+    ck_assert_uint_eq(f->applied, l->applied);
+    ck_assert_uint_eq(f->digest, l->digest);
+    sim_destroy(s);
+}
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("host");
     TCase *tc = tcase_create("multi-raft");
@@ -236,6 +269,7 @@ int main(void) {
     tcase_add_test(tc, idle_groups_cost_no_messages_of_their_own);
     tcase_add_test(tc, a_transfer_moves_the_leader_to_the_target);
     tcase_add_test(tc, a_follower_behind_the_log_gets_the_snapshot);
+    tcase_add_test(tc, a_batch_over_the_message_limit_is_split);
     suite_add_tcase(suite, tc);
     return run_suites(srunner_create(suite));
 }
