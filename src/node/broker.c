@@ -250,6 +250,11 @@ static void heartbeat(struct broker *b, uint64_t now) {
 
 static void on_ready(void *arg) { reconcile_parts(arg); }
 
+static void on_read(void *arg, uint32_t group, uint64_t ctx) {
+    (void)group;
+    broker_fetch_confirmed(arg, ctx);
+}
+
 struct broker *broker_create(const struct rq_io *io, const struct broker_config *cfg,
                              const struct broker_observer *obs) {
     RQ_ASSERT(cfg->controller_count >= 1 && cfg->controller_count <= RAFT_VOTERS_MAX);
@@ -269,7 +274,8 @@ struct broker *broker_create(const struct rq_io *io, const struct broker_config 
                                   .expire_every_ns = cfg->expire_every_ns,
                                   .pending_timeout_ns = cfg->request_timeout_ns};
     static const struct host_callbacks cb = {.apply = on_apply, .snapshot = on_snapshot,
-                                             .restore = on_restore, .ready = on_ready};
+                                             .restore = on_restore, .ready = on_ready,
+                                             .read = on_read};
     b->ctl = ctl_group_create(&cc, broker_ctl_done, b);
     b->host = b->ctl ? host_create(io, &hc, &cb, b) : NULL;
     if (b->host == NULL) {

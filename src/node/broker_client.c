@@ -136,10 +136,19 @@ static uint32_t serve_fetch(struct broker *b, struct broker_part *part, uint64_t
 void broker_fetch_wake(struct broker *b, struct broker_part *part) {
     for (uint32_t i = 0; i < BROKER_REQUESTS_MAX && part->fetch_waiters > 0; i++) {
         struct broker_request *r = &b->requests[i];
-        if (r->kind != REQ_FETCH || r->group != part->group) continue;
+        if (r->kind != REQ_FETCH || r->group != part->group || r->confirming) continue;
         if (serve_fetch(b, part, r->conn, r->correlation, r->offset, r->max_records, r->max_bytes, 1))
             request_free(b, r);
     }
+}
+
+void broker_fetch_confirmed(struct broker *b, uint64_t cookie) {
+    struct broker_request *r = request_of(b, cookie);
+    if (r == NULL || r->kind != REQ_FETCH || !r->confirming) return;
+    r->confirming = 0;
+    if (serve_fetch(b, b->parts[r->group], r->conn, r->correlation, r->offset, r->max_records,
+                    r->max_bytes, r->deadline_ns > broker_now(b)))
+        request_free(b, r);
 }
 
 void broker_requests_tick(struct broker *b, uint64_t now_ns) {
@@ -172,10 +181,15 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
                       proto_encode_fetch_resp_raw(payload_buf(b), BROKER_ANSWER_MAX, &a, &none));
         return;
     }
+    /* A follower first learns the leader's commit index (ReadIndex) and applies that far, so that
+     * it answers with everything committed before the fetch arrived, as the leader would. */
+    int confirm = raft_role(r) != RAFT_LEADER;
     int park = m->max_wait_ms > 0;
-    if (serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, park)) return;
+    if (!confirm &&
+        serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, park))
+        return;
     struct broker_request *w = request_new(b, REQ_FETCH, conn, correlation, PROTO_FETCH_RESP);
-    if (w == NULL) {   /* no room to wait: answer now, empty */
+    if (w == NULL) {   /* no room to wait: what this replica has, now */
         serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, 0);
         return;
     }
@@ -184,7 +198,15 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
     w->max_records = m->max_records;
     w->max_bytes = m->max_bytes;
     w->deadline_ns = broker_now(b) + (uint64_t)m->max_wait_ms * 1000000u;
+    w->confirming = (uint8_t)confirm;
     part->fetch_waiters++;
+    uint64_t cookie = cookie_of(b, w);
+    /* The read may be confirmed (and the request served and freed) inside host_read. */
+    if (confirm && host_read(b->host, part->group, cookie) != 0 && request_of(b, cookie) == w) {
+        w->confirming = 0;   /* no leader known, or too many reads: what this replica has */
+        if (serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, park))
+            request_free(b, w);
+    }
 }
 
 /* ---- produce ----------------------------------------------------------------------------------- */
