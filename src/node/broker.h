@@ -4,8 +4,8 @@
  *
  * Groups. Group 1 is the controller (meta/controller.h, on the nodes listed in
  * broker_config.controllers: every node of a small cluster). Every node follows the controller's
- * state through its own replica of it, or, if it is not a controller node, ... (not built: every
- * broker is a controller node today). Whenever that state shows a partition placed on this node,
+ * state through its own replica of it (brokers outside the controller group, which would follow
+ * it some other way, are not built). Whenever that state shows a partition placed on this node,
  * the broker adds the partition's group (group id from the controller, bootstrap voters = the
  * partition's replica set) to its host; at a restart the groups come back the same way as the
  * controller's state is recovered, each finding its files by its id. Partition groups are never
@@ -34,16 +34,16 @@
  *                 over the topic's max_message_bytes; acks=1 and acks=all answered once the batch
  *                 is applied (committed) — see partition_group.h; acks=0 never answered
  *   FETCH         committed records from an offset, on the leader, or on any replica with
- *                 from_follower (its applied records are committed ones); waits up to
+ *                 from_follower (a follower first confirms the leader's commit index with
+ *                 ReadIndex and applies that far); waits up to
  *                 max_wait_ms for records when there are none (long-poll), also at an offset
  *                 past the end (see part_group_read); RQ_ERANGE with the valid range for an
  *                 offset below the log start
  * A request that cannot be decoded gets an ERROR frame naming what was wrong; the connection and
  * the broker go on. Requests waiting for an answer are bounded (BROKER_REQUESTS_MAX: beyond, an
  * immediate RQ_EBUSY); each is forgotten after request_timeout_ns, or when its connection closes.
- * Follower fetches do not use ReadIndex: a replica's applied records are committed, so serving
- * them is safe; a follower may simply be behind the leader (the consumer sees a lower high
- * watermark and asks again). */
+ * A follower whose read index is never confirmed (no leader reachable) answers at the fetch's
+ * deadline with what it has: its applied records are committed ones, only possibly older. */
 #ifndef RQ_NODE_BROKER_H
 #define RQ_NODE_BROKER_H
 
