@@ -13,6 +13,7 @@
 
 #include "base/assert.h"
 #include "base/errors.h"
+#include "base/rng.h"
 #include "node/broker.h"
 #include "proto/frame.h"
 #include "sim/sim.h"
@@ -53,7 +54,7 @@ static const struct rq_node_ops server_ops = {
     .on_conn_closed = server_closed,
 };
 
-/* ---- the probe: keeps every frame it receives ---- */
+/* ---- the probe: keeps the frames it receives (the latest ANSWERS_MAX) ---- */
 
 struct answer {
     uint32_t from;
@@ -87,8 +88,12 @@ static void probe_message(void *n, uint32_t from, const void *buf, size_t len) {
     struct proto_frame f;
     size_t used;
     ck_assert_int_eq(proto_frame_decode(buf, len, PROTO_FRAME_MAX, &f, &used), 0);
-    ck_assert_uint_eq(used, len);
-    ck_assert_uint_lt(p->count, ANSWERS_MAX);
+    ck_assert_uint_eq(used, len);   /* a broker's answer is one intact frame */
+    if (p->count == ANSWERS_MAX) {   /* keep the latest */
+        free(p->answers[0].payload);
+        memmove(p->answers, p->answers + 1, (ANSWERS_MAX - 1) * sizeof p->answers[0]);
+        p->count--;
+    }
     struct answer *a = &p->answers[p->count++];
     *a = (struct answer){from, f.type, f.correlation, malloc(f.payload_size + 1), f.payload_size};
     if (f.payload_size) memcpy(a->payload, f.payload, f.payload_size);
@@ -391,6 +396,59 @@ START_TEST(malformed_requests_get_errors) {
 }
 END_TEST
 
+/* Garbage from a client — random bytes, and intact frames of every type with random payloads,
+ * some of them well-formed requests — never stops a broker: each is answered or dropped, and the
+ * broker then still serves metadata, produce and fetch. */
+START_TEST(garbage_never_stops_a_broker) {
+    start(15);
+    uint32_t ctl = controller_leader(), hint;
+    ck_assert_int_eq(create_topic(ctl, 1, &hint), 0);
+    const char *first[] = {"before"};
+    ck_assert_int_eq(produce(ctl, 0, 0, 0, first, 1).u.produce_resp.error, 0);
+    struct rq_rng rng;
+    rq_rng_seed(&rng, 15);
+    static uint8_t buf[4096], frame[4096 + PROTO_FRAME_HEADER];
+    for (int i = 0; i < 3000; i++) {
+        size_t n = (size_t)rq_rng_below(&rng, sizeof buf);
+        for (size_t k = 0; k < n; k++) buf[k] = (uint8_t)rq_rng_next(&rng);
+        /* A valid topic name at the front makes many payloads reach past the name checks. */
+        if (n > 8 && rq_rng_below(&rng, 2)) memcpy(buf, "\x06orders", 7);
+        uint32_t to = (uint32_t)rq_rng_range(&rng, 1, SERVERS);
+        size_t len = n;
+        const uint8_t *msg = buf;
+        if (rq_rng_below(&rng, 4) != 0) {   /* an intact frame of a random type */
+            uint8_t type = (uint8_t)rq_rng_range(&rng, 0, PROTO_TYPE_MAX + 1);
+            len = proto_frame_encode(frame, sizeof frame, type ? type : 1, (uint32_t)i, buf,
+                                     (uint32_t)n);
+            msg = frame;
+        }
+        probe()->io->send(probe()->io->env, to, msg, len);
+        if (i % 100 == 0) sim_run_until(sim, sim_now(sim) + 10 * MS);
+    }
+    sim_run_until(sim, sim_now(sim) + 2000 * MS);
+    uint64_t bad = 0, requests = 0;
+    for (uint32_t id = 1; id <= SERVERS; id++) {
+        struct broker_stats st;
+        broker_stats_get(sim_node(sim, id), &st);
+        bad += st.bad_requests;
+        requests += st.requests;
+    }
+    ck_assert_uint_gt(bad, 1000);   /* the garbage was taken, and refused */
+    ck_assert_uint_gt(requests, 2000);
+    ck_assert_uint_eq(controller_leader(), controller_leader());   /* still answering */
+    const char *after[] = {"after"};
+    struct proto_msg m = produce(partition_leader(0), 0, 0, 0, after, 1);
+    ck_assert_int_eq(m.u.produce_resp.error, 0);
+    uint64_t at = m.u.produce_resp.base_offset;
+    const char *v[8];
+    m = await(send_fetch(actual_leader(0), 0, at, 0, 0));
+    ck_assert_uint_eq(fetched(&m, at, v), 1);
+    ck_assert_str_eq(v[0], "after");
+    free_values(v, 1);
+    sim_destroy(sim);
+}
+END_TEST
+
 /* Every broker restarts from its disk: the partitions' groups come back and keep their records. */
 START_TEST(restart_finds_partitions_again) {
     start(14);
@@ -425,6 +483,7 @@ int main(void) {
     tcase_add_test(tc, idempotent_producer_gets_original_offsets);
     tcase_add_test(tc, malformed_requests_get_errors);
     tcase_add_test(tc, restart_finds_partitions_again);
+    tcase_add_test(tc, garbage_never_stops_a_broker);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }
