@@ -250,6 +250,12 @@ static void heartbeat(struct broker *b, uint64_t now) {
 
 static void on_ready(void *arg) { reconcile_parts(arg); }
 
+static void on_durable(void *arg, uint32_t group, uint64_t index) {
+    struct broker *b = arg;
+    const struct raft *r = host_raft(b->host, group);
+    if (group != CONTROLLER_GROUP && r != NULL) part_group_durable(part_of(b, group)->pg, r, index);
+}
+
 static void on_read(void *arg, uint32_t group, uint64_t ctx) {
     (void)group;
     broker_fetch_confirmed(arg, ctx);
@@ -275,7 +281,7 @@ struct broker *broker_create(const struct rq_io *io, const struct broker_config 
                                   .pending_timeout_ns = cfg->request_timeout_ns};
     static const struct host_callbacks cb = {.apply = on_apply, .snapshot = on_snapshot,
                                              .restore = on_restore, .ready = on_ready,
-                                             .read = on_read};
+                                             .read = on_read, .durable = on_durable};
     b->ctl = ctl_group_create(&cc, broker_ctl_done, b);
     b->host = b->ctl ? host_create(io, &hc, &cb, b) : NULL;
     if (b->host == NULL) {

@@ -31,8 +31,9 @@
  *                 controller's leader as hint; answered once applied
  *   PRODUCE       to the partition's leader; RQ_ENOTLEADER with the Raft leader as hint elsewhere,
  *                 RQ_ENOTOPIC when this node holds no replica of it, RQ_ETOOBIG for a record
- *                 over the topic's max_message_bytes; acks=1 and acks=all answered once the batch
- *                 is applied (committed) — see partition_group.h; acks=0 never answered
+ *                 over the topic's max_message_bytes; acks=1 answered once the leader's own log
+ *                 holds the batch durably, acks=all once it is applied (committed) — see
+ *                 partition_group.h; acks=0 never answered
  *   FETCH         committed records from an offset, on the leader, or on any replica with
  *                 from_follower (a follower first confirms the leader's commit index with
  *                 ReadIndex and applies that far); waits up to

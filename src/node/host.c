@@ -344,6 +344,7 @@ static void on_durable(void *arg, uint64_t group, uint64_t index, uint64_t cooki
     struct host_group *g = group_of(h, group);
     RQ_ASSERT(g != NULL && g->raft != NULL);
     raft_persisted_entry(g->raft, index, cookie);
+    if (h->cb.durable) h->cb.durable(h->cb_arg, g->id, index);
     host_drain(h, g);
 }
 

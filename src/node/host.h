@@ -53,6 +53,9 @@ struct host_callbacks {
     /* A read asked for with host_read may be served now: the state machine has applied its read
      * index (optional; needed only by callers of host_read). */
     void (*read)(void *arg, uint32_t group, uint64_t ctx);
+    /* This node's own log now holds the group's entries up to index durably (optional; a
+     * leader answers acks=1 with it). */
+    void (*durable)(void *arg, uint32_t group, uint64_t index);
     /* The group's role or term changed (checked after every input the group handles). */
     void (*role_changed)(void *arg, uint32_t group, enum raft_role role, uint64_t term,
                          const struct raft *r);

@@ -20,6 +20,8 @@ struct part_group {
     part_group_done_fn done;
     void *done_arg;
     struct partition_sm *sm;      /* about 144 KiB */
+    struct partition_sm *tip;     /* a leader's foresight for acks=1 (allocated at first use) */
+    uint64_t tip_term;            /* the term the tip was built in; 0: none */
     struct proposals pending;
     uint64_t bad_images;
     struct batch_pos *batches;    /* applied batches in offset order, [0, batch_count) */
@@ -51,12 +53,27 @@ struct part_group *part_group_create(uint32_t group, uint64_t pending_timeout_ns
 void part_group_destroy(struct part_group *pg) {
     if (pg == NULL) return;
     free(pg->batches);
+    free(pg->tip);
     free(pg->sm);
     free(pg);
 }
 
 const struct partition_sm *part_group_state(const struct part_group *pg) { return pg->sm; }
 uint64_t part_group_bad_images(const struct part_group *pg) { return pg->bad_images; }
+
+/* The tip of a leader in term `term`: the applied state plus every entry of its log after it. */
+static int tip_build(struct part_group *pg, const struct raft *r) {
+    if (pg->tip == NULL && (pg->tip = calloc(1, sizeof *pg->tip)) == NULL) return RQ_ENOMEM;
+    partition_sm_copy(pg->tip, pg->sm);
+    for (uint64_t i = raft_applied_index(r) + 1; i <= raft_last_index(r); i++) {
+        const struct raft_entry *e = raft_entry_at(r, i);
+        RQ_ASSERT(e != NULL);   /* entries not applied yet are in memory */
+        struct partition_apply_result res;
+        if (e->type == RAFT_ENTRY_NORMAL) partition_sm_apply(pg->tip, i, e->data, e->data_size, &res);
+    }
+    pg->tip_term = raft_term(r);
+    return 0;
+}
 
 int part_group_produce(struct part_group *pg, struct host *h, const struct proto_produce_req *req,
                        uint64_t cookie, uint64_t now_ns) {
@@ -65,11 +82,31 @@ int part_group_produce(struct part_group *pg, struct host *h, const struct proto
     size_t n = partition_entry_encode(pg->entry, sizeof pg->entry, req->producer_id,
                                       req->base_sequence, now_ns, &req->records);
     if (n == 0) return RQ_ETOOBIG;
+    const struct raft *r = host_raft(h, pg->group);
+    if (r != NULL && raft_role(r) == RAFT_LEADER && pg->tip_term != raft_term(r) &&
+        req->acks == PROTO_ACKS_LEADER && tip_build(pg, r) != 0)
+        return RQ_EBUSY;
     uint64_t index, term;
     int err = host_propose(h, pg->group, pg->entry, (uint32_t)n, &index, &term);
     if (err != 0) return err;
-    if (wait) proposals_add(&pg->pending, index, term, cookie, now_ns);
+    struct partition_apply_result res = {0};
+    if (pg->tip_term == term) partition_sm_apply(pg->tip, index, pg->entry, n, &res);
+    if (req->acks == PROTO_ACKS_LEADER) {
+        RQ_ASSERT(pg->tip_term == term);
+        proposals_add_early(&pg->pending, index, term, cookie, now_ns, res.error, res.base_offset);
+    } else if (wait) {
+        proposals_add(&pg->pending, index, term, cookie, now_ns);
+    }
     return 0;
+}
+
+void part_group_durable(struct part_group *pg, const struct raft *r, uint64_t index) {
+    uint64_t cookie, offset;
+    int error;
+    while (proposals_durable(&pg->pending, r, index, &cookie, &error, &offset)) {
+        struct part_group_result out = {.error = error, .base_offset = offset};
+        pg->done(pg->done_arg, cookie, &out);
+    }
 }
 
 /* Indexes an applied batch (bounded: beyond the bound its records cannot be read, counted). */

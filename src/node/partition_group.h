@@ -2,7 +2,9 @@
  * node's host: the partition log is the group's log, one produce batch an entry.
  *
  *   part_group_produce(request) -> the batch becomes an entry (its records as they came) proposed
- *                                  to the group; acks=0 is not waited for; acks=1 and acks=all are
+ *                                  to the group; acks=0 is not waited for; acks=1 is answered once
+ *                                  the leader's own log holds it durably (part_group_durable),
+ *                                  with the outcome the leader's tip foresees (below); acks=all is
  *                                  answered once the entry is applied: APPENDED with its base
  *                                  offset, a DUPLICATE with the original batch's offset (so a
  *                                  retried idempotent batch gets the offset it got the first
@@ -14,9 +16,13 @@
  *                                  batches (Raft index, base offset, count) finds the entry that
  *                                  holds an offset, and the records are copied out as stored
  *
- * acks=1 is answered at commit, as acks=all: stronger than promised (a message acknowledged with
- * acks=1 is then never lost), and slower than it could be. Answering at the leader's own durable
- * append, which the host does not report yet, is not built.
+ * The tip (partition.h, "Leader-side preview"): a leader that answers acks=1 keeps a second
+ * state machine, its applied state plus every entry of its log not applied yet, built at its first
+ * acks=1 produce of a term and fed every proposal it makes in that term; the offsets it assigns
+ * are the ones every replica will assign, as long as this leader's entries are committed. An
+ * acks=1 answer is therefore lost only with its entry: when the leader fails before a majority
+ * holds it (then the entry's index is answered again at apply, with RQ_ENOTLEADER, to nobody:
+ * the client was answered already).
  *
  * Reads come from the entries Raft holds in memory: the node runs partition groups without
  * snapshots (host HOST_GROUP_LOG_IS_DATA), so those are the whole log, bounded by the Raft log's
@@ -57,6 +63,9 @@ size_t part_group_snapshot(struct part_group *pg, uint8_t *buf, size_t cap);
  * applied index beyond `index` is refused and counted (the node should halt). */
 void part_group_restore(struct part_group *pg, uint64_t index, const uint8_t *image, size_t size);
 void part_group_tick(struct part_group *pg, uint64_t now_ns);
+/* This node's log holds the group's entries up to index durably (host durable callback): acks=1
+ * proposals at or below it, still in r's log, are answered. */
+void part_group_durable(struct part_group *pg, const struct raft *r, uint64_t index);
 
 enum { PART_GROUP_BATCHES_MAX = 1 << 16 };   /* batches indexed: the Raft log's default bound */
 

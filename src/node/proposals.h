@@ -8,10 +8,15 @@
 
 #include <stdint.h>
 
+#include "raft/raft.h"
+
 enum { PROPOSALS_MAX = 256 };
 
 struct proposal {
     uint8_t used;
+    uint8_t early;                /* answered at the leader's durable append (proposals_durable) */
+    int error;                    /* early: the result the leader foresaw */
+    uint64_t value;
     uint64_t index;
     uint64_t term;
     uint64_t cookie;
@@ -32,6 +37,14 @@ void proposals_add(struct proposals *p, uint64_t index, uint64_t term, uint64_t 
  * and *own (its own entry, or another leader's), and forgets it; else 0. */
 int proposals_applied(struct proposals *p, uint64_t index, uint64_t term, uint64_t *cookie,
                       int *own);
+/* Records a proposal answered as soon as the leader's own log holds it durably (acks=1), with the
+ * result the leader foresaw (asserts room). */
+void proposals_add_early(struct proposals *p, uint64_t index, uint64_t term, uint64_t cookie,
+                         uint64_t now_ns, int error, uint64_t value);
+/* This node's log holds its entries up to durable_index durably: returns 1 with an early proposal
+ * at or below it whose entry is still its own in r's log (same term), and forgets it; else 0. */
+int proposals_durable(struct proposals *p, const struct raft *r, uint64_t durable_index,
+                      uint64_t *cookie, int *error, uint64_t *value);
 /* Forgets one proposal older than timeout_ns: returns 1 with its cookie, else 0. */
 int proposals_expired(struct proposals *p, uint64_t now_ns, uint64_t timeout_ns, uint64_t *cookie);
 

@@ -191,6 +191,20 @@ static uint32_t partition_leader(uint32_t p) {
     return 0;
 }
 
+static uint32_t send_produce(uint32_t to, uint32_t p, uint8_t acks, uint64_t producer,
+                             uint64_t seq, const char *const *values, uint32_t count) {
+    struct proto_record_in recs[8];
+    ck_assert_uint_le(count, 8);
+    for (uint32_t i = 0; i < count; i++)
+        recs[i] = (struct proto_record_in){
+            .timestamp = 7, .value = {(const uint8_t *)values[i], (uint32_t)strlen(values[i])}};
+    struct proto_produce_req req = {.topic = TOPIC, .partition = p, .acks = acks,
+                                    .producer_id = producer, .base_sequence = seq,
+                                    .records = {.count = count}};
+    uint8_t buf[4096];
+    return send_req(to, PROTO_PRODUCE_REQ, buf, proto_encode_produce_req(buf, sizeof buf, &req, recs));
+}
+
 static struct proto_msg produce_once(uint32_t to, uint32_t p, uint64_t producer, uint64_t seq,
                                      const char *const *values, uint32_t count) {
     struct proto_record_in recs[8];
@@ -449,6 +463,47 @@ START_TEST(garbage_never_stops_a_broker) {
 }
 END_TEST
 
+static int answered(uint32_t corr) {
+    for (uint32_t i = 0; i < probe()->count; i++)
+        if (probe()->answers[i].correlation == corr) return 1;
+    return 0;
+}
+
+/* acks=1 is answered once the leader's own log holds the batch durably, with the offset every
+ * replica will give it; acks=all waits for a majority. With both followers down, only the first
+ * is answered; once they are back, the second is too, and both records are there. */
+START_TEST(acks_one_is_answered_at_the_leaders_durable_append) {
+    start(16);
+    uint32_t ctl = controller_leader(), hint;
+    ck_assert_int_eq(create_topic(ctl, 1, &hint), 0);
+    const char *warm[] = {"w0", "w1"};
+    ck_assert_int_eq(produce(partition_leader(0), 0, 0, 0, warm, 2).u.produce_resp.error, 0);
+    uint32_t leader = actual_leader(0);
+    for (uint32_t id = 1; id <= SERVERS; id++)
+        if (id != leader) sim_crash(sim, id, 0);
+    const char *one[] = {"acks-1"}, *all[] = {"acks-all"};
+    uint32_t c1 = send_produce(leader, 0, PROTO_ACKS_LEADER, 0, 0, one, 1);
+    struct proto_msg m = await(c1);
+    ck_assert_int_eq(m.u.produce_resp.error, 0);
+    ck_assert_uint_eq(m.u.produce_resp.base_offset, 2);
+    uint32_t call_ = send_produce(leader, 0, PROTO_ACKS_ALL, 0, 0, all, 1);
+    sim_run_until(sim, sim_now(sim) + 1000 * MS);
+    ck_assert(!answered(call_));
+    for (uint32_t id = 1; id <= SERVERS; id++)
+        if (id != leader) sim_restart(sim, id);
+    m = await(call_);
+    ck_assert_int_eq(m.u.produce_resp.error, 0);
+    ck_assert_uint_eq(m.u.produce_resp.base_offset, 3);
+    const char *v[8];
+    m = await(send_fetch(leader, 0, 2, 0, 0));
+    ck_assert_uint_eq(fetched(&m, 2, v), 2);
+    ck_assert_str_eq(v[0], "acks-1");
+    ck_assert_str_eq(v[1], "acks-all");
+    free_values(v, 2);
+    sim_destroy(sim);
+}
+END_TEST
+
 /* Every broker restarts from its disk: the partitions' groups come back and keep their records. */
 START_TEST(restart_finds_partitions_again) {
     start(14);
@@ -484,6 +539,7 @@ int main(void) {
     tcase_add_test(tc, malformed_requests_get_errors);
     tcase_add_test(tc, restart_finds_partitions_again);
     tcase_add_test(tc, garbage_never_stops_a_broker);
+    tcase_add_test(tc, acks_one_is_answered_at_the_leaders_durable_append);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }
