@@ -80,12 +80,12 @@ static void on_restore(void *arg, uint32_t group, uint64_t index, const uint8_t 
     struct broker *b = arg;
     if (group == CONTROLLER_GROUP) {
         ctl_group_restore(b->ctl, image, size);
-        if (ctl_group_bad_images(b->ctl) > 0) b->io->halt(b->io->env, "controller image corrupt");
+        if (ctl_group_bad_images(b->ctl) > 0) host_fail(b->host, "controller image does not restore");
         return;
     }
     struct broker_part *part = part_of(b, group);
     part_group_restore(part->pg, index, image, size);
-    if (part_group_bad_images(part->pg) > 0) b->io->halt(b->io->env, "partition image corrupt");
+    if (part_group_bad_images(part->pg) > 0) host_fail(b->host, "partition image does not restore");
 }
 
 /* ---- partition replicas: added as the controller's state places them here --------------------- */

@@ -562,6 +562,8 @@ int host_change_membership(struct host *h, uint32_t group, enum raft_change kind
     return served(h, g, raft_change_membership(g->raft, kind, node, &index));
 }
 
+void host_fail(struct host *h, const char *why) { host_halt(h, why, RQ_ECORRUPT); }
+
 int host_is_ready(const struct host *h) { return h->phase == PHASE_READY && !h->halted; }
 
 const struct raft *host_raft(const struct host *h, uint32_t group) {

@@ -140,6 +140,10 @@ enum host_group_kind {
 int host_group_add(struct host *h, uint32_t group, const uint32_t *voters, uint32_t voter_count,
                    enum host_group_kind kind);
 
+/* Fail-stop from the owner (a state machine found durable data it cannot trust, e.g. a snapshot
+ * image that does not decode): the host stops doing anything and io->halt is called once. */
+void host_fail(struct host *h, const char *why);
+
 int host_is_ready(const struct host *h);
 /* The group's Raft state (read-only), or NULL while it (or the host) recovers, or for an unknown
  * group. */
