@@ -4,7 +4,8 @@
  * library (client/client.h) unchanged: client 0 creates the topic "mq" (1..4 partitions,
  * replication min(3, servers)); even clients produce, odd clients consume. Each producer draws
  * its acks (0, 1 or all) and, with acks=all, idempotence; each consumer draws whether it reads
- * from followers. A message is known by its content: its value names its producer, the
+ * from followers, and every 1..4 s goes back to an earlier offset of one partition and reads on
+ * from there in a new session. A message is known by its content: its value names its producer, the
  * producer's incarnation and its number, padded to a drawn length, and its digest covers key and
  * value.
  *
@@ -63,7 +64,7 @@ struct mq_world {
     uint8_t read_after_heal[SIM_CLIENTS_MAX];
     uint64_t positions[SIM_CLIENTS_MAX][MQ_PARTITIONS_MAX];   /* consumers' next offsets */
     uint64_t ends[MQ_PARTITIONS_MAX];   /* the largest next offset any replica applied */
-    uint64_t acked, unacked_failures, produced, reads, replica_records;
+    uint64_t acked, unacked_failures, produced, reads, replica_records, rereads;
     uint32_t bugs;                   /* enum mq_bug: test hooks */
     char why[MQCHECK_WHY_MAX];
 };
@@ -183,7 +184,9 @@ struct mq_client {
     struct rq_client *c;
     uint32_t index;
     uint32_t incarnation;
-    uint64_t session;
+    uint64_t sessions[MQ_PARTITIONS_MAX];   /* per partition: a new one at every seek */
+    uint32_t seeks;
+    uint64_t next_seek_ns;
     uint64_t lib_deadline_ns;
     uint64_t next_action_ns;
     uint64_t next_message;
@@ -255,7 +258,7 @@ static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
     if ((w->bugs & MQ_BUG_CONSUMER_SKIPS) && r->offset % 20 == 19) return;
     if (w->heal_ns && sim_now(w->sim) >= w->heal_ns) w->read_after_heal[n->index] = 1;
     w->positions[n->index][partition] = r->offset + 1;
-    if (mqcheck_read(w->check, partition, n->session, r->offset, digest_of(r->key, r->value),
+    if (mqcheck_read(w->check, partition, n->sessions[partition], r->offset, digest_of(r->key, r->value),
                      producer, sequence, w->why) != 0)
         fail(w, "consumer");
 }
@@ -290,7 +293,8 @@ static void *client_create(const struct rq_io *io, const void *config) {
     n->index = io->node_id - SIM_CLIENT_ID_BASE;
     RQ_ASSERT(n->index < SIM_CLIENTS_MAX);
     n->incarnation = sim_incarnation(w->sim, io->node_id);
-    n->session = (uint64_t)(n->index + 1) << 32 | n->incarnation;
+    for (uint32_t p = 0; p < MQ_PARTITIONS_MAX; p++)
+        n->sessions[p] = (uint64_t)(n->index + 1) << 32 | (uint64_t)n->incarnation << 16;
     n->lib_io = (struct rq_io){.env = n, .node_id = io->node_id, .seed = io->seed, .now = lib_now,
                                .set_timer = lib_set_timer, .send = lib_send, .reply = lib_reply,
                                .disk = lib_disk, .halt = lib_halt};
@@ -342,6 +346,22 @@ static void produce_one(struct mq_client *n) {
     }
 }
 
+/* Now and then a consumer goes back to an earlier offset of one partition and reads on from there
+ * in a new session: what it reads again must be what every replica holds there. */
+static void reread(struct mq_client *n, uint64_t now) {
+    struct mq_world *w = n->w;
+    struct rq_rng *rng = sim_workload_rng(w->sim);
+    n->next_seek_ns = now + rq_rng_range(rng, 1000, 4000) * 1000 * 1000ull;
+    uint32_t p = (uint32_t)rq_rng_below(rng, w->partitions);
+    uint64_t to = rq_rng_below(rng, w->positions[n->index][p] + 1);
+    if (rq_client_seek(n->c, MQ_TOPIC, p, to) != 0) return;
+    n->seeks++;
+    w->rereads++;
+    n->sessions[p] = (uint64_t)(n->index + 1) << 32 | (uint64_t)n->incarnation << 16 | n->seeks;
+    mqcheck_seek(w->check, p, n->sessions[p], to);
+    w->positions[n->index][p] = to;
+}
+
 /* The process's own work: the topic (client 0, until created), subscriptions, producing. */
 static void act(struct mq_client *n) {
     struct mq_world *w = n->w;
@@ -352,12 +372,14 @@ static void act(struct mq_client *n) {
     if (n->index == 0 && !n->topic_created && !n->topic_asked) create_topic(n);
     if (!plan->producer && !n->subscribed) {
         n->subscribed = 1;
+        n->next_seek_ns = now + rq_rng_range(sim_workload_rng(w->sim), 1000, 4000) * 1000 * 1000ull;
         for (uint32_t p = 0; p < w->partitions; p++) {
             RQ_ASSERT(rq_client_subscribe(n->c, MQ_TOPIC, p, 0) == 0);
-            mqcheck_seek(w->check, p, n->session, 0);
+            mqcheck_seek(w->check, p, n->sessions[p], 0);
         }
     }
     if (plan->producer && sim_now(w->sim) < w->stop_producing_ns) produce_one(n);
+    if (!plan->producer && n->subscribed && now >= n->next_seek_ns) reread(n, now);
     if (!plan->producer && w->stop_producing_ns <= sim_now(w->sim)) n->next_action_ns = UINT64_MAX;
 }
 
@@ -473,8 +495,9 @@ static void mq_on_end(struct sim *s, void *arg) {
         }
     }
     sim_note(s, 0, "mq: %" PRIu32 " partitions, %" PRIu64 " produced, %" PRIu64 " acknowledged, %"
-             PRIu64 " failed, %" PRIu64 " read, %" PRIu64 " replica records, %" PRIu64 " unchecked",
-             w->partitions, w->produced, w->acked, w->unacked_failures, w->reads,
+             PRIu64 " failed, %" PRIu64 " read (%" PRIu64 " seeks back), %" PRIu64
+             " replica records, %" PRIu64 " unchecked",
+             w->partitions, w->produced, w->acked, w->unacked_failures, w->reads, w->rereads,
              w->replica_records, mqcheck_unchecked(w->check));
 }
 
