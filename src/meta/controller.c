@@ -480,7 +480,10 @@ static int read_image(struct controller *c, struct rq_reader *r) {
         t->max_message_bytes = (uint32_t)get_num(r, PROTO_FRAME_MAX);
         t->group_base = (uint32_t)get_num(r, CONTROLLER_GROUP_LIMIT);
         if (r->err) break;
-        if (t->group_base < groups_end || t->partition_count > c->next_group - t->group_base) {
+        /* Within [groups_end, next_group): below the counter, so never handed out again (and
+         * below CONTROLLER_GROUP_LIMIT); group_base > next_group would wrap the subtraction. */
+        if (t->group_base < groups_end || t->group_base > c->next_group ||
+            t->partition_count > c->next_group - t->group_base) {
             r->err = RQ_ECORRUPT;
             break;
         }

@@ -159,8 +159,7 @@ static void serve_reads(struct host *h, struct host_group *g) {
     g->read_count = kept;
 }
 
-void host_drain(struct host *h, struct host_group *g) {
-    if (h->halted || g->raft == NULL || !g->restored) return;
+static void drain_once(struct host *h, struct host_group *g) {
     host_snapshot_take_chunk(h, g);
     if (persist_hardstate(h, g) != 0) return;
     if (persist_entries(h, g) != 0) return;
@@ -177,6 +176,26 @@ void host_drain(struct host *h, struct host_group *g) {
         g->seen_term = raft_term(g->raft);
         h->cb.role_changed(h->cb_arg, g->id, g->seen_role, g->seen_term, g->raft);
     }
+}
+
+/* Not reentrant per group: a callback that calls back into the host for the group it is being
+ * called for (host_propose or host_read from apply, read or role_changed) would otherwise drain
+ * it again in the middle, applying the entries being applied a second time (the applied index
+ * moves only after the loop) and compacting the reads being served. Such a nested drain is
+ * deferred to the end of the running one. Bounded: each round follows a call back, and what
+ * those add (proposals, reads) is bounded by Raft. */
+void host_drain(struct host *h, struct host_group *g) {
+    if (h->halted || g->raft == NULL || !g->restored) return;
+    if (g->draining) {
+        g->drain_again = 1;
+        return;
+    }
+    g->draining = 1;
+    do {
+        g->drain_again = 0;
+        drain_once(h, g);
+    } while (g->drain_again && !h->halted);
+    g->draining = 0;
 }
 
 /* ---- start: store, then per group its hard state, snapshot and log ------------------------------

@@ -63,6 +63,8 @@ struct host_group {
     uint32_t voter_count;
     enum host_group_kind kind;
     int started;                      /* its hard state load was asked for */
+    int draining;                     /* inside host_drain (a callback calls back) */
+    int drain_again;                  /* a nested host_drain was deferred */
     struct raft *raft;                /* NULL until its hard state is loaded */
     struct store_hardstate hs;
     int hs_loaded;

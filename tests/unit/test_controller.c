@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/codec.h"
 #include "base/errors.h"
 #include "meta/controller.h"
 #include "tests/unit/suite_main.h"
@@ -182,6 +183,64 @@ START_TEST(partitions_get_group_ids_never_reused) {
 }
 END_TEST
 
+/* An image whose topic's groups lie at or past its next group id is refused: restored, the
+ * counter would hand those ids out again, and ids past CONTROLLER_GROUP_LIMIT index past the
+ * host's and the broker's tables. */
+static size_t image_with_groups(uint8_t *buf, size_t cap, uint32_t next_group, uint32_t base,
+                                uint32_t partitions) {
+    struct rq_writer w;
+    rq_writer_init(&w, buf, cap);
+    rq_write_u8(&w, 2);                      /* version */
+    rq_write_varint(&w, 2);                  /* next topic id */
+    rq_write_varint(&w, 1);                  /* next producer id */
+    rq_write_varint(&w, next_group);
+    rq_write_varint(&w, 1);                  /* one broker: 1, alive, epoch 1, deadline 0, "a" */
+    rq_write_varint(&w, 1);
+    rq_write_u8(&w, 1);
+    rq_write_varint(&w, 1);
+    rq_write_varint(&w, 0);
+    rq_write_varint(&w, 1);
+    rq_write_bytes(&w, "a", 1);
+    rq_write_varint(&w, 1);                  /* one topic: id 1, "x", RF 1, 100-byte messages */
+    rq_write_varint(&w, 1);
+    rq_write_varint(&w, 1);
+    rq_write_bytes(&w, "x", 1);
+    rq_write_varint(&w, partitions);
+    rq_write_varint(&w, 1);
+    rq_write_varint(&w, 0);
+    rq_write_varint(&w, 0);
+    rq_write_varint(&w, 100);
+    rq_write_varint(&w, base);
+    for (uint32_t p = 0; p < partitions; p++) {
+        rq_write_varint(&w, 1);              /* replica */
+        rq_write_varint(&w, 0);              /* no leader */
+        rq_write_varint(&w, 0);
+    }
+    ck_assert_int_eq(w.err, 0);
+    return w.len;
+}
+
+START_TEST(image_with_groups_past_its_counter_is_refused) {
+    uint8_t buf[256];
+    struct controller *c = controller_create(TIMEOUT);
+    /* The well-formed case restores: groups 2..4, next 5. */
+    ck_assert_int_eq(controller_restore(c, buf, image_with_groups(buf, sizeof buf, 5, 2, 3)), 0);
+    ck_assert_uint_eq(topic(c, "x")->partitions[2].group, 4);
+    controller_destroy(c);
+    /* Groups 255..257 with next group 2: past the limit. */
+    c = controller_create(TIMEOUT);
+    ck_assert_int_eq(controller_restore(c, buf, image_with_groups(buf, sizeof buf, 2, 255, 3)),
+                     RQ_ECORRUPT);
+    ck_assert_ptr_null(topic(c, "x"));
+    controller_destroy(c);
+    /* Groups 200..201 with next group 100: the counter would give them out again. */
+    c = controller_create(TIMEOUT);
+    ck_assert_int_eq(controller_restore(c, buf, image_with_groups(buf, sizeof buf, 100, 200, 2)),
+                     RQ_ECORRUPT);
+    controller_destroy(c);
+}
+END_TEST
+
 /* Every proper prefix of every command, an unknown kind and a bad name: no-ops, counted. */
 START_TEST(malformed_commands_change_nothing) {
     struct controller *c = cluster(3), *twin = cluster(3);
@@ -299,6 +358,7 @@ int main(void) {
     tcase_add_test(tc, partitions_get_group_ids_never_reused);
     tcase_add_test(tc, malformed_commands_change_nothing);
     tcase_add_test(tc, image_round_trips_and_refuses_damage);
+    tcase_add_test(tc, image_with_groups_past_its_counter_is_refused);
     tcase_add_test(tc, replicas_apply_identically);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));

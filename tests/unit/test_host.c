@@ -27,13 +27,22 @@ struct server {
     uint64_t applied;
     uint64_t digest;
     uint32_t restores;
+    uint64_t last_index;          /* the last entry applied (group 1) */
+    uint32_t calls_back;          /* apply proposes "pong" after each "ping" (reentrancy test) */
 };
 
 static void count_apply(void *arg, uint32_t group, const struct raft_entry *e) {
     struct server *n = arg;
-    (void)group;
     n->applied++;
     n->digest = n->digest * 1000003u + e->index * 31u + e->data_size;
+    if (group == 1) {
+        ck_assert_uint_gt(e->index, n->last_index);   /* each entry once, in order */
+        n->last_index = e->index;
+    }
+    uint64_t index, term;
+    if (n->calls_back && e->data_size == 4 && memcmp(e->data, "ping", 4) == 0 &&
+        host_raft(n->host, group) != NULL && raft_role(host_raft(n->host, group)) == RAFT_LEADER)
+        ck_assert_int_eq(host_propose(n->host, group, "pong", 4, &index, &term), 0);
 }
 
 static size_t image(void *arg, uint32_t group, uint8_t *buf, size_t cap) {
@@ -186,6 +195,26 @@ static void propose_many(struct sim *s, uint32_t leader, int count, uint64_t *no
     }
 }
 
+/* A state machine may call back into the host from its apply callback: an entry proposed there
+ * is appended after the one being applied, and no entry is applied twice. */
+START_TEST(a_proposal_from_inside_apply_applies_nothing_twice) {
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &host_workload, 3, 11, 4000000000ull);
+    next_groups = 1;
+    struct sim *s = sim_create(&cfg);
+    sim_run_until(s, 2000000000ull);
+    uint32_t leader = host_server_leader(s, 3, 1);
+    ck_assert_uint_ne(leader, 0);
+    for (uint32_t id = 1; id <= 3; id++) server_of(s, id)->calls_back = 1;
+    uint64_t index, term;
+    ck_assert_int_eq(host_propose(server_of(s, leader)->host, 1, "ping", 4, &index, &term), 0);
+    sim_run_until(s, 3000000000ull);
+    for (uint32_t id = 1; id <= 3; id++)
+        ck_assert_uint_eq(server_of(s, id)->last_index, index + 1);   /* the ping, then its pong */
+    sim_destroy(s);
+}
+END_TEST
+
 /* A follower cut off while the leader snapshots and compacts gets the snapshot when it returns,
  * restores its state machine from it, and catches up; after a crash it restarts from its own
  * snapshot. The state machines agree throughout. */
@@ -270,6 +299,7 @@ int main(void) {
     tcase_add_test(tc, a_transfer_moves_the_leader_to_the_target);
     tcase_add_test(tc, a_follower_behind_the_log_gets_the_snapshot);
     tcase_add_test(tc, a_batch_over_the_message_limit_is_split);
+    tcase_add_test(tc, a_proposal_from_inside_apply_applies_nothing_twice);
     suite_add_tcase(suite, tc);
     return run_suites(srunner_create(suite));
 }
