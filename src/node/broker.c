@@ -104,10 +104,13 @@ static void add_part(struct broker *b, const struct controller_topic *t, uint32_
     part->partition = p;
     memcpy(part->topic, t->name, t->name_size);
     part->pg = part_group_create(cp->group, b->cfg.request_timeout_ns, broker_part_done, b);
+    /* Listed before the group exists, so that its callbacks find it however early they come. */
+    b->parts[cp->group] = part;
     int err = part->pg ? host_group_add(b->host, cp->group, cp->replicas, cp->replica_count,
                                         HOST_GROUP_LOG_IS_DATA)
                        : RQ_ENOMEM;
     if (err != 0) {
+        b->parts[cp->group] = NULL;
         RQ_WARN("broker: partition %s/%" PRIu32 " (group %" PRIu32 "): %s", part->topic, p,
                 cp->group, rq_strerror(err));
         part_group_destroy(part->pg);
@@ -115,7 +118,6 @@ static void add_part(struct broker *b, const struct controller_topic *t, uint32_
         return;
     }
     RQ_INFO("broker: replica of %s/%" PRIu32 " (group %" PRIu32 ")", part->topic, p, cp->group);
-    b->parts[cp->group] = part;
 }
 
 /* Adds the groups of every partition the controller's state places on this node. Deleted topics'

@@ -42,7 +42,9 @@
  *                 offset below the log start
  * A request that cannot be decoded gets an ERROR frame naming what was wrong; the connection and
  * the broker go on. Requests waiting for an answer are bounded (BROKER_REQUESTS_MAX: beyond, an
- * immediate RQ_EBUSY); each is forgotten after request_timeout_ns, or when its connection closes.
+ * immediate RQ_EBUSY); each is answered RQ_ETIMEOUT after request_timeout_ns (a parked fetch is
+ * answered with what there is at its max_wait_ms, at most PROTO_WAIT_MS_MAX), and forgotten when
+ * its connection closes.
  * A follower whose read index is never confirmed (no leader reachable) answers at the fetch's
  * deadline with what it has: its applied records are committed ones, only possibly older. */
 #ifndef RQ_NODE_BROKER_H

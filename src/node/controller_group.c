@@ -60,9 +60,11 @@ void ctl_group_apply(struct ctl_group *cg, const struct raft_entry *e) {
     if (e->type == RAFT_ENTRY_NORMAL) controller_apply(cg->state, e->data, e->data_size, &res);
     uint64_t cookie;
     int own;
-    if (!proposals_applied(&cg->pending, e->index, e->term, &cookie, &own)) return;
     struct controller_result lost = {.error = RQ_ENOTLEADER};
-    cg->done(cg->done_arg, cookie, own ? &res : &lost);
+    /* More than one may wait at an index (one of an older term whose entry was replaced): each
+     * is answered. */
+    while (proposals_applied(&cg->pending, e->index, e->term, &cookie, &own))
+        cg->done(cg->done_arg, cookie, own ? &res : &lost);
 }
 
 size_t ctl_group_snapshot(struct ctl_group *cg, uint8_t *buf, size_t cap) {

@@ -143,9 +143,12 @@ void part_group_apply(struct part_group *pg, const struct raft_entry *e,
     if (applied != NULL) *applied = res;
     uint64_t cookie;
     int own;
-    if (!proposals_applied(&pg->pending, e->index, e->term, &cookie, &own)) return;
-    if (own) out = (struct part_group_result){.error = res.error, .base_offset = res.base_offset};
-    pg->done(pg->done_arg, cookie, &out);
+    /* More than one may wait at an index: one of an older term whose entry was replaced, and the
+     * one whose entry this is. Each is answered. */
+    while (proposals_applied(&pg->pending, e->index, e->term, &cookie, &own)) {
+        struct part_group_result mine = {.error = res.error, .base_offset = res.base_offset};
+        pg->done(pg->done_arg, cookie, own ? &mine : &out);
+    }
 }
 
 size_t part_group_snapshot(struct part_group *pg, uint8_t *buf, size_t cap) {

@@ -34,7 +34,9 @@ int proposals_room(const struct proposals *p);
 void proposals_add(struct proposals *p, uint64_t index, uint64_t term, uint64_t cookie,
                    uint64_t now_ns);
 /* The entry (index, term) was applied: if a proposal waits at index, returns 1 with its cookie
- * and *own (its own entry, or another leader's), and forgets it; else 0. */
+ * and *own (its own entry, or another leader's), and forgets it; else 0. More than one may wait
+ * at one index (a leader's proposal whose entry was replaced, and a later leader's at the same
+ * index): callers loop until 0. */
 int proposals_applied(struct proposals *p, uint64_t index, uint64_t term, uint64_t *cookie,
                       int *own);
 /* Records a proposal answered as soon as the leader's own log holds it durably (acks=1), with the
