@@ -43,7 +43,10 @@ enum {
     HOST_READS_MAX = 2 * RAFT_READS_MAX,   /* confirmed reads per group waiting to be applied */
 };
 
-/* The replicated state machine and observers. All optional except apply. */
+/* The replicated state machine and observers. All optional except apply. A callback may call the
+ * host's request functions (host_propose, host_read, host_group_add, ...), also for its own
+ * group: what they make a group do is handled once the running drain of that group ends. It must
+ * not call host_destroy. */
 struct host_callbacks {
     /* A committed entry, in log order per group (NOOP entries included). After a restart the log
      * is applied again from its start: the state machine is rebuilt from it. */
