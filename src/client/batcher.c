@@ -17,7 +17,11 @@ struct batch {
     uint64_t bytes;
     uint64_t base_sequence;
     uint8_t sequenced;
+    uint64_t ordinal;                 /* its queue's ordinal_next when it was sequenced */
     uint32_t attempt;
+    uint32_t attempts_free;           /* sends whose answer did not count against retries_max */
+    uint8_t behind;                   /* RQ_ESEQUENCE behind an earlier batch: waits to be head */
+    uint8_t sent_as_head;             /* its last send was while no earlier batch was unresolved */
     uint64_t retry_ns;                /* may not be sent before */
     uint32_t count;
     struct proto_record_in *records;  /* batch_records_max */
@@ -29,6 +33,10 @@ struct queue {
     uint32_t head, tail;              /* NONE when empty */
     uint32_t in_flight;
     uint64_t next_sequence;
+    uint64_t ordinal_next;            /* batches given sequences under producer_id */
+    uint64_t producer_id;             /* this partition's (idempotent producers) */
+    uint8_t producer_wanted;          /* its sequences broke: no send until a new id comes */
+    uint8_t producer_known;           /* a batch under producer_id was acknowledged here */
 };
 
 enum { NONE = UINT32_MAX };
@@ -40,6 +48,7 @@ struct batcher {
     struct queue *queues;
     struct batch *batches;            /* BATCHER_BATCHES_MAX */
     uint32_t cursor;                  /* round-robin start over partitions */
+    uint32_t producers_wanted;        /* partitions with producer_wanted set */
     struct batcher_stats stats;
 };
 
@@ -72,7 +81,10 @@ struct batcher *batcher_create(const struct batcher_config *cfg, uint32_t partit
         batcher_destroy(b);
         return NULL;
     }
-    for (uint32_t p = 0; p < partitions; p++) b->queues[p].head = b->queues[p].tail = NONE;
+    for (uint32_t p = 0; p < partitions; p++) {
+        b->queues[p].head = b->queues[p].tail = NONE;
+        b->queues[p].producer_id = producer_id;
+    }
     return b;
 }
 
@@ -189,14 +201,35 @@ int batcher_add_token(struct batcher *b, uint32_t partition, const struct proto_
     return 0;
 }
 
+/* How many batches were given sequences since the partition's oldest unresolved one (it
+ * included), 0 when that one has none yet. Idempotent producers keep it within in_flight_max, not
+ * just the batches in flight: a broker recognises a retry only among a producer's last
+ * PARTITION_BATCHES_KEPT batches, so a batch whose answer is slow must not be overtaken by more
+ * than that while it is unresolved (the acknowledged batches behind it count too). */
+static uint64_t sequenced_since_head(const struct batcher *b, const struct queue *q) {
+    if (q->head == NONE || !b->batches[q->head].sequenced) return 0;
+    RQ_ASSERT(q->ordinal_next > b->batches[q->head].ordinal);
+    return q->ordinal_next - b->batches[q->head].ordinal;
+}
+
 /* When partition p's first unsent batch may go (0: now), or UINT64_MAX (none may). */
 static uint64_t sendable_at(const struct batcher *b, uint32_t p, uint32_t *which) {
     const struct queue *q = &b->queues[p];
-    if (q->in_flight >= b->cfg.in_flight_max) return UINT64_MAX;
+    if (q->in_flight >= b->cfg.in_flight_max || q->producer_wanted) return UINT64_MAX;
+    /* A broker takes the first batch of a producer it does not know at any sequence: were a later
+     * batch to land first, the earlier one could never land under this id, and the batches after
+     * it might have landed. Until one is acknowledged, one batch at a time. */
+    if (b->cfg.idempotent && !q->producer_known && q->in_flight > 0) return UINT64_MAX;
     uint32_t id = q->head;
     while (id != NONE && b->batches[id].state == IN_FLIGHT) id = b->batches[id].next;
     if (id == NONE) return UINT64_MAX;
     const struct batch *bt = &b->batches[id];
+    if (b->cfg.idempotent && !bt->sequenced && sequenced_since_head(b, q) >= b->cfg.in_flight_max)
+        return UINT64_MAX;
+    /* Refused for a gap while an earlier batch was unresolved: it goes once it is the head (every
+     * earlier batch acknowledged or failed), and nothing behind it overtakes it. An answer to an
+     * earlier batch wakes the caller. */
+    if (bt->behind && id != q->head) return UINT64_MAX;
     *which = id;
     uint64_t at = bt->retry_ns;
     int full = bt->count == b->cfg.batch_records_max;   /* a full batch goes at once */
@@ -220,13 +253,17 @@ int batcher_next(struct batcher *b, uint64_t now_ns, struct batcher_batch *out, 
             bt->base_sequence = q->next_sequence;
             q->next_sequence += bt->count;
             bt->sequenced = 1;
+            bt->ordinal = q->ordinal_next++;
         }
         bt->state = IN_FLIGHT;
         bt->attempt++;
         q->in_flight++;
         b->stats.batches_sent++;
         b->cursor = (p + 1) % b->partitions;
-        *out = (struct batcher_batch){.id = id, .partition = p, .base_sequence = bt->base_sequence,
+        bt->behind = 0;
+        bt->sent_as_head = id == q->head;
+        *out = (struct batcher_batch){.id = id, .partition = p, .producer_id = q->producer_id,
+                                      .base_sequence = bt->base_sequence,
                                       .attempt = bt->attempt, .record_count = bt->count,
                                       .records = bt->records, .tokens = bt->tokens};
         *wake_ns = 0;
@@ -259,18 +296,50 @@ enum batcher_outcome batcher_done(struct batcher *b, uint32_t id, int error, uin
     return batcher_done_retriable(b, id, error, retriable(error), now_ns);
 }
 
+/* Whether batch id's refusal for a gap may be one that an earlier batch of its partition fills:
+ * one was unresolved (in flight or waiting for its retry) when it was sent. Its answer may come
+ * after the earlier one's acknowledgement, so whether it is the head now does not tell. */
+static int sequence_gap_behind(const struct batcher *b, uint32_t id, int error) {
+    return b->cfg.idempotent && error == RQ_ESEQUENCE && !b->batches[id].sent_as_head;
+}
+
 enum batcher_outcome batcher_done_retriable(struct batcher *b, uint32_t id, int error,
                                             int is_retriable, uint64_t now_ns) {
     RQ_ASSERT(id < BATCHER_BATCHES_MAX && b->batches[id].state == IN_FLIGHT);
     struct batch *bt = &b->batches[id];
-    b->queues[bt->partition].in_flight--;
+    struct queue *q = &b->queues[bt->partition];
+    RQ_ASSERT(q->in_flight > 0);
+    q->in_flight--;
     if (error == 0) {
+        q->producer_known = 1;
         batch_remove(b, id);
         return BATCHER_ACKED;
     }
-    if (is_retriable && bt->attempt <= b->cfg.retries_max) {
+    if (is_retriable && sequence_gap_behind(b, id, error)) {
+        /* Kafka's rule: not this batch's fault, so not one of its retries. It waits to be the
+         * head (at most once per producer id: its next send is as the head). */
+        RQ_ASSERT(bt->attempts_free < bt->attempt);
+        bt->attempts_free++;
+        bt->behind = 1;
+        bt->state = READY;
+        bt->retry_ns = now_ns;
+        b->stats.retries++;
+        return BATCHER_RETRY;
+    }
+    if (b->cfg.idempotent && error == RQ_ESEQUENCE) {
+        /* Refused for a gap though sent as the head, every earlier batch acknowledged or failed:
+         * one failed for good and was never written, so no batch of this partition sent under
+         * this producer id was written after it (the window and first-batch rules above). The
+         * partition's sequences cannot recover under this id (KIP-360): it waits for a new one. */
+        if (!q->producer_wanted) b->producers_wanted++;
+        q->producer_wanted = 1;
+        RQ_ASSERT(b->producers_wanted <= b->partitions);
+    }
+    RQ_ASSERT(bt->attempt >= bt->attempts_free);
+    if (is_retriable && bt->attempt - bt->attempts_free <= b->cfg.retries_max) {
+        uint32_t counted = bt->attempt - bt->attempts_free;
         uint64_t wait = b->cfg.backoff_ns;
-        for (uint32_t i = 1; i < bt->attempt && wait < b->cfg.backoff_max_ns; i++) wait *= 2;
+        for (uint32_t i = 1; i < counted && wait < b->cfg.backoff_max_ns; i++) wait *= 2;
         if (wait > b->cfg.backoff_max_ns) wait = b->cfg.backoff_max_ns;
         bt->state = READY;
         bt->retry_ns = now_ns + wait;
@@ -280,6 +349,45 @@ enum batcher_outcome batcher_done_retriable(struct batcher *b, uint32_t id, int 
     b->stats.failures++;
     batch_remove(b, id);
     return BATCHER_FAILED;
+}
+
+int batcher_producer_wanted(const struct batcher *b, uint32_t *partition) {
+    if (b->producers_wanted == 0) return 0; /* the common case, asked at every pump */
+    for (uint32_t p = 0; p < b->partitions; p++) {
+        const struct queue *q = &b->queues[p];
+        if (q->producer_wanted && q->in_flight == 0) {
+            *partition = p;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void batcher_producer_set(struct batcher *b, uint32_t partition, uint64_t producer_id) {
+    RQ_ASSERT(b->cfg.idempotent);
+    RQ_ASSERT(producer_id != 0);
+    RQ_ASSERT(partition < b->partitions);
+    struct queue *q = &b->queues[partition];
+    RQ_ASSERT(q->producer_wanted);
+    RQ_ASSERT(q->in_flight == 0);
+    q->producer_id = producer_id;
+    RQ_ASSERT(b->producers_wanted > 0);
+    b->producers_wanted--;
+    q->producer_wanted = 0;
+    q->producer_known = 0;
+    q->next_sequence = 0;
+    q->ordinal_next = 0;
+    uint32_t count = 0;
+    for (uint32_t id = q->head; id != NONE; id = b->batches[id].next) {
+        struct batch *bt = &b->batches[id];
+        RQ_ASSERT(bt->state != IN_FLIGHT);
+        RQ_ASSERT(count < BATCHER_BATCHES_MAX);
+        bt->sequenced = 0; /* numbered again from 0 at its next send, in queue order */
+        bt->base_sequence = 0;
+        bt->behind = 0;
+        count++;
+    }
+    b->stats.producer_resets++;
 }
 
 void batcher_stats_get(const struct batcher *b, struct batcher_stats *out) { *out = b->stats; }

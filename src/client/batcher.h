@@ -7,17 +7,32 @@
  *                           batch_bytes_max (a new batch opens), or once its first record
  *                           waited linger_ns
  *   batcher_next(now)    -> a closed batch of a partition with fewer than in_flight_max batches
- *                           out and not backing off: it is now in flight
+ *                           out and not backing off (idempotence adds the rules below): it is
+ *                           now in flight
  *   batcher_done(answer) -> acknowledged: gone (its records are the caller's outcome); a retriable
  *                           error (RQ_ENOTLEADER, RQ_EBUSY, RQ_ETIMEOUT): it goes back to the
  *                           front of its partition's queue with exponential back-off, at most
  *                           retries_max times; any other error, or too many retries: it fails
  *
  * Idempotence: a batch's base sequence is fixed the first time it is sent and kept by every retry,
- * so a broker recognises a retried batch it already has (the partition's producer table). With
- * in_flight_max > 1, a retry can overtake a later batch: only an idempotent producer keeps order
- * then (the broker refuses the later batch's gap with RQ_ESEQUENCE until the retry lands), as in
- * Kafka; a non-idempotent producer that needs order uses in_flight_max 1.
+ * so a broker recognises a retried batch it already has (the partition's producer table, which
+ * remembers a producer's last PARTITION_BATCHES_KEPT batches). Per partition:
+ *   - the queue is in sequence order, and a retry goes before any batch not yet sent;
+ *   - the first batch under a producer id goes alone until acknowledged (a broker takes the first
+ *     batch of a producer it does not know at any sequence: a later one must not land first);
+ *   - a batch gets its sequence only while fewer than in_flight_max batches got one since the
+ *     oldest unresolved batch (acknowledged ones count), so that batch's retry stays recognisable
+ *     (in_flight_max <= PARTITION_BATCHES_KEPT is the caller's to keep);
+ *   - RQ_ESEQUENCE (passed as retriable) for a batch sent while an earlier one was unresolved
+ *     does not count against retries_max (its answer may even come after the earlier one's
+ *     acknowledgement): it waits, unsent, until it is the oldest, and nothing behind it overtakes
+ *     it (Kafka's rule). That happens at most once per producer id for a batch;
+ *   - RQ_ESEQUENCE for a batch sent as the oldest counts as a retry, and the partition's
+ *     sequences are broken: nothing more is sent there, and once nothing is in flight
+ *     batcher_producer_wanted names it; batcher_producer_set gives it a new id, and every batch
+ *     it holds is numbered again from 0 at its next send (KIP-360).
+ * With in_flight_max > 1 a non-idempotent producer may reorder on retries: one that needs order
+ * uses in_flight_max 1.
  *
  * Memory is bounded by buffer_bytes_max over every record held (batcher_add returns RQ_EBUSY
  * beyond it: backpressure) and by BATCHER_PARTITIONS_MAX and BATCHER_BATCHES_MAX. Records are
@@ -55,6 +70,7 @@ struct batcher;
 struct batcher_batch {
     uint32_t id;                      /* for batcher_done */
     uint32_t partition;
+    uint64_t producer_id;             /* idempotent producers: the partition's producer id */
     uint64_t base_sequence;           /* idempotent producers: fixed at its first send */
     uint32_t attempt;                 /* 1 for the first send */
     uint32_t record_count;
@@ -91,12 +107,21 @@ enum batcher_outcome batcher_done(struct batcher *b, uint32_t id, int error, uin
 enum batcher_outcome batcher_done_retriable(struct batcher *b, uint32_t id, int error,
                                             int retriable, uint64_t now_ns);
 
+/* Idempotent producers: a partition whose sequences broke (its head batch was refused
+ * RQ_ESEQUENCE) and has nothing in flight any more, which now waits for a new producer id.
+ * Returns 1 and *partition, or 0. */
+int batcher_producer_wanted(const struct batcher *b, uint32_t *partition);
+/* Gives that partition its new producer id (asserted: it wanted one, nothing is in flight): its
+ * sequences start again at 0, and every batch it holds is numbered again at its next send. */
+void batcher_producer_set(struct batcher *b, uint32_t partition, uint64_t producer_id);
+
 struct batcher_stats {
     uint64_t records_held;
     uint64_t bytes_held;
     uint64_t batches_sent;
     uint64_t retries;
     uint64_t failures;
+    uint64_t producer_resets;         /* batcher_producer_set calls */
 };
 void batcher_stats_get(const struct batcher *b, struct batcher_stats *out);
 

@@ -98,7 +98,9 @@ struct rq_client {
     uint64_t md_retry_ns;
     uint64_t md_answer_ns;
     /* the idempotent producer's id */
-    uint64_t producer_id;
+    uint64_t producer_id;   /* the last one INIT_PRODUCER gave */
+    uint32_t pid_topic;     /* the request under way is for this topic's partition, */
+    uint32_t pid_partition; /*   or NONE: the client's first id */
     uint32_t pid_request;
     uint32_t pid_hint;
     uint32_t pid_failures;
@@ -150,6 +152,8 @@ static void config_check(const struct rq_client_config *cfg) {
     RQ_ASSERT(cfg->acks <= PROTO_ACKS_ALL);
     RQ_ASSERT(cfg->idempotent <= 1);
     if (cfg->idempotent) RQ_ASSERT(cfg->acks == PROTO_ACKS_ALL); /* as Kafka: dedup needs acks */
+    /* A retry is recognised only among a producer's last batches (broker/partition.h). */
+    if (cfg->idempotent) RQ_ASSERT(cfg->batcher.in_flight_max <= CLIENT_IDEMPOTENT_IN_FLIGHT_MAX);
     RQ_ASSERT(cfg->fetch_max_records >= 1);
     RQ_ASSERT(cfg->fetch_max_records <= PROTO_RECORDS_MAX);
     RQ_ASSERT(cfg->fetch_max_bytes >= 1);
@@ -342,26 +346,62 @@ static void pump_metadata(struct rq_client *c, uint64_t now) {
 
 /* ---- the idempotent producer's id ------------------------------------------------------------ */
 
+/* Whether a producer id is wanted: the client's first (*topic NONE), or a new one for a partition
+ * whose sequences broke (client/batcher.h, batcher_producer_wanted). */
+static int producer_id_wanted(const struct rq_client *c, uint32_t *topic, uint32_t *partition) {
+    *topic = NONE;
+    *partition = NONE;
+    if (!c->cfg.idempotent) return 0;
+    if (c->producer_id == 0) return 1;
+    for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++) {
+        const struct topic *t = &c->topics[i];
+        if (t->used && t->batcher != NULL && batcher_producer_wanted(t->batcher, partition)) {
+            *topic = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void pump_producer_id(struct rq_client *c, uint64_t now) {
-    if (!c->cfg.idempotent || c->producer_id != 0 || c->pid_request != NONE) return;
-    if (now < c->pid_retry_ns || !request_free_slot(c)) return;
+    if (c->pid_request != NONE || now < c->pid_retry_ns || !request_free_slot(c)) return;
+    uint32_t topic, partition;
+    if (!producer_id_wanted(c, &topic, &partition)) return;
     uint32_t to = controller_target(c, c->pid_hint);
+    c->pid_topic = topic;
+    c->pid_partition = partition;
     c->pid_request =
         request_open(c, REQ_INIT_PRODUCER, to, add_sat(now, c->cfg.request_timeout_ns));
     send_frame(c, to, PROTO_INIT_PRODUCER_REQ, correlation_of(c, c->pid_request), 0);
 }
 
+/* A new id for the partition the request was for (KIP-360): its unacknowledged batches are sent
+ * again under it, sequences from 0. */
+static void producer_id_renew(struct rq_client *c, uint64_t producer_id) {
+    RQ_ASSERT(c->pid_topic < CLIENT_TOPICS_MAX);
+    struct topic *t = &c->topics[c->pid_topic];
+    RQ_ASSERT(t->used);
+    RQ_ASSERT(t->batcher != NULL);
+    RQ_INFO("client: %.*s/%u sequences broke -> producer id %llu, sequences from 0",
+            (int)t->name_size, t->name, c->pid_partition, (unsigned long long)producer_id);
+    batcher_producer_set(t->batcher, c->pid_partition, producer_id);
+}
+
 static void producer_id_answer(struct rq_client *c, int error,
                                const struct proto_init_producer_resp *m, uint64_t now) {
     c->pid_request = NONE;
-    if (error == 0 && m->error == 0 && m->producer_id != 0) {
+    /* An id we hold already would not restart the broker's sequences: asked again. */
+    if (error == 0 && m->error == 0 && m->producer_id != 0 && m->producer_id != c->producer_id) {
+        if (c->pid_topic != NONE)
+            producer_id_renew(c, m->producer_id);
+        else
+            RQ_INFO("client: producer id %llu -> idempotent batches may go",
+                    (unsigned long long)m->producer_id);
         c->producer_id = m->producer_id;
         c->pid_failures = 0;
-        RQ_INFO("client: producer id %llu -> idempotent batches may go",
-                (unsigned long long)m->producer_id);
         return;
     }
-    int why = error != 0 ? error : m->error;
+    int why = error != 0 ? error : m->error != 0 ? m->error : RQ_EINVAL;
     c->pid_failures++;
     c->pid_hint = 0;
     c->pid_retry_ns = now + backoff(c, c->pid_failures);
@@ -454,7 +494,7 @@ static void batch_send(struct rq_client *c, uint32_t topic, const struct batcher
     struct proto_produce_req m = {.topic = name,
                                   .partition = b->partition,
                                   .acks = c->cfg.acks,
-                                  .producer_id = c->producer_id,
+                                  .producer_id = b->producer_id,
                                   .base_sequence = b->base_sequence,
                                   .records = {.count = b->record_count}};
     size_t size = proto_encode_produce_req(payload_buf(c), payload_cap(), &m, b->records);
@@ -469,6 +509,11 @@ static void batch_send(struct rq_client *c, uint32_t topic, const struct batcher
                      now);
         return;
     }
+    RQ_DEBUG("client: batch of %u records to %.*s/%u (producer %llu sequence %llu, attempt %u) -> "
+             "sent to leader %u",
+             b->record_count, (int)t->name_size, t->name, b->partition,
+             (unsigned long long)b->producer_id, (unsigned long long)b->base_sequence, b->attempt,
+             leader);
     uint32_t slot = request_open(c, REQ_PRODUCE, leader, add_sat(now, c->cfg.request_timeout_ns));
     struct request *r = &c->requests[slot];
     r->owner = topic;
@@ -849,7 +894,8 @@ static uint64_t next_wake(const struct rq_client *c, uint64_t now) {
             else
                 earlier(&wake, add_sat(c->md_answer_ns, c->cfg.metadata_max_age_ns));
         }
-        if (c->cfg.idempotent && c->producer_id == 0 && c->pid_request == NONE)
+        uint32_t topic, partition;
+        if (c->pid_request == NONE && producer_id_wanted(c, &topic, &partition))
             earlier(&wake, c->pid_retry_ns);
         for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++)
             if (c->topics[i].batcher != NULL) earlier(&wake, c->topics[i].wake_ns);

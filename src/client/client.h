@@ -30,9 +30,28 @@
  * same batch with the same base sequence after its back-off; with idempotence a resent batch the
  * broker already has is answered with its original offset. acks=0: nothing answers, so a batch is
  * done once sent (error 0, offset UINT64_MAX). A topic's partition count is taken from the first
- * answer that names it (later growth is not followed). Not done yet: a batch of an idempotent
- * producer that fails for good leaves a gap in its partition's sequences, and later batches of that
- * partition then meet RQ_ESEQUENCE until their retries run out (no producer epoch bump).
+ * answer that names it (later growth is not followed).
+ *
+ * Idempotent producer (client/batcher.h has the rules in full). Per partition, sequences are handed
+ * out in order and kept by retries; the first batch under a producer id goes alone (a broker takes
+ * an unknown producer's first batch at any sequence), and no more than batcher.in_flight_max (<=
+ * CLIENT_IDEMPOTENT_IN_FLIGHT_MAX, the batches a broker remembers per producer) are sequenced from
+ * the oldest unresolved batch on, so that a retry of it is always recognised. RQ_ESEQUENCE for a
+ * batch sent while an earlier batch of its partition was unresolved is not one of its retries: it
+ * waits, unsent, until it is the partition's oldest, and is sent again then (Kafka's rule).
+ * RQ_ESEQUENCE for a batch sent as the oldest (every earlier one acknowledged or failed) means the
+ * partition's sequences broke: an earlier batch failed for good and was never written (one whose
+ * outcome was unknown but did land leaves no gap, and nothing is renewed). Nothing under the old id
+ * can land after a batch that never did, so the partition renews its producer identity as KIP-360
+ * does: once nothing of it is in flight the client asks INIT_PRODUCER for a new id, and every batch
+ * of that partition not yet acknowledged is sent again under it, sequences from 0; other partitions
+ * and acknowledged batches are unaffected, and each record is still reported once. Renewing per
+ * partition, and only on that proof of a gap rather than at every batch that fails for good, is
+ * what keeps it from writing a batch twice (once under each id): deduplication holds per producer
+ * id. What it does not cover: an attempt of the old id still on the way after its request timed out
+ * (a network holding a message longer than the request timeout) may land after the renewal, and a
+ * producer the broker evicted from a full table (broker/partition.h) is taken as new.
+ * rq_client_producer_id is the last id received.
  *
  * Consumer. rq_client_subscribe starts a fetch loop for one partition: one FETCH_REQ at a time to
  * the leader (any replica with from_follower), long-polling fetch_max_wait_ms. Records are
@@ -74,6 +93,9 @@ enum {
     CLIENT_ADMIN_MAX = 16,          /* admin operations under way */
     CLIENT_ADMIN_ATTEMPTS_MAX = 8,  /* sends of one admin operation */
     CLIENT_SEND_MAX = RQ_MSG_MAX,   /* the largest frame the client sends */
+    /* batcher.in_flight_max of an idempotent producer: at most the batches a broker remembers
+     * per producer and partition (PARTITION_BATCHES_KEPT in broker/partition.h). */
+    CLIENT_IDEMPOTENT_IN_FLIGHT_MAX = 5,
 };
 
 struct rq_client_config {

@@ -3,7 +3,9 @@
  * what the client sent and answers with encoded frames. Metadata bootstrap, rotation on timeout and
  * ERROR, refresh by age; produce with acks=all end to end with per-record offsets, keyed
  * partitioning and headers; RQ_ENOTLEADER hints followed; a lost answer timed out and retried with
- * the same base sequence; RQ_ECLOSED / RQ_ESEQUENCE retried, retries running out, ERROR frames
+ * the same base sequence; RQ_ECLOSED retried; RQ_ESEQUENCE behind an unresolved batch waiting
+ * for it without using retries, and at the head renewing the producer id (sequences from 0);
+ * retries running out, ERROR frames
  * failing a batch; backpressure; acks=0; the consumer's fetch loop (order, drops below the
  * position, gaps, RQ_ERANGE, seek, timeouts, follower reads); admin following the controller hint,
  * describe, attempts running out; callbacks calling back in; malformed and seeded-garbage answers
@@ -759,7 +761,7 @@ START_TEST(describe_hands_the_answer_over_and_gives_up_after_its_attempts) {
 }
 END_TEST
 
-START_TEST(closed_and_sequence_answers_are_retried) {
+START_TEST(closed_answers_are_retried_and_a_sequence_gap_renews_the_producer_id) {
     struct rq_client_config cfg;
     config(&cfg);
     cfg.idempotent = 1;
@@ -774,18 +776,177 @@ START_TEST(closed_and_sequence_answers_are_retried) {
     answer_produce(c, &t, RQ_ECLOSED, 0, 0); /* the node is still recovering */
     advance(&f, c, cfg.batcher.backoff_max_ns * 2);
     struct taken t2 = expect(&f, PROTO_PRODUCE_REQ);
-    answer_produce(c, &t2, RQ_ESEQUENCE, 0, 0); /* an earlier batch has not landed yet */
+    ck_assert_uint_eq(t2.m.u.produce_req.base_sequence, t.m.u.produce_req.base_sequence);
+    /* Refused for a gap with nothing earlier unresolved: no retry under id 9 can land. */
+    answer_produce(c, &t2, RQ_ESEQUENCE, 0, 0);
+    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0);
+    struct taken ip2 = expect(&f, PROTO_INIT_PRODUCER_REQ);
+    answer_init_producer(c, &ip2, 0, 10, 0);
+    ck_assert_uint_eq(rq_client_producer_id(c), 10);
     advance(&f, c, cfg.batcher.backoff_max_ns * 2);
     struct taken t3 = expect(&f, PROTO_PRODUCE_REQ);
-    ck_assert_uint_eq(t3.m.u.produce_req.base_sequence, t.m.u.produce_req.base_sequence);
+    ck_assert_uint_eq(t3.m.u.produce_req.producer_id, 10);
+    ck_assert_uint_eq(t3.m.u.produce_req.base_sequence, 0);
     ck_assert_uint_eq(f.produced, 0);
     answer_produce(c, &t3, 0, 70, 0);
     ck_assert_uint_eq(f.produced, 1);
     ck_assert_uint_eq(f.offsets[0], 70);
     free(ip.keep);
+    free(ip2.keep);
     free(t.keep);
     free(t2.keep);
     free(t3.keep);
+    finish(&f, c);
+}
+END_TEST
+
+/* An idempotent partition's first batch under a producer id goes alone: one record under key "k",
+ * acknowledged at offset 99 (sequence 0), reported as token 100. */
+static void establish(struct fake *f, struct rq_client *c) {
+    ck_assert_int_eq(produce(c, "orders", "k", "v", 100), 0);
+    advance(f, c, 1);
+    struct taken t = expect(f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(t.m.u.produce_req.base_sequence, 0);
+    ck_assert_int_eq(count_type(f, PROTO_PRODUCE_REQ), 0);
+    answer_produce(c, &t, 0, 99, 0);
+    ck_assert_uint_eq(f->produced, 1);
+    ck_assert_uint_eq(f->tokens[0], 100);
+    free(t.keep);
+}
+
+/* (a) With three batches of one partition in flight, the first times out again and again while
+ * the two behind it are refused RQ_ESEQUENCE: those refusals are not retries of theirs (Kafka's
+ * rule); they are not resent while the first is unresolved, and go after it lands, in order. */
+START_TEST(sequence_refusals_behind_an_unresolved_batch_wait_for_it) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    cfg.idempotent = 1;
+    cfg.batcher.batch_records_max = 1; /* each record is a full batch: it goes at once */
+    cfg.batcher.retries_max = 2;
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    struct taken ip = expect(&f, PROTO_INIT_PRODUCER_REQ);
+    answer_init_producer(c, &ip, 0, 9, 0);
+    bootstrap(&f, c);
+    establish(&f, c);
+    for (uint64_t token = 1; token <= 3; token++)
+        ck_assert_int_eq(produce(c, "orders", "k", "v", token), 0);
+    advance(&f, c, 1);
+    struct taken a = expect(&f, PROTO_PRODUCE_REQ), b = expect(&f, PROTO_PRODUCE_REQ),
+                 x = expect(&f, PROTO_PRODUCE_REQ);
+    uint32_t partition = a.m.u.produce_req.partition;
+    ck_assert_uint_eq(b.m.u.produce_req.partition, partition);
+    ck_assert_uint_eq(a.m.u.produce_req.base_sequence, 1);
+    ck_assert_uint_eq(b.m.u.produce_req.base_sequence, 2);
+    ck_assert_uint_eq(x.m.u.produce_req.base_sequence, 3);
+    answer_produce(c, &b, RQ_ESEQUENCE, 0, 0); /* a has not landed yet */
+    answer_produce(c, &x, RQ_ESEQUENCE, 0, 0);
+    free(a.keep);
+    for (int lost = 0; lost < 2; lost++) { /* a's answers are lost: it uses up its retries */
+        advance(&f, c, TIMEOUT + cfg.batcher.backoff_max_ns);
+        a = expect(&f, PROTO_PRODUCE_REQ);
+        ck_assert_uint_eq(a.m.u.produce_req.base_sequence, 1);
+        ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0); /* b and x wait behind it */
+        if (lost == 0) free(a.keep);
+    }
+    ck_assert_uint_eq(f.produced, 1);
+    answer_produce(c, &a, 0, 100, 0); /* its last attempt lands */
+    ck_assert_uint_eq(f.produced, 2);
+    struct taken b2 = expect(&f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(b2.m.u.produce_req.base_sequence, 2);
+    ck_assert_uint_eq(b2.m.u.produce_req.producer_id, 9);
+    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0); /* x waits until b lands */
+    answer_produce(c, &b2, 0, 101, 0);
+    struct taken x2 = expect(&f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(x2.m.u.produce_req.base_sequence, 3);
+    answer_produce(c, &x2, 0, 102, 0);
+    ck_assert_uint_eq(f.produced, 4);
+    for (uint32_t i = 1; i < 4; i++) {
+        ck_assert_uint_eq(f.tokens[i], i);
+        ck_assert_int_eq(f.errors[i], 0);
+        ck_assert_uint_eq(f.offsets[i], 99 + i);
+    }
+    struct rq_client_stats st;
+    rq_client_stats_get(c, &st);
+    ck_assert_uint_eq(st.records_failed, 0);
+    free(ip.keep);
+    free(a.keep);
+    free(b.keep);
+    free(x.keep);
+    free(b2.keep);
+    free(x2.keep);
+    finish(&f, c);
+}
+END_TEST
+
+/* (b) A batch fails for good: the next batch of its partition, sent as the oldest, meets the gap
+ * (RQ_ESEQUENCE), the client asks INIT_PRODUCER for a new id, and the batches not yet acknowledged
+ * go under it from sequence 0. Every record is reported once. */
+START_TEST(a_batch_failing_for_good_leads_to_a_new_producer_id) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    cfg.idempotent = 1;
+    cfg.batcher.batch_records_max = 1;
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    struct taken ip = expect(&f, PROTO_INIT_PRODUCER_REQ);
+    answer_init_producer(c, &ip, 0, 9, 0);
+    bootstrap(&f, c);
+    establish(&f, c);
+    for (uint64_t token = 1; token <= 3; token++)
+        ck_assert_int_eq(produce(c, "orders", "k", "v", token), 0);
+    advance(&f, c, 1);
+    struct taken a = expect(&f, PROTO_PRODUCE_REQ), b = expect(&f, PROTO_PRODUCE_REQ),
+                 x = expect(&f, PROTO_PRODUCE_REQ);
+    answer_produce(c, &a, RQ_ETOOBIG, 0, 0); /* not retriable: a fails, sequence 1 is a gap */
+    ck_assert_uint_eq(f.produced, 2);
+    ck_assert_int_eq(f.errors[1], RQ_ETOOBIG);
+    /* b was sent behind a: its refusal proves nothing yet. It goes again, now as the oldest. */
+    answer_produce(c, &b, RQ_ESEQUENCE, 0, 0);
+    struct taken b1 = expect(&f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(b1.m.u.produce_req.base_sequence, 2);
+    answer_produce(c, &x, RQ_ESEQUENCE, 0, 0); /* sent behind a too: waits behind b */
+    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0);
+    ck_assert_int_eq(count_type(&f, PROTO_INIT_PRODUCER_REQ), 0);
+    answer_produce(c, &b1, RQ_ESEQUENCE, 0, 0); /* sent as the oldest: the gap is real */
+    struct taken ip2 = expect(&f, PROTO_INIT_PRODUCER_REQ);
+    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0);
+    answer_init_producer(c, &ip2, 0, 11, 0);
+    ck_assert_uint_eq(rq_client_producer_id(c), 11);
+    advance(&f, c, cfg.batcher.backoff_max_ns * 2);
+    struct taken b2 = expect(&f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(b2.m.u.produce_req.producer_id, 11);
+    ck_assert_uint_eq(b2.m.u.produce_req.base_sequence, 0);
+    ck_assert_mem_eq(b2.m.u.produce_req.records.data, b.m.u.produce_req.records.data,
+                     b.m.u.produce_req.records.size);
+    ck_assert_int_eq(count_type(&f, PROTO_PRODUCE_REQ), 0); /* the first under 11 goes alone */
+    answer_produce(c, &b2, 0, 40, 0);
+    struct taken x2 = expect(&f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(x2.m.u.produce_req.producer_id, 11);
+    ck_assert_uint_eq(x2.m.u.produce_req.base_sequence, 1);
+    answer_produce(c, &x2, 0, 41, 0);
+    ck_assert_int_eq(produce(c, "orders", "k", "v", 4), 0); /* later records follow under 11 */
+    advance(&f, c, 1);
+    struct taken y = expect(&f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(y.m.u.produce_req.producer_id, 11);
+    ck_assert_uint_eq(y.m.u.produce_req.base_sequence, 2);
+    answer_produce(c, &y, 0, 42, 0);
+    ck_assert_uint_eq(f.produced, 5);
+    for (uint32_t i = 2; i < 5; i++) {
+        ck_assert_uint_eq(f.tokens[i], i);
+        ck_assert_int_eq(f.errors[i], 0);
+        ck_assert_uint_eq(f.offsets[i], 38 + i);
+    }
+    ck_assert_int_eq(count_type(&f, PROTO_INIT_PRODUCER_REQ), 0);
+    free(ip.keep);
+    free(ip2.keep);
+    free(a.keep);
+    free(b.keep);
+    free(x.keep);
+    free(b1.keep);
+    free(b2.keep);
+    free(x2.keep);
+    free(y.keep);
     finish(&f, c);
 }
 END_TEST
@@ -1102,7 +1263,9 @@ int main(void) {
     tcase_add_test(tc, no_leader_known_waits_for_a_refresh);
     tcase_add_test(tc, admin_create_follows_the_controller_hint);
     tcase_add_test(tc, describe_hands_the_answer_over_and_gives_up_after_its_attempts);
-    tcase_add_test(tc, closed_and_sequence_answers_are_retried);
+    tcase_add_test(tc, closed_answers_are_retried_and_a_sequence_gap_renews_the_producer_id);
+    tcase_add_test(tc, sequence_refusals_behind_an_unresolved_batch_wait_for_it);
+    tcase_add_test(tc, a_batch_failing_for_good_leads_to_a_new_producer_id);
     tcase_add_test(tc, malformed_answers_are_counted_and_ignored);
     tcase_add_test(tc, keyed_records_go_to_their_partition_with_headers);
     tcase_add_test(tc, retries_run_out_and_the_error_is_reported_once);
