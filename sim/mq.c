@@ -31,6 +31,7 @@
 #include "broker/partition.h"
 #include "client/client.h"
 #include "node/broker.h"
+#include "sim/brokernode.h"
 #include "sim/mq.h"
 #include "sim/mqcheck.h"
 #include "sim/sim.h"
@@ -52,6 +53,7 @@ struct mq_plan {                     /* what a client does, drawn per seed */
 };
 
 struct mq_world {
+    struct sim_broker_setup setup;   /* first: every node's config is the world (brokernode.h) */
     struct sim *sim;
     struct mqcheck *check;
     uint32_t partitions;
@@ -139,37 +141,6 @@ static void on_partition_applied(void *arg, uint32_t node, uint32_t group,
         if (o + 1 > w->ends[p]) w->ends[p] = o + 1;
     }
 }
-
-static void *server_create(const struct rq_io *io, const void *config) {
-    struct mq_world *w = (struct mq_world *)config;
-    struct broker_config cfg;
-    broker_config_default(&cfg);
-    cfg.controller_count = sim_servers(w->sim) < RAFT_VOTERS_MAX ? sim_servers(w->sim)
-                                                                  : RAFT_VOTERS_MAX;
-    for (uint32_t i = 0; i < cfg.controller_count; i++) cfg.controllers[i] = i + 1;
-    snprintf(cfg.address, sizeof cfg.address, "n%" PRIu32 ":9092", io->node_id);
-    struct broker_observer obs = {.arg = w, .partition_applied = on_partition_applied};
-    return broker_create(io, &cfg, &obs);
-}
-
-static void server_destroy(void *n) { broker_destroy(n); }
-static void server_start(void *n) { broker_start(n); }
-static void server_timer(void *n) { broker_on_timer(n); }
-static void server_peer(void *n, uint32_t from, const void *buf, size_t len) {
-    broker_on_peer_message(n, from, buf, len);
-}
-static void server_client(void *n, uint64_t conn, const void *buf, size_t len) {
-    broker_on_client_message(n, conn, buf, len);
-}
-static void server_disk(void *n, struct rq_disk_req *req) { broker_on_disk_done(n, req); }
-static void server_closed(void *n, uint64_t conn) { broker_on_conn_closed(n, conn); }
-
-static const struct rq_node_ops mq_server_ops = {
-    .name = "mq-broker", .create = server_create, .destroy = server_destroy,
-    .on_start = server_start, .on_timer = server_timer, .on_peer_message = server_peer,
-    .on_client_message = server_client, .on_disk_done = server_disk,
-    .on_conn_closed = server_closed,
-};
 
 /* ---- clients ----------------------------------------------------------------------------------- *
  *
@@ -429,6 +400,8 @@ static void *mq_init(struct sim *s) {
     struct mq_world *w = calloc(1, sizeof *w);
     RQ_ASSERT(w != NULL);
     w->sim = s;
+    w->setup = (struct sim_broker_setup){
+        .controllers = sim_servers(s), .obs = {.arg = w, .partition_applied = on_partition_applied}};
     struct rq_rng *rng = sim_workload_rng(s);
     w->partitions = (uint32_t)rq_rng_range(rng, 1, MQ_PARTITIONS_MAX);
     w->replication = sim_servers(s) < 3 ? sim_servers(s) : 3;
@@ -456,15 +429,8 @@ static void mq_fini(void *arg) {
 /* Faults stop: every server loses power and restarts from what its disk made durable. */
 static void mq_on_heal(struct sim *s, void *arg) {
     struct mq_world *w = arg;
-    for (uint32_t id = 1; id <= sim_servers(s); id++) {
-        if (sim_is_up(s, id)) sim_crash(s, id, 1);
-        sim_restart(s, id);
-    }
-    if (w->bugs & MQ_BUG_NO_HEAL) {
-        for (uint32_t a = 1; a <= sim_servers(s); a++)
-            for (uint32_t b = 1; b <= sim_servers(s); b++)
-                if (a != b) sim_net_cut(s, a, b);
-    }
+    sim_power_cycle_servers(s);
+    if (w->bugs & MQ_BUG_NO_HEAL) sim_isolate_servers(s);
     w->heal_ns = sim_now(s);
     memset(w->acked_after_heal, 0, sizeof w->acked_after_heal);
     memset(w->read_after_heal, 0, sizeof w->read_after_heal);
@@ -503,7 +469,7 @@ static void mq_on_end(struct sim *s, void *arg) {
 
 const struct sim_workload sim_workload_mq = {
     .name = "mq",
-    .server_ops = &mq_server_ops,
+    .server_ops = &sim_broker_ops,
     .client_ops = &mq_client_ops,
     .default_clients = 4,
     .corrupt_prefix = NULL,

@@ -718,15 +718,8 @@ static void raftkv_fini(void *arg) {
  * durable; the groups must then recover and make progress. */
 static void raftkv_on_heal(struct sim *s, void *arg) {
     struct raftkv *w = arg;
-    for (uint32_t id = 1; id <= sim_servers(s); id++) {
-        if (sim_is_up(s, id)) sim_crash(s, id, 1);
-        sim_restart(s, id);
-    }
-    if (w->bugs & RAFTKV_BUG_NO_HEAL) {
-        for (uint32_t a = 1; a <= sim_servers(s); a++)
-            for (uint32_t b = 1; b <= sim_servers(s); b++)
-                if (a != b) sim_net_cut(s, a, b);
-    }
+    sim_power_cycle_servers(s);
+    if (w->bugs & RAFTKV_BUG_NO_HEAL) sim_isolate_servers(s);
     w->heal_ns = sim_now(s);
     memset(w->first_write_after_heal_ns, 0, sizeof w->first_write_after_heal_ns);
 }

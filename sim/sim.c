@@ -327,6 +327,19 @@ void sim_restart(struct sim *s, uint32_t id) {
     proc_boot(s, p);
 }
 
+void sim_power_cycle_servers(struct sim *s) {
+    for (uint32_t id = 1; id <= sim_servers(s); id++) {
+        if (sim_is_up(s, id)) sim_crash(s, id, 1);
+        sim_restart(s, id);
+    }
+}
+
+void sim_isolate_servers(struct sim *s) {
+    for (uint32_t a = 1; a <= sim_servers(s); a++)
+        for (uint32_t b = 1; b <= sim_servers(s); b++)
+            if (a != b) sim_net_cut(s, a, b);
+}
+
 void sim_crash_restart(struct sim *s, uint32_t id, int power_loss, uint64_t down_ns) {
     struct sim_proc *p = sim_proc_by_id(s, id);
     RQ_ASSERT(p != NULL);

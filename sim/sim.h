@@ -184,6 +184,11 @@ void sim_disk_set_full(struct sim *s, uint32_t server_id, int full);
 void sim_disk_set_eio(struct sim *s, uint32_t server_id, uint32_t fsync_eio_ppm);
 void sim_clock_set(struct sim *s, uint32_t id, int64_t offset_ns, int32_t drift_ppm);
 
+/* Every server loses power (if up) and restarts: what survives is what its disk made durable. */
+void sim_power_cycle_servers(struct sim *s);
+/* Cuts every link between two servers, both ways (clients still reach them). */
+void sim_isolate_servers(struct sim *s);
+
 /* Called by the workload to tell partitions "isolate the leader" which node that is (0: none). */
 void sim_set_leader_hint(struct sim *s, uint32_t id);
 

@@ -457,16 +457,21 @@ size_t proto_encode_fetch_req(uint8_t *buf, size_t cap, const struct proto_fetch
     return finish(&w);
 }
 
+/* A fetch answer up to its records. */
+static void write_fetch_head(struct rq_writer *w, const struct proto_fetch_resp *m, uint32_t count) {
+    RQ_ASSERT(count <= PROTO_RECORDS_MAX && m->log_start <= m->high_watermark);
+    write_err(w, m->error);
+    rq_write_varint(w, m->leader_hint);
+    rq_write_varint(w, m->log_start);
+    rq_write_varint(w, m->high_watermark);
+    rq_write_varint(w, count);
+}
+
 size_t proto_encode_fetch_resp(uint8_t *buf, size_t cap, const struct proto_fetch_resp *m,
                                const struct proto_record_in *records) {
-    RQ_ASSERT(m->records.count <= PROTO_RECORDS_MAX && m->log_start <= m->high_watermark);
     struct rq_writer w;
     rq_writer_init(&w, buf, cap);
-    write_err(&w, m->error);
-    rq_write_varint(&w, m->leader_hint);
-    rq_write_varint(&w, m->log_start);
-    rq_write_varint(&w, m->high_watermark);
-    rq_write_varint(&w, m->records.count);
+    write_fetch_head(&w, m, m->records.count);
     for (uint32_t i = 0; i < m->records.count; i++) {
         RQ_ASSERT(records[i].offset < m->high_watermark);
         RQ_ASSERT(i == 0 || records[i].offset > records[i - 1].offset);
@@ -499,15 +504,10 @@ int proto_fetch_add(struct proto_fetch_builder *b, uint64_t offset, const uint8_
 
 size_t proto_encode_fetch_resp_raw(uint8_t *buf, size_t cap, const struct proto_fetch_resp *m,
                                    const struct proto_fetch_builder *b) {
-    RQ_ASSERT(m->log_start <= m->high_watermark);
     RQ_ASSERT(b->count == 0 || b->last_offset < m->high_watermark);
     struct rq_writer w;
     rq_writer_init(&w, buf, cap);
-    write_err(&w, m->error);
-    rq_write_varint(&w, m->leader_hint);
-    rq_write_varint(&w, m->log_start);
-    rq_write_varint(&w, m->high_watermark);
-    rq_write_varint(&w, b->count);
+    write_fetch_head(&w, m, b->count);
     rq_write_bytes(&w, b->buf, b->len);
     return finish(&w);
 }

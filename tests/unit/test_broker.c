@@ -16,43 +16,21 @@
 #include "base/rng.h"
 #include "node/broker.h"
 #include "proto/frame.h"
+#include "sim/brokernode.h"
 #include "sim/sim.h"
 #include "tests/unit/host_server.h"
 #include "tests/unit/suite_main.h"
 
 enum { SERVERS = 3, PROBE = SIM_CLIENT_ID_BASE, ANSWERS_MAX = 64, MS = 1000000 };
 
-/* ---- the servers ---- */
+/* ---- the servers: brokers (sim/brokernode.h), every one a controller node ---- */
 
-static void *server_create(const struct rq_io *io, const void *config) {
-    (void)config;
-    struct broker_config cfg;
-    broker_config_default(&cfg);
-    cfg.controller_count = SERVERS;
-    for (uint32_t i = 0; i < SERVERS; i++) cfg.controllers[i] = i + 1;
-    snprintf(cfg.address, sizeof cfg.address, "n%u:9092", io->node_id);
-    struct broker *b = broker_create(io, &cfg, NULL);
-    RQ_ASSERT(b != NULL);
-    return b;
+static struct sim_broker_setup setup = {.controllers = SERVERS};
+static void *world_init(struct sim *s) {
+    (void)s;
+    return &setup;
 }
-static void server_destroy(void *n) { broker_destroy(n); }
-static void server_start(void *n) { broker_start(n); }
-static void server_timer(void *n) { broker_on_timer(n); }
-static void server_peer(void *n, uint32_t from, const void *buf, size_t len) {
-    broker_on_peer_message(n, from, buf, len);
-}
-static void server_client(void *n, uint64_t conn, const void *buf, size_t len) {
-    broker_on_client_message(n, conn, buf, len);
-}
-static void server_disk(void *n, struct rq_disk_req *req) { broker_on_disk_done(n, req); }
-static void server_closed(void *n, uint64_t conn) { broker_on_conn_closed(n, conn); }
-
-static const struct rq_node_ops server_ops = {
-    .name = "broker", .create = server_create, .destroy = server_destroy,
-    .on_start = server_start, .on_timer = server_timer, .on_peer_message = server_peer,
-    .on_client_message = server_client, .on_disk_done = server_disk,
-    .on_conn_closed = server_closed,
-};
+static void world_fini(void *w) { (void)w; }
 
 /* ---- the probe: keeps the frames it receives (the latest ANSWERS_MAX) ---- */
 
@@ -105,8 +83,8 @@ static const struct rq_node_ops probe_ops = {
 };
 
 static const struct sim_workload workload = {
-    .name = "broker-test", .server_ops = &server_ops, .client_ops = &probe_ops,
-    .default_clients = 1, .init = host_server_world_init, .fini = host_server_world_fini,
+    .name = "broker-test", .server_ops = &sim_broker_ops, .client_ops = &probe_ops,
+    .default_clients = 1, .init = world_init, .fini = world_fini,
 };
 
 /* ---- driving it ---- */
