@@ -39,8 +39,8 @@ static void check_canonical(const uint8_t *entry, size_t size) {
     struct partition_entry e;
     if (partition_entry_decode(entry, size, &e) != 0) return;
     RQ_ASSERT(size <= sizeof scratch);
-    size_t n = partition_entry_encode(scratch, sizeof scratch, e.producer_id, e.base_sequence,
-                                      e.timestamp_ns, &e.records);
+    size_t n = partition_entry_encode(scratch, sizeof scratch, e.base_offset, e.producer_id,
+                                      e.base_sequence, e.timestamp_ns, &e.records);
     RQ_ASSERT(n == size);
     RQ_ASSERT(memcmp(scratch, entry, size) == 0);
 }

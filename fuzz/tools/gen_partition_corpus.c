@@ -54,7 +54,8 @@ static size_t batch(uint8_t *entry, uint64_t pid, uint64_t seq, uint32_t count) 
     struct proto_msg msg;
     size_t n = proto_encode_produce_req(req, sizeof req, &m, recs);
     if (n == 0 || proto_decode(PROTO_PRODUCE_REQ, req, n, &msg) != 0) exit(1);
-    size_t size = partition_entry_encode(entry, ENTRY_MAX, pid, seq, 77, &msg.u.produce_req.records);
+    size_t size = partition_entry_encode(entry, ENTRY_MAX, sm.next_offset, pid, seq, 77,
+                                         &msg.u.produce_req.records);
     struct partition_entry e;
     if (size == 0 || partition_entry_decode(entry, size, &e) != 0) exit(1);
     struct partition_apply_result res;

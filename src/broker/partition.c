@@ -42,8 +42,8 @@ static uint64_t get_num(struct rq_reader *r) {
 
 /* ---- entries --------------------------------------------------------------------------------- */
 
-size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t producer_id,
-                              uint64_t base_sequence, uint64_t timestamp_ns,
+size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t base_offset,
+                              uint64_t producer_id, uint64_t base_sequence, uint64_t timestamp_ns,
                               const struct proto_records *records) {
     RQ_ASSERT(records->count >= 1);
     RQ_ASSERT(records->count <= PROTO_RECORDS_MAX);
@@ -52,6 +52,7 @@ size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t producer_id,
     struct rq_writer w;
     rq_writer_init(&w, buf, cap);
     rq_write_u8(&w, PARTITION_ENTRY_BATCH);
+    rq_write_varint(&w, base_offset);
     rq_write_varint(&w, producer_id);
     rq_write_varint(&w, base_sequence);
     rq_write_varint(&w, records->count);
@@ -72,6 +73,7 @@ int partition_entry_decode(const uint8_t *data, size_t size, struct partition_en
     rq_reader_init(&r, data, size);
     uint8_t kind = 0;
     rq_read_u8(&r, &kind);
+    uint64_t base_offset = get_num(&r);
     uint64_t producer_id = get_num(&r);
     uint64_t base_sequence = get_num(&r);
     uint64_t count = get_num(&r);
@@ -84,6 +86,7 @@ int partition_entry_decode(const uint8_t *data, size_t size, struct partition_en
                                    &records);
     if (err != 0) return err;
     out->kind = kind;
+    out->base_offset = base_offset;
     out->producer_id = producer_id;
     out->base_sequence = base_sequence;
     out->timestamp_ns = timestamp_ns;
@@ -145,6 +148,7 @@ struct decision {
     int known;                /* the producer is in the table, at slot */
     uint32_t slot;            /* its slot, or where it goes */
     uint64_t base_sequence;
+    uint64_t entry_base_offset;   /* what the proposing leader assigned */
 };
 
 /* A known producer's batch [base, last]: next in line, a remembered batch again, or neither. */
@@ -181,6 +185,7 @@ static void decide_batch(const struct partition_sm *sm, const uint8_t *data, siz
     d->res.record_count = count;
     d->res.producer_id = e.producer_id;
     d->base_sequence = e.base_sequence;
+    d->entry_base_offset = e.base_offset;
     if (e.producer_id == 0) {
         d->res.outcome = PARTITION_APPENDED;
         d->res.base_offset = sm->next_offset;
@@ -214,6 +219,12 @@ static void decide(const struct partition_sm *sm, const uint8_t *data, size_t si
         d->res.record_count > PARTITION_OFFSET_LIMIT - sm->next_offset) {
         d->res.outcome = PARTITION_FULL;
         d->res.error = RQ_ERANGE;
+        d->res.base_offset = 0;
+        d->res.evicted_producer = 0;
+    }
+    if (d->res.outcome == PARTITION_APPENDED && d->entry_base_offset != sm->next_offset) {
+        d->res.outcome = PARTITION_MISMATCH;   /* its leader foresaw another log */
+        d->res.error = RQ_ENOTLEADER;
         d->res.base_offset = 0;
         d->res.evicted_producer = 0;
     }
@@ -276,6 +287,7 @@ void partition_sm_apply(struct partition_sm *sm, uint64_t raft_index, const uint
     case PARTITION_MALFORMED: sm->stats.malformed++; break;
     case PARTITION_UNKNOWN_KIND: sm->stats.unknown_kinds++; break;
     case PARTITION_FULL: sm->stats.full++; break;
+    case PARTITION_MISMATCH: sm->stats.mismatched++; break;
     default: RQ_UNREACHABLE();
     }
     *res = d.res;

@@ -10,6 +10,9 @@
  *                              records (offset commits, producer state, ...) and, until they
  *                              exist, apply as counted no-ops on every replica alike
  *   BATCH:
+ *     varint base_offset       the offset the proposing leader assigned to its first record (the
+ *                              leader's tip, below, foresees it): offsets are assigned at append,
+ *                              and an entry read back from storage says where its records are
  *     varint producer_id       0: not idempotent (never deduplicated)
  *     varint base_sequence     the sequence of the first record; record i has base_sequence + i
  *     varint record_count      1..PROTO_RECORDS_MAX
@@ -21,7 +24,11 @@
  * the records, anything trailing) applies as a no-op and is counted (stats.malformed).
  *
  * Offsets are dense: a batch of n records applied at next_offset takes next_offset ..
- * next_offset + n - 1; one that would pass PARTITION_OFFSET_LIMIT (2^62) is refused (FULL).
+ * next_offset + n - 1; one that would pass PARTITION_OFFSET_LIMIT (2^62) is refused (FULL). A batch
+ * that would be appended but whose base_offset is not next_offset is refused (MISMATCH, no
+ * offsets): its leader foresaw another log. A committed entry never mismatches — its leader's log
+ * up to it is the committed log, and the leader's tip applied exactly that — so the check guards
+ * the rule rather than deciding anything in a correct cluster.
  * log_start_offset is the first offset still held (for retention: kept here,
  * moved only by partition_sm_set_log_start, which must itself be driven by a replicated entry).
  *
@@ -70,7 +77,7 @@ enum {
     PARTITION_ENTRY_BATCH = 1,
     PARTITION_PRODUCERS_MAX = 1024,   /* idempotent producers remembered per partition */
     PARTITION_BATCHES_KEPT = 5,       /* per producer, answered as duplicates (Kafka keeps 5) */
-    PARTITION_ENTRY_HEADER_MAX = 1 + 4 * 10,   /* kind + four varints at their longest */
+    PARTITION_ENTRY_HEADER_MAX = 1 + 5 * 10,   /* kind + five varints at their longest */
     /* magic, version, three varints, count; per producer: id, stamp, batch count, 3 varints per
      * batch; CRC32C. */
     PARTITION_IMAGE_MAX = 4 + 1 + 4 * 10 +
@@ -85,6 +92,7 @@ enum {
 /* A decoded entry; records point into the entry's buffer. */
 struct partition_entry {
     uint8_t kind;
+    uint64_t base_offset;
     uint64_t producer_id;
     uint64_t base_sequence;
     uint64_t timestamp_ns;
@@ -114,6 +122,7 @@ struct partition_stats {
     uint64_t unknown_kinds;
     uint64_t full;                  /* batches refused: offsets exhausted */
     uint64_t evictions;
+    uint64_t mismatched;            /* batches refused: base_offset was not next_offset */
 };
 
 struct partition_sm {
@@ -132,6 +141,7 @@ enum partition_outcome {
     PARTITION_MALFORMED = 4,        /* error: the decoder's (RQ_ETRUNC, RQ_ECORRUPT, RQ_ETOOBIG) */
     PARTITION_UNKNOWN_KIND = 5,     /* error RQ_ETYPE */
     PARTITION_FULL = 6,             /* error RQ_ERANGE: offsets would pass PARTITION_OFFSET_LIMIT */
+    PARTITION_MISMATCH = 7,         /* error RQ_ENOTLEADER: base_offset is not next_offset */
 };
 
 struct partition_apply_result {
@@ -147,7 +157,7 @@ struct partition_apply_result {
 
 /* Writes a BATCH entry into buf[0..cap) and returns its size, or 0 when it does not fit. records
  * must be a decoded produce request's records (1..PROTO_RECORDS_MAX, no offsets; asserted). */
-size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t producer_id,
+size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t base_offset, uint64_t producer_id,
                               uint64_t base_sequence, uint64_t timestamp_ns,
                               const struct proto_records *records);
 

@@ -79,20 +79,22 @@ int part_group_produce(struct part_group *pg, struct host *h, const struct proto
                        uint64_t cookie, uint64_t now_ns) {
     int wait = req->acks != PROTO_ACKS_NONE;
     if (wait && !proposals_room(&pg->pending)) return RQ_EBUSY;
-    size_t n = partition_entry_encode(pg->entry, sizeof pg->entry, req->producer_id,
-                                      req->base_sequence, now_ns, &req->records);
-    if (n == 0) return RQ_ETOOBIG;
     const struct raft *r = host_raft(h, pg->group);
-    if (r != NULL && raft_role(r) == RAFT_LEADER && pg->tip_term != raft_term(r) &&
-        req->acks == PROTO_ACKS_LEADER && tip_build(pg, r) != 0)
-        return RQ_EBUSY;
+    if (r == NULL) return RQ_ECLOSED;
+    if (raft_role(r) != RAFT_LEADER) return RQ_ENOTLEADER;
+    if (pg->tip_term != raft_term(r) && tip_build(pg, r) != 0) return RQ_EBUSY;
+    /* The leader assigns the offsets: those its tip foresees. */
+    size_t n = partition_entry_encode(pg->entry, sizeof pg->entry, pg->tip->next_offset,
+                                      req->producer_id, req->base_sequence, now_ns, &req->records);
+    if (n == 0) return RQ_ETOOBIG;
     uint64_t index, term;
     int err = host_propose(h, pg->group, pg->entry, (uint32_t)n, &index, &term);
     if (err != 0) return err;
-    struct partition_apply_result res = {0};
-    if (pg->tip_term == term) partition_sm_apply(pg->tip, index, pg->entry, n, &res);
+    RQ_ASSERT(term == pg->tip_term);
+    struct partition_apply_result res;
+    partition_sm_apply(pg->tip, index, pg->entry, n, &res);
+    RQ_ASSERT(res.outcome != PARTITION_MISMATCH);
     if (req->acks == PROTO_ACKS_LEADER) {
-        RQ_ASSERT(pg->tip_term == term);
         proposals_add_early(&pg->pending, index, term, cookie, now_ns, res.error, res.base_offset);
     } else if (wait) {
         proposals_add(&pg->pending, index, term, cookie, now_ns);

@@ -16,10 +16,11 @@
  *                                  batches (Raft index, base offset, count) finds the entry that
  *                                  holds an offset, and the records are copied out as stored
  *
- * The tip (partition.h, "Leader-side preview"): a leader that answers acks=1 keeps a second
- * state machine, its applied state plus every entry of its log not applied yet, built at its first
- * acks=1 produce of a term and fed every proposal it makes in that term; the offsets it assigns
- * are the ones every replica will assign, as long as this leader's entries are committed. An
+ * The tip (partition.h, "Leader-side preview"): a leader keeps a second state machine, its
+ * applied state plus every entry of its log not applied yet, built at its first produce of a term
+ * and fed every proposal it makes in that term. Each entry carries the base offset the tip
+ * foresees (the leader assigns offsets at append), which every replica then assigns: the entry
+ * is committed only with the log its leader's tip applied. acks=1 is answered with it. An
  * acks=1 answer is therefore lost only with its entry: when the leader fails before a majority
  * holds it (then the entry's index is answered again at apply, with RQ_ENOTLEADER, to nobody:
  * the client was answered already).

@@ -69,12 +69,13 @@ static void make_records(uint8_t *req, size_t cap, uint64_t pid, uint64_t seq, u
     *out = msg.u.produce_req.records;
 }
 
-static size_t make_entry(uint8_t *buf, size_t cap, uint64_t pid, uint64_t seq, uint32_t count,
-                         uint64_t tag) {
+/* An entry whose leader assigned it base offset `at`. */
+static size_t make_entry_at(uint8_t *buf, size_t cap, uint64_t at, uint64_t pid, uint64_t seq,
+                            uint32_t count, uint64_t tag) {
     uint8_t req[ENTRY_CAP];
     struct proto_records rs;
     make_records(req, sizeof req, pid, seq, count, tag, &rs);
-    size_t n = partition_entry_encode(buf, cap, pid, seq, tag, &rs);
+    size_t n = partition_entry_encode(buf, cap, at, pid, seq, tag, &rs);
     ck_assert_uint_gt(n, 0);
     return n;
 }
@@ -94,7 +95,7 @@ static void assert_same_result(const struct partition_apply_result *a,
 static struct partition_apply_result apply_batch(struct partition_sm *sm, uint64_t raft_index,
                                                  uint64_t pid, uint64_t seq, uint32_t count) {
     uint8_t buf[ENTRY_CAP];
-    size_t n = make_entry(buf, sizeof buf, pid, seq, count, raft_index);
+    size_t n = make_entry_at(buf, sizeof buf, sm->next_offset, pid, seq, count, raft_index);
     uint8_t *exact = dup_exact(buf, n);
     struct partition_apply_result preview, res;
     partition_sm_preview(sm, exact, n, &preview);
@@ -136,8 +137,8 @@ START_TEST(entry_format_byte_for_byte) {
     uint8_t req[ENTRY_CAP], buf[ENTRY_CAP];
     struct proto_records rs;
     make_records(req, sizeof req, 300, 5, 2, 7, &rs);
-    size_t n = partition_entry_encode(buf, sizeof buf, 300, 5, 7, &rs);
-    static const uint8_t head[] = {PARTITION_ENTRY_BATCH, 0xac, 0x02, 5, 2, 7};
+    size_t n = partition_entry_encode(buf, sizeof buf, 9, 300, 5, 7, &rs);
+    static const uint8_t head[] = {PARTITION_ENTRY_BATCH, 9, 0xac, 0x02, 5, 2, 7};
     ck_assert_uint_eq(n, sizeof head + rs.size);
     ck_assert_mem_eq(buf, head, sizeof head);
     ck_assert_mem_eq(buf + sizeof head, rs.data, rs.size);   /* the records, verbatim */
@@ -145,6 +146,7 @@ START_TEST(entry_format_byte_for_byte) {
     struct partition_entry e;
     ck_assert_int_eq(partition_entry_decode(exact, n, &e), 0);
     ck_assert_uint_eq(e.kind, PARTITION_ENTRY_BATCH);
+    ck_assert_uint_eq(e.base_offset, 9);
     ck_assert_uint_eq(e.producer_id, 300);
     ck_assert_uint_eq(e.base_sequence, 5);
     ck_assert_uint_eq(e.timestamp_ns, 7);
@@ -161,7 +163,7 @@ START_TEST(entry_format_byte_for_byte) {
     ck_assert_int_eq(proto_record_next(&e.records, &cursor, &r), 0);
     /* Too small a buffer: nothing, never a partial entry. */
     for (size_t cap = 0; cap < n; cap++) {
-        ck_assert_uint_eq(partition_entry_encode(buf, cap, 300, 5, 7, &rs), 0);
+        ck_assert_uint_eq(partition_entry_encode(buf, cap, 9, 300, 5, 7, &rs), 0);
     }
     free(exact);
 }
@@ -300,11 +302,37 @@ START_TEST(new_producer_at_any_sequence) {
 }
 END_TEST
 
+/* A batch that would be appended at an offset other than the one its leader assigned is refused
+ * whole (its leader foresaw another log); a duplicate is still recognised whatever it says. */
+START_TEST(a_batch_at_another_offset_than_assigned_is_refused) {
+    struct partition_sm *sm = sm_new();
+    ck_assert_int_eq(apply_batch(sm, 1, 5, 0, 2).outcome, PARTITION_APPENDED);   /* offsets 0, 1 */
+    uint8_t buf[ENTRY_CAP];
+    for (uint64_t at = 0; at < 4; at++) {
+        if (at == 2) continue;
+        size_t n = make_entry_at(buf, sizeof buf, at, 5, 2, 1, 9);
+        struct partition_apply_result res = apply_bytes(sm, 2 + at, buf, n);
+        ck_assert_int_eq(res.outcome, PARTITION_MISMATCH);
+        ck_assert_int_eq(res.error, RQ_ENOTLEADER);
+        ck_assert_uint_eq(res.base_offset, 0);
+        ck_assert_uint_eq(sm->next_offset, 2);
+    }
+    ck_assert_uint_eq(sm->stats.mismatched, 3);
+    size_t n = make_entry_at(buf, sizeof buf, 7, 5, 0, 2, 1);   /* the first batch again */
+    struct partition_apply_result res = apply_bytes(sm, 10, buf, n);
+    ck_assert_int_eq(res.outcome, PARTITION_DUPLICATE);
+    ck_assert_uint_eq(res.base_offset, 0);
+    n = make_entry_at(buf, sizeof buf, 2, 5, 2, 1, 9);
+    ck_assert_int_eq(apply_bytes(sm, 11, buf, n).outcome, PARTITION_APPENDED);
+    free(sm);
+}
+END_TEST
+
 START_TEST(producer_zero_is_never_deduplicated) {
     struct partition_sm *sm = sm_new();
     uint8_t buf[ENTRY_CAP];
-    size_t n = make_entry(buf, sizeof buf, 0, 3, 2, 1);
-    for (uint64_t i = 0; i < 4; i++) {
+    for (uint64_t i = 0; i < 4; i++) {   /* the same batch again, each time a new append */
+        size_t n = make_entry_at(buf, sizeof buf, 2 * i, 0, 3, 2, 1);
         struct partition_apply_result res = apply_bytes(sm, i + 1, buf, n);
         ck_assert_int_eq(res.outcome, PARTITION_APPENDED);
         ck_assert_uint_eq(res.base_offset, 2 * i);
@@ -404,6 +432,7 @@ static size_t raw_entry(uint8_t *buf, size_t cap, uint8_t kind, uint64_t pid, ui
     struct rq_writer w;
     rq_writer_init(&w, buf, cap);
     rq_write_u8(&w, kind);
+    rq_write_varint(&w, 0);   /* base offset */
     rq_write_varint(&w, pid);
     rq_write_varint(&w, seq);
     rq_write_varint(&w, count);
@@ -417,7 +446,7 @@ START_TEST(malformed_entries_are_counted_noops) {
     struct partition_sm *sm = sm_new();
     uint64_t index = 0, malformed = 0, unknown = 0;
     uint8_t good[ENTRY_CAP];
-    size_t good_size = make_entry(good, sizeof good, 77, 3, 3, 9);
+    size_t good_size = make_entry_at(good, sizeof good, 0, 77, 3, 3, 9);
     /* Every truncation. */
     for (size_t n = 0; n < good_size; n++) {
         struct partition_apply_result res = apply_bytes(sm, ++index, good, n);
@@ -458,9 +487,9 @@ START_TEST(malformed_entries_are_counted_noops) {
         ck_assert_uint_eq(sm->stats.malformed, ++malformed);
     }
     /* A non-minimal varint (producer id 77 as 0xcd 0x80 0x00). */
-    uint8_t bad[ENTRY_CAP] = {PARTITION_ENTRY_BATCH, 0xcd, 0x80, 0x00, 3, 3, 1};
-    memcpy(bad + 7, rs.data, rs.size);
-    struct partition_apply_result res = apply_bytes(sm, ++index, bad, 7 + rs.size);
+    uint8_t bad[ENTRY_CAP] = {PARTITION_ENTRY_BATCH, 0, 0xcd, 0x80, 0x00, 3, 3, 1};
+    memcpy(bad + 8, rs.data, rs.size);
+    struct partition_apply_result res = apply_bytes(sm, ++index, bad, 8 + rs.size);
     ck_assert_int_eq(res.outcome, PARTITION_MALFORMED);
     ck_assert_int_eq(res.error, RQ_ECORRUPT);
     /* Random bytes never crash, and what does not decode consumes nothing. */
@@ -667,7 +696,9 @@ static size_t random_entry(struct rq_rng *rng, const struct partition_sm *sm, ui
         seq = b->base_sequence;
         count = (uint32_t)(b->last_sequence - b->base_sequence + 1);
     }
-    size_t n = make_entry(buf, cap, pid, seq, count, tag);
+    /* Now and then an entry whose leader foresaw another log: refused, on every replica. */
+    uint64_t at = sm->next_offset + (rq_rng_chance(rng, 20000) ? 1 : 0);
+    size_t n = make_entry_at(buf, cap, at, pid, seq, count, tag);
     roll = (uint32_t)rq_rng_below(rng, 100);
     if (roll < 3) n = (size_t)rq_rng_below(rng, n);
     else if (roll < 5) buf[0] = (uint8_t)rq_rng_range(rng, 2, 255);
@@ -811,6 +842,7 @@ int main(void) {
     tcase_add_test(tc, sequences_out_of_order_take_no_offsets);
     tcase_add_test(tc, new_producer_at_any_sequence);
     tcase_add_test(tc, producer_zero_is_never_deduplicated);
+    tcase_add_test(tc, a_batch_at_another_offset_than_assigned_is_refused);
     tcase_add_test(tc, eviction_is_least_recently_used);
     tcase_add_test(tc, offsets_end_at_the_limit);
     tcase_add_test(tc, malformed_entries_are_counted_noops);

@@ -167,7 +167,7 @@ START_TEST(reads_below_a_restored_image_are_out_of_range) {
     struct proto_msg m;
     ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, buf,
                                   proto_encode_produce_req(buf, sizeof buf, &req, recs), &m), 0);
-    size_t n = partition_entry_encode(entry, sizeof entry, 0, 0, 1, &m.u.produce_req.records);
+    size_t n = partition_entry_encode(entry, sizeof entry, 0, 0, 0, 1, &m.u.produce_req.records);
     struct partition_sm *sm = calloc(1, sizeof *sm);
     partition_sm_init(sm);
     struct partition_apply_result res;
