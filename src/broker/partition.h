@@ -11,8 +11,10 @@
  *                              exist, apply as counted no-ops on every replica alike
  *   BATCH:
  *     varint base_offset       the offset the proposing leader assigned to its first record (the
- *                              leader's tip, below, foresees it): offsets are assigned at append,
- *                              and an entry read back from storage says where its records are
+ *                              leader's tip, below, foresees it), or PARTITION_NO_OFFSET when it
+ *                              foresaw that the batch takes none (a duplicate, out of order):
+ *                              offsets are assigned at append, and an entry read back from
+ *                              storage says where its records are, or that it has none
  *     varint producer_id       0: not idempotent (never deduplicated)
  *     varint base_sequence     the sequence of the first record; record i has base_sequence + i
  *     varint record_count      1..PROTO_RECORDS_MAX
@@ -88,6 +90,8 @@ enum {
 /* next_offset never exceeds this (2^62): a batch that would pass it is refused (PARTITION_FULL),
  * an image claiming more is refused. Only a restored image can bring a partition near it. */
 #define PARTITION_OFFSET_LIMIT (UINT64_C(1) << 62)
+/* A BATCH entry's base_offset when its leader foresaw it takes no offsets. */
+#define PARTITION_NO_OFFSET UINT64_MAX
 
 /* A decoded entry; records point into the entry's buffer. */
 struct partition_entry {

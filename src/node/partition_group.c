@@ -83,10 +83,18 @@ int part_group_produce(struct part_group *pg, struct host *h, const struct proto
     if (r == NULL) return RQ_ECLOSED;
     if (raft_role(r) != RAFT_LEADER) return RQ_ENOTLEADER;
     if (pg->tip_term != raft_term(r) && tip_build(pg, r) != 0) return RQ_EBUSY;
-    /* The leader assigns the offsets: those its tip foresees. */
+    /* The leader assigns the offsets: those its tip foresees (none for a batch it foresees as a
+     * duplicate or out of order; the entry says so, and the apply decides as foreseen). */
     size_t n = partition_entry_encode(pg->entry, sizeof pg->entry, pg->tip->next_offset,
                                       req->producer_id, req->base_sequence, now_ns, &req->records);
     if (n == 0) return RQ_ETOOBIG;
+    struct partition_apply_result foresight;
+    partition_sm_preview(pg->tip, pg->entry, n, &foresight);
+    if (foresight.outcome != PARTITION_APPENDED) {
+        n = partition_entry_encode(pg->entry, sizeof pg->entry, PARTITION_NO_OFFSET,
+                                   req->producer_id, req->base_sequence, now_ns, &req->records);
+        if (n == 0) return RQ_ETOOBIG;
+    }
     uint64_t index, term;
     int err = host_propose(h, pg->group, pg->entry, (uint32_t)n, &index, &term);
     if (err != 0) return err;
