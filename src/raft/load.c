@@ -9,8 +9,10 @@
  *
  *   leader:  follower's next below the log's base -> progress LOAD -> raft_load_requests
  *            -> the caller reads first.. from storage -> raft_send_loaded -> APPEND (prev first-1)
- *            -> progress PROBE at first; the follower's answer moves it on (more loads, or the
- *            log in memory once it reaches the base). Storage has them no longer (retention):
+ *            -> progress PROBE at first; the follower acknowledges the entries as its storage
+ *            makes them durable, and once it holds the last one progress moves on (more loads,
+ *            or the log in memory once it reaches the base). A heartbeat round with no ack
+ *            sends again from the follower's match. Storage has them no longer (retention):
  *            raft_load_unavailable -> the snapshot (snapshot.c).
  *
  * The entries are below the base, so below the snapshot, so committed (paper 5.4: a committed
@@ -87,7 +89,7 @@ void raft_send_loaded(struct raft *r, uint32_t to, uint64_t first, uint64_t prev
     RAFT_TRACE(r, "send n%" PRIu32 " entries %" PRIu64 "..%" PRIu64 " read from storage", to,
                first, first + n - 1);
     raft_send(r, &m);
-    progress_loaded_sent(pr);
+    progress_loaded_sent(pr, first + n - 1);
     r->stats.appends_sent++;
     r->stats.entries_sent += n;
     r->stats.loaded_entries_sent += n;

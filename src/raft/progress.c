@@ -15,6 +15,7 @@ void progress_reset(struct raft_progress *pr, uint32_t id, uint64_t last_index) 
 static void inflight_clear(struct raft_progress *pr) {
     pr->inflight_count = 0;
     pr->inflight_head = 0;
+    pr->loaded_upto = 0;
 }
 
 void progress_become_probe(struct raft_progress *pr) {
@@ -48,10 +49,12 @@ void progress_become_load(struct raft_progress *pr) {
     inflight_clear(pr);
 }
 
-void progress_loaded_sent(struct raft_progress *pr) {
+void progress_loaded_sent(struct raft_progress *pr, uint64_t last) {
     RQ_ASSERT(pr->state == RAFT_PROGRESS_LOAD);
+    RQ_ASSERT(last >= pr->next);
     pr->state = RAFT_PROGRESS_PROBE;
     pr->probe_sent = 1;
+    pr->loaded_upto = last;
 }
 
 int progress_is_paused(const struct raft_progress *pr, uint32_t window) {

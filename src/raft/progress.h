@@ -43,6 +43,9 @@ struct raft_progress {
     uint64_t snap_offset;       /* the file offset the follower wants next */
     uint8_t snap_heard;         /* a SNAPSHOT_RESP came since the last heartbeat answer */
     uint8_t load_rounds;        /* LOAD: heartbeat answers since the entries were asked for */
+    uint64_t loaded_upto;       /* PROBE after raft_send_loaded: the last entry it carried (0:
+                                   none); the follower acknowledges it piecemeal as its storage
+                                   makes the entries durable, and acks below it are not news */
 };
 
 void progress_reset(struct raft_progress *pr, uint32_t id, uint64_t last_index);
@@ -51,8 +54,8 @@ void progress_become_replicate(struct raft_progress *pr);
 void progress_become_snapshot(struct raft_progress *pr, uint64_t snap_index, uint64_t snap_term);
 /* The caller was asked to read the entries from pr->next on. */
 void progress_become_load(struct raft_progress *pr);
-/* LOAD: the entries from next were sent: PROBE, waiting for the answer to that append. */
-void progress_loaded_sent(struct raft_progress *pr);
+/* LOAD: entries next..last were sent: PROBE, waiting for the answers to that append. */
+void progress_loaded_sent(struct raft_progress *pr, uint64_t last);
 /* Whether the leader may send another append now. */
 int progress_is_paused(const struct raft_progress *pr, uint32_t window);
 /* An append carrying entries up to last_index (prev_index when empty) was sent. */

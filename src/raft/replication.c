@@ -159,6 +159,12 @@ void replication_on_append_response(struct raft *r, const struct raft_msg *m) {
         return;
     }
     if (progress_ack(pr, m->index)) {
+        if (pr->state == RAFT_PROGRESS_PROBE && pr->loaded_upto > pr->match) {
+            /* Part of an append of stored entries (load.c): the rest is on its way. */
+            pr->probe_sent = 1;
+            replication_maybe_commit(r);
+            return;
+        }
         if (pr->state == RAFT_PROGRESS_SNAPSHOT && pr->match >= pr->snap_index) {
             RAFT_TRACE(r, "n%" PRIu32 " installed the snapshot, matches at %" PRIu64 ": replicate",
                        m->from, m->index);
@@ -192,6 +198,11 @@ void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m)
     }
     if (pr->match >= raft_log_last(&r->log)) return;
     if (pr->state == RAFT_PROGRESS_PROBE) {
+        if (pr->loaded_upto > pr->match && pr->match != pr->heartbeat_match) {
+            pr->heartbeat_match = pr->match;   /* stored entries still arriving (load.c) */
+            return;
+        }
+        pr->loaded_upto = 0;
         pr->probe_sent = 0;   /* the probe or its answer may have been lost: probe again */
     } else if (pr->match == pr->heartbeat_match) {
         RAFT_TRACE(r, "n%" PRIu32 " made no progress since the last heartbeat (match %" PRIu64
