@@ -174,7 +174,7 @@ void raft_applied(struct raft *r, uint64_t index);
  * Local: when raft_snapshot_wanted, the caller takes a snapshot of its state machine at the applied
  * index and makes it durable, then reports raft_snapshot_taken: the group compacts its log up to
  * the snapshot, keeping snapshot_trailing entries, and the caller compacts its stored log below
- * raft_first_index.
+ * raft_first_index (not with stored_log: see "stored log" below).
  * Sending (leader): a follower that needs entries the log no longer holds gets the snapshot. The
  * group asks for chunks with raft_snapshot_requests (follower, snapshot, file offset); the caller
  * reads the bytes of its snapshot file there and hands them to raft_snapshot_send, which sends them
