@@ -268,6 +268,11 @@ static void group_restore_log(struct host *h, struct host_group *g) {
         !drop_stored_log(h, g, "the stored log ends below the snapshot"))
         return;
     g->restore_next = first > snap_index + 1 ? first : snap_index + 1;
+    /* A stored log keeps the entries the snapshot covers, and serves them to followers: its
+     * entry at the snapshot's index is read too, to check that they are the snapshot's. */
+    if (g->kind == HOST_GROUP_STORED_LOG && snap_index > 0 && first <= snap_index &&
+        last >= snap_index)
+        g->restore_next = snap_index;
     g->restore_last = last;
     restore_next_chunk(h, g);
 }
@@ -290,8 +295,16 @@ static void restore_next_chunk(struct host *h, struct host_group *g) {
 static int stale_after_snapshot(struct host *h, struct host_group *g, const struct raft_entry *e) {
     uint64_t snap_index, snap_term;
     raft_snapshot_last(g->raft, &snap_index, &snap_term);
-    if (snap_index == 0 || e->index != snap_index + 1 || e->term >= snap_term) return 0;
-    if (!drop_stored_log(h, g, "the stored entries after the snapshot predate it")) return 1;
+    if (snap_index == 0) return 0;
+    if (e->index == snap_index && e->term != snap_term) {
+        /* A stored log (above): its entries up to the snapshot are another log's (log matching,
+         * paper 5.3), left by a crash before the install's truncation was durable. */
+        if (!drop_stored_log(h, g, "the stored entry at the snapshot is not the snapshot's")) return 1;
+    } else if (e->index != snap_index + 1 || e->term >= snap_term) {
+        return 0;
+    } else if (!drop_stored_log(h, g, "the stored entries after the snapshot predate it")) {
+        return 1;
+    }
     g->restore_next = g->restore_last + 1;
     group_restored(h, g);
     return 1;
@@ -318,6 +331,7 @@ static void on_read_done(void *arg, uint64_t cookie, int err, const struct store
         struct raft_entry e = {.index = se->index, .term = se->term, .type = se->payload[0],
                                .data_size = se->payload_size - 1, .data = se->payload + 1};
         if (stale_after_snapshot(h, g, &e)) return;
+        if (e.index <= raft_last_index(g->raft)) continue;   /* the snapshot's own, checked */
         err = raft_restore(g->raft, &e);
         if (err != 0) { host_halt(h, "stored log does not restore", err); return; }
     }
