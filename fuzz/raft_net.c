@@ -13,7 +13,9 @@
  * too, exercises compaction. The configuration byte has no bit left, so operation 25 ("spares")
  * shapes the bootstrap configuration instead: when it is the first operation, only nodes
  * 1..N-2 are voters (3 of 5, or 1 of 3) and the others are spares, outside the configuration
- * until a membership change adds them; anywhere else it does nothing.
+ * until a membership change adds them; anywhere else it does nothing. A run of them at the start
+ * counts: one is spares, two is raft_config.stored_log (snapshots compact only the memory, and a
+ * follower behind it gets entries raftnet reads from the leader's durable log), three is both.
  * Every following byte is one operation, picked by its value modulo OP_COUNT; its operand bytes
  * follow it (a missing operand reads as 0). NODE is the operand modulo the node count, plus 1; K
  * is the operand modulo the number of queued messages (the operation does nothing on an empty
@@ -37,7 +39,7 @@
  *                                   (operand modulo 3: add as a learner, promote, remove) of
  *                                   NODE (any answer is fine: the leader refuses what is not
  *                                   allowed)
- *                                25 spares (see above; first operation only)
+ *                                25 spares / stored log (see above; first operations only)
  * Only messages the nodes sent travel (Raft does not tolerate forged ones), but they may be
  * dropped, duplicated, reordered and delayed without limit, and a node may crash at any moment,
  * losing what its storage had not made durable. The hard state and the log are separate files,
@@ -433,7 +435,7 @@ static void run_op(struct run *run) {
         a = operand(run) % 3;
         change(run, (enum raft_change)(RAFT_CHANGE_ADD_LEARNER + a), operand_node(run));
         break;
-    case OP_SPARES: break;   /* read by create() when it is the first operation */
+    case OP_SPARES: break;   /* read by create() when it is among the first operations */
     default: __builtin_trap();
     }
     check(run);
@@ -441,7 +443,7 @@ static void run_op(struct run *run) {
 
 /* The world of the configuration byte flags; with spares, nodes n-SPARES+1..n are outside the
  * bootstrap configuration. */
-static struct raftnet *create(uint8_t flags, int spares) {
+static struct raftnet *create(uint8_t flags, int spares, int stored_log) {
     struct raft_config cfg;
     raft_config_default(&cfg);
     cfg.seed = flags & 0x80 ? 0x9E3779B97F4A7C15u : 42;
@@ -458,6 +460,7 @@ static struct raftnet *create(uint8_t flags, int spares) {
         cfg.lease_ticks = raft_lease_ticks(cfg.election_ticks, 0);
     cfg.snapshot_entries = SNAPSHOT_ENTRIES;
     cfg.snapshot_trailing = SNAPSHOT_TRAILING;
+    cfg.stored_log = stored_log != 0;
     uint32_t n = flags & 0x01 ? 5 : 3;
     if (spares) {
         cfg.voter_count = n - SPARES;
@@ -482,7 +485,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     run.pos = 1;
     run.trace = trace_enabled;
     enter(0);
-    run.net = create(data[0], size > 1 && data[1] % OP_COUNT == OP_SPARES);
+    uint32_t lead = 0;   /* leading OP_SPARES: 1 spares, 2 stored log, 3 both */
+    while (lead < 3 && 1 + lead < size && data[1 + lead] % OP_COUNT == OP_SPARES) lead++;
+    run.net = create(data[0], lead == 1 || lead == 3, lead >= 2);
     run.lease = run.net->cfg.lease_ticks > 0;
     check(&run);
     for (; run.pos < size && run.op_index < OPS_MAX && !world_full(&run); run.op_index++) {

@@ -146,13 +146,14 @@ static void record_leader(struct raftnet *net, uint32_t id) {
     net->leader_of_term[t] = id;
 }
 
-static void make_durable(struct raftnet_node *nd, uint64_t last) {
+static void make_durable(struct raftnet_node *nd, uint64_t last, int stored_log) {
     struct raft *r = nd->raft;
     /* A follower applies committed entries its log has not made durable yet, and may snapshot
      * them: entries up to the durable snapshot are durable in it (raft may have compacted them
      * away, or restarted above them), so a durable log that ends below the snapshot resumes
-     * after it. */
-    if (nd->log_count < nd->snap_index) {
+     * after it. With a stored log the entries are stored anyway (raft keeps them in memory until
+     * they are durable). */
+    if (!stored_log && nd->log_count < nd->snap_index) {
         nd->log_count = nd->snap_index;
         if (nd->log_first <= nd->snap_index) nd->log_first = nd->snap_index + 1;
     }
@@ -227,6 +228,7 @@ static void drain(struct raftnet *net, uint32_t id) {
             nd->pending_last = last;
         }
         raftnet_snapshot_serve(net, id);
+        raftnet_loads_serve(net, id);
         const struct raft_msg *msgs;
         uint32_t n = raft_outbox(r, &msgs);
         for (uint32_t i = 0; i < n; i++) raftnet_inject(net, &msgs[i]);
@@ -260,7 +262,7 @@ void raftnet_persist_part(struct raftnet *net, uint32_t id, int hardstate, int l
         nd->hs_vote = nd->pending_vote;
         raft_persisted_hardstate(nd->raft, nd->hs_term, nd->hs_vote);
     }
-    if (log && nd->pending_last > nd->log_count) make_durable(nd, nd->pending_last);
+    if (log && nd->pending_last > nd->log_count) make_durable(nd, nd->pending_last, net->cfg.stored_log);
     drain(net, id);
 }
 
@@ -536,6 +538,9 @@ static uint64_t observe(struct raftnet *net, const char *what, uint32_t id, int 
     if (strcmp(what, "transfers") == 0) return st.transfers_started;
     if (strcmp(what, "timeouts-now") == 0) return st.timeouts_now_sent;
     if (strcmp(what, "transfers-aborted") == 0) return st.transfers_aborted;
+    if (strcmp(what, "loads") == 0) return st.loads_requested;
+    if (strcmp(what, "loaded") == 0) return st.loaded_entries_sent;
+    if (strcmp(what, "loads-ignored") == 0) return net->loads_ignored;
     *ok = 0;
     return 0;
 }
@@ -698,7 +703,8 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
     uint32_t b = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 0;
     int needs_node = strcmp(c, "tick") && strcmp(c, "deliver") && strcmp(c, "heal") &&
                      strcmp(c, "drop") && strcmp(c, "inject") && strcmp(c, "deliver-one") &&
-                     strcmp(c, "deliver-at") && strcmp(c, "chunk-size") && strcmp(c, "duplicate");
+                     strcmp(c, "deliver-at") && strcmp(c, "chunk-size") && strcmp(c, "duplicate") &&
+                     strcmp(c, "loads");
     if (needs_node && (a < 1 || a > net->n)) {
         snprintf(err, cap, "no node %u", a);
         return -1;
@@ -759,6 +765,11 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
         raftnet_snapshot(net, a);
     } else if (!strcmp(c, "chunk-size") && argc == 2 && a >= 1 && a <= RAFT_SNAPSHOT_CHUNK_MAX) {
         net->chunk_size = a;
+    } else if (!strcmp(c, "loads") && argc == 2) {
+        if (!strcmp(argv[1], "answer")) net->loads = RAFTNET_LOADS_ANSWER;
+        else if (!strcmp(argv[1], "ignore")) net->loads = RAFTNET_LOADS_IGNORE;
+        else if (!strcmp(argv[1], "unavailable")) net->loads = RAFTNET_LOADS_UNAVAILABLE;
+        else { snprintf(err, cap, "unknown loads mode %s", argv[1]); return -1; }
     } else if (!strcmp(c, "drop") && argc == 4) {
         uint8_t t = type_by_name(argv[1]);
         if (t == 0xFF) { snprintf(err, cap, "unknown message type %s", argv[1]); return -1; }

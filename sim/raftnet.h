@@ -7,6 +7,9 @@
  * test can look at what the node sent before its storage answered. A crash drops everything not
  * durable, and the restart rebuilds the group from the storage model, as a real node would.
  *
+ * With raft_config.stored_log the durable log keeps every entry (snapshots compact the raft's
+ * memory only) and a leader's load requests are answered from it (raftnet_snapshot.c).
+ *
  * Snapshots are modelled too: a node's snapshot is its list of applied entries, sent in small
  * chunks (chunk_size) through the queue like every other message, so tables can lose, duplicate
  * and reorder them.
@@ -100,6 +103,13 @@ struct raftnet {
     uint64_t truth_count;
     char why[RAFTNET_WHY_MAX];       /* first violation raftnet_check found */
     uint32_t chunk_size;             /* bytes per INSTALL_SNAPSHOT chunk (small: many chunks) */
+    /* raft_config.stored_log: how a leader's load requests (raft_load_requests) are served from
+     * its durable log, which its snapshots then do not compact. */
+    enum raftnet_loads { RAFTNET_LOADS_ANSWER = 0, RAFTNET_LOADS_IGNORE, RAFTNET_LOADS_UNAVAILABLE }
+        loads;
+    uint64_t loads_ignored;          /* requests taken and never answered */
+    /* What raft_send_loaded was handed, one slot per request: it must outlive the outbox. */
+    struct raft_entry loaded[RAFT_MEMBERS_MAX][RAFT_MSG_ENTRIES_MAX];
 };
 
 /* cfg: the template (id set per node); NULL for defaults. Its voters are the bootstrap
@@ -185,6 +195,9 @@ void raftnet_snapshot(struct raftnet *net, uint32_t id);
  *                        remove NODE; RESULT (as for transfer) is what it must return
  *   snapshot ID          ID snapshots its applied state now and compacts its log
  *   chunk-size N         snapshot chunks of N bytes from now on
+ *   loads MODE           stored_log: load requests are answered from the leader's durable log
+ *                        (answer, the default), taken and never answered (ignore), or answered
+ *                        raft_load_unavailable (unavailable)
  *   expect WHAT ID VALUE WHAT: role (follower, pre-candidate, candidate, leader), term, vote,
  *                        leader, commit, last, durable, applied, rejections (leader's count of
  *                        append rejections), elections (real elections started), first (first
@@ -192,7 +205,8 @@ void raftnet_snapshot(struct raftnet *net, uint32_t id);
  *                        installed (snapshots installed), voters and members (of the
  *                        configuration ID uses), transferring (a leader's transfer target, 0:
  *                        none), transfers, timeouts-now, transfers-aborted (leadership transfer
- *                        counters)
+ *                        counters), loads (load requests made), loaded (entries sent from
+ *                        storage), loads-ignored (requests the world took and dropped)
  *   expect-min WHAT ID VALUE   the same, at least VALUE
  *   read ID CTX          a ReadIndex read at ID (must be accepted)
  *   read-lease ID CTX    a lease read at ID (ReadIndex when the lease does not hold)

@@ -13,6 +13,7 @@ void raftnet_apply(struct raftnet *net, uint32_t id, const struct raft_entry *e)
 /* raftnet_snapshot.c, called from a node's drain and start */
 void raftnet_snapshot_receive(struct raftnet *net, uint32_t id);   /* a chunk came in */
 void raftnet_snapshot_serve(struct raftnet *net, uint32_t id);     /* chunks asked for */
+void raftnet_loads_serve(struct raftnet *net, uint32_t id);        /* stored_log reads asked for */
 void raftnet_snapshot_maybe_take(struct raftnet *net, uint32_t id);
 /* Start: the state machine from the snapshot, then the durable log after it, into the raft. */
 void raftnet_snapshot_restore(struct raftnet *net, uint32_t id);

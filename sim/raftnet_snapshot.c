@@ -72,6 +72,7 @@ void raftnet_snapshot(struct raftnet *net, uint32_t id) {
     nd->snap_index = index;
     nd->snap_term = raft_term_at(r, index);
     raft_snapshot_taken(r, index, nd->snap_term);
+    if (net->cfg.stored_log) return;   /* the durable log keeps every entry */
     /* The durable log below the raft's first index is compacted too. */
     uint64_t first = raft_first_index(r);
     for (uint64_t i = nd->log_first; i < first && i <= nd->log_count; i++)
@@ -107,6 +108,46 @@ void raftnet_snapshot_serve(struct raftnet *net, uint32_t id) {
             raft_snapshot_send(r, q->to, q->index, q->offset, nd->snap_file + q->offset,
                                (uint32_t)len, q->offset + len == nd->snap_size);
         }
+    }
+}
+
+/* The term of the durable entry at index (0 at 0), or UINT64_MAX when it is not stored. */
+static uint64_t stored_term(const struct raftnet_node *nd, uint64_t index) {
+    if (index == 0) return 0;
+    if (index == nd->snap_index) return nd->snap_term;
+    if (index < nd->log_first || index > nd->log_count) return UINT64_MAX;
+    return nd->log[index - 1].term;
+}
+
+/* One load request: the entries from q->first, read from the durable log, or "unavailable". */
+static void load_answer(struct raftnet *net, uint32_t id, const struct raft_load_request *q,
+                        struct raft_entry *entries) {
+    struct raftnet_node *nd = &net->nodes[id];
+    uint64_t prev_term = stored_term(nd, q->first - 1);
+    if (net->loads == RAFTNET_LOADS_UNAVAILABLE || prev_term == UINT64_MAX ||
+        q->first < nd->log_first || q->first > nd->log_count) {
+        raft_load_unavailable(nd->raft, q->to, q->first);
+        return;
+    }
+    uint32_t n = 0;
+    while (n < q->count_max && n < RAFT_MSG_ENTRIES_MAX && q->first + n <= nd->log_count) {
+        const struct raftnet_stored *s = &nd->log[q->first + n - 1];
+        entries[n++] = (struct raft_entry){s->index, s->term, s->type, s->data_size, s->data};
+    }
+    raft_send_loaded(nd->raft, q->to, q->first, prev_term, entries, n);
+}
+
+/* The entries are copied when the caller takes the outbox, right after. */
+void raftnet_loads_serve(struct raftnet *net, uint32_t id) {
+    struct raft *r = net->nodes[id].raft;
+    const struct raft_load_request *reqs;
+    struct raft_load_request asked[RAFT_MEMBERS_MAX];
+    uint32_t n = raft_load_requests(r, &reqs);
+    memcpy(asked, reqs, n * sizeof *reqs);
+    raft_load_requests_clear(r);
+    for (uint32_t i = 0; i < n; i++) {
+        if (net->loads == RAFTNET_LOADS_IGNORE) net->loads_ignored++;
+        else load_answer(net, id, &asked[i], net->loaded[i]);
     }
 }
 

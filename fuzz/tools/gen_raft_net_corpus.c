@@ -80,8 +80,9 @@ static void check(struct prog *p) {
 }
 
 /* As fuzz/raft_net.c's create(); with spares the program starts with OP_SPARES, which keeps the
- * last SPARES nodes out of the bootstrap configuration. */
-static void begin_world(struct prog *p, const char *name, uint8_t config, int spares) {
+ * last SPARES nodes out of the bootstrap configuration; two of them turn on stored_log. */
+static void begin_world_stored(struct prog *p, const char *name, uint8_t config, int spares,
+                               int stored_log) {
     raftnet_destroy(p->net);
     p->name = name;
     p->len = 0;
@@ -106,6 +107,7 @@ static void begin_world(struct prog *p, const char *name, uint8_t config, int sp
     p->heartbeat_ticks = cfg.heartbeat_ticks;
     cfg.snapshot_entries = SNAPSHOT_ENTRIES;
     cfg.snapshot_trailing = SNAPSHOT_TRAILING;
+    cfg.stored_log = stored_log != 0;
     uint32_t n = config & FIVE ? 5 : 3;
     if (spares) {
         cfg.voter_count = n - SPARES;
@@ -113,7 +115,13 @@ static void begin_world(struct prog *p, const char *name, uint8_t config, int sp
     }
     p->net = raftnet_create(n, &cfg);
     emit(p, config);
-    if (spares) emit(p, OP_SPARES);
+    /* Leading OP_SPARES: one for spares, two for a stored log, three for both. */
+    uint32_t lead = (spares ? 1u : 0u) + (stored_log ? 2u : 0u);
+    for (uint32_t i = 0; i < lead; i++) emit(p, OP_SPARES);
+}
+
+static void begin_world(struct prog *p, const char *name, uint8_t config, int spares) {
+    begin_world_stored(p, name, config, spares, 0);
 }
 
 static void begin(struct prog *p, const char *name, uint8_t config) {
@@ -843,6 +851,28 @@ static void snapshots(struct prog *p) {
     save(p);
 }
 
+static void stored_logs(struct prog *p) {
+    /* raft_config.stored_log: a follower cut off while the leader compacts its memory past the
+     * follower's log catches up by entries read from the leader's durable log, no snapshot. */
+    begin_world_stored(p, "stored-log-catch-up-3", 0, 0, 1);
+    elect(p, 1, 0);
+    heartbeat(p, 1);
+    isolate(p, 3);
+    propose_leader(p, 12);
+    heartbeat(p, 1);
+    heartbeat(p, 1);
+    expect(p, raft_first_index(node(p, 1)) > raft_last_index(node(p, 3)) + 1,
+           "the leader's memory still holds what the follower lacks");
+    heal_all(p);
+    for (int i = 0; i < 6; i++) heartbeat(p, 1);
+    expect(p, stats_of(p, 1).loaded_entries_sent >= 1, "no entries were read from storage");
+    expect(p, stats_of(p, 3).snapshots_installed == 0, "the follower got a snapshot");
+    expect_commit(p, 13);   /* the no-op and 12 proposals */
+    expect(p, p->net->nodes[3].applied_count == p->net->nodes[1].applied_count,
+           "the follower's state machine is behind");
+    save(p);
+}
+
 static void membership(struct prog *p) {
     /* 3 voters and 2 spares: the leader compacts, adds n4 as a learner (it gets the snapshot,
      * configuration included), promotes it, then adds and promotes n5: 5 voters. */
@@ -974,6 +1004,7 @@ int main(int argc, char **argv) {
     reads(&p);
     transfers(&p);
     snapshots(&p);
+    stored_logs(&p);
     membership(&p);
     network(&p);
     raftnet_destroy(p.net);

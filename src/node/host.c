@@ -159,15 +159,20 @@ static void serve_reads(struct host *h, struct host_group *g) {
     g->read_count = kept;
 }
 
+void host_take_outbox(struct host *h, struct host_group *g) {
+    const struct raft_msg *msgs;
+    uint32_t n = raft_outbox(g->raft, &msgs);
+    for (uint32_t i = 0; i < n; i++) queue_message(h, &msgs[i]);
+    raft_outbox_clear(g->raft);
+}
+
 static void drain_once(struct host *h, struct host_group *g) {
     host_snapshot_take_chunk(h, g);
     if (persist_hardstate(h, g) != 0) return;
     if (persist_entries(h, g) != 0) return;
     host_snapshot_serve(h, g);
-    const struct raft_msg *msgs;
-    uint32_t n = raft_outbox(g->raft, &msgs);
-    for (uint32_t i = 0; i < n; i++) queue_message(h, &msgs[i]);
-    raft_outbox_clear(g->raft);
+    host_log_serve(h, g);
+    host_take_outbox(h, g);
     if (!g->snap.restoring) apply_committed(h, g);
     host_snapshot_maybe_take(h, g);
     serve_reads(h, g);
@@ -263,6 +268,11 @@ static void group_restore_log(struct host *h, struct host_group *g) {
         !drop_stored_log(h, g, "the stored log ends below the snapshot"))
         return;
     g->restore_next = first > snap_index + 1 ? first : snap_index + 1;
+    /* A stored log keeps the entries the snapshot covers, and serves them to followers: its
+     * entry at the snapshot's index is read too, to check that they are the snapshot's. */
+    if (g->kind == HOST_GROUP_STORED_LOG && snap_index > 0 && first <= snap_index &&
+        last >= snap_index)
+        g->restore_next = snap_index;
     g->restore_last = last;
     restore_next_chunk(h, g);
 }
@@ -285,8 +295,16 @@ static void restore_next_chunk(struct host *h, struct host_group *g) {
 static int stale_after_snapshot(struct host *h, struct host_group *g, const struct raft_entry *e) {
     uint64_t snap_index, snap_term;
     raft_snapshot_last(g->raft, &snap_index, &snap_term);
-    if (snap_index == 0 || e->index != snap_index + 1 || e->term >= snap_term) return 0;
-    if (!drop_stored_log(h, g, "the stored entries after the snapshot predate it")) return 1;
+    if (snap_index == 0) return 0;
+    if (e->index == snap_index && e->term != snap_term) {
+        /* A stored log (above): its entries up to the snapshot are another log's (log matching,
+         * paper 5.3), left by a crash before the install's truncation was durable. */
+        if (!drop_stored_log(h, g, "the stored entry at the snapshot is not the snapshot's")) return 1;
+    } else if (e->index != snap_index + 1 || e->term >= snap_term) {
+        return 0;
+    } else if (!drop_stored_log(h, g, "the stored entries after the snapshot predate it")) {
+        return 1;
+    }
     g->restore_next = g->restore_last + 1;
     group_restored(h, g);
     return 1;
@@ -295,6 +313,12 @@ static int stale_after_snapshot(struct host *h, struct host_group *g, const stru
 static void on_read_done(void *arg, uint64_t cookie, int err, const struct store_entry *entries,
                          uint32_t count) {
     struct host *h = arg;
+    if (cookie & HOST_COOKIE_LOG) {   /* a read of the stored log (host_log.c) */
+        struct host_group *lg = group_of(h, cookie & ~HOST_COOKIE_LOG);
+        RQ_ASSERT(lg != NULL && lg->restored);
+        if (!h->halted) host_log_on_read_done(h, lg, err, entries, count);
+        return;
+    }
     struct host_group *g = group_of(h, cookie);
     RQ_ASSERT(g != NULL && !g->restored);
     if (err != 0) { host_halt(h, "log read at start failed", err); return; }
@@ -307,6 +331,7 @@ static void on_read_done(void *arg, uint64_t cookie, int err, const struct store
         struct raft_entry e = {.index = se->index, .term = se->term, .type = se->payload[0],
                                .data_size = se->payload_size - 1, .data = se->payload + 1};
         if (stale_after_snapshot(h, g, &e)) return;
+        if (e.index <= raft_last_index(g->raft)) continue;   /* the snapshot's own, checked */
         err = raft_restore(g->raft, &e);
         if (err != 0) { host_halt(h, "stored log does not restore", err); return; }
     }
@@ -345,6 +370,8 @@ static void on_hardstate(void *arg, const struct store_hardstate_result *res) {
         rc.snapshot_entries = 0;
         rc.snapshot_bytes = 0;
     }
+    /* The store keeps every entry: followers behind the memory get them from it (host_log.c). */
+    rc.stored_log = g->kind == HOST_GROUP_STORED_LOG;
     g->raft = raft_create(&rc, res->term, res->vote);
     if (g->raft == NULL) { host_halt(h, "no memory for a group", RQ_ENOMEM); return; }
     host_snapshot_open(h, g);
@@ -414,6 +441,9 @@ int host_group_add(struct host *h, uint32_t group, const uint32_t *voters, uint3
     if (h->halted) return RQ_ECLOSED;
     if (group < 1 || group >= HOST_GROUP_ID_LIMIT || !voters_valid(voters, voter_count))
         return RQ_EINVAL;
+    if (kind != HOST_GROUP_SNAPSHOTS && kind != HOST_GROUP_LOG_IS_DATA &&
+        kind != HOST_GROUP_STORED_LOG)
+        return RQ_EINVAL;
     if (h->by_id[group] != NULL) return RQ_EEXIST;
     if (h->group_count == HOST_GROUPS_MAX) return RQ_ENOSPC;
     struct host_group *g = calloc(1, sizeof *g);
@@ -440,6 +470,7 @@ void host_destroy(struct host *h) {
     for (uint32_t i = 0; i < h->group_count; i++) {
         raft_destroy(h->groups[i]->raft);
         host_snapshot_free(h->groups[i]);
+        host_log_free(h->groups[i]);
         free(h->groups[i]);
     }
     for (uint32_t p = 0; p <= RQ_NODE_ID_MAX; p++) free(h->peers[p].buf);

@@ -20,9 +20,17 @@
  *
  * Snapshots (host_snapshot.c; raft.h explains the protocol): when a group wants one, the state
  * machine's image (cb.snapshot) is written to the group's snapshot file (store/snapshot.h) and the
- * stored log is compacted below the group's log; a leader reads the chunks followers ask for from
+ * stored log is compacted below the group's log (not for HOST_GROUP_STORED_LOG: see below); a leader reads the chunks followers ask for from
  * that file; a follower writes the chunks it receives, in order, to a new file and, once it is
  * durable, restores its state machine from it (cb.restore) and drops its old log.
+ *
+ * Stored logs (HOST_GROUP_STORED_LOG, host_log.c): a group whose log is its data takes
+ * snapshots, which compact its in-memory log only; the stored log keeps every entry (deleting old
+ * ones is retention's job, store_retention). Its Raft runs with raft_config.stored_log: the host
+ * answers a leader's load requests by reading the entries from the store (store_read, one read per
+ * group at a time), so a follower that is behind gets the old entries, not the snapshot (the
+ * snapshot only when the store no longer has them). host_read_log reads old entries for the
+ * owner (a partition's fetch below the in-memory log).
  *
  * Fail-stop: a failed fsync or corrupt durable data (the store or a hard state reports it) halts
  * the process through io->halt (DESIGN.md, "Storage"); it recovers from disk on restart. */
@@ -41,6 +49,10 @@ enum {
     HOST_GROUP_ID_LIMIT = STORE_GROUPS_MAX,   /* group ids are below this (they index the store) */
     HOST_SNAPSHOT_DATA_MAX = 4u << 20,     /* a state machine image, in bytes */
     HOST_READS_MAX = 2 * RAFT_READS_MAX,   /* confirmed reads per group waiting to be applied */
+    HOST_LOG_READS_MAX = 16,               /* host_read_log reads in flight per host */
+    HOST_LOG_READ_ENTRIES_MAX = 256,       /* entries one host_read_log returns */
+    HOST_LOG_READ_BYTES_MAX = 1u << 20,    /* entry data bytes one host_read_log returns (at
+                                              least one entry, whatever its size) */
 };
 
 /* The replicated state machine and observers. All optional except apply. A callback may call the
@@ -72,6 +84,11 @@ struct host_callbacks {
      * at start before any apply, or when the leader sent a snapshot (applying waits meanwhile). */
     size_t (*snapshot)(void *arg, uint32_t group, uint8_t *buf, size_t cap);
     void (*restore)(void *arg, uint32_t group, uint64_t index, const uint8_t *image, size_t size);
+    /* A host_read_log finished: err 0 with entries from..from+count-1 (count >= 1; valid only
+     * during the call), or RQ_ERANGE (the stored log no longer holds from: retention), RQ_EIO /
+     * RQ_ECORRUPT (the store failed; the host halts) or RQ_ENOMEM, with no entries. */
+    void (*log_read)(void *arg, uint32_t group, uint64_t cookie, int err,
+                     const struct raft_entry *entries, uint32_t count);
 };
 
 struct host_config {
@@ -138,10 +155,30 @@ enum host_group_kind {
     HOST_GROUP_LOG_IS_DATA = 1, /* never snapshotted: the log is the data (a partition's log is
                                    its messages; compacting it is retention's job, which is not
                                    built: such a group holds at most raft log_entries_max
-                                   entries in memory, and refuses proposals beyond, RQ_EBUSY) */
+                                   entries in memory, and refuses proposals beyond, RQ_EBUSY).
+                                   What partition groups use until the broker reads old entries
+                                   with host_read_log; then HOST_GROUP_STORED_LOG replaces it */
+    HOST_GROUP_STORED_LOG = 2,  /* the log is the data, and memory stays bounded: snapshots (the
+                                   raft_config policy, cb.snapshot) compact the in-memory log but
+                                   never the stored log; followers behind the memory get the old
+                                   entries read from the store (raft_config.stored_log); a
+                                   snapshot is taken only at an index this node holds durably, so
+                                   the stored log never has a hole below it. A replica that
+                                   restarts restores the snapshot, then the stored log after it;
+                                   older entries stay in the store for host_read_log */
 };
 int host_group_add(struct host *h, uint32_t group, const uint32_t *voters, uint32_t voter_count,
                    enum host_group_kind kind);
+
+/* Reads up to count (1..HOST_LOG_READ_ENTRIES_MAX) committed entries of group from the stored
+ * log, from index `from` (also below the in-memory log: a HOST_GROUP_STORED_LOG group keeps them
+ * in the store). Asynchronous: cb.log_read(cookie) follows once, possibly before this returns
+ * (entries still in the store's memory); fewer entries than count come back at the commit index,
+ * the end of the stored log or past HOST_LOG_READ_BYTES_MAX. Entries carry their Raft type (NOOP
+ * and CONFIG entries included). Returns 0, RQ_EINVAL (count out of range), RQ_EBUSY
+ * (HOST_LOG_READS_MAX reads in flight on this host), RQ_ERANGE (no such group, or from outside
+ * the stored log or above the commit index) or RQ_ECLOSED (recovering or halted). */
+int host_read_log(struct host *h, uint32_t group, uint64_t from, uint32_t count, uint64_t cookie);
 
 /* Fail-stop from the owner (a state machine found durable data it cannot trust, e.g. a snapshot
  * image that does not decode): the host stops doing anything and io->halt is called once. */

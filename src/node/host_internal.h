@@ -11,6 +11,43 @@
 enum {
     PEER_BATCH_BYTES = RQ_MSG_MAX,   /* one network message */
     RESTORE_CHUNK = 256,             /* entries per store_read at start */
+    /* Reads of a group's stored log queued at once (host_log.c): per follower a load being read
+     * and one waiting, and the caller's reads (at most HOST_LOG_READS_MAX per host). */
+    LOG_QUEUE_MAX = 2 * RAFT_MEMBERS_MAX + HOST_LOG_READS_MAX,
+};
+
+/* store_read cookies: a group id (start-up restore), or this bit with it (host_log.c). */
+#define HOST_COOKIE_LOG (UINT64_C(1) << 32)
+
+enum host_log_read_kind { LOG_READ_LOAD = 1, LOG_READ_CALLER = 2 };
+
+/* One read of a group's stored log: entries from..from+want-1, at most bytes_max data bytes past
+ * the first keep_min entries. A load (for raft_send_loaded) starts one entry early, at first - 1,
+ * for its term. */
+struct host_log_read {
+    enum host_log_read_kind kind;
+    uint32_t to;                      /* load: the follower */
+    uint64_t first;                   /* load: the first entry it needs */
+    uint64_t from;
+    uint32_t want;
+    uint32_t keep_min;
+    uint64_t bytes_max;
+    uint64_t cookie;                  /* caller: for cb.log_read */
+};
+
+/* A group's log reads (host_log.c): a FIFO, the head read into `entries`/`data` (allocated while
+ * the queue is not empty), one store_read at a time (the store's rule per group). */
+struct host_log_reads {
+    struct host_log_read queue[LOG_QUEUE_MAX];
+    uint32_t count;
+    int in_store;                     /* a store_read of the head is in flight */
+    int pumping;                      /* inside log_pump (reads from memory complete inline) */
+    int done;                         /* the head has all it will get */
+    int err;
+    struct raft_entry *entries;       /* HOST_LOG_READ_ENTRIES_MAX + 1 */
+    uint8_t *data;                    /* HOST_LOG_READ_BYTES_MAX + 2 * RAFT_ENTRY_DATA_MAX */
+    uint32_t got;
+    uint64_t bytes;
 };
 
 enum host_phase { PHASE_NEW = 0, PHASE_OPENING, PHASE_RESTORING, PHASE_READY };
@@ -76,6 +113,7 @@ struct host_group {
     enum raft_role seen_role;         /* as last reported to cb.role_changed */
     uint64_t seen_term;
     struct host_snap snap;
+    struct host_log_reads log;
 };
 
 struct peer_batch {
@@ -101,6 +139,7 @@ struct host {
     uint64_t next_tick_ns;
     int halted;
     struct host_stats stats;
+    uint32_t log_reads;               /* host_read_log reads not answered yet */
     uint8_t entry_buf[RAFT_ENTRY_DATA_MAX + 1];
 };
 
@@ -113,6 +152,16 @@ void host_drain(struct host *h, struct host_group *g);
 void host_flush(struct host *h);
 /* The group's snapshot is loaded (or there is none): go on with its start-up. */
 void host_snapshot_loaded(struct host *h, struct host_group *g);
+
+/* Queues the group's outbox on the peers' batches now (raft_send_loaded's entries live only
+ * until then). */
+void host_take_outbox(struct host *h, struct host_group *g);
+
+/* host_log.c: reads of the stored log, for load requests and for host_read_log */
+void host_log_serve(struct host *h, struct host_group *g);   /* from the drain: load requests */
+void host_log_on_read_done(struct host *h, struct host_group *g, int err,
+                           const struct store_entry *entries, uint32_t count);
+void host_log_free(struct host_group *g);
 
 /* host_snapshot.c */
 int host_snapshot_init(struct host *h, struct host_group *g);   /* 0 or RQ_ENOMEM */

@@ -66,8 +66,10 @@ static int fatal(struct host *h, const struct store_snapshot_result *res, const 
     return 1;
 }
 
-/* The stored log below the group's in-memory log is covered by its snapshot. */
+/* The stored log below the group's in-memory log is covered by its snapshot. Not for a stored
+ * log: it is the data (retention deletes it, store_retention). */
 static void compact_stored_log(struct host *h, struct host_group *g) {
+    if (g->kind == HOST_GROUP_STORED_LOG) return;
     int err = store_compact(h->store, g->id, raft_first_index(g->raft));
     if (err != 0 && err != RQ_ERANGE) host_halt(h, "log compaction refused", err);   /* ERANGE: no log */
 }
@@ -278,6 +280,9 @@ void host_snapshot_maybe_take(struct host *h, struct host_group *g) {
         !raft_snapshot_wanted(g->raft))
         return;
     uint64_t index = raft_applied_index(g->raft);
+    /* A stored log must not end below its snapshot (restart would drop it, and its entries would
+     * have a hole): a follower that applied beyond what its log holds durably waits for it. */
+    if (g->kind == HOST_GROUP_STORED_LOG && index > raft_durable_index(g->raft)) return;
     s->image = malloc(HOST_SNAPSHOT_DATA_MAX);
     if (s->image == NULL) return;   /* tried again after the next apply */
     s->image_size = h->cb.snapshot(h->cb_arg, g->id, s->image, HOST_SNAPSHOT_DATA_MAX);

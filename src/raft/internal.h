@@ -101,6 +101,9 @@ struct raft {
     struct raft_snapshot_request snap_requests[RAFT_MEMBERS_MAX];   /* chunks the caller should
                                                                       read, one per follower */
     uint32_t snap_request_count;
+    struct raft_load_request load_requests[RAFT_MEMBERS_MAX];   /* stored_log (load.c): entries
+                                                                  the caller should read */
+    uint32_t load_request_count;
     uint8_t snap_incoming;        /* follower: snap_chunk holds a chunk for the caller */
     struct raft_snapshot_chunk snap_chunk;
     /* Leadership transfer (transfer.c, dissertation 3.10). Leader: the voter it hands off to
@@ -170,6 +173,10 @@ void snapshot_send_to(struct raft *r, struct raft_progress *pr);
 void snapshot_on_install(struct raft *r, const struct raft_msg *m);
 void snapshot_on_response(struct raft *r, const struct raft_msg *m);
 void snapshot_on_heartbeat_response(struct raft *r, struct raft_progress *pr);
+/* load.c */
+void load_send_to(struct raft *r, struct raft_progress *pr);
+void load_on_heartbeat_response(struct raft *r, struct raft_progress *pr);
+
 /* transfer.c */
 void transfer_tick(struct raft *r);
 void transfer_on_match(struct raft *r, const struct raft_progress *pr);

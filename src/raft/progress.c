@@ -15,6 +15,7 @@ void progress_reset(struct raft_progress *pr, uint32_t id, uint64_t last_index) 
 static void inflight_clear(struct raft_progress *pr) {
     pr->inflight_count = 0;
     pr->inflight_head = 0;
+    pr->loaded_upto = 0;
 }
 
 void progress_become_probe(struct raft_progress *pr) {
@@ -41,9 +42,24 @@ void progress_become_snapshot(struct raft_progress *pr, uint64_t snap_index, uin
     inflight_clear(pr);
 }
 
+void progress_become_load(struct raft_progress *pr) {
+    pr->state = RAFT_PROGRESS_LOAD;
+    pr->probe_sent = 0;
+    pr->load_rounds = 0;
+    inflight_clear(pr);
+}
+
+void progress_loaded_sent(struct raft_progress *pr, uint64_t last) {
+    RQ_ASSERT(pr->state == RAFT_PROGRESS_LOAD);
+    RQ_ASSERT(last >= pr->next);
+    pr->state = RAFT_PROGRESS_PROBE;
+    pr->probe_sent = 1;
+    pr->loaded_upto = last;
+}
+
 int progress_is_paused(const struct raft_progress *pr, uint32_t window) {
     RQ_ASSERT(window >= 1 && window <= RAFT_INFLIGHT_MAX);
-    if (pr->state == RAFT_PROGRESS_SNAPSHOT) return 1;
+    if (pr->state == RAFT_PROGRESS_SNAPSHOT || pr->state == RAFT_PROGRESS_LOAD) return 1;
     if (pr->state == RAFT_PROGRESS_PROBE) return pr->probe_sent;
     return pr->inflight_count >= window;
 }
@@ -75,7 +91,8 @@ int progress_ack(struct raft_progress *pr, uint64_t index) {
 
 int progress_reject(struct raft_progress *pr, uint64_t rejected, uint64_t next) {
     if (rejected <= pr->match) return 0;                       /* already known to match there */
-    if (pr->state == RAFT_PROGRESS_SNAPSHOT) return 0;         /* answers an append from before */
+    if (pr->state == RAFT_PROGRESS_SNAPSHOT || pr->state == RAFT_PROGRESS_LOAD)
+        return 0;                                              /* answers an append from before */
     if (pr->state == RAFT_PROGRESS_PROBE && rejected != pr->next - 1) return 0;
     RQ_ASSERT(next > pr->match && next <= rejected);
     pr->state = RAFT_PROGRESS_PROBE;

@@ -74,6 +74,11 @@ struct raft_config {
     uint64_t snapshot_bytes;              /* or entry bytes in memory; 0: no byte threshold */
     uint32_t snapshot_trailing;           /* entries kept below a new snapshot, so a follower a
                                              little behind still gets entries, not the snapshot */
+    /* The caller's storage keeps every entry below the in-memory log (a queue partition: the log
+     * is the data; see "stored log" below). A follower that needs entries the memory no longer
+     * holds gets them read from storage (raft_load_requests), not the snapshot, as long as
+     * storage still has them. 0: InstallSnapshot as before. */
+    uint8_t stored_log;
 };
 
 /* Fills the defaults (pre-vote and check-quorum on, 10/1 ticks, window 16, ...); the caller sets
@@ -169,7 +174,7 @@ void raft_applied(struct raft *r, uint64_t index);
  * Local: when raft_snapshot_wanted, the caller takes a snapshot of its state machine at the applied
  * index and makes it durable, then reports raft_snapshot_taken: the group compacts its log up to
  * the snapshot, keeping snapshot_trailing entries, and the caller compacts its stored log below
- * raft_first_index.
+ * raft_first_index (not with stored_log: see "stored log" below).
  * Sending (leader): a follower that needs entries the log no longer holds gets the snapshot. The
  * group asks for chunks with raft_snapshot_requests (follower, snapshot, file offset); the caller
  * reads the bytes of its snapshot file there and hands them to raft_snapshot_send, which sends them
@@ -207,6 +212,35 @@ void raft_snapshot_requests_clear(struct raft *r);
 void raft_snapshot_send(struct raft *r, uint32_t to, uint64_t index, uint64_t offset,
                         const void *data, uint32_t size, int last);
 void raft_snapshot_unavailable(struct raft *r, uint32_t to, uint64_t index);
+
+/* ---- stored log (raft_config.stored_log) ----
+ * Snapshots still compact the in-memory log, but the caller's stored log keeps every entry (until
+ * its retention, not Raft's business). A leader whose follower needs entry `first` below the
+ * in-memory log asks the caller to read them: raft_load_requests lists (follower, first, how many
+ * at most), at most one per follower, and that follower's progress pauses (LOAD) until the answer.
+ * The caller reads entries first.. from storage and hands them, with the term of entry first - 1
+ * (0 when first is 1), to raft_send_loaded, which sends them as one APPEND (bounded by
+ * msg_entries_max and msg_bytes_max, and never beyond the log's base) if the follower still waits
+ * for exactly that; the follower's answer moves it on like any append. Storage no longer holding
+ * them (retention deleted them): raft_load_unavailable, and the follower gets the snapshot as
+ * without stored_log. A request that is never answered is asked again after a heartbeat round, so
+ * a lost answer costs a round, never the follower. Entries below the log's base are committed, so
+ * the caller may read them from any durable copy. */
+struct raft_load_request {
+    uint32_t to;
+    uint64_t first;          /* the first entry wanted (below raft_first_index) */
+    uint32_t count_max;      /* entries worth reading: up to the log's base, <= msg_entries_max */
+};
+uint32_t raft_load_requests(const struct raft *r, const struct raft_load_request **reqs);
+void raft_load_requests_clear(struct raft *r);
+/* The caller read entries first..first+count-1 (count >= 1, in order, committed) from storage, and
+ * entry first - 1 has prev_term. Sends them if `to` still waits for first; else does nothing. The
+ * entries array and their data must stay valid until the outbox is taken. */
+void raft_send_loaded(struct raft *r, uint32_t to, uint64_t first, uint64_t prev_term,
+                      const struct raft_entry *entries, uint32_t count);
+/* Storage no longer holds entry first (or first - 1): if `to` still waits for it, it gets the
+ * snapshot instead. */
+void raft_load_unavailable(struct raft *r, uint32_t to, uint64_t first);
 
 struct raft_snapshot_chunk {
     uint32_t from;           /* the leader */
@@ -293,6 +327,8 @@ struct raft_stats {
     uint64_t snapshots_taken;
     uint64_t snapshot_chunks_sent;
     uint64_t snapshots_installed;
+    uint64_t loads_requested;       /* stored_log: reads of old entries asked of the caller */
+    uint64_t loaded_entries_sent;   /* entries sent from what the caller read back */
     uint64_t transfers_started;     /* raft_transfer_leader began one (success is seen elsewhere:
                                        this node steps down and the target leads) */
     uint64_t timeouts_now_sent;

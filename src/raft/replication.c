@@ -45,8 +45,9 @@ static void send_append(struct raft *r, struct raft_progress *pr, int allow_empt
      * append cannot wait in `held`: it goes once they are durable (raft_persisted_hardstate). */
     if (!raft_hardstate_durable(r)) return;
     uint64_t prev = pr->next - 1;
-    if (prev < r->log.base_index) {   /* compacted: only the snapshot has what it needs */
-        snapshot_send_to(r, pr);
+    if (prev < r->log.base_index) {   /* compacted: storage or the snapshot has it */
+        if (r->cfg.stored_log) load_send_to(r, pr);
+        else snapshot_send_to(r, pr);
         return;
     }
     uint64_t last = raft_log_last(&r->log);
@@ -158,6 +159,12 @@ void replication_on_append_response(struct raft *r, const struct raft_msg *m) {
         return;
     }
     if (progress_ack(pr, m->index)) {
+        if (pr->state == RAFT_PROGRESS_PROBE && pr->loaded_upto > pr->match) {
+            /* Part of an append of stored entries (load.c): the rest is on its way. */
+            pr->probe_sent = 1;
+            replication_maybe_commit(r);
+            return;
+        }
         if (pr->state == RAFT_PROGRESS_SNAPSHOT && pr->match >= pr->snap_index) {
             RAFT_TRACE(r, "n%" PRIu32 " installed the snapshot, matches at %" PRIu64 ": replicate",
                        m->from, m->index);
@@ -165,6 +172,9 @@ void replication_on_append_response(struct raft *r, const struct raft_msg *m) {
         } else if (pr->state == RAFT_PROGRESS_PROBE) {
             RAFT_TRACE(r, "n%" PRIu32 " matches at %" PRIu64 ": replicate", m->from, m->index);
             progress_become_replicate(pr);
+        } else if (pr->state == RAFT_PROGRESS_LOAD) {
+            /* A late answer moved it past what was asked of storage: start from its match. */
+            progress_become_probe(pr);
         }
         replication_maybe_commit(r);
         if (r->role != RAFT_LEADER) return;   /* it committed our own removal */
@@ -182,8 +192,17 @@ void replication_on_heartbeat_response(struct raft *r, const struct raft_msg *m)
         snapshot_on_heartbeat_response(r, pr);
         return;
     }
+    if (pr->state == RAFT_PROGRESS_LOAD) {
+        load_on_heartbeat_response(r, pr);
+        return;
+    }
     if (pr->match >= raft_log_last(&r->log)) return;
     if (pr->state == RAFT_PROGRESS_PROBE) {
+        if (pr->loaded_upto > pr->match && pr->match != pr->heartbeat_match) {
+            pr->heartbeat_match = pr->match;   /* stored entries still arriving (load.c) */
+            return;
+        }
+        pr->loaded_upto = 0;
         pr->probe_sent = 0;   /* the probe or its answer may have been lost: probe again */
     } else if (pr->match == pr->heartbeat_match) {
         RAFT_TRACE(r, "n%" PRIu32 " made no progress since the last heartbeat (match %" PRIu64

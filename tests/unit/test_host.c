@@ -19,6 +19,7 @@ struct world {
     struct sim *sim;
     uint32_t groups;
     uint32_t snapshot_entries;    /* 0: no snapshots */
+    int stored_log;               /* group 1 is added as HOST_GROUP_STORED_LOG */
 };
 
 /* The state machine: how many entries were applied and a running digest of them. */
@@ -29,7 +30,33 @@ struct server {
     uint32_t restores;
     uint64_t last_index;          /* the last entry applied (group 1) */
     uint32_t calls_back;          /* apply proposes "pong" after each "ping" (reentrancy test) */
+    /* host_read_log answers: the last one's cookie, error and entries (copied). */
+    uint32_t log_reads;
+    uint64_t read_cookie;
+    int read_err;
+    uint32_t read_count;
+    struct raft_entry read_entries[HOST_LOG_READ_ENTRIES_MAX];
+    uint8_t *read_data;           /* HOST_LOG_READ_BYTES_MAX + RAFT_ENTRY_DATA_MAX */
 };
+
+static void log_read(void *arg, uint32_t group, uint64_t cookie, int err,
+                     const struct raft_entry *entries, uint32_t count) {
+    struct server *n = arg;
+    ck_assert_uint_eq(group, 1);
+    ck_assert_uint_le(count, HOST_LOG_READ_ENTRIES_MAX);
+    n->log_reads++;
+    n->read_cookie = cookie;
+    n->read_err = err;
+    n->read_count = count;
+    size_t at = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        n->read_entries[i] = entries[i];
+        ck_assert_uint_le(at + entries[i].data_size, HOST_LOG_READ_BYTES_MAX + RAFT_ENTRY_DATA_MAX);
+        if (entries[i].data_size) memcpy(n->read_data + at, entries[i].data, entries[i].data_size);
+        n->read_entries[i].data = n->read_data + at;
+        at += entries[i].data_size;
+    }
+}
 
 static void count_apply(void *arg, uint32_t group, const struct raft_entry *e) {
     struct server *n = arg;
@@ -72,15 +99,23 @@ static void *server_create(const struct rq_io *io, const void *config) {
     host_server_host_config(&hc, w->groups, sim_servers(w->sim), w->snapshot_entries, 0);
     static const struct host_callbacks plain = {.apply = count_apply};
     static const struct host_callbacks snapshots = {.apply = count_apply, .snapshot = image,
-                                                    .restore = restore};
+                                                    .restore = restore, .log_read = log_read};
     n->host = host_create(io, &hc, w->snapshot_entries ? &snapshots : &plain, n);
     RQ_ASSERT(n->host != NULL);
+    if (w->stored_log) {
+        n->read_data = malloc(HOST_LOG_READ_BYTES_MAX + RAFT_ENTRY_DATA_MAX);
+        RQ_ASSERT(n->read_data != NULL);
+        int err = host_group_add(n->host, 1, hc.raft.voters, hc.raft.voter_count,
+                                 HOST_GROUP_STORED_LOG);
+        RQ_ASSERT(err == 0);
+    }
     return n;
 }
 
 static void server_destroy(void *node) {
     struct server *n = node;
     host_destroy(n->host);
+    free(n->read_data);
     free(n);
 }
 
@@ -95,6 +130,7 @@ static const struct rq_node_ops server_ops = {
 
 static uint32_t next_groups;   /* init reads the group count the test chose */
 static uint32_t next_snapshot_entries;
+static int next_stored_log;
 
 static void *world_init(struct sim *s) {
     struct world *w = calloc(1, sizeof *w);
@@ -102,6 +138,7 @@ static void *world_init(struct sim *s) {
     w->sim = s;
     w->groups = next_groups;
     w->snapshot_entries = next_snapshot_entries;
+    w->stored_log = next_stored_log;
     return w;
 }
 
@@ -258,6 +295,130 @@ START_TEST(a_follower_behind_the_log_gets_the_snapshot) {
 }
 END_TEST
 
+/* The data of the i-th entry proposed by the stored-log test: its size and bytes vary with i. */
+static uint32_t stored_entry(uint32_t i, uint8_t *buf) {
+    uint32_t size = 200 + (i * 37) % 900;
+    for (uint32_t k = 0; k < size; k++) buf[k] = (uint8_t)(i * 13 + k);
+    return size;
+}
+
+/* Reads entries from..from+count-1 of group 1 on server id with host_read_log, running the
+ * simulation until the answer came. */
+static void read_log(struct sim *s, uint32_t id, uint64_t from, uint32_t count) {
+    struct server *n = server_of(s, id);
+    uint32_t before = n->log_reads;
+    ck_assert_int_eq(host_read_log(n->host, 1, from, count, from * 7), 0);
+    for (int i = 0; i < 100 && n->log_reads == before; i++)
+        sim_run_until(s, sim_now(s) + 1000000ull);
+    ck_assert_uint_eq(n->log_reads, before + 1);
+    ck_assert_uint_eq(n->read_cookie, from * 7);
+    ck_assert_int_eq(n->read_err, 0);
+    ck_assert_uint_ge(n->read_count, 1);
+    ck_assert_uint_eq(n->read_entries[0].index, from);
+}
+
+/* Checks that server id's stored log holds every NORMAL entry at proposed[index] (0: none proposed
+ * there) byte for byte, reading from index 1 to last in reads of up to 64 entries. */
+static void check_stored_log(struct sim *s, uint32_t id, const uint32_t *proposed, uint64_t last) {
+    static uint8_t want[1200];
+    struct server *n = server_of(s, id);
+    uint32_t normal = 0;
+    for (uint64_t from = 1; from <= last;) {
+        read_log(s, id, from, 64);
+        for (uint32_t k = 0; k < n->read_count; k++) {
+            const struct raft_entry *e = &n->read_entries[k];
+            ck_assert_uint_eq(e->index, from + k);
+            if (e->type != RAFT_ENTRY_NORMAL) continue;
+            ck_assert_uint_ne(proposed[e->index], 0);
+            uint32_t size = stored_entry(proposed[e->index], want);
+            ck_assert_uint_eq(e->data_size, size);
+            ck_assert_int_eq(memcmp(e->data, want, size), 0);
+            normal++;
+        }
+        from += n->read_count;
+    }
+    ck_assert_uint_ge(normal, 1);
+}
+
+/* HOST_GROUP_STORED_LOG: a snapshot every 5 entries compacts the leader's memory, not its stored
+ * log. A follower down while 200 entries are committed comes back and catches up by entries read
+ * from the leader's store (never a snapshot: its state machine is never restored), its own stored
+ * log starting at 1; every replica's state machine is the same, and host_read_log returns every
+ * entry byte for byte, also those below the leader's in-memory log. */
+START_TEST(a_stored_log_follower_catches_up_by_stored_entries) {
+    enum { COUNT = 200 };
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &host_workload, 3, 11, 60ull * 1000000000u);
+    next_groups = 0;
+    next_snapshot_entries = 5;
+    next_stored_log = 1;
+    struct sim *s = sim_create(&cfg);
+    sim_run_until(s, 2000000000ull);
+    uint32_t leader = host_server_leader(s, 3, 1), lag = leader % 3 + 1, other = lag % 3 + 1;
+    ck_assert_uint_ne(leader, 0);
+    sim_crash(s, lag, 0);
+    static uint32_t proposed[1024];   /* index -> i + 1 of the entry proposed there */
+    static uint8_t data[1200];
+    struct host *lh = server_of(s, leader)->host;
+    uint64_t index = 0, term;
+    for (uint32_t i = 0; i < COUNT; i++) {
+        uint32_t size = stored_entry(i + 1, data);
+        ck_assert_int_eq(host_propose(lh, 1, data, size, &index, &term), 0);
+        ck_assert_uint_lt(index, 1024);
+        proposed[index] = i + 1;
+        sim_run_until(s, sim_now(s) + 5000000ull);
+    }
+    sim_run_until(s, sim_now(s) + 500000000ull);
+    const struct raft *lr = host_raft(lh, 1);
+    ck_assert_uint_eq(raft_commit(lr), index);
+    ck_assert_uint_gt(raft_first_index(lr), 100);   /* the memory was compacted */
+    uint64_t leader_first = raft_first_index(lr);
+    sim_restart(s, lag);
+    sim_run_until(s, sim_now(s) + 3000000000ull);
+    ck_assert_uint_eq(host_server_leader(s, 3, 1), leader);
+    struct raft_stats st;
+    raft_stats_get(lr, &st);
+    ck_assert_uint_ge(st.loads_requested, 1);
+    ck_assert_uint_ge(st.loaded_entries_sent, leader_first - 2);
+    ck_assert_uint_eq(st.snapshot_chunks_sent, 0);
+    for (uint32_t id = 1; id <= 3; id++) {
+        const struct server *n = server_of(s, id);
+        ck_assert_uint_eq(n->last_index, index);
+        ck_assert_uint_eq(n->applied, server_of(s, leader)->applied);
+        ck_assert_uint_eq(n->digest, server_of(s, leader)->digest);
+    }
+    ck_assert_uint_eq(server_of(s, lag)->restores, 0);   /* caught up by entries, not an image */
+    struct raft_stats lst;
+    raft_stats_get(host_raft(server_of(s, lag)->host, 1), &lst);
+    ck_assert_uint_eq(lst.snapshots_installed, 0);
+    ck_assert_uint_ge(lst.snapshots_taken, 1);           /* it compacts its own memory */
+    /* Every replica's stored log starts at 1 and holds every entry, byte for byte; on the leader
+     * from below its in-memory log. */
+    check_stored_log(s, leader, proposed, index);
+    check_stored_log(s, lag, proposed, index);
+    check_stored_log(s, other, proposed, index);
+    read_log(s, leader, 2, 3);
+    ck_assert_uint_eq(server_of(s, leader)->read_count, 3);
+    ck_assert_uint_lt(2, raft_first_index(lr));
+    /* The bounds. */
+    ck_assert_int_eq(host_read_log(lh, 1, 1, 0, 0), RQ_EINVAL);
+    ck_assert_int_eq(host_read_log(lh, 1, 1, HOST_LOG_READ_ENTRIES_MAX + 1, 0), RQ_EINVAL);
+    ck_assert_int_eq(host_read_log(lh, 1, 0, 1, 0), RQ_ERANGE);
+    ck_assert_int_eq(host_read_log(lh, 1, index + 1, 1, 0), RQ_ERANGE);
+    ck_assert_int_eq(host_read_log(lh, 2, 1, 1, 0), RQ_ERANGE);
+    /* A restart of the follower: its snapshot, then the stored log after it; the rest stays. */
+    sim_crash(s, lag, 0);
+    sim_restart(s, lag);
+    sim_run_until(s, sim_now(s) + 2000000000ull);
+    ck_assert_uint_eq(server_of(s, lag)->restores, 1);
+    ck_assert_uint_eq(server_of(s, lag)->digest, server_of(s, leader)->digest);
+    check_stored_log(s, lag, proposed, index);
+    sim_destroy(s);
+    next_snapshot_entries = 0;
+    next_stored_log = 0;
+}
+END_TEST
+
 /* A follower back from a crash is sent many large appends in one event: more than one network
  * message holds, so the batch to it is split (and the peer listed once for the event). */
 START_TEST(a_batch_over_the_message_limit_is_split) {
@@ -298,6 +459,7 @@ int main(void) {
     tcase_add_test(tc, idle_groups_cost_no_messages_of_their_own);
     tcase_add_test(tc, a_transfer_moves_the_leader_to_the_target);
     tcase_add_test(tc, a_follower_behind_the_log_gets_the_snapshot);
+    tcase_add_test(tc, a_stored_log_follower_catches_up_by_stored_entries);
     tcase_add_test(tc, a_batch_over_the_message_limit_is_split);
     tcase_add_test(tc, a_proposal_from_inside_apply_applies_nothing_twice);
     suite_add_tcase(suite, tc);

@@ -19,6 +19,7 @@ enum {
     SNAPSHOTS = 32,   /* a snapshot every 4 applied entries, 2 entries kept below it */
     SPARE = 64,       /* the last node is a spare, outside the bootstrap configuration */
     SNAPSHOTS6 = 128, /* a snapshot every 6 applied entries, 2 entries kept below it */
+    STORED_LOG = 256, /* raft_config.stored_log: storage keeps every entry, loads serve them */
 };
 
 struct scenario {
@@ -228,6 +229,40 @@ static const struct scenario scenarios[] = {
      "deliver-one; deliver-one; deliver-one; deliver-one; expect-queued"
      " install-snapshot 1 3 1; crash 3; drop any 0 0; restart 3; tick 10;"
      "expect installed 3 1; expect applied 3 9; check"},
+    /* ---- stored log (raft_config.stored_log, load.c) ---- */
+    {"stored log: a follower behind the leader's memory gets the entries read from storage", 3,
+     SNAPSHOTS | STORED_LOG,
+     "elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c; propose 1 d;"
+     "propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 2; expect snap 1 8;"
+     "expect first 1 7; heal; tick 6; expect-min loads 1 1; expect-min loaded 1 5;"
+     "expect installed 3 0; expect chunks 1 0; expect applied 3 9; expect commit 3 9;"
+     "propose 1 i; tick 4; expect applied 3 10; expect installed 3 0; check"},
+    {"stored log: one entry per append takes one load per entry below the memory", 3,
+     SNAPSHOTS | STORED_LOG | ONE_ENTRY_PER_APPEND,
+     "elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c; propose 1 d;"
+     "propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 2; expect first 1 7; heal;"
+     "tick 20; expect-min loads 1 5; expect-min loaded 1 5; expect installed 3 0;"
+     "expect chunks 1 0; expect applied 3 9; check"},
+    {"stored log: a follower restarted from its own snapshot and log catches up by loads", 3,
+     SNAPSHOTS | STORED_LOG,
+     "elect 1; propose 1 a; propose 1 b; propose 1 c; propose 1 d; tick 4; expect snap 3 5;"
+     "crash 3; propose 1 e; propose 1 f; propose 1 g; propose 1 h; propose 1 i; tick 2;"
+     "expect-min snap 1 8; expect-min first 1 7; restart 3; tick 10; expect installed 3 0;"
+     "expect-min loaded 1 1; expect applied 3 10;"
+     "expect chunks 1 0; check"},
+    {"stored log: an unanswered load request is asked again after a heartbeat round", 3,
+     SNAPSHOTS | STORED_LOG,
+     "elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c; propose 1 d;"
+     "propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 2; loads ignore; heal; tick 2;"
+     "expect-min loads-ignored 1 1; expect applied 3 1; tick 6; expect-min loads-ignored 1 2;"
+     "expect applied 3 1; loads answer; tick 6; expect applied 3 9; expect installed 3 0;"
+     "expect chunks 1 0; check"},
+    {"stored log: entries storage no longer has fall back to the snapshot", 3,
+     SNAPSHOTS | STORED_LOG,
+     "elect 1; tick 2; isolate 3; propose 1 a; propose 1 b; propose 1 c; propose 1 d;"
+     "propose 1 e; propose 1 f; propose 1 g; propose 1 h; tick 2; loads unavailable; heal;"
+     "tick 6; expect-min loads 1 1; expect loaded 1 0; expect installed 3 1;"
+     "expect-min chunks 1 3; expect applied 3 9; check"},
     {"a snapshot at or below the commit index is acknowledged, not installed", 3, 0,
      "elect 1; propose 1 a; tick 4; drop any 0 0; inject install-snapshot 1 2 1 2 1 0 1;"
      "deliver-one; expect installed 2 0; expect-queued append-resp 2 1 1; check"},
@@ -371,6 +406,7 @@ static struct raft_config config_for(uint32_t flags) {
     if (flags & LEASE) cfg.lease_ticks = raft_lease_ticks(cfg.election_ticks, 200);
     if (flags & SNAPSHOTS) cfg.snapshot_entries = 4, cfg.snapshot_trailing = 2;
     if (flags & SNAPSHOTS6) cfg.snapshot_entries = 6, cfg.snapshot_trailing = 2;
+    if (flags & STORED_LOG) cfg.stored_log = 1;
     return cfg;
 }
 
