@@ -274,7 +274,9 @@ static void start_node(struct raftnet *net, uint32_t id) {
     struct raftnet_node *nd = &net->nodes[id];
     struct raft_config c = net->cfg;
     c.id = id;
-    c.seed = net->cfg.seed + id * 7919u + nd->hs_term;
+    /* A seed of its own per node and per start (io.h): a restarted node must not repeat its
+     * earlier life's random choices, such as the tokens of its forwarded reads. */
+    c.seed = net->cfg.seed + id * 7919u + nd->hs_term + (uint64_t)nd->starts++ * 104729u;
     nd->raft = raft_create(&c, nd->hs_term, nd->hs_vote);
     RQ_ASSERT(nd->raft != NULL);
     if (nd->log_first == 0) nd->log_first = 1;

@@ -53,6 +53,7 @@ struct raftnet_stored {              /* an entry in a storage model or an apply 
 
 struct raftnet_node {
     struct raft *raft;               /* NULL while crashed */
+    uint32_t starts;                 /* process starts: each gets its own seed, as io.h promises */
     uint64_t hs_term;                /* durable hard state */
     uint32_t hs_vote;
     int manual_persist;
