@@ -14,6 +14,10 @@ static void *create(const struct rq_io *io, const void *config) {
     RQ_ASSERT(cfg.controller_count >= 1);
     for (uint32_t i = 0; i < cfg.controller_count; i++) cfg.controllers[i] = i + 1;
     snprintf(cfg.address, sizeof cfg.address, "n%" PRIu32 ":9092", io->node_id);
+    if (setup->snapshot_entries) {
+        cfg.host.raft.snapshot_entries = setup->snapshot_entries;
+        cfg.host.raft.snapshot_trailing = setup->snapshot_trailing;
+    }
     return broker_create(io, &cfg, &setup->obs);
 }
 

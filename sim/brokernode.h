@@ -14,6 +14,8 @@
 struct sim_broker_setup {
     uint32_t controllers;
     struct broker_observer obs;
+    uint32_t snapshot_entries;   /* every group's snapshot policy (raft_config); 0: the default */
+    uint32_t snapshot_trailing;
 };
 
 extern const struct rq_node_ops sim_broker_ops;

@@ -400,9 +400,13 @@ static void *mq_init(struct sim *s) {
     struct mq_world *w = calloc(1, sizeof *w);
     RQ_ASSERT(w != NULL);
     w->sim = s;
-    w->setup = (struct sim_broker_setup){
-        .controllers = sim_servers(s), .obs = {.arg = w, .partition_applied = on_partition_applied}};
     struct rq_rng *rng = sim_workload_rng(s);
+    /* Snapshots every 8..256 entries, keeping 0..16 below: partitions read old records back from
+     * the store, and followers far behind catch up from the leader's store, in every run. */
+    w->setup = (struct sim_broker_setup){
+        .controllers = sim_servers(s), .obs = {.arg = w, .partition_applied = on_partition_applied},
+        .snapshot_entries = (uint32_t)rq_rng_range(rng, 8, 256),
+        .snapshot_trailing = (uint32_t)rq_rng_range(rng, 0, 16)};
     w->partitions = (uint32_t)rq_rng_range(rng, 1, MQ_PARTITIONS_MAX);
     w->replication = sim_servers(s) < 3 ? sim_servers(s) : 3;
     w->check = mqcheck_create(w->partitions);
@@ -438,6 +442,14 @@ static void mq_on_heal(struct sim *s, void *arg) {
 
 static void mq_on_end(struct sim *s, void *arg) {
     struct mq_world *w = arg;
+    uint64_t loads = 0, scans = 0;
+    for (uint32_t id = 1; id <= sim_servers(s); id++) {
+        struct broker_stats st;
+        if (sim_node(s, id) == NULL) continue;
+        broker_stats_get(sim_node(s, id), &st);
+        loads += st.fetch_loads;
+        scans += st.scans;
+    }
     if (sim_failed(s)) return;
     if (mqcheck_finish(w->check, w->why) != 0) {
         fail(w, "lost write");
@@ -462,9 +474,10 @@ static void mq_on_end(struct sim *s, void *arg) {
     }
     sim_note(s, 0, "mq: %" PRIu32 " partitions, %" PRIu64 " produced, %" PRIu64 " acknowledged, %"
              PRIu64 " failed, %" PRIu64 " read (%" PRIu64 " seeks back), %" PRIu64
-             " replica records, %" PRIu64 " unchecked",
+             " replica records, %" PRIu64 " unchecked; since the last restart %" PRIu64
+             " fetches from the store, %" PRIu64 " index scans",
              w->partitions, w->produced, w->acked, w->unacked_failures, w->reads, w->rereads,
-             w->replica_records, mqcheck_unchecked(w->check));
+             w->replica_records, mqcheck_unchecked(w->check), loads, scans);
 }
 
 const struct sim_workload sim_workload_mq = {

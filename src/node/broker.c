@@ -107,7 +107,7 @@ static void add_part(struct broker *b, const struct controller_topic *t, uint32_
     /* Listed before the group exists, so that its callbacks find it however early they come. */
     b->parts[cp->group] = part;
     int err = part->pg ? host_group_add(b->host, cp->group, cp->replicas, cp->replica_count,
-                                        HOST_GROUP_LOG_IS_DATA)
+                                        HOST_GROUP_STORED_LOG)
                        : RQ_ENOMEM;
     if (err != 0) {
         b->parts[cp->group] = NULL;
@@ -252,6 +252,38 @@ static void heartbeat(struct broker *b, uint64_t now) {
 
 static void on_ready(void *arg) { reconcile_parts(arg); }
 
+/* Store reads: a fetch's (a request cookie), or a partition's index scan (SCAN_COOKIE | the
+ * scan's generation << 32 | group). */
+#define SCAN_COOKIE (UINT64_C(1) << 63)
+
+static void on_log_read(void *arg, uint32_t group, uint64_t cookie, int err,
+                        const struct raft_entry *entries, uint32_t count) {
+    struct broker *b = arg;
+    if (!(cookie & SCAN_COOKIE)) {
+        broker_fetch_loaded(b, cookie, err, entries, count);
+        return;
+    }
+    part_group_scan_loaded(part_of(b, group)->pg, (uint32_t)(cookie >> 32) & 0x7FFFFFFFu, err,
+                           entries, count);
+}
+
+/* Drives each partition's index scan after a restore, one store read at a time. */
+static void scan_parts(struct broker *b) {
+    for (uint32_t g = CONTROLLER_GROUP_FIRST; g < CONTROLLER_GROUP_LIMIT; g++) {
+        uint64_t from;
+        uint32_t generation;
+        struct broker_part *part = b->parts[g];
+        if (part == NULL || host_raft(b->host, g) == NULL ||
+            !part_group_scan_wanted(part->pg, &from, &generation))
+            continue;
+        uint64_t cookie = SCAN_COOKIE | (uint64_t)(generation & 0x7FFFFFFFu) << 32 | g;
+        part_group_scan_started(part->pg);   /* before: the answer may come inside the call */
+        b->stats.scans++;
+        int err = host_read_log(b->host, g, from, HOST_LOG_READ_ENTRIES_MAX, cookie);
+        if (err != 0) part_group_scan_loaded(part->pg, generation, err, NULL, 0);
+    }
+}
+
 static void on_durable(void *arg, uint32_t group, uint64_t index) {
     struct broker *b = arg;
     const struct raft *r = host_raft(b->host, group);
@@ -283,7 +315,8 @@ struct broker *broker_create(const struct rq_io *io, const struct broker_config 
                                   .pending_timeout_ns = cfg->request_timeout_ns};
     static const struct host_callbacks cb = {.apply = on_apply, .snapshot = on_snapshot,
                                              .restore = on_restore, .ready = on_ready,
-                                             .read = on_read, .durable = on_durable};
+                                             .read = on_read, .durable = on_durable,
+                                             .log_read = on_log_read};
     b->ctl = ctl_group_create(&cc, broker_ctl_done, b);
     b->host = b->ctl ? host_create(io, &hc, &cb, b) : NULL;
     if (b->host == NULL) {
@@ -312,6 +345,7 @@ void broker_on_timer(struct broker *b) {
     if (!host_is_ready(b->host)) return;
     uint64_t now = broker_now(b);
     reconcile_parts(b);
+    scan_parts(b);
     heartbeat(b, now);
     ctl_group_tick(b->ctl, b->host, now);
     for (uint32_t g = 0; g < HOST_GROUP_ID_LIMIT; g++)

@@ -114,6 +114,8 @@ struct broker_stats {
     uint64_t timeouts;
     uint64_t forwards_sent;
     uint64_t forwards_proposed;
+    uint64_t fetch_loads;            /* fetches served from entries read back from the store */
+    uint64_t scans;                  /* store reads rebuilding a partition's index after a restore */
 };
 void broker_stats_get(const struct broker *b, struct broker_stats *out);
 

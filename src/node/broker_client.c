@@ -110,59 +110,89 @@ void broker_part_done(void *arg, uint64_t cookie, const struct part_group_result
     request_free(b, r);
 }
 
-/* ---- fetch ------------------------------------------------------------------------------------- */
+/* ---- fetch ------------------------------------------------------------------------------------- *
+ *
+ * Every fetch is a request in the table while it is served: it may wait for its read index (a
+ * follower), for records (long-poll), or for entries read back from the store (an offset below
+ * what Raft keeps in memory). */
 
-/* Answers a fetch with what the replica has from offset on, and returns 1; with park set, returns
- * 0 instead of answering when there is nothing yet (the caller parks it). */
-static uint32_t serve_fetch(struct broker *b, struct broker_part *part, uint64_t conn,
-                            uint32_t correlation, uint64_t offset, uint32_t max_records,
-                            uint32_t max_bytes, int park) {
-    const struct raft *r = host_raft(b->host, part->group);
+enum { FETCH_LOAD_ENTRIES = 64 };   /* entries one store read brings back for a fetch */
+
+static void answer_fetch(struct broker *b, struct broker_request *w, int err,
+                         struct proto_fetch_builder *fb) {
+    struct broker_part *part = b->parts[w->group];
+    struct proto_fetch_resp m = {.error = err, .log_start = part_group_log_start(part->pg),
+                                 .high_watermark = part_group_state(part->pg)->next_offset};
+    if (err != 0) fb->count = 0, fb->len = 0;
+    size_t n = proto_encode_fetch_resp_raw(payload_buf(b), BROKER_ANSWER_MAX, &m, fb);
+    RQ_ASSERT(n > 0);   /* the records were bounded to leave room for the rest */
+    broker_answer(b, w->conn, PROTO_FETCH_RESP, w->correlation, n);
+    request_free(b, w);
+}
+
+/* Answers w with what the replica has from its offset on, unless there is nothing yet and it may
+ * still wait (final 0), or its entries must first be read back from the store. */
+static void fetch_progress(struct broker *b, struct broker_request *w, int final) {
+    RQ_ASSERT(w->kind == REQ_FETCH && !w->confirming && !w->loading);
+    struct broker_part *part = b->parts[w->group];
+    const struct raft *r = host_raft(b->host, w->group);
     RQ_ASSERT(r != NULL);
     struct proto_fetch_builder fb;
     proto_fetch_builder_init(&fb, b->records, BROKER_ANSWER_MAX - 64);
-    int err = part_group_read(part->pg, r, offset, max_records, max_bytes, &fb);
-    if (err == 0 && fb.count == 0 && park) return 0;
-    const struct partition_sm *sm = part_group_state(part->pg);
-    struct proto_fetch_resp m = {.error = err, .log_start = part_group_log_start(part->pg),
-                                 .high_watermark = sm->next_offset};
-    if (err != 0) fb.count = 0, fb.len = 0;
-    size_t n = proto_encode_fetch_resp_raw(payload_buf(b), BROKER_ANSWER_MAX, &m, &fb);
-    RQ_ASSERT(n > 0);   /* the records were bounded to leave room for the rest */
-    broker_answer(b, conn, PROTO_FETCH_RESP, correlation, n);
-    return 1;
+    uint64_t load_from = 0;
+    int err = part_group_read(part->pg, r, w->offset, w->max_records, w->max_bytes, &fb, &load_from);
+    if (err == PART_GROUP_NEED_LOAD) {
+        uint64_t cookie = cookie_of(b, w);
+        w->loading = 1;   /* before the read: its answer may come inside host_read_log */
+        if (host_read_log(b->host, w->group, load_from, FETCH_LOAD_ENTRIES, cookie) == 0) return;
+        w->loading = 0;
+        err = RQ_EBUSY;   /* too many store reads: the consumer asks again */
+    }
+    if (err == 0 && fb.count == 0 && !final) return;
+    answer_fetch(b, w, err, &fb);
+}
+
+void broker_fetch_loaded(struct broker *b, uint64_t cookie, int err,
+                         const struct raft_entry *entries, uint32_t count) {
+    struct broker_request *w = request_of(b, cookie);
+    if (w == NULL || w->kind != REQ_FETCH || !w->loading) return;
+    w->loading = 0;
+    b->stats.fetch_loads++;
+    struct proto_fetch_builder fb;
+    proto_fetch_builder_init(&fb, b->records, BROKER_ANSWER_MAX - 64);
+    if (err == 0)
+        part_group_read_loaded(entries, count, w->offset, w->max_records, w->max_bytes, &fb);
+    answer_fetch(b, w, err == 0 ? 0 : RQ_EBUSY, &fb);
 }
 
 void broker_fetch_wake(struct broker *b, struct broker_part *part) {
     for (uint32_t i = 0; i < BROKER_REQUESTS_MAX && part->fetch_waiters > 0; i++) {
-        struct broker_request *r = &b->requests[i];
-        if (r->kind != REQ_FETCH || r->group != part->group || r->confirming) continue;
-        if (serve_fetch(b, part, r->conn, r->correlation, r->offset, r->max_records, r->max_bytes, 1))
-            request_free(b, r);
+        struct broker_request *w = &b->requests[i];
+        if (w->kind != REQ_FETCH || w->group != part->group || w->confirming || w->loading) continue;
+        fetch_progress(b, w, 0);
     }
 }
 
 void broker_fetch_confirmed(struct broker *b, uint64_t cookie) {
-    struct broker_request *r = request_of(b, cookie);
-    if (r == NULL || r->kind != REQ_FETCH || !r->confirming) return;
-    r->confirming = 0;
-    if (serve_fetch(b, b->parts[r->group], r->conn, r->correlation, r->offset, r->max_records,
-                    r->max_bytes, r->deadline_ns > broker_now(b)))
-        request_free(b, r);
+    struct broker_request *w = request_of(b, cookie);
+    if (w == NULL || w->kind != REQ_FETCH || !w->confirming) return;
+    w->confirming = 0;
+    fetch_progress(b, w, w->deadline_ns <= broker_now(b));
 }
 
 void broker_requests_tick(struct broker *b, uint64_t now_ns) {
     for (uint32_t i = 0; i < BROKER_REQUESTS_MAX; i++) {
-        struct broker_request *r = &b->requests[i];
-        if (r->kind == REQ_FREE || now_ns < r->deadline_ns) continue;
-        if (r->kind == REQ_FETCH) {
-            serve_fetch(b, b->parts[r->group], r->conn, r->correlation, r->offset, r->max_records,
-                        r->max_bytes, 0);
+        struct broker_request *w = &b->requests[i];
+        if (w->kind == REQ_FREE || now_ns < w->deadline_ns) continue;
+        if (w->kind == REQ_FETCH) {
+            if (w->loading) continue;   /* its store read always completes */
+            w->confirming = 0;          /* no read index came: what this replica has */
+            fetch_progress(b, w, 1);
         } else {
             b->stats.timeouts++;
-            answer_status(b, r->conn, r->answer_type, r->correlation, RQ_ETIMEOUT, 0);
+            answer_status(b, w->conn, w->answer_type, w->correlation, RQ_ETIMEOUT, 0);
+            request_free(b, w);
         }
-        request_free(b, r);
     }
 }
 
@@ -173,7 +203,12 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
     const struct raft *r = part ? host_raft(b->host, part->group) : NULL;
     if (part != NULL && r == NULL) err = RQ_ECLOSED;   /* the replica is recovering */
     if (r != NULL && !m->from_follower && raft_role(r) != RAFT_LEADER) err = RQ_ENOTLEADER;
-    if (r == NULL || err == RQ_ENOTLEADER) {
+    struct broker_request *w = NULL;
+    if (r != NULL && err != RQ_ENOTLEADER) {
+        w = request_new(b, REQ_FETCH, conn, correlation, PROTO_FETCH_RESP);
+        if (w == NULL) err = RQ_EBUSY;
+    }
+    if (w == NULL) {
         struct proto_fetch_resp a = {.error = err, .leader_hint = r ? raft_leader(r) : 0};
         struct proto_fetch_builder none;
         proto_fetch_builder_init(&none, NULL, 0);
@@ -181,31 +216,23 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
                       proto_encode_fetch_resp_raw(payload_buf(b), BROKER_ANSWER_MAX, &a, &none));
         return;
     }
-    /* A follower first learns the leader's commit index (ReadIndex) and applies that far, so that
-     * it answers with everything committed before the fetch arrived, as the leader would. */
-    int confirm = raft_role(r) != RAFT_LEADER;
-    int park = m->max_wait_ms > 0;
-    if (!confirm &&
-        serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, park))
-        return;
-    struct broker_request *w = request_new(b, REQ_FETCH, conn, correlation, PROTO_FETCH_RESP);
-    if (w == NULL) {   /* no room to wait: what this replica has, now */
-        serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, 0);
-        return;
-    }
     w->group = part->group;
     w->offset = m->offset;
     w->max_records = m->max_records;
     w->max_bytes = m->max_bytes;
     w->deadline_ns = broker_now(b) + (uint64_t)m->max_wait_ms * 1000000u;
-    w->confirming = (uint8_t)confirm;
     part->fetch_waiters++;
+    /* A follower first learns the leader's commit index (ReadIndex) and applies that far, so that
+     * it answers with everything committed before the fetch arrived, as the leader would. */
+    if (raft_role(r) == RAFT_LEADER) {
+        fetch_progress(b, w, m->max_wait_ms == 0);
+        return;
+    }
     uint64_t cookie = cookie_of(b, w);
-    /* The read may be confirmed (and the request served and freed) inside host_read. */
-    if (confirm && host_read(b->host, part->group, cookie) != 0 && request_of(b, cookie) == w) {
+    w->confirming = 1;   /* the read may be confirmed (and served) inside host_read */
+    if (host_read(b->host, part->group, cookie) != 0 && request_of(b, cookie) == w) {
         w->confirming = 0;   /* no leader known, or too many reads: what this replica has */
-        if (serve_fetch(b, part, conn, correlation, m->offset, m->max_records, m->max_bytes, park))
-            request_free(b, w);
+        fetch_progress(b, w, m->max_wait_ms == 0);
     }
 }
 

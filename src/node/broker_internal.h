@@ -30,6 +30,7 @@ struct broker_request {
     uint64_t deadline_ns;
     /* REQ_FETCH: the parked fetch */
     uint8_t confirming;              /* a follower waits for its read index (ReadIndex) */
+    uint8_t loading;                 /* its entries are being read back from the store */
     uint32_t group;
     uint64_t offset;
     uint32_t max_records;
@@ -62,6 +63,9 @@ void broker_answer(struct broker *b, uint64_t conn, uint8_t type, uint32_t corre
                    size_t payload_size);   /* the payload is at b->answer + PROTO_FRAME_HEADER */
 void broker_ctl_done(void *arg, uint64_t cookie, const struct controller_result *res);
 void broker_part_done(void *arg, uint64_t cookie, const struct part_group_result *res);
+/* The store read for the fetch `cookie` finished (host cb.log_read). */
+void broker_fetch_loaded(struct broker *b, uint64_t cookie, int err,
+                         const struct raft_entry *entries, uint32_t count);
 /* A follower's read index for the fetch `cookie` is applied: it may be served now. */
 void broker_fetch_confirmed(struct broker *b, uint64_t cookie);
 /* The group applied entries: parked fetches for it may be served now. */

@@ -2,6 +2,7 @@
 #include "node/partition_group.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/assert.h"
 #include "base/errors.h"
@@ -29,6 +30,14 @@ struct part_group {
     uint32_t batch_cap;
     uint64_t readable_from;       /* the first offset whose batch is indexed */
     uint64_t unindexed;           /* batches past PART_GROUP_BATCHES_MAX: not readable */
+    /* Rebuilding the index below a restored image (part_group_scan_*). */
+    uint64_t scan_to;             /* the image's Raft index; 0: no scan */
+    uint64_t scan_next;
+    int scan_busy;
+    uint32_t scan_generation;     /* +1 at every restore */
+    struct batch_pos *prefix;
+    uint32_t prefix_count;
+    uint32_t prefix_cap;
     uint8_t entry[RAFT_ENTRY_DATA_MAX];
 };
 
@@ -53,6 +62,7 @@ struct part_group *part_group_create(uint32_t group, uint64_t pending_timeout_ns
 void part_group_destroy(struct part_group *pg) {
     if (pg == NULL) return;
     free(pg->batches);
+    free(pg->prefix);
     free(pg->tip);
     free(pg->sm);
     free(pg);
@@ -177,9 +187,14 @@ void part_group_restore(struct part_group *pg, uint64_t index, const uint8_t *im
     } else {
         tmp->stats = pg->sm->stats;
         partition_sm_copy(pg->sm, tmp);
-        pg->batch_count = 0;   /* the records below the image are not in this log */
+        pg->batch_count = 0;   /* the batches below the image: found again in the store */
         pg->unindexed = 0;
         pg->readable_from = tmp->next_offset;
+        pg->scan_to = index;
+        pg->scan_next = 1;
+        pg->scan_busy = 0;
+        pg->scan_generation = (pg->scan_generation + 1) & 0x7FFFFFFFu;   /* 31 bits: a cookie's */
+        pg->prefix_count = 0;
     }
     free(tmp);
 }
@@ -208,32 +223,120 @@ static uint32_t batch_of(const struct part_group *pg, uint64_t offset) {
     return lo;
 }
 
-/* Copies one batch's records from `offset` on into b; returns 0 to go on, 1 when full. */
-static int read_batch(const struct batch_pos *pos, const struct raft_entry *e, uint64_t offset,
-                      uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b) {
-    struct partition_entry pe;
-    int err = partition_entry_decode(e->data, e->data_size, &pe);
-    RQ_ASSERT(err == 0 && pe.records.count == pos->count);   /* it was applied as a batch */
+/* Copies the records of a batch at base_offset from `offset` on into b; returns 0 to go on, 1
+ * when full. */
+static int copy_records(const struct proto_records *rs, uint64_t base_offset, uint64_t offset,
+                        uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b) {
     size_t cursor = 0, start = 0;
     struct proto_record rec;
-    for (uint64_t o = pos->base_offset; proto_record_next(&pe.records, &cursor, &rec);
-         o++, start = cursor) {
+    for (uint64_t o = base_offset; proto_record_next(rs, &cursor, &rec); o++, start = cursor) {
         if (o < offset) continue;
         size_t size = cursor - start;
         if (b->count == max_records || (b->count > 0 && b->len + size > max_bytes)) return 1;
-        if (proto_fetch_add(b, o, pe.records.data + start, size) != 0) return 1;
+        if (proto_fetch_add(b, o, rs->data + start, size) != 0) return 1;
     }
     return 0;
 }
 
+/* The records of a committed entry, if it holds any (a BATCH its leader gave offsets). */
+static int records_of(const struct raft_entry *e, struct partition_entry *pe) {
+    return e->type == RAFT_ENTRY_NORMAL && partition_entry_decode(e->data, e->data_size, pe) == 0 &&
+           pe->base_offset != PARTITION_NO_OFFSET;
+}
+
 int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
-                    uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b) {
-    if (offset < part_group_log_start(pg)) return RQ_ERANGE;
+                    uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b,
+                    uint64_t *load_from) {
+    if (offset < part_group_log_start(pg)) return pg->scan_to ? RQ_EBUSY : RQ_ERANGE;
     if (offset >= pg->sm->next_offset || pg->batch_count == 0) return 0;
     for (uint32_t i = batch_of(pg, offset); i < pg->batch_count; i++) {
-        const struct raft_entry *e = raft_entry_at(r, pg->batches[i].index);
-        RQ_ASSERT(e != NULL);   /* a group whose log is its data keeps every entry */
-        if (read_batch(&pg->batches[i], e, offset, max_records, max_bytes, b)) break;
+        const struct batch_pos *pos = &pg->batches[i];
+        const struct raft_entry *e = raft_entry_at(r, pos->index);
+        if (e == NULL) {   /* below Raft's memory: in the store */
+            if (b->count > 0) return 0;   /* what memory had first; the reader asks again */
+            *load_from = pos->index;
+            return PART_GROUP_NEED_LOAD;
+        }
+        struct partition_entry pe;
+        int ok = records_of(e, &pe);
+        RQ_ASSERT(ok && pe.base_offset == pos->base_offset && pe.records.count == pos->count);
+        if (copy_records(&pe.records, pos->base_offset, offset, max_records, max_bytes, b)) break;
     }
     return 0;
 }
+
+void part_group_read_loaded(const struct raft_entry *entries, uint32_t count, uint64_t offset,
+                            uint32_t max_records, uint32_t max_bytes,
+                            struct proto_fetch_builder *b) {
+    for (uint32_t i = 0; i < count; i++) {
+        struct partition_entry pe;
+        if (!records_of(&entries[i], &pe) || pe.base_offset + pe.records.count <= offset) continue;
+        if (copy_records(&pe.records, pe.base_offset, offset, max_records, max_bytes, b)) return;
+    }
+}
+
+/* ---- the index below a restored image ---- */
+
+int part_group_scan_wanted(const struct part_group *pg, uint64_t *from, uint32_t *generation) {
+    if (pg->scan_to == 0 || pg->scan_busy) return 0;
+    *from = pg->scan_next;
+    *generation = pg->scan_generation;
+    return 1;
+}
+
+void part_group_scan_started(struct part_group *pg) { pg->scan_busy = 1; }
+
+/* The scan is over: the batches found go in front of those applied since (or are dropped, with
+ * what is below the image left unreadable, if they do not meet them or memory runs out). */
+static void scan_finish(struct part_group *pg) {
+    uint32_t n = pg->prefix_count + pg->batch_count;
+    uint64_t end = pg->prefix_count ? pg->prefix[pg->prefix_count - 1].base_offset +
+                                          pg->prefix[pg->prefix_count - 1].count
+                                    : 0;
+    struct batch_pos *all = NULL;
+    if (pg->prefix_count > 0 && end == pg->readable_from && n <= PART_GROUP_BATCHES_MAX)
+        all = malloc((size_t)n * sizeof *all);
+    if (all != NULL) {
+        memcpy(all, pg->prefix, pg->prefix_count * sizeof *all);
+        if (pg->batch_count) memcpy(all + pg->prefix_count, pg->batches, pg->batch_count * sizeof *all);
+        free(pg->batches);
+        pg->batches = all;
+        pg->batch_count = pg->batch_cap = n;
+        pg->readable_from = pg->prefix[0].base_offset;
+    }
+    free(pg->prefix);
+    pg->prefix = NULL;
+    pg->prefix_count = pg->prefix_cap = 0;
+    pg->scan_to = 0;
+}
+
+static int prefix_push(struct part_group *pg, uint64_t index, uint64_t base_offset, uint32_t count) {
+    if (pg->prefix_count == pg->prefix_cap) {
+        uint32_t cap = pg->prefix_cap ? 2 * pg->prefix_cap : 64;
+        struct batch_pos *p = cap <= PART_GROUP_BATCHES_MAX ? realloc(pg->prefix, cap * sizeof *p)
+                                                            : NULL;
+        if (p == NULL) return RQ_ENOMEM;
+        pg->prefix = p;
+        pg->prefix_cap = cap;
+    }
+    pg->prefix[pg->prefix_count++] = (struct batch_pos){index, base_offset, count};
+    return 0;
+}
+
+void part_group_scan_loaded(struct part_group *pg, uint32_t generation, int err,
+                            const struct raft_entry *entries, uint32_t count) {
+    if (generation != pg->scan_generation || !pg->scan_busy) return;   /* a restore started over */
+    pg->scan_busy = 0;
+    if (err == RQ_EBUSY) return;   /* the store was busy: part_group_scan_wanted asks again */
+    for (uint32_t i = 0; err == 0 && i < count && entries[i].index <= pg->scan_to; i++) {
+        struct partition_entry pe;
+        if (records_of(&entries[i], &pe))
+            err = prefix_push(pg, entries[i].index, pe.base_offset, pe.records.count);
+        pg->scan_next = entries[i].index + 1;
+    }
+    if (err != 0 || count == 0 || pg->scan_next > pg->scan_to) {
+        if (err != 0) pg->prefix_count = 0;   /* nothing below the image is readable here */
+        scan_finish(pg);
+    }
+}
+

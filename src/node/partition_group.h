@@ -25,10 +25,9 @@
  * holds it (then the entry's index is answered again at apply, with RQ_ENOTLEADER, to nobody:
  * the client was answered already).
  *
- * Reads come from the entries Raft holds in memory: the node runs partition groups without
- * snapshots (host HOST_GROUP_LOG_IS_DATA), so those are the whole log, bounded by the Raft log's
- * memory bound. Reading older entries back from the store, for retention and for followers far
- * behind, is not built. */
+ * Reads come from the entries Raft holds in memory, and from the store below them (the node runs
+ * partition groups as host HOST_GROUP_STORED_LOG: snapshots bound Raft's memory, the store keeps
+ * the log). */
 #ifndef RQ_NODE_PARTITION_GROUP_H
 #define RQ_NODE_PARTITION_GROUP_H
 
@@ -68,16 +67,41 @@ void part_group_tick(struct part_group *pg, uint64_t now_ns);
  * proposals at or below it, still in r's log, are answered. */
 void part_group_durable(struct part_group *pg, const struct raft *r, uint64_t index);
 
-enum { PART_GROUP_BATCHES_MAX = 1 << 16 };   /* batches indexed: the Raft log's default bound */
+enum {
+    PART_GROUP_BATCHES_MAX = 1 << 20,   /* batches indexed (24 bytes each) */
+    PART_GROUP_NEED_LOAD = 1,           /* part_group_read: the entries are in the store only */
+};
 
 /* Appends to b the committed records from `offset` on, at most max_records of them and, after
- * the first, at most max_bytes of record bytes; r is the group's Raft state (its log). Returns 0
- * (no records at or past the high watermark) or RQ_ERANGE when offset is below the log start.
- * An offset past the end is not refused: a replica that has not applied everything committed yet
- * (a follower, or a new leader) cannot tell "past the end" from "not here yet", so the reader
- * waits as at the end. */
+ * the first, at most max_bytes of record bytes, from the entries r (the group's Raft state) holds
+ * in memory. Returns 0 (no records at or past the high watermark), RQ_ERANGE when offset is below
+ * the log start, RQ_EBUSY while the offsets below a restored image are being found again (see
+ * part_group_scan_wanted), or PART_GROUP_NEED_LOAD with *load_from when the first entry wanted
+ * is no longer in memory: read entries from there with host_read_log and hand them to
+ * part_group_read_loaded. An offset past the end is not refused: a replica that has not applied
+ * everything committed yet (a follower, or a new leader) cannot tell "past the end" from "not
+ * here yet", so the reader waits as at the end. */
 int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
-                    uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b);
+                    uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b,
+                    uint64_t *load_from);
+/* The same from committed entries read back from the stored log (each BATCH entry says where
+ * its records are, partition.h), with the same bounds. */
+void part_group_read_loaded(const struct raft_entry *entries, uint32_t count, uint64_t offset,
+                            uint32_t max_records, uint32_t max_bytes,
+                            struct proto_fetch_builder *b);
+
+/* After the state machine is restored from an image, the index of the batches below it is
+ * rebuilt from the stored log: while part_group_scan_wanted says so (1, with the Raft index to
+ * read from), the owner reads entries with host_read_log and hands them to part_group_scan_loaded
+ * (err: host_read_log's; RQ_EBUSY: asked again later; any other, e.g. RQ_ERANGE when the stored
+ * log does not start at 1, ends the scan: what is below the image is then unreadable on this
+ * replica). part_group_scan_started marks a read as in flight. */
+int part_group_scan_wanted(const struct part_group *pg, uint64_t *from, uint32_t *generation);
+void part_group_scan_started(struct part_group *pg);
+/* generation: part_group_scan_wanted's (an answer for a scan a later restore replaced is
+ * ignored). */
+void part_group_scan_loaded(struct part_group *pg, uint32_t generation, int err,
+                            const struct raft_entry *entries, uint32_t count);
 /* The first offset part_group_read can serve (the log start, or the offset the state machine
  * was restored at: the records below a restored image are not in this replica's log). */
 uint64_t part_group_log_start(const struct part_group *pg);

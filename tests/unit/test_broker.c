@@ -482,6 +482,72 @@ START_TEST(acks_one_is_answered_at_the_leaders_durable_append) {
 }
 END_TEST
 
+/* Reads all of partition 0 from `from` at server `to`, one fetch after another (at most 200
+ * records); returns how many, checking the values are "r<offset>". */
+static uint32_t read_all(uint32_t to, uint64_t from, uint64_t end) {
+    uint64_t next = from;
+    for (int tries = 0; tries < 200 && next < end; tries++) {
+        struct proto_msg m = await(send_fetch(to, 0, next, 0, 0));
+        if (m.u.fetch_resp.error == RQ_EBUSY || m.u.fetch_resp.error == RQ_ECLOSED) {
+            sim_run_until(sim, sim_now(sim) + 50 * MS);
+            continue;
+        }
+        ck_assert_int_eq(m.u.fetch_resp.error, 0);
+        size_t cur = 0;
+        struct proto_record r;
+        while (proto_record_next(&m.u.fetch_resp.records, &cur, &r)) {
+            char want[16];
+            snprintf(want, sizeof want, "r%llu", (unsigned long long)r.offset);
+            ck_assert_uint_eq(r.offset, next);
+            ck_assert_uint_eq(r.value.size, strlen(want));
+            ck_assert_mem_eq(r.value.data, want, r.value.size);
+            next++;
+        }
+    }
+    return (uint32_t)(next - from);
+}
+
+/* With a snapshot every 8 entries, Raft keeps only the last few entries in memory: older records
+ * are read back from the store (the entries say where their records are), also after every
+ * broker restarted from its snapshot and found its offsets again in its stored log. */
+START_TEST(old_records_are_read_back_from_the_store) {
+    setup.snapshot_entries = 8;
+    setup.snapshot_trailing = 0;
+    start(17);
+    uint32_t ctl = controller_leader(), hint;
+    ck_assert_int_eq(create_topic(ctl, 1, &hint), 0);
+    uint32_t leader = partition_leader(0);
+    for (uint32_t i = 0; i < 60; i++) {
+        char value[16];
+        snprintf(value, sizeof value, "r%u", i);
+        const char *one[] = {value};
+        struct proto_msg m = produce(leader, 0, 0, 0, one, 1);
+        ck_assert_int_eq(m.u.produce_resp.error, 0);
+        ck_assert_uint_eq(m.u.produce_resp.base_offset, i);
+    }
+    leader = actual_leader(0);
+    ck_assert_uint_eq(read_all(leader, 0, 60), 60);
+    struct broker_stats st;
+    broker_stats_get(sim_node(sim, leader), &st);
+    ck_assert_uint_gt(st.fetch_loads, 0);
+    for (uint32_t id = 1; id <= SERVERS; id++) sim_crash_restart(sim, id, 1, 50 * MS);
+    sim_run_until(sim, sim_now(sim) + 2000 * MS);
+    leader = partition_leader(0);
+    for (int tries = 0; tries < 50 && actual_leader(0) == 0; tries++)
+        sim_run_until(sim, sim_now(sim) + 100 * MS);
+    leader = actual_leader(0);
+    ck_assert_uint_eq(read_all(leader, 0, 60), 60);
+    uint64_t scans = 0;
+    for (uint32_t id = 1; id <= SERVERS; id++) {
+        broker_stats_get(sim_node(sim, id), &st);
+        scans += st.scans;
+    }
+    ck_assert_uint_gt(scans, 0);
+    setup.snapshot_entries = 0;
+    sim_destroy(sim);
+}
+END_TEST
+
 /* Every broker restarts from its disk: the partitions' groups come back and keep their records. */
 START_TEST(restart_finds_partitions_again) {
     start(14);
@@ -518,6 +584,7 @@ int main(void) {
     tcase_add_test(tc, restart_finds_partitions_again);
     tcase_add_test(tc, garbage_never_stops_a_broker);
     tcase_add_test(tc, acks_one_is_answered_at_the_leaders_durable_append);
+    tcase_add_test(tc, old_records_are_read_back_from_the_store);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }

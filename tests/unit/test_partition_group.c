@@ -155,9 +155,11 @@ START_TEST(offsets_duplicates_and_replicas) {
 }
 END_TEST
 
-/* A replica restored from an image holds no records below it: reads there are out of range, reads
- * from the image's next offset on are served (none yet). */
-START_TEST(reads_below_a_restored_image_are_out_of_range) {
+/* A replica restored from an image finds the batches below it again in its stored log (each
+ * entry says where its records are): until the scan is done reads below wait (RQ_EBUSY); after
+ * it they are found, or, when the stored log no longer has them (a snapshot installed from the
+ * leader), are out of range. Reads from the image's next offset on are served (none yet). */
+START_TEST(reads_below_a_restored_image) {
     struct proto_record_in recs[3] = {{.value = {(const uint8_t *)"a", 1}},
                                       {.value = {(const uint8_t *)"b", 1}},
                                       {.value = {(const uint8_t *)"c", 1}}};
@@ -176,15 +178,42 @@ START_TEST(reads_below_a_restored_image_are_out_of_range) {
     uint8_t *image = malloc(PARTITION_IMAGE_MAX);
     size_t size = partition_sm_image(sm, image, PARTITION_IMAGE_MAX);
     struct part_group *pg = part_group_create(1, 1, done, NULL);
+    struct proto_fetch_builder b;
+    uint8_t scratch[256];
+    uint64_t from, load_from = 0;
+    uint32_t gen;
+    /* The stored log holds the entry: found again. */
     part_group_restore(pg, 1, image, size);
     ck_assert_uint_eq(part_group_bad_images(pg), 0);
     ck_assert_uint_eq(part_group_log_start(pg), 3);
-    struct proto_fetch_builder b;
-    uint8_t scratch[256];
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, &b), RQ_ERANGE);
-    ck_assert_int_eq(part_group_read(pg, NULL, 3, 10, 100, &b), 0);
-    ck_assert_int_eq(part_group_read(pg, NULL, 9, 10, 100, &b), 0);   /* past the end: waits */
+    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, &b, &load_from), RQ_EBUSY);
+    ck_assert(part_group_scan_wanted(pg, &from, &gen));
+    ck_assert_uint_eq(from, 1);
+    part_group_scan_started(pg);
+    ck_assert(!part_group_scan_wanted(pg, &from, &gen));   /* one read at a time */
+    struct raft_entry stored = {.index = 1, .term = 1, .type = RAFT_ENTRY_NORMAL,
+                                .data_size = (uint32_t)n, .data = entry};
+    part_group_scan_loaded(pg, gen + 1, 0, &stored, 1);   /* a stale scan's answer: ignored */
+    part_group_scan_loaded(pg, gen, 0, &stored, 1);
+    ck_assert(!part_group_scan_wanted(pg, &from, &gen));
+    ck_assert_uint_eq(part_group_log_start(pg), 0);
+    part_group_read_loaded(&stored, 1, 1, 10, 100, &b);   /* what a store read gives back */
+    ck_assert_uint_eq(b.count, 2);
+    ck_assert_uint_eq(b.last_offset, 2);
+    /* The stored log starts above 1: nothing below the image here. */
+    part_group_restore(pg, 1, image, size);
+    ck_assert(part_group_scan_wanted(pg, &from, &gen));
+    part_group_scan_started(pg);
+    part_group_scan_loaded(pg, gen, RQ_EBUSY, NULL, 0);   /* the store was busy: again */
+    ck_assert(part_group_scan_wanted(pg, &from, &gen));
+    part_group_scan_started(pg);
+    part_group_scan_loaded(pg, gen, RQ_ERANGE, NULL, 0);
+    ck_assert(!part_group_scan_wanted(pg, &from, &gen));
+    proto_fetch_builder_init(&b, scratch, sizeof scratch);
+    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, &b, &load_from), RQ_ERANGE);
+    ck_assert_int_eq(part_group_read(pg, NULL, 3, 10, 100, &b, &load_from), 0);
+    ck_assert_int_eq(part_group_read(pg, NULL, 9, 10, 100, &b, &load_from), 0);   /* waits */
     ck_assert_uint_eq(b.count, 0);
     part_group_destroy(pg);
     free(image);
@@ -197,7 +226,7 @@ int main(void) {
     TCase *tc = tcase_create("partition on raft");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, offsets_duplicates_and_replicas);
-    tcase_add_test(tc, reads_below_a_restored_image_are_out_of_range);
+    tcase_add_test(tc, reads_below_a_restored_image);
     suite_add_tcase(su, tc);
     return run_suites(srunner_create(su));
 }
