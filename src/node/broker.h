@@ -8,8 +8,9 @@
  * it some other way, are not built). Whenever that state shows a partition placed on this node,
  * the broker adds the partition's group (group id from the controller, bootstrap voters = the
  * partition's replica set) to its host; at a restart the groups come back the same way as the
- * controller's state is recovered, each finding its files by its id. Partition groups are never
- * snapshotted: the log is the data (node/partition_group.h).
+ * controller's state is recovered, each finding its files by its id. A partition's log is its
+ * data: its snapshots bound only Raft's memory, the store keeps the log (HOST_GROUP_STORED_LOG;
+ * fetches below Raft's memory read the store, node/partition_group.h).
  *
  * Membership in the cluster. Each broker registers with the controller (REGISTER, a new epoch per
  * process start) and then heartbeats every heartbeat_every_ns; the controller's leader marks
