@@ -161,7 +161,8 @@ void broker_fetch_loaded(struct broker *b, uint64_t cookie, int err,
     struct proto_fetch_builder fb;
     proto_fetch_builder_init(&fb, b->records, BROKER_ANSWER_MAX - 64);
     if (err == 0)
-        part_group_read_loaded(entries, count, w->offset, w->max_records, w->max_bytes, &fb);
+        part_group_read_loaded(b->parts[w->group]->pg, entries, count, w->offset, w->max_records,
+                               w->max_bytes, &fb);
     answer_fetch(b, w, err == 0 ? 0 : RQ_EBUSY, &fb);
 }
 

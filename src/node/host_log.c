@@ -208,7 +208,11 @@ int host_read_log(struct host *h, uint32_t group, uint64_t from, uint32_t count,
     if (h->log_reads >= HOST_LOG_READS_MAX) return RQ_EBUSY;
     uint64_t first, last;
     store_range(h->store, g->id, &first, &last);
+    /* Committed, and durable here: above its durable index this node's store may still hold old
+     * entries that a truncation has not replaced yet, even below the commit index (a follower
+     * learns the commit index from its leader before its own log is on disk). */
     uint64_t upto = raft_commit(g->raft) < last ? raft_commit(g->raft) : last;
+    if (raft_durable_index(g->raft) < upto) upto = raft_durable_index(g->raft);
     if (from < first || from > upto) return RQ_ERANGE;
     uint64_t left = upto - from + 1;
     struct host_log_read q = {.kind = LOG_READ_CALLER, .from = from,

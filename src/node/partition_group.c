@@ -265,12 +265,14 @@ int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t 
     return 0;
 }
 
-void part_group_read_loaded(const struct raft_entry *entries, uint32_t count, uint64_t offset,
-                            uint32_t max_records, uint32_t max_bytes,
-                            struct proto_fetch_builder *b) {
+void part_group_read_loaded(const struct part_group *pg, const struct raft_entry *entries,
+                            uint32_t count, uint64_t offset, uint32_t max_records,
+                            uint32_t max_bytes, struct proto_fetch_builder *b) {
+    uint64_t end = pg->sm->next_offset;
     for (uint32_t i = 0; i < count; i++) {
         struct partition_entry pe;
         if (!records_of(&entries[i], &pe) || pe.base_offset + pe.records.count <= offset) continue;
+        if (pe.base_offset + pe.records.count > end) return;   /* not applied here yet */
         if (copy_records(&pe.records, pe.base_offset, offset, max_records, max_bytes, b)) return;
     }
 }

@@ -85,10 +85,12 @@ int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t 
                     uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b,
                     uint64_t *load_from);
 /* The same from committed entries read back from the stored log (each BATCH entry says where
- * its records are, partition.h), with the same bounds. */
-void part_group_read_loaded(const struct raft_entry *entries, uint32_t count, uint64_t offset,
-                            uint32_t max_records, uint32_t max_bytes,
-                            struct proto_fetch_builder *b);
+ * its records are, partition.h), with the same bounds, and below the high watermark (the
+ * replica's applied end, part_group_state's next_offset: entries committed but not yet applied
+ * are left for the next fetch). */
+void part_group_read_loaded(const struct part_group *pg, const struct raft_entry *entries,
+                            uint32_t count, uint64_t offset, uint32_t max_records,
+                            uint32_t max_bytes, struct proto_fetch_builder *b);
 
 /* After the state machine is restored from an image, the index of the batches below it is
  * rebuilt from the stored log: while part_group_scan_wanted says so (1, with the Raft index to

@@ -198,7 +198,7 @@ START_TEST(reads_below_a_restored_image) {
     part_group_scan_loaded(pg, gen, 0, &stored, 1);
     ck_assert(!part_group_scan_wanted(pg, &from, &gen));
     ck_assert_uint_eq(part_group_log_start(pg), 0);
-    part_group_read_loaded(&stored, 1, 1, 10, 100, &b);   /* what a store read gives back */
+    part_group_read_loaded(pg, &stored, 1, 1, 10, 100, &b);   /* what a store read gives back */
     ck_assert_uint_eq(b.count, 2);
     ck_assert_uint_eq(b.last_offset, 2);
     /* The stored log starts above 1: nothing below the image here. */
