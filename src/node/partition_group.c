@@ -29,7 +29,7 @@ struct part_group {
     uint32_t batch_count;
     uint32_t batch_cap;
     uint64_t readable_from;       /* the first offset whose batch is indexed */
-    uint64_t unindexed;           /* batches past PART_GROUP_BATCHES_MAX: not readable */
+    uint64_t unindexed;           /* batches not indexed for want of memory: not readable */
     /* Rebuilding the index below a restored image (part_group_scan_*). */
     uint64_t scan_to;             /* the image's Raft index; 0: no scan */
     uint64_t scan_next;
@@ -129,9 +129,19 @@ void part_group_durable(struct part_group *pg, const struct raft *r, uint64_t in
     }
 }
 
-/* Indexes an applied batch (bounded: beyond the bound its records cannot be read, counted). */
+/* Indexes an applied batch. The index holds the newest PART_GROUP_BATCHES_MAX batches: when it is
+ * full the older half is dropped, and the records it indexed fall below part_group_log_start on
+ * this replica (RQ_ERANGE), so that the newest records are always readable (a full index that
+ * refused new batches left a reader at the tail with empty answers for ever). Without memory to
+ * grow, a batch is not indexed and neither is any later one (counted: unindexed). */
 static void index_batch(struct part_group *pg, uint64_t index, uint64_t base_offset,
                         uint32_t count) {
+    if (pg->batch_count == PART_GROUP_BATCHES_MAX) {
+        uint32_t keep = PART_GROUP_BATCHES_MAX / 2;
+        memmove(pg->batches, pg->batches + (pg->batch_count - keep), keep * sizeof *pg->batches);
+        pg->batch_count = keep;
+        pg->readable_from = pg->batches[0].base_offset;
+    }
     if (pg->batch_count == pg->batch_cap) {
         uint32_t cap = pg->batch_cap ? 2 * pg->batch_cap : 64;
         if (cap > PART_GROUP_BATCHES_MAX) cap = PART_GROUP_BATCHES_MAX;

@@ -68,7 +68,9 @@ void part_group_tick(struct part_group *pg, uint64_t now_ns);
 void part_group_durable(struct part_group *pg, const struct raft *r, uint64_t index);
 
 enum {
-    PART_GROUP_BATCHES_MAX = 1 << 20,   /* batches indexed (24 bytes each) */
+    PART_GROUP_BATCHES_MAX = 1 << 20,   /* batches indexed (24 bytes each): the newest; when
+                                           full, the records of the older half are no longer
+                                           readable here (below part_group_log_start) */
     PART_GROUP_NEED_LOAD = 1,           /* part_group_read: the entries are in the store only */
 };
 

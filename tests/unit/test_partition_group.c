@@ -221,12 +221,73 @@ START_TEST(reads_below_a_restored_image) {
 }
 END_TEST
 
+/* The index of batches is bounded (PART_GROUP_BATCHES_MAX): past the bound the newest batches are
+ * still served (the entry part_group_read sends the reader to, below Raft's memory, here an empty
+ * log, holds the record), and the older half is below the log start. Before, batches past the
+ * bound were not indexed: a reader at the tail was sent to the last indexed entry, 100 entries
+ * below its offset, and got empty answers for ever. */
+START_TEST(records_past_the_index_bound_are_served) {
+    struct proto_record_in rec = {.value = {(const uint8_t *)"v", 1}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = PROTO_ACKS_ALL,
+                                    .records = {.count = 1}};
+    uint8_t buf[256];
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, buf,
+                                  proto_encode_produce_req(buf, sizeof buf, &req, &rec), &m), 0);
+    enum { PAST = 100, COUNT = PART_GROUP_BATCHES_MAX + PAST };
+    struct part_group *pg = part_group_create(1, 1, done, NULL);
+    static uint8_t entries[PAST + 64][64];
+    static struct raft_entry stored[PAST + 64];
+    const uint32_t kept_from = PART_GROUP_BATCHES_MAX - 64;   /* entries kept as "the store" */
+    for (uint32_t i = 0; i < COUNT; i++) {
+        uint8_t e[64];
+        uint8_t *data = i >= kept_from ? entries[i - kept_from] : e;
+        size_t n = partition_entry_encode(data, 64, i, 0, 0, 1, &m.u.produce_req.records);
+        struct raft_entry re = {.index = i + 1, .term = 1, .type = RAFT_ENTRY_NORMAL,
+                                .data_size = (uint32_t)n, .data = data};
+        part_group_apply(pg, &re, NULL);
+        if (i >= kept_from) stored[i - kept_from] = re;
+    }
+    ck_assert_uint_eq(part_group_state(pg)->next_offset, COUNT);
+    struct raft_config cfg;
+    raft_config_default(&cfg);
+    cfg.id = 1;
+    cfg.group = 1;
+    cfg.voters[0] = 1;
+    cfg.voter_count = 1;
+    struct raft *r = raft_create(&cfg, 0, 0);   /* an empty log: every entry is in the store */
+    struct proto_fetch_builder b;
+    uint8_t scratch[256];
+    uint64_t load_from = 0, offset = COUNT - 1;
+    proto_fetch_builder_init(&b, scratch, sizeof scratch);
+    ck_assert_int_eq(part_group_read(pg, r, offset, 10, 100, &b, &load_from), PART_GROUP_NEED_LOAD);
+    /* What the broker reads back: 64 entries from load_from (here, from those kept above). */
+    uint64_t first = stored[0].index;
+    ck_assert_uint_ge(load_from, first);
+    ck_assert_uint_le(load_from, stored[PAST + 63].index);
+    uint32_t at = (uint32_t)(load_from - first);
+    uint32_t count = PAST + 64 - at < 64 ? PAST + 64 - at : 64;
+    part_group_read_loaded(pg, &stored[at], count, offset, 10, 100, &b);
+    ck_assert_uint_eq(b.count, 1);
+    ck_assert_uint_eq(b.last_offset, offset);
+    ck_assert_uint_eq(part_group_log_start(pg), PART_GROUP_BATCHES_MAX / 2);
+    proto_fetch_builder_init(&b, scratch, sizeof scratch);
+    ck_assert_int_eq(part_group_read(pg, r, 0, 10, 100, &b, &load_from), RQ_ERANGE);
+    ck_assert_int_eq(part_group_read(pg, r, PART_GROUP_BATCHES_MAX / 2, 10, 100, &b, &load_from),
+                     PART_GROUP_NEED_LOAD);
+    ck_assert_uint_eq(load_from, PART_GROUP_BATCHES_MAX / 2 + 1);
+    raft_destroy(r);
+    part_group_destroy(pg);
+}
+END_TEST
+
 int main(void) {
     Suite *su = suite_create("partition_group");
     TCase *tc = tcase_create("partition on raft");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, offsets_duplicates_and_replicas);
     tcase_add_test(tc, reads_below_a_restored_image);
+    tcase_add_test(tc, records_past_the_index_bound_are_served);
     suite_add_tcase(su, tc);
     return run_suites(srunner_create(su));
 }
