@@ -14,6 +14,7 @@
 #include "base/assert.h"
 #include "base/errors.h"
 #include "base/rng.h"
+#include "meta/controller.h"
 #include "node/broker.h"
 #include "proto/frame.h"
 #include "sim/brokernode.h"
@@ -484,10 +485,10 @@ END_TEST
 
 /* Reads all of partition 0 from `from` at server `to`, one fetch after another (at most 200
  * records); returns how many, checking the values are "r<offset>". */
-static uint32_t read_all(uint32_t to, uint64_t from, uint64_t end) {
+static uint32_t read_all_as(uint32_t to, uint64_t from, uint64_t end, uint8_t from_follower) {
     uint64_t next = from;
     for (int tries = 0; tries < 200 && next < end; tries++) {
-        struct proto_msg m = await(send_fetch(to, 0, next, 0, 0));
+        struct proto_msg m = await(send_fetch(to, 0, next, 0, from_follower));
         if (m.u.fetch_resp.error == RQ_EBUSY || m.u.fetch_resp.error == RQ_ECLOSED) {
             sim_run_until(sim, sim_now(sim) + 50 * MS);
             continue;
@@ -505,6 +506,10 @@ static uint32_t read_all(uint32_t to, uint64_t from, uint64_t end) {
         }
     }
     return (uint32_t)(next - from);
+}
+
+static uint32_t read_all(uint32_t to, uint64_t from, uint64_t end) {
+    return read_all_as(to, from, end, 0);
 }
 
 /* With a snapshot every 8 entries, Raft keeps only the last few entries in memory: older records
@@ -548,6 +553,56 @@ START_TEST(old_records_are_read_back_from_the_store) {
 }
 END_TEST
 
+/* Entries every server's partition groups sent from what the store read back (raft load.c). */
+static uint64_t loaded_entries_sent(void) {
+    uint64_t sum = 0;
+    for (uint32_t id = 1; id <= SERVERS; id++) {
+        for (uint32_t g = CONTROLLER_GROUP_FIRST; g < CONTROLLER_GROUP_LIMIT; g++) {
+            const struct raft *r = host_raft(broker_host(sim_node(sim, id)), g);
+            struct raft_stats st;
+            if (r == NULL) continue;
+            raft_stats_get(r, &st);
+            sum += st.loaded_entries_sent;
+        }
+    }
+    return sum;
+}
+
+/* A follower down while 60 records commit (a snapshot every 8 entries) catches up from the
+ * leader's stored log, not its snapshot; it then serves every record as a follower, also after
+ * its own restart (found again by its index scan). */
+START_TEST(a_follower_behind_catches_up_from_the_store_and_serves_it) {
+    setup.snapshot_entries = 8;
+    setup.snapshot_trailing = 0;
+    start(23);
+    uint32_t ctl = controller_leader(), hint;
+    ck_assert_int_eq(create_topic(ctl, 1, &hint), 0);
+    uint32_t leader = partition_leader(0);
+    uint32_t behind = leader % SERVERS + 1;
+    if (behind == ctl) behind = behind % SERVERS + 1;
+    if (behind == leader) behind = behind % SERVERS + 1;
+    sim_crash(sim, behind, 0);
+    for (uint32_t i = 0; i < 60; i++) {
+        char value[16];
+        snprintf(value, sizeof value, "r%u", i);
+        const char *one[] = {value};
+        leader = partition_leader(0);
+        struct proto_msg m = produce(leader, 0, 0, 0, one, 1);
+        ck_assert_int_eq(m.u.produce_resp.error, 0);
+        ck_assert_uint_eq(m.u.produce_resp.base_offset, i);
+    }
+    sim_restart(sim, behind);
+    sim_run_until(sim, sim_now(sim) + 3000ull * MS);
+    ck_assert_uint_gt(loaded_entries_sent(), 0);
+    ck_assert_uint_eq(read_all_as(behind, 0, 60, 1), 60);
+    sim_crash_restart(sim, behind, 1, 50 * MS);
+    sim_run_until(sim, sim_now(sim) + 3000ull * MS);
+    ck_assert_uint_eq(read_all_as(behind, 0, 60, 1), 60);
+    setup.snapshot_entries = 0;
+    sim_destroy(sim);
+}
+END_TEST
+
 /* Every broker restarts from its disk: the partitions' groups come back and keep their records. */
 START_TEST(restart_finds_partitions_again) {
     start(14);
@@ -585,6 +640,7 @@ int main(void) {
     tcase_add_test(tc, garbage_never_stops_a_broker);
     tcase_add_test(tc, acks_one_is_answered_at_the_leaders_durable_append);
     tcase_add_test(tc, old_records_are_read_back_from_the_store);
+    tcase_add_test(tc, a_follower_behind_catches_up_from_the_store_and_serves_it);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }
