@@ -174,10 +174,12 @@ int host_group_add(struct host *h, uint32_t group, const uint32_t *voters, uint3
  * log, from index `from` (also below the in-memory log: a HOST_GROUP_STORED_LOG group keeps them
  * in the store). Asynchronous: cb.log_read(cookie) follows once, possibly before this returns
  * (entries still in the store's memory); fewer entries than count come back at the commit index,
- * the end of the stored log or past HOST_LOG_READ_BYTES_MAX. Entries carry their Raft type (NOOP
- * and CONFIG entries included). Returns 0, RQ_EINVAL (count out of range), RQ_EBUSY
- * (HOST_LOG_READS_MAX reads in flight on this host), RQ_ERANGE (no such group, or from outside
- * the stored log or above the commit index) or RQ_ECLOSED (recovering or halted). */
+ * this node's durable index (above it the store may still hold entries a truncation has not
+ * replaced yet), the end of the stored log or past HOST_LOG_READ_BYTES_MAX. Entries carry their
+ * Raft type (NOOP and CONFIG entries included). Returns 0, RQ_EINVAL (count out of range),
+ * RQ_EBUSY (HOST_LOG_READS_MAX reads in flight on this host), RQ_ERANGE (no such group, or from
+ * outside the stored log or above the commit index or the durable index) or RQ_ECLOSED
+ * (recovering or halted). */
 int host_read_log(struct host *h, uint32_t group, uint64_t from, uint32_t count, uint64_t cookie);
 
 /* Fail-stop from the owner (a state machine found durable data it cannot trust, e.g. a snapshot
