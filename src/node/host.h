@@ -177,7 +177,8 @@ int host_group_add(struct host *h, uint32_t group, const uint32_t *voters, uint3
  * this node's durable index (above it the store may still hold entries a truncation has not
  * replaced yet), the end of the stored log or past HOST_LOG_READ_BYTES_MAX. Entries carry their
  * Raft type (NOOP and CONFIG entries included). Returns 0, RQ_EINVAL (count out of range),
- * RQ_EBUSY (HOST_LOG_READS_MAX reads in flight on this host), RQ_ERANGE (no such group, or from
+ * RQ_EBUSY (HOST_LOG_READS_MAX reads in flight on this host, or a truncation of the
+ * stored log still waits for the store), RQ_ERANGE (no such group, or from
  * outside the stored log or above the commit index or the durable index) or RQ_ECLOSED
  * (recovering or halted). */
 int host_read_log(struct host *h, uint32_t group, uint64_t from, uint32_t count, uint64_t cookie);

@@ -81,6 +81,14 @@ void host_log_serve(struct host *h, struct host_group *g) {
 static void answer_load(struct host *h, struct host_group *g, const struct host_log_read *q) {
     struct host_log_reads *lr = &g->log;
     uint32_t skip = q->first > 1;
+    if (lr->err != 0 && lr->err != RQ_ERANGE) {
+        /* A passing failure (no memory, the store busy): Raft asks again after a heartbeat round.
+         * Only entries the store no longer has send the follower the snapshot, which would
+         * replace its stored history. */
+        RQ_INFO("host: group %" PRIu32 ": entry %" PRIu64 " for n%" PRIu32 " could not be read "
+                "(%s): asked again later", g->id, q->first, q->to, rq_strerror(lr->err));
+        return;
+    }
     if (lr->err != 0 || lr->got <= skip || lr->entries[0].index != q->from) {
         RQ_INFO("host: group %" PRIu32 ": entry %" PRIu64 " for n%" PRIu32 " is not in the "
                 "stored log (%s): the snapshot instead", g->id, q->first, q->to,
@@ -213,6 +221,11 @@ int host_read_log(struct host *h, uint32_t group, uint64_t from, uint32_t count,
      * learns the commit index from its leader before its own log is on disk). */
     uint64_t upto = raft_commit(g->raft) < last ? raft_commit(g->raft) : last;
     if (raft_durable_index(g->raft) < upto) upto = raft_durable_index(g->raft);
+    /* A truncation not yet handed to the store (it was busy): the store still holds the log it
+     * replaces (after an installed snapshot, even below the durable index). Asked again later. */
+    uint64_t tfrom, pfirst, plast;
+    if (raft_persist_pending(g->raft, &tfrom, &pfirst, &plast) && tfrom != 0 && tfrom <= upto)
+        return RQ_EBUSY;
     if (from < first || from > upto) return RQ_ERANGE;
     uint64_t left = upto - from + 1;
     struct host_log_read q = {.kind = LOG_READ_CALLER, .from = from,
