@@ -59,6 +59,7 @@ static void on_apply(void *arg, uint32_t group, const struct raft_entry *e) {
     struct broker *b = arg;
     if (group == CONTROLLER_GROUP) {
         ctl_group_apply(b->ctl, e);
+        b->placement_changed = 1;
         return;
     }
     struct broker_part *part = part_of(b, group);
@@ -66,7 +67,7 @@ static void on_apply(void *arg, uint32_t group, const struct raft_entry *e) {
     part_group_apply(part->pg, e, &res);
     if (b->obs.partition_applied)
         b->obs.partition_applied(b->obs.arg, b->io->node_id, group, e, &res);
-    if (res.outcome == PARTITION_APPENDED && part->fetch_waiters > 0) broker_fetch_wake(b, part);
+    if (res.outcome == PARTITION_APPENDED && part->waiting_first >= 0) broker_fetch_wake(b, part);
 }
 
 static size_t on_snapshot(void *arg, uint32_t group, uint8_t *buf, size_t cap) {
@@ -80,6 +81,7 @@ static void on_restore(void *arg, uint32_t group, uint64_t index, const uint8_t 
     struct broker *b = arg;
     if (group == CONTROLLER_GROUP) {
         ctl_group_restore(b->ctl, image, size);
+        b->placement_changed = 1;
         if (ctl_group_bad_images(b->ctl) > 0) host_fail(b->host, "controller image does not restore");
         return;
     }
@@ -99,9 +101,13 @@ static int is_replica(const struct controller_partition *p, uint32_t node) {
 static void add_part(struct broker *b, const struct controller_topic *t, uint32_t p) {
     const struct controller_partition *cp = &t->partitions[p];
     struct broker_part *part = calloc(1, sizeof *part);
-    if (part == NULL) return;   /* tried again at the next tick */
+    if (part == NULL) {   /* tried again at the next tick */
+        b->placement_changed = 1;
+        return;
+    }
     part->group = cp->group;
     part->partition = p;
+    part->waiting_first = part->waiting_last = -1;
     memcpy(part->topic, t->name, t->name_size);
     part->pg = part_group_create(cp->group, b->cfg.request_timeout_ns, broker_part_done, b);
     /* Listed before the group exists, so that its callbacks find it however early they come. */
@@ -111,6 +117,7 @@ static void add_part(struct broker *b, const struct controller_topic *t, uint32_
                        : RQ_ENOMEM;
     if (err != 0) {
         b->parts[cp->group] = NULL;
+        b->placement_changed = 1;   /* try again */
         RQ_WARN("broker: partition %s/%" PRIu32 " (group %" PRIu32 "): %s", part->topic, p,
                 cp->group, rq_strerror(err));
         part_group_destroy(part->pg);
@@ -120,9 +127,12 @@ static void add_part(struct broker *b, const struct controller_topic *t, uint32_
     RQ_INFO("broker: replica of %s/%" PRIu32 " (group %" PRIu32 ")", part->topic, p, cp->group);
 }
 
-/* Adds the groups of every partition the controller's state places on this node. Deleted topics'
+/* Adds the groups of every partition the controller's state places on this node, once that state
+ * changed (a replica that could not be added is tried again at the next tick). Deleted topics'
  * groups keep running (removing a group is not built). */
 static void reconcile_parts(struct broker *b) {
+    if (!b->placement_changed) return;
+    b->placement_changed = 0;
     const struct controller *c = broker_controller(b);
     for (uint32_t i = 0; i < controller_topic_count(c); i++) {
         const struct controller_topic *t = controller_topic_at(c, i);
@@ -250,7 +260,11 @@ static void heartbeat(struct broker *b, uint64_t now) {
 
 /* ---- lifecycle and the environment's entry points --------------------------------------------- */
 
-static void on_ready(void *arg) { reconcile_parts(arg); }
+static void on_ready(void *arg) {
+    struct broker *b = arg;
+    b->placement_changed = 1;
+    reconcile_parts(b);
+}
 
 /* Store reads: a fetch's (a request cookie), or a partition's index scan (SCAN_COOKIE | the
  * scan's generation << 32 | group). */

@@ -77,11 +77,29 @@ static struct broker_request *request_new(struct broker *b, enum request_kind ki
     return NULL;
 }
 
+/* A fetch joins (at the end) or leaves its partition's list of fetches. */
+static void waiting_add(struct broker *b, struct broker_part *part, struct broker_request *w) {
+    int32_t slot = (int32_t)(w - b->requests);
+    w->wait_prev = part->waiting_last;
+    w->wait_next = -1;
+    if (part->waiting_last >= 0) b->requests[part->waiting_last].wait_next = slot;
+    else part->waiting_first = slot;
+    part->waiting_last = slot;
+}
+
+static void waiting_remove(struct broker *b, struct broker_part *part, struct broker_request *w) {
+    RQ_ASSERT(part->waiting_first >= 0);
+    if (w->wait_prev >= 0) b->requests[w->wait_prev].wait_next = w->wait_next;
+    else part->waiting_first = w->wait_next;
+    if (w->wait_next >= 0) b->requests[w->wait_next].wait_prev = w->wait_prev;
+    else part->waiting_last = w->wait_prev;
+}
+
 static void request_free(struct broker *b, struct broker_request *r) {
     if (r->kind == REQ_FETCH) {
         struct broker_part *part = b->parts[r->group];
-        RQ_ASSERT(part != NULL && part->fetch_waiters > 0);
-        part->fetch_waiters--;
+        RQ_ASSERT(part != NULL);
+        waiting_remove(b, part, r);
     }
     r->kind = REQ_FREE;
 }
@@ -167,10 +185,11 @@ void broker_fetch_loaded(struct broker *b, uint64_t cookie, int err,
 }
 
 void broker_fetch_wake(struct broker *b, struct broker_part *part) {
-    for (uint32_t i = 0; i < BROKER_REQUESTS_MAX && part->fetch_waiters > 0; i++) {
+    for (int32_t i = part->waiting_first, next; i >= 0; i = next) {
         struct broker_request *w = &b->requests[i];
-        if (w->kind != REQ_FETCH || w->group != part->group || w->confirming || w->loading) continue;
-        fetch_progress(b, w, 0);
+        RQ_ASSERT(w->kind == REQ_FETCH && w->group == part->group);
+        next = w->wait_next;   /* w may be answered and freed: only w */
+        if (!w->confirming && !w->loading) fetch_progress(b, w, 0);
     }
 }
 
@@ -222,7 +241,7 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
     w->max_records = m->max_records;
     w->max_bytes = m->max_bytes;
     w->deadline_ns = broker_now(b) + (uint64_t)m->max_wait_ms * 1000000u;
-    part->fetch_waiters++;
+    waiting_add(b, part, w);
     /* A follower first learns the leader's commit index (ReadIndex) and applies that far, so that
      * it answers with everything committed before the fetch arrived, as the leader would. */
     if (raft_role(r) == RAFT_LEADER) {

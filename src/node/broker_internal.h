@@ -14,7 +14,8 @@ struct broker_part {
     struct part_group *pg;
     char topic[PROTO_TOPIC_NAME_MAX + 1];
     uint32_t partition;
-    uint32_t fetch_waiters;          /* parked fetches for it */
+    int32_t waiting_first;           /* its fetches in the request table, oldest first (slots; */
+    int32_t waiting_last;            /*   -1: none), so new records wake only them */
 };
 
 enum request_kind { REQ_FREE = 0, REQ_ADMIN, REQ_PRODUCE, REQ_FETCH };
@@ -28,7 +29,9 @@ struct broker_request {
     uint64_t conn;
     uint32_t correlation;
     uint64_t deadline_ns;
-    /* REQ_FETCH: the parked fetch */
+    /* REQ_FETCH: the parked fetch, linked into its partition's list */
+    int32_t wait_prev;
+    int32_t wait_next;
     uint8_t confirming;              /* a follower waits for its read index (ReadIndex) */
     uint8_t loading;                 /* its entries are being read back from the store */
     uint32_t group;
@@ -45,6 +48,7 @@ struct broker {
     struct ctl_group *ctl;
     struct broker_part *parts[HOST_GROUP_ID_LIMIT];   /* by group id */
     uint64_t next_heartbeat_ns;
+    int placement_changed;           /* the controller's state changed: partitions to add? */
     struct broker_request requests[BROKER_REQUESTS_MAX];
     uint32_t next_generation;
     struct broker_stats stats;
