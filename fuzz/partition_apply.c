@@ -39,8 +39,10 @@ static void check_canonical(const uint8_t *entry, size_t size) {
     struct partition_entry e;
     if (partition_entry_decode(entry, size, &e) != 0) return;
     RQ_ASSERT(size <= sizeof scratch);
-    size_t n = partition_entry_encode(scratch, sizeof scratch, e.base_offset, e.producer_id,
-                                      e.base_sequence, e.timestamp_ns, &e.records);
+    size_t n = e.kind == PARTITION_ENTRY_RETAIN
+                   ? partition_retain_encode(scratch, sizeof scratch, e.log_start)
+                   : partition_entry_encode(scratch, sizeof scratch, e.base_offset, e.producer_id,
+                                            e.base_sequence, e.timestamp_ns, &e.records);
     RQ_ASSERT(n == size);
     RQ_ASSERT(memcmp(scratch, entry, size) == 0);
 }
@@ -56,6 +58,9 @@ static void apply_one(uint64_t index, const uint8_t *entry, size_t size) {
     RQ_ASSERT(a.next_offset == b.next_offset);
     if (ra.outcome == PARTITION_APPENDED) {
         RQ_ASSERT(ra.base_offset == next && a.next_offset == next + ra.record_count);
+    } else if (ra.outcome == PARTITION_RETAINED) {
+        RQ_ASSERT(a.log_start_offset == ra.base_offset && a.log_start_offset <= a.next_offset);
+        RQ_ASSERT(a.next_offset == next);
     } else {
         RQ_ASSERT(a.next_offset == next);
     }

@@ -16,6 +16,8 @@ struct sim_broker_setup {
     struct broker_observer obs;
     uint32_t snapshot_entries;   /* every group's snapshot policy (raft_config); 0: the default */
     uint32_t snapshot_trailing;
+    uint64_t segment_bytes;      /* the stores' segment roll size; 0: the default (256 MiB: a
+                                    simulated log never rolls one, so retention deletes none) */
 };
 
 extern const struct rq_node_ops sim_broker_ops;

@@ -7,14 +7,19 @@
  * from followers, and every 1..4 s goes back to an earlier offset of one partition and reads on
  * from there in a new session. A message is known by its content: its value names its producer, the
  * producer's incarnation and its number, padded to a drawn length, and its digest covers key and
- * value.
+ * value. One seed in three gives the topic retention (a size limit of 4..32 KiB per partition, a
+ * time limit of 0.5..4 s, or both) and the servers 128 KiB segments, so that records are deleted
+ * and stored logs compacted while consumers read: a consumer told it is below the log start
+ * moves there in a new session.
  *
  * Checkers (sim/mqcheck.h), on the whole history:
  *   - every replica's applied records (the broker's observer) and every consumer's reads must put
  *     one message at each offset (inconsistent offsets, replicas agreeing byte for byte);
  *   - each consumer session reads each partition in offset order, without skipping;
  *   - an idempotent producer's message sits at one offset only (no duplicates);
- *   - every acks=all acknowledgement is found at its offset by the end (no lost write).
+ *   - every acks=all acknowledgement is found at its offset by the end (no lost write);
+ *   - a consumer sent to the log start skips only what some replica's RETAIN deleted, and no log
+ *     start moves in a run without retention.
  * Liveness after the heal: every server restarts from its disk (power loss), and then every
  * producer with acks gets a new acknowledgement and every consumer reads a new message; producers
  * stop halfway through the heal window, and by the end every consumer has read every partition
@@ -58,6 +63,8 @@ struct mq_world {
     struct mqcheck *check;
     uint32_t partitions;
     uint32_t replication;
+    uint64_t retention_bytes;        /* the topic's; 0: none */
+    uint64_t retention_ms;
     struct mq_plan plans[SIM_CLIENTS_MAX];
     uint64_t heal_ns;                /* 0 until the heal */
     uint64_t stop_producing_ns;
@@ -67,6 +74,7 @@ struct mq_world {
     uint64_t positions[SIM_CLIENTS_MAX][MQ_PARTITIONS_MAX];   /* consumers' next offsets */
     uint64_t ends[MQ_PARTITIONS_MAX];   /* the largest next offset any replica applied */
     uint64_t acked, unacked_failures, produced, reads, replica_records, rereads;
+    uint64_t retains, skips_to_log_start;
     uint32_t bugs;                   /* enum mq_bug: test hooks */
     char why[MQCHECK_WHY_MAX];
 };
@@ -120,12 +128,22 @@ static void fail(struct mq_world *w, const char *what) {
 static void on_partition_applied(void *arg, uint32_t node, uint32_t group,
                                  const struct raft_entry *e, const struct partition_apply_result *res) {
     struct mq_world *w = arg;
-    if (res->outcome != PARTITION_APPENDED) return;
+    if (res->outcome != PARTITION_APPENDED && res->outcome != PARTITION_RETAINED) return;
     struct broker *b = sim_node(w->sim, node);
     const char *topic;
     uint32_t p;
     RQ_ASSERT(b != NULL && broker_partition_of_group(b, group, &topic, &p));
     RQ_ASSERT(strcmp(topic, "mq") == 0 && p < w->partitions);
+    if (res->outcome == PARTITION_RETAINED) {
+        w->retains++;
+        if (w->retention_bytes == 0 && w->retention_ms == 0) {
+            snprintf(w->why, sizeof w->why, "n%" PRIu32 " partition %" PRIu32 ": log start moved to %"
+                     PRIu64, node, p, res->base_offset);
+            fail(w, "records deleted without retention");
+        }
+        mqcheck_retained(w->check, p, res->base_offset);
+        return;
+    }
     struct partition_entry pe;
     RQ_ASSERT(partition_entry_decode(e->data, e->data_size, &pe) == 0);
     size_t cursor = 0;
@@ -234,12 +252,33 @@ static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
         fail(w, "consumer");
 }
 
+/* Moves a consumer's position in partition p to `to`, in a new session. */
+static int new_session(struct mq_client *n, uint32_t p, uint64_t to) {
+    if (rq_client_seek(n->c, MQ_TOPIC, p, to) != 0) return -1;
+    n->seeks++;
+    n->sessions[p] = (uint64_t)(n->index + 1) << 32 | (uint64_t)n->incarnation << 16 | n->seeks;
+    n->w->positions[n->index][p] = to;
+    return 0;
+}
+
 static void on_fetch_error(void *arg, struct proto_bytes topic, uint32_t partition, int error,
                            uint64_t position, uint64_t log_start, uint64_t high_watermark) {
     struct mq_client *n = arg;
+    struct mq_world *w = n->w;
     (void)topic;
-    /* Nothing is deleted (no retention in this workload) and positions never pass the end, so
-     * any such report is a broker's or the client library's fault. */
+    /* Below the log start: retention deleted the records, the consumer reads on from the log
+     * start (as a Kafka consumer with auto.offset.reset=earliest). */
+    if (error == RQ_ERANGE && position < log_start) {
+        uint64_t to = (w->bugs & MQ_BUG_SKIP_TO_END) ? high_watermark : log_start;
+        if (new_session(n, partition, to) == 0) {
+            w->skips_to_log_start++;
+            if (mqcheck_seek_log_start(w->check, partition, n->sessions[partition], to, w->why) != 0)
+                fail(w, "consumer");
+            return;
+        }
+    }
+    /* Positions never pass the end, so any other report is a broker's or the client library's
+     * fault. */
     snprintf(n->w->why, sizeof n->w->why,
              "client %" PRIu32 " partition %" PRIu32 ": %s at position %" PRIu64
              " (log start %" PRIu64 ", high watermark %" PRIu64 ")",
@@ -299,6 +338,8 @@ static void client_destroy(void *node) {
 static void create_topic(struct mq_client *n) {
     struct proto_create_topic_req req = {.name = MQ_TOPIC, .partitions = n->w->partitions,
                                          .replication = n->w->replication,
+                                         .retention_ms = n->w->retention_ms,
+                                         .retention_bytes = n->w->retention_bytes,
                                          .max_message_bytes = 1024};
     if (rq_client_create_topic(n->c, &req, 1) == 0) n->topic_asked = 1;
 }
@@ -325,12 +366,9 @@ static void reread(struct mq_client *n, uint64_t now) {
     n->next_seek_ns = now + rq_rng_range(rng, 1000, 4000) * 1000 * 1000ull;
     uint32_t p = (uint32_t)rq_rng_below(rng, w->partitions);
     uint64_t to = rq_rng_below(rng, w->positions[n->index][p] + 1);
-    if (rq_client_seek(n->c, MQ_TOPIC, p, to) != 0) return;
-    n->seeks++;
+    if (new_session(n, p, to) != 0) return;
     w->rereads++;
-    n->sessions[p] = (uint64_t)(n->index + 1) << 32 | (uint64_t)n->incarnation << 16 | n->seeks;
     mqcheck_seek(w->check, p, n->sessions[p], to);
-    w->positions[n->index][p] = to;
 }
 
 /* The process's own work: the topic (client 0, until created), subscriptions, producing. */
@@ -396,6 +434,24 @@ static const struct rq_node_ops mq_client_ops = {
 
 /* ---- the run ----------------------------------------------------------------------------------- */
 
+static void set_retention(struct mq_world *w, uint64_t bytes, uint64_t ms) {
+    w->retention_bytes = bytes;
+    w->retention_ms = ms;
+    w->setup.segment_bytes = bytes || ms ? 128u << 10 : 0;   /* small enough to roll and delete */
+}
+
+/* Retention, one seed in three. Drawn from a generator of its own, so that the seeds without
+ * retention run exactly as they did before it existed (the regression lists keep their meaning). */
+static void draw_retention(struct mq_world *w, uint64_t seed) {
+    struct rq_rng rng;
+    rq_rng_seed(&rng, seed ^ 0x726574656e74696full);
+    if (!rq_rng_chance(&rng, 333333)) return;
+    uint32_t kind = (uint32_t)rq_rng_below(&rng, 3);   /* size, time, both */
+    uint64_t bytes = kind != 1 ? rq_rng_range(&rng, 4, 32) << 10 : 0;
+    uint64_t ms = kind != 0 ? rq_rng_range(&rng, 500, 4000) : 0;
+    set_retention(w, bytes, ms);
+}
+
 static void *mq_init(struct sim *s) {
     struct mq_world *w = calloc(1, sizeof *w);
     RQ_ASSERT(w != NULL);
@@ -421,6 +477,7 @@ static void *mq_init(struct sim *s) {
         p->every_ns = rq_rng_range(rng, 2, 20) * 1000 * 1000ull;
     }
     w->plans[0].acks = PROTO_ACKS_ALL;   /* at least one producer whose acks are checked */
+    draw_retention(w, cfg->seed);
     return w;
 }
 
@@ -442,13 +499,15 @@ static void mq_on_heal(struct sim *s, void *arg) {
 
 static void mq_on_end(struct sim *s, void *arg) {
     struct mq_world *w = arg;
-    uint64_t loads = 0, scans = 0;
+    uint64_t loads = 0, scans = 0, compactions = 0, given_up = 0;
     for (uint32_t id = 1; id <= sim_servers(s); id++) {
         struct broker_stats st;
         if (sim_node(s, id) == NULL) continue;
         broker_stats_get(sim_node(s, id), &st);
         loads += st.fetch_loads;
         scans += st.scans;
+        compactions += st.log_compactions;
+        given_up += st.records_given_up;
     }
     if (sim_failed(s)) return;
     if (mqcheck_finish(w->check, w->why) != 0) {
@@ -478,6 +537,12 @@ static void mq_on_end(struct sim *s, void *arg) {
              " fetches from the store, %" PRIu64 " index scans",
              w->partitions, w->produced, w->acked, w->unacked_failures, w->reads, w->rereads,
              w->replica_records, mqcheck_unchecked(w->check), loads, scans);
+    if (w->retention_bytes || w->retention_ms)
+        sim_note(s, 0, "mq: retention %" PRIu64 " bytes, %" PRIu64 " ms: %" PRIu64
+                 " log starts applied, %" PRIu64 " consumers sent to the log start; since the last"
+                 " restart %" PRIu64 " stored logs compacted, %" PRIu64 " records given up early",
+                 w->retention_bytes, w->retention_ms, w->retains, w->skips_to_log_start,
+                 compactions, given_up);
 }
 
 const struct sim_workload sim_workload_mq = {
@@ -500,4 +565,10 @@ void mq_inject_bugs(struct sim *s, uint32_t bugs) {
         w->plans[0].acks = PROTO_ACKS_ALL;
         w->plans[0].idempotent = 1;
     }
+    if ((bugs & MQ_BUG_SKIP_TO_END) && !w->retention_bytes) set_retention(w, 4u << 10, 0);
+}
+
+void mq_force_retention(struct sim *s, uint64_t bytes, uint64_t ms) {
+    RQ_ASSERT(sim_config(s)->workload == &sim_workload_mq);
+    set_retention(sim_workload_state(s), bytes, ms);
 }

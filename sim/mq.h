@@ -15,9 +15,13 @@ enum mq_bug {
     MQ_BUG_PRODUCER_REPEATS = 1u << 3,  /* an idempotent producer sends every 20th message twice,
                                            as a retry the broker failed to recognise would */
     MQ_BUG_NO_HEAL = 1u << 4,           /* the servers stay cut off from each other after the heal */
+    MQ_BUG_SKIP_TO_END = 1u << 5,       /* a consumer told it is below the log start jumps to the
+                                           high watermark instead (retention on) */
 };
 
 /* s must run the mq workload; call before sim_run. */
 void mq_inject_bugs(struct sim *s, uint32_t bugs);
+/* Gives the topic retention (bytes per partition, and time; 0: none), whatever the seed drew. */
+void mq_force_retention(struct sim *s, uint64_t bytes, uint64_t ms);
 
 #endif

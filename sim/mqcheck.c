@@ -20,6 +20,7 @@ struct mqcheck {
     struct checkmap sessions;   /* (partition, session, 0) -> a: the next offset it must read */
     struct checkmap producers;  /* (partition, producer, sequence) -> a: its offset */
     struct checkmap acks;       /* (partition, offset, 0) -> a: the acknowledged digest */
+    uint64_t *log_starts;       /* by partition: the furthest any replica applied */
     uint64_t unchecked;
 };
 
@@ -29,7 +30,8 @@ struct mqcheck *mqcheck_create(uint32_t partitions) {
     RQ_ASSERT(c != NULL);
     c->partitions = partitions;
     c->seen = calloc(partitions, sizeof *c->seen);
-    RQ_ASSERT(c->seen != NULL);
+    c->log_starts = calloc(partitions, sizeof *c->log_starts);
+    RQ_ASSERT(c->seen != NULL && c->log_starts != NULL);
     checkmap_init(&c->sessions, 1 << 6);
     checkmap_init(&c->producers, 1 << 10);
     checkmap_init(&c->acks, 1 << 10);
@@ -40,6 +42,7 @@ void mqcheck_destroy(struct mqcheck *c) {
     if (c == NULL) return;
     for (uint32_t p = 0; p < c->partitions; p++) free(c->seen[p].digest);
     free(c->seen);
+    free(c->log_starts);
     checkmap_free(&c->sessions);
     checkmap_free(&c->producers);
     checkmap_free(&c->acks);
@@ -126,6 +129,25 @@ void mqcheck_seek(struct mqcheck *c, uint32_t partition, uint64_t session, uint6
     }
     s->a = next;
     s->b = 1;   /* the session's position is known */
+}
+
+void mqcheck_retained(struct mqcheck *c, uint32_t partition, uint64_t log_start) {
+    RQ_ASSERT(partition < c->partitions);
+    if (log_start > c->log_starts[partition]) c->log_starts[partition] = log_start;
+}
+
+int mqcheck_seek_log_start(struct mqcheck *c, uint32_t partition, uint64_t session,
+                           uint64_t log_start, char *why) {
+    RQ_ASSERT(partition < c->partitions);
+    if (log_start > c->log_starts[partition]) {
+        snprintf(why, MQCHECK_WHY_MAX, "retention: session %" PRIu64 " of partition %" PRIu32
+                 " was sent to log start %" PRIu64 ", but no replica deleted past %" PRIu64
+                 " (committed records skipped)", session, partition, log_start,
+                 c->log_starts[partition]);
+        return -1;
+    }
+    mqcheck_seek(c, partition, session, log_start);
+    return 0;
 }
 
 int mqcheck_read(struct mqcheck *c, uint32_t partition, uint64_t session, uint64_t offset,

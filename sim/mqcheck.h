@@ -16,7 +16,12 @@
  *   - no duplicates from idempotent producers: one (producer, sequence) at one offset only;
  *   - no lost write: every message acknowledged with acks=all is, at the end, found at the offset
  *     it was acknowledged with (mqcheck_acked, checked by mqcheck_finish after the workload has
- *     read every partition to its end).
+ *     read every partition to its end). Replicas report every record they apply, also those
+ *     retention deletes later, so the check holds with retention too;
+ *   - retention skips only deleted records: a consumer told that its position is below the log
+ *     start moves there (mqcheck_seek_log_start) only if some replica applied a log start at
+ *     least that far (mqcheck_retained): a broker that invents a log start makes it skip
+ *     committed records.
  * Bounded: at most MQCHECK_OFFSETS_MAX offsets per partition and MQCHECK_KEYS_MAX remembered
  * (producer, sequence) pairs and acknowledgements; beyond, observations are counted, not checked
  * (mqcheck_unchecked), never silently. */
@@ -42,6 +47,12 @@ int mqcheck_acked(struct mqcheck *c, uint32_t partition, uint64_t offset, uint64
                   char *why);
 /* Consumer session `session` now reads partition from offset `next` (a new session, or a seek). */
 void mqcheck_seek(struct mqcheck *c, uint32_t partition, uint64_t session, uint64_t next);
+/* A replica applied a RETAIN: partition's log start is now log_start. */
+void mqcheck_retained(struct mqcheck *c, uint32_t partition, uint64_t log_start);
+/* Consumer session `session` was told its position is below the log start and reads on from
+ * log_start (a new session starting there): -1 when no replica's log start reached it. */
+int mqcheck_seek_log_start(struct mqcheck *c, uint32_t partition, uint64_t session,
+                           uint64_t log_start, char *why);
 /* Consumer session read the message digest at offset; producer 0 when not idempotent. */
 int mqcheck_read(struct mqcheck *c, uint32_t partition, uint64_t session, uint64_t offset,
                  uint64_t digest, uint64_t producer, uint64_t sequence, char *why);

@@ -88,9 +88,24 @@ int main(int argc, char **argv) {
     uint8_t entry[ENTRY_MAX];
     size_t n = batch(entry, 6, 0, 3);
     chunk(entry, n - 1);   /* truncated */
-    entry[0] = 2;
+    entry[0] = 4;
     chunk(entry, n);       /* unknown kind */
     write_file("outcomes");
+    /* Retention: the log start forward, then refused (back, past the end), then damaged. */
+    partition_sm_init(&sm);
+    sm_index = 0;
+    chunk(NULL, 0);
+    add(0, 0, 3);
+    add(7, 0, 2);
+    static const uint64_t starts[] = {2, 1, 9, 5};
+    for (size_t i = 0; i < sizeof starts / sizeof starts[0]; i++) {
+        n = partition_retain_encode(entry, sizeof entry, starts[i]);
+        chunk(entry, n);
+    }
+    add(7, 0, 2);          /* a duplicate of a deleted batch: its original offset */
+    n = partition_retain_encode(entry, sizeof entry, 300);
+    chunk(entry, n - 1);   /* truncated */
+    write_file("retention");
     /* From a real image. */
     partition_sm_init(&sm);
     sm_index = 10;

@@ -61,11 +61,30 @@ size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t base_offset,
     return w.err ? 0 : w.len;
 }
 
+size_t partition_retain_encode(uint8_t *buf, size_t cap, uint64_t log_start) {
+    RQ_ASSERT(cap >= PARTITION_RETAIN_ENTRY_MAX);
+    struct rq_writer w;
+    rq_writer_init(&w, buf, cap);
+    rq_write_u8(&w, PARTITION_ENTRY_RETAIN);
+    rq_write_varint(&w, log_start);
+    RQ_ASSERT(w.err == 0);
+    return w.len;
+}
+
+static int retain_decode(struct rq_reader *r, struct partition_entry *out) {
+    uint64_t log_start = get_num(r);
+    if (r->err != 0) return r->err;
+    if (rq_reader_remaining(r) != 0) return RQ_ECORRUPT;
+    out->kind = PARTITION_ENTRY_RETAIN;
+    out->log_start = log_start;
+    return 0;
+}
+
 int partition_entry_decode(const uint8_t *data, size_t size, struct partition_entry *out) {
     memset(out, 0, sizeof *out);
     if (size == 0) return RQ_ETRUNC;
     RQ_ASSERT(data != NULL);
-    if (data[0] != PARTITION_ENTRY_BATCH) {
+    if (data[0] != PARTITION_ENTRY_BATCH && data[0] != PARTITION_ENTRY_RETAIN) {
         out->kind = data[0];
         return RQ_ETYPE;
     }
@@ -73,6 +92,7 @@ int partition_entry_decode(const uint8_t *data, size_t size, struct partition_en
     rq_reader_init(&r, data, size);
     uint8_t kind = 0;
     rq_read_u8(&r, &kind);
+    if (kind == PARTITION_ENTRY_RETAIN) return retain_decode(&r, out);
     uint64_t base_offset = get_num(&r);
     uint64_t producer_id = get_num(&r);
     uint64_t base_sequence = get_num(&r);
@@ -171,7 +191,7 @@ static void decide_known(const struct partition_producer *p, uint64_t base, uint
     d->res.error = RQ_ESEQUENCE;
 }
 
-static void decide_batch(const struct partition_sm *sm, const uint8_t *data, size_t size,
+static void decide_entry(const struct partition_sm *sm, const uint8_t *data, size_t size,
                          struct decision *d) {
     memset(d, 0, sizeof *d);
     struct partition_entry e;
@@ -179,6 +199,13 @@ static void decide_batch(const struct partition_sm *sm, const uint8_t *data, siz
     if (err != 0) {
         d->res.outcome = err == RQ_ETYPE ? PARTITION_UNKNOWN_KIND : PARTITION_MALFORMED;
         d->res.error = err;
+        return;
+    }
+    if (e.kind == PARTITION_ENTRY_RETAIN) {
+        int forward = e.log_start > sm->log_start_offset && e.log_start <= sm->next_offset;
+        d->res.outcome = forward ? PARTITION_RETAINED : PARTITION_RETAIN_REFUSED;
+        d->res.error = forward ? 0 : RQ_ERANGE;
+        d->res.base_offset = forward ? e.log_start : 0;
         return;
     }
     uint32_t count = e.records.count;
@@ -210,11 +237,11 @@ static void decide_batch(const struct partition_sm *sm, const uint8_t *data, siz
     }
 }
 
-/* decide_batch, and a batch that would take offsets past the limit refused (a duplicate, taking
+/* decide_entry, and a batch that would take offsets past the limit refused (a duplicate, taking
  * none, is still answered). */
 static void decide(const struct partition_sm *sm, const uint8_t *data, size_t size,
                    struct decision *d) {
-    decide_batch(sm, data, size, d);
+    decide_entry(sm, data, size, d);
     if (d->res.outcome == PARTITION_APPENDED &&
         d->res.record_count > PARTITION_OFFSET_LIMIT - sm->next_offset) {
         d->res.outcome = PARTITION_FULL;
@@ -288,6 +315,11 @@ void partition_sm_apply(struct partition_sm *sm, uint64_t raft_index, const uint
     case PARTITION_UNKNOWN_KIND: sm->stats.unknown_kinds++; break;
     case PARTITION_FULL: sm->stats.full++; break;
     case PARTITION_MISMATCH: sm->stats.mismatched++; break;
+    case PARTITION_RETAINED:
+        sm->log_start_offset = d.res.base_offset;
+        sm->stats.retains++;
+        break;
+    case PARTITION_RETAIN_REFUSED: sm->stats.retains_refused++; break;
     default: RQ_UNREACHABLE();
     }
     *res = d.res;
@@ -305,12 +337,6 @@ void partition_sm_init(struct partition_sm *sm) { memset(sm, 0, sizeof *sm); }
 void partition_sm_copy(struct partition_sm *dst, const struct partition_sm *src) {
     RQ_ASSERT(src->producer_count <= PARTITION_PRODUCERS_MAX);
     if (dst != src) memcpy(dst, src, sizeof *dst);
-}
-
-int partition_sm_set_log_start(struct partition_sm *sm, uint64_t offset) {
-    if (offset < sm->log_start_offset || offset > sm->next_offset) return RQ_ERANGE;
-    sm->log_start_offset = offset;
-    return 0;
 }
 
 /* ---- the image ------------------------------------------------------------------------------- */

@@ -6,9 +6,9 @@
  * allocates: times come inside entries, stamped by the leader that proposed them.
  *
  * Entry format (varints are unsigned LEB128 and must be minimal, so decode(encode(x)) == x):
- *     u8     kind              PARTITION_ENTRY_BATCH (1); other kinds are reserved for control
- *                              records (offset commits, producer state, ...) and, until they
- *                              exist, apply as counted no-ops on every replica alike
+ *     u8     kind              PARTITION_ENTRY_BATCH (1) or PARTITION_ENTRY_RETAIN (2); other
+ *                              kinds are reserved for control records (offset commits, ...) and,
+ *                              until they exist, apply as counted no-ops on every replica alike
  *   BATCH:
  *     varint base_offset       the offset the proposing leader assigned to its first record (the
  *                              leader's tip, below, foresees it), or PARTITION_NO_OFFSET when it
@@ -22,6 +22,8 @@
  *     bytes  records           exactly record_count records as proto encodes a produce request's
  *                              records (proto_records_decode, no offsets), stored VERBATIM: the
  *                              broker never re-encodes a message, and a fetch reads them back
+ *   RETAIN (retention, proposed by the leader):
+ *     varint log_start         the new first offset held: the records below it are deleted
  * An entry that does not decode (any truncation, a non-minimal varint, a count that does not match
  * the records, anything trailing) applies as a no-op and is counted (stats.malformed).
  *
@@ -31,8 +33,10 @@
  * offsets): its leader foresaw another log. A committed entry never mismatches — its leader's log
  * up to it is the committed log, and the leader's tip applied exactly that — so the check guards
  * the rule rather than deciding anything in a correct cluster.
- * log_start_offset is the first offset still held (for retention: kept here,
- * moved only by partition_sm_set_log_start, which must itself be driven by a replicated entry).
+ * log_start_offset is the first offset still held. A RETAIN entry moves it forward (RETAINED); one
+ * that would move it backward or past next_offset changes nothing (RETAIN_REFUSED, RQ_ERANGE: its
+ * leader's tip foresaw another log, as for MISMATCH). The producer table is not touched: a retry
+ * of a batch that retention deleted is still answered with its original offset.
  *
  * Idempotent producers (producer_id != 0), Kafka's rules:
  *   - the first batch of a producer the table does not know is accepted at any base_sequence;
@@ -77,6 +81,8 @@
 
 enum {
     PARTITION_ENTRY_BATCH = 1,
+    PARTITION_ENTRY_RETAIN = 2,
+    PARTITION_RETAIN_ENTRY_MAX = 1 + 10,   /* kind + one varint */
     PARTITION_PRODUCERS_MAX = 1024,   /* idempotent producers remembered per partition */
     PARTITION_BATCHES_KEPT = 5,       /* per producer, answered as duplicates (Kafka keeps 5) */
     PARTITION_ENTRY_HEADER_MAX = 1 + 5 * 10,   /* kind + five varints at their longest */
@@ -93,9 +99,10 @@ enum {
 /* A BATCH entry's base_offset when its leader foresaw it takes no offsets. */
 #define PARTITION_NO_OFFSET UINT64_MAX
 
-/* A decoded entry; records point into the entry's buffer. */
+/* A decoded entry; records point into the entry's buffer. RETAIN: kind and log_start only. */
 struct partition_entry {
     uint8_t kind;
+    uint64_t log_start;             /* RETAIN */
     uint64_t base_offset;
     uint64_t producer_id;
     uint64_t base_sequence;
@@ -127,6 +134,8 @@ struct partition_stats {
     uint64_t full;                  /* batches refused: offsets exhausted */
     uint64_t evictions;
     uint64_t mismatched;            /* batches refused: base_offset was not next_offset */
+    uint64_t retains;               /* RETAIN entries that moved the log start */
+    uint64_t retains_refused;       /* RETAIN entries that would not move it forward */
 };
 
 struct partition_sm {
@@ -146,6 +155,8 @@ enum partition_outcome {
     PARTITION_UNKNOWN_KIND = 5,     /* error RQ_ETYPE */
     PARTITION_FULL = 6,             /* error RQ_ERANGE: offsets would pass PARTITION_OFFSET_LIMIT */
     PARTITION_MISMATCH = 7,         /* error RQ_ENOTLEADER: base_offset is not next_offset */
+    PARTITION_RETAINED = 8,         /* RETAIN: base_offset is the new log start */
+    PARTITION_RETAIN_REFUSED = 9,   /* error RQ_ERANGE: not above the log start, or past the end */
 };
 
 struct partition_apply_result {
@@ -164,6 +175,9 @@ struct partition_apply_result {
 size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t base_offset, uint64_t producer_id,
                               uint64_t base_sequence, uint64_t timestamp_ns,
                               const struct proto_records *records);
+
+/* Writes a RETAIN entry into buf[0..cap) (cap >= PARTITION_RETAIN_ENTRY_MAX) and returns its size. */
+size_t partition_retain_encode(uint8_t *buf, size_t cap, uint64_t log_start);
 
 /* Decodes an entry strictly. Returns 0; RQ_ETYPE for a kind it does not know (out->kind set,
  * nothing else); RQ_ETRUNC, RQ_ECORRUPT or RQ_ETOOBIG for a malformed one (out zeroed). */
@@ -187,10 +201,6 @@ void partition_sm_preview(const struct partition_sm *sm, const uint8_t *data, si
 
 /* dst = src: a plain copy (no pointers inside), stats included. */
 void partition_sm_copy(struct partition_sm *dst, const struct partition_sm *src);
-
-/* Moves log_start_offset to offset. Returns 0, or RQ_ERANGE when offset is below the current log
- * start or above next_offset. Deterministic only when called from a replicated entry. */
-int partition_sm_set_log_start(struct partition_sm *sm, uint64_t offset);
 
 /* The producer's entry, or NULL when the table does not hold it. */
 const struct partition_producer *partition_sm_producer(const struct partition_sm *sm,

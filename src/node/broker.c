@@ -290,11 +290,40 @@ static void scan_parts(struct broker *b) {
         if (part == NULL || host_raft(b->host, g) == NULL ||
             !part_group_scan_wanted(part->pg, &from, &generation))
             continue;
+        uint64_t first = host_stored_first(b->host, g);   /* retention may have deleted the start */
+        if (from < first) from = first;
         uint64_t cookie = SCAN_COOKIE | (uint64_t)(generation & 0x7FFFFFFFu) << 32 | g;
         part_group_scan_started(part->pg);   /* before: the answer may come inside the call */
         b->stats.scans++;
         int err = host_read_log(b->host, g, from, HOST_LOG_READ_ENTRIES_MAX, cookie);
         if (err != 0) part_group_scan_loaded(part->pg, generation, err, NULL, 0);
+    }
+}
+
+/* Retention: each partition's leader applies its topic's policy (part_group_retention), and every
+ * replica deletes the stored entries that hold only deleted records. */
+static void retain_parts(struct broker *b, uint64_t now) {
+    const struct controller *c = broker_controller(b);
+    for (uint32_t g = CONTROLLER_GROUP_FIRST; g < CONTROLLER_GROUP_LIMIT; g++) {
+        struct broker_part *part = b->parts[g];
+        const struct raft *r = part ? host_raft(b->host, g) : NULL;
+        if (r == NULL) continue;
+        const struct controller_topic *t =
+            controller_topic(c, (const uint8_t *)part->topic, strlen(part->topic));
+        if (raft_role(r) == RAFT_LEADER && t != NULL) {
+            struct part_group_retention policy = {
+                .time_ns = t->retention_ms > UINT64_MAX / 1000000 ? 0 : t->retention_ms * 1000000,
+                .bytes = t->retention_bytes};
+            uint64_t given_up = part_group_given_up(part->pg);
+            int err = part_group_retention(part->pg, b->host, &policy, now);
+            if (err != 0 && err != RQ_ENOTLEADER) b->stats.retention_checks_failed++;
+            b->stats.records_given_up += part_group_given_up(part->pg) - given_up;
+        }
+        uint64_t below = part_group_retain_below(part->pg);
+        if (below > part->retained_below && host_retain_log(b->host, g, below) == 0) {
+            part->retained_below = below;
+            b->stats.log_compactions++;
+        }
     }
 }
 
@@ -360,6 +389,7 @@ void broker_on_timer(struct broker *b) {
     uint64_t now = broker_now(b);
     reconcile_parts(b);
     scan_parts(b);
+    retain_parts(b, now);
     heartbeat(b, now);
     ctl_group_tick(b->ctl, b->host, now);
     for (uint32_t g = 0; g < HOST_GROUP_ID_LIMIT; g++)

@@ -117,6 +117,9 @@ struct broker_stats {
     uint64_t forwards_proposed;
     uint64_t fetch_loads;            /* fetches served from entries read back from the store */
     uint64_t scans;                  /* store reads rebuilding a partition's index after a restore */
+    uint64_t retention_checks_failed;   /* a leader's RETAIN proposal refused (busy, ...) */
+    uint64_t log_compactions;        /* a partition's stored log told to drop deleted entries */
+    uint64_t records_given_up;       /* deleted early: this leader could not serve them */
 };
 void broker_stats_get(const struct broker *b, struct broker_stats *out);
 

@@ -16,6 +16,7 @@ struct broker_part {
     uint32_t partition;
     int32_t waiting_first;           /* its fetches in the request table, oldest first (slots; */
     int32_t waiting_last;            /*   -1: none), so new records wake only them */
+    uint64_t retained_below;         /* what host_retain_log was last told */
 };
 
 enum request_kind { REQ_FREE = 0, REQ_ADMIN, REQ_PRODUCE, REQ_FETCH };

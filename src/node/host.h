@@ -25,8 +25,8 @@
  * durable, restores its state machine from it (cb.restore) and drops its old log.
  *
  * Stored logs (HOST_GROUP_STORED_LOG, host_log.c): a group whose log is its data takes
- * snapshots, which compact its in-memory log only; the stored log keeps every entry (deleting old
- * ones is retention's job, store_retention). Its Raft runs with raft_config.stored_log: the host
+ * snapshots, which compact its in-memory log only; the stored log keeps every entry until retention
+ * deletes it (host_retain_log). Its Raft runs with raft_config.stored_log: the host
  * answers a leader's load requests by reading the entries from the store (store_read, one read per
  * group at a time), so a follower that is behind gets the old entries, not the snapshot (the
  * snapshot only when the store no longer has them). host_read_log reads old entries for the
@@ -152,15 +152,14 @@ int host_change_membership(struct host *h, uint32_t group, enum raft_change kind
  * The first groups (host_config.groups) are HOST_GROUP_SNAPSHOTS. */
 enum host_group_kind {
     HOST_GROUP_SNAPSHOTS = 0,   /* the log is compacted below snapshots (raft_config's policy) */
-    HOST_GROUP_LOG_IS_DATA = 1, /* never snapshotted: the log is the data (a partition's log is
-                                   its messages; compacting it is retention's job, which is not
-                                   built: such a group holds at most raft log_entries_max
-                                   entries in memory, and refuses proposals beyond, RQ_EBUSY).
-                                   What partition groups use until the broker reads old entries
-                                   with host_read_log; then HOST_GROUP_STORED_LOG replaces it */
+    HOST_GROUP_LOG_IS_DATA = 1, /* never snapshotted, never compacted: the log is the data, and
+                                   such a group holds at most raft log_entries_max entries in
+                                   memory, refusing proposals beyond (RQ_EBUSY). For tests and
+                                   small fixed logs; partitions are HOST_GROUP_STORED_LOG */
     HOST_GROUP_STORED_LOG = 2,  /* the log is the data, and memory stays bounded: snapshots (the
                                    raft_config policy, cb.snapshot) compact the in-memory log but
-                                   never the stored log; followers behind the memory get the old
+                                   never the stored log (retention does: host_retain_log);
+                                   followers behind the memory get the old
                                    entries read from the store (raft_config.stored_log); a
                                    snapshot is taken only at an index this node holds durably, so
                                    the stored log never has a hole below it. A replica that
@@ -182,6 +181,16 @@ int host_group_add(struct host *h, uint32_t group, const uint32_t *voters, uint3
  * outside the stored log or above the commit index or the durable index) or RQ_ECLOSED
  * (recovering or halted). */
 int host_read_log(struct host *h, uint32_t group, uint64_t from, uint32_t count, uint64_t cookie);
+
+/* Retention of a HOST_GROUP_STORED_LOG group: the stored entries below below_index are no longer
+ * needed (their records were deleted). Whole segments below it are deleted in the background,
+ * never past the group's in-memory log (a restart reads the log after the snapshot back from
+ * the store): what a later snapshot allows is deleted then. A follower that needs deleted
+ * entries gets the leader's snapshot instead (raft_load_unavailable). Returns 0, RQ_EINVAL (not
+ * a stored log), RQ_ERANGE (no such group) or RQ_ECLOSED. */
+int host_retain_log(struct host *h, uint32_t group, uint64_t below_index);
+/* The first index of the group's stored log (0: unknown group, or recovering). */
+uint64_t host_stored_first(const struct host *h, uint32_t group);
 
 /* Fail-stop from the owner (a state machine found durable data it cannot trust, e.g. a snapshot
  * image that does not decode): the host stops doing anything and io->halt is called once. */

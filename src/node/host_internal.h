@@ -114,6 +114,8 @@ struct host_group {
     uint64_t seen_term;
     struct host_snap snap;
     struct host_log_reads log;
+    uint64_t retain_below;            /* HOST_GROUP_STORED_LOG: stored entries below it hold
+                                         only deleted records (host_retain_log) */
 };
 
 struct peer_batch {
@@ -162,6 +164,8 @@ void host_log_serve(struct host *h, struct host_group *g);   /* from the drain: 
 void host_log_on_read_done(struct host *h, struct host_group *g, int err,
                            const struct store_entry *entries, uint32_t count);
 void host_log_free(struct host_group *g);
+/* host_snapshot.c: compacts the stored log as far as the snapshot (and retention) allow. */
+void host_compact_stored_log(struct host *h, struct host_group *g);
 
 /* host_snapshot.c */
 int host_snapshot_init(struct host *h, struct host_group *g);   /* 0 or RQ_ENOMEM */

@@ -237,3 +237,25 @@ int host_read_log(struct host *h, uint32_t group, uint64_t from, uint32_t count,
     host_flush(h);
     return 0;
 }
+
+/* ---- retention ------------------------------------------------------------------------------ */
+
+int host_retain_log(struct host *h, uint32_t group, uint64_t below_index) {
+    if (h->halted || h->phase != PHASE_READY) return RQ_ECLOSED;
+    struct host_group *g = group < HOST_GROUP_ID_LIMIT ? h->by_id[group] : NULL;
+    if (g == NULL) return RQ_ERANGE;
+    if (!g->restored) return RQ_ECLOSED;
+    if (g->kind != HOST_GROUP_STORED_LOG) return RQ_EINVAL;
+    if (below_index <= g->retain_below) return 0;
+    g->retain_below = below_index;
+    host_compact_stored_log(h, g);
+    return 0;
+}
+
+uint64_t host_stored_first(const struct host *h, uint32_t group) {
+    const struct host_group *g = group < HOST_GROUP_ID_LIMIT ? h->by_id[group] : NULL;
+    if (g == NULL || h->phase != PHASE_READY) return 0;
+    uint64_t first, last;
+    store_range(h->store, g->id, &first, &last);
+    return first;
+}

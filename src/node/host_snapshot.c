@@ -66,11 +66,14 @@ static int fatal(struct host *h, const struct store_snapshot_result *res, const 
     return 1;
 }
 
-/* The stored log below the group's in-memory log is covered by its snapshot. Not for a stored
- * log: it is the data (retention deletes it, store_retention). */
-static void compact_stored_log(struct host *h, struct host_group *g) {
-    if (g->kind == HOST_GROUP_STORED_LOG) return;
-    int err = store_compact(h->store, g->id, raft_first_index(g->raft));
+/* The stored log below the group's in-memory log is covered by its snapshot. A stored log is the
+ * data: only what retention deleted goes (host_retain_log), and never past the in-memory log,
+ * whose entries a restart reads back after the snapshot. */
+void host_compact_stored_log(struct host *h, struct host_group *g) {
+    uint64_t below = raft_first_index(g->raft);
+    if (g->kind == HOST_GROUP_STORED_LOG && g->retain_below < below) below = g->retain_below;
+    if (below <= 1) return;
+    int err = store_compact(h->store, g->id, below);
     if (err != 0 && err != RQ_ERANGE) host_halt(h, "log compaction refused", err);   /* ERANGE: no log */
 }
 
@@ -116,7 +119,7 @@ static void restore_apply(struct host *h, struct host_group *g) {
         /* We applied that far meanwhile (from the log): the file is just a snapshot we hold. */
         raft_snapshot_taken(g->raft, s->restore_index, s->restore_term);
     }
-    compact_stored_log(h, g);
+    host_compact_stored_log(h, g);
 }
 
 static void restore_read_next(struct host *h, struct host_group *g) {
@@ -241,7 +244,7 @@ static void on_files(void *arg, const struct store_snapshot_result *res) {
             return;
         }
         raft_snapshot_taken(g->raft, s->image_index, s->image_term);
-        compact_stored_log(h, g);
+        host_compact_stored_log(h, g);
         return;
     }
     RQ_ASSERT(s->receiving);

@@ -68,17 +68,19 @@ void part_group_tick(struct part_group *pg, uint64_t now_ns);
 void part_group_durable(struct part_group *pg, const struct raft *r, uint64_t index);
 
 enum {
-    PART_GROUP_BATCHES_MAX = 1 << 20,   /* batches indexed (24 bytes each): the newest; when
+    PART_GROUP_BATCHES_MAX = 1 << 20,   /* batches indexed (40 bytes each): the newest; when
                                            full, the records of the older half are no longer
-                                           readable here (below part_group_log_start) */
+                                           readable here (below part_group_readable_from) */
     PART_GROUP_NEED_LOAD = 1,           /* part_group_read: the entries are in the store only */
 };
 
 /* Appends to b the committed records from `offset` on, at most max_records of them and, after
  * the first, at most max_bytes of record bytes, from the entries r (the group's Raft state) holds
  * in memory. Returns 0 (no records at or past the high watermark), RQ_ERANGE when offset is below
- * the log start, RQ_EBUSY while the offsets below a restored image are being found again (see
- * part_group_scan_wanted), or PART_GROUP_NEED_LOAD with *load_from when the first entry wanted
+ * the log start, RQ_EBUSY when it is above the log start but below part_group_readable_from
+ * (the offsets below a restored image are being found again, see part_group_scan_wanted, or
+ * this replica does not hold them: another replica may; a leader gives them up, see
+ * part_group_retention), or PART_GROUP_NEED_LOAD with *load_from when the first entry wanted
  * is no longer in memory: read entries from there with host_read_log and hand them to
  * part_group_read_loaded. An offset past the end is not refused: a replica that has not applied
  * everything committed yet (a follower, or a new leader) cannot tell "past the end" from "not
@@ -96,19 +98,67 @@ void part_group_read_loaded(const struct part_group *pg, const struct raft_entry
 
 /* After the state machine is restored from an image, the index of the batches below it is
  * rebuilt from the stored log: while part_group_scan_wanted says so (1, with the Raft index to
- * read from), the owner reads entries with host_read_log and hands them to part_group_scan_loaded
- * (err: host_read_log's; RQ_EBUSY: asked again later; any other, e.g. RQ_ERANGE when the stored
- * log does not start at 1, ends the scan: what is below the image is then unreadable on this
- * replica). part_group_scan_started marks a read as in flight. */
+ * read from; the owner starts at the stored log's first entry when that is later: retention
+ * compacted it), the owner reads entries with host_read_log and hands them to
+ * part_group_scan_loaded (err: host_read_log's; RQ_EBUSY: asked again later; any other, e.g.
+ * RQ_ERANGE, or entries that start above the image, ends the scan: what is below the image is
+ * then unreadable on this replica). part_group_scan_started marks a read as in flight. */
 int part_group_scan_wanted(const struct part_group *pg, uint64_t *from, uint32_t *generation);
 void part_group_scan_started(struct part_group *pg);
 /* generation: part_group_scan_wanted's (an answer for a scan a later restore replaced is
  * ignored). */
 void part_group_scan_loaded(struct part_group *pg, uint32_t generation, int err,
                             const struct raft_entry *entries, uint32_t count);
-/* The first offset part_group_read can serve (the log start, or the offset the state machine
- * was restored at: the records below a restored image are not in this replica's log). */
+/* The partition's log start (the replicated one: what retention deleted is below it). */
 uint64_t part_group_log_start(const struct part_group *pg);
+/* The first offset part_group_read can serve here: the log start, or later when this replica
+ * does not hold the records above it (below a snapshot it installed, or being found again after
+ * a restore, or dropped from a full index). */
+uint64_t part_group_readable_from(const struct part_group *pg);
+
+/* ---- retention ----
+ *
+ * A topic's retention (a time limit, a size limit in record bytes per partition, or both) is
+ * carried out by the partition's leader: every PART_GROUP_RETENTION_EVERY_NS it computes the log
+ * start the policy asks for from its index of applied batches (each with its leader's timestamp
+ * and its record bytes) and proposes a RETAIN entry (broker/partition.h) when that is past the
+ * log start its tip foresees. Applying the entry moves the log start on every replica alike;
+ * reads below it get RQ_ERANGE with the new log start. Then each replica deletes what it no
+ * longer needs from its stored log: part_group_retain_below says below which Raft index that is,
+ * and the owner hands it to host_retain_log (whole segments, never past the latest snapshot).
+ *
+ * Time is the leader's clock against the timestamps earlier leaders wrote: clocks that drift
+ * apart move deletion earlier or later by their difference. A leader that cannot serve records
+ * above the log start (part_group_readable_from) gives them up with the same entry: a replica
+ * that installed a snapshot lacks the records below it, and readers would otherwise wait for
+ * ever; those records are then deleted before the policy says (part_group_given_up counts them). */
+struct part_group_retention {
+    uint64_t time_ns;    /* records older than this are deleted; 0: no time limit */
+    uint64_t bytes;      /* the oldest are deleted while the records exceed this; 0: no limit */
+};
+
+enum {
+    PART_GROUP_RETENTION_EVERY_NS = 250 * 1000 * 1000,
+    PART_GROUP_RETENTION_WALK_MAX = 4096,   /* batches one check looks at for the time limit */
+};
+
+/* The log start the policy asks for now, from the applied batches (at least the current one):
+ * past every batch older than the time limit from the oldest on (Kafka's rule: it stops at the
+ * first one still young, so a clock that went back keeps more, never less; at most
+ * PART_GROUP_RETENTION_WALK_MAX batches a check), and past as many of the oldest as it takes for
+ * the rest to fit the size limit (the newest batch always stays). */
+uint64_t part_group_retention_target(const struct part_group *pg,
+                                     const struct part_group_retention *policy, uint64_t now_ns);
+/* The leader's periodic check: proposes a RETAIN entry when the policy (or an unservable
+ * range) asks for a later log start. Returns 0 (nothing due, nothing to do, or proposed),
+ * RQ_ENOTLEADER, RQ_ECLOSED (recovering), or host_propose's error. */
+int part_group_retention(struct part_group *pg, struct host *h,
+                         const struct part_group_retention *policy, uint64_t now_ns);
+/* The stored entries below this Raft index hold only deleted records (0: none known, e.g. while
+ * the index is being rebuilt or when this replica lacks records above the log start). */
+uint64_t part_group_retain_below(const struct part_group *pg);
+/* Records this replica, as leader, proposed to delete because it could not serve them. */
+uint64_t part_group_given_up(const struct part_group *pg);
 
 const struct partition_sm *part_group_state(const struct part_group *pg);
 uint64_t part_group_bad_images(const struct part_group *pg);

@@ -141,15 +141,19 @@ static uint32_t controller_leader(void) {
 
 static const struct proto_bytes TOPIC = {(const uint8_t *)"orders", 6};
 
-static int create_topic(uint32_t to, uint32_t partitions, uint32_t *hint) {
-    struct proto_create_topic_req req = {.name = TOPIC, .partitions = partitions,
-                                         .replication = 3, .max_message_bytes = 100};
+static int create_topic_as(uint32_t to, const struct proto_create_topic_req *req, uint32_t *hint) {
     uint8_t buf[256];
     struct proto_msg m = call(to, PROTO_CREATE_TOPIC_REQ, buf,
-                              proto_encode_create_topic_req(buf, sizeof buf, &req));
+                              proto_encode_create_topic_req(buf, sizeof buf, req));
     ck_assert_uint_eq(m.type, PROTO_CREATE_TOPIC_RESP);
     *hint = m.u.status_resp.leader_hint;
     return m.u.status_resp.error;
+}
+
+static int create_topic(uint32_t to, uint32_t partitions, uint32_t *hint) {
+    struct proto_create_topic_req req = {.name = TOPIC, .partitions = partitions,
+                                         .replication = 3, .max_message_bytes = 100};
+    return create_topic_as(to, &req, hint);
 }
 
 /* The leader of partition p as the metadata of server 1 says (waits for one). */
@@ -603,6 +607,141 @@ START_TEST(a_follower_behind_catches_up_from_the_store_and_serves_it) {
 }
 END_TEST
 
+/* ---- retention ---- */
+
+enum { BIG = 1000 };   /* a record value's bytes in the retention tests */
+
+/* Produces record i (value "r<i>" padded with dots to BIG bytes) to partition 0. */
+static void produce_big(uint32_t i) {
+    static char value[BIG + 1];
+    memset(value, '.', BIG);
+    value[BIG] = '\0';
+    int n = snprintf(value, sizeof value, "r%u", i);
+    value[n] = '.';
+    const char *one[] = {value};
+    struct proto_msg m = produce(partition_leader(0), 0, 0, 0, one, 1);
+    ck_assert_int_eq(m.u.produce_resp.error, 0);
+    ck_assert_uint_eq(m.u.produce_resp.base_offset, i);
+}
+
+/* A fetch of partition 0 at offset from `to` that is not busy (retried a while). */
+static struct proto_msg fetch_settled(uint32_t to, uint64_t offset, uint8_t from_follower) {
+    struct proto_msg m;
+    for (int tries = 0; tries < 100; tries++) {
+        m = await(send_fetch(to, 0, offset, 0, from_follower));
+        int err = m.u.fetch_resp.error;
+        if (err != RQ_EBUSY && err != RQ_ECLOSED && err != RQ_ENOTLEADER) return m;
+        sim_run_until(sim, sim_now(sim) + 50 * MS);
+    }
+    ck_abort_msg("fetch at %llu from n%u stays busy", (unsigned long long)offset, to);
+    return m;
+}
+
+/* Reads partition 0 from `from` to `end` at server `to`: every record is record i. */
+static void read_big(uint32_t to, uint64_t from, uint64_t end, uint8_t from_follower) {
+    for (uint64_t next = from; next < end;) {
+        struct proto_msg m = fetch_settled(to, next, from_follower);
+        ck_assert_int_eq(m.u.fetch_resp.error, 0);
+        size_t cur = 0;
+        struct proto_record r;
+        while (proto_record_next(&m.u.fetch_resp.records, &cur, &r)) {
+            char want[16];
+            int n = snprintf(want, sizeof want, "r%llu.", (unsigned long long)r.offset);
+            ck_assert_uint_eq(r.offset, next);
+            ck_assert_uint_eq(r.value.size, BIG);
+            ck_assert_mem_eq(r.value.data, want, (size_t)n);
+            next++;
+        }
+    }
+}
+
+static uint32_t group_of_partition0(uint32_t server) {
+    const struct controller_topic *t =
+        controller_topic(broker_controller(sim_node(sim, server)), TOPIC.data, TOPIC.size);
+    ck_assert_ptr_nonnull(t);
+    return t->partitions[0].group;
+}
+
+/* The log start every replica reports, checked equal; records below it get RQ_ERANGE. */
+static uint64_t log_start_everywhere(uint64_t end) {
+    uint64_t start = UINT64_MAX;
+    for (uint32_t id = 1; id <= SERVERS; id++) {
+        struct proto_msg m = fetch_settled(id, 0, 1);
+        if (start == UINT64_MAX) start = m.u.fetch_resp.log_start;
+        ck_assert_int_eq(m.u.fetch_resp.error, start > 0 ? RQ_ERANGE : 0);
+        ck_assert_uint_eq(m.u.fetch_resp.log_start, start);
+        ck_assert_uint_eq(m.u.fetch_resp.high_watermark, end);
+    }
+    return start;
+}
+
+/* A size limit of 64 KiB: the leader moves the log start so that the newest 64 KiB of records
+ * stay, every replica agrees, the stores delete whole segments below it (128 KiB segments), reads
+ * below get RQ_ERANGE with the valid range and reads above get every record, also after every
+ * broker restarted (its index found again from what its store kept). A follower that was down
+ * meanwhile catches up from the leader's snapshot (the entries it needed are deleted) and, once
+ * the log start passes what it lacks, serves every record. */
+START_TEST(retention_by_size_deletes_the_oldest_records_everywhere) {
+    setup.snapshot_entries = 8;
+    setup.snapshot_trailing = 0;
+    setup.segment_bytes = 128 << 10;
+    start(41);
+    uint32_t ctl = controller_leader(), hint;
+    struct proto_create_topic_req req = {.name = TOPIC, .partitions = 1, .replication = 3,
+                                         .retention_bytes = 64 << 10, .max_message_bytes = 2048};
+    ck_assert_int_eq(create_topic_as(ctl, &req, &hint), 0);
+    for (uint32_t i = 0; i < 400; i++) produce_big(i);
+    sim_run_until(sim, sim_now(sim) + 1000 * MS);
+    uint64_t start = log_start_everywhere(400);
+    /* Each record is a little more than BIG bytes as stored: 64 KiB hold 60 to 65 of them. */
+    ck_assert_uint_ge(400 - start, 55);
+    ck_assert_uint_le(400 - start, 66);
+    printf("broker: retention by size: log start %llu of 400\n", (unsigned long long)start);
+    read_big(partition_leader(0), start, 400, 0);
+    uint32_t g = group_of_partition0(1);
+    for (uint32_t id = 1; id <= SERVERS; id++)
+        ck_assert_uint_gt(host_stored_first(broker_host(sim_node(sim, id)), g), 100);
+    for (uint32_t id = 1; id <= SERVERS; id++) sim_crash_restart(sim, id, 1, 50 * MS);
+    sim_run_until(sim, sim_now(sim) + 2000 * MS);
+    ck_assert_uint_eq(log_start_everywhere(400), start);
+    for (uint32_t id = 1; id <= SERVERS; id++) read_big(id, start, 400, 1);
+    /* A follower down while 200 more records come. */
+    uint32_t behind = partition_leader(0) % SERVERS + 1;
+    sim_crash(sim, behind, 0);
+    for (uint32_t i = 400; i < 600; i++) produce_big(i);
+    sim_restart(sim, behind);
+    sim_run_until(sim, sim_now(sim) + 3000ull * MS);
+    for (uint32_t i = 600; i < 700; i++) produce_big(i);
+    sim_run_until(sim, sim_now(sim) + 1000 * MS);
+    start = log_start_everywhere(700);
+    ck_assert_uint_ge(start, 600);
+    read_big(behind, start, 700, 1);
+    struct raft_stats rs;
+    raft_stats_get(host_raft(broker_host(sim_node(sim, behind)), g), &rs);
+    ck_assert_uint_gt(rs.snapshots_installed, 0);
+    setup.snapshot_entries = 0;
+    setup.segment_bytes = 0;
+    sim_destroy(sim);
+}
+END_TEST
+
+/* A time limit of 300 ms: a while after the last record, every record is deleted (the log start
+ * is the end) and the next record is served from there. */
+START_TEST(retention_by_time_deletes_old_records) {
+    start(43);
+    uint32_t ctl = controller_leader(), hint;
+    struct proto_create_topic_req req = {.name = TOPIC, .partitions = 1, .replication = 3,
+                                         .retention_ms = 300, .max_message_bytes = 2048};
+    ck_assert_int_eq(create_topic_as(ctl, &req, &hint), 0);
+    for (uint32_t i = 0; i < 10; i++) produce_big(i);
+    sim_run_until(sim, sim_now(sim) + 2000 * MS);
+    ck_assert_uint_eq(log_start_everywhere(10), 10);
+    produce_big(10);
+    read_big(partition_leader(0), 10, 11, 0);
+    sim_destroy(sim);
+}
+END_TEST
+
 /* Every broker restarts from its disk: the partitions' groups come back and keep their records. */
 START_TEST(restart_finds_partitions_again) {
     start(14);
@@ -641,6 +780,8 @@ int main(void) {
     tcase_add_test(tc, acks_one_is_answered_at_the_leaders_durable_append);
     tcase_add_test(tc, old_records_are_read_back_from_the_store);
     tcase_add_test(tc, a_follower_behind_catches_up_from_the_store_and_serves_it);
+    tcase_add_test(tc, retention_by_size_deletes_the_oldest_records_everywhere);
+    tcase_add_test(tc, retention_by_time_deletes_old_records);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }

@@ -20,6 +20,7 @@ struct world {
     uint32_t groups;
     uint32_t snapshot_entries;    /* 0: no snapshots */
     int stored_log;               /* group 1 is added as HOST_GROUP_STORED_LOG */
+    uint64_t segment_bytes;       /* the stores' segment size; 0: the default */
 };
 
 /* The state machine: how many entries were applied and a running digest of them. */
@@ -97,6 +98,7 @@ static void *server_create(const struct rq_io *io, const void *config) {
     RQ_ASSERT(n != NULL);
     struct host_config hc;
     host_server_host_config(&hc, w->groups, sim_servers(w->sim), w->snapshot_entries, 0);
+    if (w->segment_bytes) hc.store.segment_bytes_max = w->segment_bytes;
     static const struct host_callbacks plain = {.apply = count_apply};
     static const struct host_callbacks snapshots = {.apply = count_apply, .snapshot = image,
                                                     .restore = restore, .log_read = log_read};
@@ -131,6 +133,7 @@ static const struct rq_node_ops server_ops = {
 static uint32_t next_groups;   /* init reads the group count the test chose */
 static uint32_t next_snapshot_entries;
 static int next_stored_log;
+static uint64_t next_segment_bytes;
 
 static void *world_init(struct sim *s) {
     struct world *w = calloc(1, sizeof *w);
@@ -139,6 +142,7 @@ static void *world_init(struct sim *s) {
     w->groups = next_groups;
     w->snapshot_entries = next_snapshot_entries;
     w->stored_log = next_stored_log;
+    w->segment_bytes = next_segment_bytes;
     return w;
 }
 
@@ -419,6 +423,78 @@ START_TEST(a_stored_log_follower_catches_up_by_stored_entries) {
 }
 END_TEST
 
+/* Retention of a stored log: entries host_retain_log gives up leave the store in whole segments
+ * (128 KiB here), never past the in-memory log (a restart reads it back after the snapshot), and
+ * only once a snapshot covers them; host_read_log then answers RQ_ERANGE below the stored log; a
+ * restarted leader recovers from what is left, and a follower that was down catches up from the
+ * snapshot, since the entries it needs are gone. */
+START_TEST(retained_entries_leave_the_store_never_past_the_snapshot) {
+    enum { COUNT = 300 };
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &host_workload, 3, 13, 60ull * 1000000000u);
+    next_groups = 0;
+    next_snapshot_entries = 100;
+    next_stored_log = 1;
+    next_segment_bytes = 128u << 10;
+    struct sim *s = sim_create(&cfg);
+    sim_run_until(s, 2000000000ull);
+    uint32_t leader = host_server_leader(s, 3, 1), lag = leader % 3 + 1;
+    ck_assert_uint_ne(leader, 0);
+    sim_crash(s, lag, 0);
+    struct host *lh = server_of(s, leader)->host;
+    static uint8_t data[1200];
+    uint64_t index = 0, term;
+    for (uint32_t i = 0; i < 50; i++) {
+        ck_assert_int_eq(host_propose(lh, 1, data, stored_entry(i + 1, data), &index, &term), 0);
+        sim_run_until(s, sim_now(s) + 5000000ull);
+    }
+    /* No snapshot yet: nothing may go. */
+    const struct raft *lr = host_raft(lh, 1);
+    ck_assert_uint_eq(raft_first_index(lr), 1);
+    ck_assert_int_eq(host_retain_log(lh, 1, 40), 0);
+    sim_run_until(s, sim_now(s) + 100000000ull);
+    ck_assert_uint_eq(host_stored_first(lh, 1), 1);
+    for (uint32_t i = 50; i < COUNT; i++) {
+        ck_assert_int_eq(host_propose(lh, 1, data, stored_entry(i + 1, data), &index, &term), 0);
+        sim_run_until(s, sim_now(s) + 5000000ull);
+    }
+    sim_run_until(s, sim_now(s) + 500000000ull);
+    ck_assert_uint_gt(raft_first_index(lr), 200);   /* snapshots compacted the memory */
+    /* The snapshots let the retained segments go, up to 40: none is wholly below 40 yet. */
+    ck_assert_uint_eq(host_stored_first(lh, 1), 1);
+    ck_assert_int_eq(host_retain_log(lh, 1, 250), 0);
+    ck_assert_int_eq(host_retain_log(lh, 1, 100), 0);   /* never back */
+    sim_run_until(s, sim_now(s) + 100000000ull);
+    uint64_t first = host_stored_first(lh, 1);
+    ck_assert_uint_gt(first, 100);
+    ck_assert_uint_le(first, 250);
+    ck_assert_int_eq(host_read_log(lh, 1, first - 1, 1, 0), RQ_ERANGE);
+    read_log(s, leader, first, 2);
+    ck_assert_int_eq(server_of(s, leader)->read_err, 0);
+    ck_assert_uint_eq(server_of(s, leader)->read_count, 2);
+    /* Asking for more than the snapshot covers deletes no more than it covers. */
+    ck_assert_int_eq(host_retain_log(lh, 1, UINT64_MAX), 0);
+    sim_run_until(s, sim_now(s) + 100000000ull);
+    ck_assert_uint_le(host_stored_first(lh, 1), raft_first_index(lr));
+    ck_assert_int_eq(host_retain_log(lh, 9, 10), RQ_ERANGE);
+    /* The follower that was down gets the snapshot; the leader restarts from what is left. */
+    sim_restart(s, lag);
+    sim_run_until(s, sim_now(s) + 3000000000ull);
+    const struct server *ln = server_of(s, lag);
+    ck_assert_uint_ge(ln->restores, 1);
+    ck_assert_uint_eq(ln->digest, server_of(s, leader)->digest);
+    sim_crash(s, leader, 0);
+    sim_restart(s, leader);
+    sim_run_until(s, sim_now(s) + 3000000000ull);
+    ck_assert_uint_eq(server_of(s, leader)->digest, ln->digest);
+    ck_assert_uint_ge(server_of(s, leader)->last_index, index);   /* and a new leader's NOOP */
+    sim_destroy(s);
+    next_snapshot_entries = 0;
+    next_stored_log = 0;
+    next_segment_bytes = 0;
+}
+END_TEST
+
 /* A follower back from a crash is sent many large appends in one event: more than one network
  * message holds, so the batch to it is split (and the peer listed once for the event). */
 START_TEST(a_batch_over_the_message_limit_is_split) {
@@ -460,6 +536,7 @@ int main(void) {
     tcase_add_test(tc, a_transfer_moves_the_leader_to_the_target);
     tcase_add_test(tc, a_follower_behind_the_log_gets_the_snapshot);
     tcase_add_test(tc, a_stored_log_follower_catches_up_by_stored_entries);
+    tcase_add_test(tc, retained_entries_leave_the_store_never_past_the_snapshot);
     tcase_add_test(tc, a_batch_over_the_message_limit_is_split);
     tcase_add_test(tc, a_proposal_from_inside_apply_applies_nothing_twice);
     suite_add_tcase(suite, tc);

@@ -12,6 +12,11 @@
 
 static void inject(struct sim *s, void *arg) { mq_inject_bugs(s, *(const uint32_t *)arg); }
 
+static void with_retention(struct sim *s, void *arg) {
+    (void)arg;
+    mq_force_retention(s, 4u << 10, 1000);
+}
+
 /* Runs seeds 1..seeds with bugs injected; returns how many failed, the first in `failure`. */
 static int failures_with_bug(uint32_t bugs, uint32_t faults, int seeds, char *failure, size_t cap) {
     struct sim_config cfg;
@@ -39,6 +44,26 @@ START_TEST(passes_without_bugs) {
 }
 END_TEST
 
+/* With retention (4 KiB per partition, 1 s) records are deleted while consumers read, under
+ * faults: consumers sent to the log start skip only deleted records, and nothing else fires. */
+START_TEST(passes_with_retention) {
+    struct sim_config cfg;
+    sim_config_default(&cfg);
+    cfg.workload = &sim_workload_mq;
+    cfg.servers = 3;
+    cfg.faults = SIM_FAULT_CRASH | SIM_FAULT_PARTITION | SIM_FAULT_LOSS;
+    cfg.swarm = 0;
+    cfg.duration_ns = 12ull * 1000000000u;
+    cfg.heal_ns = 4ull * 1000000000u;
+    char failure[SIM_FAILURE_MAX] = "";
+    int failed = sim_run_seeds(&cfg, 1, 2, with_retention, NULL, failure, sizeof failure);
+    ck_assert_msg(failed == 0, "%s", failure);
+}
+END_TEST
+
+START_TEST(fires_on_a_consumer_skipping_past_the_log_start) { expect_failure(MQ_BUG_SKIP_TO_END, "retention"); }
+END_TEST
+
 START_TEST(fires_on_an_acknowledgement_at_the_wrong_offset) { expect_failure(MQ_BUG_ACK_WRONG_OFFSET, "lost write"); }
 END_TEST
 
@@ -64,6 +89,8 @@ int main(void) {
     tcase_add_test(tc, fires_on_replicas_disagreeing);
     tcase_add_test(tc, fires_on_a_message_written_twice);
     tcase_add_test(tc, liveness_fires_when_the_cluster_never_heals);
+    tcase_add_test(tc, passes_with_retention);
+    tcase_add_test(tc, fires_on_a_consumer_skipping_past_the_log_start);
     suite_add_tcase(suite, tc);
     return run_suites(srunner_create(suite));
 }

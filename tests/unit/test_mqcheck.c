@@ -7,7 +7,7 @@
 #include "sim/mqcheck.h"
 #include "tests/unit/suite_main.h"
 
-enum ev_kind { ACK, SEEK, READ, REPLICA, FINISH };
+enum ev_kind { ACK, SEEK, READ, REPLICA, RETAINED, SKIP, FINISH };
 
 struct ev {
     enum ev_kind kind;
@@ -25,6 +25,8 @@ struct ev {
 #define RDI(p, s, o, m, pr, sq) {READ, p, s, o, m, pr, sq}
 #define REP(p, n, o, m) {REPLICA, p, n, o, m, 0, 0}
 #define REPI(p, n, o, m, pr, sq) {REPLICA, p, n, o, m, pr, sq}
+#define RET(p, o) {RETAINED, p, 0, o, 0, 0, 0}
+#define SKIPTO(p, s, o) {SKIP, p, s, o, 0, 0, 0}
 #define END {FINISH, 0, 0, 0, 0, 0, 0}
 
 enum { EVENTS_MAX = 10, NEVER = -1 };
@@ -82,6 +84,18 @@ static const struct row rows[] = {
      RD(1, 1, 3, 'b')}, NEVER, NULL},
     {"an acknowledgement read before it arrives", 3, {RD(0, 1, 0, 'a'), ACKD(0, 0, 'a'), END}, NEVER,
      NULL},
+    /* retention */
+    {"a consumer skips to a log start no replica applied", 3, {SEEKTO(0, 1, 0), RD(0, 1, 0, 'a'),
+     SKIPTO(0, 2, 5)}, 2, "retention"},
+    {"a skip past the furthest log start", 3, {RET(0, 3), RET(0, 2), SKIPTO(0, 2, 4)}, 2,
+     "retention"},
+    {"the log start is per partition", 2, {RET(1, 9), SKIPTO(0, 2, 4)}, 1, "retention"},
+    {"a skip to a replica's log start, then in order", 5, {RET(0, 2), RET(0, 5), SKIPTO(0, 2, 5),
+     RD(0, 2, 5, 'f'), RD(0, 2, 6, 'g')}, NEVER, NULL},
+    {"after a skip, the new session still may not skip", 3, {RET(0, 5), SKIPTO(0, 2, 5),
+     RD(0, 2, 6, 'g')}, 2, "poll-skip"},
+    {"an acknowledged write retention deleted was applied", 4, {ACKD(0, 0, 'a'), REP(0, 1, 0, 'a'),
+     RET(0, 1), END}, NEVER, NULL},
 };
 /* clang-format on */
 
@@ -98,6 +112,8 @@ static int run_event(struct mqcheck *c, const struct ev *e, char *why) {
     case REPLICA:
         return mqcheck_replica(c, e->partition, (uint32_t)e->who, e->offset, digest, e->producer,
                                e->sequence, why);
+    case RETAINED: mqcheck_retained(c, e->partition, e->offset); return 0;
+    case SKIP: return mqcheck_seek_log_start(c, e->partition, e->who, e->offset, why);
     case FINISH: return mqcheck_finish(c, why);
     }
     return 0;
@@ -128,7 +144,7 @@ END_TEST
 
 START_TEST(every_property_has_a_firing_row) {
     static const char *const properties[] = {"inconsistent offsets", "non-monotonic", "poll-skip",
-                                             "duplicate", "lost write"};
+                                             "duplicate", "lost write", "retention"};
     for (size_t p = 0; p < sizeof properties / sizeof properties[0]; p++) {
         int n = 0;
         for (int i = 0; i < ROWS; i++)

@@ -114,6 +114,17 @@ static struct partition_apply_result apply_bytes(struct partition_sm *sm, uint64
     return res;
 }
 
+static struct partition_apply_result apply_retain(struct partition_sm *sm, uint64_t raft_index,
+                                                  uint64_t log_start) {
+    uint8_t buf[PARTITION_RETAIN_ENTRY_MAX];
+    size_t n = partition_retain_encode(buf, sizeof buf, log_start);
+    struct partition_apply_result preview;
+    partition_sm_preview(sm, buf, n, &preview);
+    struct partition_apply_result res = apply_bytes(sm, raft_index, buf, n);
+    assert_same_result(&preview, &res);
+    return res;
+}
+
 static size_t image_of(const struct partition_sm *sm, uint8_t *buf) {
     size_t n = partition_sm_image(sm, buf, PARTITION_IMAGE_MAX);
     ck_assert_uint_gt(n, 0);
@@ -458,7 +469,7 @@ START_TEST(malformed_entries_are_counted_noops) {
         ck_assert_uint_eq(sm->stats.malformed, ++malformed);
     }
     /* Unknown kinds, even followed by a well-formed batch body. */
-    static const uint8_t kinds[] = {0, 2, 3, 127, 255};
+    static const uint8_t kinds[] = {0, 4, 127, 255};
     for (size_t i = 0; i < sizeof kinds; i++) {
         uint8_t bad[ENTRY_CAP];
         memcpy(bad, good, good_size);
@@ -518,6 +529,56 @@ START_TEST(malformed_entries_are_counted_noops) {
 }
 END_TEST
 
+/* ---- retention ------------------------------------------------------------------------------- */
+
+START_TEST(retain_moves_the_log_start_forward_only) {
+    struct partition_sm *sm = sm_new();
+    uint64_t index = 1;
+    apply_batch(sm, index++, 0, 0, 4);
+    apply_batch(sm, index++, 5, 0, 3);   /* offsets 4..6 */
+    uint8_t buf[PARTITION_RETAIN_ENTRY_MAX];
+    size_t n = partition_retain_encode(buf, sizeof buf, 300);
+    static const uint8_t exact[] = {PARTITION_ENTRY_RETAIN, 0xac, 0x02};
+    ck_assert_uint_eq(n, sizeof exact);
+    ck_assert_mem_eq(buf, exact, n);
+    struct partition_entry e;
+    ck_assert_int_eq(partition_entry_decode(buf, n, &e), 0);
+    ck_assert_uint_eq(e.kind, PARTITION_ENTRY_RETAIN);
+    ck_assert_uint_eq(e.log_start, 300);
+    /* Forward within the log: moved; the same again, backward or past the end: refused. */
+    static const struct { uint64_t to; int outcome; uint64_t log_start; } rows[] = {
+        {4, PARTITION_RETAINED, 4},        {4, PARTITION_RETAIN_REFUSED, 4},
+        {3, PARTITION_RETAIN_REFUSED, 4},  {8, PARTITION_RETAIN_REFUSED, 4},
+        {7, PARTITION_RETAINED, 7},        {0, PARTITION_RETAIN_REFUSED, 7},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct partition_apply_result res = apply_retain(sm, index++, rows[i].to);
+        ck_assert_int_eq(res.outcome, rows[i].outcome);
+        ck_assert_int_eq(res.error, rows[i].outcome == PARTITION_RETAINED ? 0 : RQ_ERANGE);
+        ck_assert_uint_eq(sm->log_start_offset, rows[i].log_start);
+        ck_assert_uint_eq(sm->applied_index, index - 1);
+    }
+    ck_assert_uint_eq(sm->stats.retains, 2);
+    ck_assert_uint_eq(sm->stats.retains_refused, 4);
+    /* Offsets and the producer table are untouched: a retry of a deleted batch still gets its
+     * original offset. */
+    ck_assert_uint_eq(sm->next_offset, 7);
+    struct partition_apply_result dup = apply_batch(sm, index++, 5, 0, 3);
+    ck_assert_int_eq(dup.outcome, PARTITION_DUPLICATE);
+    ck_assert_uint_eq(dup.base_offset, 4);
+    /* Damaged RETAIN entries are counted no-ops. */
+    static const uint8_t bad[][3] = {{PARTITION_ENTRY_RETAIN, 0x80, 0x00},   /* not minimal */
+                                     {PARTITION_ENTRY_RETAIN, 0x80, 0x80},   /* truncated */
+                                     {PARTITION_ENTRY_RETAIN, 0x01, 0x00}};  /* trailing */
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_int_eq(apply_bytes(sm, index++, bad[i], 3).outcome, PARTITION_MALFORMED);
+        ck_assert_uint_eq(sm->log_start_offset, 7);
+    }
+    ck_assert_int_eq(apply_bytes(sm, index++, bad[0], 1).outcome, PARTITION_MALFORMED);
+    free(sm);
+}
+END_TEST
+
 /* ---- images ---------------------------------------------------------------------------------- */
 
 static struct partition_sm *sample_state(void) {
@@ -528,9 +589,8 @@ static struct partition_sm *sample_state(void) {
     apply_batch(sm, index++, 9, 0, 1);
     for (uint64_t s = 10; s < 30; s += 2) apply_batch(sm, index++, 42, s, 2);
     apply_batch(sm, index++, UINT64_MAX, 1u << 30, 4);
-    ck_assert_int_eq(partition_sm_set_log_start(sm, 3), 0);
-    ck_assert_int_eq(partition_sm_set_log_start(sm, 2), RQ_ERANGE);
-    ck_assert_int_eq(partition_sm_set_log_start(sm, sm->next_offset + 1), RQ_ERANGE);
+    ck_assert_int_eq(apply_retain(sm, index++, 3).outcome, PARTITION_RETAINED);
+    ck_assert_int_eq(apply_retain(sm, index++, 2).outcome, PARTITION_RETAIN_REFUSED);
     return sm;
 }
 
@@ -699,6 +759,10 @@ static size_t random_entry(struct rq_rng *rng, const struct partition_sm *sm, ui
         seq = b->base_sequence;
         count = (uint32_t)(b->last_sequence - b->base_sequence + 1);
     }
+    if (rq_rng_chance(rng, 30000)) {   /* retention: forward, or (refused) back or past the end */
+        uint64_t to = rq_rng_range(rng, 0, sm->next_offset + 1);
+        return partition_retain_encode(buf, cap, to);
+    }
     /* Now and then an entry whose leader foresaw another log: refused, on every replica. */
     uint64_t at = sm->next_offset + (rq_rng_chance(rng, 20000) ? 1 : 0);
     size_t n = make_entry_at(buf, cap, at, pid, seq, count, tag);
@@ -742,6 +806,8 @@ START_TEST(replicas_end_byte_identical) {
     ck_assert_uint_gt(a->stats.evictions, 0);
     ck_assert_uint_gt(a->stats.malformed, 0);
     ck_assert_uint_gt(a->stats.unknown_kinds, 0);
+    ck_assert_uint_gt(a->stats.retains, 0);
+    ck_assert_uint_gt(a->stats.retains_refused, 0);
     printf("partition: %d entries: %llu batches, %llu duplicates, %llu out of order, %llu "
            "evictions, %llu malformed, %llu unknown\n", STEPS,
            (unsigned long long)a->stats.batches, (unsigned long long)a->stats.duplicates,
@@ -849,6 +915,7 @@ int main(void) {
     tcase_add_test(tc, eviction_is_least_recently_used);
     tcase_add_test(tc, offsets_end_at_the_limit);
     tcase_add_test(tc, malformed_entries_are_counted_noops);
+    tcase_add_test(tc, retain_moves_the_log_start_forward_only);
     tcase_add_test(tc, image_round_trips_and_refuses_damage);
     tcase_add_test(tc, image_structure_is_checked);
     tcase_add_test(tc, largest_table_image_fits_a_snapshot);

@@ -185,7 +185,9 @@ START_TEST(reads_below_a_restored_image) {
     /* The stored log holds the entry: found again. */
     part_group_restore(pg, 1, image, size);
     ck_assert_uint_eq(part_group_bad_images(pg), 0);
-    ck_assert_uint_eq(part_group_log_start(pg), 3);
+    ck_assert_uint_eq(part_group_readable_from(pg), 3);
+    ck_assert_uint_eq(part_group_log_start(pg), 0);
+    ck_assert_uint_eq(part_group_retain_below(pg), 0);   /* nothing known below the image yet */
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
     ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, &b, &load_from), RQ_EBUSY);
     ck_assert(part_group_scan_wanted(pg, &from, &gen));
@@ -197,7 +199,8 @@ START_TEST(reads_below_a_restored_image) {
     part_group_scan_loaded(pg, gen + 1, 0, &stored, 1);   /* a stale scan's answer: ignored */
     part_group_scan_loaded(pg, gen, 0, &stored, 1);
     ck_assert(!part_group_scan_wanted(pg, &from, &gen));
-    ck_assert_uint_eq(part_group_log_start(pg), 0);
+    ck_assert_uint_eq(part_group_readable_from(pg), 0);
+    ck_assert_uint_eq(part_group_retain_below(pg), 1);
     part_group_read_loaded(pg, &stored, 1, 1, 10, 100, &b);   /* what a store read gives back */
     ck_assert_uint_eq(b.count, 2);
     ck_assert_uint_eq(b.last_offset, 2);
@@ -210,8 +213,10 @@ START_TEST(reads_below_a_restored_image) {
     part_group_scan_started(pg);
     part_group_scan_loaded(pg, gen, RQ_ERANGE, NULL, 0);
     ck_assert(!part_group_scan_wanted(pg, &from, &gen));
+    /* Not deleted (the log start is 0), only not here: busy, until a RETAIN gives them up. */
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, &b, &load_from), RQ_ERANGE);
+    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, &b, &load_from), RQ_EBUSY);
+    ck_assert_uint_eq(part_group_retain_below(pg), 0);
     ck_assert_int_eq(part_group_read(pg, NULL, 3, 10, 100, &b, &load_from), 0);
     ck_assert_int_eq(part_group_read(pg, NULL, 9, 10, 100, &b, &load_from), 0);   /* waits */
     ck_assert_uint_eq(b.count, 0);
@@ -270,13 +275,100 @@ START_TEST(records_past_the_index_bound_are_served) {
     part_group_read_loaded(pg, &stored[at], count, offset, 10, 100, &b);
     ck_assert_uint_eq(b.count, 1);
     ck_assert_uint_eq(b.last_offset, offset);
-    ck_assert_uint_eq(part_group_log_start(pg), PART_GROUP_BATCHES_MAX / 2);
+    ck_assert_uint_eq(part_group_readable_from(pg), PART_GROUP_BATCHES_MAX / 2);
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    ck_assert_int_eq(part_group_read(pg, r, 0, 10, 100, &b, &load_from), RQ_ERANGE);
+    ck_assert_int_eq(part_group_read(pg, r, 0, 10, 100, &b, &load_from), RQ_EBUSY);
     ck_assert_int_eq(part_group_read(pg, r, PART_GROUP_BATCHES_MAX / 2, 10, 100, &b, &load_from),
                      PART_GROUP_NEED_LOAD);
     ck_assert_uint_eq(load_from, PART_GROUP_BATCHES_MAX / 2 + 1);
     raft_destroy(r);
+    part_group_destroy(pg);
+}
+END_TEST
+
+/* Retention's arithmetic on a replica's index: ten batches of 2 records (17 bytes each as
+ * encoded), batch k stamped at k seconds, at Raft indexes 2k + 1. */
+static size_t retention_entry(uint8_t *entry, size_t cap, uint64_t k) {
+    static uint8_t buf[256];
+    struct proto_record_in recs[2] = {{.value = {(const uint8_t *)"0123456789", 10}},
+                                      {.value = {(const uint8_t *)"abcdefghij", 10}}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = PROTO_ACKS_ALL,
+                                    .records = {.count = 2}};
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, buf,
+                                  proto_encode_produce_req(buf, sizeof buf, &req, recs), &m), 0);
+    return partition_entry_encode(entry, cap, 2 * k, 0, 0, k * 1000000000ull,
+                                  &m.u.produce_req.records);
+}
+
+static void apply_at(struct part_group *pg, uint64_t index, const uint8_t *data, size_t n) {
+    struct raft_entry e = {.index = index, .term = 1, .type = RAFT_ENTRY_NORMAL,
+                           .data_size = (uint32_t)n, .data = data};
+    part_group_apply(pg, &e, NULL);
+}
+
+START_TEST(retention_targets_and_what_the_store_may_drop) {
+    struct part_group *pg = part_group_create(1, 1, done, NULL);
+    uint8_t entry[512];
+    size_t one = 0;
+    for (uint64_t k = 0; k < 10; k++) {
+        size_t n = retention_entry(entry, sizeof entry, k);
+        apply_at(pg, 2 * k + 1, entry, n);
+        struct partition_entry pe;
+        ck_assert_int_eq(partition_entry_decode(entry, n, &pe), 0);
+        one = pe.records.size;
+    }
+    const uint64_t s = 1000000000ull;
+    struct part_group_retention none = {0}, time = {.time_ns = 3 * s},
+                                size = {.bytes = 4 * one}, tiny = {.bytes = 1},
+                                both = {.time_ns = 8 * s, .bytes = 4 * one};
+    ck_assert_uint_eq(part_group_retention_target(pg, &none, 100 * s), 0);
+    /* At 9.5 s batches 0..6 are older than 3 s: the log start is batch 7's first offset. */
+    ck_assert_uint_eq(part_group_retention_target(pg, &time, 9 * s + s / 2), 14);
+    ck_assert_uint_eq(part_group_retention_target(pg, &time, 2 * s), 0);   /* none yet */
+    ck_assert_uint_eq(part_group_retention_target(pg, &time, 100 * s), 20);   /* all of them */
+    ck_assert_uint_eq(part_group_retention_target(pg, &size, 0), 12);   /* the newest 4 stay */
+    ck_assert_uint_eq(part_group_retention_target(pg, &tiny, 0), 18);   /* the newest stays */
+    ck_assert_uint_eq(part_group_retention_target(pg, &both, 9 * s), 12);   /* size asks more */
+    ck_assert_uint_eq(part_group_retention_target(pg, &both, 20 * s), 20);   /* time asks more */
+    ck_assert_uint_eq(part_group_retain_below(pg), 1);
+    /* A RETAIN to offset 12 (batch 6, Raft index 13) moves the log start: reads below get
+     * RQ_ERANGE, the stored entries below index 13 may go, and the next target counts from it. */
+    uint8_t retain[PARTITION_RETAIN_ENTRY_MAX];
+    size_t rn = partition_retain_encode(retain, sizeof retain, 12);
+    apply_at(pg, 21, retain, rn);
+    ck_assert_uint_eq(part_group_log_start(pg), 12);
+    ck_assert_uint_eq(part_group_retain_below(pg), 13);
+    ck_assert_uint_eq(part_group_retention_target(pg, &none, 0), 12);
+    ck_assert_uint_eq(part_group_retention_target(pg, &size, 0), 12);
+    ck_assert_uint_eq(part_group_retention_target(pg, &time, 9 * s + s / 2), 14);
+    struct proto_fetch_builder b;
+    uint8_t scratch[256];
+    uint64_t load_from = 0;
+    proto_fetch_builder_init(&b, scratch, sizeof scratch);
+    ck_assert_int_eq(part_group_read(pg, NULL, 11, 10, 100, &b, &load_from), RQ_ERANGE);
+    /* A RETAIN inside a batch keeps that batch's entry. */
+    rn = partition_retain_encode(retain, sizeof retain, 15);
+    apply_at(pg, 22, retain, rn);
+    ck_assert_uint_eq(part_group_retain_below(pg), 15);   /* batch 7 at index 15 holds 15 */
+    /* Restored from an image (its log start 15, next offset 20): until the index below it is
+     * found again nothing is known, and the log start stays (the leader must not give up what
+     * it is still looking for); a scan that finds nothing leaves [15, 20) unservable here, and
+     * the target gives it up. */
+    uint8_t *image = malloc(PARTITION_IMAGE_MAX);
+    size_t size_img = part_group_snapshot(pg, image, PARTITION_IMAGE_MAX);
+    part_group_restore(pg, 22, image, size_img);
+    ck_assert_uint_eq(part_group_readable_from(pg), 20);
+    ck_assert_uint_eq(part_group_retention_target(pg, &none, 0), 15);
+    ck_assert_uint_eq(part_group_retain_below(pg), 0);
+    uint64_t from;
+    uint32_t gen;
+    ck_assert(part_group_scan_wanted(pg, &from, &gen));
+    part_group_scan_started(pg);
+    part_group_scan_loaded(pg, gen, RQ_ERANGE, NULL, 0);
+    ck_assert_uint_eq(part_group_retention_target(pg, &none, 0), 20);
+    ck_assert_uint_eq(part_group_retain_below(pg), 0);
+    free(image);
     part_group_destroy(pg);
 }
 END_TEST
@@ -288,6 +380,7 @@ int main(void) {
     tcase_add_test(tc, offsets_duplicates_and_replicas);
     tcase_add_test(tc, reads_below_a_restored_image);
     tcase_add_test(tc, records_past_the_index_bound_are_served);
+    tcase_add_test(tc, retention_targets_and_what_the_store_may_drop);
     suite_add_tcase(su, tc);
     return run_suites(srunner_create(su));
 }
