@@ -19,6 +19,7 @@ static void *create(const struct rq_io *io, const void *config) {
         cfg.host.raft.snapshot_trailing = setup->snapshot_trailing;
     }
     if (setup->segment_bytes) cfg.host.store.segment_bytes_max = setup->segment_bytes;
+    cfg.moves_paused = setup->moves_paused;
     return broker_create(io, &cfg, &setup->obs);
 }
 

@@ -18,6 +18,7 @@ struct sim_broker_setup {
     uint32_t snapshot_trailing;
     uint64_t segment_bytes;      /* the stores' segment roll size; 0: the default (256 MiB: a
                                     simulated log never rolls one, so retention deletes none) */
+    int moves_paused;            /* broker_config.moves_paused */
 };
 
 extern const struct rq_node_ops sim_broker_ops;

@@ -10,7 +10,11 @@
  * value. One seed in three gives the topic retention (a size limit of 4..32 KiB per partition, a
  * time limit of 0.5..4 s, or both) and the servers 128 KiB segments, so that records are deleted
  * and stored logs compacted while consumers read: a consumer told it is below the log start
- * moves there in a new session.
+ * moves there in a new session. With 4 or more servers, one seed in two decommissions a broker
+ * (client 0 asks the controller, at a drawn moment): its replicas move to the others while
+ * records are produced and read; brokers that register after the topic exists join the same way.
+ * By the end every partition's replica set must be its target, and the decommissioned broker in
+ * none.
  *
  * Checkers (sim/mqcheck.h), on the whole history:
  *   - every replica's applied records (the broker's observer) and every consumer's reads must put
@@ -35,6 +39,7 @@
 #include "base/rng.h"
 #include "broker/partition.h"
 #include "client/client.h"
+#include "meta/controller.h"
 #include "node/broker.h"
 #include "sim/brokernode.h"
 #include "sim/mq.h"
@@ -65,6 +70,9 @@ struct mq_world {
     uint32_t replication;
     uint64_t retention_bytes;        /* the topic's; 0: none */
     uint64_t retention_ms;
+    uint32_t decommission;           /* the broker client 0 decommissions; 0: none */
+    uint64_t decommission_at_ns;
+    int decommissioned;              /* the controller took it */
     struct mq_plan plans[SIM_CLIENTS_MAX];
     uint64_t heal_ns;                /* 0 until the heal */
     uint64_t stop_producing_ns;
@@ -181,6 +189,7 @@ struct mq_client {
     uint64_t next_message;
     int topic_created;
     int topic_asked;                 /* a create_topic is under way */
+    int decommission_asked;          /* a decommission is under way or done */
     int subscribed;
 };
 
@@ -286,9 +295,15 @@ static void on_fetch_error(void *arg, struct proto_bytes topic, uint32_t partiti
     fail(n->w, "fetch");
 }
 
+enum { TOKEN_CREATE = 1, TOKEN_DECOMMISSION = 2 };
+
 static void on_admin_done(void *arg, uint64_t token, int error) {
     struct mq_client *n = arg;
-    (void)token;
+    if (token == TOKEN_DECOMMISSION) {
+        if (error == 0) n->w->decommissioned = 1;
+        else n->decommission_asked = 0;   /* asked again */
+        return;
+    }
     n->topic_asked = 0;
 
     if (error == 0 || error == RQ_ETOPICEXISTS) n->topic_created = 1;
@@ -341,7 +356,7 @@ static void create_topic(struct mq_client *n) {
                                          .retention_ms = n->w->retention_ms,
                                          .retention_bytes = n->w->retention_bytes,
                                          .max_message_bytes = 1024};
-    if (rq_client_create_topic(n->c, &req, 1) == 0) n->topic_asked = 1;
+    if (rq_client_create_topic(n->c, &req, TOKEN_CREATE) == 0) n->topic_asked = 1;
 }
 
 static void produce_one(struct mq_client *n) {
@@ -379,6 +394,10 @@ static void act(struct mq_client *n) {
     if (now < n->next_action_ns) return;
     n->next_action_ns = now + (plan->producer ? plan->every_ns : 200 * 1000 * 1000ull);
     if (n->index == 0 && !n->topic_created && !n->topic_asked) create_topic(n);
+    if (n->index == 0 && n->topic_created && w->decommission && !n->decommission_asked &&
+        !w->decommissioned && sim_now(w->sim) >= w->decommission_at_ns &&
+        rq_client_decommission(n->c, w->decommission, TOKEN_DECOMMISSION) == 0)
+        n->decommission_asked = 1;
     if (!plan->producer && !n->subscribed) {
         n->subscribed = 1;
         n->next_seek_ns = now + rq_rng_range(sim_workload_rng(w->sim), 1000, 4000) * 1000 * 1000ull;
@@ -452,6 +471,16 @@ static void draw_retention(struct mq_world *w, uint64_t seed) {
     set_retention(w, bytes, ms);
 }
 
+/* A decommission, one seed in two with 4 or more servers (a generator of its own, as above), at a
+ * moment before producers stop. */
+static void draw_decommission(struct mq_world *w, const struct sim_config *cfg) {
+    struct rq_rng rng;
+    rq_rng_seed(&rng, cfg->seed ^ 0x6465636f6d6d6973ull);
+    if (cfg->servers < 4 || !rq_rng_chance(&rng, 500000)) return;
+    w->decommission = (uint32_t)rq_rng_range(&rng, 1, cfg->servers);
+    w->decommission_at_ns = rq_rng_range(&rng, 1000, w->stop_producing_ns / 1000000) * 1000000ull;
+}
+
 static void *mq_init(struct sim *s) {
     struct mq_world *w = calloc(1, sizeof *w);
     RQ_ASSERT(w != NULL);
@@ -478,6 +507,7 @@ static void *mq_init(struct sim *s) {
     }
     w->plans[0].acks = PROTO_ACKS_ALL;   /* at least one producer whose acks are checked */
     draw_retention(w, cfg->seed);
+    draw_decommission(w, cfg);
     return w;
 }
 
@@ -497,9 +527,32 @@ static void mq_on_heal(struct sim *s, void *arg) {
     memset(w->read_after_heal, 0, sizeof w->read_after_heal);
 }
 
+/* After the heal: every partition's replica set (as the controller's leader records it) is its
+ * target, and a decommissioned broker is in none. Returns 0, or -1 having failed the run. */
+static int check_moves(struct mq_world *w) {
+    const struct controller *c = NULL;
+    for (uint32_t id = 1; id <= sim_servers(w->sim) && c == NULL; id++) {
+        struct broker *b = sim_node(w->sim, id);
+        const struct raft *r = b ? host_raft(broker_host(b), CONTROLLER_GROUP) : NULL;
+        if (r != NULL && raft_role(r) == RAFT_LEADER) c = broker_controller(b);
+    }
+    const struct controller_topic *t = c ? controller_topic(c, MQ_TOPIC.data, MQ_TOPIC.size) : NULL;
+    for (uint32_t p = 0; t != NULL && p < t->partition_count; p++) {
+        const struct controller_partition *cp = &t->partitions[p];
+        int gone = w->decommissioned && controller_partition_has(cp, w->decommission);
+        if (!controller_partition_moving(cp) && !gone) continue;
+        sim_fail(w->sim, "mq: liveness: partition %" PRIu32 " has %" PRIu32 " replicas (n%" PRIu32
+                 "...), its target %" PRIu32 " (n%" PRIu32 "...)%s", p, cp->replica_count,
+                 cp->replicas[0], cp->target_count, cp->target[0],
+                 gone ? ", and still holds the decommissioned broker" : "");
+        return -1;
+    }
+    return 0;
+}
+
 static void mq_on_end(struct sim *s, void *arg) {
     struct mq_world *w = arg;
-    uint64_t loads = 0, scans = 0, compactions = 0, given_up = 0;
+    uint64_t loads = 0, scans = 0, compactions = 0, given_up = 0, changes = 0;
     for (uint32_t id = 1; id <= sim_servers(s); id++) {
         struct broker_stats st;
         if (sim_node(s, id) == NULL) continue;
@@ -508,12 +561,14 @@ static void mq_on_end(struct sim *s, void *arg) {
         scans += st.scans;
         compactions += st.log_compactions;
         given_up += st.records_given_up;
+        changes += st.membership_changes;
     }
     if (sim_failed(s)) return;
     if (mqcheck_finish(w->check, w->why) != 0) {
         fail(w, "lost write");
         return;
     }
+    if (w->heal_ns != 0 && check_moves(w) != 0) return;
     if (w->heal_ns != 0) {
         for (uint32_t i = 0; i < sim_clients(s); i++) {
             const struct mq_plan *plan = &w->plans[i];
@@ -537,6 +592,10 @@ static void mq_on_end(struct sim *s, void *arg) {
              " fetches from the store, %" PRIu64 " index scans",
              w->partitions, w->produced, w->acked, w->unacked_failures, w->reads, w->rereads,
              w->replica_records, mqcheck_unchecked(w->check), loads, scans);
+    if (w->decommission || changes)
+        sim_note(s, 0, "mq: decommission of n%" PRIu32 " %s; since the last restart %" PRIu64
+                 " membership changes", w->decommission,
+                 w->decommissioned ? "taken" : w->decommission ? "never taken" : "not drawn", changes);
     if (w->retention_bytes || w->retention_ms)
         sim_note(s, 0, "mq: retention %" PRIu64 " bytes, %" PRIu64 " ms: %" PRIu64
                  " log starts applied, %" PRIu64 " consumers sent to the log start; since the last"
@@ -566,6 +625,18 @@ void mq_inject_bugs(struct sim *s, uint32_t bugs) {
         w->plans[0].idempotent = 1;
     }
     if ((bugs & MQ_BUG_SKIP_TO_END) && !w->retention_bytes) set_retention(w, 4u << 10, 0);
+    if (bugs & MQ_BUG_MOVES_PAUSED) {
+        w->setup.moves_paused = 1;
+        mq_force_decommission(s, 1);
+    }
+}
+
+void mq_force_decommission(struct sim *s, uint32_t id) {
+    RQ_ASSERT(sim_config(s)->workload == &sim_workload_mq);
+    RQ_ASSERT(id >= 1 && id <= sim_servers(s) && sim_servers(s) >= 4);
+    struct mq_world *w = sim_workload_state(s);
+    w->decommission = id;
+    w->decommission_at_ns = 2000000000ull;
 }
 
 void mq_force_retention(struct sim *s, uint64_t bytes, uint64_t ms) {

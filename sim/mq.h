@@ -17,10 +17,14 @@ enum mq_bug {
     MQ_BUG_NO_HEAL = 1u << 4,           /* the servers stay cut off from each other after the heal */
     MQ_BUG_SKIP_TO_END = 1u << 5,       /* a consumer told it is below the log start jumps to the
                                            high watermark instead (retention on) */
+    MQ_BUG_MOVES_PAUSED = 1u << 6,      /* brokers never move replicas; a broker is decommissioned
+                                           (with 4 or more servers) */
 };
 
 /* s must run the mq workload; call before sim_run. */
 void mq_inject_bugs(struct sim *s, uint32_t bugs);
+/* Decommissions broker id at 2 s (whatever the seed drew). */
+void mq_force_decommission(struct sim *s, uint32_t id);
 /* Gives the topic retention (bytes per partition, and time; 0: none), whatever the seed drew. */
 void mq_force_retention(struct sim *s, uint64_t bytes, uint64_t ms);
 

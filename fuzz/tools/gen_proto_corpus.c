@@ -87,6 +87,9 @@ int main(int argc, char **argv) {
     struct proto_delete_topic_req dt = {.name = s("clicks")};
     emit("delete-topic-req", PROTO_DELETE_TOPIC_REQ, p, proto_encode_delete_topic_req(p, CAP, &dt));
     emit("delete-topic-resp", PROTO_DELETE_TOPIC_RESP, p, proto_encode_status_resp(p, CAP, &st));
+    struct proto_decommission_req dc = {.broker = 4};
+    emit("decommission-req", PROTO_DECOMMISSION_REQ, p, proto_encode_decommission_req(p, CAP, &dc));
+    emit("decommission-resp", PROTO_DECOMMISSION_RESP, p, proto_encode_status_resp(p, CAP, &st));
     emit("init-producer-req", PROTO_INIT_PRODUCER_REQ, p, 0);
     struct proto_init_producer_resp ip = {.producer_id = 9};
     emit("init-producer-resp", PROTO_INIT_PRODUCER_RESP, p,

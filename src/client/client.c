@@ -68,7 +68,7 @@ struct subscription {
     uint64_t retry_ns;
 };
 
-enum admin_kind { ADMIN_FREE = 0, ADMIN_CREATE, ADMIN_DELETE, ADMIN_DESCRIBE };
+enum admin_kind { ADMIN_FREE = 0, ADMIN_CREATE, ADMIN_DELETE, ADMIN_DESCRIBE, ADMIN_DECOMMISSION };
 
 struct admin_op {
     enum admin_kind kind;
@@ -77,6 +77,7 @@ struct admin_op {
     uint8_t name[PROTO_TOPIC_NAME_MAX];
     uint32_t name_size;
     uint32_t hint; /* the controller leader an answer named, 0: none */
+    uint32_t broker; /* ADMIN_DECOMMISSION */
     uint32_t attempts;
     uint64_t retry_ns;
     uint32_t request; /* or NONE */
@@ -733,6 +734,10 @@ static void admin_send(struct rq_client *c, uint32_t ai, uint64_t now) {
         struct proto_delete_topic_req m = {.name = name};
         size = proto_encode_delete_topic_req(payload_buf(c), payload_cap(), &m);
         type = PROTO_DELETE_TOPIC_REQ;
+    } else if (op->kind == ADMIN_DECOMMISSION) {
+        struct proto_decommission_req m = {.broker = op->broker};
+        size = proto_encode_decommission_req(payload_buf(c), payload_cap(), &m);
+        type = PROTO_DECOMMISSION_REQ;
     } else {
         RQ_ASSERT(op->kind == ADMIN_DESCRIBE);
         size = proto_encode_metadata_req(payload_buf(c), payload_cap(), NULL, 0);
@@ -830,9 +835,10 @@ static uint8_t answer_type(const struct rq_client *c, const struct request *r) {
     case REQ_FETCH: return PROTO_FETCH_RESP;
     case REQ_ADMIN: {
         enum admin_kind kind = c->admins[r->owner].kind;
-        return kind == ADMIN_DESCRIBE ? PROTO_METADATA_RESP
-               : kind == ADMIN_CREATE ? PROTO_CREATE_TOPIC_RESP
-                                      : PROTO_DELETE_TOPIC_RESP;
+        return kind == ADMIN_DESCRIBE       ? PROTO_METADATA_RESP
+               : kind == ADMIN_CREATE       ? PROTO_CREATE_TOPIC_RESP
+               : kind == ADMIN_DECOMMISSION ? PROTO_DECOMMISSION_RESP
+                                            : PROTO_DELETE_TOPIC_RESP;
     }
     case REQ_FREE: break;
     }
@@ -1109,6 +1115,15 @@ int rq_client_create_topic(struct rq_client *c, const struct proto_create_topic_
 int rq_client_delete_topic(struct rq_client *c, struct proto_bytes name, uint64_t token) {
     if (!proto_topic_name_valid(name.data, name.size)) return RQ_EINVAL;
     return admin_start(c, ADMIN_DELETE, name, NULL, token);
+}
+
+int rq_client_decommission(struct rq_client *c, uint32_t broker, uint64_t token) {
+    if (broker < 1 || broker > RQ_NODE_ID_MAX) return RQ_EINVAL;
+    enter(c);
+    struct admin_op *op = admin_open(c, ADMIN_DECOMMISSION, token);
+    if (op != NULL) op->broker = broker;
+    leave(c);
+    return op == NULL ? RQ_EBUSY : 0;
 }
 
 int rq_client_describe(struct rq_client *c, uint64_t token) {

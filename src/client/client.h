@@ -188,6 +188,10 @@ int rq_client_position(const struct rq_client *c, struct proto_bytes topic, uint
 int rq_client_create_topic(struct rq_client *c, const struct proto_create_topic_req *req,
                            uint64_t token);
 int rq_client_delete_topic(struct rq_client *c, struct proto_bytes name, uint64_t token);
+/* The broker leaves the cluster for good: the controller places every topic again without it,
+ * and the partitions' leaders move its replicas to the others (admin_done: RQ_ENOENT for a
+ * broker never registered, RQ_EINVAL when too few brokers would remain). */
+int rq_client_decommission(struct rq_client *c, uint32_t broker, uint64_t token);
 int rq_client_describe(struct rq_client *c, uint64_t token);
 
 /* The producer id (0 until INIT_PRODUCER answered, always 0 when not idempotent). */

@@ -9,7 +9,7 @@
 #include "base/errors.h"
 #include "proto/frame.h"
 
-enum { IMAGE_VERSION = 2 };
+enum { IMAGE_VERSION = 3 };
 
 struct controller {
     uint64_t heartbeat_timeout_ns;
@@ -85,6 +85,23 @@ const struct controller_broker *controller_broker_at(const struct controller *c,
 
 uint32_t controller_broker_count(const struct controller *c) { return c->broker_count; }
 uint64_t controller_malformed(const struct controller *c) { return c->malformed; }
+
+static int set_has(const uint32_t *ids, uint32_t n, uint32_t id) {
+    for (uint32_t k = 0; k < n; k++)
+        if (ids[k] == id) return 1;
+    return 0;
+}
+
+int controller_partition_has(const struct controller_partition *p, uint32_t node) {
+    return set_has(p->replicas, p->replica_count, node) || set_has(p->target, p->target_count, node);
+}
+
+int controller_partition_moving(const struct controller_partition *p) {
+    if (p->target_count != p->replica_count) return 1;
+    for (uint32_t k = 0; k < p->target_count; k++)
+        if (!set_has(p->replicas, p->replica_count, p->target[k])) return 1;
+    return 0;
+}
 
 /* ---- commands: encoding ------------------------------------------------------------------------- */
 
@@ -171,6 +188,33 @@ size_t controller_cmd_leader(uint8_t *buf, const char *topic, uint32_t partition
     return done(&w);
 }
 
+size_t controller_cmd_decommission(uint8_t *buf, uint32_t broker) {
+    RQ_ASSERT(broker != 0);
+    struct rq_writer w;
+    start(&w, buf, CONTROLLER_DECOMMISSION);
+    rq_write_varint(&w, broker);
+    return done(&w);
+}
+
+size_t controller_cmd_replicas(uint8_t *buf, const char *topic, uint32_t partition, uint64_t term,
+                               uint64_t config_index, const uint32_t *voters, uint32_t count) {
+    size_t n = strlen(topic);
+    RQ_ASSERT(proto_topic_name_valid((const uint8_t *)topic, n));
+    RQ_ASSERT(count >= 1 && count <= PLACEMENT_REPLICAS_MAX);
+    struct rq_writer w;
+    start(&w, buf, CONTROLLER_REPLICAS);
+    put_string(&w, topic, n);
+    rq_write_varint(&w, partition);
+    rq_write_varint(&w, term);
+    rq_write_varint(&w, config_index);
+    rq_write_varint(&w, count);
+    for (uint32_t k = 0; k < count; k++) {
+        RQ_ASSERT(voters[k] != 0 && !set_has(voters, k, voters[k]));
+        rq_write_varint(&w, voters[k]);
+    }
+    return done(&w);
+}
+
 /* ---- commands: applying ------------------------------------------------------------------------- */
 
 /* A varint of at most max, or the reader's sticky error. */
@@ -193,6 +237,8 @@ static const uint8_t *get_topic(struct rq_reader *r, size_t *size) {
     return p;
 }
 
+static void rebalance(struct controller *c);
+
 static void apply_register(struct controller *c, struct rq_reader *r,
                            struct controller_result *res) {
     uint32_t id = (uint32_t)get_num(r, UINT32_MAX);
@@ -202,6 +248,7 @@ static void apply_register(struct controller *c, struct rq_reader *r,
     if (r->err != 0 || rq_reader_remaining(r) != 0) return;
     if (id == 0) { res->error = RQ_EINVAL; return; }
     struct controller_broker *b = find_broker(c, id);
+    int joined = b == NULL;
     if (b == NULL) {
         if (c->broker_count == CONTROLLER_BROKERS_MAX) {
             res->error = RQ_ENOMEM;
@@ -216,6 +263,64 @@ static void apply_register(struct controller *c, struct rq_reader *r,
     b->deadline_ns = now + c->heartbeat_timeout_ns;
     b->address_size = (uint8_t)n;
     if (n) memcpy(b->address, address, n);
+    if (joined) rebalance(c);
+}
+
+/* A broker leaves for good: refused (RQ_EINVAL) when the members left would be fewer than some
+ * topic's replication factor, so that every topic can still be placed. */
+static void apply_decommission(struct controller *c, struct rq_reader *r,
+                               struct controller_result *res) {
+    uint32_t id = (uint32_t)get_num(r, UINT32_MAX);
+    if (r->err != 0 || rq_reader_remaining(r) != 0) return;
+    struct controller_broker *b = find_broker(c, id);
+    if (b == NULL) { res->error = RQ_ENOENT; return; }
+    if (b->decommissioned) return;
+    uint32_t members = 0, needed = 0;
+    for (uint32_t i = 0; i < c->broker_count; i++) members += !c->brokers[i].decommissioned;
+    for (uint32_t i = 0; i < c->topic_count; i++)
+        if (c->topics[i].replication > needed) needed = c->topics[i].replication;
+    if (members - 1 < needed) { res->error = RQ_EINVAL; return; }
+    b->decommissioned = 1;
+    rebalance(c);
+}
+
+/* Orders ids like ref (the preferred leader first), those not in ref after, in their order. */
+static void order_like(uint32_t *ids, uint32_t n, const uint32_t *ref, uint32_t ref_n) {
+    uint32_t out[PLACEMENT_REPLICAS_MAX], k = 0;
+    for (uint32_t i = 0; i < ref_n; i++)
+        if (set_has(ids, n, ref[i])) out[k++] = ref[i];
+    for (uint32_t i = 0; i < n; i++)
+        if (!set_has(ref, ref_n, ids[i])) out[k++] = ids[i];
+    RQ_ASSERT(k == n);
+    memcpy(ids, out, n * sizeof *ids);
+}
+
+static void apply_replicas(struct controller *c, struct rq_reader *r,
+                           struct controller_result *res) {
+    size_t n;
+    const uint8_t *name = get_topic(r, &n);
+    uint32_t p = (uint32_t)get_num(r, PROTO_PARTITIONS_MAX - 1);
+    uint64_t term = get_num(r, UINT64_MAX), index = get_num(r, UINT64_MAX);
+    uint32_t count = (uint32_t)get_num(r, PLACEMENT_REPLICAS_MAX);
+    uint32_t voters[PLACEMENT_REPLICAS_MAX];
+    for (uint32_t k = 0; k < count && r->err == 0; k++) {
+        voters[k] = (uint32_t)get_num(r, UINT32_MAX);
+        if (r->err == 0 && (voters[k] == 0 || set_has(voters, k, voters[k]))) r->err = RQ_ECORRUPT;
+    }
+    if (r->err == 0 && count == 0) r->err = RQ_ECORRUPT;
+    if (r->err != 0 || rq_reader_remaining(r) != 0) return;
+    int32_t i = find_topic(c, name, n);
+    if (i < 0 || p >= c->topics[i].partition_count) { res->error = RQ_ENOTOPIC; return; }
+    struct controller_partition *part = &c->topics[i].partitions[p];
+    if (term < part->replicas_term || (term == part->replicas_term && index <= part->replicas_index))
+        return;   /* not newer than what is recorded */
+    part->replicas_term = term;
+    part->replicas_index = index;
+    order_like(voters, count, part->target, part->target_count);
+    part->replica_count = count;
+    memcpy(part->replicas, voters, count * sizeof voters[0]);
+    /* A leader that is no longer a member is no one's: the next LEADER report names the new. */
+    if (!controller_partition_has(part, part->leader)) part->leader = 0;
 }
 
 static void apply_heartbeat(struct controller *c, struct rq_reader *r,
@@ -258,40 +363,74 @@ static void apply_expire(struct controller *c, struct rq_reader *r) {
     move_leaders(c);
 }
 
-/* Places a new topic's partitions over the live brokers. Returns 0 or an RQ_E* for the client. */
-static int place(struct controller *c, struct controller_topic *t) {
-    uint32_t live[CONTROLLER_BROKERS_MAX], n = 0;
-    for (uint32_t i = 0; i < c->broker_count; i++)
-        if (c->brokers[i].alive) live[n++] = c->brokers[i].id;
-    if (n < t->replication) return RQ_EINVAL;   /* fewer live brokers than replicas */
-    if (placement_ring_build(&c->ring, live, n, PLACEMENT_VNODES_DEFAULT) != 0) return RQ_EINVAL;
+/* Places topic t's partitions over brokers ids[0..n): rows gets replication ids per partition,
+ * the preferred leader first. Returns 0, RQ_EINVAL (fewer brokers than replicas) or RQ_ENOMEM. */
+static int place_rows(struct controller *c, const struct controller_topic *t, const uint32_t *ids,
+                      uint32_t n, uint32_t *rows) {
+    if (n < t->replication) return RQ_EINVAL;
+    if (placement_ring_build(&c->ring, ids, n, PLACEMENT_VNODES_DEFAULT) != 0) return RQ_EINVAL;
     struct placement_partition *parts = calloc(t->partition_count, sizeof *parts);
     struct placement_item *work = calloc(t->partition_count, sizeof *work);
-    uint32_t *rows = calloc((size_t)t->partition_count * t->replication, sizeof *rows);
-    t->partitions = calloc(t->partition_count, sizeof *t->partitions);
-    int err = parts && work && rows && t->partitions ? 0 : RQ_ENOMEM;
+    int err = parts && work ? 0 : RQ_ENOMEM;
     for (uint32_t p = 0; err == 0 && p < t->partition_count; p++)
         parts[p] = (struct placement_partition){.topic_key = t->id, .index = p};
     struct placement_input in = {.partitions = parts, .partition_count = t->partition_count,
                                  .replication_factor = t->replication,
                                  .epsilon_permille = PLACEMENT_EPSILON_PERMILLE_DEFAULT};
     if (err == 0) err = placement_assign(&c->ring, &in, work, rows, NULL);
+    free(parts);
+    free(work);
+    return err;
+}
+
+/* Places a new topic's partitions over the live brokers. Returns 0 or an RQ_E* for the client. */
+static int place(struct controller *c, struct controller_topic *t) {
+    uint32_t live[CONTROLLER_BROKERS_MAX], n = 0;
+    for (uint32_t i = 0; i < c->broker_count; i++)
+        if (c->brokers[i].alive && !c->brokers[i].decommissioned) live[n++] = c->brokers[i].id;
+    uint32_t *rows = calloc((size_t)t->partition_count * t->replication, sizeof *rows);
+    t->partitions = calloc(t->partition_count, sizeof *t->partitions);
+    int err = rows && t->partitions ? place_rows(c, t, live, n, rows) : RQ_ENOMEM;
     for (uint32_t p = 0; err == 0 && p < t->partition_count; p++) {
         struct controller_partition *part = &t->partitions[p];
         part->group = t->group_base + p;
-        part->replica_count = t->replication;
+        part->replica_count = part->target_count = t->replication;
         memcpy(part->replicas, rows + (size_t)p * t->replication,
-               t->replication * sizeof *part->replicas);
+               t->replication * sizeof part->replicas[0]);
+        memcpy(part->target, part->replicas, sizeof part->target);
         part->leader = part->replicas[0];
     }
-    free(parts);
-    free(work);
     free(rows);
     if (err != 0) {
         free(t->partitions);
         t->partitions = NULL;
     }
     return err;
+}
+
+/* The members changed: every topic placed again over them (registered, not decommissioned, live
+ * or not); each partition's row becomes its target. A topic with more replicas than members keeps
+ * its targets (a decommission is refused before it gets there; see apply_decommission). */
+static void rebalance(struct controller *c) {
+    uint32_t members[CONTROLLER_BROKERS_MAX], n = 0;
+    for (uint32_t i = 0; i < c->broker_count; i++)
+        if (!c->brokers[i].decommissioned) members[n++] = c->brokers[i].id;
+    for (uint32_t i = 0; i < c->topic_count; i++) {
+        struct controller_topic *t = &c->topics[i];
+        uint32_t *rows = calloc((size_t)t->partition_count * t->replication, sizeof *rows);
+        /* Without memory the targets stay; the next change of members places again. */
+        if (rows == NULL || place_rows(c, t, members, n, rows) != 0) {
+            free(rows);
+            continue;
+        }
+        for (uint32_t p = 0; p < t->partition_count; p++) {
+            struct controller_partition *part = &t->partitions[p];
+            part->target_count = t->replication;
+            memcpy(part->target, rows + (size_t)p * t->replication,
+                   t->replication * sizeof part->target[0]);
+        }
+        free(rows);
+    }
 }
 
 static void apply_create(struct controller *c, struct rq_reader *r, struct controller_result *res) {
@@ -353,9 +492,7 @@ static void apply_leader(struct controller *c, struct rq_reader *r, struct contr
     int32_t i = find_topic(c, name, n);
     if (i < 0 || p >= c->topics[i].partition_count) { res->error = RQ_ENOTOPIC; return; }
     struct controller_partition *part = &c->topics[i].partitions[p];
-    int member = 0;
-    for (uint32_t k = 0; k < part->replica_count; k++) member |= part->replicas[k] == leader;
-    if (!member) { res->error = RQ_EINVAL; return; }
+    if (!controller_partition_has(part, leader)) { res->error = RQ_EINVAL; return; }
     if (term < part->leader_term) return;   /* an older report: the newer one stands */
     part->leader = leader;
     part->leader_term = term;
@@ -379,6 +516,8 @@ void controller_apply(struct controller *c, const uint8_t *data, size_t size,
         else r.err = RQ_ECORRUPT;
         break;
     case CONTROLLER_LEADER: apply_leader(c, &r, res); break;
+    case CONTROLLER_DECOMMISSION: apply_decommission(c, &r, res); break;
+    case CONTROLLER_REPLICAS: apply_replicas(c, &r, res); break;
     default: r.err = RQ_ECORRUPT; break;
     }
     /* A command that did not decode (each apply_* checks before it changes anything) changed
@@ -401,6 +540,7 @@ static void write_image(const struct controller *c, struct rq_writer *w) {
         const struct controller_broker *b = &c->brokers[i];
         rq_write_varint(w, b->id);
         rq_write_u8(w, b->alive);
+        rq_write_u8(w, b->decommissioned);
         rq_write_varint(w, b->epoch);
         rq_write_varint(w, b->deadline_ns);
         put_string(w, b->address, b->address_size);
@@ -418,18 +558,23 @@ static void write_image(const struct controller *c, struct rq_writer *w) {
         rq_write_varint(w, t->group_base);
         for (uint32_t p = 0; p < t->partition_count; p++) {
             const struct controller_partition *part = &t->partitions[p];
-            for (uint32_t k = 0; k < t->replication; k++) rq_write_varint(w, part->replicas[k]);
+            rq_write_varint(w, part->replica_count);
+            for (uint32_t k = 0; k < part->replica_count; k++) rq_write_varint(w, part->replicas[k]);
+            rq_write_varint(w, part->target_count);
+            for (uint32_t k = 0; k < part->target_count; k++) rq_write_varint(w, part->target[k]);
             rq_write_varint(w, part->leader);
             rq_write_varint(w, part->leader_term);
+            rq_write_varint(w, part->replicas_term);
+            rq_write_varint(w, part->replicas_index);
         }
     }
 }
 
 size_t controller_image_size(const struct controller *c) {
     /* An upper bound: every varint at its longest. */
-    return 1 + 4 * 10 + (size_t)c->broker_count * (3 * 10 + 1 + 10 + PROTO_TEXT_MAX) +
+    return 1 + 4 * 10 + (size_t)c->broker_count * (3 * 10 + 2 + 10 + PROTO_TEXT_MAX) +
            (size_t)c->topic_count * (8 * 10 + PROTO_TOPIC_NAME_MAX) +
-           (size_t)c->partitions_total * (PLACEMENT_REPLICAS_MAX * 10 + 2 * 10);
+           (size_t)c->partitions_total * ((2 * PLACEMENT_REPLICAS_MAX + 6) * 10);
 }
 
 size_t controller_image(const struct controller *c, uint8_t *buf, size_t cap) {
@@ -437,6 +582,17 @@ size_t controller_image(const struct controller *c, uint8_t *buf, size_t cap) {
     rq_writer_init(&w, buf, cap);
     write_image(c, &w);
     return w.err ? 0 : w.len;
+}
+
+/* A replica set: a count of 1..PLACEMENT_REPLICAS_MAX distinct non-zero ids. */
+static uint32_t read_ids(struct rq_reader *r, uint32_t *ids) {
+    uint32_t n = (uint32_t)get_num(r, PLACEMENT_REPLICAS_MAX);
+    if (r->err == 0 && n == 0) r->err = RQ_ECORRUPT;
+    for (uint32_t k = 0; k < n && r->err == 0; k++) {
+        ids[k] = (uint32_t)get_num(r, UINT32_MAX);
+        if (r->err == 0 && (ids[k] == 0 || set_has(ids, k, ids[k]))) r->err = RQ_ECORRUPT;
+    }
+    return r->err ? 0 : n;
 }
 
 /* Reads an image into fresh state c (empty). Returns 0 or an error; c may be partly filled. */
@@ -453,15 +609,18 @@ static int read_image(struct controller *c, struct rq_reader *r) {
     for (uint32_t i = 0; i < brokers && r->err == 0; i++) {
         struct controller_broker *b = &c->brokers[c->broker_count];
         b->id = (uint32_t)get_num(r, UINT32_MAX);
-        uint8_t alive = 0;
+        uint8_t alive = 0, decommissioned = 0;
         rq_read_u8(r, &alive);
+        rq_read_u8(r, &decommissioned);
         b->alive = alive;
+        b->decommissioned = decommissioned;
         b->epoch = get_num(r, UINT64_MAX);
         b->deadline_ns = get_num(r, UINT64_MAX);
         size_t n;
         const uint8_t *a = get_string(r, PROTO_TEXT_MAX, &n);
         if (r->err) break;
-        if (b->id == 0 || alive > 1 || find_broker(c, b->id) != NULL) r->err = RQ_ECORRUPT;
+        if (b->id == 0 || alive > 1 || decommissioned > 1 || find_broker(c, b->id) != NULL)
+            r->err = RQ_ECORRUPT;
         b->address_size = (uint8_t)n;
         if (n) memcpy(b->address, a, n);
         c->broker_count++;
@@ -503,18 +662,14 @@ static int read_image(struct controller *c, struct rq_reader *r) {
         for (uint32_t p = 0; p < t->partition_count && r->err == 0; p++) {
             struct controller_partition *part = &t->partitions[p];
             part->group = t->group_base + p;
-            part->replica_count = t->replication;
-            int leader_ok = 0;
-            for (uint32_t k = 0; k < t->replication; k++) {
-                part->replicas[k] = (uint32_t)get_num(r, UINT32_MAX);
-                for (uint32_t j = 0; j < k; j++)
-                    if (part->replicas[j] == part->replicas[k] && r->err == 0) r->err = RQ_ECORRUPT;
-                if (part->replicas[k] == 0 && r->err == 0) r->err = RQ_ECORRUPT;
-            }
+            part->replica_count = read_ids(r, part->replicas);
+            part->target_count = read_ids(r, part->target);
             part->leader = (uint32_t)get_num(r, UINT32_MAX);
             part->leader_term = get_num(r, UINT64_MAX);
-            for (uint32_t k = 0; k < t->replication; k++) leader_ok |= part->replicas[k] == part->leader;
-            if (r->err == 0 && part->leader != 0 && !leader_ok) r->err = RQ_ECORRUPT;
+            part->replicas_term = get_num(r, UINT64_MAX);
+            part->replicas_index = get_num(r, UINT64_MAX);
+            if (r->err == 0 && part->leader != 0 && !controller_partition_has(part, part->leader))
+                r->err = RQ_ECORRUPT;
         }
     }
     if (r->err == 0 && rq_reader_remaining(r) != 0) r->err = RQ_ECORRUPT;

@@ -16,6 +16,12 @@
  *     INIT_PRODUCER   nothing: hands out the next producer id
  *     LEADER          string topic, varint partition, varint leader, varint term: a partition's
  *                     Raft leader, as reported; an older term than the one recorded is ignored
+ *     DECOMMISSION    varint broker: the broker leaves the cluster for good; its replicas move
+ *     REPLICAS        string topic, varint partition, varint term, varint config_index, varint
+ *                     count, count varints: the voters of the partition's Raft group, as its
+ *                     leader in `term` reports them once the configuration entry at config_index
+ *                     (0: from a snapshot or the bootstrap) is committed; a report not newer in
+ *                     (term, config_index) than the one recorded is ignored
  * A command that does not decode is a no-op on every replica alike (counted); a command that
  * decodes but cannot be done (an unknown topic, a name taken, too few live brokers, group ids
  * used up: RQ_ENOSPC) leaves the
@@ -24,7 +30,17 @@
  * Placement: a topic's replica sets are placed when it is created, over the brokers live at that
  * moment (meta/placement.h: consistent hashing with bounded loads, per topic; the topic's id is
  * its ring key), the preferred leader first. Brokers going down move leadership within the
- * replica sets; moving replicas to other brokers (rebalancing) is not built.
+ * replica sets, never replicas: a broker that is down may come back, and moving its data for a
+ * 2-second silence would cost more than it saves.
+ *
+ * Rebalancing: when the cluster's MEMBERS change — a broker registers for the first time (joins),
+ * or is decommissioned (leaves) — every topic is placed again over the members (registered, not
+ * decommissioned, live or not), and each partition's result becomes its TARGET replica set.
+ * Consistent hashing moves few replicas (about 1/n of them when one of n brokers joins or
+ * leaves). The controller moves nothing itself: each partition's Raft leader changes its group's
+ * membership one server at a time towards the target (node/broker_moves.c) and reports the
+ * voters it reaches (REPLICAS); `replicas` is what the group is, `target` what it should be. A
+ * broker runs a partition's group while it is in either.
  *
  * Bounds: CONTROLLER_BROKERS_MAX brokers, CONTROLLER_TOPICS_MAX topics, CONTROLLER_PARTITIONS_MAX
  * partitions over all topics. The image (for snapshots) is deterministic and strictly decoded. */
@@ -41,7 +57,8 @@ enum {
     CONTROLLER_BROKERS_MAX = PLACEMENT_BROKERS_MAX,
     CONTROLLER_TOPICS_MAX = 1024,
     CONTROLLER_PARTITIONS_MAX = PLACEMENT_PARTITIONS_MAX,
-    CONTROLLER_CMD_MAX = 1 + 2 * 10 + 2 + PROTO_TEXT_MAX + 5 * 10,   /* one command, bytes */
+    /* one command, bytes: the longest is REPLICAS (a topic name and 14 varints) */
+    CONTROLLER_CMD_MAX = 1 + 2 * 10 + 2 + PROTO_TEXT_MAX + (5 + PLACEMENT_REPLICAS_MAX) * 10,
     /* Raft group ids: the controller's own group is 1; partitions take the ids from 2 up, one
      * each, in topic creation order, never reused (a node may still hold a deleted partition's
      * files). The bound is the store's (STORE_GROUPS_MAX: group ids index a node's store). */
@@ -58,12 +75,15 @@ enum controller_kind {
     CONTROLLER_DELETE_TOPIC = 5,
     CONTROLLER_INIT_PRODUCER = 6,
     CONTROLLER_LEADER = 7,
-    CONTROLLER_KIND_MAX = 7,
+    CONTROLLER_DECOMMISSION = 8,
+    CONTROLLER_REPLICAS = 9,
+    CONTROLLER_KIND_MAX = 9,
 };
 
 struct controller_broker {
     uint32_t id;
     uint8_t alive;
+    uint8_t decommissioned;   /* for good: no placement counts it again */
     uint64_t epoch;           /* +1 at each registration: a restart is a new epoch */
     uint64_t deadline_ns;     /* marked down by an EXPIRE at or after this */
     uint8_t address_size;
@@ -72,10 +92,14 @@ struct controller_broker {
 
 struct controller_partition {
     uint32_t group;           /* the partition's Raft group id */
-    uint32_t replica_count;
+    uint32_t replica_count;   /* 1..PLACEMENT_REPLICAS_MAX: the group's voters as last reported */
     uint32_t replicas[PLACEMENT_REPLICAS_MAX];   /* the preferred leader first */
+    uint32_t target_count;    /* what placement wants (= replicas when nothing moves) */
+    uint32_t target[PLACEMENT_REPLICAS_MAX];     /* the preferred leader first */
     uint32_t leader;          /* 0: none live */
     uint64_t leader_term;     /* of the last LEADER report taken */
+    uint64_t replicas_term;   /* of the last REPLICAS report taken, and its configuration index */
+    uint64_t replicas_index;
 };
 
 struct controller_topic {
@@ -118,6 +142,10 @@ size_t controller_cmd_delete_topic(uint8_t *buf, const char *name);
 size_t controller_cmd_init_producer(uint8_t *buf);
 size_t controller_cmd_leader(uint8_t *buf, const char *topic, uint32_t partition, uint32_t leader,
                              uint64_t term);
+size_t controller_cmd_decommission(uint8_t *buf, uint32_t broker);
+/* voters: 1..PLACEMENT_REPLICAS_MAX distinct non-zero ids (asserted). */
+size_t controller_cmd_replicas(uint8_t *buf, const char *topic, uint32_t partition, uint64_t term,
+                               uint64_t config_index, const uint32_t *voters, uint32_t count);
 
 /* ---- queries ---- */
 const struct controller_topic *controller_topic(const struct controller *c, const uint8_t *name,
@@ -128,6 +156,10 @@ const struct controller_broker *controller_broker(const struct controller *c, ui
 const struct controller_broker *controller_broker_at(const struct controller *c, uint32_t i);
 uint32_t controller_broker_count(const struct controller *c);
 uint64_t controller_malformed(const struct controller *c);   /* commands that did not decode */
+/* Whether node is in the partition's replica set or its target (it should run the group). */
+int controller_partition_has(const struct controller_partition *p, uint32_t node);
+/* Whether the target differs from the replica set (as sets). */
+int controller_partition_moving(const struct controller_partition *p);
 
 /* ---- snapshots: a deterministic image, and its strict decoder ---- */
 /* The image's size (to size a buffer), then the image itself; returns the bytes written. */

@@ -44,7 +44,9 @@ struct broker_part *broker_part_find(struct broker *b, struct proto_bytes topic,
     if (*err == RQ_ECLOSED) return NULL;
     const struct controller_topic *t = controller_topic(broker_controller(b), topic.data, topic.size);
     if (t == NULL || p >= t->partition_count) return NULL;
-    return b->parts[t->partitions[p].group];   /* NULL: no replica here */
+    /* NULL: no replica here, or one that moved away (its group may still run: not removed). */
+    if (!controller_partition_has(&t->partitions[p], b->io->node_id)) return NULL;
+    return b->parts[t->partitions[p].group];
 }
 
 /* ---- the host's callbacks: each group's state machine ------------------------------------------ */
@@ -92,12 +94,6 @@ static void on_restore(void *arg, uint32_t group, uint64_t index, const uint8_t 
 
 /* ---- partition replicas: added as the controller's state places them here --------------------- */
 
-static int is_replica(const struct controller_partition *p, uint32_t node) {
-    for (uint32_t k = 0; k < p->replica_count; k++)
-        if (p->replicas[k] == node) return 1;
-    return 0;
-}
-
 static void add_part(struct broker *b, const struct controller_topic *t, uint32_t p) {
     const struct controller_partition *cp = &t->partitions[p];
     struct broker_part *part = calloc(1, sizeof *part);
@@ -127,9 +123,11 @@ static void add_part(struct broker *b, const struct controller_topic *t, uint32_
     RQ_INFO("broker: replica of %s/%" PRIu32 " (group %" PRIu32 ")", part->topic, p, cp->group);
 }
 
-/* Adds the groups of every partition the controller's state places on this node, once that state
+/* Adds the groups of every partition the controller's state places on this node (in its replica
+ * set or its target: a replica moving here starts with the current replica set as its bootstrap
+ * voters, so it never campaigns, and learns its membership from the leader), once that state
  * changed (a replica that could not be added is tried again at the next tick). Deleted topics'
- * groups keep running (removing a group is not built). */
+ * groups, and replicas that moved away, keep running (removing a group is not built). */
 static void reconcile_parts(struct broker *b) {
     if (!b->placement_changed) return;
     b->placement_changed = 0;
@@ -137,17 +135,19 @@ static void reconcile_parts(struct broker *b) {
     for (uint32_t i = 0; i < controller_topic_count(c); i++) {
         const struct controller_topic *t = controller_topic_at(c, i);
         for (uint32_t p = 0; p < t->partition_count; p++)
-            if (b->parts[t->partitions[p].group] == NULL && is_replica(&t->partitions[p], b->io->node_id))
+            if (b->parts[t->partitions[p].group] == NULL &&
+                controller_partition_has(&t->partitions[p], b->io->node_id))
                 add_part(b, t, p);
     }
 }
 
 /* ---- the cluster: registration, heartbeats and leader reports, forwarded to the controller ----- *
  *
- * FORWARD payload: u8 kind (CONTROLLER_REGISTER, _HEARTBEAT or _LEADER), varint broker, then
- * REGISTER: string address; LEADER: string topic, varint partition, varint term. The controller's
- * leader turns it into the command, stamped with its own clock (the controller's times are its
- * leader's, never a broker's). */
+ * FORWARD payload: u8 kind (CONTROLLER_REGISTER, _HEARTBEAT, _LEADER or _REPLICAS), varint
+ * broker, then REGISTER: string address; LEADER: string topic, varint partition, varint term;
+ * REPLICAS: string topic, varint partition, varint term, varint config_index, varint count, count
+ * varint voters. The controller's leader turns it into the command, stamped with its own clock
+ * (the controller's times are its leader's, never a broker's). */
 
 static void put_string(struct rq_writer *w, const void *s, size_t n) {
     rq_write_varint(w, n);
@@ -157,18 +157,30 @@ static void put_string(struct rq_writer *w, const void *s, size_t n) {
 /* Proposes the command locally when this node leads the controller, else sends it there. */
 static void to_controller(struct broker *b, const uint8_t *fwd, size_t size);
 
+/* The voters of a partition group this node leads, for a REPLICAS report. */
+struct voters {
+    uint64_t config_index;
+    uint32_t count;
+    uint32_t ids[RAFT_MEMBERS_MAX];
+};
+
 static void send_forward(struct broker *b, uint8_t kind, const char *topic, uint32_t partition,
-                         uint64_t term) {
+                         uint64_t term, const struct voters *v) {
     uint8_t payload[PROTO_FORWARD_MAX];
     struct rq_writer w;
     rq_writer_init(&w, payload, sizeof payload);
     rq_write_u8(&w, kind);
     rq_write_varint(&w, b->io->node_id);
     if (kind == CONTROLLER_REGISTER) put_string(&w, b->cfg.address, strlen(b->cfg.address));
-    if (kind == CONTROLLER_LEADER) {
+    if (kind == CONTROLLER_LEADER || kind == CONTROLLER_REPLICAS) {
         put_string(&w, topic, strlen(topic));
         rq_write_varint(&w, partition);
         rq_write_varint(&w, term);
+    }
+    if (kind == CONTROLLER_REPLICAS) {
+        rq_write_varint(&w, v->config_index);
+        rq_write_varint(&w, v->count);
+        for (uint32_t k = 0; k < v->count; k++) rq_write_varint(&w, v->ids[k]);
     }
     RQ_ASSERT(w.err == 0);
     to_controller(b, payload, w.len);
@@ -179,11 +191,13 @@ static size_t command_of(const struct broker *b, const uint8_t *fwd, size_t size
     struct rq_reader r;
     rq_reader_init(&r, fwd, size);
     uint8_t kind = 0;
-    uint64_t broker = 0, n = 0, partition = 0, term = 0;
+    uint64_t broker = 0, n = 0, partition = 0, term = 0, config_index = 0, count = 0;
+    uint32_t voters[PLACEMENT_REPLICAS_MAX] = {0};
     rq_read_u8(&r, &kind);
     rq_read_varint(&r, &broker);
     char text[PROTO_TEXT_MAX + 1] = {0};
-    if (kind == CONTROLLER_REGISTER || kind == CONTROLLER_LEADER) {
+    int has_topic = kind == CONTROLLER_LEADER || kind == CONTROLLER_REPLICAS;
+    if (kind == CONTROLLER_REGISTER || has_topic) {
         size_t max = kind == CONTROLLER_REGISTER ? PROTO_TEXT_MAX : PROTO_TOPIC_NAME_MAX;
         const uint8_t *bytes = NULL;
         if (rq_read_varint(&r, &n) == 0 && n <= max && n < sizeof text &&
@@ -192,20 +206,36 @@ static size_t command_of(const struct broker *b, const uint8_t *fwd, size_t size
         else if (r.err == 0)
             r.err = RQ_ECORRUPT;
     }
-    if (kind == CONTROLLER_LEADER) {
+    if (has_topic) {
         rq_read_varint(&r, &partition);
         rq_read_varint(&r, &term);
     }
+    if (kind == CONTROLLER_REPLICAS) {
+        rq_read_varint(&r, &config_index);
+        rq_read_varint(&r, &count);
+        if (r.err == 0 && (count < 1 || count > PLACEMENT_REPLICAS_MAX)) r.err = RQ_ECORRUPT;
+        for (uint64_t k = 0; k < count && r.err == 0; k++) {
+            uint64_t id = 0;
+            rq_read_varint(&r, &id);
+            voters[k] = id >= 1 && id <= RQ_NODE_ID_MAX ? (uint32_t)id : 0;
+            for (uint64_t j = 0; j < k; j++) if (voters[j] == voters[k]) voters[k] = 0;
+            if (r.err == 0 && voters[k] == 0) r.err = RQ_ECORRUPT;
+        }
+    }
     if (r.err != 0 || rq_reader_remaining(&r) != 0 || broker < 1 || broker > RQ_NODE_ID_MAX)
+        return 0;
+    if (has_topic && (!proto_topic_name_valid((const uint8_t *)text, n) ||
+                      partition >= PROTO_PARTITIONS_MAX))
         return 0;
     uint64_t now = broker_now(b);
     switch (kind) {
     case CONTROLLER_REGISTER: return controller_cmd_register(cmd, (uint32_t)broker, text, now);
     case CONTROLLER_HEARTBEAT: return controller_cmd_heartbeat(cmd, (uint32_t)broker, now);
     case CONTROLLER_LEADER:
-        if (!proto_topic_name_valid((const uint8_t *)text, n) || partition >= PROTO_PARTITIONS_MAX)
-            return 0;
         return controller_cmd_leader(cmd, text, (uint32_t)partition, (uint32_t)broker, term);
+    case CONTROLLER_REPLICAS:
+        return controller_cmd_replicas(cmd, text, (uint32_t)partition, term, config_index, voters,
+                                       (uint32_t)count);
     default: return 0;
     }
 }
@@ -237,23 +267,49 @@ static void to_controller(struct broker *b, const uint8_t *fwd, size_t size) {
     b->stats.forwards_sent++;
 }
 
+/* Whether the group's committed voters differ (as a set) from the replica set the controller
+ * records: then *v is what to report. A configuration not committed yet is not reported (it may
+ * still be truncated away). */
+static int voters_changed(const struct raft *r, const struct controller_partition *cp,
+                          struct voters *v) {
+    struct raft_membership m;
+    raft_membership_get(r, &m);
+    v->config_index = raft_membership_index(r);
+    if (v->config_index > raft_commit(r)) return 0;
+    v->count = 0;
+    int differs = 0;
+    for (uint32_t k = 0; k < m.count; k++) {
+        if (!m.voter[k]) continue;
+        v->ids[v->count++] = m.ids[k];
+        int known = 0;
+        for (uint32_t j = 0; j < cp->replica_count; j++) known |= cp->replicas[j] == m.ids[k];
+        differs |= !known;
+    }
+    return v->count >= 1 && v->count <= PLACEMENT_REPLICAS_MAX &&
+           (differs || v->count != cp->replica_count);
+}
+
 /* Every heartbeat period: register (again) when the controller does not count this broker as
  * live, else heartbeat; report each partition this node leads that the controller does not
- * record as led by it in its current term. */
+ * record as led by it in its current term, and each whose voters it records otherwise. */
 static void heartbeat(struct broker *b, uint64_t now) {
     if (now < b->next_heartbeat_ns) return;
     b->next_heartbeat_ns = now + b->cfg.heartbeat_every_ns;
     const struct controller *c = broker_controller(b);
     const struct controller_broker *me = controller_broker(c, b->io->node_id);
-    send_forward(b, me && me->alive ? CONTROLLER_HEARTBEAT : CONTROLLER_REGISTER, NULL, 0, 0);
+    send_forward(b, me && me->alive ? CONTROLLER_HEARTBEAT : CONTROLLER_REGISTER, NULL, 0, 0,
+                 NULL);
     for (uint32_t i = 0; i < controller_topic_count(c); i++) {
         const struct controller_topic *t = controller_topic_at(c, i);
         for (uint32_t p = 0; p < t->partition_count; p++) {
             const struct controller_partition *cp = &t->partitions[p];
             const struct raft *r = b->parts[cp->group] ? host_raft(b->host, cp->group) : NULL;
             if (r == NULL || raft_role(r) != RAFT_LEADER) continue;
+            const char *topic = b->parts[cp->group]->topic;
             if (cp->leader != b->io->node_id || cp->leader_term < raft_term(r))
-                send_forward(b, CONTROLLER_LEADER, b->parts[cp->group]->topic, p, raft_term(r));
+                send_forward(b, CONTROLLER_LEADER, topic, p, raft_term(r), NULL);
+            struct voters v;
+            if (voters_changed(r, cp, &v)) send_forward(b, CONTROLLER_REPLICAS, topic, p, raft_term(r), &v);
         }
     }
 }
@@ -390,6 +446,7 @@ void broker_on_timer(struct broker *b) {
     reconcile_parts(b);
     scan_parts(b);
     retain_parts(b, now);
+    broker_move_parts(b);
     heartbeat(b, now);
     ctl_group_tick(b->ctl, b->host, now);
     for (uint32_t g = 0; g < HOST_GROUP_ID_LIMIT; g++)

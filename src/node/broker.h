@@ -72,6 +72,9 @@ struct broker_config {
     uint64_t heartbeat_timeout_ns;           /* the controller marks a silent broker down */
     uint64_t expire_every_ns;                /* how often the controller's leader checks */
     uint64_t request_timeout_ns;             /* a waiting request is forgotten after this */
+    int moves_paused;                        /* 1: the partitions this broker leads change no
+                                                membership (rebalancing waits; an operator's
+                                                switch, and the simulator's test hook) */
 };
 
 /* Defaults: 10 ms tick, heartbeats every 200 ms, down after 2 s, requests forgotten after 10 s.
@@ -120,6 +123,7 @@ struct broker_stats {
     uint64_t retention_checks_failed;   /* a leader's RETAIN proposal refused (busy, ...) */
     uint64_t log_compactions;        /* a partition's stored log told to drop deleted entries */
     uint64_t records_given_up;       /* deleted early: this leader could not serve them */
+    uint64_t membership_changes;     /* rebalancing: changes and leadership hand-offs started */
 };
 void broker_stats_get(const struct broker *b, struct broker_stats *out);
 

@@ -38,7 +38,8 @@ static void answer_status(struct broker *b, uint64_t conn, uint8_t type, uint32_
         struct proto_produce_resp m = {.error = error, .leader_hint = hint};
         n = proto_encode_produce_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
     } else {
-        RQ_ASSERT(type == PROTO_CREATE_TOPIC_RESP || type == PROTO_DELETE_TOPIC_RESP);
+        RQ_ASSERT(type == PROTO_CREATE_TOPIC_RESP || type == PROTO_DELETE_TOPIC_RESP ||
+                  type == PROTO_DECOMMISSION_RESP);
         struct proto_status_resp m = {.error = error, .leader_hint = hint};
         n = proto_encode_status_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
     }
@@ -409,6 +410,10 @@ static void serve(struct broker *b, uint64_t conn, const struct proto_frame *f,
     case PROTO_INIT_PRODUCER_REQ:
         admin(b, conn, f->correlation, PROTO_INIT_PRODUCER_RESP, cmd,
               controller_cmd_init_producer(cmd));
+        break;
+    case PROTO_DECOMMISSION_REQ:
+        admin(b, conn, f->correlation, PROTO_DECOMMISSION_RESP, cmd,
+              controller_cmd_decommission(cmd, m->u.decommission_req.broker));
         break;
     default:
         answer_error_frame(b, conn, f->correlation, RQ_ETYPE,

@@ -17,6 +17,8 @@ struct broker_part {
     int32_t waiting_first;           /* its fetches in the request table, oldest first (slots; */
     int32_t waiting_last;            /*   -1: none), so new records wake only them */
     uint64_t retained_below;         /* what host_retain_log was last told */
+    uint64_t handoff_after_ns;       /* rebalancing: the next leadership hand-off, not before */
+    uint32_t handoffs;               /*   and how many were tried (each to the next voter) */
 };
 
 enum request_kind { REQ_FREE = 0, REQ_ADMIN, REQ_PRODUCE, REQ_FETCH };
@@ -49,6 +51,7 @@ struct broker {
     struct ctl_group *ctl;
     struct broker_part *parts[HOST_GROUP_ID_LIMIT];   /* by group id */
     uint64_t next_heartbeat_ns;
+    uint64_t next_move_ns;           /* rebalancing steps (broker_moves.c) */
     int placement_changed;           /* the controller's state changed: partitions to add? */
     struct broker_request requests[BROKER_REQUESTS_MAX];
     uint32_t next_generation;
@@ -62,6 +65,9 @@ uint64_t broker_now(const struct broker *b);
 /* The partition replica for (topic, partition) on this node, or NULL with *err: RQ_ENOTOPIC. */
 struct broker_part *broker_part_find(struct broker *b, struct proto_bytes topic, uint32_t p,
                                      int *err);
+
+/* broker_moves.c: each partition this node leads steps its membership towards its target. */
+void broker_move_parts(struct broker *b);
 
 /* broker_client.c */
 void broker_answer(struct broker *b, uint64_t conn, uint8_t type, uint32_t correlation,

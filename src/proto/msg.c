@@ -33,7 +33,7 @@ const char *proto_type_name(uint8_t type) {
         "unknown", "error", "raft", "produce-req", "produce-resp", "fetch-req", "fetch-resp",
         "metadata-req", "metadata-resp", "create-topic-req", "create-topic-resp",
         "delete-topic-req", "delete-topic-resp", "init-producer-req", "init-producer-resp",
-        "forward"};
+        "forward", "decommission-req", "decommission-resp"};
     _Static_assert(sizeof names / sizeof names[0] == PROTO_TYPE_MAX + 1, "a name per type");
     return type <= PROTO_TYPE_MAX ? names[type] : names[0];
 }
@@ -248,8 +248,13 @@ static void decode_body(struct rq_reader *r, uint8_t type, struct proto_msg *out
     case PROTO_METADATA_RESP: decode_metadata_resp(r, &out->u.metadata_resp); break;
     case PROTO_CREATE_TOPIC_REQ: decode_create_topic_req(r, &out->u.create_topic_req); break;
     case PROTO_DELETE_TOPIC_REQ: out->u.delete_topic_req.name = read_topic(r); break;
+    case PROTO_DECOMMISSION_REQ:
+        out->u.decommission_req.broker = (uint32_t)read_num(r, UINT32_MAX);
+        if (r->err == 0 && out->u.decommission_req.broker == 0) bad(r, RQ_ECORRUPT);
+        break;
     case PROTO_CREATE_TOPIC_RESP:
     case PROTO_DELETE_TOPIC_RESP:
+    case PROTO_DECOMMISSION_RESP:
         out->u.status_resp.error = read_err(r);
         out->u.status_resp.leader_hint = (uint32_t)read_num(r, UINT32_MAX);
         break;
@@ -585,6 +590,15 @@ size_t proto_encode_status_resp(uint8_t *buf, size_t cap, const struct proto_sta
     rq_writer_init(&w, buf, cap);
     write_err(&w, m->error);
     rq_write_varint(&w, m->leader_hint);
+    return finish(&w);
+}
+
+size_t proto_encode_decommission_req(uint8_t *buf, size_t cap,
+                                     const struct proto_decommission_req *m) {
+    RQ_ASSERT(m->broker != 0);
+    struct rq_writer w;
+    rq_writer_init(&w, buf, cap);
+    rq_write_varint(&w, m->broker);
     return finish(&w);
 }
 

@@ -34,7 +34,9 @@ enum proto_type {
     PROTO_INIT_PRODUCER_RESP = 14,
     PROTO_FORWARD = 15,           /* node to node: a controller command for the controller's
                                      leader to propose (opaque here), never answered */
-    PROTO_TYPE_MAX = 15,
+    PROTO_DECOMMISSION_REQ = 16,  /* a broker leaves the cluster for good: its replicas move */
+    PROTO_DECOMMISSION_RESP = 17,
+    PROTO_TYPE_MAX = 17,
 };
 
 enum {
@@ -178,7 +180,11 @@ struct proto_delete_topic_req {
     struct proto_bytes name;
 };
 
-struct proto_status_resp {        /* CREATE_TOPIC_RESP, DELETE_TOPIC_RESP */
+struct proto_decommission_req {
+    uint32_t broker;              /* >= 1 */
+};
+
+struct proto_status_resp {        /* CREATE_TOPIC_RESP, DELETE_TOPIC_RESP, DECOMMISSION_RESP */
     int error;
     uint32_t leader_hint;         /* the controller's leader, with RQ_ENOTLEADER */
 };
@@ -205,6 +211,7 @@ struct proto_msg {
         struct proto_metadata_resp metadata_resp;
         struct proto_create_topic_req create_topic_req;
         struct proto_delete_topic_req delete_topic_req;
+        struct proto_decommission_req decommission_req;
         struct proto_status_resp status_resp;
         struct proto_init_producer_resp init_producer_resp;
     } u;
@@ -246,6 +253,8 @@ size_t proto_encode_create_topic_req(uint8_t *buf, size_t cap,
 size_t proto_encode_delete_topic_req(uint8_t *buf, size_t cap,
                                      const struct proto_delete_topic_req *m);
 size_t proto_encode_status_resp(uint8_t *buf, size_t cap, const struct proto_status_resp *m);
+size_t proto_encode_decommission_req(uint8_t *buf, size_t cap,
+                                     const struct proto_decommission_req *m);
 size_t proto_encode_init_producer_resp(uint8_t *buf, size_t cap,
                                        const struct proto_init_producer_resp *m);
 

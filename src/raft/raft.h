@@ -275,6 +275,9 @@ enum raft_change { RAFT_CHANGE_ADD_LEARNER = 1, RAFT_CHANGE_PROMOTE, RAFT_CHANGE
 int raft_change_membership(struct raft *r, enum raft_change kind, uint32_t node, uint64_t *index);
 /* The configuration in use. */
 void raft_membership_get(const struct raft *r, struct raft_membership *out);
+/* The index of the CONFIG entry it comes from (0: from the snapshot or the bootstrap); it is
+ * committed once the commit index reaches it. */
+uint64_t raft_membership_index(const struct raft *r);
 
 /* ---- outputs ---- */
 /* 1 when (term, vote) changed since it was last handed: save them, the state is handed. */

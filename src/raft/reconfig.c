@@ -144,6 +144,8 @@ size_t raft_snapshot_config(const struct raft *r, uint64_t index, uint8_t *buf) 
 
 void raft_membership_get(const struct raft *r, struct raft_membership *out) { *out = r->conf; }
 
+uint64_t raft_membership_index(const struct raft *r) { return r->conf_index; }
+
 /* ---- the leader's changes ---------------------------------------------------------------------- */
 
 static int change_refused(struct raft *r, int err, const char *why) {

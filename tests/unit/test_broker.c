@@ -27,6 +27,7 @@ enum { SERVERS = 3, PROBE = SIM_CLIENT_ID_BASE, ANSWERS_MAX = 64, MS = 1000000 }
 /* ---- the servers: brokers (sim/brokernode.h), every one a controller node ---- */
 
 static struct sim_broker_setup setup = {.controllers = SERVERS};
+static uint32_t servers = SERVERS;   /* of the next start(); one test runs four */
 static void *world_init(struct sim *s) {
     (void)s;
     return &setup;
@@ -131,7 +132,7 @@ static uint32_t controller_leader(void) {
     for (int tries = 0; tries < 100; tries++) {
         struct proto_msg m = call(1, PROTO_METADATA_REQ, (const uint8_t *)"\0", 1);
         ck_assert_uint_eq(m.type, PROTO_METADATA_RESP);
-        if (m.u.metadata_resp.controller != 0 && m.u.metadata_resp.broker_count == SERVERS)
+        if (m.u.metadata_resp.controller != 0 && m.u.metadata_resp.broker_count == servers)
             return m.u.metadata_resp.controller;
         sim_run_until(sim, sim_now(sim) + 100 * MS);
     }
@@ -259,7 +260,7 @@ static uint32_t fetched(const struct proto_msg *m, uint64_t first, const char **
 
 static void start(uint64_t seed) {
     struct sim_config cfg;
-    host_server_sim_config(&cfg, &workload, SERVERS, seed, 600000ull * MS);
+    host_server_sim_config(&cfg, &workload, servers, seed, 600000ull * MS);
     cfg.clients = 1;
     sim = sim_create(&cfg);
     sim_start(sim);
@@ -742,6 +743,93 @@ START_TEST(retention_by_time_deletes_old_records) {
 }
 END_TEST
 
+/* ---- rebalancing ---- */
+
+/* Partition 0's replica set as server `from`'s metadata says, and its leader. */
+static uint32_t replicas_of_0(uint32_t from, uint32_t *ids, uint32_t *leader) {
+    uint8_t buf[256];
+    size_t n = proto_encode_metadata_req(buf, sizeof buf, &TOPIC, 1);
+    struct proto_msg m = call(from, PROTO_METADATA_REQ, buf, n);
+    size_t cur = 0, pc = 0;
+    struct proto_topic t;
+    struct proto_partition part;
+    ck_assert(proto_topic_next(&m.u.metadata_resp, &cur, &t));
+    ck_assert(proto_partition_next(&t, &pc, &part));
+    memcpy(ids, part.replicas, part.replica_count * sizeof ids[0]);
+    *leader = part.leader;
+    return part.replica_count;
+}
+
+static int decommission(uint32_t to, uint32_t broker) {
+    struct proto_decommission_req req = {.broker = broker};
+    uint8_t buf[64];
+    struct proto_msg m = call(to, PROTO_DECOMMISSION_REQ, buf,
+                              proto_encode_decommission_req(buf, sizeof buf, &req));
+    ck_assert_uint_eq(m.type, PROTO_DECOMMISSION_RESP);
+    return m.u.status_resp.error;
+}
+
+/* Four brokers, a partition on three of them: decommissioning its preferred leader moves it to
+ * the fourth (joined as a learner, promoted once caught up, the old replica removed last, after
+ * handing its leadership on); every record stays readable, from the new replica too, and
+ * producing goes on. A second decommission would leave fewer brokers than replicas: refused. */
+START_TEST(a_decommissioned_brokers_replicas_move_to_the_others) {
+    servers = 4;
+    setup.controllers = 4;
+    setup.snapshot_entries = 8;
+    setup.snapshot_trailing = 0;
+    start(51);
+    uint32_t ctl = controller_leader(), hint;
+    ck_assert_int_eq(create_topic(ctl, 1, &hint), 0);
+    uint32_t before[PLACEMENT_REPLICAS_MAX], leader;
+    ck_assert_uint_eq(replicas_of_0(ctl, before, &leader), 3);
+    uint32_t gone = before[0], spare = 0;
+    for (uint32_t id = 1; id <= 4; id++)
+        if (id != before[0] && id != before[1] && id != before[2]) spare = id;
+    for (uint32_t i = 0; i < 50; i++) {
+        char value[16];
+        snprintf(value, sizeof value, "r%u", i);
+        const char *one[] = {value};
+        ck_assert_int_eq(produce(partition_leader(0), 0, 0, 0, one, 1).u.produce_resp.error, 0);
+    }
+    ck_assert_int_eq(decommission(controller_leader(), gone), 0);
+    sim_run_until(sim, sim_now(sim) + 5000ull * MS);
+    uint32_t after[PLACEMENT_REPLICAS_MAX];
+    ck_assert_uint_eq(replicas_of_0(controller_leader(), after, &leader), 3);
+    int has_spare = 0;
+    for (uint32_t k = 0; k < 3; k++) {
+        ck_assert_uint_ne(after[k], gone);
+        has_spare |= after[k] == spare;
+    }
+    ck_assert(has_spare);
+    ck_assert_uint_ne(partition_leader(0), gone);
+    ck_assert_uint_eq(read_all_as(spare, 0, 50, 1), 50);
+    for (uint32_t i = 50; i < 60; i++) {
+        char value[16];
+        snprintf(value, sizeof value, "r%u", i);
+        const char *one[] = {value};
+        struct proto_msg m = produce(partition_leader(0), 0, 0, 0, one, 1);
+        ck_assert_int_eq(m.u.produce_resp.error, 0);
+        ck_assert_uint_eq(m.u.produce_resp.base_offset, i);
+    }
+    ck_assert_uint_eq(read_all_as(spare, 0, 60, 1), 60);
+    ck_assert_uint_eq(read_all(partition_leader(0), 0, 60), 60);
+    ck_assert_int_eq(decommission(controller_leader(), spare), RQ_EINVAL);
+    ck_assert_int_eq(decommission(controller_leader(), 9), RQ_ENOENT);
+    struct broker_stats st;
+    uint64_t changes = 0;
+    for (uint32_t id = 1; id <= 4; id++) {
+        broker_stats_get(sim_node(sim, id), &st);
+        changes += st.membership_changes;
+    }
+    ck_assert_uint_ge(changes, 3);   /* add, promote, remove (and perhaps a hand-off) */
+    sim_destroy(sim);
+    servers = SERVERS;
+    setup.controllers = SERVERS;
+    setup.snapshot_entries = 0;
+}
+END_TEST
+
 /* Every broker restarts from its disk: the partitions' groups come back and keep their records. */
 START_TEST(restart_finds_partitions_again) {
     start(14);
@@ -782,6 +870,7 @@ int main(void) {
     tcase_add_test(tc, a_follower_behind_catches_up_from_the_store_and_serves_it);
     tcase_add_test(tc, retention_by_size_deletes_the_oldest_records_everywhere);
     tcase_add_test(tc, retention_by_time_deletes_old_records);
+    tcase_add_test(tc, a_decommissioned_brokers_replicas_move_to_the_others);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }

@@ -720,10 +720,20 @@ START_TEST(admin_create_follows_the_controller_hint) {
     ck_assert_uint_eq(f.admin_dones, 2);
     ck_assert_uint_eq(f.admin_token, 78);
     ck_assert_int_eq(f.admin_error, RQ_ENOTOPIC);
+    /* Decommission: to the controller the last hint named; its refusal is reported. */
+    ck_assert_int_eq(rq_client_decommission(c, 0, 80), RQ_EINVAL);
+    ck_assert_int_eq(rq_client_decommission(c, 3, 80), 0);
+    struct taken t5 = expect(&f, PROTO_DECOMMISSION_REQ);
+    ck_assert_uint_eq(t5.m.u.decommission_req.broker, 3);
+    answer_status(c, &t5, PROTO_DECOMMISSION_RESP, RQ_EINVAL, 0);
+    ck_assert_uint_eq(f.admin_dones, 3);
+    ck_assert_uint_eq(f.admin_token, 80);
+    ck_assert_int_eq(f.admin_error, RQ_EINVAL);
     free(t.keep);
     free(t2.keep);
     free(t3.keep);
     free(t4.keep);
+    free(t5.keep);
     finish(&f, c);
 }
 END_TEST

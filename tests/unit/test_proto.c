@@ -156,7 +156,7 @@ static const struct proto_record_in recs[] = {
     {.offset = 99, .timestamp = UINT64_MAX, .key = {(const uint8_t *)"k3", 2},
      .value = {(const uint8_t *)"v", 1}},
 };
-enum { SAMPLES = 15 };
+enum { SAMPLES = 17 };
 
 /* Encodes sample k into buf; returns its type and size. */
 static size_t sample(int k, uint8_t *buf, size_t cap, uint8_t *type) {
@@ -236,6 +236,16 @@ static size_t sample(int k, uint8_t *buf, size_t cap, uint8_t *type) {
         *type = PROTO_FORWARD;
         memcpy(buf, "\x02controller", 11);
         return 11;
+    case 15: {
+        struct proto_decommission_req m = {.broker = 300};
+        *type = PROTO_DECOMMISSION_REQ;
+        return proto_encode_decommission_req(buf, cap, &m);
+    }
+    case 16: {
+        struct proto_status_resp m = {.error = RQ_ENOTLEADER, .leader_hint = 2};
+        *type = PROTO_DECOMMISSION_RESP;
+        return proto_encode_status_resp(buf, cap, &m);
+    }
     }
     ck_abort_msg("no sample %d", k);
     return 0;
@@ -319,6 +329,8 @@ static void check_sample(int k, const struct proto_msg *m) {
     case 12: ck_assert_uint_eq(m->u.init_producer_resp.producer_id, 1ull << 40); break;
     case 13: ck_assert_uint_eq(m->u.raft.size, 15); break;
     case 14: ck_assert_mem_eq(m->u.forward.data, "\x02controller", 11); break;
+    case 15: ck_assert_uint_eq(m->u.decommission_req.broker, 300); break;
+    case 16: ck_assert_uint_eq(m->u.status_resp.leader_hint, 2); break;
     default: break;
     }
 }
