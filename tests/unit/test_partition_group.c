@@ -19,7 +19,7 @@
 #include "tests/unit/host_server.h"
 #include "tests/unit/suite_main.h"
 
-enum { COOKIES = 64 };
+enum { COOKIES = 64, BIG_VALUE = 70000 };
 
 struct server {
     struct host *host;            /* first: host_server.h finds it there */
@@ -536,6 +536,52 @@ START_TEST(a_full_open_entry_is_proposed_at_once) {
 }
 END_TEST
 
+/* Hands leader l one record of `size` bytes (acks=all) without running the simulation. */
+static int submit_big(struct sim *s, uint32_t l, size_t size, uint64_t cookie) {
+    static uint8_t value[BIG_VALUE], buf[BIG_VALUE + 256];
+    ck_assert_uint_le(size, BIG_VALUE);
+    memset(value, 'v', size);
+    struct proto_record_in rec = {.value = {value, (uint32_t)size}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = ALL,
+                                    .records = {.count = 1}};
+    size_t n = proto_encode_produce_req(buf, sizeof buf, &req, &rec);
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, buf, n, &m), 0);
+    struct server *ls = server(s, l);
+    return part_group_produce(ls->pg, ls->host, &m.u.produce_req, cookie, ls->io->now(ls->io->env));
+}
+
+/* A batch that would make the open entry pass RAFT_ENTRY_DATA_MAX bytes has the open entry
+ * proposed first and starts the next one; a batch too big for any entry is refused. */
+START_TEST(an_open_entry_stays_within_an_entry_s_bytes) {
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
+    struct sim *s = sim_create(&cfg);
+    uint64_t now = 2000000000ull;
+    sim_run_until(s, now);
+    uint32_t l = leader(s);
+    ck_assert_uint_ne(l, 0);
+    struct server *ls = server(s, l);
+    const struct part_group_stats *st = part_group_stats(ls->pg);
+    size_t third = RAFT_ENTRY_DATA_MAX / 3;   /* two share an entry, a third does not fit */
+    ck_assert_int_eq(submit_big(s, l, 100, 1), 0);     /* alone */
+    ck_assert_int_eq(submit_big(s, l, third, 2), 0);   /* open */
+    ck_assert_int_eq(submit_big(s, l, third, 3), 0);
+    ck_assert_uint_eq(st->entries_proposed, 1);
+    ck_assert_int_eq(submit_big(s, l, third, 4), 0);   /* the open entry goes first */
+    ck_assert_uint_eq(st->entries_proposed, 2);
+    ck_assert_uint_eq(st->shared_batches, 2);
+    ck_assert_int_eq(submit_big(s, l, RAFT_ENTRY_DATA_MAX, 5), RQ_ETOOBIG);
+    run_until_answered(s, l, &now, 4);
+    ck_assert_uint_eq(st->entries_proposed, 3);
+    for (uint64_t c = 1; c <= 4; c++) {
+        ck_assert_int_eq(ls->by_cookie[c].error, 0);
+        ck_assert_uint_eq(ls->by_cookie[c].base_offset, c - 1);
+    }
+    sim_destroy(s);
+}
+END_TEST
+
 int main(void) {
     Suite *su = suite_create("partition_group");
     TCase *tc = tcase_create("partition on raft");
@@ -546,6 +592,7 @@ int main(void) {
     tcase_add_test(tc, concurrent_batches_share_one_entry);
     tcase_add_test(tc, leadership_lost_with_an_open_entry);
     tcase_add_test(tc, a_full_open_entry_is_proposed_at_once);
+    tcase_add_test(tc, an_open_entry_stays_within_an_entry_s_bytes);
     suite_add_tcase(su, tc);
     return run_suites(srunner_create(su));
 }
