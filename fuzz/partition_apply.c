@@ -7,8 +7,9 @@
  * both applies (one result per batch) and every counter must agree, a batch that decodes must
  * re-encode to its very bytes (a SHARED entry that splits, too), offsets only grow by what was
  * appended, and a SHARED entry's batches applied one by one to a copy (a leader's tip, each
- * previewed first) must give the same results and state as the entry applied whole. At the end A and B must have the same image,
- * and that image must restore into a third replica that writes it back unchanged. */
+ * previewed first) must give the same results and state as the entry applied whole. At the end
+ * A and B must have the same image, and that image must restore into a third replica that writes
+ * it back unchanged. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

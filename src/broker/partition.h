@@ -60,9 +60,9 @@
  * Raft index of the last entry that was appended for it or recognized as its duplicate. A new
  * producer arriving at a full table evicts the least recently used one (smallest stamp, ties to
  * the smaller id: the batches of one SHARED entry share its Raft index, so stamps are not
- * distinct), so eviction is deterministic. An evicted producer is forgotten: its next batch is accepted as a new producer's,
- * and its retry of an old batch is NOT recognized as a duplicate (Kafka expires idle producers the
- * same way, after transactional.id.expiration.ms).
+ * distinct), so eviction is deterministic. An evicted producer is forgotten: its next batch is
+ * accepted as a new producer's, and its retry of an old batch is NOT recognized as a duplicate
+ * (Kafka expires idle producers the same way, after transactional.id.expiration.ms).
  *
  * Leader-side preview (acks=1 answers and refusing duplicates before proposing): the leader keeps a
  * second partition_sm, the TIP = the applied state + every entry appended to its log but not yet
@@ -72,8 +72,9 @@
  * at the index the proposal got, so the offsets it answers are the offsets every replica will
  * assign. A SHARED entry is built batch by batch: each batch is previewed on the tip and applied
  * to it as the next part of the entry (partition_sm_apply_part) before the next one joins; the
- * tip then holds what partition_sm_apply_entry of the whole entry gives. When the log is truncated (a new leader overwrote uncommitted entries) or leadership is
- * gained, the node rebuilds the tip: partition_sm_copy(tip, applied), then partition_sm_apply of
+ * tip then holds what partition_sm_apply_entry of the whole entry gives. When the log is
+ * truncated (a new leader overwrote uncommitted entries) or leadership is gained, the node
+ * rebuilds the tip: partition_sm_copy(tip, applied), then partition_sm_apply of
  * every entry of its log after the applied index, in order. A partition_sm holds no pointers, so
  * a copy is one memcpy of sizeof(struct partition_sm) (about 144 KiB, bounded).
  *
@@ -198,8 +199,9 @@ size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t base_offset, ui
  * malformed one (out zeroed). */
 int partition_entry_decode(const uint8_t *data, size_t size, struct partition_entry *out);
 
-/* The size of a SHARED entry holding count batches of sizes[0..count) (count <= PARTITION_SHARED_MAX;
- * used by a leader deciding whether one more batch fits RAFT_ENTRY_DATA_MAX). */
+/* The size of a SHARED entry holding count batches of sizes[0..count) (count <=
+ * PARTITION_SHARED_MAX; used by a leader deciding whether one more batch fits
+ * RAFT_ENTRY_DATA_MAX). */
 size_t partition_shared_size(const uint32_t *sizes, uint32_t count);
 
 /* Writes a SHARED entry of count (2..PARTITION_SHARED_MAX, asserted) batches into buf[0..cap):

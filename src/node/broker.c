@@ -330,7 +330,8 @@ static void scan_parts(struct broker *b) {
 static void on_durable(void *arg, uint32_t group, uint64_t index) {
     struct broker *b = arg;
     const struct raft *r = host_raft(b->host, group);
-    if (group != CONTROLLER_GROUP && r != NULL) part_group_durable(part_of(b, group)->pg, b->host, index);
+    if (group != CONTROLLER_GROUP && r != NULL)
+        part_group_durable(part_of(b, group)->pg, b->host, index);
 }
 
 static void on_read(void *arg, uint32_t group, uint64_t ctx) {

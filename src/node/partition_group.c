@@ -36,6 +36,7 @@ struct open_entry {
     struct open_waiter waiters[PARTITION_SHARED_MAX];
     struct partition_apply_result foreseen[PARTITION_SHARED_MAX];
     uint8_t data[RAFT_ENTRY_DATA_MAX];
+    uint8_t encoded[RAFT_ENTRY_DATA_MAX];   /* the SHARED entry, encoded to be proposed */
 };
 
 struct part_group {
@@ -63,10 +64,9 @@ struct part_group {
     uint32_t prefix_cap;
     uint64_t own_index;           /* the newest entry this leader proposed, in own_term */
     uint64_t own_term;
-    struct open_entry open;
+    struct open_entry *open;      /* allocated when a batch first has to wait (about 135 KiB) */
     struct part_group_stats stats;
-    uint8_t entry[RAFT_ENTRY_DATA_MAX];    /* a batch being encoded */
-    uint8_t shared[RAFT_ENTRY_DATA_MAX];   /* the open entry, encoded to be proposed */
+    uint8_t entry[RAFT_ENTRY_DATA_MAX];   /* a batch being encoded */
 };
 
 struct part_group *part_group_create(uint32_t group, uint64_t pending_timeout_ns,
@@ -92,6 +92,7 @@ void part_group_destroy(struct part_group *pg) {
     free(pg->batches);
     free(pg->prefix);
     free(pg->tip);
+    free(pg->open);
     free(pg->sm);
     free(pg);
 }
@@ -143,10 +144,12 @@ static void wait_for(struct part_group *pg, uint64_t index, uint64_t term, uint3
     }
 }
 
+static uint32_t open_count(const struct part_group *pg) { return pg->open ? pg->open->count : 0; }
+
 /* Forgets the open entry, answering its waiting requests with err. Its batches are in the tip,
  * which is therefore rebuilt at the next produce. */
 static void open_drop(struct part_group *pg, int err) {
-    struct open_entry *o = &pg->open;
+    struct open_entry *o = pg->open;
     for (uint32_t k = 0; k < o->count; k++) {
         if (o->waiters[k].acks == PROTO_ACKS_NONE) continue;
         struct part_group_result out = {.error = err};
@@ -160,7 +163,7 @@ static void open_drop(struct part_group *pg, int err) {
 /* Proposes the open entry: one batch as a BATCH entry, more as a SHARED one. Returns 0, or the
  * reason it was dropped instead (leadership lost or host_propose's error; its requests get it). */
 static int open_flush(struct part_group *pg, struct host *h) {
-    struct open_entry *o = &pg->open;
+    struct open_entry *o = pg->open;
     RQ_ASSERT(o->count > 0);
     const struct raft *r = host_raft(h, pg->group);
     if (r == NULL || raft_role(r) != RAFT_LEADER || raft_term(r) != o->term) {
@@ -170,10 +173,10 @@ static int open_flush(struct part_group *pg, struct host *h) {
     const uint8_t *data = o->data;
     size_t n = o->used;
     if (o->count > 1) {
-        n = partition_shared_encode(pg->shared, sizeof pg->shared, o->data, o->sizes, o->count);
+        n = partition_shared_encode(o->encoded, sizeof o->encoded, o->data, o->sizes, o->count);
         RQ_ASSERT(n > 0);
         RQ_ASSERT(n == partition_shared_size(o->sizes, o->count));
-        data = pg->shared;
+        data = o->encoded;
     }
     uint64_t index, term;
     int err = host_propose(h, pg->group, data, (uint32_t)n, &index, &term);
@@ -184,7 +187,8 @@ static int open_flush(struct part_group *pg, struct host *h) {
     RQ_ASSERT(term == o->term);
     RQ_ASSERT(index >= o->index);   /* the leader's log only grows within its term */
     proposed(pg, index, term, o->count);
-    for (uint32_t k = 0; k < o->count; k++) wait_for(pg, index, term, k, &o->waiters[k], &o->foreseen[k]);
+    for (uint32_t k = 0; k < o->count; k++)
+        wait_for(pg, index, term, k, &o->waiters[k], &o->foreseen[k]);
     o->count = o->used = o->framing = o->waiting = 0;
     /* Another entry (a membership change) took the foreseen index: the tip decided alike (its
      * stamps kept their order) but holds the wrong index; rebuilt from the log, which now holds
@@ -207,7 +211,7 @@ static int open_fits(const struct open_entry *o, size_t n) {
  * not fit) and applies it to the tip as the entry's next part; proposes the entry once full. */
 static int open_join(struct part_group *pg, struct host *h, const struct raft *r, size_t n,
                      const struct open_waiter *w) {
-    struct open_entry *o = &pg->open;
+    struct open_entry *o = pg->open;
     if (o->count > 0 && !open_fits(o, n)) {
         int err = open_flush(pg, h);
         if (err != 0) return err;
@@ -267,17 +271,19 @@ int part_group_produce(struct part_group *pg, struct host *h, const struct proto
     const struct raft *r = host_raft(h, pg->group);
     if (r == NULL) return RQ_ECLOSED;
     if (raft_role(r) != RAFT_LEADER) return RQ_ENOTLEADER;
-    if (pg->open.count > 0 && pg->open.term != raft_term(r)) open_drop(pg, RQ_ENOTLEADER);
+    if (open_count(pg) > 0 && pg->open->term != raft_term(r)) open_drop(pg, RQ_ENOTLEADER);
     struct open_waiter w = {.cookie = cookie, .since_ns = now_ns, .acks = req->acks};
     /* One slot for every request the open entry holds, and one for this one. */
-    if (w.acks != PROTO_ACKS_NONE && proposals_free(&pg->pending) <= pg->open.waiting)
-        return RQ_EBUSY;
+    uint32_t held = pg->open ? pg->open->waiting : 0;
+    if (w.acks != PROTO_ACKS_NONE && proposals_free(&pg->pending) <= held) return RQ_EBUSY;
     if (pg->tip_term != raft_term(r) && tip_build(pg, r) != 0) return RQ_EBUSY;
     size_t n = batch_encode(pg, req, now_ns);
     if (n == 0) return RQ_ETOOBIG;
     /* Group commit: while this leader's previous append is not durable, batches gather in the
      * open entry, proposed once it is (part_group_durable), full, or at the next tick. */
-    if (pg->open.count == 0 && !append_pending(pg, r)) return propose_alone(pg, h, n, &w);
+    if (open_count(pg) == 0 && !append_pending(pg, r)) return propose_alone(pg, h, n, &w);
+    if (pg->open == NULL && (pg->open = calloc(1, sizeof *pg->open)) == NULL)
+        return propose_alone(pg, h, n, &w);   /* no memory to wait in: an entry of its own */
     return open_join(pg, h, r, n, &w);
 }
 
@@ -290,7 +296,7 @@ void part_group_durable(struct part_group *pg, struct host *h, uint64_t index) {
         struct part_group_result out = {.error = error, .base_offset = offset};
         pg->done(pg->done_arg, cookie, &out);
     }
-    if (pg->open.count > 0 && !append_pending(pg, r)) (void)open_flush(pg, h);
+    if (open_count(pg) > 0 && !append_pending(pg, r)) (void)open_flush(pg, h);
 }
 
 /* Indexes an applied batch. The index holds the newest PART_GROUP_BATCHES_MAX batches: when it is
@@ -345,7 +351,8 @@ uint32_t part_group_apply(struct part_group *pg, const struct raft_entry *e,
      * whose entry this is, each with its own batch. Each is answered. */
     while (proposals_applied_part(&pg->pending, e->index, e->term, &cookie, &own, &part)) {
         struct part_group_result out = {.error = RQ_ENOTLEADER};
-        if (own && part < n) out = (struct part_group_result){res[part].error, res[part].base_offset};
+        if (own && part < n)
+            out = (struct part_group_result){res[part].error, res[part].base_offset};
         pg->done(pg->done_arg, cookie, &out);
     }
     return n;
@@ -380,7 +387,7 @@ void part_group_restore(struct part_group *pg, uint64_t index, const uint8_t *im
 }
 
 void part_group_tick(struct part_group *pg, struct host *h, uint64_t now_ns) {
-    if (pg->open.count > 0) (void)open_flush(pg, h);   /* at the latest: its requests answered */
+    if (open_count(pg) > 0) (void)open_flush(pg, h);   /* at the latest: its requests answered */
     uint64_t cookie;
     while (proposals_expired(&pg->pending, now_ns, pg->pending_timeout_ns, &cookie)) {
         struct part_group_result timed_out = {.error = RQ_ETIMEOUT};
@@ -426,7 +433,8 @@ static uint32_t records_of(const struct raft_entry *e, struct partition_split *s
         return 0;
     uint32_t n = 0;
     for (uint32_t k = 0; k < split->count; k++)
-        if (split->batches[k].base_offset != PARTITION_NO_OFFSET) split->batches[n++] = split->batches[k];
+        if (split->batches[k].base_offset != PARTITION_NO_OFFSET)
+            split->batches[n++] = split->batches[k];
     return n;
 }
 

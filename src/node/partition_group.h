@@ -3,8 +3,9 @@
  *
  *   part_group_produce(request) -> the batch becomes an entry (its records as they came) proposed
  *                                  to the group, alone or shared with other producers' batches
- *                                  (group commit, below); acks=0 is not waited for; acks=1 is answered once
- *                                  the leader's own log holds it durably (part_group_durable),
+ *                                  (group commit, below); acks=0 is not waited for; acks=1 is
+ *                                  answered once the leader's own log holds it durably
+ *                                  (part_group_durable),
  *                                  with the outcome the leader's tip foresees (below); acks=all is
  *                                  answered once the entry is applied: APPENDED with its base
  *                                  offset, a DUPLICATE with the original batch's offset (so a
@@ -111,9 +112,9 @@ int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t 
                     uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b,
                     uint64_t *load_from);
 /* The same from committed entries read back from the stored log (each BATCH entry, alone or in a
- * SHARED one, says where its records are, partition.h), with the same bounds, and below the high watermark (the
- * replica's applied end, part_group_state's next_offset: entries committed but not yet applied
- * are left for the next fetch). */
+ * SHARED one, says where its records are, partition.h), with the same bounds, and below the high
+ * watermark (the replica's applied end, part_group_state's next_offset: entries committed but not
+ * yet applied are left for the next fetch). */
 void part_group_read_loaded(const struct part_group *pg, const struct raft_entry *entries,
                             uint32_t count, uint64_t offset, uint32_t max_records,
                             uint32_t max_bytes, struct proto_fetch_builder *b);

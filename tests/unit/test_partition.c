@@ -1005,7 +1005,8 @@ START_TEST(malformed_shared_entries_are_one_counted_noop) {
     parts[past] = (uint8_t)(n1 + 1);
     assert_shared_malformed(sm, &index, buf, raw_shared(buf, sizeof buf, 2, parts, two), RQ_ETRUNC);
     size_t empty = put_part(parts, past, b1, 0);
-    assert_shared_malformed(sm, &index, buf, raw_shared(buf, sizeof buf, 2, parts, empty), RQ_ETRUNC);
+    n = raw_shared(buf, sizeof buf, 2, parts, empty);
+    assert_shared_malformed(sm, &index, buf, n, RQ_ETRUNC);
     /* A batch that is not a BATCH: another kind, a SHARED inside, a damaged batch. */
     uint8_t other[ENTRY_CAP];
     memcpy(other, b1, n1);
@@ -1028,7 +1029,7 @@ START_TEST(malformed_shared_entries_are_one_counted_noop) {
         assert_shared_malformed(sm, &index, junk, len, 0);
     }
     /* The good entry still lands at 0 with both batches. */
-    good = raw_shared(buf, sizeof buf, 2, parts, put_part(parts, put_part(parts, 0, b0, n0), b1, n1));
+    good = raw_shared(buf, sizeof buf, 2, parts, put_part(parts, past, b1, n1));
     struct partition_apply_result res[PARTITION_SHARED_MAX];
     uint8_t *exact = dup_exact(buf, good);
     ck_assert_uint_eq(partition_sm_apply_entry(sm, ++index, exact, good, res), 2);
@@ -1052,7 +1053,12 @@ START_TEST(shared_batches_apply_in_order_with_their_own_results) {
     ck_assert_int_eq(partition_sm_restore(replica, img, image_of(sm, img)), 0);
     partition_sm_copy(tip, sm);
     struct shared_builder *sb = calloc(1, sizeof *sb);
-    static const struct { uint64_t pid, seq; uint32_t count; int outcome; uint64_t base; } rows[] = {
+    static const struct {
+        uint64_t pid, seq;
+        uint32_t count;
+        int outcome;
+        uint64_t base;
+    } rows[] = {
         {5, 2, 1, PARTITION_APPENDED, 2},
         {6, 10, 2, PARTITION_APPENDED, 3},      /* a new producer */
         {5, 0, 2, PARTITION_DUPLICATE, 0},      /* a retry: the original offset */
@@ -1148,7 +1154,7 @@ START_TEST(shared_histories_are_deterministic) {
             uint8_t *at = sb->data + sb->used;
             size_t n = random_entry(&rng, tip, 80, (uint64_t)step, at, ENTRY_CAP);
             struct partition_entry e;
-            if (n == 0 || partition_entry_decode(at, n, &e) != 0) continue;   /* damaged: not shared */
+            if (n == 0 || partition_entry_decode(at, n, &e) != 0) continue;   /* damaged */
             partition_sm_apply_part(tip, index, sb->count, at, n, &sb->foreseen[sb->count]);
             sb->sizes[sb->count++] = (uint32_t)n;
             sb->used += n;
@@ -1160,14 +1166,16 @@ START_TEST(shared_histories_are_deterministic) {
         struct partition_apply_result ra[PARTITION_SHARED_MAX], rb[PARTITION_SHARED_MAX];
         uint32_t na = partition_sm_apply_entry(a, index, entry, n, ra);
         ck_assert_uint_eq(partition_sm_apply_entry(b, index, entry, n, rb), na);
-        if (step >= SNAPSHOT_AT) ck_assert_uint_eq(partition_sm_apply_entry(c, index, entry, n, rb), na);
+        if (step >= SNAPSHOT_AT)
+            ck_assert_uint_eq(partition_sm_apply_entry(c, index, entry, n, rb), na);
         for (uint32_t k = 0; k < na; k++) assert_same_result(&ra[k], &rb[k]);
         if (na == sb->count) {   /* whole: as the tip foresaw */
             for (uint32_t k = 0; k < na; k++) assert_same_result(&ra[k], &sb->foreseen[k]);
             assert_same_image(a, tip);
             shared++;
         }
-        if (step == SNAPSHOT_AT - 1) ck_assert_int_eq(partition_sm_restore(c, img, image_of(a, img)), 0);
+        if (step == SNAPSHOT_AT - 1)
+            ck_assert_int_eq(partition_sm_restore(c, img, image_of(a, img)), 0);
         free(entry);
     }
     assert_same_image(a, b);

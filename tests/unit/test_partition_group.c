@@ -358,7 +358,8 @@ static void assert_read(const struct part_group *pg, const struct raft *r, uint6
     uint8_t scratch[2048];
     uint64_t load_from = 0;
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    ck_assert_int_eq(part_group_read(pg, r, offset, max_records, sizeof scratch, &b, &load_from), 0);
+    int err = part_group_read(pg, r, offset, max_records, sizeof scratch, &b, &load_from);
+    ck_assert_int_eq(err, 0);
     ck_assert_uint_eq(b.count, count);
     ck_assert_uint_eq(b.last_offset, last);
 }
@@ -440,7 +441,8 @@ START_TEST(concurrent_batches_share_one_entry) {
     assert_read(ls->pg, r, 5, 1, 1, 5);
     struct raft_entry entries[16];
     uint32_t n = 0;
-    for (uint64_t i = 1; i <= raft_applied_index(r) && n < 16; i++) entries[n++] = *raft_entry_at(r, i);
+    for (uint64_t i = 1; i <= raft_applied_index(r) && n < 16; i++)
+        entries[n++] = *raft_entry_at(r, i);
     assert_read_loaded(ls->pg, entries, n, 0, 8, 7);
     assert_read_loaded(ls->pg, entries, n, 4, 4, 7);
     assert_scan_after_restore(ls->pg, r, entries, n);
