@@ -1,12 +1,14 @@
 /* A partition's state machine as a Raft group of the node's host; see partition_group.h. */
 #include "node/partition_group.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
 #include "base/codec.h"
 #include "base/errors.h"
+#include "base/log.h"
 #include "node/proposals.h"
 
 /* An applied batch: where its records are. */
@@ -155,14 +157,17 @@ static void open_drop(struct part_group *pg, int err) {
         struct part_group_result out = {.error = err};
         pg->done(pg->done_arg, o->waiters[k].cookie, &out);
     }
+    RQ_INFO("partition group %" PRIu32 ": %" PRIu32 " batches waiting to share an entry dropped: %s",
+            pg->group, o->count, rq_strerror(err));
     pg->stats.open_dropped += o->count;
     o->count = o->used = o->framing = o->waiting = 0;
     pg->tip_term = 0;
 }
 
-/* Proposes the open entry: one batch as a BATCH entry, more as a SHARED one. Returns 0, or the
- * reason it was dropped instead (leadership lost or host_propose's error; its requests get it). */
-static int open_flush(struct part_group *pg, struct host *h) {
+/* Proposes the open entry (why: what made it go, for the trace): one batch as a BATCH entry, more
+ * as a SHARED one. Returns 0, or the reason it was dropped instead (leadership lost or
+ * host_propose's error; its requests get it). */
+static int open_flush(struct part_group *pg, struct host *h, const char *why) {
     struct open_entry *o = pg->open;
     RQ_ASSERT(o->count > 0);
     const struct raft *r = host_raft(h, pg->group);
@@ -186,6 +191,12 @@ static int open_flush(struct part_group *pg, struct host *h) {
     }
     RQ_ASSERT(term == o->term);
     RQ_ASSERT(index >= o->index);   /* the leader's log only grows within its term */
+    if (o->count == 1)
+        RQ_DEBUG("partition group %" PRIu32 ": the batch that waited is entry %" PRIu64 " (%s)",
+                 pg->group, index, why);
+    else
+        RQ_DEBUG("partition group %" PRIu32 ": %" PRIu32 " batches share entry %" PRIu64 " (%s)",
+                 pg->group, o->count, index, why);
     proposed(pg, index, term, o->count);
     for (uint32_t k = 0; k < o->count; k++)
         wait_for(pg, index, term, k, &o->waiters[k], &o->foreseen[k]);
@@ -213,7 +224,7 @@ static int open_join(struct part_group *pg, struct host *h, const struct raft *r
                      const struct open_waiter *w) {
     struct open_entry *o = pg->open;
     if (o->count > 0 && !open_fits(o, n)) {
-        int err = open_flush(pg, h);
+        int err = open_flush(pg, h, "the next batch does not fit");
         if (err != 0) return err;
     }
     if (o->count == 0) {
@@ -232,7 +243,7 @@ static int open_join(struct part_group *pg, struct host *h, const struct raft *r
     o->framing += (uint32_t)rq_varint_size(n);
     o->waiting += w->acks != PROTO_ACKS_NONE;
     o->count++;
-    if (o->count == PARTITION_SHARED_MAX) (void)open_flush(pg, h);   /* its requests answered */
+    if (o->count == PARTITION_SHARED_MAX) (void)open_flush(pg, h, "full");   /* answers its own */
     return 0;
 }
 
@@ -296,7 +307,7 @@ void part_group_durable(struct part_group *pg, struct host *h, uint64_t index) {
         struct part_group_result out = {.error = error, .base_offset = offset};
         pg->done(pg->done_arg, cookie, &out);
     }
-    if (open_count(pg) > 0 && !append_pending(pg, r)) (void)open_flush(pg, h);
+    if (open_count(pg) > 0 && !append_pending(pg, r)) (void)open_flush(pg, h, "append durable");
 }
 
 /* Indexes an applied batch. The index holds the newest PART_GROUP_BATCHES_MAX batches: when it is
@@ -387,7 +398,7 @@ void part_group_restore(struct part_group *pg, uint64_t index, const uint8_t *im
 }
 
 void part_group_tick(struct part_group *pg, struct host *h, uint64_t now_ns) {
-    if (open_count(pg) > 0) (void)open_flush(pg, h);   /* at the latest: its requests answered */
+    if (open_count(pg) > 0) (void)open_flush(pg, h, "tick");   /* at the latest; answers its own */
     uint64_t cookie;
     while (proposals_expired(&pg->pending, now_ns, pg->pending_timeout_ns, &cookie)) {
         struct part_group_result timed_out = {.error = RQ_ETIMEOUT};
