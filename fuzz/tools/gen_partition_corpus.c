@@ -1,7 +1,8 @@
 /* Writes the seed corpus of fuzz/partition_apply.c: scripts of u16-length-prefixed chunks, the
  * first an image (empty: refused) and the rest entries. One script of batches of every outcome
  * from an empty state, one continuing from a real image, and one that fills the producer table
- * and evicts. Usage: gen_partition_corpus OUTPUT_DIR (which must exist) */
+ * and evicts, and one of SHARED entries (mixed outcomes in one entry, a full one, malformed
+ * ones). Usage: gen_partition_corpus OUTPUT_DIR (which must exist) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,9 @@ static void chunk(const uint8_t *data, size_t size) {
     script_size += 2 + size;
 }
 
-/* A batch entry of count records (checked to decode), added to the script and applied to sm. */
-static size_t batch(uint8_t *entry, uint64_t pid, uint64_t seq, uint32_t count) {
+/* A batch entry of count records at base offset `at` (checked to decode). */
+static size_t encode_batch(uint8_t *entry, uint64_t at, uint64_t pid, uint64_t seq,
+                           uint32_t count) {
     struct proto_record_in recs[4];
     for (uint32_t i = 0; i < count && i < 4; i++) {
         recs[i] = (struct proto_record_in){.timestamp = 1000 + i,
@@ -54,10 +56,16 @@ static size_t batch(uint8_t *entry, uint64_t pid, uint64_t seq, uint32_t count) 
     struct proto_msg msg;
     size_t n = proto_encode_produce_req(req, sizeof req, &m, recs);
     if (n == 0 || proto_decode(PROTO_PRODUCE_REQ, req, n, &msg) != 0) exit(1);
-    size_t size = partition_entry_encode(entry, ENTRY_MAX, sm.next_offset, pid, seq, 77,
+    size_t size = partition_entry_encode(entry, ENTRY_MAX, at, pid, seq, 77,
                                          &msg.u.produce_req.records);
     struct partition_entry e;
     if (size == 0 || partition_entry_decode(entry, size, &e) != 0) exit(1);
+    return size;
+}
+
+/* A batch entry of count records, added to the script and applied to sm. */
+static size_t batch(uint8_t *entry, uint64_t pid, uint64_t seq, uint32_t count) {
+    size_t size = encode_batch(entry, sm.next_offset, pid, seq, count);
     struct partition_apply_result res;
     partition_sm_apply(&sm, ++sm_index, entry, size, &res);
     return size;
@@ -67,6 +75,53 @@ static void add(uint64_t pid, uint64_t seq, uint32_t count) {
     uint8_t entry[ENTRY_MAX];
     size_t n = batch(entry, pid, seq, count);
     chunk(entry, n);
+}
+
+/* A SHARED entry as a leader builds it: each batch (pid, seq, count) gets the offsets sm
+ * foresees after the ones before it (none when it foresees no append) and is applied to sm as the
+ * entry's next part. Returns its size in shared_buf. */
+struct row { uint64_t pid, seq; uint32_t count; };
+static uint8_t shared_buf[SCRIPT_MAX], parts[SCRIPT_MAX];
+
+static size_t shared(const struct row *rows, uint32_t n) {
+    uint32_t sizes[PARTITION_SHARED_MAX];
+    size_t used = 0;
+    sm_index++;
+    for (uint32_t k = 0; k < n; k++) {
+        uint8_t *at = parts + used;
+        size_t size = encode_batch(at, sm.next_offset, rows[k].pid, rows[k].seq, rows[k].count);
+        struct partition_apply_result res;
+        partition_sm_preview(&sm, at, size, &res);
+        if (res.outcome != PARTITION_APPENDED)
+            size = encode_batch(at, PARTITION_NO_OFFSET, rows[k].pid, rows[k].seq, rows[k].count);
+        partition_sm_apply_part(&sm, sm_index, k, at, size, &res);
+        sizes[k] = (uint32_t)size;
+        used += size;
+    }
+    size_t size = partition_shared_encode(shared_buf, sizeof shared_buf, parts, sizes, n);
+    if (size == 0) exit(1);
+    return size;
+}
+
+/* SHARED entries: mixed outcomes in one entry, a full one, and malformed ones. */
+static void shared_script(void) {
+    partition_sm_init(&sm);
+    sm_index = 0;
+    chunk(NULL, 0);
+    add(0, 0, 2);
+    static const struct row mixed[] = {{5, 0, 2}, {6, 0, 1}, {5, 0, 2}, {6, 7, 1}, {0, 0, 3},
+                                       {5, 2, 1}};
+    chunk(shared_buf, shared(mixed, 6));
+    static const struct row pair[] = {{7, 0, 1}, {7, 1, 2}};
+    size_t n = shared(pair, 2);
+    chunk(shared_buf, n);
+    chunk(shared_buf, n - 1);   /* truncated */
+    shared_buf[1] = 1;          /* a count of one */
+    chunk(shared_buf, n);
+    struct row full[PARTITION_SHARED_MAX];
+    for (uint32_t k = 0; k < PARTITION_SHARED_MAX; k++) full[k] = (struct row){8, k, 1};
+    chunk(shared_buf, shared(full, PARTITION_SHARED_MAX));
+    write_file("shared");
 }
 
 int main(int argc, char **argv) {
@@ -129,6 +184,11 @@ int main(int argc, char **argv) {
     write_file("eviction");
     if (sm.stats.evictions != 2) {
         fprintf(stderr, "gen_partition_corpus: expected two evictions\n");
+        return 1;
+    }
+    shared_script();
+    if (sm.stats.duplicates != 1 || sm.stats.out_of_order != 1) {
+        fprintf(stderr, "gen_partition_corpus: expected a duplicate and a gap in a shared entry\n");
         return 1;
     }
     return 0;

@@ -114,6 +114,79 @@ int partition_entry_decode(const uint8_t *data, size_t size, struct partition_en
     return 0;
 }
 
+size_t partition_shared_size(const uint32_t *sizes, uint32_t count) {
+    RQ_ASSERT(count <= PARTITION_SHARED_MAX);
+    size_t n = 1 + rq_varint_size(count);
+    for (uint32_t k = 0; k < count; k++) n += rq_varint_size(sizes[k]) + sizes[k];
+    return n;
+}
+
+size_t partition_shared_encode(uint8_t *buf, size_t cap, const uint8_t *data,
+                               const uint32_t *sizes, uint32_t count) {
+    RQ_ASSERT(count >= 2);
+    RQ_ASSERT(count <= PARTITION_SHARED_MAX);
+    struct rq_writer w;
+    rq_writer_init(&w, buf, cap);
+    rq_write_u8(&w, PARTITION_ENTRY_SHARED);
+    rq_write_varint(&w, count);
+    size_t at = 0;
+    for (uint32_t k = 0; k < count; k++) {
+        struct partition_entry e;
+        RQ_ASSERT(partition_entry_decode(data + at, sizes[k], &e) == 0);   /* a whole BATCH */
+        rq_write_varint(&w, sizes[k]);
+        rq_write_bytes(&w, data + at, sizes[k]);
+        at += sizes[k];
+    }
+    return w.err ? 0 : w.len;
+}
+
+/* The batches of a SHARED entry (its kind byte already checked), strictly: a count in range,
+ * minimal varints, sizes within what remains, every batch a BATCH entry, nothing trailing. */
+static int split_shared(const uint8_t *data, size_t size, struct partition_split *out) {
+    struct rq_reader r;
+    rq_reader_init(&r, data, size);
+    uint8_t kind = 0;
+    rq_read_u8(&r, &kind);
+    uint64_t count = get_num(&r);
+    if (r.err != 0) return r.err;
+    if (count < 2) return RQ_ECORRUPT;   /* one batch is a BATCH entry: one encoding each */
+    if (count > PARTITION_SHARED_MAX) return RQ_ETOOBIG;
+    for (uint32_t k = 0; k < count; k++) {
+        uint64_t n = get_num(&r);
+        if (r.err != 0) return r.err;
+        if (n > rq_reader_remaining(&r)) return RQ_ETRUNC;
+        const uint8_t *batch = NULL;
+        if (rq_read_bytes(&r, n, &batch) != 0) return RQ_ETRUNC;
+        int err = partition_entry_decode(n ? batch : NULL, n, &out->batches[k]);
+        if (err == RQ_ETYPE || (err == 0 && out->batches[k].kind != PARTITION_ENTRY_BATCH))
+            return RQ_ECORRUPT;   /* only BATCH entries are shared (no RETAIN inside) */
+        if (err != 0) return err;
+        out->data[k] = batch;
+        out->size[k] = n;
+    }
+    if (rq_reader_remaining(&r) != 0) return RQ_ECORRUPT;
+    out->count = (uint32_t)count;
+    return 0;
+}
+
+int partition_entry_split(const uint8_t *data, size_t size, struct partition_split *out) {
+    out->count = 0;
+    if (size == 0) return RQ_ETRUNC;
+    RQ_ASSERT(data != NULL);
+    if (data[0] == PARTITION_ENTRY_SHARED) {
+        int err = split_shared(data, size, out);
+        if (err != 0) out->count = 0;
+        return err;
+    }
+    int err = partition_entry_decode(data, size, &out->batches[0]);
+    if (err != 0) return err;
+    if (out->batches[0].kind != PARTITION_ENTRY_BATCH) return RQ_ETYPE;   /* RETAIN: no batches */
+    out->data[0] = data;
+    out->size[0] = size;
+    out->count = 1;
+    return 0;
+}
+
 /* ---- the producer table ---------------------------------------------------------------------- */
 
 /* The first slot whose id is >= id (binary search over the sorted table). */
@@ -297,9 +370,11 @@ static void commit_append(struct partition_sm *sm, uint64_t raft_index, struct d
     p->stamp = raft_index;
 }
 
-void partition_sm_apply(struct partition_sm *sm, uint64_t raft_index, const uint8_t *data,
-                        size_t size, struct partition_apply_result *res) {
-    RQ_ASSERT(raft_index > sm->applied_index);
+void partition_sm_apply_part(struct partition_sm *sm, uint64_t raft_index, uint32_t part,
+                             const uint8_t *data, size_t size, struct partition_apply_result *res) {
+    RQ_ASSERT(part < PARTITION_SHARED_MAX);
+    if (part == 0) RQ_ASSERT(raft_index > sm->applied_index);
+    if (part > 0) RQ_ASSERT(raft_index == sm->applied_index);   /* the same entry's index */
     struct decision d;
     decide(sm, data, size, &d);
     sm->applied_index = raft_index;
@@ -325,10 +400,48 @@ void partition_sm_apply(struct partition_sm *sm, uint64_t raft_index, const uint
     *res = d.res;
 }
 
+uint32_t partition_sm_apply_entry(struct partition_sm *sm, uint64_t raft_index,
+                                  const uint8_t *data, size_t size,
+                                  struct partition_apply_result res[PARTITION_SHARED_MAX]) {
+    RQ_ASSERT(raft_index > sm->applied_index);
+    if (size == 0 || data[0] != PARTITION_ENTRY_SHARED) {
+        partition_sm_apply_part(sm, raft_index, 0, data, size, &res[0]);
+        return 1;
+    }
+    struct partition_split split;
+    int err = partition_entry_split(data, size, &split);
+    if (err != 0) {   /* one no-op for the whole entry, on every replica alike */
+        sm->applied_index = raft_index;
+        sm->stats.malformed++;
+        res[0] = (struct partition_apply_result){.outcome = PARTITION_MALFORMED, .error = err};
+        return 1;
+    }
+    for (uint32_t k = 0; k < split.count; k++)
+        partition_sm_apply_part(sm, raft_index, k, split.data[k], split.size[k], &res[k]);
+    return split.count;
+}
+
+void partition_sm_apply(struct partition_sm *sm, uint64_t raft_index, const uint8_t *data,
+                        size_t size, struct partition_apply_result *res) {
+    struct partition_apply_result all[PARTITION_SHARED_MAX];
+    partition_sm_apply_entry(sm, raft_index, data, size, all);
+    *res = all[0];
+}
+
 void partition_sm_preview(const struct partition_sm *sm, const uint8_t *data, size_t size,
                           struct partition_apply_result *res) {
     struct decision d;
-    decide(sm, data, size, &d);
+    if (size > 0 && data[0] == PARTITION_ENTRY_SHARED) {   /* decided by its first batch */
+        struct partition_split split;
+        int err = partition_entry_split(data, size, &split);
+        if (err != 0) {
+            *res = (struct partition_apply_result){.outcome = PARTITION_MALFORMED, .error = err};
+            return;
+        }
+        decide(sm, split.data[0], split.size[0], &d);
+    } else {
+        decide(sm, data, size, &d);
+    }
     *res = d.res;
 }
 

@@ -6,9 +6,10 @@
  * allocates: times come inside entries, stamped by the leader that proposed them.
  *
  * Entry format (varints are unsigned LEB128 and must be minimal, so decode(encode(x)) == x):
- *     u8     kind              PARTITION_ENTRY_BATCH (1) or PARTITION_ENTRY_RETAIN (2); other
- *                              kinds are reserved for control records (offset commits, ...) and,
- *                              until they exist, apply as counted no-ops on every replica alike
+ *     u8     kind              PARTITION_ENTRY_BATCH (1), PARTITION_ENTRY_RETAIN (2) or
+ *                              PARTITION_ENTRY_SHARED (3); other kinds are reserved for control
+ *                              records (offset commits, ...) and, until they exist, apply as
+ *                              counted no-ops on every replica alike
  *   BATCH:
  *     varint base_offset       the offset the proposing leader assigned to its first record (the
  *                              leader's tip, below, foresees it), or PARTITION_NO_OFFSET when it
@@ -22,10 +23,21 @@
  *     bytes  records           exactly record_count records as proto encodes a produce request's
  *                              records (proto_records_decode, no offsets), stored VERBATIM: the
  *                              broker never re-encodes a message, and a fetch reads them back
+ *   SHARED (group commit: the batches of many producers that reached the leader while its previous
+ *   append was not durable yet share one Raft entry, partition_group.c):
+ *     varint batch_count       2..PARTITION_SHARED_MAX
+ *     batch_count times:
+ *       varint size            1..what remains
+ *       bytes  batch           one complete BATCH entry (kind byte included) exactly as
+ *                              partition_entry_encode writes it
+ *   Its batches apply in order, each with exactly the BATCH rules below, as if they were
+ *   consecutive entries at the same Raft index: each base_offset is what the leader's tip foresaw
+ *   after the batches before it in the same entry, and each gets its own result.
  *   RETAIN (retention, proposed by the leader):
  *     varint log_start         the new first offset held: the records below it are deleted
  * An entry that does not decode (any truncation, a non-minimal varint, a count that does not match
- * the records, anything trailing) applies as a no-op and is counted (stats.malformed).
+ * the records, anything trailing; for SHARED also a count out of range, a size past the end, or
+ * any batch that does not decode as a BATCH) applies as ONE no-op and is counted (stats.malformed).
  *
  * Offsets are dense: a batch of n records applied at next_offset takes next_offset ..
  * next_offset + n - 1; one that would pass PARTITION_OFFSET_LIMIT (2^62) is refused (FULL). A batch
@@ -49,11 +61,11 @@
  *     RQ_ESEQUENCE.
  * The table holds at most PARTITION_PRODUCERS_MAX producers. Each carries a recency stamp: the
  * Raft index of the last entry that was appended for it or recognized as its duplicate. A new
- * producer arriving at a full table evicts the least recently used one (smallest stamp; stamps are
- * distinct since each entry touches one producer, ties would go to the smaller id), so eviction is
- * deterministic. An evicted producer is forgotten: its next batch is accepted as a new producer's,
- * and its retry of an old batch is NOT recognized as a duplicate (Kafka expires idle producers the
- * same way, after transactional.id.expiration.ms).
+ * producer arriving at a full table evicts the least recently used one (smallest stamp, ties to
+ * the smaller id: the batches of one SHARED entry share its Raft index, so stamps are not
+ * distinct), so eviction is deterministic. An evicted producer is forgotten: its next batch is
+ * accepted as a new producer's, and its retry of an old batch is NOT recognized as a duplicate
+ * (Kafka expires idle producers the same way, after transactional.id.expiration.ms).
  *
  * Leader-side preview (acks=1 answers and refusing duplicates before proposing): the leader keeps a
  * second partition_sm, the TIP = the applied state + every entry appended to its log but not yet
@@ -61,8 +73,11 @@
  * partition_sm_preview(tip, entry) — the very decision partition_sm_apply will take on the tip,
  * without changing it — proposes only an APPENDED outcome, and then applies the entry to the tip
  * at the index the proposal got, so the offsets it answers are the offsets every replica will
- * assign. When the log is truncated (a new leader overwrote uncommitted entries) or leadership is
- * gained, the node rebuilds the tip: partition_sm_copy(tip, applied), then partition_sm_apply of
+ * assign. A SHARED entry is built batch by batch: each batch is previewed on the tip and applied
+ * to it as the next part of the entry (partition_sm_apply_part) before the next one joins; the
+ * tip then holds what partition_sm_apply_entry of the whole entry gives. When the log is
+ * truncated (a new leader overwrote uncommitted entries) or leadership is gained, the node
+ * rebuilds the tip: partition_sm_copy(tip, applied), then partition_sm_apply of
  * every entry of its log after the applied index, in order. A partition_sm holds no pointers, so
  * a copy is one memcpy of sizeof(struct partition_sm) (about 144 KiB, bounded).
  *
@@ -83,6 +98,8 @@ enum {
     PARTITION_ENTRY_BATCH = 1,
     PARTITION_ENTRY_RETAIN = 2,
     PARTITION_RETAIN_ENTRY_MAX = 1 + 10,   /* kind + one varint */
+    PARTITION_ENTRY_SHARED = 3,
+    PARTITION_SHARED_MAX = 64,        /* batches in one SHARED entry */
     PARTITION_PRODUCERS_MAX = 1024,   /* idempotent producers remembered per partition */
     PARTITION_BATCHES_KEPT = 5,       /* per producer, answered as duplicates (Kafka keeps 5) */
     PARTITION_ENTRY_HEADER_MAX = 1 + 5 * 10,   /* kind + five varints at their longest */
@@ -108,6 +125,16 @@ struct partition_entry {
     uint64_t base_sequence;
     uint64_t timestamp_ns;
     struct proto_records records;   /* count = record_count, no offsets */
+};
+
+/* The batches of an entry (partition_entry_split): one for a BATCH entry, 2..PARTITION_SHARED_MAX
+ * for a SHARED one. data/size are each batch's own complete BATCH entry; all point into the
+ * entry's buffer. */
+struct partition_split {
+    uint32_t count;
+    struct partition_entry batches[PARTITION_SHARED_MAX];
+    const uint8_t *data[PARTITION_SHARED_MAX];
+    size_t size[PARTITION_SHARED_MAX];
 };
 
 struct partition_batch {            /* one accepted batch of an idempotent producer */
@@ -179,23 +206,59 @@ size_t partition_entry_encode(uint8_t *buf, size_t cap, uint64_t base_offset, ui
 /* Writes a RETAIN entry into buf[0..cap) (cap >= PARTITION_RETAIN_ENTRY_MAX) and returns its size. */
 size_t partition_retain_encode(uint8_t *buf, size_t cap, uint64_t log_start);
 
-/* Decodes an entry strictly. Returns 0; RQ_ETYPE for a kind it does not know (out->kind set,
- * nothing else); RQ_ETRUNC, RQ_ECORRUPT or RQ_ETOOBIG for a malformed one (out zeroed). */
+/* Decodes a BATCH or RETAIN entry strictly. Returns 0; RQ_ETYPE for another kind (SHARED
+ * included: see partition_entry_split; out->kind set, nothing else); RQ_ETRUNC, RQ_ECORRUPT or
+ * RQ_ETOOBIG for a malformed one (out zeroed). */
 int partition_entry_decode(const uint8_t *data, size_t size, struct partition_entry *out);
+
+/* The size of a SHARED entry holding count batches of sizes[0..count) (count <=
+ * PARTITION_SHARED_MAX; used by a leader deciding whether one more batch fits
+ * RAFT_ENTRY_DATA_MAX). */
+size_t partition_shared_size(const uint32_t *sizes, uint32_t count);
+
+/* Writes a SHARED entry of count (2..PARTITION_SHARED_MAX, asserted) batches into buf[0..cap):
+ * batch i is sizes[i] bytes of data, the batches back to back (each a BATCH entry as
+ * partition_entry_encode wrote it; asserted to decode). Returns its size, or 0 when it does not
+ * fit. */
+size_t partition_shared_encode(uint8_t *buf, size_t cap, const uint8_t *data,
+                               const uint32_t *sizes, uint32_t count);
+
+/* Splits an entry into its batches, strictly (a BATCH entry is partition_entry_decode; a SHARED
+ * one is checked as a whole, every batch included). Returns 0 with out->count >= 1; RQ_ETYPE for
+ * a kind that holds no batches; RQ_ETRUNC, RQ_ECORRUPT or RQ_ETOOBIG for a malformed entry
+ * (out->count 0). Reads, scans and observers use it to see every batch an entry holds. */
+int partition_entry_split(const uint8_t *data, size_t size, struct partition_split *out);
 
 /* ---- the state machine ---- */
 
 void partition_sm_init(struct partition_sm *sm);
 
 /* Applies the entry data[0..size) at Raft index raft_index (> the last applied index: entries come
- * in log order; asserted) and describes what it did in *res. Never fails: malformed and unknown
- * entries are counted no-ops, refused batches (out of order, full) change nothing but
- * applied_index. */
+ * in log order; asserted) and describes what it did with each of its batches in res[0..n),
+ * returning n: 1 for a BATCH entry and for a malformed entry or an unknown kind (one counted
+ * no-op), the batch count for a SHARED entry (its batches applied in order). Never fails: refused
+ * batches (out of order, full) change nothing but applied_index. */
+uint32_t partition_sm_apply_entry(struct partition_sm *sm, uint64_t raft_index,
+                                  const uint8_t *data, size_t size,
+                                  struct partition_apply_result res[PARTITION_SHARED_MAX]);
+
+/* partition_sm_apply_entry, describing only the first batch in *res (all a caller needs for an
+ * entry that is not SHARED). */
 void partition_sm_apply(struct partition_sm *sm, uint64_t raft_index, const uint8_t *data,
                         size_t size, struct partition_apply_result *res);
 
+/* Applies data[0..size) as batch `part` (< PARTITION_SHARED_MAX) of the entry at raft_index, with
+ * the BATCH rules: part 0 must come after the last applied index, every later part at that same
+ * index (asserted). Applying the parts 0..n-1 of a SHARED entry in order gives exactly
+ * partition_sm_apply_entry of the entry (a leader's tip, built as batches join it). data that is
+ * not a BATCH entry is a counted no-op, as in partition_sm_apply. */
+void partition_sm_apply_part(struct partition_sm *sm, uint64_t raft_index, uint32_t part,
+                             const uint8_t *data, size_t size, struct partition_apply_result *res);
+
 /* What partition_sm_apply would do with the entry next, without doing it (the leader's check
- * before proposing, on its tip). */
+ * before proposing, on its tip): for a SHARED entry, with its first batch. Batch k of a SHARED
+ * entry is previewed as a BATCH entry on the state its parts 0..k-1 left (partition_sm_apply_part):
+ * the same result partition_sm_apply_entry gives it. */
 void partition_sm_preview(const struct partition_sm *sm, const uint8_t *data, size_t size,
                           struct partition_apply_result *res);
 

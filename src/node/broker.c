@@ -27,7 +27,17 @@ void broker_config_default(struct broker_config *cfg) {
 uint64_t broker_now(const struct broker *b) { return b->io->now(b->io->env); }
 struct host *broker_host(const struct broker *b) { return b->host; }
 const struct controller *broker_controller(const struct broker *b) { return ctl_group_state(b->ctl); }
-void broker_stats_get(const struct broker *b, struct broker_stats *out) { *out = b->stats; }
+void broker_stats_get(const struct broker *b, struct broker_stats *out) {
+    *out = b->stats;
+    for (uint32_t g = 0; g < HOST_GROUP_ID_LIMIT; g++) {   /* what this node proposed as a leader */
+        if (b->parts[g] == NULL) continue;
+        const struct part_group_stats *ps = part_group_stats(b->parts[g]->pg);
+        out->entries_proposed += ps->entries_proposed;
+        out->batches_proposed += ps->batches_proposed;
+        out->shared_entries += ps->shared_entries;
+        out->shared_batches += ps->shared_batches;
+    }
+}
 
 int broker_partition_of_group(const struct broker *b, uint32_t group, const char **topic,
                               uint32_t *partition) {
@@ -57,6 +67,24 @@ static struct broker_part *part_of(struct broker *b, uint32_t group) {
     return part;
 }
 
+/* The observer sees every batch: once per entry, or once per batch of a SHARED entry with e's
+ * data narrowed to that batch (a BATCH entry of its own). */
+static void observe_applied(struct broker *b, uint32_t group, const struct raft_entry *e,
+                            const struct partition_apply_result *res, uint32_t n) {
+    struct partition_split split;
+    if (n == 1 || e->type != RAFT_ENTRY_NORMAL ||
+        partition_entry_split(e->data, e->data_size, &split) != 0 || split.count != n) {
+        b->obs.partition_applied(b->obs.arg, b->io->node_id, group, e, &res[0]);
+        return;
+    }
+    for (uint32_t k = 0; k < n; k++) {
+        struct raft_entry part = *e;
+        part.data = split.data[k];
+        part.data_size = (uint32_t)split.size[k];
+        b->obs.partition_applied(b->obs.arg, b->io->node_id, group, &part, &res[k]);
+    }
+}
+
 static void on_apply(void *arg, uint32_t group, const struct raft_entry *e) {
     struct broker *b = arg;
     if (group == CONTROLLER_GROUP) {
@@ -65,11 +93,12 @@ static void on_apply(void *arg, uint32_t group, const struct raft_entry *e) {
         return;
     }
     struct broker_part *part = part_of(b, group);
-    struct partition_apply_result res;
-    part_group_apply(part->pg, e, &res);
-    if (b->obs.partition_applied)
-        b->obs.partition_applied(b->obs.arg, b->io->node_id, group, e, &res);
-    if (res.outcome == PARTITION_APPENDED && part->waiting_first >= 0) broker_fetch_wake(b, part);
+    struct partition_apply_result res[PARTITION_SHARED_MAX];
+    uint32_t n = part_group_apply(part->pg, e, res);
+    if (b->obs.partition_applied) observe_applied(b, group, e, res, n);
+    int appended = 0;
+    for (uint32_t k = 0; k < n; k++) appended |= res[k].outcome == PARTITION_APPENDED;
+    if (appended && part->waiting_first >= 0) broker_fetch_wake(b, part);
 }
 
 static size_t on_snapshot(void *arg, uint32_t group, uint8_t *buf, size_t cap) {
@@ -386,7 +415,8 @@ static void retain_parts(struct broker *b, uint64_t now) {
 static void on_durable(void *arg, uint32_t group, uint64_t index) {
     struct broker *b = arg;
     const struct raft *r = host_raft(b->host, group);
-    if (group != CONTROLLER_GROUP && r != NULL) part_group_durable(part_of(b, group)->pg, r, index);
+    if (group != CONTROLLER_GROUP && r != NULL)
+        part_group_durable(part_of(b, group)->pg, b->host, index);
 }
 
 static void on_read(void *arg, uint32_t group, uint64_t ctx) {
@@ -450,7 +480,7 @@ void broker_on_timer(struct broker *b) {
     heartbeat(b, now);
     ctl_group_tick(b->ctl, b->host, now);
     for (uint32_t g = 0; g < HOST_GROUP_ID_LIMIT; g++)
-        if (b->parts[g] != NULL) part_group_tick(b->parts[g]->pg, now);
+        if (b->parts[g] != NULL) part_group_tick(b->parts[g]->pg, b->host, now);
     broker_requests_tick(b, now);
 }
 

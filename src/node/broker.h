@@ -85,7 +85,8 @@ void broker_config_default(struct broker_config *cfg);
 struct broker_observer {
     void *arg;
     /* A partition replica applied a committed entry: res says what became of it (APPENDED: its
-     * records got res->base_offset on); e is the Raft entry. */
+     * records got res->base_offset on); e is the Raft entry. A SHARED entry (broker/partition.h)
+     * is reported once per batch, in order, e's data narrowed to that batch (a BATCH entry). */
     void (*partition_applied)(void *arg, uint32_t node, uint32_t group,
                               const struct raft_entry *e, const struct partition_apply_result *res);
 };
@@ -124,6 +125,12 @@ struct broker_stats {
     uint64_t log_compactions;        /* a partition's stored log told to drop deleted entries */
     uint64_t records_given_up;       /* deleted early: this leader could not serve them */
     uint64_t membership_changes;     /* rebalancing: changes and leadership hand-offs started */
+    /* Partition entries proposed while leading (group commit, partition_group.h): all, the batches
+     * in them, the SHARED ones and the batches in those. */
+    uint64_t entries_proposed;
+    uint64_t batches_proposed;
+    uint64_t shared_entries;
+    uint64_t shared_batches;
 };
 void broker_stats_get(const struct broker *b, struct broker_stats *out);
 

@@ -1,11 +1,14 @@
 /* A partition's state machine as a Raft group of the node's host; see partition_group.h. */
 #include "node/partition_group.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/codec.h"
 #include "base/errors.h"
+#include "base/log.h"
 #include "node/proposals.h"
 
 /* An applied batch: where its records are, and what retention needs to know of it. */
@@ -17,6 +20,29 @@ struct batch_pos {
                                      origin (only differences count; modulo 2^64) */
     uint32_t count;
     uint32_t bytes;               /* its records' bytes */
+};
+
+/* A request waiting in the open entry (not proposed yet: no proposals slot, but one kept free). */
+struct open_waiter {
+    uint64_t cookie;
+    uint64_t since_ns;
+    uint8_t acks;
+};
+
+/* A leader's SHARED entry being filled while its previous append is not durable (group commit).
+ * Its batches are already applied to the tip, at the index it is foreseen to get. */
+struct open_entry {
+    uint32_t count;               /* batches, 0..PARTITION_SHARED_MAX */
+    uint32_t used;                /* bytes of data: the batches' BATCH entries back to back */
+    uint32_t framing;             /* the varint sizes of the batches, in bytes */
+    uint32_t waiting;             /* requests that wait for an answer (acks != 0) */
+    uint64_t index;               /* the Raft index the tip applied the batches at */
+    uint64_t term;
+    uint32_t sizes[PARTITION_SHARED_MAX];
+    struct open_waiter waiters[PARTITION_SHARED_MAX];
+    struct partition_apply_result foreseen[PARTITION_SHARED_MAX];
+    uint8_t data[RAFT_ENTRY_DATA_MAX];
+    uint8_t encoded[RAFT_ENTRY_DATA_MAX];   /* the SHARED entry, encoded to be proposed */
 };
 
 struct part_group {
@@ -44,7 +70,11 @@ struct part_group {
     struct batch_pos *prefix;
     uint32_t prefix_count;
     uint32_t prefix_cap;
-    uint8_t entry[RAFT_ENTRY_DATA_MAX];
+    uint64_t own_index;           /* the newest entry this leader proposed, in own_term */
+    uint64_t own_term;
+    struct open_entry *open;      /* allocated when a batch first has to wait (about 135 KiB) */
+    struct part_group_stats stats;
+    uint8_t entry[RAFT_ENTRY_DATA_MAX];   /* a batch being encoded */
 };
 
 struct part_group *part_group_create(uint32_t group, uint64_t pending_timeout_ns,
@@ -70,12 +100,14 @@ void part_group_destroy(struct part_group *pg) {
     free(pg->batches);
     free(pg->prefix);
     free(pg->tip);
+    free(pg->open);
     free(pg->sm);
     free(pg);
 }
 
 const struct partition_sm *part_group_state(const struct part_group *pg) { return pg->sm; }
 uint64_t part_group_bad_images(const struct part_group *pg) { return pg->bad_images; }
+const struct part_group_stats *part_group_stats(const struct part_group *pg) { return &pg->stats; }
 
 /* The tip of a leader in term `term`: the applied state plus every entry of its log after it. */
 static int tip_build(struct part_group *pg, const struct raft *r) {
@@ -91,26 +123,139 @@ static int tip_build(struct part_group *pg, const struct raft *r) {
     return 0;
 }
 
-int part_group_produce(struct part_group *pg, struct host *h, const struct proto_produce_req *req,
-                       uint64_t cookie, uint64_t now_ns) {
-    int wait = req->acks != PROTO_ACKS_NONE;
-    if (wait && !proposals_room(&pg->pending)) return RQ_EBUSY;
-    const struct raft *r = host_raft(h, pg->group);
-    if (r == NULL) return RQ_ECLOSED;
-    if (raft_role(r) != RAFT_LEADER) return RQ_ENOTLEADER;
-    if (pg->tip_term != raft_term(r) && tip_build(pg, r) != 0) return RQ_EBUSY;
-    /* The leader assigns the offsets: those its tip foresees (none for a batch it foresees as a
-     * duplicate or out of order; the entry says so, and the apply decides as foreseen). */
-    size_t n = partition_entry_encode(pg->entry, sizeof pg->entry, pg->tip->next_offset,
-                                      req->producer_id, req->base_sequence, now_ns, &req->records);
-    if (n == 0) return RQ_ETOOBIG;
-    struct partition_apply_result foresight;
-    partition_sm_preview(pg->tip, pg->entry, n, &foresight);
-    if (foresight.outcome != PARTITION_APPENDED) {
-        n = partition_entry_encode(pg->entry, sizeof pg->entry, PARTITION_NO_OFFSET,
-                                   req->producer_id, req->base_sequence, now_ns, &req->records);
-        if (n == 0) return RQ_ETOOBIG;
+/* Whether this leader's newest proposal is not durable in its own log yet: a batch arriving now
+ * waits in the open entry instead of becoming an entry of its own. */
+static int append_pending(const struct part_group *pg, const struct raft *r) {
+    return pg->own_term == raft_term(r) && pg->own_index > raft_durable_index(r);
+}
+
+static void proposed(struct part_group *pg, uint64_t index, uint64_t term, uint32_t batches) {
+    pg->own_index = index;
+    pg->own_term = term;
+    pg->stats.entries_proposed++;
+    pg->stats.batches_proposed += batches;
+    if (batches > 1) {
+        pg->stats.shared_entries++;
+        pg->stats.shared_batches += batches;
     }
+}
+
+/* The request behind batch `part` of the entry (index, term) now waits for its answer: acks=1
+ * at the durable append with what the tip foresaw, acks=all at the apply, acks=0 not at all. */
+static void wait_for(struct part_group *pg, uint64_t index, uint64_t term, uint32_t part,
+                     const struct open_waiter *w, const struct partition_apply_result *foreseen) {
+    if (w->acks == PROTO_ACKS_LEADER) {
+        proposals_add_early_part(&pg->pending, index, term, part, w->cookie, w->since_ns,
+                                 foreseen->error, foreseen->base_offset);
+    } else if (w->acks != PROTO_ACKS_NONE) {
+        proposals_add_part(&pg->pending, index, term, part, w->cookie, w->since_ns);
+    }
+}
+
+static uint32_t open_count(const struct part_group *pg) { return pg->open ? pg->open->count : 0; }
+
+/* Forgets the open entry, answering its waiting requests with err. Its batches are in the tip,
+ * which is therefore rebuilt at the next produce. */
+static void open_drop(struct part_group *pg, int err) {
+    struct open_entry *o = pg->open;
+    for (uint32_t k = 0; k < o->count; k++) {
+        if (o->waiters[k].acks == PROTO_ACKS_NONE) continue;
+        struct part_group_result out = {.error = err};
+        pg->done(pg->done_arg, o->waiters[k].cookie, &out);
+    }
+    RQ_INFO("partition group %" PRIu32 ": %" PRIu32 " batches waiting to share an entry dropped: %s",
+            pg->group, o->count, rq_strerror(err));
+    pg->stats.open_dropped += o->count;
+    o->count = o->used = o->framing = o->waiting = 0;
+    pg->tip_term = 0;
+}
+
+/* Proposes the open entry (why: what made it go, for the trace): one batch as a BATCH entry, more
+ * as a SHARED one. Returns 0, or the reason it was dropped instead (leadership lost or
+ * host_propose's error; its requests get it). */
+static int open_flush(struct part_group *pg, struct host *h, const char *why) {
+    struct open_entry *o = pg->open;
+    RQ_ASSERT(o->count > 0);
+    const struct raft *r = host_raft(h, pg->group);
+    if (r == NULL || raft_role(r) != RAFT_LEADER || raft_term(r) != o->term) {
+        open_drop(pg, RQ_ENOTLEADER);   /* the next term's tip is built from its log */
+        return RQ_ENOTLEADER;
+    }
+    const uint8_t *data = o->data;
+    size_t n = o->used;
+    if (o->count > 1) {
+        n = partition_shared_encode(o->encoded, sizeof o->encoded, o->data, o->sizes, o->count);
+        RQ_ASSERT(n > 0);
+        RQ_ASSERT(n == partition_shared_size(o->sizes, o->count));
+        data = o->encoded;
+    }
+    uint64_t index, term;
+    int err = host_propose(h, pg->group, data, (uint32_t)n, &index, &term);
+    if (err != 0) {
+        open_drop(pg, err);
+        return err;
+    }
+    RQ_ASSERT(term == o->term);
+    RQ_ASSERT(index >= o->index);   /* the leader's log only grows within its term */
+    if (o->count == 1)
+        RQ_DEBUG("partition group %" PRIu32 ": the batch that waited is entry %" PRIu64 " (%s)",
+                 pg->group, index, why);
+    else
+        RQ_DEBUG("partition group %" PRIu32 ": %" PRIu32 " batches share entry %" PRIu64 " (%s)",
+                 pg->group, o->count, index, why);
+    proposed(pg, index, term, o->count);
+    for (uint32_t k = 0; k < o->count; k++)
+        wait_for(pg, index, term, k, &o->waiters[k], &o->foreseen[k]);
+    o->count = o->used = o->framing = o->waiting = 0;
+    /* Another entry (a membership change) took the foreseen index: the tip decided alike (its
+     * stamps kept their order) but holds the wrong index; rebuilt from the log, which now holds
+     * the entry. */
+    if (index != o->index) {
+        int built = tip_build(pg, r);   /* the tip is allocated: cannot fail */
+        RQ_ASSERT(built == 0);
+    }
+    return 0;
+}
+
+/* Whether a batch of n bytes fits the open entry (in count and in RAFT_ENTRY_DATA_MAX). */
+static int open_fits(const struct open_entry *o, size_t n) {
+    if (o->count == PARTITION_SHARED_MAX) return 0;
+    size_t size = 1 + rq_varint_size(o->count + 1) + o->framing + o->used + rq_varint_size(n) + n;
+    return size <= RAFT_ENTRY_DATA_MAX;
+}
+
+/* Adds the batch in pg->entry[0..n) to the open entry (proposing the open one first when it does
+ * not fit) and applies it to the tip as the entry's next part; proposes the entry once full. */
+static int open_join(struct part_group *pg, struct host *h, const struct raft *r, size_t n,
+                     const struct open_waiter *w) {
+    struct open_entry *o = pg->open;
+    if (o->count > 0 && !open_fits(o, n)) {
+        int err = open_flush(pg, h, "the next batch does not fit");
+        if (err != 0) return err;
+    }
+    if (o->count == 0) {
+        o->index = raft_last_index(r) + 1;
+        o->term = raft_term(r);
+    }
+    RQ_ASSERT(o->term == pg->tip_term);
+    RQ_ASSERT(o->used + n <= sizeof o->data);
+    uint8_t *batch = o->data + o->used;
+    memcpy(batch, pg->entry, n);
+    partition_sm_apply_part(pg->tip, o->index, o->count, batch, n, &o->foreseen[o->count]);
+    RQ_ASSERT(o->foreseen[o->count].outcome != PARTITION_MISMATCH);
+    o->sizes[o->count] = (uint32_t)n;
+    o->waiters[o->count] = *w;
+    o->used += (uint32_t)n;
+    o->framing += (uint32_t)rq_varint_size(n);
+    o->waiting += w->acks != PROTO_ACKS_NONE;
+    o->count++;
+    if (o->count == PARTITION_SHARED_MAX) (void)open_flush(pg, h, "full");   /* answers its own */
+    return 0;
+}
+
+/* Proposes the batch in pg->entry[0..n) as an entry of its own (nothing waits before it). */
+static int propose_alone(struct part_group *pg, struct host *h, size_t n,
+                         const struct open_waiter *w) {
     uint64_t index, term;
     int err = host_propose(h, pg->group, pg->entry, (uint32_t)n, &index, &term);
     if (err != 0) return err;
@@ -118,21 +263,57 @@ int part_group_produce(struct part_group *pg, struct host *h, const struct proto
     struct partition_apply_result res;
     partition_sm_apply(pg->tip, index, pg->entry, n, &res);
     RQ_ASSERT(res.outcome != PARTITION_MISMATCH);
-    if (req->acks == PROTO_ACKS_LEADER) {
-        proposals_add_early(&pg->pending, index, term, cookie, now_ns, res.error, res.base_offset);
-    } else if (wait) {
-        proposals_add(&pg->pending, index, term, cookie, now_ns);
-    }
+    proposed(pg, index, term, 1);
+    wait_for(pg, index, term, 0, w, &res);
     return 0;
 }
 
-void part_group_durable(struct part_group *pg, const struct raft *r, uint64_t index) {
+/* Encodes req's batch into pg->entry with the offsets the tip foresees (none for a batch it
+ * foresees as a duplicate or out of order: the entry says so, and the apply decides as foreseen).
+ * Returns its size, 0 when it does not fit one entry. */
+static size_t batch_encode(struct part_group *pg, const struct proto_produce_req *req,
+                           uint64_t now_ns) {
+    size_t n = partition_entry_encode(pg->entry, sizeof pg->entry, pg->tip->next_offset,
+                                      req->producer_id, req->base_sequence, now_ns, &req->records);
+    if (n == 0) return 0;
+    struct partition_apply_result foresight;
+    partition_sm_preview(pg->tip, pg->entry, n, &foresight);
+    if (foresight.outcome == PARTITION_APPENDED) return n;
+    return partition_entry_encode(pg->entry, sizeof pg->entry, PARTITION_NO_OFFSET,
+                                  req->producer_id, req->base_sequence, now_ns, &req->records);
+}
+
+int part_group_produce(struct part_group *pg, struct host *h, const struct proto_produce_req *req,
+                       uint64_t cookie, uint64_t now_ns) {
+    const struct raft *r = host_raft(h, pg->group);
+    if (r == NULL) return RQ_ECLOSED;
+    if (raft_role(r) != RAFT_LEADER) return RQ_ENOTLEADER;
+    if (open_count(pg) > 0 && pg->open->term != raft_term(r)) open_drop(pg, RQ_ENOTLEADER);
+    struct open_waiter w = {.cookie = cookie, .since_ns = now_ns, .acks = req->acks};
+    /* One slot for every request the open entry holds, and one for this one. */
+    uint32_t held = pg->open ? pg->open->waiting : 0;
+    if (w.acks != PROTO_ACKS_NONE && proposals_free(&pg->pending) <= held) return RQ_EBUSY;
+    if (pg->tip_term != raft_term(r) && tip_build(pg, r) != 0) return RQ_EBUSY;
+    size_t n = batch_encode(pg, req, now_ns);
+    if (n == 0) return RQ_ETOOBIG;
+    /* Group commit: while this leader's previous append is not durable, batches gather in the
+     * open entry, proposed once it is (part_group_durable), full, or at the next tick. */
+    if (open_count(pg) == 0 && !append_pending(pg, r)) return propose_alone(pg, h, n, &w);
+    if (pg->open == NULL && (pg->open = calloc(1, sizeof *pg->open)) == NULL)
+        return propose_alone(pg, h, n, &w);   /* no memory to wait in: an entry of its own */
+    return open_join(pg, h, r, n, &w);
+}
+
+void part_group_durable(struct part_group *pg, struct host *h, uint64_t index) {
+    const struct raft *r = host_raft(h, pg->group);
+    if (r == NULL) return;
     uint64_t cookie, offset;
     int error;
     while (proposals_durable(&pg->pending, r, index, &cookie, &error, &offset)) {
         struct part_group_result out = {.error = error, .base_offset = offset};
         pg->done(pg->done_arg, cookie, &out);
     }
+    if (open_count(pg) > 0 && !append_pending(pg, r)) (void)open_flush(pg, h, "append durable");
 }
 
 /* The position of the batch holding offset (which is indexed). */
@@ -203,32 +384,55 @@ static void index_trim(struct part_group *pg, uint64_t log_start) {
     else pg->readable_from = log_start;
 }
 
-void part_group_apply(struct part_group *pg, const struct raft_entry *e,
-                      struct partition_apply_result *applied) {
-    struct part_group_result out = {.error = RQ_ENOTLEADER};
-    struct partition_apply_result res = {0};
-    if (e->type == RAFT_ENTRY_NORMAL) {
-        partition_sm_apply(pg->sm, e->index, e->data, e->data_size, &res);
-        if (res.outcome == PARTITION_APPENDED && pg->unindexed == 0) {
-            struct partition_entry pe;
-            int ok = partition_entry_decode(e->data, e->data_size, &pe) == 0;
-            RQ_ASSERT(ok && pe.base_offset == res.base_offset);
-            struct batch_pos pos = pos_of(e->index, &pe);
-            index_batch(pg, &pos);
-        } else if (res.outcome == PARTITION_APPENDED) {
-            pg->unindexed++;
-        }
-        if (res.outcome == PARTITION_RETAINED) index_trim(pg, res.base_offset);
+/* Indexes the batches of an applied entry that took offsets (each batch of a SHARED entry has a
+ * position of its own, at the entry's Raft index); a RETAIN trims the index instead. */
+static void index_entry(struct part_group *pg, const struct raft_entry *e,
+                        const struct partition_apply_result *res, uint32_t n) {
+    if (n == 1 && res[0].outcome == PARTITION_RETAINED) {
+        index_trim(pg, res[0].base_offset);
+        return;
     }
-    if (applied != NULL) *applied = res;
+    uint32_t appended = 0;
+    for (uint32_t k = 0; k < n; k++) appended += res[k].outcome == PARTITION_APPENDED;
+    if (appended == 0) return;
+    if (pg->unindexed != 0) {
+        pg->unindexed += appended;
+        return;
+    }
+    struct partition_split split;
+    int ok = partition_entry_split(e->data, e->data_size, &split) == 0 && split.count == n;
+    RQ_ASSERT(ok);
+    for (uint32_t k = 0; k < n; k++) {
+        if (res[k].outcome != PARTITION_APPENDED) continue;
+        RQ_ASSERT(split.batches[k].base_offset == res[k].base_offset);
+        struct batch_pos pos = pos_of(e->index, &split.batches[k]);
+        if (pg->unindexed == 0) index_batch(pg, &pos);
+        else pg->unindexed++;
+    }
+}
+
+uint32_t part_group_apply(struct part_group *pg, const struct raft_entry *e,
+                          struct partition_apply_result applied[PARTITION_SHARED_MAX]) {
+    struct partition_apply_result res[PARTITION_SHARED_MAX];
+    uint32_t n = 1;
+    memset(&res[0], 0, sizeof res[0]);
+    if (e->type == RAFT_ENTRY_NORMAL) {
+        n = partition_sm_apply_entry(pg->sm, e->index, e->data, e->data_size, res);
+        index_entry(pg, e, res, n);
+    }
+    if (applied != NULL) memcpy(applied, res, n * sizeof res[0]);
     uint64_t cookie;
     int own;
-    /* More than one may wait at an index: one of an older term whose entry was replaced, and the
-     * one whose entry this is. Each is answered. */
-    while (proposals_applied(&pg->pending, e->index, e->term, &cookie, &own)) {
-        struct part_group_result mine = {.error = res.error, .base_offset = res.base_offset};
-        pg->done(pg->done_arg, cookie, own ? &mine : &out);
+    uint32_t part;
+    /* More than one may wait at an index: one of an older term whose entry was replaced, and those
+     * whose entry this is, each with its own batch. Each is answered. */
+    while (proposals_applied_part(&pg->pending, e->index, e->term, &cookie, &own, &part)) {
+        struct part_group_result out = {.error = RQ_ENOTLEADER};
+        if (own && part < n)
+            out = (struct part_group_result){res[part].error, res[part].base_offset};
+        pg->done(pg->done_arg, cookie, &out);
     }
+    return n;
 }
 
 size_t part_group_snapshot(struct part_group *pg, uint8_t *buf, size_t cap) {
@@ -311,6 +515,9 @@ int part_group_retention(struct part_group *pg, struct host *h,
     if (raft_role(r) != RAFT_LEADER) return RQ_ENOTLEADER;
     uint64_t target = part_group_retention_target(pg, policy, now_ns);
     if (target <= pg->sm->log_start_offset) return 0;
+    /* Batches waiting to share an entry are in the tip at the index that entry is to get: they go
+     * first, so that the RETAIN follows them in the log as in the tip. */
+    if (open_count(pg) > 0 && open_flush(pg, h, "retention") != 0) return RQ_EBUSY;
     if (pg->tip_term != raft_term(r) && tip_build(pg, r) != 0) return RQ_EBUSY;
     if (target <= pg->tip->log_start_offset) return 0;   /* asked for already */
     uint8_t entry[PARTITION_RETAIN_ENTRY_MAX];
@@ -339,7 +546,8 @@ uint64_t part_group_retain_below(const struct part_group *pg) {
     return pg->batches[pg->batch_count - 1].index + 1;
 }
 
-void part_group_tick(struct part_group *pg, uint64_t now_ns) {
+void part_group_tick(struct part_group *pg, struct host *h, uint64_t now_ns) {
+    if (open_count(pg) > 0) (void)open_flush(pg, h, "tick");   /* at the latest; answers its own */
     uint64_t cookie;
     while (proposals_expired(&pg->pending, now_ns, pg->pending_timeout_ns, &cookie)) {
         struct part_group_result timed_out = {.error = RQ_ETIMEOUT};
@@ -369,10 +577,24 @@ static int copy_records(const struct proto_records *rs, uint64_t base_offset, ui
     return 0;
 }
 
-/* The records of a committed entry, if it holds any (a BATCH its leader gave offsets). */
-static int records_of(const struct raft_entry *e, struct partition_entry *pe) {
-    return e->type == RAFT_ENTRY_NORMAL && partition_entry_decode(e->data, e->data_size, pe) == 0 &&
-           pe->kind == PARTITION_ENTRY_BATCH && pe->base_offset != PARTITION_NO_OFFSET;
+/* The batches of a committed entry that hold records (BATCH entries, alone or shared, that their
+ * leader gave offsets), left in split->batches[0..n); returns n. */
+static uint32_t records_of(const struct raft_entry *e, struct partition_split *split) {
+    if (e->type != RAFT_ENTRY_NORMAL || partition_entry_split(e->data, e->data_size, split) != 0)
+        return 0;
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < split->count; k++)
+        if (split->batches[k].base_offset != PARTITION_NO_OFFSET)
+            split->batches[n++] = split->batches[k];
+    return n;
+}
+
+/* The batch of n (records_of's) whose records start at base_offset, NULL if none. */
+static const struct partition_entry *batch_from(const struct partition_split *split, uint32_t n,
+                                                uint64_t base_offset) {
+    for (uint32_t k = 0; k < n; k++)
+        if (split->batches[k].base_offset == base_offset) return &split->batches[k];
+    return NULL;
 }
 
 int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
@@ -383,18 +605,25 @@ int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t 
      * snapshot this replica installed, until a RETAIN moves the log start past them. */
     if (offset < part_group_readable_from(pg)) return RQ_EBUSY;
     if (offset >= pg->sm->next_offset || pg->batch_count == 0) return 0;
+    struct partition_split split;   /* the entry of the positions being read (they share it) */
+    uint64_t split_index = 0;
+    uint32_t split_count = 0;
     for (uint32_t i = batch_of(pg, offset); i < pg->batch_count; i++) {
         const struct batch_pos *pos = &pg->batches[i];
-        const struct raft_entry *e = raft_entry_at(r, pos->index);
-        if (e == NULL) {   /* below Raft's memory: in the store */
-            if (b->count > 0) return 0;   /* what memory had first; the reader asks again */
-            *load_from = pos->index;
-            return PART_GROUP_NEED_LOAD;
+        if (pos->index != split_index) {
+            const struct raft_entry *e = raft_entry_at(r, pos->index);
+            if (e == NULL) {   /* below Raft's memory: in the store */
+                if (b->count > 0) return 0;   /* what memory had first; the reader asks again */
+                *load_from = pos->index;
+                return PART_GROUP_NEED_LOAD;
+            }
+            split_count = records_of(e, &split);
+            split_index = pos->index;
         }
-        struct partition_entry pe;
-        int ok = records_of(e, &pe);
-        RQ_ASSERT(ok && pe.base_offset == pos->base_offset && pe.records.count == pos->count);
-        if (copy_records(&pe.records, pos->base_offset, offset, max_records, max_bytes, b)) break;
+        const struct partition_entry *pe = batch_from(&split, split_count, pos->base_offset);
+        RQ_ASSERT(pe != NULL);   /* the applied entry at that index holds the batch */
+        RQ_ASSERT(pe->records.count == pos->count);
+        if (copy_records(&pe->records, pos->base_offset, offset, max_records, max_bytes, b)) break;
     }
     return 0;
 }
@@ -403,11 +632,16 @@ void part_group_read_loaded(const struct part_group *pg, const struct raft_entry
                             uint32_t count, uint64_t offset, uint32_t max_records,
                             uint32_t max_bytes, struct proto_fetch_builder *b) {
     uint64_t end = pg->sm->next_offset;
+    struct partition_split split;
     for (uint32_t i = 0; i < count; i++) {
-        struct partition_entry pe;
-        if (!records_of(&entries[i], &pe) || pe.base_offset + pe.records.count <= offset) continue;
-        if (pe.base_offset + pe.records.count > end) return;   /* not applied here yet */
-        if (copy_records(&pe.records, pe.base_offset, offset, max_records, max_bytes, b)) return;
+        uint32_t n = records_of(&entries[i], &split);
+        for (uint32_t k = 0; k < n; k++) {
+            const struct partition_entry *pe = &split.batches[k];
+            if (pe->base_offset + pe->records.count <= offset) continue;
+            if (pe->base_offset + pe->records.count > end) return;   /* not applied here yet */
+            if (copy_records(&pe->records, pe->base_offset, offset, max_records, max_bytes, b))
+                return;
+        }
     }
 }
 
@@ -472,9 +706,11 @@ void part_group_scan_loaded(struct part_group *pg, uint32_t generation, int err,
     if (err == RQ_EBUSY) return;   /* the store was busy: part_group_scan_wanted asks again */
     /* The stored log starts after the image (a snapshot installed here): nothing below it. */
     if (err == 0 && count > 0 && entries[0].index > pg->scan_to) err = RQ_ERANGE;
+    struct partition_split split;
     for (uint32_t i = 0; err == 0 && i < count && entries[i].index <= pg->scan_to; i++) {
-        struct partition_entry pe;
-        if (records_of(&entries[i], &pe)) err = prefix_push(pg, pos_of(entries[i].index, &pe));
+        uint32_t n = records_of(&entries[i], &split);
+        for (uint32_t k = 0; err == 0 && k < n; k++)   /* a SHARED entry: each batch */
+            err = prefix_push(pg, pos_of(entries[i].index, &split.batches[k]));
         pg->scan_next = entries[i].index + 1;
     }
     if (err != 0 || count == 0 || pg->scan_next > pg->scan_to) {

@@ -2,8 +2,10 @@
  * node's host: the partition log is the group's log, one produce batch an entry.
  *
  *   part_group_produce(request) -> the batch becomes an entry (its records as they came) proposed
- *                                  to the group; acks=0 is not waited for; acks=1 is answered once
- *                                  the leader's own log holds it durably (part_group_durable),
+ *                                  to the group, alone or shared with other producers' batches
+ *                                  (group commit, below); acks=0 is not waited for; acks=1 is
+ *                                  answered once the leader's own log holds it durably
+ *                                  (part_group_durable),
  *                                  with the outcome the leader's tip foresees (below); acks=all is
  *                                  answered once the entry is applied: APPENDED with its base
  *                                  offset, a DUPLICATE with the original batch's offset (so a
@@ -24,6 +26,16 @@
  * acks=1 answer is therefore lost only with its entry: when the leader fails before a majority
  * holds it (then the entry's index is answered again at apply, with RQ_ENOTLEADER, to nobody:
  * the client was answered already).
+ *
+ * Group commit (broker/partition.h, SHARED entries): a batch that arrives while the leader has
+ * no proposal of its own waiting for its local append to become durable is proposed at once, as
+ * a BATCH entry (no added latency when idle). Otherwise it joins the group's OPEN entry, which is
+ * proposed when that append becomes durable (part_group_durable), when it is full
+ * (PARTITION_SHARED_MAX batches or RAFT_ENTRY_DATA_MAX bytes), or at the next part_group_tick at
+ * the latest; an open entry of one batch is proposed as a BATCH entry. Each batch joining it is
+ * applied to the tip as the entry's next part, so it carries the base offset the tip foresees
+ * after the batches before it, and each request is answered with its own batch's result. An open
+ * entry whose leader lost its term is dropped, its requests answered RQ_ENOTLEADER.
  *
  * Reads come from the entries Raft holds in memory, and from the store below them (the node runs
  * partition groups as host HOST_GROUP_STORED_LOG: snapshots bound Raft's memory, the store keeps
@@ -46,6 +58,15 @@ typedef void (*part_group_done_fn)(void *arg, uint64_t cookie, const struct part
 
 struct part_group;
 
+struct part_group_stats {         /* this replica's, while it led */
+    uint64_t entries_proposed;    /* BATCH and SHARED entries */
+    uint64_t batches_proposed;    /* the batches in them */
+    uint64_t shared_entries;      /* SHARED entries proposed */
+    uint64_t shared_batches;      /* the batches in those */
+    uint64_t open_dropped;        /* batches of open entries dropped (leadership lost, propose
+                                     refused) */
+};
+
 struct part_group *part_group_create(uint32_t group, uint64_t pending_timeout_ns,
                                      part_group_done_fn done, void *done_arg);
 void part_group_destroy(struct part_group *pg);
@@ -55,17 +76,21 @@ void part_group_destroy(struct part_group *pg);
 int part_group_produce(struct part_group *pg, struct host *h, const struct proto_produce_req *req,
                        uint64_t cookie, uint64_t now_ns);
 
-/* Applies e; *out (may be NULL) says what the state machine did with it. */
-void part_group_apply(struct part_group *pg, const struct raft_entry *e,
-                      struct partition_apply_result *out);
+/* Applies e; returns n, the number of its batches (1 unless it is a SHARED entry: see
+ * partition_sm_apply_entry), and out[0..n) (out may be NULL) says what the state machine did
+ * with each. */
+uint32_t part_group_apply(struct part_group *pg, const struct raft_entry *e,
+                          struct partition_apply_result out[PARTITION_SHARED_MAX]);
 size_t part_group_snapshot(struct part_group *pg, uint8_t *buf, size_t cap);
 /* Restores an image taken at Raft index `index`; an image that does not decode or claims an
  * applied index beyond `index` is refused and counted (the node should halt). */
 void part_group_restore(struct part_group *pg, uint64_t index, const uint8_t *image, size_t size);
-void part_group_tick(struct part_group *pg, uint64_t now_ns);
+/* Expires proposals waiting too long and proposes the open entry, if any (h: the group's host). */
+void part_group_tick(struct part_group *pg, struct host *h, uint64_t now_ns);
 /* This node's log holds the group's entries up to index durably (host durable callback): acks=1
- * proposals at or below it, still in r's log, are answered. */
-void part_group_durable(struct part_group *pg, const struct raft *r, uint64_t index);
+ * proposals at or below it, still in the group's log, are answered, and the open entry is
+ * proposed once no proposal of this leader waits for its append. */
+void part_group_durable(struct part_group *pg, struct host *h, uint64_t index);
 
 enum {
     PART_GROUP_BATCHES_MAX = 1 << 20,   /* batches indexed (40 bytes each): the newest; when
@@ -88,10 +113,10 @@ enum {
 int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
                     uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b,
                     uint64_t *load_from);
-/* The same from committed entries read back from the stored log (each BATCH entry says where
- * its records are, partition.h), with the same bounds, and below the high watermark (the
- * replica's applied end, part_group_state's next_offset: entries committed but not yet applied
- * are left for the next fetch). */
+/* The same from committed entries read back from the stored log (each BATCH entry, alone or in a
+ * SHARED one, says where its records are, partition.h), with the same bounds, and below the high
+ * watermark (the replica's applied end, part_group_state's next_offset: entries committed but not
+ * yet applied are left for the next fetch). */
 void part_group_read_loaded(const struct part_group *pg, const struct raft_entry *entries,
                             uint32_t count, uint64_t offset, uint32_t max_records,
                             uint32_t max_bytes, struct proto_fetch_builder *b);
@@ -162,5 +187,6 @@ uint64_t part_group_given_up(const struct part_group *pg);
 
 const struct partition_sm *part_group_state(const struct part_group *pg);
 uint64_t part_group_bad_images(const struct part_group *pg);
+const struct part_group_stats *part_group_stats(const struct part_group *pg);
 
 #endif

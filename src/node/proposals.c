@@ -9,28 +9,50 @@ int proposals_room(const struct proposals *p) {
     return 0;
 }
 
-void proposals_add(struct proposals *p, uint64_t index, uint64_t term, uint64_t cookie,
-                   uint64_t now_ns) {
+uint32_t proposals_free(const struct proposals *p) {
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < PROPOSALS_MAX; i++) n += !p->slots[i].used;
+    return n;
+}
+
+static void put(struct proposals *p, const struct proposal *s) {
     for (uint32_t i = 0; i < PROPOSALS_MAX; i++) {
         if (p->slots[i].used) continue;
-        p->slots[i] = (struct proposal){.used = 1, .index = index, .term = term, .cookie = cookie,
-                                        .since_ns = now_ns};
+        p->slots[i] = *s;
         return;
     }
     RQ_UNREACHABLE();
 }
 
-int proposals_applied(struct proposals *p, uint64_t index, uint64_t term, uint64_t *cookie,
-                      int *own) {
+void proposals_add_part(struct proposals *p, uint64_t index, uint64_t term, uint32_t part,
+                        uint64_t cookie, uint64_t now_ns) {
+    put(p, &(struct proposal){.used = 1, .part = part, .index = index, .term = term,
+                              .cookie = cookie, .since_ns = now_ns});
+}
+
+void proposals_add(struct proposals *p, uint64_t index, uint64_t term, uint64_t cookie,
+                   uint64_t now_ns) {
+    proposals_add_part(p, index, term, 0, cookie, now_ns);
+}
+
+int proposals_applied_part(struct proposals *p, uint64_t index, uint64_t term, uint64_t *cookie,
+                           int *own, uint32_t *part) {
     for (uint32_t i = 0; i < PROPOSALS_MAX; i++) {
         struct proposal *s = &p->slots[i];
         if (!s->used || s->index != index) continue;
         s->used = 0;
         *cookie = s->cookie;
         *own = s->term == term;
+        *part = s->part;
         return 1;
     }
     return 0;
+}
+
+int proposals_applied(struct proposals *p, uint64_t index, uint64_t term, uint64_t *cookie,
+                      int *own) {
+    uint32_t part;
+    return proposals_applied_part(p, index, term, cookie, own, &part);
 }
 
 int proposals_expired(struct proposals *p, uint64_t now_ns, uint64_t timeout_ns, uint64_t *cookie) {
@@ -44,16 +66,15 @@ int proposals_expired(struct proposals *p, uint64_t now_ns, uint64_t timeout_ns,
     return 0;
 }
 
+void proposals_add_early_part(struct proposals *p, uint64_t index, uint64_t term, uint32_t part,
+                              uint64_t cookie, uint64_t now_ns, int error, uint64_t value) {
+    put(p, &(struct proposal){.used = 1, .early = 1, .error = error, .part = part, .value = value,
+                              .index = index, .term = term, .cookie = cookie, .since_ns = now_ns});
+}
+
 void proposals_add_early(struct proposals *p, uint64_t index, uint64_t term, uint64_t cookie,
                          uint64_t now_ns, int error, uint64_t value) {
-    for (uint32_t i = 0; i < PROPOSALS_MAX; i++) {
-        if (p->slots[i].used) continue;
-        p->slots[i] = (struct proposal){.used = 1, .early = 1, .error = error, .value = value,
-                                        .index = index, .term = term, .cookie = cookie,
-                                        .since_ns = now_ns};
-        return;
-    }
-    RQ_UNREACHABLE();
+    proposals_add_early_part(p, index, term, 0, cookie, now_ns, error, value);
 }
 
 int proposals_durable(struct proposals *p, const struct raft *r, uint64_t durable_index,

@@ -16,6 +16,8 @@ struct proposal {
     uint8_t used;
     uint8_t early;                /* answered at the leader's durable append (proposals_durable) */
     int error;                    /* early: the result the leader foresaw */
+    uint32_t part;                /* the batch of its entry it waits on (a SHARED entry's, see
+                                     broker/partition.h; 0 otherwise) */
     uint64_t value;
     uint64_t index;
     uint64_t term;
@@ -47,6 +49,18 @@ void proposals_add_early(struct proposals *p, uint64_t index, uint64_t term, uin
  * at or below it whose entry is still its own in r's log (same term), and forgets it; else 0. */
 int proposals_durable(struct proposals *p, const struct raft *r, uint64_t durable_index,
                       uint64_t *cookie, int *error, uint64_t *value);
+/* The number of free slots (a leader holding requests for a shared entry it has not proposed yet
+ * keeps one for each). */
+uint32_t proposals_free(const struct proposals *p);
+/* As proposals_add and proposals_add_early, for a proposal waiting on batch `part` of its entry
+ * (the entry is a SHARED one whose batches are answered one by one). */
+void proposals_add_part(struct proposals *p, uint64_t index, uint64_t term, uint32_t part,
+                        uint64_t cookie, uint64_t now_ns);
+void proposals_add_early_part(struct proposals *p, uint64_t index, uint64_t term, uint32_t part,
+                              uint64_t cookie, uint64_t now_ns, int error, uint64_t value);
+/* As proposals_applied, also saying which batch of the entry the proposal waits on. */
+int proposals_applied_part(struct proposals *p, uint64_t index, uint64_t term, uint64_t *cookie,
+                           int *own, uint32_t *part);
 /* Forgets one proposal older than timeout_ns: returns 1 with its cookie, else 0. */
 int proposals_expired(struct proposals *p, uint64_t now_ns, uint64_t timeout_ns, uint64_t *cookie);
 

@@ -7,7 +7,11 @@
  * every truncation and every flipped byte of an image refused, a table of well-checksummed but
  * structurally wrong images refused; replicas (one restored from a snapshot midway) ending
  * byte-identical after a seeded random history; and the leader's preview on its tip agreeing with
- * the later apply, across log truncations. Entries and images handed to decoders are heap blocks of
+ * the later apply, across log truncations; SHARED entries (group commit) byte for byte, every
+ * malformed one a single counted no-op, their batches applied in order each with its own result
+ * (two producers, a duplicate, an out-of-order batch, a mismatch) exactly as the tip built part by
+ * part foresaw, and random histories of them deterministic across replicas and images. Entries
+ * and images handed to decoders are heap blocks of
  * exactly their size, so AddressSanitizer catches any read past the end. */
 #include <check.h>
 #include <stdio.h>
@@ -575,6 +579,24 @@ START_TEST(retain_moves_the_log_start_forward_only) {
         ck_assert_uint_eq(sm->log_start_offset, 7);
     }
     ck_assert_int_eq(apply_bytes(sm, index++, bad[0], 1).outcome, PARTITION_MALFORMED);
+    /* A RETAIN is never part of a SHARED entry: one that holds one is malformed as a whole. */
+    uint8_t one[ENTRY_CAP], shared[2 * ENTRY_CAP];
+    size_t b1 = make_entry_at(one, sizeof one, sm->next_offset, 0, 0, 1, 1);
+    size_t at = 0;
+    shared[at++] = PARTITION_ENTRY_SHARED;
+    shared[at++] = 2;
+    shared[at++] = (uint8_t)b1;   /* a one-byte varint: the batch is short */
+    ck_assert_uint_lt(b1, 128);
+    memcpy(shared + at, one, b1);
+    at += b1;
+    shared[at++] = 2;
+    at += partition_retain_encode(shared + at, sizeof shared - at, 8);
+    struct partition_split split;
+    ck_assert_int_eq(partition_entry_split(shared, at, &split), RQ_ECORRUPT);
+    ck_assert_int_eq(partition_entry_split(buf, n, &split), RQ_ETYPE);   /* a RETAIN alone */
+    ck_assert_int_eq(apply_bytes(sm, index++, shared, at).outcome, PARTITION_MALFORMED);
+    ck_assert_uint_eq(sm->next_offset, 7);
+    ck_assert_uint_eq(sm->log_start_offset, 7);
     free(sm);
 }
 END_TEST
@@ -901,6 +923,361 @@ START_TEST(preview_on_the_tip_matches_apply) {
 }
 END_TEST
 
+/* ---- shared entries (group commit) ----------------------------------------------------------- */
+
+enum { SHARED_CAP = 8192 };
+
+/* A leader building a SHARED entry batch by batch: each batch previewed on the tip, given the
+ * offsets it foresees (none when it foresees no append), and applied to the tip as the entry's
+ * next part at index. */
+struct shared_builder {
+    uint8_t data[SHARED_CAP];     /* the batches back to back */
+    uint32_t sizes[PARTITION_SHARED_MAX];
+    uint32_t count;
+    size_t used;
+    struct partition_apply_result foreseen[PARTITION_SHARED_MAX];
+};
+
+static void shared_add(struct shared_builder *sb, struct partition_sm *tip, uint64_t index,
+                       uint64_t pid, uint64_t seq, uint32_t count, uint64_t tag) {
+    uint8_t *at = sb->data + sb->used;
+    size_t n = make_entry_at(at, SHARED_CAP - sb->used, tip->next_offset, pid, seq, count, tag);
+    struct partition_apply_result preview;
+    partition_sm_preview(tip, at, n, &preview);
+    if (preview.outcome != PARTITION_APPENDED)
+        n = make_entry_at(at, SHARED_CAP - sb->used, PARTITION_NO_OFFSET, pid, seq, count, tag);
+    partition_sm_apply_part(tip, index, sb->count, at, n, &sb->foreseen[sb->count]);
+    assert_same_result(&preview, &sb->foreseen[sb->count]);
+    sb->sizes[sb->count++] = (uint32_t)n;
+    sb->used += n;
+}
+
+/* The entry, encoded into an exact-size heap block. */
+static uint8_t *shared_entry(const struct shared_builder *sb, size_t *size) {
+    uint8_t buf[SHARED_CAP + 256];
+    size_t n = partition_shared_encode(buf, sizeof buf, sb->data, sb->sizes, sb->count);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_uint_eq(n, partition_shared_size(sb->sizes, sb->count));
+    *size = n;
+    return dup_exact(buf, n);
+}
+
+START_TEST(shared_entry_format_byte_for_byte) {
+    uint8_t batches[3][ENTRY_CAP];
+    uint32_t sizes[3];
+    uint8_t data[3 * ENTRY_CAP];
+    size_t used = 0;
+    for (uint32_t k = 0; k < 3; k++) {
+        sizes[k] = (uint32_t)make_entry_at(batches[k], ENTRY_CAP, 10 * k, 5 + k, k, k + 1, k);
+        memcpy(data + used, batches[k], sizes[k]);
+        used += sizes[k];
+    }
+    uint8_t buf[4 * ENTRY_CAP];
+    size_t n = partition_shared_encode(buf, sizeof buf, data, sizes, 3);
+    ck_assert_uint_eq(n, 2 + 3 + used);   /* kind, count, one-byte sizes */
+    ck_assert_uint_eq(n, partition_shared_size(sizes, 3));
+    ck_assert_uint_eq(buf[0], PARTITION_ENTRY_SHARED);
+    ck_assert_uint_eq(buf[1], 3);
+    size_t at = 2;
+    for (uint32_t k = 0; k < 3; k++) {   /* each size, then the batch verbatim */
+        ck_assert_uint_eq(buf[at], sizes[k]);
+        ck_assert_mem_eq(buf + at + 1, batches[k], sizes[k]);
+        at += 1 + sizes[k];
+    }
+    uint8_t *exact = dup_exact(buf, n);
+    struct partition_split *split = malloc(sizeof *split);
+    ck_assert_int_eq(partition_entry_split(exact, n, split), 0);
+    ck_assert_uint_eq(split->count, 3);
+    at = 2;
+    for (uint32_t k = 0; k < 3; k++) {
+        ck_assert_ptr_eq(split->data[k], exact + at + 1);
+        ck_assert_uint_eq(split->size[k], sizes[k]);
+        ck_assert_uint_eq(split->batches[k].base_offset, 10 * k);
+        ck_assert_uint_eq(split->batches[k].producer_id, 5 + k);
+        ck_assert_uint_eq(split->batches[k].records.count, k + 1);
+        at += 1 + sizes[k];
+    }
+    /* A SHARED entry is not a BATCH; a BATCH entry splits into itself. */
+    struct partition_entry e;
+    ck_assert_int_eq(partition_entry_decode(exact, n, &e), RQ_ETYPE);
+    ck_assert_uint_eq(e.kind, PARTITION_ENTRY_SHARED);
+    ck_assert_int_eq(partition_entry_split(batches[1], sizes[1], split), 0);
+    ck_assert_uint_eq(split->count, 1);
+    ck_assert_ptr_eq(split->data[0], batches[1]);
+    for (size_t cap = 0; cap < n; cap++)   /* too small a buffer: nothing */
+        ck_assert_uint_eq(partition_shared_encode(buf, cap, data, sizes, 3), 0);
+    free(split);
+    free(exact);
+}
+END_TEST
+
+/* A SHARED entry with a raw count and raw (size, bytes) parts; minimal varints unless told. */
+static size_t raw_shared(uint8_t *buf, size_t cap, uint64_t count, const uint8_t *parts,
+                         size_t parts_size) {
+    struct rq_writer w;
+    rq_writer_init(&w, buf, cap);
+    rq_write_u8(&w, PARTITION_ENTRY_SHARED);
+    rq_write_varint(&w, count);
+    rq_write_bytes(&w, parts, parts_size);
+    ck_assert_int_eq(w.err, 0);
+    return w.len;
+}
+
+/* Appends (varint size, bytes) to parts. */
+static size_t put_part(uint8_t *parts, size_t at, const uint8_t *batch, size_t size) {
+    struct rq_writer w;
+    rq_writer_init(&w, parts + at, 4 * ENTRY_CAP - at);
+    rq_write_varint(&w, size);
+    rq_write_bytes(&w, batch, size);
+    ck_assert_int_eq(w.err, 0);
+    return at + w.len;
+}
+
+/* One counted no-op, decided alike by preview and apply, taking nothing. */
+static void assert_shared_malformed(struct partition_sm *sm, uint64_t *index, const uint8_t *data,
+                                    size_t size, int error) {
+    uint8_t *exact = dup_exact(data, size);
+    uint64_t malformed = sm->stats.malformed, next = sm->next_offset;
+    struct partition_apply_result preview, res[PARTITION_SHARED_MAX];
+    partition_sm_preview(sm, size ? exact : NULL, size, &preview);
+    ck_assert_uint_eq(partition_sm_apply_entry(sm, ++*index, size ? exact : NULL, size, res), 1);
+    assert_same_result(&preview, &res[0]);
+    ck_assert_int_eq(res[0].outcome, PARTITION_MALFORMED);
+    if (error != 0) ck_assert_int_eq(res[0].error, error);
+    ck_assert_int_ne(res[0].error, 0);
+    ck_assert_uint_eq(sm->stats.malformed, malformed + 1);
+    ck_assert_uint_eq(sm->next_offset, next);
+    ck_assert_uint_eq(sm->applied_index, *index);
+    free(exact);
+}
+
+START_TEST(malformed_shared_entries_are_one_counted_noop) {
+    struct partition_sm *sm = sm_new();
+    uint64_t index = 0;
+    uint8_t b0[ENTRY_CAP], b1[ENTRY_CAP], parts[4 * ENTRY_CAP], buf[8 * ENTRY_CAP];
+    size_t n0 = make_entry_at(b0, sizeof b0, 0, 5, 0, 2, 1);
+    size_t n1 = make_entry_at(b1, sizeof b1, 2, 6, 0, 1, 2);
+    size_t two = put_part(parts, put_part(parts, 0, b0, n0), b1, n1);
+    size_t good = raw_shared(buf, sizeof buf, 2, parts, two);
+    for (size_t n = 1; n < good; n++)   /* every truncation */
+        assert_shared_malformed(sm, &index, buf, n, 0);
+    static const struct { uint64_t count; int error; } counts[] = {
+        {0, RQ_ECORRUPT}, {1, RQ_ECORRUPT},   /* one batch is a BATCH entry */
+        {3, RQ_ETRUNC},                       /* a batch missing */
+        {PARTITION_SHARED_MAX + 1, RQ_ETOOBIG},
+    };
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        size_t n = raw_shared(buf, sizeof buf, counts[i].count, parts,
+                              counts[i].count == 1 ? two - n1 - 1 : two);
+        assert_shared_malformed(sm, &index, buf, n, counts[i].error);
+    }
+    size_t n = raw_shared(buf, sizeof buf, 2, parts, two);
+    buf[n] = 0;   /* a trailing byte */
+    assert_shared_malformed(sm, &index, buf, n + 1, RQ_ECORRUPT);
+    uint8_t lax[] = {PARTITION_ENTRY_SHARED, 0x82, 0x00};   /* count 2, not minimal */
+    memcpy(buf, lax, sizeof lax);
+    memcpy(buf + sizeof lax, parts, two);
+    assert_shared_malformed(sm, &index, buf, sizeof lax + two, RQ_ECORRUPT);
+    /* A size not minimal, a size past the end, an empty batch. */
+    size_t at = raw_shared(buf, sizeof buf, 2, NULL, 0);
+    buf[at] = (uint8_t)(n0 | 0x80);
+    buf[at + 1] = 0;
+    ck_assert_uint_lt(n0, 128);
+    memcpy(buf + at + 2, parts + 1, two - 1);
+    assert_shared_malformed(sm, &index, buf, at + 1 + two, RQ_ECORRUPT);
+    size_t past = put_part(parts, 0, b0, n0);
+    parts[past] = (uint8_t)(n1 + 1);
+    assert_shared_malformed(sm, &index, buf, raw_shared(buf, sizeof buf, 2, parts, two), RQ_ETRUNC);
+    size_t empty = put_part(parts, past, b1, 0);
+    n = raw_shared(buf, sizeof buf, 2, parts, empty);
+    assert_shared_malformed(sm, &index, buf, n, RQ_ETRUNC);
+    /* A batch that is not a BATCH: another kind, a SHARED inside, a damaged batch. */
+    uint8_t other[ENTRY_CAP];
+    memcpy(other, b1, n1);
+    static const uint8_t kinds[] = {0, 2, PARTITION_ENTRY_SHARED, 200};
+    for (size_t i = 0; i < sizeof kinds; i++) {
+        other[0] = kinds[i];
+        size_t m = put_part(parts, past, other, n1);
+        assert_shared_malformed(sm, &index, buf, raw_shared(buf, sizeof buf, 2, parts, m),
+                                kinds[i] == PARTITION_ENTRY_SHARED ? 0 : RQ_ECORRUPT);
+    }
+    size_t cut = put_part(parts, past, b1, n1 - 1);   /* a record cut short */
+    assert_shared_malformed(sm, &index, buf, raw_shared(buf, sizeof buf, 2, parts, cut), 0);
+    /* Random bytes after the kind never crash and take nothing. */
+    struct rq_rng rng;
+    rq_rng_seed(&rng, 33);
+    for (int i = 0; i < 2000; i++) {
+        uint8_t junk[96] = {PARTITION_ENTRY_SHARED};
+        size_t len = (size_t)rq_rng_range(&rng, 1, sizeof junk);
+        for (size_t k = 1; k < len; k++) junk[k] = (uint8_t)rq_rng_next(&rng);
+        assert_shared_malformed(sm, &index, junk, len, 0);
+    }
+    /* The good entry still lands at 0 with both batches. */
+    good = raw_shared(buf, sizeof buf, 2, parts, put_part(parts, past, b1, n1));
+    struct partition_apply_result res[PARTITION_SHARED_MAX];
+    uint8_t *exact = dup_exact(buf, good);
+    ck_assert_uint_eq(partition_sm_apply_entry(sm, ++index, exact, good, res), 2);
+    ck_assert_int_eq(res[0].outcome, PARTITION_APPENDED);
+    ck_assert_uint_eq(res[0].base_offset, 0);
+    ck_assert_uint_eq(res[1].base_offset, 2);
+    ck_assert_uint_eq(sm->next_offset, 3);
+    free(exact);
+    free(sm);
+}
+END_TEST
+
+/* Two producers, a duplicate, an out-of-order batch, producer 0 and a batch that depends on an
+ * earlier one of the same entry, in one SHARED entry: each batch gets its own result, offsets
+ * dense across them, exactly what the leader's tip foresaw; the producers share the entry's
+ * index as their stamp; a replica restored from an image before the entry ends identical. */
+START_TEST(shared_batches_apply_in_order_with_their_own_results) {
+    struct partition_sm *sm = sm_new(), *tip = sm_new(), *replica = sm_new();
+    apply_batch(sm, 1, 5, 0, 2);   /* offsets 0, 1 */
+    uint8_t *img = malloc(PARTITION_IMAGE_MAX);
+    ck_assert_int_eq(partition_sm_restore(replica, img, image_of(sm, img)), 0);
+    partition_sm_copy(tip, sm);
+    struct shared_builder *sb = calloc(1, sizeof *sb);
+    static const struct {
+        uint64_t pid, seq;
+        uint32_t count;
+        int outcome;
+        uint64_t base;
+    } rows[] = {
+        {5, 2, 1, PARTITION_APPENDED, 2},
+        {6, 10, 2, PARTITION_APPENDED, 3},      /* a new producer */
+        {5, 0, 2, PARTITION_DUPLICATE, 0},      /* a retry: the original offset */
+        {6, 20, 1, PARTITION_OUT_OF_ORDER, 0},  /* a gap */
+        {0, 0, 3, PARTITION_APPENDED, 5},
+        {5, 3, 1, PARTITION_APPENDED, 8},       /* after the first batch of this entry */
+        {6, 12, 1, PARTITION_APPENDED, 9},
+    };
+    enum { ROWS = sizeof rows / sizeof rows[0] };
+    for (uint32_t i = 0; i < ROWS; i++)
+        shared_add(sb, tip, 3, rows[i].pid, rows[i].seq, rows[i].count, 100 + i);
+    size_t n;
+    uint8_t *entry = shared_entry(sb, &n);
+    struct partition_apply_result preview, res[PARTITION_SHARED_MAX], again[PARTITION_SHARED_MAX];
+    partition_sm_preview(sm, entry, n, &preview);
+    assert_same_result(&preview, &sb->foreseen[0]);
+    ck_assert_uint_eq(partition_sm_apply_entry(sm, 3, entry, n, res), ROWS);
+    ck_assert_uint_eq(partition_sm_apply_entry(replica, 3, entry, n, again), ROWS);
+    for (uint32_t i = 0; i < ROWS; i++) {
+        ck_assert_int_eq(res[i].outcome, rows[i].outcome);
+        ck_assert_uint_eq(res[i].base_offset, rows[i].base);
+        assert_same_result(&res[i], &sb->foreseen[i]);   /* preview == apply */
+        assert_same_result(&res[i], &again[i]);
+    }
+    ck_assert_int_eq(res[3].error, RQ_ESEQUENCE);
+    ck_assert_uint_eq(sm->next_offset, 10);
+    ck_assert_uint_eq(sm->applied_index, 3);
+    ck_assert_uint_eq(sm->stats.duplicates, 1);
+    ck_assert_uint_eq(sm->stats.out_of_order, 1);
+    ck_assert_uint_eq(partition_sm_producer(sm, 5)->stamp, 3);   /* the entry's index, shared */
+    ck_assert_uint_eq(partition_sm_producer(sm, 6)->stamp, 3);
+    assert_same_image(sm, tip);
+    assert_same_image(sm, replica);
+    free(entry);
+    free(sb);
+    free(img);
+    free(replica);
+    free(tip);
+    free(sm);
+}
+END_TEST
+
+/* A batch inside a SHARED entry whose leader foresaw another offset is refused alone (MISMATCH);
+ * the batches around it apply; partition_sm_apply reports the first batch. */
+START_TEST(a_mismatched_batch_in_a_shared_entry_is_refused_alone) {
+    struct partition_sm *sm = sm_new(), *other = sm_new();
+    struct shared_builder *sb = calloc(1, sizeof *sb);
+    struct partition_sm *tip = sm_new();
+    shared_add(sb, tip, 1, 0, 0, 2, 1);
+    size_t at = sb->used;
+    sb->sizes[sb->count++] = (uint32_t)make_entry_at(sb->data + at, SHARED_CAP - at, 7, 0, 0, 1, 2);
+    sb->used += sb->sizes[sb->count - 1];
+    at = sb->used;
+    sb->sizes[sb->count++] = (uint32_t)make_entry_at(sb->data + at, SHARED_CAP - at, 2, 9, 0, 1, 3);
+    sb->used += sb->sizes[sb->count - 1];
+    size_t n;
+    uint8_t *entry = shared_entry(sb, &n);
+    struct partition_apply_result res[PARTITION_SHARED_MAX], first;
+    ck_assert_uint_eq(partition_sm_apply_entry(sm, 1, entry, n, res), 3);
+    ck_assert_int_eq(res[0].outcome, PARTITION_APPENDED);
+    ck_assert_int_eq(res[1].outcome, PARTITION_MISMATCH);
+    ck_assert_int_eq(res[2].outcome, PARTITION_APPENDED);
+    ck_assert_uint_eq(res[2].base_offset, 2);
+    ck_assert_uint_eq(sm->stats.mismatched, 1);
+    partition_sm_apply(other, 1, entry, n, &first);
+    assert_same_result(&first, &res[0]);
+    assert_same_image(sm, other);
+    free(entry);
+    free(tip);
+    free(sb);
+    free(other);
+    free(sm);
+}
+END_TEST
+
+/* Seeded random histories of BATCH and SHARED entries (up to PARTITION_SHARED_MAX batches, some
+ * damaged): a leader's tip built part by part foresees every result, replicas (one restored from
+ * an image midway) end byte-identical. */
+START_TEST(shared_histories_are_deterministic) {
+    enum { STEPS = 600, SNAPSHOT_AT = 300 };
+    struct partition_sm *a = sm_new(), *b = sm_new(), *c = sm_new(), *tip = sm_new();
+    struct shared_builder *sb = malloc(sizeof *sb);
+    uint8_t *img = malloc(PARTITION_IMAGE_MAX);
+    struct rq_rng rng;
+    rq_rng_seed(&rng, 4242);
+    uint64_t index = 0, shared = 0;
+    for (int step = 0; step < STEPS; step++) {
+        index += rq_rng_range(&rng, 1, 2);
+        partition_sm_copy(tip, a);
+        memset(sb, 0, sizeof *sb);
+        uint32_t batches = (uint32_t)rq_rng_range(&rng, 2, PARTITION_SHARED_MAX);
+        for (uint32_t k = 0; k < batches && sb->used + ENTRY_CAP <= SHARED_CAP; k++) {
+            uint8_t *at = sb->data + sb->used;
+            size_t n = random_entry(&rng, tip, 80, (uint64_t)step, at, ENTRY_CAP);
+            struct partition_entry e;
+            if (n == 0 || partition_entry_decode(at, n, &e) != 0 || e.kind != PARTITION_ENTRY_BATCH)
+                continue;   /* damaged, or a RETAIN: never shared */
+            partition_sm_apply_part(tip, index, sb->count, at, n, &sb->foreseen[sb->count]);
+            sb->sizes[sb->count++] = (uint32_t)n;
+            sb->used += n;
+        }
+        if (sb->count < 2) continue;
+        size_t n;
+        uint8_t *entry = shared_entry(sb, &n);
+        if (rq_rng_chance(&rng, 50000)) n = (size_t)rq_rng_below(&rng, n);   /* a damaged one */
+        struct partition_apply_result ra[PARTITION_SHARED_MAX], rb[PARTITION_SHARED_MAX];
+        uint32_t na = partition_sm_apply_entry(a, index, entry, n, ra);
+        ck_assert_uint_eq(partition_sm_apply_entry(b, index, entry, n, rb), na);
+        if (step >= SNAPSHOT_AT)
+            ck_assert_uint_eq(partition_sm_apply_entry(c, index, entry, n, rb), na);
+        for (uint32_t k = 0; k < na; k++) assert_same_result(&ra[k], &rb[k]);
+        if (na == sb->count) {   /* whole: as the tip foresaw */
+            for (uint32_t k = 0; k < na; k++) assert_same_result(&ra[k], &sb->foreseen[k]);
+            assert_same_image(a, tip);
+            shared++;
+        }
+        if (step == SNAPSHOT_AT - 1)
+            ck_assert_int_eq(partition_sm_restore(c, img, image_of(a, img)), 0);
+        free(entry);
+    }
+    assert_same_image(a, b);
+    assert_same_image(a, c);
+    ck_assert_uint_gt(shared, STEPS / 2);
+    ck_assert_uint_gt(a->stats.duplicates, 0);
+    ck_assert_uint_gt(a->stats.out_of_order, 0);
+    ck_assert_uint_gt(a->stats.mismatched, 0);
+    free(img);
+    free(sb);
+    free(tip);
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("partition");
     TCase *tc = tcase_create("state machine");
@@ -921,6 +1298,11 @@ int main(void) {
     tcase_add_test(tc, largest_table_image_fits_a_snapshot);
     tcase_add_test(tc, replicas_end_byte_identical);
     tcase_add_test(tc, preview_on_the_tip_matches_apply);
+    tcase_add_test(tc, shared_entry_format_byte_for_byte);
+    tcase_add_test(tc, malformed_shared_entries_are_one_counted_noop);
+    tcase_add_test(tc, shared_batches_apply_in_order_with_their_own_results);
+    tcase_add_test(tc, a_mismatched_batch_in_a_shared_entry_is_refused_alone);
+    tcase_add_test(tc, shared_histories_are_deterministic);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }

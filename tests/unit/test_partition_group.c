@@ -2,7 +2,11 @@
  * it with a snapshot every 4 entries; an idempotent producer's batches get dense offsets, a
  * retried batch gets the offset it got the first time, an out-of-order one RQ_ESEQUENCE, acks=0
  * is never answered yet takes its offsets; every replica ends with the same state, also one that
- * lost power and restarted from its snapshot and log. */
+ * lost power and restarted from its snapshot and log. Group commit: batches that reach the leader
+ * while its previous append is not durable share one SHARED entry, each answered with its own
+ * batch's result (acks=1 and acks=all alike, acks=0 never), read back from memory, from loaded
+ * entries and after a restore's scan; an open entry whose leader lost its term is dropped with
+ * RQ_ENOTLEADER; a full one is proposed at once. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +14,12 @@
 #include "base/assert.h"
 #include "base/errors.h"
 #include "node/partition_group.h"
+#include "raft/msg.h"
 #include "sim/sim.h"
 #include "tests/unit/host_server.h"
 #include "tests/unit/suite_main.h"
+
+enum { COOKIES = 64, BIG_VALUE = 70000 };
 
 struct server {
     struct host *host;            /* first: host_server.h finds it there */
@@ -20,13 +27,23 @@ struct server {
     struct part_group *pg;
     uint32_t answers;
     struct part_group_result last;
+    uint32_t answered[COOKIES];       /* per cookie: answers */
+    struct part_group_result by_cookie[COOKIES];
 };
 
 static void done(void *arg, uint64_t cookie, const struct part_group_result *r) {
     struct server *n = arg;
-    (void)cookie;
+    if (n == NULL) return;
     n->answers++;
     n->last = *r;
+    n->answered[cookie % COOKIES]++;
+    n->by_cookie[cookie % COOKIES] = *r;
+}
+
+static void durable(void *arg, uint32_t group, uint64_t index) {
+    (void)group;
+    struct server *n = arg;
+    part_group_durable(n->pg, n->host, index);
 }
 
 static void apply(void *arg, uint32_t group, const struct raft_entry *e) {
@@ -52,7 +69,8 @@ static void *server_create(const struct rq_io *io, const void *config) {
     n->pg = part_group_create(1, 2000000000ull, done, n);
     struct host_config hc;
     host_server_host_config(&hc, 1, 3, 4, 1);
-    static const struct host_callbacks cb = {.apply = apply, .snapshot = image, .restore = restore};
+    static const struct host_callbacks cb = {.apply = apply, .snapshot = image, .restore = restore,
+                                             .durable = durable};
     n->host = host_create(io, &hc, &cb, n);
     RQ_ASSERT(n->pg != NULL && n->host != NULL);
     return n;
@@ -68,7 +86,7 @@ static void server_destroy(void *node) {
 static void on_timer(void *node) {
     struct server *n = node;
     host_on_timer(n->host);
-    part_group_tick(n->pg, n->io->now(n->io->env));
+    part_group_tick(n->pg, n->host, n->io->now(n->io->env));
 }
 
 static const struct rq_node_ops ops = {
@@ -102,7 +120,8 @@ static struct part_group_result produce(struct sim *s, uint64_t *now, uint64_t s
     ck_assert_uint_ne(l, 0);
     struct server *ls = server(s, l);
     uint32_t before = ls->answers;
-    ck_assert_int_eq(part_group_produce(ls->pg, ls->host, &m.u.produce_req, seq, *now), 0);
+    ck_assert_int_eq(part_group_produce(ls->pg, ls->host, &m.u.produce_req, seq,
+                                        ls->io->now(ls->io->env)), 0);   /* the node's clock */
     for (int i = 0; i < 100 && (ls->answers == before || acks == 0); i++) {
         *now += 10000000ull;
         sim_run_until(s, *now);
@@ -373,6 +392,290 @@ START_TEST(retention_targets_and_what_the_store_may_drop) {
 }
 END_TEST
 
+/* ---- group commit: batches that arrive while an append is not durable share one entry ---- */
+
+/* Hands leader l a batch of `count` records of producer pid from seq, without running the
+ * simulation (so the append of an earlier one is not durable yet); returns part_group_produce's
+ * answer. */
+static int submit(struct sim *s, uint32_t l, uint64_t pid, uint64_t seq, uint32_t count,
+                  uint8_t acks, uint64_t cookie) {
+    static uint8_t buf[1024];
+    struct proto_record_in recs[4];
+    ck_assert_uint_le(count, 4);
+    for (uint32_t i = 0; i < count; i++)
+        recs[i] = (struct proto_record_in){.value = {(const uint8_t *)"shared", 6}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = acks,
+                                    .producer_id = pid, .base_sequence = seq,
+                                    .records = {.count = count}};
+    size_t n = proto_encode_produce_req(buf, sizeof buf, &req, recs);
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, buf, n, &m), 0);
+    struct server *ls = server(s, l);
+    /* The node's own clock: proposals wait from then (the simulation's time is not the node's). */
+    return part_group_produce(ls->pg, ls->host, &m.u.produce_req, cookie, ls->io->now(ls->io->env));
+}
+
+/* Runs until leader l has given `answers` answers (at most 1 s). */
+static void run_until_answered(struct sim *s, uint32_t l, uint64_t *now, uint32_t answers) {
+    for (int i = 0; i < 100 && server(s, l)->answers < answers; i++) {
+        *now += 10000000ull;
+        sim_run_until(s, *now);
+    }
+    ck_assert_uint_eq(server(s, l)->answers, answers);
+}
+
+enum { ALL = PROTO_ACKS_ALL, ONE = PROTO_ACKS_LEADER, NONE = PROTO_ACKS_NONE };
+
+static const struct {
+    uint64_t pid, seq;
+    uint32_t count;
+    uint8_t acks;
+    int error;
+    uint64_t base;
+} shared_rows[] = {
+    {1, 0, 2, ALL, 0, 0},              /* alone: nothing waits before it */
+    {2, 0, 2, ALL, 0, 2},              /* the rest wait for its append: one shared entry */
+    {1, 2, 1, ONE, 0, 4},              /* acks=1: answered at the durable append */
+    {2, 0, 2, ALL, 0, 2},              /* a retry of the second: its original offset */
+    {3, 5, 2, NONE, 0, 5},             /* acks=0: never answered, takes offsets 5, 6 */
+    {2, 9, 1, ALL, RQ_ESEQUENCE, 0},   /* a gap */
+    {0, 0, 1, ONE, 0, 7},
+};
+enum { SHARED_ROWS = sizeof shared_rows / sizeof shared_rows[0] };
+
+/* Reads from offset on r's in-memory entries: the count and the last offset. */
+static void assert_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
+                        uint32_t max_records, uint32_t count, uint64_t last) {
+    struct proto_fetch_builder b;
+    uint8_t scratch[2048];
+    uint64_t load_from = 0;
+    proto_fetch_builder_init(&b, scratch, sizeof scratch);
+    int err = part_group_read(pg, r, offset, max_records, sizeof scratch, &b, &load_from);
+    ck_assert_int_eq(err, 0);
+    ck_assert_uint_eq(b.count, count);
+    ck_assert_uint_eq(b.last_offset, last);
+}
+
+/* The same from entries handed over as if read back from the store. */
+static void assert_read_loaded(const struct part_group *pg, const struct raft_entry *entries,
+                               uint32_t n, uint64_t offset, uint32_t count, uint64_t last) {
+    struct proto_fetch_builder b;
+    uint8_t scratch[2048];
+    proto_fetch_builder_init(&b, scratch, sizeof scratch);
+    part_group_read_loaded(pg, entries, n, offset, 100, sizeof scratch, &b);
+    ck_assert_uint_eq(b.count, count);
+    ck_assert_uint_eq(b.last_offset, last);
+}
+
+/* A replica restored from the leader's image finds the shared entry's batches again by scanning
+ * the log, and reads them. */
+static void assert_scan_after_restore(struct part_group *leader_pg, const struct raft *r,
+                                      const struct raft_entry *entries, uint32_t n) {
+    uint8_t *img = malloc(PARTITION_IMAGE_MAX);
+    size_t size = part_group_snapshot(leader_pg, img, PARTITION_IMAGE_MAX);
+    ck_assert_uint_gt(size, 0);
+    struct part_group *pg = part_group_create(1, 1, done, NULL);
+    part_group_restore(pg, part_group_state(leader_pg)->applied_index, img, size);
+    ck_assert_uint_eq(part_group_readable_from(pg), 8);
+    uint64_t from;
+    uint32_t gen;
+    ck_assert(part_group_scan_wanted(pg, &from, &gen));
+    ck_assert_uint_eq(from, 1);
+    part_group_scan_started(pg);
+    part_group_scan_loaded(pg, gen, 0, entries, n);
+    ck_assert(!part_group_scan_wanted(pg, &from, &gen));
+    ck_assert_uint_eq(part_group_readable_from(pg), 0);
+    assert_read(pg, r, 0, 100, 8, 7);
+    assert_read(pg, r, 3, 100, 5, 7);   /* from inside the shared entry */
+    part_group_destroy(pg);
+    free(img);
+}
+
+/* Batches of several producers that reach the leader while its previous append is not durable
+ * share one SHARED entry, proposed once that append is: each request gets its own batch's
+ * result (offsets dense across the entry, a retry its original offset, a gap RQ_ESEQUENCE, acks=1
+ * answered, acks=0 not), every replica agrees, and reads find every batch, from memory, from
+ * loaded entries and after a restore's scan. */
+START_TEST(concurrent_batches_share_one_entry) {
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
+    struct sim *s = sim_create(&cfg);
+    uint64_t now = 2000000000ull;
+    sim_run_until(s, now);
+    uint32_t l = leader(s), waiting = 0;
+    ck_assert_uint_ne(l, 0);
+    struct server *ls = server(s, l);
+    for (uint32_t i = 0; i < SHARED_ROWS; i++) {
+        ck_assert_int_eq(submit(s, l, shared_rows[i].pid, shared_rows[i].seq, shared_rows[i].count,
+                                shared_rows[i].acks, i + 1), 0);
+        waiting += shared_rows[i].acks != NONE;
+    }
+    const struct part_group_stats *st = part_group_stats(ls->pg);
+    ck_assert_uint_eq(st->entries_proposed, 1);   /* the others wait in the open entry */
+    run_until_answered(s, l, &now, waiting);
+    ck_assert_uint_eq(st->entries_proposed, 2);
+    ck_assert_uint_eq(st->shared_entries, 1);
+    ck_assert_uint_eq(st->shared_batches, SHARED_ROWS - 1);
+    for (uint32_t i = 0; i < SHARED_ROWS; i++) {
+        ck_assert_uint_eq(ls->answered[i + 1], shared_rows[i].acks != NONE);
+        if (shared_rows[i].acks == NONE) continue;
+        ck_assert_int_eq(ls->by_cookie[i + 1].error, shared_rows[i].error);
+        ck_assert_uint_eq(ls->by_cookie[i + 1].base_offset, shared_rows[i].base);
+    }
+    now += 1000000000ull;
+    sim_run_until(s, now);
+    assert_replicas_agree(s);
+    ck_assert_uint_eq(part_group_state(ls->pg)->next_offset, 8);
+    const struct raft *r = host_raft(ls->host, 1);
+    ck_assert_uint_eq(raft_first_index(r), 1);   /* no snapshot yet: every entry in memory */
+    assert_read(ls->pg, r, 0, 100, 8, 7);
+    assert_read(ls->pg, r, 3, 100, 5, 7);
+    assert_read(ls->pg, r, 5, 1, 1, 5);
+    struct raft_entry entries[16];
+    uint32_t n = 0;
+    for (uint64_t i = 1; i <= raft_applied_index(r) && n < 16; i++)
+        entries[n++] = *raft_entry_at(r, i);
+    assert_read_loaded(ls->pg, entries, n, 0, 8, 7);
+    assert_read_loaded(ls->pg, entries, n, 4, 4, 7);
+    assert_scan_after_restore(ls->pg, r, entries, n);
+    sim_destroy(s);
+}
+END_TEST
+
+/* Makes server l step down: a heartbeat of a later term from another server. */
+static void step_down(struct sim *s, uint32_t l) {
+    const struct raft *r = host_raft(server(s, l)->host, 1);
+    uint32_t other = l % 3 + 1;
+    struct raft_msg m = {.type = RAFT_MSG_HEARTBEAT, .group = 1, .from = other, .to = l,
+                         .term = raft_term(r) + 1};
+    uint8_t buf[256];
+    size_t pos = raft_batch_header(buf, other, 1);
+    ck_assert_int_eq(raft_msg_encode(&m, buf, sizeof buf, &pos), 0);
+    host_on_peer_message(server(s, l)->host, other, buf, pos);
+    ck_assert_int_ne(raft_role(r), RAFT_LEADER);
+}
+
+/* A leader that loses its term with an open entry drops it: its requests are answered
+ * RQ_ENOTLEADER (acks=0 not at all), nothing of it is proposed, and the next leader's offsets
+ * are right on every replica. */
+START_TEST(leadership_lost_with_an_open_entry) {
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
+    struct sim *s = sim_create(&cfg);
+    uint64_t now = 2000000000ull;
+    sim_run_until(s, now);
+    uint32_t l = leader(s);
+    ck_assert_uint_ne(l, 0);
+    struct server *ls = server(s, l);
+    ck_assert_int_eq(submit(s, l, 1, 0, 2, ALL, 1), 0);   /* alone */
+    ck_assert_int_eq(submit(s, l, 2, 0, 2, ALL, 2), 0);   /* open */
+    ck_assert_int_eq(submit(s, l, 1, 2, 1, ONE, 3), 0);
+    ck_assert_int_eq(submit(s, l, 3, 0, 1, NONE, 4), 0);
+    const struct part_group_stats *st = part_group_stats(ls->pg);
+    ck_assert_uint_eq(st->entries_proposed, 1);
+    step_down(s, l);
+    ck_assert_int_eq(submit(s, l, 4, 0, 1, ALL, 5), RQ_ENOTLEADER);
+    part_group_tick(ls->pg, ls->host, ls->io->now(ls->io->env));
+    ck_assert_uint_eq(st->open_dropped, 3);
+    ck_assert_uint_eq(st->entries_proposed, 1);
+    for (uint32_t c = 2; c <= 3; c++) {
+        ck_assert_uint_eq(ls->answered[c], 1);
+        ck_assert_int_eq(ls->by_cookie[c].error, RQ_ENOTLEADER);
+    }
+    ck_assert_uint_eq(ls->answered[4], 0);
+    for (int i = 0; i < 500 && ls->answered[1] == 0; i++) {   /* the first: applied or timed out */
+        now += 10000000ull;
+        sim_run_until(s, now);
+    }
+    ck_assert_uint_eq(ls->answered[1], 1);
+    now += 1000000000ull;
+    sim_run_until(s, now);
+    uint32_t l2 = leader(s);
+    ck_assert_uint_ne(l2, 0);
+    uint64_t next = part_group_state(server(s, l2)->pg)->next_offset;
+    struct part_group_result after = produce(s, &now, 0, PROTO_ACKS_ALL);
+    ck_assert_int_eq(after.error, 0);
+    ck_assert_uint_eq(after.base_offset, next);
+    now += 1000000000ull;
+    sim_run_until(s, now);
+    assert_replicas_agree(s);
+    ck_assert_uint_eq(part_group_state(ls->pg)->next_offset, next + 2);
+    sim_destroy(s);
+}
+END_TEST
+
+/* An open entry is proposed as soon as it holds PARTITION_SHARED_MAX batches, and a batch that
+ * would make it pass RAFT_ENTRY_DATA_MAX bytes starts the next one. */
+START_TEST(a_full_open_entry_is_proposed_at_once) {
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
+    struct sim *s = sim_create(&cfg);
+    uint64_t now = 2000000000ull;
+    sim_run_until(s, now);
+    uint32_t l = leader(s);
+    ck_assert_uint_ne(l, 0);
+    struct server *ls = server(s, l);
+    const struct part_group_stats *st = part_group_stats(ls->pg);
+    for (uint32_t i = 0; i <= PARTITION_SHARED_MAX + 1; i++)
+        ck_assert_int_eq(submit(s, l, 0, 0, 1, ALL, i), 0);
+    ck_assert_uint_eq(st->entries_proposed, 2);   /* alone, then a full shared entry */
+    ck_assert_uint_eq(st->shared_batches, PARTITION_SHARED_MAX);
+    run_until_answered(s, l, &now, PARTITION_SHARED_MAX + 2);
+    ck_assert_uint_eq(st->entries_proposed, 3);   /* the last one, alone in its open entry */
+    ck_assert_uint_eq(st->shared_entries, 1);
+    ck_assert_uint_eq(part_group_state(ls->pg)->next_offset, PARTITION_SHARED_MAX + 2);
+    for (uint32_t i = 0; i <= PARTITION_SHARED_MAX + 1; i++)
+        ck_assert_uint_eq(ls->answered[i % COOKIES], i % COOKIES < 2 ? 2 : 1);
+    sim_destroy(s);
+}
+END_TEST
+
+/* Hands leader l one record of `size` bytes (acks=all) without running the simulation. */
+static int submit_big(struct sim *s, uint32_t l, size_t size, uint64_t cookie) {
+    static uint8_t value[BIG_VALUE], buf[BIG_VALUE + 256];
+    ck_assert_uint_le(size, BIG_VALUE);
+    memset(value, 'v', size);
+    struct proto_record_in rec = {.value = {value, (uint32_t)size}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = ALL,
+                                    .records = {.count = 1}};
+    size_t n = proto_encode_produce_req(buf, sizeof buf, &req, &rec);
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, buf, n, &m), 0);
+    struct server *ls = server(s, l);
+    return part_group_produce(ls->pg, ls->host, &m.u.produce_req, cookie, ls->io->now(ls->io->env));
+}
+
+/* A batch that would make the open entry pass RAFT_ENTRY_DATA_MAX bytes has the open entry
+ * proposed first and starts the next one; a batch too big for any entry is refused. */
+START_TEST(an_open_entry_stays_within_an_entry_s_bytes) {
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
+    struct sim *s = sim_create(&cfg);
+    uint64_t now = 2000000000ull;
+    sim_run_until(s, now);
+    uint32_t l = leader(s);
+    ck_assert_uint_ne(l, 0);
+    struct server *ls = server(s, l);
+    const struct part_group_stats *st = part_group_stats(ls->pg);
+    size_t third = RAFT_ENTRY_DATA_MAX / 3;   /* two share an entry, a third does not fit */
+    ck_assert_int_eq(submit_big(s, l, 100, 1), 0);     /* alone */
+    ck_assert_int_eq(submit_big(s, l, third, 2), 0);   /* open */
+    ck_assert_int_eq(submit_big(s, l, third, 3), 0);
+    ck_assert_uint_eq(st->entries_proposed, 1);
+    ck_assert_int_eq(submit_big(s, l, third, 4), 0);   /* the open entry goes first */
+    ck_assert_uint_eq(st->entries_proposed, 2);
+    ck_assert_uint_eq(st->shared_batches, 2);
+    ck_assert_int_eq(submit_big(s, l, RAFT_ENTRY_DATA_MAX, 5), RQ_ETOOBIG);
+    run_until_answered(s, l, &now, 4);
+    ck_assert_uint_eq(st->entries_proposed, 3);
+    for (uint64_t c = 1; c <= 4; c++) {
+        ck_assert_int_eq(ls->by_cookie[c].error, 0);
+        ck_assert_uint_eq(ls->by_cookie[c].base_offset, c - 1);
+    }
+    sim_destroy(s);
+}
+END_TEST
+
 int main(void) {
     Suite *su = suite_create("partition_group");
     TCase *tc = tcase_create("partition on raft");
@@ -381,6 +684,10 @@ int main(void) {
     tcase_add_test(tc, reads_below_a_restored_image);
     tcase_add_test(tc, records_past_the_index_bound_are_served);
     tcase_add_test(tc, retention_targets_and_what_the_store_may_drop);
+    tcase_add_test(tc, concurrent_batches_share_one_entry);
+    tcase_add_test(tc, leadership_lost_with_an_open_entry);
+    tcase_add_test(tc, a_full_open_entry_is_proposed_at_once);
+    tcase_add_test(tc, an_open_entry_stays_within_an_entry_s_bytes);
     suite_add_tcase(su, tc);
     return run_suites(srunner_create(su));
 }
