@@ -17,16 +17,21 @@ static void with_retention(struct sim *s, void *arg) {
     mq_force_retention(s, 4u << 10, 1000);
 }
 
+/* A 12-second mq run on `servers` servers with these faults (no swarm). */
+static void mq_config(struct sim_config *cfg, uint32_t servers, uint32_t faults) {
+    sim_config_default(cfg);
+    cfg->workload = &sim_workload_mq;
+    cfg->servers = servers;
+    cfg->faults = faults;
+    cfg->swarm = 0;
+    cfg->duration_ns = 12ull * 1000000000u;
+    cfg->heal_ns = 4ull * 1000000000u;
+}
+
 /* Runs seeds 1..seeds with bugs injected; returns how many failed, the first in `failure`. */
 static int failures_with_bug(uint32_t bugs, uint32_t faults, int seeds, char *failure, size_t cap) {
     struct sim_config cfg;
-    sim_config_default(&cfg);
-    cfg.workload = &sim_workload_mq;
-    cfg.servers = 3;
-    cfg.faults = faults;
-    cfg.swarm = 0;
-    cfg.duration_ns = 12ull * 1000000000u;
-    cfg.heal_ns = 4ull * 1000000000u;
+    mq_config(&cfg, 3, faults);
     return sim_run_seeds(&cfg, 1, seeds, inject, &bugs, failure, cap);
 }
 
@@ -39,13 +44,7 @@ static void decommission_first(struct sim *s, void *arg) {
 
 START_TEST(passes_with_a_broker_decommissioned) {
     struct sim_config cfg;
-    sim_config_default(&cfg);
-    cfg.workload = &sim_workload_mq;
-    cfg.servers = 5;
-    cfg.faults = SIM_FAULT_CRASH | SIM_FAULT_PARTITION | SIM_FAULT_LOSS;
-    cfg.swarm = 0;
-    cfg.duration_ns = 12ull * 1000000000u;
-    cfg.heal_ns = 4ull * 1000000000u;
+    mq_config(&cfg, 5, SIM_FAULT_CRASH | SIM_FAULT_PARTITION | SIM_FAULT_LOSS);
     char failure[SIM_FAILURE_MAX] = "";
     int failed = sim_run_seeds(&cfg, 1, 2, decommission_first, NULL, failure, sizeof failure);
     ck_assert_msg(failed == 0, "%s", failure);
@@ -55,13 +54,7 @@ END_TEST
 /* The same with moves paused: the check that every partition reaches its target fires. */
 START_TEST(fires_when_replicas_never_move) {
     struct sim_config cfg;
-    sim_config_default(&cfg);
-    cfg.workload = &sim_workload_mq;
-    cfg.servers = 5;
-    cfg.faults = 0;
-    cfg.swarm = 0;
-    cfg.duration_ns = 12ull * 1000000000u;
-    cfg.heal_ns = 4ull * 1000000000u;
+    mq_config(&cfg, 5, 0);
     uint32_t bugs = MQ_BUG_MOVES_PAUSED;
     char failure[SIM_FAILURE_MAX] = "";
     ck_assert_int_gt(sim_run_seeds(&cfg, 1, 1, inject, &bugs, failure, sizeof failure), 0);
@@ -87,13 +80,7 @@ END_TEST
  * faults: consumers sent to the log start skip only deleted records, and nothing else fires. */
 START_TEST(passes_with_retention) {
     struct sim_config cfg;
-    sim_config_default(&cfg);
-    cfg.workload = &sim_workload_mq;
-    cfg.servers = 3;
-    cfg.faults = SIM_FAULT_CRASH | SIM_FAULT_PARTITION | SIM_FAULT_LOSS;
-    cfg.swarm = 0;
-    cfg.duration_ns = 12ull * 1000000000u;
-    cfg.heal_ns = 4ull * 1000000000u;
+    mq_config(&cfg, 3, SIM_FAULT_CRASH | SIM_FAULT_PARTITION | SIM_FAULT_LOSS);
     char failure[SIM_FAILURE_MAX] = "";
     int failed = sim_run_seeds(&cfg, 1, 2, with_retention, NULL, failure, sizeof failure);
     ck_assert_msg(failed == 0, "%s", failure);

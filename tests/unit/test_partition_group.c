@@ -491,19 +491,27 @@ static void assert_scan_after_restore(struct part_group *leader_pg, const struct
     free(img);
 }
 
+/* Three simulated servers after their first election (at 2 s): *now and the leader *l. */
+static struct sim *cluster_with_leader(uint64_t *now, uint32_t *l) {
+    struct sim_config cfg;
+    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
+    struct sim *s = sim_create(&cfg);
+    *now = 2000000000ull;
+    sim_run_until(s, *now);
+    *l = leader(s);
+    ck_assert_uint_ne(*l, 0);
+    return s;
+}
+
 /* Batches of several producers that reach the leader while its previous append is not durable
  * share one SHARED entry, proposed once that append is: each request gets its own batch's
  * result (offsets dense across the entry, a retry its original offset, a gap RQ_ESEQUENCE, acks=1
  * answered, acks=0 not), every replica agrees, and reads find every batch, from memory, from
  * loaded entries and after a restore's scan. */
 START_TEST(concurrent_batches_share_one_entry) {
-    struct sim_config cfg;
-    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
-    struct sim *s = sim_create(&cfg);
-    uint64_t now = 2000000000ull;
-    sim_run_until(s, now);
-    uint32_t l = leader(s), waiting = 0;
-    ck_assert_uint_ne(l, 0);
+    uint64_t now;
+    uint32_t l, waiting = 0;
+    struct sim *s = cluster_with_leader(&now, &l);
     struct server *ls = server(s, l);
     for (uint32_t i = 0; i < SHARED_ROWS; i++) {
         ck_assert_int_eq(submit(s, l, shared_rows[i].pid, shared_rows[i].seq, shared_rows[i].count,
@@ -559,13 +567,9 @@ static void step_down(struct sim *s, uint32_t l) {
  * RQ_ENOTLEADER (acks=0 not at all), nothing of it is proposed, and the next leader's offsets
  * are right on every replica. */
 START_TEST(leadership_lost_with_an_open_entry) {
-    struct sim_config cfg;
-    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
-    struct sim *s = sim_create(&cfg);
-    uint64_t now = 2000000000ull;
-    sim_run_until(s, now);
-    uint32_t l = leader(s);
-    ck_assert_uint_ne(l, 0);
+    uint64_t now;
+    uint32_t l;
+    struct sim *s = cluster_with_leader(&now, &l);
     struct server *ls = server(s, l);
     ck_assert_int_eq(submit(s, l, 1, 0, 2, ALL, 1), 0);   /* alone */
     ck_assert_int_eq(submit(s, l, 2, 0, 2, ALL, 2), 0);   /* open */
@@ -607,13 +611,9 @@ END_TEST
 /* An open entry is proposed as soon as it holds PARTITION_SHARED_MAX batches, and a batch that
  * would make it pass RAFT_ENTRY_DATA_MAX bytes starts the next one. */
 START_TEST(a_full_open_entry_is_proposed_at_once) {
-    struct sim_config cfg;
-    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
-    struct sim *s = sim_create(&cfg);
-    uint64_t now = 2000000000ull;
-    sim_run_until(s, now);
-    uint32_t l = leader(s);
-    ck_assert_uint_ne(l, 0);
+    uint64_t now;
+    uint32_t l;
+    struct sim *s = cluster_with_leader(&now, &l);
     struct server *ls = server(s, l);
     const struct part_group_stats *st = part_group_stats(ls->pg);
     for (uint32_t i = 0; i <= PARTITION_SHARED_MAX + 1; i++)
@@ -648,13 +648,9 @@ static int submit_big(struct sim *s, uint32_t l, size_t size, uint64_t cookie) {
 /* A batch that would make the open entry pass RAFT_ENTRY_DATA_MAX bytes has the open entry
  * proposed first and starts the next one; a batch too big for any entry is refused. */
 START_TEST(an_open_entry_stays_within_an_entry_s_bytes) {
-    struct sim_config cfg;
-    host_server_sim_config(&cfg, &workload, 3, 3, 30000000000ull);
-    struct sim *s = sim_create(&cfg);
-    uint64_t now = 2000000000ull;
-    sim_run_until(s, now);
-    uint32_t l = leader(s);
-    ck_assert_uint_ne(l, 0);
+    uint64_t now;
+    uint32_t l;
+    struct sim *s = cluster_with_leader(&now, &l);
     struct server *ls = server(s, l);
     const struct part_group_stats *st = part_group_stats(ls->pg);
     size_t third = RAFT_ENTRY_DATA_MAX / 3;   /* two share an entry, a third does not fit */
