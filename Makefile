@@ -28,6 +28,8 @@ COV_CFLAGS := $(CFLAGS_COMMON) -O0 -g --coverage
 CORE_SRC := $(sort $(filter-out src/shim/% src/cmd/%,$(wildcard src/*/*.c)))
 SHIM_SRC := $(sort $(wildcard src/shim/*.c))
 SIM_SRC := $(sort $(filter-out sim/main.c,$(wildcard sim/*.c)))
+# The main()s' pure helpers (no OS calls, e.g. raftqd's settings): linked into the unit tests too.
+CMD_LIB_SRC := src/cmd/daemon_config.c
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
@@ -74,7 +76,7 @@ $(BUILD)/asan/raftq-sim: $(call objs,asan,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ASAN_CFLAGS) $^ -o $@ -lpthread
 
-$(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(call objs,asan,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC)) | $(DEPS_STAMP)
+$(BUILD)/asan/tests/%: $(BUILD)/asan/tests/unit/%.o $(call objs,asan,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) $(CMD_LIB_SRC)) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ASAN_CFLAGS) $^ -o $@ $(CHECK_LIBS)
@@ -107,7 +109,7 @@ sim: $(BUILD)/raftq-sim
 
 # ---- coverage ---------------------------------------------------------------------------------
 COV_UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/cov/tests/%,$(TEST_SRC))
-$(BUILD)/cov/tests/%: $(BUILD)/cov/tests/unit/%.o $(call objs,cov,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC)) | $(DEPS_STAMP)
+$(BUILD)/cov/tests/%: $(BUILD)/cov/tests/unit/%.o $(call objs,cov,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) $(CMD_LIB_SRC)) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(COV_CFLAGS) $^ -o $@ $(CHECK_LIBS)
 $(BUILD)/cov/raftq-sim: $(call objs,cov,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/main.c)
