@@ -200,8 +200,8 @@ static void listener_resume(struct shim_net *n) {
 static void conn_reap(struct shim_net *n, struct net_conn *c) {
     RQ_ASSERT(c->dead);
     uint64_t id = c->id;
-    int tell_node = c->role == ROLE_ACCEPTED && c->kind == SHIM_NET_KIND_CLIENT &&
-                    c->state == ST_OPEN;
+    int tell_node =
+        c->role == ROLE_ACCEPTED && c->kind == SHIM_NET_KIND_CLIENT && c->state == ST_OPEN;
     n->stats.bytes_discarded += c->out_tail - c->out_head;
     if (c->role == ROLE_LINK) {
         struct net_link *link = &n->links[c->node_id];
@@ -234,8 +234,8 @@ static void mark_dirty(struct shim_net *n, struct net_conn *c) {
 
 /* Appends head and body to c's output. 0, or RQ_EBUSY (over the bound; nothing appended) or
  * RQ_ENOMEM. The buffer grows only as far as out_max. */
-static int out_append(struct shim_net *n, struct net_conn *c, const uint8_t *head,
-                      size_t head_len, const void *body, size_t body_len) {
+static int out_append(struct shim_net *n, struct net_conn *c, const uint8_t *head, size_t head_len,
+                      const void *body, size_t body_len) {
     size_t need = head_len + body_len;
     size_t used = c->out_tail - c->out_head;
     if (used + need > c->out_max) return RQ_EBUSY;
@@ -698,7 +698,7 @@ static int listen_open(struct shim_net *n, const char *address) {
         return RQ_EIO;
     }
     n->listen_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+                                                    : ((struct sockaddr_in *)&ss)->sin_port);
     RQ_INFO("net: node %u listening on %s (port %u)", n->node_id, address, n->listen_port);
     return 0;
 }
@@ -710,8 +710,7 @@ static int config_check(const struct shim_net_config *config, uint32_t node_id) 
     if (config->peer_count > 0 && config->peers == NULL) return RQ_EINVAL;
     if (config->peer_out_bytes_max != 0 && config->peer_out_bytes_max < SHIM_NET_OUT_BYTES_MIN)
         return RQ_EINVAL;
-    if (config->client_out_bytes_max != 0 &&
-        config->client_out_bytes_max < SHIM_NET_OUT_BYTES_MIN)
+    if (config->client_out_bytes_max != 0 && config->client_out_bytes_max < SHIM_NET_OUT_BYTES_MIN)
         return RQ_EINVAL;
     if (config->conns_max > SHIM_NET_CONNS_MAX) return RQ_EINVAL;
     return 0;

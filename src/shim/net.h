@@ -111,7 +111,7 @@ struct shim_net_config {
     const char *listen_address;        /* servers: "host:port" (port 0: any); clients: NULL */
     const struct shim_net_peer *peers; /* servers: the other servers; clients: the servers */
     uint32_t peer_count;
-    size_t peer_out_bytes_max;   /* 0: SHIM_NET_PEER_OUT_BYTES_MAX; else >= SHIM_NET_OUT_BYTES_MIN */
+    size_t peer_out_bytes_max; /* 0: SHIM_NET_PEER_OUT_BYTES_MAX; else >= SHIM_NET_OUT_BYTES_MIN */
     size_t client_out_bytes_max; /* 0: SHIM_NET_CLIENT_OUT_BYTES_MAX; same floor */
     uint32_t conns_max;          /* 0: SHIM_NET_CONNS_MAX; else 1..SHIM_NET_CONNS_MAX */
 };
@@ -126,24 +126,24 @@ struct shim_net_handlers {
 
 /* For the metrics endpoint. Messages and bytes count payloads (envelopes and hellos excluded). */
 struct shim_net_stats {
-    uint64_t msgs_out, bytes_out;   /* accepted by send/reply into an output buffer */
-    uint64_t msgs_in, bytes_in;     /* delivered to the node */
-    uint64_t bytes_written;         /* to sockets, including hellos and envelopes */
-    uint64_t drop_too_big;          /* send/reply longer than RQ_MSG_MAX */
-    uint64_t drop_unreachable;      /* no connection and within the back-off (or dial failed) */
-    uint64_t drop_unknown_node;     /* no address for that node, or not a valid destination */
-    uint64_t drop_unknown_conn;     /* reply to a connection that is gone or is not a client's */
-    uint64_t drop_full;             /* peer link output over its bound */
-    uint64_t bytes_discarded;       /* buffered output lost when its connection died */
+    uint64_t msgs_out, bytes_out; /* accepted by send/reply into an output buffer */
+    uint64_t msgs_in, bytes_in;   /* delivered to the node */
+    uint64_t bytes_written;       /* to sockets, including hellos and envelopes */
+    uint64_t drop_too_big;        /* send/reply longer than RQ_MSG_MAX */
+    uint64_t drop_unreachable;    /* no connection and within the back-off (or dial failed) */
+    uint64_t drop_unknown_node;   /* no address for that node, or not a valid destination */
+    uint64_t drop_unknown_conn;   /* reply to a connection that is gone or is not a client's */
+    uint64_t drop_full;           /* peer link output over its bound */
+    uint64_t bytes_discarded;     /* buffered output lost when its connection died */
     uint64_t conns_accepted, conns_refused, conns_closed;
-    uint64_t client_overflows;      /* client connections closed for output over the bound */
+    uint64_t client_overflows; /* client connections closed for output over the bound */
     uint64_t dials, dial_failures, reconnects, connect_timeouts;
     uint64_t bad_hello, bad_envelope; /* bad magic/version/kind/id/CRC; bad length or CRC */
-    uint64_t truncated;             /* closed in the middle of a hello or an envelope */
-    uint64_t protocol_errors;       /* bytes on an outbound link */
-    uint64_t accept_errors;         /* accept failed (EMFILE ...): listener paused until a close */
-    uint32_t conns_open;            /* accepted + dialed, now */
-    uint64_t out_buffered_max;      /* high-water mark of one connection's output buffer, bytes */
+    uint64_t truncated;               /* closed in the middle of a hello or an envelope */
+    uint64_t protocol_errors;         /* bytes on an outbound link */
+    uint64_t accept_errors;    /* accept failed (EMFILE ...): listener paused until a close */
+    uint32_t conns_open;       /* accepted + dialed, now */
+    uint64_t out_buffered_max; /* high-water mark of one connection's output buffer, bytes */
 };
 
 struct shim_net; /* private to net.c */

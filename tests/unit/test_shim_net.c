@@ -134,8 +134,12 @@ static void start_loop(int i, uint32_t node_id, const struct shim_net_config *ne
     snprintf(dir, sizeof dir, "%s/n-XXXXXX", root_dir);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     struct shim_loop_config c = {
-        .data_dir = dir, .ops = &tnode_ops, .node_config = cfg,
-        .node_id = node_id, .seed = 7 + node_id, .net = net,
+        .data_dir = dir,
+        .ops = &tnode_ops,
+        .node_config = cfg,
+        .node_id = node_id,
+        .seed = 7 + node_id,
+        .net = net,
     };
     ck_assert_int_eq(shim_loop_init_config(&loops[i], &c), 0);
     loop_live[i] = 1;
@@ -165,11 +169,11 @@ static void pump(void) {
     }
 }
 
-#define WAIT_FOR(cond)                                                                         \
-    do {                                                                                       \
-        for (int round_ = 0; round_ < WAIT_ROUNDS_MAX && !(cond); round_++)                    \
-            pump();                                                                            \
-        ck_assert_msg((cond), "still false after %d rounds: %s", WAIT_ROUNDS_MAX, #cond);      \
+#define WAIT_FOR(cond)                                                                             \
+    do {                                                                                           \
+        for (int round_ = 0; round_ < WAIT_ROUNDS_MAX && !(cond); round_++)                        \
+            pump();                                                                                \
+        ck_assert_msg((cond), "still false after %d rounds: %s", WAIT_ROUNDS_MAX, #cond);          \
     } while (0)
 
 static void address_of(int i, char *out, size_t cap) {
@@ -205,7 +209,8 @@ static void check_got(int i, uint32_t index, uint32_t from, size_t len, uint32_t
     free(p);
 }
 
-/* ---- servers ---------------------------------------------------------------------------------- */
+/* ---- servers ----------------------------------------------------------------------------------
+ */
 
 START_TEST(servers_exchange_messages_both_ways_with_boundaries_kept) {
     for (int i = 0; i < 3; i++)
@@ -255,7 +260,8 @@ START_TEST(servers_exchange_messages_both_ways_with_boundaries_kept) {
 }
 END_TEST
 
-/* ---- clients ---------------------------------------------------------------------------------- */
+/* ---- clients ----------------------------------------------------------------------------------
+ */
 
 static void start_client(int i, int server_loop, uint32_t server_id) {
     char address[SHIM_NET_ADDRESS_MAX];
@@ -343,7 +349,8 @@ START_TEST(sends_to_a_down_peer_are_dropped_and_it_is_reached_once_up) {
 }
 END_TEST
 
-/* ---- garbage ------------------------------------------------------------------------------------ */
+/* ---- garbage ------------------------------------------------------------------------------------
+ */
 
 static int raw_connect(int server_loop, int rcvbuf) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -425,8 +432,8 @@ START_TEST(garbage_connections_are_closed_and_the_server_keeps_serving) {
     ck_assert_uint_eq(st->truncated, which == HALF_ENVELOPE);
     if (which == BAD_CRC) WAIT_FOR(node_of(0)->conn_closed == 1);
     ck_assert_uint_eq(node_of(0)->client_msgs, 1); /* nothing of the garbage was delivered */
-    client_round_trip(1, 0, 1); /* the good client is still served */
-    start_client(2, 0, 1);      /* and new ones too */
+    client_round_trip(1, 0, 1);                    /* the good client is still served */
+    start_client(2, 0, 1);                         /* and new ones too */
     client_round_trip(2, 0, 1);
 }
 END_TEST
@@ -456,6 +463,30 @@ START_TEST(a_client_that_never_reads_is_closed_at_the_output_bound) {
         pump();
     ck_assert_uint_eq(node_of(0)->conn_closed, 1);
     ck_assert_uint_eq(st->conns_open, 0);
+}
+END_TEST
+
+/* ---- the bound on accepted connections ------------------------------------------------------ */
+
+START_TEST(connections_beyond_the_bound_are_refused_and_a_close_makes_room) {
+    struct shim_net_config net = {.listen_address = "127.0.0.1:0", .conns_max = 2};
+    start_loop(0, 1, &net, NULL);
+    const struct shim_net_stats *st = stats_of(0);
+    int a = raw_connect(0, 0), b = raw_connect(0, 0);
+    WAIT_FOR(st->conns_accepted == 2);
+    int c = raw_connect(0, 0);
+    WAIT_FOR(st->conns_refused == 1);
+    WAIT_FOR(raw_closed(c));
+    ck_assert(!raw_closed(a));
+    close(a);
+    WAIT_FOR(st->conns_closed == 1);
+    int d = raw_connect(0, 0);
+    WAIT_FOR(st->conns_accepted == 3);
+    ck_assert_uint_eq(st->conns_refused, 1);
+    ck_assert_uint_eq(st->conns_open, 2);
+    close(b);
+    close(c);
+    close(d);
 }
 END_TEST
 
@@ -518,6 +549,7 @@ int main(void) {
     tcase_add_loop_test(tc, garbage_connections_are_closed_and_the_server_keeps_serving, 0,
                         GARBAGE_CASES);
     tcase_add_test(tc, a_client_that_never_reads_is_closed_at_the_output_bound);
+    tcase_add_test(tc, connections_beyond_the_bound_are_refused_and_a_close_makes_room);
     tcase_add_test(tc, bad_configurations_are_refused);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
