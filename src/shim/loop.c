@@ -27,17 +27,21 @@ static void loop_set_timer(void *env, uint64_t at_ns) {
 
 static void loop_send(void *env, uint32_t to_node, const void *buf, size_t len) {
     struct shim_loop *l = env;
-    (void)to_node;
-    (void)buf;
-    l->stats.sends_dropped++; /* networking: issue 7 */
+    if (l->net != NULL) {
+        shim_net_send(l->net, to_node, buf, len);
+        return;
+    }
+    l->stats.sends_dropped++; /* networking off: io.h's best effort allows the loss */
     l->stats.bytes_dropped += len;
 }
 
 static void loop_reply(void *env, uint64_t conn, const void *buf, size_t len) {
     struct shim_loop *l = env;
-    (void)conn;
-    (void)buf;
-    l->stats.replies_dropped++; /* networking: issue 7 */
+    if (l->net != NULL) {
+        shim_net_reply(l->net, conn, buf, len);
+        return;
+    }
+    l->stats.replies_dropped++;
     l->stats.bytes_dropped += len;
 }
 
@@ -63,6 +67,22 @@ static void on_disk_done(void *arg, struct rq_disk_req *req) {
     l->ops->on_disk_done(l->node, req);
 }
 
+/* The net's handlers. A halted node is gone: what arrives after halt is dropped, as at a crash. */
+static void net_peer_message(void *arg, uint32_t from_node, const void *buf, size_t len) {
+    struct shim_loop *l = arg;
+    if (!l->halted) l->ops->on_peer_message(l->node, from_node, buf, len);
+}
+
+static void net_client_message(void *arg, uint64_t conn, const void *buf, size_t len) {
+    struct shim_loop *l = arg;
+    if (!l->halted) l->ops->on_client_message(l->node, conn, buf, len);
+}
+
+static void net_conn_closed(void *arg, uint64_t conn) {
+    struct shim_loop *l = arg;
+    if (!l->halted) l->ops->on_conn_closed(l->node, conn);
+}
+
 static void fire_timer_if_due(struct shim_loop *l) {
     if (!l->timer_armed || l->halted) return;
     if (rq_shim_monotonic_ns() < l->timer_at_ns) return;
@@ -81,21 +101,38 @@ static int wait_timeout_ms(const struct shim_loop *l) {
     return ms > SHIM_LOOP_WAIT_MS_MAX ? SHIM_LOOP_WAIT_MS_MAX : (int)ms;
 }
 
-static int loop_turn(struct shim_loop *l) {
+/* One turn; the wait is also capped by wait_ms_max (-1: no cap). */
+static int loop_turn(struct shim_loop *l, int wait_ms_max) {
     struct epoll_event events[SHIM_LOOP_EVENTS_MAX];
+    if (l->net != NULL) shim_net_flush(l->net); /* what handlers sent since the last turn */
+    int timeout_ms = wait_timeout_ms(l);
+    if (l->net != NULL && shim_net_pending(l->net)) timeout_ms = 0;
+    if (wait_ms_max >= 0 && (timeout_ms < 0 || timeout_ms > wait_ms_max)) timeout_ms = wait_ms_max;
     l->stats.waits++;
-    int n = epoll_wait(l->epoll_fd, events, SHIM_LOOP_EVENTS_MAX, wait_timeout_ms(l));
+    int n = epoll_wait(l->epoll_fd, events, SHIM_LOOP_EVENTS_MAX, timeout_ms);
     if (n < 0 && errno == EINTR) return 0;
     if (n < 0) {
         RQ_ERROR("loop: epoll_wait: %s", strerror(errno));
         return RQ_EIO;
     }
-    for (int i = 0; i < n && !l->halted; i++) {
-        if (events[i].data.fd == shim_disk_eventfd(&l->disk))
+    for (int i = 0; i < n && !l->halted && !l->stop_requested; i++) {
+        uint64_t tag = events[i].data.u64;
+        if (tag == SHIM_LOOP_TAG_DISK) {
             shim_disk_poll(&l->disk, on_disk_done, l);
+        } else {
+            RQ_ASSERT(l->net != NULL && shim_net_owns_tag(tag));
+            shim_net_event(l->net, tag, events[i].events);
+        }
     }
     if (!l->stop_requested) fire_timer_if_due(l);
     return 0;
+}
+
+/* on_start, the first time; with the node's context set by the caller. */
+static void start_once(struct shim_loop *l) {
+    if (l->started) return;
+    l->started = 1;
+    l->ops->on_start(l->node);
 }
 
 int shim_loop_run(struct shim_loop *l) {
@@ -105,12 +142,24 @@ int shim_loop_run(struct shim_loop *l) {
     rq_ctx_set(&l->ctx);
     l->stop_requested = 0;
     int rc = 0;
-    if (!l->started) {
-        l->started = 1;
-        l->ops->on_start(l->node);
-    }
+    start_once(l);
     while (rc == 0 && !l->stop_requested && !l->halted)
-        rc = loop_turn(l);
+        rc = loop_turn(l, -1);
+    if (l->net != NULL && !l->halted) shim_net_flush(l->net); /* what the last handler sent */
+    rq_ctx_set(saved);
+    if (rc == 0 && l->halted) rc = RQ_EIO;
+    return rc;
+}
+
+int shim_loop_run_once(struct shim_loop *l, int wait_ms_max) {
+    RQ_ASSERT(l->node != NULL);
+    RQ_ASSERT(wait_ms_max >= 0);
+    if (l->halted) return RQ_EIO;
+    const struct rq_ctx *saved = rq_ctx_get();
+    rq_ctx_set(&l->ctx);
+    start_once(l);
+    int rc = l->halted ? 0 : loop_turn(l, wait_ms_max);
+    if (rc == 0 && l->net != NULL && !l->halted) shim_net_flush(l->net);
     rq_ctx_set(saved);
     if (rc == 0 && l->halted) rc = RQ_EIO;
     return rc;
@@ -120,28 +169,32 @@ void shim_loop_stop(struct shim_loop *l) { l->stop_requested = 1; }
 
 /* ---- setup ----------------------------------------------------------------------------------- */
 
-int shim_loop_init(struct shim_loop *l, const char *data_dir, const struct rq_node_ops *ops,
-                   const void *config, uint32_t node_id, uint64_t seed) {
-    RQ_ASSERT(ops != NULL);
-    memset(l, 0, sizeof *l);
-    l->epoll_fd = -1;
-    int rc = shim_disk_open(&l->disk, data_dir);
-    if (rc != 0) return rc;
+static int epoll_setup(struct shim_loop *l) {
     l->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
-    ev.data.fd = shim_disk_eventfd(&l->disk);
-    if (l->epoll_fd < 0 || epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, ev.data.fd, &ev) != 0) {
+    ev.data.u64 = SHIM_LOOP_TAG_DISK;
+    if (l->epoll_fd < 0 ||
+        epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, shim_disk_eventfd(&l->disk), &ev) != 0) {
         RQ_ERROR("loop: epoll: %s", strerror(errno));
-        shim_loop_free(l);
         return RQ_EIO;
     }
-    l->ops = ops;
+    return 0;
+}
+
+int shim_loop_init_config(struct shim_loop *l, const struct shim_loop_config *c) {
+    RQ_ASSERT(c->ops != NULL);
+    memset(l, 0, sizeof *l);
+    l->epoll_fd = -1;
+    int rc = shim_disk_open(&l->disk, c->data_dir);
+    if (rc != 0) return rc;
+    rc = epoll_setup(l);
+    l->ops = c->ops;
     l->io = (struct rq_io){
         .env = l,
-        .node_id = node_id,
-        .seed = seed,
+        .node_id = c->node_id,
+        .seed = c->seed,
         .now = loop_now,
         .set_timer = loop_set_timer,
         .send = loop_send,
@@ -149,17 +202,40 @@ int shim_loop_init(struct shim_loop *l, const char *data_dir, const struct rq_no
         .disk = loop_disk,
         .halt = loop_halt,
     };
-    l->ctx = (struct rq_ctx){.node_id = node_id, .now_ns = loop_now, .env = l};
-    l->node = ops->create(&l->io, config);
-    if (l->node == NULL) {
-        shim_loop_free(l);
-        return RQ_ENOMEM;
+    l->ctx = (struct rq_ctx){.node_id = c->node_id, .now_ns = loop_now, .env = l};
+    struct shim_net_handlers handlers = {
+        .arg = l,
+        .peer_message = net_peer_message,
+        .client_message = net_client_message,
+        .conn_closed = net_conn_closed,
+    };
+    if (rc == 0 && c->net != NULL)
+        rc = shim_net_open(&l->net, c->net, c->node_id, c->seed, l->epoll_fd, &handlers);
+    if (rc == 0) {
+        l->node = c->ops->create(&l->io, c->node_config);
+        if (l->node == NULL) rc = RQ_ENOMEM;
     }
-    return 0;
+    if (rc != 0) shim_loop_free(l);
+    return rc;
+}
+
+int shim_loop_init(struct shim_loop *l, const char *data_dir, const struct rq_node_ops *ops,
+                   const void *config, uint32_t node_id, uint64_t seed) {
+    struct shim_loop_config c = {
+        .data_dir = data_dir,
+        .ops = ops,
+        .node_config = config,
+        .node_id = node_id,
+        .seed = seed,
+        .net = NULL,
+    };
+    return shim_loop_init_config(l, &c);
 }
 
 void shim_loop_free(struct shim_loop *l) {
     shim_disk_close(&l->disk); /* first: the worker must be done with the node's requests */
+    shim_net_close(l->net);    /* calls no handler; a send from destroy is then just dropped */
+    l->net = NULL;
     if (l->node != NULL) {
         const struct rq_ctx *saved = rq_ctx_get();
         rq_ctx_set(&l->ctx);

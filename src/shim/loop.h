@@ -8,7 +8,7 @@
  *     CLOCK_MONOTONIC and rounded UP to whole milliseconds; on_timer runs only once now() >= at
  *     (an early wake-up just waits again), so a timer never fires early, and typically fires
  *     within about a millisecond late (more when the machine is loaded);
- *   - later (issue 7), the node's sockets.
+ *   - the node's sockets (shim/net.h), when networking is configured.
  *
  * What the node's struct rq_io does here:
  *   now        CLOCK_MONOTONIC in ns (never goes back while the machine is up).
@@ -17,9 +17,15 @@
  *   halt       logs the reason with RQ_ERROR; the loop calls no handler after the current one
  *              returns, and shim_loop_run returns RQ_EIO. Disk completions not yet delivered are
  *              dropped, as at a crash.
- *   send/reply NETWORKING IS NOT BUILT (issue 7): both count the message in stats and drop it,
+ *   send/reply shim_net_send / shim_net_reply (non-blocking TCP, shim/net.h), whose received
+ *              messages and closed client connections come back as on_peer_message,
+ *              on_client_message and on_conn_closed. Without a network configuration (the
+ *              storage benchmark, shim_loop_init) both count the message in stats and drop it,
  *              which io.h's best-effort delivery allows, so a node still runs (alone).
  *   seed, node_id as given to shim_loop_init.
+ *
+ * One turn of the loop: write the network's buffered output (one write per connection for all
+ * that handlers sent since the last turn), wait, then handle the disk, the sockets and the timer.
  *
  * All functions are called from the loop thread. Nothing here is shared with another thread except
  * through shim/disk. */
@@ -33,24 +39,41 @@
 #include "base/log.h"
 #include "io/io.h"
 #include "shim/disk.h"
+#include "shim/net.h"
 
 enum {
     SHIM_LOOP_EVENTS_MAX = 64,              /* epoll events taken per wait */
     SHIM_LOOP_WAIT_MS_MAX = 60 * 60 * 1000, /* one epoll_wait sleeps at most this long */
     SHIM_LOOP_HALT_REASON_MAX = 256,
+    SHIM_LOOP_TAG_DISK = 0, /* epoll tag of the disk's eventfd; every other tag is the net's */
 };
+
+_Static_assert((int)SHIM_LOOP_TAG_DISK != (int)SHIM_NET_TAG_LISTENER &&
+                   (int)SHIM_LOOP_TAG_DISK < (int)SHIM_NET_TAG_CONN_MIN,
+               "the disk's tag is not one of the net's");
 
 struct shim_loop_stats {
     uint64_t waits;            /* epoll_wait calls */
     uint64_t timer_fires;      /* on_timer calls */
     uint64_t disk_done;        /* on_disk_done calls */
-    uint64_t sends_dropped;    /* send() calls: networking is issue 7 */
-    uint64_t replies_dropped;  /* reply() calls */
+    uint64_t sends_dropped;    /* send() calls without networking (the net counts its own) */
+    uint64_t replies_dropped;  /* reply() calls without networking */
     uint64_t bytes_dropped;    /* their payload bytes */
+};
+
+/* Everything shim_loop_init_config needs. */
+struct shim_loop_config {
+    const char *data_dir;               /* must exist (shim_disk_open) */
+    const struct rq_node_ops *ops;
+    const void *node_config;            /* passed to ops->create */
+    uint32_t node_id;                   /* > RQ_NODE_ID_MAX: this process is a client (io.h) */
+    uint64_t seed;
+    const struct shim_net_config *net;  /* NULL: networking off (send/reply drop, counted) */
 };
 
 struct shim_loop {
     struct shim_disk disk;
+    struct shim_net *net;      /* NULL without networking */
     int epoll_fd;
     struct rq_io io;
     struct rq_ctx ctx;         /* set around every call into the node (logger stamps, asserts) */
@@ -65,9 +88,13 @@ struct shim_loop {
     struct shim_loop_stats stats;
 };
 
-/* Opens data_dir with shim_disk_open (it must exist: see there), creates the epoll instance and
- * the node (ops->create(&l->io, config)). Returns 0, a shim_disk_open error, RQ_EIO (epoll) or
- * RQ_ENOMEM (create returned NULL); on failure everything is released. */
+/* Opens data_dir with shim_disk_open (it must exist: see there), creates the epoll instance, the
+ * network if c->net is set (shim_net_open: listener bound, peers resolved; nothing dialed yet) and
+ * the node (ops->create(&l->io, node_config)). Returns 0, a shim_disk_open or shim_net_open error,
+ * RQ_EIO (epoll) or RQ_ENOMEM (create returned NULL); on failure everything is released. */
+int shim_loop_init_config(struct shim_loop *l, const struct shim_loop_config *c);
+
+/* shim_loop_init_config without networking (the storage benchmark, disk tests). */
 int shim_loop_init(struct shim_loop *l, const char *data_dir, const struct rq_node_ops *ops,
                    const void *config, uint32_t node_id, uint64_t seed);
 
@@ -76,12 +103,18 @@ int shim_loop_init(struct shim_loop *l, const char *data_dir, const struct rq_no
  * epoll fails (RQ_EIO, logged). May be called again after a stop to continue. */
 int shim_loop_run(struct shim_loop *l);
 
+/* One turn of the loop (on_start first if it has not run), waiting at most wait_ms_max (0: do not
+ * wait) for something to happen. Returns 0, or RQ_EIO (halted, or epoll failed). For a caller that
+ * drives several loops from one thread (tests) or has its own outer loop. */
+int shim_loop_run_once(struct shim_loop *l, int wait_ms_max);
+
 /* Asks shim_loop_run to return once the current handler returns. From the loop thread (inside a
  * handler, typically). Signal handling (SIGTERM) comes with the daemon, issue 7. */
 void shim_loop_stop(struct shim_loop *l);
 
 /* Closes the disk (requests in flight finish executing; their completions are not delivered, as
- * at a crash, so the node may free them), then destroys the node and closes the epoll instance. */
+ * at a crash, so the node may free them) and the network (every socket closed, buffered output
+ * discarded, no handler called), then destroys the node and closes the epoll instance. */
 void shim_loop_free(struct shim_loop *l);
 
 /* A log sink (base/log.h) that writes each line to stderr. */
