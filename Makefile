@@ -40,7 +40,7 @@ objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
 .PHONY: all test lint unit unit-bins seeds determinism sim coverage fuzz fuzz-corpus clean deps bench spec
 BENCH_BIN := $(if $(wildcard src/cmd/raftq_bench.c),$(BUILD)/raftq-bench)
-all: $(BUILD)/raftq-sim $(BENCH_BIN)
+all: $(BUILD)/raftq-sim $(BENCH_BIN) $(BUILD)/raftqd
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): scripts/install-deps.sh
@@ -69,6 +69,10 @@ $(BUILD)/raftq-sim: $(call objs,release,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/m
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
 $(BUILD)/raftq-bench: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq_bench.c $(wildcard src/cmd/bench_*.c))
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
+
+$(BUILD)/raftqd: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) $(CMD_LIB_SRC) src/cmd/raftqd.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 

@@ -21,6 +21,7 @@ stage "lint"             scripts/lint.sh .
 stage "lint self-test"   tests/lint_test.sh
 stage "build"            make -s --no-print-directory -j"$jobs" all build/asan/raftq-sim unit-bins
 stage "unit tests (ASan+UBSan)" make -s --no-print-directory unit
+stage "integration (real processes on 127.0.0.1)" tests/integration/run.sh
 stage "simulation seeds" make -s --no-print-directory seeds
 stage "determinism"      make -s --no-print-directory determinism
 stage "lease reads need the clock bound" tests/clock_break.sh

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# raftqd as a process: bad flags exit 2 naming the flag; a data directory in use and a port in use
+# exit 1 naming them; three nodes elect a controller and stay up; SIGTERM stops a node with exit 0
+# and it comes back from its disk; a node killed with SIGKILL comes back too.
+. "$(dirname "$0")/lib.sh"
+
+out=$(raftqd_once --id 0 2>&1); rc=$?
+check "a bad id exits 2 naming it" [ "$rc" -eq 2 -a -n "$(grep -e '--id' <<< "$out")" ]
+out=$(raftqd_once --id 1 --listen 127.0.0.1:1 --peers 1=127.0.0.1:1 --data-dir "$WORK/x" --bogus 1 2>&1); rc=$?
+check "an unknown flag exits 2 naming it" [ "$rc" -eq 2 -a -n "$(grep -e 'unknown flag .--bogus' <<< "$out")" ]
+
+cluster_start
+# Nodes log warnings only; the controller's election shows at info: restart one node with it.
+node_kill 3 TERM; rm -f "$WORK/n3.log"; LOG_LEVEL=info node_start 3
+check "the controller elects a leader" until_ok 300 grep -q "leader" "$WORK/n3.log"
+check "every node is up" until_ok 50 bash -c "kill -0 $(node_pid 1) && kill -0 $(node_pid 2) && kill -0 $(node_pid 3)"
+
+out=$(raftqd_once --id 1 --listen "127.0.0.1:$((BASE_PORT + 9))" --peers "$(peers)" --data-dir "$WORK/n1" 2>&1); rc=$?
+check "a data directory in use exits 1 naming it" [ "$rc" -eq 1 -a -n "$(grep 'in use by another raftqd' <<< "$out")" ]
+mkdir -p "$WORK/spare"
+out=$(raftqd_once --id 1 --listen "127.0.0.1:$((BASE_PORT + 1))" --peers "$(peers)" --data-dir "$WORK/spare" 2>&1); rc=$?
+check "a port in use exits 1" [ "$rc" -eq 1 -a -n "$(grep -i 'address already in use' <<< "$out")" ]
+
+node_exit_code 2; rc=$?
+check "SIGTERM stops a node with exit 0" [ "$rc" -eq 0 ]
+node_start 2
+check "it comes back from its disk" until_ok 50 node_alive 2
+node_kill 1 KILL
+node_start 1
+check "a node killed with SIGKILL comes back" until_ok 50 node_alive 1
+sleep 1
+check "and stays up" node_alive 1
+finish
