@@ -57,6 +57,7 @@ enum {
     CLI_NODE_ID_SPREAD = 1000000,
     CLI_PRODUCE_PER_TICK_MAX = 4096,
     CLI_LINE_MAX = 256 * 1024,   /* a line of stdin, bytes (= the batcher's batch_bytes_max) */
+    CLI_DESCRIBE_AGAIN_MS = 100, /* metadata named no broker yet: ask again after this */
     CLI_FETCH_WAIT_MS_ONCE = 50, /* consume without --follow: a fetch's long-poll */
     CLI_LINGER_MS = 500,         /* acks=0: time left for the last sends to leave */
     CLI_SUBSCRIPTIONS_MAX = CLIENT_SUBSCRIPTIONS_MAX,
@@ -100,11 +101,13 @@ struct cli {
     uint64_t answers; /* messages received from servers: 0 at the deadline means "unreachable" */
     uint64_t progress_ns; /* the last progress; the deadline is this + --timeout */
     uint32_t broker_count;
-    uint32_t created_partitions, created_replication;       /* topic create, for its report */
+    uint64_t describe_again_ns;                       /* 0, or when to ask for the metadata again */
+    uint32_t created_partitions, created_replication; /* topic create, for its report */
     char peer_address[RQ_NODE_ID_MAX + 1][CLI_ADDRESS_MAX]; /* what the net was told, per id */
     /* produce */
     uint64_t queued, reported, acked, failed;
     int first_error;
+    int pushed_back; /* the last message offered was refused for now (RQ_EBUSY) */
     int input_done;
     uint32_t next_word;
     char *line;       /* stdin buffer, CLI_LINE_MAX */
@@ -716,8 +719,14 @@ static void command_start(struct cli *p, const struct proto_metadata_resp *m) {
 static void on_described(void *arg, uint64_t token, const struct proto_metadata_resp *m) {
     struct cli *p = arg;
     RQ_ASSERT(token == TOKEN_DESCRIBE);
+    if (p->phase != PHASE_DISCOVER) return;
+    if (m->broker_count == 0) { /* a cluster just started: no broker registered yet. Ask again
+                                   (the deadline still runs) rather than size topics for none. */
+        p->describe_again_ns = now_ns(p) + CLI_DESCRIBE_AGAIN_MS * MS;
+        return;
+    }
     progress(p);
-    if (p->phase == PHASE_DISCOVER) command_start(p, m);
+    command_start(p, m);
 }
 
 static void on_admin_done(void *arg, uint64_t token, int error) {
@@ -820,8 +829,13 @@ static void node_destroy(void *node) {
 static void act(struct cli *p) {
     uint64_t now = now_ns(p);
     p->tick_ns = now + CLI_TICK_MS * MS;
+    if (p->phase == PHASE_DISCOVER && p->describe_again_ns != 0 && now >= p->describe_again_ns &&
+        rq_client_describe(p->c, TOKEN_DESCRIBE) == 0)
+        p->describe_again_ns = 0;
     if (p->phase == PHASE_WORK && p->args->command == CLI_PRODUCE) {
         produce_more(p);
+        /* Nothing to wait for from the cluster: waiting for input is not the cluster's delay. */
+        if (p->reported == p->queued && !p->pushed_back) progress(p);
         produce_check_done(p);
     }
 }

@@ -183,9 +183,10 @@ static int epoll_setup(struct shim_loop *l) {
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
     ev.data.u64 = SHIM_LOOP_TAG_DISK;
-    if (l->epoll_fd < 0 ||
-        (l->has_disk &&
-         epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, shim_disk_eventfd(&l->disk), &ev) != 0)) {
+    int bad = l->epoll_fd < 0;
+    if (!bad && l->has_disk) /* without a disk (a client) there is no eventfd to wait on */
+        bad = epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, shim_disk_eventfd(&l->disk), &ev) != 0;
+    if (bad) {
         RQ_ERROR("loop: epoll: %s", strerror(errno));
         return RQ_EIO;
     }
