@@ -27,7 +27,7 @@ enum {
 };
 
 enum {
-    CLI_BOOTSTRAP_MAX = 16, /* = CLIENT_BOOTSTRAP_MAX */
+    CLI_BOOTSTRAP_MAX = 15, /* CLIENT_BOOTSTRAP_MAX - 1: raftq.c may repeat one */
     CLI_ADDRESS_MAX = 128,  /* "host:port" with its NUL (= SHIM_NET_ADDRESS_MAX) */
     CLI_ERROR_MAX = 256,
     CLI_FORMAT_TEXT_MAX = 256, /* a --format string, bytes */

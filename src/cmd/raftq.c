@@ -68,6 +68,12 @@ enum {
 
 #define MS ((uint64_t)1000 * 1000)
 
+_Static_assert((int)CLI_BOOTSTRAP_MAX < (int)CLIENT_BOOTSTRAP_MAX,
+               "room to make the bootstrap count odd");
+_Static_assert((int)CLI_BOOTSTRAP_MAX <= (int)RQ_NODE_ID_MAX,
+               "a provisional id per bootstrap address");
+_Static_assert((int)CLI_ADDRESS_MAX == (int)SHIM_NET_ADDRESS_MAX, "an address the net takes");
+
 enum phase { PHASE_DISCOVER = 0, PHASE_WORK, PHASE_DONE };
 
 struct part {
@@ -781,6 +787,13 @@ static void client_config(const struct cli *p, struct rq_client_config *cfg) {
     cfg->bootstrap_count = a->bootstrap_count;
     for (uint32_t i = 0; i < a->bootstrap_count; i++)
         cfg->bootstrap[i] = RQ_NODE_ID_MAX - i; /* provisional ids: see the top of the file */
+    /* The library's metadata refresh and its admin operations step ONE rotation over the
+     * bootstrap list (client.c, md_bootstrap), one step each per failed attempt: with an even
+     * count the two can stay in step so that both keep asking the same dead server (seen with
+     * "--bootstrap dead:1,live:2"). An odd count makes every server's turn come: repeat the
+     * first. */
+    if (cfg->bootstrap_count % 2 == 0) cfg->bootstrap[cfg->bootstrap_count++] = RQ_NODE_ID_MAX;
+    RQ_ASSERT(cfg->bootstrap_count <= CLIENT_BOOTSTRAP_MAX);
     /* Several attempts fit in one --timeout, each at most the library's default. */
     uint64_t request_ns = a->timeout_ms * MS / 3;
     if (request_ns < 200 * MS) request_ns = 200 * MS;

@@ -187,6 +187,9 @@ static const struct {
     {"topic list --bootstrap :7001", "--bootstrap: ':7001'"},
     {"topic list --bootstrap a:1,", "--bootstrap: ''"},
     {"topic list --bootstrap ::1:7001", "--bootstrap: '::1:7001'"},
+    {"topic list --bootstrap "
+     "a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9,a:10,a:11,a:12,a:13,a:14,a:15,a:16",
+     "--bootstrap: more than 15 addresses"},
     {"topic create t --partitions 0", "--partitions: '0'"},
     {"topic create t --partitions 10001", "--partitions: '10001'"},
     {"topic create t --partitions -1", "--partitions: '-1'"},
