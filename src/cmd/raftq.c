@@ -107,8 +107,9 @@ struct cli {
     uint64_t answers; /* messages received from servers: 0 at the deadline means "unreachable" */
     uint64_t progress_ns; /* the last progress; the deadline is this + --timeout */
     uint32_t broker_count;
-    uint64_t describe_again_ns;                       /* 0, or when to ask for the metadata again */
-    uint32_t created_partitions, created_replication; /* topic create, for its report */
+    uint64_t describe_again_ns; /* 0, or when to ask for the metadata again */
+    int described_by_leader;    /* the second describe, to the controller leader, is asked */
+    uint32_t created_partitions, created_replication;       /* topic create, for its report */
     char peer_address[RQ_NODE_ID_MAX + 1][CLI_ADDRESS_MAX]; /* what the net was told, per id */
     /* produce */
     uint64_t queued, reported, acked, failed;
@@ -732,6 +733,15 @@ static void on_described(void *arg, uint64_t token, const struct proto_metadata_
         return;
     }
     progress(p);
+    /* Any server answers from its replica of the controller's state, which may lag: a topic
+     * created or deleted a moment ago (by the previous command) may not show there yet. The
+     * first answer names the controller's leader (and learn_brokers mapped its address); ask it
+     * once more, so that commands read what the controller has applied. */
+    if (!p->described_by_leader && m->controller != 0) {
+        p->described_by_leader = 1;
+        int rc = rq_client_describe(p->c, TOKEN_DESCRIBE);
+        if (rc == 0) return;
+    }
     command_start(p, m);
 }
 
