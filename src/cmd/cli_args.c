@@ -21,7 +21,7 @@ static const char USAGE[] =
     "  topic list\n"
     "  topic describe NAME\n"
     "  produce TOPIC [--key K] [--acks all|1|0] [--idempotent] [MESSAGE...]\n"
-    "                (no MESSAGE: one message per line of standard input)\n"
+    "                (no MESSAGE: one message per non-empty line of standard input)\n"
     "  consume TOPIC [--partition P] [--from-beginning | --offset N] [--count N] [--follow]\n"
     "                [--format FMT | --json]\n"
     "  cluster status\n"
