@@ -15,7 +15,7 @@ BUILD := build
 DEPS_STAMP := $(BUILD)/.deps-ok
 # Switching compilers (CC=clang make test) rebuilds everything: objects depend on this stamp.
 CC_STAMP := $(BUILD)/.cc-$(notdir $(firstword $(CC)))
-$(shell mkdir -p $(BUILD); [ -e $(CC_STAMP) ] || { rm -rf $(BUILD)/release $(BUILD)/asan $(BUILD)/cov $(BUILD)/raftq-sim $(BUILD)/raftq-bench $(BUILD)/.cc-*; mkdir -p $(BUILD); touch $(CC_STAMP); })
+$(shell mkdir -p $(BUILD); [ -e $(CC_STAMP) ] || { rm -rf $(BUILD)/release $(BUILD)/asan $(BUILD)/cov $(BUILD)/raftq-sim $(BUILD)/raftq-bench $(BUILD)/raftq $(BUILD)/.cc-*; mkdir -p $(BUILD); touch $(CC_STAMP); })
 
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla -Werror
 CFLAGS_COMMON := -std=c11 $(WARNINGS) -Isrc -I. -MMD -MP
@@ -29,7 +29,7 @@ CORE_SRC := $(sort $(filter-out src/shim/% src/cmd/%,$(wildcard src/*/*.c)))
 SHIM_SRC := $(sort $(wildcard src/shim/*.c))
 SIM_SRC := $(sort $(filter-out sim/main.c,$(wildcard sim/*.c)))
 # The main()s' pure helpers (no OS calls, e.g. raftqd's settings): linked into the unit tests too.
-CMD_LIB_SRC := src/cmd/daemon_config.c
+CMD_LIB_SRC := src/cmd/daemon_config.c src/cmd/cli_args.c
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
@@ -40,7 +40,7 @@ objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
 .PHONY: all test lint unit unit-bins seeds determinism sim coverage fuzz fuzz-corpus clean deps bench spec
 BENCH_BIN := $(if $(wildcard src/cmd/raftq_bench.c),$(BUILD)/raftq-bench)
-all: $(BUILD)/raftq-sim $(BENCH_BIN) $(BUILD)/raftqd
+all: $(BUILD)/raftq-sim $(BENCH_BIN) $(BUILD)/raftqd $(BUILD)/raftq
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): scripts/install-deps.sh
@@ -72,7 +72,12 @@ $(BUILD)/raftq-bench: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq_
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
-$(BUILD)/raftqd: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) $(CMD_LIB_SRC) src/cmd/raftqd.c)
+# The broker daemon and the command-line client, each a node on the shim's loop.
+$(BUILD)/raftqd: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/daemon_config.c src/cmd/raftqd.c)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
+
+$(BUILD)/raftq: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq.c src/cmd/cli_args.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 

@@ -45,8 +45,14 @@ static void loop_reply(void *env, uint64_t conn, const void *buf, size_t len) {
     l->stats.bytes_dropped += len;
 }
 
+static void loop_halt(void *env, const char *reason);
+
 static void loop_disk(void *env, struct rq_disk_req *req) {
     struct shim_loop *l = env;
+    if (!l->has_disk) { /* a client without a data directory: its state cannot be what it thinks */
+        loop_halt(l, "disk request on a node without a data directory");
+        return;
+    }
     shim_disk_submit(&l->disk, req);
 }
 
@@ -167,6 +173,8 @@ int shim_loop_run_once(struct shim_loop *l, int wait_ms_max) {
 
 void shim_loop_stop(struct shim_loop *l) { l->stop_requested = 1; }
 
+struct shim_net *shim_loop_net(const struct shim_loop *l) { return l->net; }
+
 /* ---- setup ----------------------------------------------------------------------------------- */
 
 static int epoll_setup(struct shim_loop *l) {
@@ -175,8 +183,10 @@ static int epoll_setup(struct shim_loop *l) {
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
     ev.data.u64 = SHIM_LOOP_TAG_DISK;
-    if (l->epoll_fd < 0 ||
-        epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, shim_disk_eventfd(&l->disk), &ev) != 0) {
+    int bad = l->epoll_fd < 0;
+    if (!bad && l->has_disk) /* without a disk (a client) there is no eventfd to wait on */
+        bad = epoll_ctl(l->epoll_fd, EPOLL_CTL_ADD, shim_disk_eventfd(&l->disk), &ev) != 0;
+    if (bad) {
         RQ_ERROR("loop: epoll: %s", strerror(errno));
         return RQ_EIO;
     }
@@ -187,8 +197,12 @@ int shim_loop_init_config(struct shim_loop *l, const struct shim_loop_config *c)
     RQ_ASSERT(c->ops != NULL);
     memset(l, 0, sizeof *l);
     l->epoll_fd = -1;
-    int rc = shim_disk_open(&l->disk, c->data_dir);
-    if (rc != 0) return rc;
+    int rc = 0;
+    if (c->data_dir != NULL) {
+        l->has_disk = 1; /* set before open: a failed open is closed (safely) like an open one */
+        rc = shim_disk_open(&l->disk, c->data_dir);
+        if (rc != 0) return rc;
+    }
     rc = epoll_setup(l);
     l->ops = c->ops;
     l->io = (struct rq_io){
@@ -233,7 +247,8 @@ int shim_loop_init(struct shim_loop *l, const char *data_dir, const struct rq_no
 }
 
 void shim_loop_free(struct shim_loop *l) {
-    shim_disk_close(&l->disk); /* first: the worker must be done with the node's requests */
+    if (l->has_disk) shim_disk_close(&l->disk); /* first: the worker must be done with them */
+    l->has_disk = 0;
     shim_net_close(l->net);    /* calls no handler; a send from destroy is then just dropped */
     l->net = NULL;
     if (l->node != NULL) {

@@ -13,7 +13,10 @@
  * What the node's struct rq_io does here:
  *   now        CLOCK_MONOTONIC in ns (never goes back while the machine is up).
  *   set_timer  one deadline, replacing the previous one (as io.h says).
- *   disk       shim_disk_submit: real files in data_dir, on the disk's worker thread.
+ *   disk       shim_disk_submit: real files in data_dir, on the disk's worker thread. Without a
+ *              data directory (data_dir NULL: a client process, which keeps nothing on disk), a
+ *              disk request halts the node ("disk request on a node without a data directory"):
+ *              a node that needs a disk and has none must not go on as if it had one.
  *   halt       logs the reason with RQ_ERROR; the loop calls no handler after the current one
  *              returns, and shim_loop_run returns RQ_EIO. Disk completions not yet delivered are
  *              dropped, as at a crash.
@@ -63,7 +66,7 @@ struct shim_loop_stats {
 
 /* Everything shim_loop_init_config needs. */
 struct shim_loop_config {
-    const char *data_dir;               /* must exist (shim_disk_open) */
+    const char *data_dir;               /* must exist (shim_disk_open); NULL: no disk (clients) */
     const struct rq_node_ops *ops;
     const void *node_config;            /* passed to ops->create */
     uint32_t node_id;                   /* > RQ_NODE_ID_MAX: this process is a client (io.h) */
@@ -74,6 +77,7 @@ struct shim_loop_config {
 struct shim_loop {
     struct shim_disk disk;
     struct shim_net *net;      /* NULL without networking */
+    int has_disk;              /* data_dir was given (its open attempted) */
     int epoll_fd;
     struct rq_io io;
     struct rq_ctx ctx;         /* set around every call into the node (logger stamps, asserts) */
@@ -88,7 +92,7 @@ struct shim_loop {
     struct shim_loop_stats stats;
 };
 
-/* Opens data_dir with shim_disk_open (it must exist: see there), creates the epoll instance, the
+/* Opens data_dir with shim_disk_open (it must exist: see there; NULL: no disk), creates the epoll instance, the
  * network if c->net is set (shim_net_open: listener bound, peers resolved; nothing dialed yet) and
  * the node (ops->create(&l->io, node_config)). Returns 0, a shim_disk_open or shim_net_open error,
  * RQ_EIO (epoll) or RQ_ENOMEM (create returned NULL); on failure everything is released. */
@@ -109,8 +113,14 @@ int shim_loop_run(struct shim_loop *l);
 int shim_loop_run_once(struct shim_loop *l, int wait_ms_max);
 
 /* Asks shim_loop_run to return once the current handler returns. From the loop thread (inside a
- * handler, typically). Signal handling (SIGTERM) comes with the daemon, issue 7. */
+ * handler, typically). Signals: a process that wants to stop on SIGTERM drives the loop itself
+ * with shim_loop_run_once and checks its flag between turns (a signal during epoll_wait ends the
+ * wait: EINTR is a turn with nothing to do). */
 void shim_loop_stop(struct shim_loop *l);
+
+/* The loop's network (NULL without networking), for the code that owns the loop and its node:
+ * a client process changes its peers' addresses with shim_net_set_peer as it learns them. */
+struct shim_net *shim_loop_net(const struct shim_loop *l);
 
 /* Closes the disk (requests in flight finish executing; their completions are not delivered, as
  * at a crash, so the node may free them) and the network (every socket closed, buffered output

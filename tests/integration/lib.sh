@@ -36,7 +36,7 @@ node_kill() {  # node_kill ID SIGNAL: and waits (bounded) until the process is g
   pid=$(node_pid "$id") || return 0
   kill "-$sig" "$pid" 2>/dev/null
   for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-  wait "$pid" 2>/dev/null
+  { wait "$pid"; } 2>/dev/null
 }
 node_exit_code() {  # node_exit_code ID: SIGTERM, then the exit code
   local id=$1 pid
@@ -50,7 +50,15 @@ cluster_stop_all() {
   for i in $(seq 1 "$NODES"); do node_alive "$i" && node_kill "$i" TERM; done
   return 0
 }
-trap 'cluster_stop_all; rm -rf "$WORK"' EXIT
+# The script's own exit only: a subshell inherits the trap, and one killed before it execs raftqd
+# (node_start's, when a test kills a node that has just been started) would otherwise run it and
+# stop every other node.
+cleanup() {
+  [ "$BASHPID" = "$$" ] || return 0
+  cluster_stop_all
+  if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
 
 # until TRIES COMMAND...: runs COMMAND every 0.1 s until it succeeds, at most TRIES times.
 until_ok() {
