@@ -1,6 +1,7 @@
 # raftq — the only entry point. See README.md.
 #   make            build everything into build/
-#   make test       lint + unit tests (ASan+UBSan) + simulation seeds + determinism checks
+#   make run        a three-node cluster on 127.0.0.1, data under ./data (Ctrl-C stops it)
+#   make test       lint + unit and integration tests + simulation seeds + determinism checks
 #   make lint       the determinism lint (no OS calls outside src/shim and src/cmd)
 #   make sim        SEEDS=N FIRST=K [WORKLOAD=NAME] [SIMFLAGS=...]: many seeds on all cores
 #   make coverage   gcov/lcov over the unit tests and seeds; report under build/coverage/
@@ -38,7 +39,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 # objects per flavour: $(call objs,FLAVOUR,SOURCES)
 objs = $(patsubst %.c,$(BUILD)/$(1)/%.o,$(2))
 
-.PHONY: all test lint unit unit-bins seeds determinism sim coverage fuzz fuzz-corpus clean deps bench spec
+.PHONY: all run test lint unit unit-bins seeds determinism sim coverage fuzz fuzz-corpus clean deps bench spec
 BENCH_BIN := $(if $(wildcard src/cmd/raftq_bench.c),$(BUILD)/raftq-bench)
 all: $(BUILD)/raftq-sim $(BENCH_BIN) $(BUILD)/raftqd $(BUILD)/raftq
 
@@ -95,6 +96,11 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(TEST_SRC))
 # ---- test -------------------------------------------------------------------------------------
 test: deps
 	@scripts/test.sh
+
+# A three-node cluster on 127.0.0.1 with data under ./data; Ctrl-C stops it.
+run: deps
+	@$(MAKE) -s --no-print-directory -j"$$(nproc 2>/dev/null || echo 2)" $(BUILD)/raftqd $(BUILD)/raftq
+	@scripts/run.sh
 
 lint:
 	@scripts/lint.sh .
