@@ -2,12 +2,18 @@
  * partition replicas) run for real by the POSIX shim (src/shim/loop.h, net.h, disk.h).
  *
  *   raftqd --id N --listen HOST:PORT --peers 1=HOST:PORT,2=... --data-dir DIR [--config FILE]
- *          [--log-level error|warn|info|debug] [tuning: see src/cmd/daemon_config.h]
+ *          [--log-level error|warn|info|debug] [--metrics HOST:PORT]
+ *          [tuning: see src/cmd/daemon_config.h]
+ *
+ * --metrics serves GET /metrics over HTTP in Prometheus's text format: per Raft group its role,
+ * term and commit index; per partition its high watermark and log start; a histogram of produce
+ * latency (arrival to answer) and one of fsync time; WAL appends and fsyncs (their ratio is the
+ * batch size); network bytes and messages in and out, open connections, drops; request counters.
  *
  * Every server of a cluster is listed in --peers, this one included: its entry is the address it
  * advertises to clients and peers (--listen may be 0.0.0.0:PORT). Every broker is a controller
  * node (the first RAFT_VOTERS_MAX ids of the peers). The data directory is created if its parent
- * exists, and locked (DIR/LOCK, flock): one process per data directory.
+ * exists, and locked by the shim (flock on the directory): one process per data directory.
  *
  * Exit codes: 0 stopped by SIGTERM or SIGINT (in-flight disk writes and fsyncs finish first; the
  * answers they would have given are not sent, and clients retry); 1 could not start (the error is
@@ -16,12 +22,12 @@
  * A restart after kill -9 recovers from what the disk made durable (io.h's rules). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -30,12 +36,13 @@
 #include "base/errors.h"
 #include "base/log.h"
 #include "cmd/daemon_config.h"
+#include "meta/controller.h"
 #include "node/broker.h"
 #include "shim/loop.h"
 
 static const char USAGE[] =
     "usage: raftqd --id N --listen HOST:PORT --peers 1=HOST:PORT,2=HOST:PORT,... --data-dir DIR\n"
-    "              [--config FILE] [--log-level error|warn|info|debug]\n"
+    "              [--config FILE] [--log-level error|warn|info|debug] [--metrics HOST:PORT]\n"
     "              [--tick-ms N] [--election-ticks N] [--heartbeat-ms N]\n"
     "              [--heartbeat-timeout-ms N] [--request-timeout-ms N]\n"
     "              [--snapshot-entries N] [--segment-bytes N]\n"
@@ -102,27 +109,14 @@ static void broker_settings(const struct daemon_config *d, struct broker_config 
 
 /* ---- the data directory ---------------------------------------------------------------------- */
 
-/* Creates dir if missing (its parent must exist) and locks dir/LOCK; returns the lock's fd, or -1
- * with err. The lock goes with the process, also at kill -9. */
-static int lock_data_dir(const char *dir, char *err, size_t cap) {
+/* Creates dir if missing (its parent must exist). The shim locks it (flock on the directory
+ * itself, shim/disk.h): one process per data directory, and no lock file among the node's. */
+static int make_data_dir(const char *dir, char *err, size_t cap) {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         snprintf(err, cap, "data directory %s: %s", dir, strerror(errno));
         return -1;
     }
-    char path[DAEMON_PATH_MAX + 16];
-    snprintf(path, sizeof path, "%s/LOCK", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(err, cap, "data directory %s: %s: %s", dir, path, strerror(errno));
-        return -1;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        snprintf(err, cap, "data directory %s is in use by another raftqd (%s is locked)", dir,
-                 errno == EWOULDBLOCK ? path : strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return 0;
 }
 
 /* ---- the broker as the loop's node ----------------------------------------------------------- */
@@ -147,6 +141,126 @@ static const struct rq_node_ops BROKER_OPS = {
     .on_timer = node_timer, .on_peer_message = node_peer, .on_client_message = node_client,
     .on_disk_done = node_disk, .on_conn_closed = node_closed,
 };
+
+/* ---- the metrics endpoint (Prometheus text format) ------------------------------------------- */
+
+struct text {
+    char *buf;
+    size_t cap, len;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct text *t, const char *fmt, ...) {
+    if (t->len >= t->cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    t->len = n < 0 || (size_t)n >= t->cap - t->len ? t->cap : t->len + (size_t)n;
+}
+
+/* A histogram of counts per bucket (the last: above every bound), bounds in µs. */
+static void put_histogram(struct text *t, const char *name, const char *help, const uint64_t *le,
+                          const uint64_t *bounds_us, uint32_t buckets, uint64_t sum_ns) {
+    put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cumulative = 0;
+    for (uint32_t i = 0; i + 1 < buckets; i++) {
+        cumulative += le[i];
+        put(t, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bounds_us[i] / 1e6,
+            (unsigned long long)cumulative);
+    }
+    cumulative += le[buckets - 1];
+    put(t, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9f\n%s_count %llu\n", name,
+        (unsigned long long)cumulative, name, (double)sum_ns / 1e9, name,
+        (unsigned long long)cumulative);
+}
+
+static void put_counter(struct text *t, const char *name, const char *help, uint64_t v) {
+    put(t, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+        (unsigned long long)v);
+}
+
+/* One gauge family over every Raft group this node runs (Prometheus wants a family's samples
+ * together): field picks the value; partitions_only skips the controller's group. */
+enum group_field { F_LEADER, F_TERM, F_COMMIT, F_HIGH_WATERMARK, F_LOG_START };
+
+static uint64_t field_of(const struct broker_group_metrics *m, enum group_field f) {
+    switch (f) {
+    case F_LEADER: return m->role == RAFT_LEADER;
+    case F_TERM: return m->term;
+    case F_COMMIT: return m->commit_index;
+    case F_HIGH_WATERMARK: return m->high_watermark;
+    case F_LOG_START: return m->log_start;
+    }
+    return 0;
+}
+
+static void put_family(struct text *t, const struct broker *b, const char *name, const char *help,
+                       enum group_field f, int partitions_only) {
+    put(t, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    for (uint32_t g = 1; g < HOST_GROUP_ID_LIMIT; g++) {
+        struct broker_group_metrics m;
+        if (!broker_group_metrics(b, g, &m) || (partitions_only && m.topic == NULL)) continue;
+        put(t, "%s{group=\"%u\",topic=\"%s\",partition=\"", name, (unsigned)g,
+            m.topic ? m.topic : "");
+        if (m.topic != NULL) put(t, "%u", (unsigned)m.partition);
+        put(t, "\"} %llu\n", (unsigned long long)field_of(&m, f));
+    }
+}
+
+static void put_groups(struct text *t, const struct broker *b) {
+    put_family(t, b, "raftq_raft_leader", "1 when this node leads the group", F_LEADER, 0);
+    put_family(t, b, "raftq_raft_term", "the group's current term", F_TERM, 0);
+    put_family(t, b, "raftq_raft_commit_index", "the group's commit index", F_COMMIT, 0);
+    put_family(t, b, "raftq_partition_high_watermark", "the partition's next offset",
+               F_HIGH_WATERMARK, 1);
+    put_family(t, b, "raftq_partition_log_start", "the first offset retention kept", F_LOG_START, 1);
+}
+
+static void put_net(struct text *t, const struct shim_net_stats *n) {
+    put_counter(t, "raftq_net_bytes_in_total", "message bytes received", n->bytes_in);
+    put_counter(t, "raftq_net_bytes_out_total", "message bytes sent", n->bytes_out);
+    put_counter(t, "raftq_net_messages_in_total", "messages received", n->msgs_in);
+    put_counter(t, "raftq_net_messages_out_total", "messages sent", n->msgs_out);
+    put(t, "# HELP raftq_net_connections connections open (accepted and dialed)\n"
+           "# TYPE raftq_net_connections gauge\nraftq_net_connections %u\n", (unsigned)n->conns_open);
+    put_counter(t, "raftq_net_dropped_total", "messages dropped (unreachable, full, too big, ...)",
+                n->drop_too_big + n->drop_unreachable + n->drop_unknown_node +
+                    n->drop_unknown_conn + n->drop_full);
+    put_counter(t, "raftq_net_bad_input_total", "connections closed for bad hellos or envelopes",
+                n->bad_hello + n->bad_envelope + n->truncated + n->protocol_errors);
+}
+
+static size_t render_metrics(void *arg, char *buf, size_t cap) {
+    const struct shim_loop *loop = arg;
+    const struct broker *b = loop->node;
+    struct text t = {buf, cap, 0};
+    struct broker_stats bs;
+    struct store_stats ss;
+    broker_stats_get(b, &bs);
+    host_store_stats_get(broker_host(b), &ss);
+    put_groups(&t, b);
+    put_histogram(&t, "raftq_produce_latency_seconds",
+                  "produce requests, arrival to answer (acks=all: commit; acks=1: leader fsync)",
+                  bs.produce_le, BROKER_LATENCY_BOUNDS_US, BROKER_LATENCY_BUCKETS, bs.produce_ns_total);
+    put_counter(&t, "raftq_produce_errors_total", "produce requests answered with an error",
+                bs.produce_failed);
+    put_histogram(&t, "raftq_fsync_seconds", "fdatasync calls of the data files",
+                  loop->disk.stats.fsync_le, SHIM_DISK_FSYNC_BOUNDS_US, SHIM_DISK_FSYNC_BUCKETS,
+                  loop->disk.stats.fsync_ns_total);
+    put_counter(&t, "raftq_wal_appends_total", "entries appended to the node's WAL", ss.appends);
+    put_counter(&t, "raftq_wal_fsyncs_total", "WAL fsyncs (appends / fsyncs: the batch size)",
+                ss.wal_fsyncs);
+    put_counter(&t, "raftq_disk_bytes_written_total", "bytes written to files",
+                loop->disk.stats.bytes_written);
+    put_counter(&t, "raftq_requests_total", "client requests", bs.requests);
+    put_counter(&t, "raftq_bad_requests_total", "requests answered with an ERROR frame",
+                bs.bad_requests);
+    put_counter(&t, "raftq_busy_total", "requests refused: too many waiting", bs.busy);
+    put_counter(&t, "raftq_timeouts_total", "requests answered RQ_ETIMEOUT", bs.timeouts);
+    if (loop->net != NULL) put_net(&t, shim_net_stats(loop->net));
+    return t.len;
+}
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
@@ -190,10 +304,24 @@ static int serve(const struct daemon_config *d, const struct broker_config *bc) 
                                   .node_id = d->id, .seed = seed, .net = &net};
     static struct shim_loop loop;
     int rc = shim_loop_init_config(&loop, &lc);
+    if (rc == RQ_EBUSY) {
+        fprintf(stderr, "raftqd: data directory %s is in use by another raftqd (it is locked)\n",
+                d->data_dir);
+        return 1;
+    }
     if (rc != 0) {
         fprintf(stderr, "raftqd: cannot start node %u: %s (see the log above)\n", (unsigned)d->id,
                 rq_strerror(rc));
         return 1;
+    }
+    if (d->metrics.host[0] != '\0') {
+        char metrics[DAEMON_HOST_MAX + 8];
+        addr_text(&d->metrics, metrics, sizeof metrics);
+        if (shim_loop_metrics_open(&loop, metrics, render_metrics, &loop) != 0) {
+            fprintf(stderr, "raftqd: --metrics %s: cannot listen (see the log above)\n", metrics);
+            shim_loop_free(&loop);
+            return 1;
+        }
     }
     RQ_INFO("raftqd: node %u listening on %s, data in %s, %u peers", (unsigned)d->id, listen,
             d->data_dir, (unsigned)n);
@@ -217,21 +345,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "raftqd: %s\n%s", err, USAGE);
         return 2;
     }
-    if (d.metrics.host[0] != '\0') {   /* not built: refused rather than silently ignored */
-        fprintf(stderr, "raftqd: --metrics: the metrics endpoint is not built yet\n");
-        return 2;
-    }
     rq_log_set_sink(shim_log_stderr, NULL);
     rq_log_set_level(log_level(d.log_level));
-    int lock = lock_data_dir(d.data_dir, err, sizeof err);
-    if (lock < 0) {
+    if (make_data_dir(d.data_dir, err, sizeof err) != 0) {
         fprintf(stderr, "raftqd: %s\n", err);
         return 1;
     }
     static struct broker_config bc;
     broker_settings(&d, &bc);
     install_signals();
-    int code = serve(&d, &bc);
-    close(lock);
-    return code;
+    return serve(&d, &bc);
 }

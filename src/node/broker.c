@@ -48,6 +48,26 @@ int broker_partition_of_group(const struct broker *b, uint32_t group, const char
     return 1;
 }
 
+int broker_group_metrics(const struct broker *b, uint32_t group, struct broker_group_metrics *out) {
+    const struct raft *r = group < HOST_GROUP_ID_LIMIT ? host_raft(b->host, group) : NULL;
+    if (r == NULL) return 0;
+    memset(out, 0, sizeof *out);
+    out->group = group;
+    out->role = raft_role(r);
+    out->term = raft_term(r);
+    out->leader = raft_leader(r);
+    out->commit_index = raft_commit(r);
+    out->applied_index = raft_applied_index(r);
+    const struct broker_part *part = group != CONTROLLER_GROUP ? b->parts[group] : NULL;
+    if (part != NULL) {
+        out->topic = part->topic;
+        out->partition = part->partition;
+        out->high_watermark = part_group_state(part->pg)->next_offset;
+        out->log_start = part_group_log_start(part->pg);
+    }
+    return 1;
+}
+
 struct broker_part *broker_part_find(struct broker *b, struct proto_bytes topic, uint32_t p,
                                      int *err) {
     *err = host_is_ready(b->host) ? RQ_ENOTOPIC : RQ_ECLOSED;

@@ -112,6 +112,11 @@ const struct controller *broker_controller(const struct broker *b);
 int broker_partition_of_group(const struct broker *b, uint32_t group, const char **topic,
                               uint32_t *partition);
 
+/* Produce answers by latency (from the request's arrival to its answer, on this broker's clock):
+ * produce_le[i] counts those of at most BROKER_LATENCY_BOUNDS_US[i] µs, the last bucket the rest. */
+enum { BROKER_LATENCY_BUCKETS = 12 };
+extern const uint64_t BROKER_LATENCY_BOUNDS_US[BROKER_LATENCY_BUCKETS - 1];
+
 struct broker_stats {
     uint64_t requests;
     uint64_t bad_requests;           /* answered with an ERROR frame */
@@ -125,6 +130,10 @@ struct broker_stats {
     uint64_t log_compactions;        /* a partition's stored log told to drop deleted entries */
     uint64_t records_given_up;       /* deleted early: this leader could not serve them */
     uint64_t membership_changes;     /* rebalancing: changes and leadership hand-offs started */
+    uint64_t produce_answered;       /* produce requests answered without error */
+    uint64_t produce_failed;         /* answered with an error (not leader, busy, ...) */
+    uint64_t produce_le[BROKER_LATENCY_BUCKETS];   /* the answered ones' latencies */
+    uint64_t produce_ns_total;
     /* Partition entries proposed while leading (group commit, partition_group.h): all, the batches
      * in them, the SHARED ones and the batches in those. */
     uint64_t entries_proposed;
@@ -133,5 +142,21 @@ struct broker_stats {
     uint64_t shared_batches;
 };
 void broker_stats_get(const struct broker *b, struct broker_stats *out);
+
+/* One Raft group this broker runs, for the metrics endpoint. */
+struct broker_group_metrics {
+    uint32_t group;
+    const char *topic;               /* NULL: the controller's group */
+    uint32_t partition;
+    enum raft_role role;
+    uint64_t term;
+    uint32_t leader;                 /* 0: none known */
+    uint64_t commit_index;
+    uint64_t applied_index;
+    uint64_t high_watermark;         /* partitions: the next offset, and the log start */
+    uint64_t log_start;
+};
+/* 1 with *out when this node runs group and it has recovered, else 0. */
+int broker_group_metrics(const struct broker *b, uint32_t group, struct broker_group_metrics *out);
 
 #endif

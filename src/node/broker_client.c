@@ -71,7 +71,8 @@ static struct broker_request *request_new(struct broker *b, enum request_kind ki
         r->conn = conn;
         r->correlation = correlation;
         r->answer_type = answer_type;
-        r->deadline_ns = broker_now(b) + b->cfg.request_timeout_ns;
+        r->since_ns = broker_now(b);
+        r->deadline_ns = r->since_ns + b->cfg.request_timeout_ns;
         return r;
     }
     b->stats.busy++;
@@ -119,10 +120,26 @@ void broker_ctl_done(void *arg, uint64_t cookie, const struct controller_result 
     request_free(b, r);
 }
 
+const uint64_t BROKER_LATENCY_BOUNDS_US[BROKER_LATENCY_BUCKETS - 1] = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
+
+static void count_produce(struct broker *b, int error, uint64_t latency_ns) {
+    if (error != 0) {
+        b->stats.produce_failed++;
+        return;
+    }
+    uint32_t i = 0;
+    while (i < BROKER_LATENCY_BUCKETS - 1 && latency_ns > BROKER_LATENCY_BOUNDS_US[i] * 1000u) i++;
+    b->stats.produce_le[i]++;
+    b->stats.produce_ns_total += latency_ns;
+    b->stats.produce_answered++;
+}
+
 void broker_part_done(void *arg, uint64_t cookie, const struct part_group_result *res) {
     struct broker *b = arg;
     struct broker_request *r = request_of(b, cookie);
     if (r == NULL) return;
+    count_produce(b, res->error, broker_now(b) - r->since_ns);
     struct proto_produce_resp m = {.error = res->error, .base_offset = res->base_offset};
     size_t n = proto_encode_produce_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
     broker_answer(b, r->conn, PROTO_PRODUCE_RESP, r->correlation, n);

@@ -31,6 +31,7 @@ struct broker_request {
     uint32_t generation;
     uint64_t conn;
     uint32_t correlation;
+    uint64_t since_ns;               /* when it arrived */
     uint64_t deadline_ns;
     /* REQ_FETCH: the parked fetch, linked into its partition's list */
     int32_t wait_prev;

@@ -622,3 +622,7 @@ const struct raft *host_raft(const struct host *h, uint32_t group) {
 }
 
 void host_stats_get(const struct host *h, struct host_stats *out) { *out = h->stats; }
+
+void host_store_stats_get(const struct host *h, struct store_stats *out) {
+    store_stats_get(h->store, out);
+}

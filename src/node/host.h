@@ -211,5 +211,7 @@ struct host_stats {
     uint64_t store_busy;
 };
 void host_stats_get(const struct host *h, struct host_stats *out);
+/* The node store's counters (WAL appends and fsyncs: its batch sizes). */
+void host_store_stats_get(const struct host *h, struct store_stats *out);
 
 #endif

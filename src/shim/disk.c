@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/assert.h"
@@ -408,7 +409,24 @@ static int64_t op_list(struct shim_disk *d, struct shim_disk_job *job) {
 
 /* ---- the worker ------------------------------------------------------------------------------ */
 
+const uint64_t SHIM_DISK_FSYNC_BOUNDS_US[SHIM_DISK_FSYNC_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000};
+
+static uint64_t monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void execute_op(struct shim_disk *d, struct shim_disk_job *job);
+
 static void execute(struct shim_disk *d, struct shim_disk_job *job) {
+    uint64_t start = monotonic_ns();
+    execute_op(d, job);
+    job->duration_ns = monotonic_ns() - start;
+}
+
+static void execute_op(struct shim_disk *d, struct shim_disk_job *job) {
     struct rq_disk_req *req = job->req;
     int fd = handle_fd(d, req->file);
     int file_op = req->op == RQ_DISK_CLOSE || req->op == RQ_DISK_PWRITE ||
@@ -520,7 +538,15 @@ static void log_failure(const struct shim_disk_job *job) {
            rq_strerror((int)req->result));
 }
 
-static void count_completion(struct shim_disk *d, const struct rq_disk_req *req) {
+static void count_fsync(struct shim_disk *d, uint64_t duration_ns) {
+    uint32_t i = 0;
+    while (i < SHIM_DISK_FSYNC_BUCKETS - 1 && duration_ns > SHIM_DISK_FSYNC_BOUNDS_US[i] * 1000u) i++;
+    d->stats.fsync_le[i]++;
+    d->stats.fsync_ns_total += duration_ns;
+}
+
+static void count_completion(struct shim_disk *d, const struct rq_disk_req *req,
+                             uint64_t duration_ns) {
     d->stats.completed++;
     if (req->result < 0) {
         d->stats.failed++;
@@ -529,6 +555,7 @@ static void count_completion(struct shim_disk *d, const struct rq_disk_req *req)
     if (req->op == RQ_DISK_PWRITE) d->stats.bytes_written += req->len;
     if (req->op == RQ_DISK_PREAD) d->stats.bytes_read += (uint64_t)req->result;
     if (req->op == RQ_DISK_FSYNC || req->op == RQ_DISK_FSYNC_DIR) d->stats.fsyncs++;
+    if (req->op == RQ_DISK_FSYNC) count_fsync(d, duration_ns);
 }
 
 uint32_t shim_disk_poll(struct shim_disk *d, shim_disk_done_fn done, void *arg) {
@@ -556,7 +583,7 @@ uint32_t shim_disk_poll(struct shim_disk *d, shim_disk_done_fn done, void *arg) 
         d->delivered++; /* the slot is free before done() runs, so done() may submit */
         pthread_mutex_unlock(&t->mutex);
         if (job.syscall != NULL) log_failure(&job);
-        count_completion(d, job.req);
+        count_completion(d, job.req, job.duration_ns);
         count++;
         done(arg, job.req);
     }

@@ -84,8 +84,13 @@ _Static_assert((SHIM_DISK_INFLIGHT_MAX & (SHIM_DISK_INFLIGHT_MAX - 1)) == 0,
 _Static_assert(SHIM_DISK_POLL_MAX <= SHIM_DISK_INFLIGHT_MAX, "poll never returns more than exist");
 
 /* What happened to one request, kept beside it in the ring (filled by the worker). */
+enum { SHIM_DISK_FSYNC_BUCKETS = 12 };
+/* The histogram's upper bounds in µs (the 12th bucket: above the last bound). */
+extern const uint64_t SHIM_DISK_FSYNC_BOUNDS_US[SHIM_DISK_FSYNC_BUCKETS - 1];
+
 struct shim_disk_job {
     struct rq_disk_req *req;
+    uint64_t duration_ns;          /* the system calls' time, measured by the worker */
     const char *syscall;           /* the call that failed, or NULL */
     int errno_value;               /* its errno, or 0 */
     char path[RQ_DISK_PATH_MAX];   /* for the log: the request's path, or the handle's file */
@@ -104,6 +109,10 @@ struct shim_disk_stats {
     uint64_t bytes_read;
     uint64_t fsyncs;               /* FSYNC and FSYNC_DIR */
     uint32_t inflight_max;         /* high-water mark of in-flight requests */
+    /* FSYNC durations as the worker measured them (not the queueing before): fsync_le[i] counts
+     * those of at most SHIM_DISK_FSYNC_BOUNDS_US[i] µs, the last bucket everything longer. */
+    uint64_t fsync_le[SHIM_DISK_FSYNC_BUCKETS];
+    uint64_t fsync_ns_total;
 };
 
 /* The system calls whose failures tests cannot provoke on a healthy disk (ENOSPC part-way through

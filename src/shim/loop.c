@@ -126,6 +126,10 @@ static int loop_turn(struct shim_loop *l, int wait_ms_max) {
         if (tag == SHIM_LOOP_TAG_DISK) {
             shim_disk_poll(&l->disk, on_disk_done, l);
         } else {
+            if (l->metrics != NULL && shim_metrics_owns_tag(tag)) {
+                shim_metrics_event(l->metrics, tag, events[i].events);
+                continue;
+            }
             RQ_ASSERT(l->net != NULL && shim_net_owns_tag(tag));
             shim_net_event(l->net, tag, events[i].events);
         }
@@ -174,6 +178,12 @@ int shim_loop_run_once(struct shim_loop *l, int wait_ms_max) {
 void shim_loop_stop(struct shim_loop *l) { l->stop_requested = 1; }
 
 struct shim_net *shim_loop_net(const struct shim_loop *l) { return l->net; }
+
+int shim_loop_metrics_open(struct shim_loop *l, const char *address, shim_metrics_render_fn render,
+                           void *arg) {
+    RQ_ASSERT(l->metrics == NULL);
+    return shim_metrics_open(&l->metrics, address, l->epoll_fd, render, arg);
+}
 
 /* ---- setup ----------------------------------------------------------------------------------- */
 
@@ -251,6 +261,8 @@ void shim_loop_free(struct shim_loop *l) {
     l->has_disk = 0;
     shim_net_close(l->net);    /* calls no handler; a send from destroy is then just dropped */
     l->net = NULL;
+    shim_metrics_close(l->metrics);
+    l->metrics = NULL;
     if (l->node != NULL) {
         const struct rq_ctx *saved = rq_ctx_get();
         rq_ctx_set(&l->ctx);

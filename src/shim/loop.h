@@ -42,6 +42,7 @@
 #include "base/log.h"
 #include "io/io.h"
 #include "shim/disk.h"
+#include "shim/metrics.h"
 #include "shim/net.h"
 
 enum {
@@ -51,6 +52,11 @@ enum {
     SHIM_LOOP_TAG_DISK = 0, /* epoll tag of the disk's eventfd; every other tag is the net's */
 };
 
+_Static_assert((int)SHIM_METRICS_TAG_LISTENER != (int)SHIM_NET_TAG_LISTENER &&
+                   (int)SHIM_METRICS_TAG_LISTENER != (int)SHIM_LOOP_TAG_DISK &&
+                   (int)SHIM_METRICS_TAG_CONN_MIN + (int)SHIM_METRICS_CONNS_MAX <=
+                       (int)SHIM_NET_TAG_CONN_MIN,
+               "the metrics endpoint's tags are neither the disk's nor the net's");
 _Static_assert((int)SHIM_LOOP_TAG_DISK != (int)SHIM_NET_TAG_LISTENER &&
                    (int)SHIM_LOOP_TAG_DISK < (int)SHIM_NET_TAG_CONN_MIN,
                "the disk's tag is not one of the net's");
@@ -77,6 +83,7 @@ struct shim_loop_config {
 struct shim_loop {
     struct shim_disk disk;
     struct shim_net *net;      /* NULL without networking */
+    struct shim_metrics *metrics;   /* NULL without a metrics endpoint */
     int has_disk;              /* data_dir was given (its open attempted) */
     int epoll_fd;
     struct rq_io io;
@@ -121,6 +128,11 @@ void shim_loop_stop(struct shim_loop *l);
 /* The loop's network (NULL without networking), for the code that owns the loop and its node:
  * a client process changes its peers' addresses with shim_net_set_peer as it learns them. */
 struct shim_net *shim_loop_net(const struct shim_loop *l);
+
+/* Serves the metrics endpoint (shim/metrics.h) on address from this loop; render is called in the
+ * loop thread, between handlers. Returns shim_metrics_open's result. */
+int shim_loop_metrics_open(struct shim_loop *l, const char *address, shim_metrics_render_fn render,
+                           void *arg);
 
 /* Closes the disk (requests in flight finish executing; their completions are not delivered, as
  * at a crash, so the node may free them) and the network (every socket closed, buffered output

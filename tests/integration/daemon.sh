@@ -21,6 +21,24 @@ mkdir -p "$WORK/spare"
 out=$(raftqd_once --id 1 --listen "127.0.0.1:$((BASE_PORT + 1))" --peers "$(peers)" --data-dir "$WORK/spare" 2>&1); rc=$?
 check "a port in use exits 1" [ "$rc" -eq 1 -a -n "$(grep -i 'address already in use' <<< "$out")" ]
 
+# The metrics endpoint: node 3 again, with --metrics on a free port.
+node_kill 3 TERM; LOG_LEVEL=info node_start 3 --metrics "127.0.0.1:$((BASE_PORT + 8))"
+http_get() {  # http_get PATH: the whole answer, over bash's /dev/tcp
+  exec 3<> "/dev/tcp/127.0.0.1/$((BASE_PORT + 8))" || return 1
+  printf 'GET %s HTTP/1.1\r\nHost: raftq\r\n\r\n' "$1" >&3
+  timeout 5 cat <&3
+  exec 3<&-
+}
+check "GET /metrics answers in Prometheus's format" \
+  until_ok 100 bash -c "$(declare -f http_get); BASE_PORT=$BASE_PORT; http_get /metrics | grep -q '^raftq_raft_term{group=\"1\"'"
+check "another path is 404" bash -c "$(declare -f http_get); BASE_PORT=$BASE_PORT; http_get /nothing | head -n 1 | grep -q ' 404 '"
+garbage() {  # 6,000 bytes without a blank line: over the request bound
+  exec 3<> "/dev/tcp/127.0.0.1/$((BASE_PORT + 8))" || return 1
+  head -c 6000 /dev/zero | tr '\0' 'x' >&3
+  timeout 5 cat <&3
+  exec 3<&-
+}
+check "an oversized request is 400, and the endpoint goes on" bash -c "$(declare -f garbage http_get); BASE_PORT=$BASE_PORT; garbage | head -n 1 | grep -q ' 400 ' && http_get /metrics | grep -q raftq_wal_fsyncs_total"
 node_exit_code 2; rc=$?
 check "SIGTERM stops a node with exit 0" [ "$rc" -eq 0 ]
 node_start 2
