@@ -284,6 +284,14 @@ static void apply_decommission(struct controller *c, struct rq_reader *r,
     rebalance(c);
 }
 
+/* A recorded leader that is in neither the replica set nor the target (a REPLICAS report or a new
+ * placement left it out) is no one's: the next LEADER report names the new one. Without this the
+ * image would hold a leader outside the partition, which its decoder refuses (mq seeds 201, 438,
+ * 622 with 5 servers; the controller_apply fuzzer, after a new placement). */
+static void forget_stray_leader(struct controller_partition *part) {
+    if (part->leader != 0 && !controller_partition_has(part, part->leader)) part->leader = 0;
+}
+
 /* Orders ids like ref (the preferred leader first), those not in ref after, in their order. */
 static void order_like(uint32_t *ids, uint32_t n, const uint32_t *ref, uint32_t ref_n) {
     uint32_t out[PLACEMENT_REPLICAS_MAX], k = 0;
@@ -319,8 +327,7 @@ static void apply_replicas(struct controller *c, struct rq_reader *r,
     order_like(voters, count, part->target, part->target_count);
     part->replica_count = count;
     memcpy(part->replicas, voters, count * sizeof voters[0]);
-    /* A leader that is no longer a member is no one's: the next LEADER report names the new. */
-    if (!controller_partition_has(part, part->leader)) part->leader = 0;
+    forget_stray_leader(part);
 }
 
 static void apply_heartbeat(struct controller *c, struct rq_reader *r,
@@ -428,6 +435,7 @@ static void rebalance(struct controller *c) {
             part->target_count = t->replication;
             memcpy(part->target, rows + (size_t)p * t->replication,
                    t->replication * sizeof part->target[0]);
+            forget_stray_leader(part);
         }
         free(rows);
     }
