@@ -671,8 +671,12 @@ static int parse(struct options *o, int argc, char **argv) {
         } else
             return -1;
     }
-    if (o->bootstrap_count == 0 || (o->messages && o->duration_s)) return -1;
-    if (o->idempotent && o->acks != PROTO_ACKS_ALL) return -1;
+    const char *bad = o->bootstrap_count == 0        ? "--bootstrap is required"
+                      : o->messages && o->duration_s ? "--messages or --duration, not both"
+                      : o->idempotent && o->acks != PROTO_ACKS_ALL ? "--idempotent needs --acks all"
+                                                                   : NULL;
+    if (bad) fprintf(stderr, "raftq-bench cluster: %s\n", bad);
+    if (bad) return -1;
     if (o->messages == 0 && o->duration_s == 0) o->messages = 100000;
     return 0;
 }
