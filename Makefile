@@ -69,7 +69,7 @@ $(BUILD)/raftq-sim: $(call objs,release,$(CORE_SRC) $(SIM_SRC) $(SHIM_SRC) sim/m
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
-$(BUILD)/raftq-bench: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq_bench.c $(wildcard src/cmd/bench_*.c))
+$(BUILD)/raftq-bench: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq_bench.c $(wildcard src/cmd/bench_*.c) src/cmd/client_node.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
@@ -78,7 +78,7 @@ $(BUILD)/raftqd: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/daemon_conf
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
-$(BUILD)/raftq: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq.c src/cmd/cli_args.c)
+$(BUILD)/raftq: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq.c src/cmd/cli_args.c src/cmd/client_node.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
@@ -136,7 +136,7 @@ coverage: deps
 	@scripts/coverage.sh $(BUILD)/cov $(COV_UNIT_BINS)
 
 # ---- bench (measurements, never pass/fail on speed) -------------------------------------------
-bench: $(BUILD)/raftq-bench
+bench: $(BUILD)/raftq-bench $(BUILD)/raftqd
 	@scripts/bench.sh
 
 # ---- fuzz -------------------------------------------------------------------------------------

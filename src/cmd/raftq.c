@@ -1,30 +1,16 @@
 /* raftq — the command-line client: topics, produce, consume, cluster status, decommission.
  *
- * The process is a CLIENT node (io.h: an id above RQ_NODE_ID_MAX) that owns one rq_client
- * (client/client.h), run by the shim's event loop (shim/loop.h) with networking and no data
+ * The process is a CLIENT node (cmd/client_node.h) that owns one rq_client (client/client.h), run
+ * by the shim's event loop (shim/loop.h) with networking and no data
  * directory. main drives the loop one turn at a time (shim_loop_run_once) so that it can stop when
  * the command is done, when --timeout passes without progress, or at SIGINT/SIGTERM.
  *
- * Addresses and node ids. The library addresses servers by node id and shim_net maps ids to
- * addresses, but the user gives only HOST:PORTs. So:
- *   1. The bootstrap addresses get PROVISIONAL ids from the top of the server range (255, 254,
- *      ...): the library's bootstrap list is those ids, and the net maps them to the addresses.
- *      Any server answers a metadata request, so a provisional id is as good as the real one for
- *      the first question.
- *   2. Every METADATA_RESP that arrives, whichever request it answers (the library's own
- *      refreshes or our describe), is read here BEFORE the library sees it: each broker's real
- *      id is mapped to its advertised address (shim_net_set_peer, only when it changed, since a
- *      change closes the link). The library can only come to send to a real id (a partition
- *      leader, the controller) after an answer named it, and that answer has mapped it first;
- *      brokers that join later are mapped by the refresh that names them (consume --follow).
- *   3. The command starts only once our describe has answered (it needs the broker count, the
- *      topic's partitions, or is the answer itself).
- * Should a real broker's id equal a provisional one, the real address replaces the bootstrap's
- * for that id: still a server, so the library's bootstrap questions still get answers.
- *
- * The process has one timer (io.h): the library's wrapped set_timer records its deadline, and the
- * process asks the loop for the earlier of that and its own tick (CLI_TICK_MS), on which it reads
- * standard input (produce) and checks its deadline, as sim/mq.c's clients do.
+ * The node's machinery (provisional ids for the bootstrap addresses, brokers' addresses learnt
+ * from every METADATA_RESP before the library reads it, the timer shared between the library and
+ * the process's tick) is in client_node.h, shared with raftq-bench. The command starts only once
+ * our describe has answered (it needs the broker count, the topic's partitions, or is the answer
+ * itself). At each tick (CLI_TICK_MS) the process reads standard input (produce) and checks its
+ * deadline, as sim/mq.c's clients do.
  *
  * Output goes to stdout (results; --json: JSON), diagnostics to stderr. Exit codes: cli_args.h. */
 #define _GNU_SOURCE
@@ -44,6 +30,7 @@
 #include "base/log.h"
 #include "client/client.h"
 #include "cmd/cli_args.h"
+#include "cmd/client_node.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
 #include "shim/loop.h"
@@ -51,10 +38,8 @@
 #include "shim/wallclock.h"
 
 enum {
-    CLI_TICK_MS = 20,        /* the process's own timer: stdin, deadline */
-    CLI_WAIT_MS_MAX = 100,   /* one loop turn waits at most this long (signal latency) */
-    CLI_NODE_ID_BASE = 1000, /* this process's node id: base + a little randomness */
-    CLI_NODE_ID_SPREAD = 1000000,
+    CLI_TICK_MS = 20,      /* the process's own timer: stdin, deadline */
+    CLI_WAIT_MS_MAX = 100, /* one loop turn waits at most this long (signal latency) */
     CLI_PRODUCE_PER_TICK_MAX = 4096,
     CLI_LINE_MAX = 256 * 1024,   /* a line of stdin, bytes (= the batcher's batch_bytes_max) */
     CLI_DESCRIBE_AGAIN_MS = 100, /* metadata named no broker yet: ask again after this */
@@ -68,11 +53,9 @@ enum {
 
 #define MS ((uint64_t)1000 * 1000)
 
-_Static_assert((int)CLI_BOOTSTRAP_MAX < (int)CLIENT_BOOTSTRAP_MAX,
+_Static_assert((int)CLI_BOOTSTRAP_MAX <= (int)CLIENT_NODE_BOOTSTRAP_MAX,
                "room to make the bootstrap count odd");
-_Static_assert((int)CLI_BOOTSTRAP_MAX <= (int)RQ_NODE_ID_MAX,
-               "a provisional id per bootstrap address");
-_Static_assert((int)CLI_ADDRESS_MAX == (int)SHIM_NET_ADDRESS_MAX, "an address the net takes");
+_Static_assert((int)CLI_ADDRESS_MAX == (int)CLIENT_NODE_ADDRESS_MAX, "an address the net takes");
 
 enum phase { PHASE_DISCOVER = 0, PHASE_WORK, PHASE_DONE };
 
@@ -96,21 +79,15 @@ struct fetch_seen {
 
 struct cli {
     const struct cli_args *args;
-    struct shim_loop *loop;
-    const struct rq_io *io; /* the loop's */
-    struct rq_io lib_io;    /* the library's: set_timer wrapped */
-    struct rq_client *c;
-    uint64_t lib_deadline_ns;
-    uint64_t tick_ns;
+    struct client_node node;
+    struct rq_client *c; /* node.c */
     enum phase phase;
     int exit_code;
-    uint64_t answers; /* messages received from servers: 0 at the deadline means "unreachable" */
     uint64_t progress_ns; /* the last progress; the deadline is this + --timeout */
     uint32_t broker_count;
     uint64_t describe_again_ns; /* 0, or when to ask for the metadata again */
     int described_by_leader;    /* the second describe, to the controller leader, is asked */
-    uint32_t created_partitions, created_replication;       /* topic create, for its report */
-    char peer_address[RQ_NODE_ID_MAX + 1][CLI_ADDRESS_MAX]; /* what the net was told, per id */
+    uint32_t created_partitions, created_replication; /* topic create, for its report */
     /* produce */
     uint64_t queued, reported, acked, failed;
     int first_error;
@@ -135,7 +112,7 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
-static uint64_t now_ns(const struct cli *p) { return p->io->now(p->io->env); }
+static uint64_t now_ns(const struct cli *p) { return client_node_now_ns(&p->node); }
 
 static struct proto_bytes bytes_of(const char *s) {
     size_t n = s ? strlen(s) : 0;
@@ -165,32 +142,6 @@ static void fail_op(struct cli *p, int error, const char *fmt, ...) {
 }
 
 static void progress(struct cli *p) { p->progress_ns = now_ns(p); }
-
-/* ---- learning the brokers' addresses (see the top of the file) ------------------------------- */
-
-static void learn_broker(struct cli *p, const struct proto_broker *b) {
-    if (b->id < 1 || b->id > RQ_NODE_ID_MAX || b->address.size == 0) return;
-    char address[CLI_ADDRESS_MAX];
-    if (b->address.size >= sizeof address) return;
-    memcpy(address, b->address.data, b->address.size);
-    address[b->address.size] = '\0';
-    if (strcmp(p->peer_address[b->id], address) == 0) return; /* a change closes the link */
-    if (shim_net_set_peer(shim_loop_net(p->loop), b->id, address) != 0) {
-        fprintf(stderr, "raftq: broker %u advertises an unusable address '%s'\n", b->id, address);
-        return;
-    }
-    snprintf(p->peer_address[b->id], CLI_ADDRESS_MAX, "%s", address);
-}
-
-static void learn_brokers(struct cli *p, const struct proto_frame *f) {
-    struct proto_msg m;
-    if (proto_decode(f->type, f->payload, f->payload_size, &m) != 0)
-        return; /* the library counts it */
-    size_t cursor = 0;
-    struct proto_broker b;
-    while (proto_broker_next(&m.u.metadata_resp, &cursor, &b))
-        learn_broker(p, &b);
-}
 
 /* ---- reading the answers of describe --------------------------------------------------------- */
 
@@ -495,8 +446,8 @@ static void on_produced(void *arg, uint64_t token, uint32_t partition, int error
  *
  * Where to stop without --follow, and where "the end" is, need each partition's high watermark,
  * which every FETCH answer carries but the library does not pass on. So the process watches the
- * library's fetches go by (it already wraps the library's send and sees every answer first):
- * lib_send notes each FETCH_REQ's correlation, partition and offset, and node_message reads the
+ * library's fetches go by (client_node shows it the library's sends and every answer first):
+ * on_sent notes each FETCH_REQ's correlation, partition and offset, and on_frame reads the
  * FETCH_RESP with that correlation before the library does (watch_fetch_*). Nothing is changed
  * on the way. From the first answer of a partition:
  *   - `end` is its high watermark then: without --follow the partition is done once the
@@ -591,7 +542,7 @@ static void on_fetch_error(void *arg, struct proto_bytes topic, uint32_t partiti
             position);
 }
 
-/* The table of fetches under way, filled by lib_send and read by node_message: bounded like the
+/* The table of fetches under way, filled by on_sent and read by on_frame: bounded like the
  * library's own requests (a correlation that comes back replaces its old entry). */
 static void watch_fetch_sent(struct cli *p, uint32_t to, const void *buf, size_t len) {
     struct proto_frame f;
@@ -753,57 +704,26 @@ static void on_admin_done(void *arg, uint64_t token, int error) {
     RQ_ASSERT(token == TOKEN_DESCRIBE);
     RQ_ASSERT(error != 0);
     /* No server answered yet: keep asking until the deadline (then: unreachable). */
-    if (p->answers == 0 && rq_client_describe(p->c, TOKEN_DESCRIBE) == 0) return;
+    if (p->node.answers == 0 && rq_client_describe(p->c, TOKEN_DESCRIBE) == 0) return;
     fail_op(p, error, "asking the cluster for its metadata");
 }
 
-/* ---- the node -------------------------------------------------------------------------------- */
+/* ---- the node (cmd/client_node.h) ----------------------------------------------------------- */
 
-static void arm(struct cli *p) {
-    uint64_t at = p->lib_deadline_ns < p->tick_ns ? p->lib_deadline_ns : p->tick_ns;
-    p->io->set_timer(p->io->env, at);
-}
-
-static uint64_t lib_now(void *env) {
-    struct cli *p = env;
-    return now_ns(p);
-}
-static void lib_set_timer(void *env, uint64_t at_ns) {
-    struct cli *p = env;
-    p->lib_deadline_ns = at_ns;
-    arm(p);
-}
-static void lib_send(void *env, uint32_t to, const void *buf, size_t len) {
-    struct cli *p = env;
+static void on_sent(void *arg, uint32_t to, const void *buf, size_t len) {
+    struct cli *p = arg;
     if (p->args->command == CLI_CONSUME) watch_fetch_sent(p, to, buf, len);
-    p->io->send(p->io->env, to, buf, len);
 }
-static void lib_reply(void *env, uint64_t conn, const void *buf, size_t len) {
-    struct cli *p = env;
-    p->io->reply(p->io->env, conn, buf, len);
-}
-static void lib_disk(void *env, struct rq_disk_req *req) {
-    struct cli *p = env;
-    p->io->disk(p->io->env, req); /* the loop halts the node: a client has no disk */
-}
-static void lib_halt(void *env, const char *why) {
-    struct cli *p = env;
-    p->io->halt(p->io->env, why);
+
+static void on_frame(void *arg, uint32_t from, const struct proto_frame *f) {
+    struct cli *p = arg;
+    if (f->type == PROTO_FETCH_RESP && p->args->command == CLI_CONSUME)
+        watch_fetch_answer(p, from, f);
 }
 
 static void client_config(const struct cli *p, struct rq_client_config *cfg) {
     const struct cli_args *a = p->args;
     rq_client_config_default(cfg);
-    cfg->bootstrap_count = a->bootstrap_count;
-    for (uint32_t i = 0; i < a->bootstrap_count; i++)
-        cfg->bootstrap[i] = RQ_NODE_ID_MAX - i; /* provisional ids: see the top of the file */
-    /* The library's metadata refresh and its admin operations step ONE rotation over the
-     * bootstrap list (client.c, md_bootstrap), one step each per failed attempt: with an even
-     * count the two can stay in step so that both keep asking the same dead server (seen with
-     * "--bootstrap dead:1,live:2"). An odd count makes every server's turn come: repeat the
-     * first. */
-    if (cfg->bootstrap_count % 2 == 0) cfg->bootstrap[cfg->bootstrap_count++] = RQ_NODE_ID_MAX;
-    RQ_ASSERT(cfg->bootstrap_count <= CLIENT_BOOTSTRAP_MAX);
     /* Several attempts fit in one --timeout, each at most the library's default. */
     uint64_t request_ns = a->timeout_ms * MS / 3;
     if (request_ns < 200 * MS) request_ns = 200 * MS;
@@ -817,41 +737,10 @@ static void client_config(const struct cli *p, struct rq_client_config *cfg) {
         cfg->batcher.in_flight_max = CLIENT_IDEMPOTENT_IN_FLIGHT_MAX;
 }
 
-static void *node_create(const struct rq_io *io, const void *config) {
-    struct cli *p = (struct cli *)config; /* main's: it outlives the node */
-    p->io = io;
-    p->lib_io = (struct rq_io){.env = p,
-                               .node_id = io->node_id,
-                               .seed = io->seed,
-                               .now = lib_now,
-                               .set_timer = lib_set_timer,
-                               .send = lib_send,
-                               .reply = lib_reply,
-                               .disk = lib_disk,
-                               .halt = lib_halt};
-    p->lib_deadline_ns = UINT64_MAX;
-    p->tick_ns = UINT64_MAX;
-    struct rq_client_config cfg;
-    client_config(p, &cfg);
-    static const struct rq_client_callbacks cb = {.produced = on_produced,
-                                                  .fetched = on_fetched,
-                                                  .fetch_error = on_fetch_error,
-                                                  .admin_done = on_admin_done,
-                                                  .described = on_described};
-    p->c = rq_client_create(&p->lib_io, &cfg, &cb, p);
-    return p->c ? p : NULL;
-}
-
-static void node_destroy(void *node) {
-    struct cli *p = node;
-    rq_client_destroy(p->c);
-    p->c = NULL;
-}
-
 /* The process's own work at each tick. */
-static void act(struct cli *p) {
+static void act(void *arg) {
+    struct cli *p = arg;
     uint64_t now = now_ns(p);
-    p->tick_ns = now + CLI_TICK_MS * MS;
     if (p->phase == PHASE_DISCOVER && p->describe_again_ns != 0 && now >= p->describe_again_ns &&
         rq_client_describe(p->c, TOKEN_DESCRIBE) == 0)
         p->describe_again_ns = 0;
@@ -863,57 +752,12 @@ static void act(struct cli *p) {
     }
 }
 
-static void node_start(void *node) {
-    struct cli *p = node;
+static void on_start(void *arg) {
+    struct cli *p = arg;
     progress(p);
-    rq_client_start(p->c);
     int rc = rq_client_describe(p->c, TOKEN_DESCRIBE);
     RQ_ASSERT(rc == 0); /* the first admin operation always finds a free slot */
-    act(p);
-    arm(p);
 }
-
-static void node_timer(void *node) {
-    struct cli *p = node;
-    if (now_ns(p) >= p->lib_deadline_ns) {
-        p->lib_deadline_ns = UINT64_MAX;
-        rq_client_on_timer(p->c);
-    }
-    act(p);
-    arm(p);
-}
-
-static void node_message(void *node, uint32_t from, const void *buf, size_t len) {
-    struct cli *p = node;
-    p->answers++;
-    struct proto_frame f;
-    size_t frame_size = 0;
-    if (proto_frame_decode(buf, len, PROTO_FRAME_MAX, &f, &frame_size) == 0) {
-        /* Read before the library can act on what the answer names (see the top of the file). */
-        if (f.type == PROTO_METADATA_RESP) learn_brokers(p, &f);
-        if (f.type == PROTO_FETCH_RESP && p->args->command == CLI_CONSUME)
-            watch_fetch_answer(p, from, &f);
-    }
-    rq_client_on_message(p->c, from, buf, len);
-}
-
-static void node_client_message(void *node, uint64_t conn, const void *buf, size_t len) {
-    (void)node, (void)conn, (void)buf, (void)len; /* a client accepts no connections */
-}
-static void node_disk_done(void *node, struct rq_disk_req *req) { (void)node, (void)req; }
-static void node_conn_closed(void *node, uint64_t conn) { (void)node, (void)conn; }
-
-static const struct rq_node_ops CLI_OPS = {
-    .name = "raftq",
-    .create = node_create,
-    .destroy = node_destroy,
-    .on_start = node_start,
-    .on_timer = node_timer,
-    .on_peer_message = node_message,
-    .on_client_message = node_client_message,
-    .on_disk_done = node_disk_done,
-    .on_conn_closed = node_conn_closed,
-};
 
 /* ---- main ------------------------------------------------------------------------------------ */
 
@@ -933,7 +777,7 @@ static int deadline_applies(const struct cli *p) {
 static void check_deadline(struct cli *p) {
     if (p->phase == PHASE_DONE || !deadline_applies(p)) return;
     if (now_ns(p) - p->progress_ns < p->args->timeout_ms * MS) return;
-    if (p->answers == 0) {
+    if (p->node.answers == 0) {
         fprintf(stderr, "raftq: no server answered within %" PRIu64 " ms (bootstrap %s%s)\n",
                 p->args->timeout_ms, p->args->bootstrap[0],
                 p->args->bootstrap_count > 1 ? ", ..." : "");
@@ -953,15 +797,16 @@ static void on_interrupt(struct cli *p) {
 }
 
 /* Runs the command to its end; returns the exit code. */
-static int run(struct cli *p, struct shim_loop *loop) {
+static int run(struct cli *p) {
     while (p->phase != PHASE_DONE) {
         if (stop_signal) {
             on_interrupt(p);
             break;
         }
-        int rc = shim_loop_run_once(loop, CLI_WAIT_MS_MAX);
+        int rc = client_node_run_once(&p->node, CLI_WAIT_MS_MAX);
         fflush(stdout);
         if (rc != 0) {
+            const struct shim_loop *loop = &p->node.loop;
             fprintf(stderr, "raftq: stopped: %s\n", loop->halted ? loop->halt_reason : "epoll");
             return CLI_EXIT_FAILED;
         }
@@ -971,25 +816,30 @@ static int run(struct cli *p, struct shim_loop *loop) {
     return p->exit_code;
 }
 
-static int start(struct cli *p, struct shim_loop *loop) {
+static int start(struct cli *p) {
+    static const struct rq_client_callbacks cb = {.produced = on_produced,
+                                                  .fetched = on_fetched,
+                                                  .fetch_error = on_fetch_error,
+                                                  .admin_done = on_admin_done,
+                                                  .described = on_described};
+    static const struct client_node_hooks hooks = {
+        .start = on_start, .tick = act, .sent = on_sent, .frame = on_frame};
     const struct cli_args *a = p->args;
-    struct shim_net_peer peers[CLI_BOOTSTRAP_MAX];
-    for (uint32_t i = 0; i < a->bootstrap_count; i++) {
-        peers[i] = (struct shim_net_peer){RQ_NODE_ID_MAX - i, a->bootstrap[i]};
-        snprintf(p->peer_address[RQ_NODE_ID_MAX - i], CLI_ADDRESS_MAX, "%s", a->bootstrap[i]);
-    }
-    struct shim_net_config net = {.peers = peers, .peer_count = a->bootstrap_count};
-    uint64_t seed = wall_ns() ^ ((uint64_t)getpid() << 32) ^ rq_shim_monotonic_ns();
-    struct shim_loop_config c = {
-        .data_dir = NULL, /* a client keeps nothing on disk */
-        .ops = &CLI_OPS,
-        .node_config = p,
-        .node_id = CLI_NODE_ID_BASE + (uint32_t)(seed % CLI_NODE_ID_SPREAD),
-        .seed = seed,
-        .net = &net,
-    };
-    p->loop = loop;
-    return shim_loop_init_config(loop, &c);
+    static struct client_node_config c;
+    memset(&c, 0, sizeof c);
+    c.name = "raftq";
+    c.bootstrap_count = a->bootstrap_count;
+    for (uint32_t i = 0; i < a->bootstrap_count; i++)
+        snprintf(c.bootstrap[i], sizeof c.bootstrap[i], "%s", a->bootstrap[i]);
+    client_config(p, &c.client);
+    c.callbacks = &cb;
+    c.hooks = &hooks;
+    c.arg = p;
+    c.tick_ms = CLI_TICK_MS;
+    c.index = 0;
+    int rc = client_node_open(&p->node, &c);
+    p->c = p->node.c;
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -1006,21 +856,20 @@ int main(int argc, char **argv) {
     rq_log_set_sink(shim_log_stderr, NULL);
     rq_log_set_level(RQ_LOG_ERROR);
     static struct cli p;
-    static struct shim_loop loop;
     p.args = &args;
     p.line = malloc(CLI_LINE_MAX);
     if (p.line == NULL || signals_setup() != 0) {
         fprintf(stderr, "raftq: out of memory or signals\n");
         return CLI_EXIT_FAILED;
     }
-    int rc = start(&p, &loop);
+    int rc = start(&p);
     if (rc != 0) { /* an address that does not resolve: nothing can be reached */
         fprintf(stderr, "raftq: cannot set up the client: %s\n", rq_strerror(rc));
         free(p.line);
         return rc == RQ_EINVAL ? CLI_EXIT_UNREACHABLE : CLI_EXIT_FAILED;
     }
-    int code = run(&p, &loop);
-    shim_loop_free(&loop);
+    int code = run(&p);
+    client_node_close(&p.node);
     free(p.parts);
     free(p.out);
     free(p.line);

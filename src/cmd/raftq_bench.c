@@ -1,6 +1,8 @@
 /* raftq-bench — measurements on the real machine, through the POSIX shim (src/shim/).
  *
  *   raftq-bench store [--dir DIR] [--groups G[,G...]] [--entries N] [--size BYTES] [--json]
+ *   raftq-bench lookup ...   (bench_lookup.c)
+ *   raftq-bench cluster ...  producers and consumers against a running cluster (bench_cluster.c)
  *
  * For each G (default: 1, 16 and 256, one after the other):
  *   (b) the node WAL (src/store/wal.h), run as a node on the shim's event loop (src/shim/loop.h)
@@ -42,6 +44,7 @@
 #include "shim/disk.h"
 #include "shim/loop.h"
 #include "shim/wallclock.h"
+#include "cmd/bench_cluster.h"
 #include "cmd/bench_lookup.h"
 #include "store/wal.h"
 
@@ -580,6 +583,7 @@ static void parse(struct options *o, int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc >= 2 && strcmp(argv[1], "lookup") == 0) return bench_lookup_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "cluster") == 0) return bench_cluster_main(argc, argv);
     struct options o;
     memset(&o, 0, sizeof o);
     parse(&o, argc, argv);
