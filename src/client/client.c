@@ -854,8 +854,26 @@ static void expire_requests(struct rq_client *c, uint64_t now) {
     }
 }
 
+/* An acks=0 batch (sent with correlation 0, which no request ever has: generations start at 1)
+ * was refused: nothing waits for it, but the refusal says the metadata is wrong (the broker is
+ * not the leader, or does not know the topic), which nothing else would ever tell an acks=0
+ * producer: every later batch would go to the same broker and be lost. */
+static void acks0_refused(struct rq_client *c, const struct proto_frame *f) {
+    struct proto_msg m;
+    if (f->type != PROTO_PRODUCE_RESP || proto_decode(f->type, f->payload, f->payload_size, &m) != 0) {
+        c->stats.malformed++;
+        return;
+    }
+    c->stats.acks0_refused++;
+    metadata_mark_stale(c->md);
+}
+
 static void handle_frame(struct rq_client *c, uint32_t from, const struct proto_frame *f,
                          uint64_t now) {
+    if (f->correlation == 0) {
+        acks0_refused(c, f);
+        return;
+    }
     uint32_t slot = f->correlation & (CLIENT_REQUESTS_MAX - 1);
     const struct request *r = &c->requests[slot];
     if (r->kind == REQ_FREE || r->generation != f->correlation >> SLOT_BITS || r->to_node != from) {

@@ -144,6 +144,7 @@ struct rq_client_stats {
     uint64_t records_failed;
     uint64_t records_fetched;
     uint64_t records_dropped; /* fetched below the position */
+    uint64_t acks0_refused;   /* acks=0 batches a broker refused (then the metadata is asked again) */
 };
 
 struct rq_client;

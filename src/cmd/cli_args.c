@@ -34,7 +34,7 @@ static const char USAGE[] =
     "durations: 500ms, 30s, 10m, 2h, 7d, or a number of milliseconds\n"
     "\n"
     "topic create defaults: 3 partitions and replication 3 (fewer on a smaller cluster),\n"
-    "  retention 7d (0: forever), no byte limit, messages up to 1 MiB\n"
+    "  retention 7d (0: forever), no byte limit, messages up to 60 KiB\n"
     "consume: starts at the end unless --from-beginning or --offset; without --follow it stops\n"
     "  at the end the partitions had when it started, or after --count messages; --follow runs\n"
     "  until --count, Ctrl-C or SIGTERM. --format fields: %o offset, %p partition, %k key,\n"

@@ -117,6 +117,12 @@ int broker_partition_of_group(const struct broker *b, uint32_t group, const char
 enum { BROKER_LATENCY_BUCKETS = 12 };
 extern const uint64_t BROKER_LATENCY_BOUNDS_US[BROKER_LATENCY_BUCKETS - 1];
 
+enum {
+    /* A follower's fetch waits this long at least for its read index (ReadIndex) before it
+     * answers with what it has, even when its own max_wait_ms is shorter. */
+    BROKER_CONFIRM_WAIT_NS = 1000 * 1000 * 1000,
+};
+
 struct broker_stats {
     uint64_t requests;
     uint64_t bad_requests;           /* answered with an ERROR frame */

@@ -224,6 +224,10 @@ void broker_requests_tick(struct broker *b, uint64_t now_ns) {
         if (w->kind == REQ_FREE || now_ns < w->deadline_ns) continue;
         if (w->kind == REQ_FETCH) {
             if (w->loading) continue;   /* its store read always completes */
+            /* A follower's read index normally comes within a round trip to the leader: a fetch
+             * with a short wait still gets what was committed before it arrived, and serves what
+             * this replica has (possibly older) only when no leader answers in time. */
+            if (w->confirming && now_ns < w->confirm_until_ns) continue;
             w->confirming = 0;          /* no read index came: what this replica has */
             fetch_progress(b, w, 1);
         } else {
@@ -259,6 +263,9 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
     w->max_records = m->max_records;
     w->max_bytes = m->max_bytes;
     w->deadline_ns = broker_now(b) + (uint64_t)m->max_wait_ms * 1000000u;
+    w->confirm_until_ns = w->deadline_ns > broker_now(b) + BROKER_CONFIRM_WAIT_NS
+                              ? w->deadline_ns
+                              : broker_now(b) + BROKER_CONFIRM_WAIT_NS;
     waiting_add(b, part, w);
     /* A follower first learns the leader's commit index (ReadIndex) and applies that far, so that
      * it answers with everything committed before the fetch arrived, as the leader would. */
@@ -310,8 +317,9 @@ static void produce(struct broker *b, uint64_t conn, uint32_t correlation,
         if (err == RQ_ENOTLEADER) hint = raft_leader(r);
     }
     if (err != 0 && w != NULL) request_free(b, w);
-    if (err != 0 && m->acks != PROTO_ACKS_NONE)
-        answer_status(b, conn, PROTO_PRODUCE_RESP, correlation, err, hint);
+    /* Refused: answered also for acks=0 (whose success is never answered), so that its producer
+     * learns its metadata is wrong instead of sending every batch to a broker that drops it. */
+    if (err != 0) answer_status(b, conn, PROTO_PRODUCE_RESP, correlation, err, hint);
 }
 
 /* ---- the controller's requests ----------------------------------------------------------------- */

@@ -33,6 +33,7 @@ struct broker_request {
     uint32_t correlation;
     uint64_t since_ns;               /* when it arrived */
     uint64_t deadline_ns;
+    uint64_t confirm_until_ns;       /* REQ_FETCH at a follower: how long its read index may take */
     /* REQ_FETCH: the parked fetch, linked into its partition's list */
     int32_t wait_prev;
     int32_t wait_next;

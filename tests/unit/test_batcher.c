@@ -10,7 +10,10 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "broker/partition.h"
 #include "client/batcher.h"
+#include "proto/msg.h"
+#include "raft/msg.h"
 #include "tests/unit/suite_main.h"
 
 static struct proto_record_in rec(const char *value) {
@@ -315,6 +318,34 @@ START_TEST(sequence_refusal_at_the_head_wants_a_new_producer_id) {
 }
 END_TEST
 
+/* The default full batch — batch_records_max records holding batch_bytes_max bytes of keys and
+ * values, with the largest timestamps — becomes one partition entry that fits one Raft entry
+ * (RAFT_ENTRY_DATA_MAX). A 256 KiB default did not, and every full batch failed with RQ_ETOOBIG
+ * at the broker (found by the cluster benchmark). */
+START_TEST(a_default_full_batch_fits_one_raft_entry) {
+    struct batcher_config cfg;
+    batcher_config_default(&cfg);
+    static uint8_t value[1 << 16], req_buf[RAFT_ENTRY_DATA_MAX * 2], entry[RAFT_ENTRY_DATA_MAX];
+    static struct proto_record_in recs[PROTO_RECORDS_MAX];
+    uint32_t n = cfg.batch_records_max, each = cfg.batch_bytes_max / n;
+    memset(value, 'v', sizeof value);
+    for (uint32_t i = 0; i < n; i++)
+        recs[i] = (struct proto_record_in){.timestamp = UINT64_MAX, .key = {value, 8},
+                                          .value = {value, each - 8}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = PROTO_ACKS_ALL,
+                                    .producer_id = UINT64_MAX >> 1, .base_sequence = UINT64_MAX >> 2,
+                                    .records = {.count = n}};
+    size_t size = proto_encode_produce_req(req_buf, sizeof req_buf, &req, recs);
+    ck_assert_uint_gt(size, 0);
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, req_buf, size, &m), 0);
+    size_t e = partition_entry_encode(entry, sizeof entry, UINT64_MAX >> 2, UINT64_MAX >> 1,
+                                      UINT64_MAX >> 2, UINT64_MAX, &m.u.produce_req.records);
+    ck_assert_uint_gt(e, 0);   /* 0: it did not fit */
+    ck_assert_uint_le(e, RAFT_ENTRY_DATA_MAX);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("batcher");
     TCase *tc = tcase_create("producer");
@@ -326,6 +357,7 @@ int main(void) {
     tcase_add_test(tc, bounds_and_copies);
     tcase_add_test(tc, sequence_refusal_behind_an_earlier_batch_waits_uncounted);
     tcase_add_test(tc, sequence_refusal_at_the_head_wants_a_new_producer_id);
+    tcase_add_test(tc, a_default_full_batch_fits_one_raft_entry);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }

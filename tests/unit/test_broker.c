@@ -295,6 +295,10 @@ START_TEST(topic_produce_fetch) {
     m = produce_once(leader % SERVERS + 1, 0, 0, 0, second, 1);
     ck_assert_int_eq(m.u.produce_resp.error, RQ_ENOTLEADER);
     ck_assert_uint_eq(m.u.produce_resp.leader_hint, leader);
+    /* acks=0 too: its refusal is answered (so the producer learns where the leader is). */
+    m = await(send_produce(leader % SERVERS + 1, 0, PROTO_ACKS_NONE, 0, 0, second, 1));
+    ck_assert_int_eq(m.u.produce_resp.error, RQ_ENOTLEADER);
+    ck_assert_uint_eq(m.u.produce_resp.leader_hint, leader);
     const char *const big[] = {"this value is longer than the topic's max_message_bytes of one hundred "
                          "bytes, so the broker refuses it...."};
     ck_assert_int_eq(produce(leader, 0, 0, 0, big, 1).u.produce_resp.error, RQ_ETOOBIG);

@@ -549,6 +549,15 @@ START_TEST(acks_zero_is_done_when_sent) {
     struct rq_client_stats st;
     rq_client_stats_get(c, &st);
     ck_assert_uint_eq(st.timeouts, 0);
+    /* A refusal (correlation 0: no request waits) says the metadata is wrong: asked again. */
+    ck_assert_int_eq(count_type(&f, PROTO_METADATA_REQ), 0);
+    answer_produce(c, &t, RQ_ENOTLEADER, 0, 2);
+    run_until(&f, c, f.now);
+    rq_client_stats_get(c, &st);
+    ck_assert_uint_eq(st.acks0_refused, 1);
+    ck_assert_uint_eq(st.unmatched, 0);
+    struct taken md = expect(&f, PROTO_METADATA_REQ);
+    free(md.keep);
     free(t.keep);
     finish(&f, c);
 }

@@ -486,6 +486,36 @@ START_TEST(members_joining_and_leaving_set_targets) {
 }
 END_TEST
 
+/* A leader recorded from the target (a broker joining) that a later placement leaves out (it is
+ * decommissioned before the move finished) is forgotten, so the image still restores (found by the
+ * controller_apply fuzzer). */
+START_TEST(a_leader_placed_out_is_forgotten) {
+    struct controller *c = cluster(4);
+    ck_assert_int_eq(reg(c, 5, 100).error, 0);
+    const struct controller_topic *t = topic(c, "t");
+    int32_t moving = -1;
+    for (uint32_t p = 0; p < t->partition_count && moving < 0; p++)
+        if (controller_partition_has(&t->partitions[p], 5) && controller_partition_moving(&t->partitions[p]))
+            moving = (int32_t)p;
+    ck_assert_int_ge(moving, 0);
+    const struct controller_partition *part = &t->partitions[moving];
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    ck_assert_int_eq(run(c, cmd, controller_cmd_leader(cmd, "t", (uint32_t)moving, 5, 7)).error, 0);
+    ck_assert_uint_eq(part->leader, 5);
+    ck_assert_int_eq(run(c, cmd, controller_cmd_decommission(cmd, 5)).error, 0);
+    ck_assert(!controller_partition_has(part, 5));
+    ck_assert_uint_eq(part->leader, 0);
+    size_t n;
+    uint8_t *img = image_of(c, &n);
+    struct controller *d = controller_create(TIMEOUT);
+    ck_assert_int_eq(controller_restore(d, img, n), 0);
+    assert_same_image(c, d);
+    free(img);
+    controller_destroy(d);
+    controller_destroy(c);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("controller");
     TCase *tc = tcase_create("state machine");
@@ -500,6 +530,7 @@ int main(void) {
     tcase_add_test(tc, image_with_groups_past_its_counter_is_refused);
     tcase_add_test(tc, replicas_apply_identically);
     tcase_add_test(tc, members_joining_and_leaving_set_targets);
+    tcase_add_test(tc, a_leader_placed_out_is_forgotten);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }
