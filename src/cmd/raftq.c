@@ -41,7 +41,7 @@ enum {
     CLI_TICK_MS = 20,      /* the process's own timer: stdin, deadline */
     CLI_WAIT_MS_MAX = 100, /* one loop turn waits at most this long (signal latency) */
     CLI_PRODUCE_PER_TICK_MAX = 4096,
-    CLI_LINE_MAX = 256 * 1024,   /* a line of stdin, bytes (= the batcher's batch_bytes_max) */
+    CLI_LINE_MAX = 256 * 1024,   /* a line of stdin, bytes (longer: one failed message) */
     CLI_DESCRIBE_AGAIN_MS = 100, /* metadata named no broker yet: ask again after this */
     CLI_FETCH_WAIT_MS_ONCE = 50, /* consume without --follow: a fetch's long-poll */
     CLI_LINGER_MS = 500,         /* acks=0: time left for the last sends to leave */
@@ -49,7 +49,14 @@ enum {
     CLI_FETCHES_MAX = CLIENT_REQUESTS_MAX, /* fetches watched at once (see "consume") */
     TOKEN_DESCRIBE = 1,
     TOKEN_COMMAND = 2,
+    CLI_PROBES_MAX = 1024,      /* cluster status: replicas asked for their high watermark */
+    CLI_PROBE_WAIT_MS = 3000,   /* ... and how long their answers are waited for */
 };
+
+/* A probe's correlation: the top bit set, which no request of the library has (its correlations
+ * are a generation below 2^31 shifted over a slot index: client.c), so their answers are told
+ * apart in on_frame; the library, seeing them after, counts them as unmatched and ignores them. */
+#define PROBE_CORRELATION (UINT32_C(1) << 31)
 
 #define MS ((uint64_t)1000 * 1000)
 
@@ -75,6 +82,17 @@ struct fetch_seen {
     uint32_t partition;
     uint64_t offset;
     uint64_t sent_seq; /* to replace the oldest when the table is full */
+};
+
+/* cluster status: one replica of one partition, asked for its high watermark. */
+struct probe {
+    char topic[PROTO_TOPIC_NAME_MAX + 1];
+    uint32_t partition;
+    uint32_t replica;
+    uint32_t leader;          /* the partition's, as the metadata says */
+    uint8_t answered;
+    int error;
+    uint64_t high_watermark;
 };
 
 struct cli {
@@ -106,6 +124,11 @@ struct cli {
     uint64_t fetch_seq;
     char *out; /* a rendered record */
     size_t out_cap;
+    /* cluster status */
+    struct probe *probes;
+    uint32_t probe_count, probes_answered;
+    uint64_t probe_deadline_ns;
+    uint32_t status_controller, status_brokers, status_topics, status_partitions, status_leaderless;
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -230,17 +253,116 @@ static void topic_list(struct cli *p, const struct proto_metadata_resp *m) {
     finish(p, CLI_EXIT_OK);
 }
 
-static void cluster_status(struct cli *p, const struct proto_metadata_resp *m) {
-    uint32_t topics = 0, partitions = 0, leaderless = 0;
-    size_t cursor = 0, pc = 0;
+/* ---- cluster status: brokers, leaders, and each replica's lag --------------------------------
+ *
+ * The metadata gives the brokers and each partition's leader and replicas; the lag comes from the
+ * replicas themselves: each is sent a FETCH at the end of its partition (max_wait 0, from_follower
+ * PROTO_FOLLOWER_AS_IS: answered at once, without ReadIndex) and answers with its high watermark,
+ * the next offset it has applied. A replica's lag is the leader's high watermark minus its own
+ * (records it has not applied yet); one that does not answer within CLI_PROBE_WAIT_MS is shown as
+ * unknown. These requests bypass the library. */
+
+static void probe_send(struct cli *p, uint32_t i) {
+    const struct probe *pr = &p->probes[i];
+    struct proto_fetch_req req = {.topic = bytes_of(pr->topic), .partition = pr->partition,
+                                  .offset = UINT64_C(1) << 62, .max_records = 1, .max_bytes = 1,
+                                  .max_wait_ms = 0, .from_follower = PROTO_FOLLOWER_AS_IS};
+    static uint8_t frame[PROTO_FRAME_HEADER + 512];
+    uint8_t payload[512];
+    size_t n = proto_encode_fetch_req(payload, sizeof payload, &req);
+    RQ_ASSERT(n > 0);
+    size_t len = proto_frame_encode(frame, sizeof frame, PROTO_FETCH_REQ, PROBE_CORRELATION | i,
+                                    payload, (uint32_t)n);
+    RQ_ASSERT(len > 0);
+    p->node.io->send(p->node.io->env, pr->replica, frame, len);
+}
+
+static void probe_answer(struct cli *p, uint32_t from, const struct proto_frame *f) {
+    uint32_t i = f->correlation & ~PROBE_CORRELATION;
+    struct proto_msg m;
+    if (i >= p->probe_count || p->probes[i].answered || p->probes[i].replica != from ||
+        f->type != PROTO_FETCH_RESP || proto_decode(f->type, f->payload, f->payload_size, &m) != 0)
+        return;
+    p->probes[i].answered = 1;
+    p->probes[i].error = m.u.fetch_resp.error;
+    p->probes[i].high_watermark = m.u.fetch_resp.high_watermark;
+    p->probes_answered++;
+    progress(p);
+}
+
+/* The leader's answer among the probes of partition (topic, partition) starting at first. */
+static const struct probe *leader_probe(const struct cli *p, uint32_t first) {
+    for (uint32_t i = first; i < p->probe_count && strcmp(p->probes[i].topic, p->probes[first].topic) == 0 &&
+                             p->probes[i].partition == p->probes[first].partition; i++)
+        if (p->probes[i].replica == p->probes[i].leader) return p->probes[i].answered ? &p->probes[i] : NULL;
+    return NULL;
+}
+
+static void print_replica(const struct probe *pr, const struct probe *leader, int json, int first) {
+    int known = pr->answered && pr->error == 0 && leader != NULL && leader->error == 0;
+    uint64_t lag = known && leader->high_watermark > pr->high_watermark
+                       ? leader->high_watermark - pr->high_watermark : 0;
+    if (json) {
+        printf("%s{\"id\":%u,", first ? "" : ",", pr->replica);
+        if (known) printf("\"high_watermark\":%llu,\"lag\":%llu}", (unsigned long long)pr->high_watermark, (unsigned long long)lag);
+        else printf("\"high_watermark\":null,\"lag\":null}");
+        return;
+    }
+    if (known) printf("  n%u:%llu (lag %llu)", pr->replica, (unsigned long long)pr->high_watermark, (unsigned long long)lag);
+    else printf("  n%u:? (no answer)", pr->replica);
+}
+
+/* Every probe answered or the wait is over: the report. */
+static void status_print(struct cli *p) {
+    int json = p->args->json;
+    if (json) printf(",\"topics\":%u,\"partitions\":%u,\"partitions_without_leader\":%u,\"replicas\":[",
+                     p->status_topics, p->status_partitions, p->status_leaderless);
+    else printf("topics: %u (%u partitions, %u without a leader)\n", p->status_topics,
+                p->status_partitions, p->status_leaderless);
+    for (uint32_t i = 0; i < p->probe_count;) {
+        const struct probe *leader = leader_probe(p, i);
+        if (json) printf("%s{\"topic\":\"%s\",\"partition\":%u,\"leader\":%u,\"replicas\":[", i ? "," : "",
+                         p->probes[i].topic, p->probes[i].partition, p->probes[i].leader);
+        else printf("  %s/%u  leader n%u:", p->probes[i].topic, p->probes[i].partition, p->probes[i].leader);
+        uint32_t j = i;
+        for (; j < p->probe_count && strcmp(p->probes[j].topic, p->probes[i].topic) == 0 &&
+               p->probes[j].partition == p->probes[i].partition; j++)
+            print_replica(&p->probes[j], leader, json, j == i);
+        printf(json ? "]}" : "\n");
+        i = j;
+    }
+    if (json) printf("]}\n");
+    finish(p, CLI_EXIT_OK);
+}
+
+static void status_check_done(struct cli *p) {
+    if (p->probes_answered == p->probe_count || now_ns(p) >= p->probe_deadline_ns) status_print(p);
+}
+
+/* One probe per replica of every partition (at most CLI_PROBES_MAX; beyond, not shown). */
+static void status_probes(struct cli *p, const struct proto_metadata_resp *m) {
+    size_t cursor = 0, pc;
     struct proto_topic t;
     struct proto_partition pt;
     while (proto_topic_next(m, &cursor, &t)) {
         if (t.error != 0) continue;
-        topics++;
-        for (pc = 0; proto_partition_next(&t, &pc, &pt); partitions++)
-            leaderless += pt.leader == 0;
+        p->status_topics++;
+        for (pc = 0; proto_partition_next(&t, &pc, &pt); p->status_partitions++) {
+            p->status_leaderless += pt.leader == 0;
+            for (uint32_t k = 0; k < pt.replica_count && p->probe_count < CLI_PROBES_MAX; k++) {
+                struct probe *pr = &p->probes[p->probe_count];
+                memset(pr, 0, sizeof *pr);
+                memcpy(pr->topic, t.name.data, t.name.size);
+                pr->partition = pt.index;
+                pr->replica = pt.replicas[k];
+                pr->leader = pt.leader;
+                probe_send(p, p->probe_count++);
+            }
+        }
     }
+}
+
+static void cluster_status(struct cli *p, const struct proto_metadata_resp *m) {
     int json = p->args->json;
     if (json)
         printf("{\"controller\":%u,\"brokers\":[", m->controller);
@@ -248,7 +370,7 @@ static void cluster_status(struct cli *p, const struct proto_metadata_resp *m) {
         printf("controller leader: %u%s\nbrokers: %u\n", m->controller,
                m->controller ? "" : " (none known)", m->broker_count);
     struct proto_broker b;
-    cursor = 0;
+    size_t cursor = 0;
     for (int first = 1; proto_broker_next(m, &cursor, &b); first = 0) {
         if (!json) {
             printf("  %u  %.*s\n", b.id, (int)b.address.size, (const char *)b.address.data);
@@ -258,12 +380,12 @@ static void cluster_status(struct cli *p, const struct proto_metadata_resp *m) {
         print_json_string(b.address.data, b.address.size);
         printf("}");
     }
-    if (json)
-        printf("],\"topics\":%u,\"partitions\":%u,\"partitions_without_leader\":%u}\n", topics,
-               partitions, leaderless);
-    else
-        printf("topics: %u (%u partitions, %u without a leader)\n", topics, partitions, leaderless);
-    finish(p, CLI_EXIT_OK);
+    if (json) printf("]");
+    p->probes = calloc(CLI_PROBES_MAX, sizeof *p->probes);
+    if (p->probes == NULL) return fail_op(p, RQ_ENOMEM, "cluster status");
+    status_probes(p, m);
+    p->probe_deadline_ns = now_ns(p) + CLI_PROBE_WAIT_MS * MS;
+    status_check_done(p);
 }
 
 /* ---- admin commands -------------------------------------------------------------------------- */
@@ -717,6 +839,12 @@ static void on_sent(void *arg, uint32_t to, const void *buf, size_t len) {
 
 static void on_frame(void *arg, uint32_t from, const struct proto_frame *f) {
     struct cli *p = arg;
+    if ((f->correlation & PROBE_CORRELATION) && p->args->command == CLI_CLUSTER_STATUS &&
+        p->phase == PHASE_WORK) {
+        probe_answer(p, from, f);
+        status_check_done(p);
+        return;
+    }
     if (f->type == PROTO_FETCH_RESP && p->args->command == CLI_CONSUME)
         watch_fetch_answer(p, from, f);
 }
@@ -744,6 +872,7 @@ static void act(void *arg) {
     if (p->phase == PHASE_DISCOVER && p->describe_again_ns != 0 && now >= p->describe_again_ns &&
         rq_client_describe(p->c, TOKEN_DESCRIBE) == 0)
         p->describe_again_ns = 0;
+    if (p->phase == PHASE_WORK && p->args->command == CLI_CLUSTER_STATUS) status_check_done(p);
     if (p->phase == PHASE_WORK && p->args->command == CLI_PRODUCE) {
         produce_more(p);
         /* Nothing to wait for from the cluster: waiting for input is not the cluster's delay. */
@@ -871,6 +1000,7 @@ int main(int argc, char **argv) {
     int code = run(&p);
     client_node_close(&p.node);
     free(p.parts);
+    free(p.probes);
     free(p.out);
     free(p.line);
     return code;

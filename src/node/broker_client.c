@@ -268,8 +268,9 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
                               : broker_now(b) + BROKER_CONFIRM_WAIT_NS;
     waiting_add(b, part, w);
     /* A follower first learns the leader's commit index (ReadIndex) and applies that far, so that
-     * it answers with everything committed before the fetch arrived, as the leader would. */
-    if (raft_role(r) == RAFT_LEADER) {
+     * it answers with everything committed before the fetch arrived, as the leader would; unless
+     * asked for what it has as it is (a lag probe). */
+    if (raft_role(r) == RAFT_LEADER || m->from_follower == PROTO_FOLLOWER_AS_IS) {
         fetch_progress(b, w, m->max_wait_ms == 0);
         return;
     }

@@ -135,7 +135,7 @@ static void decode_fetch_req(struct rq_reader *r, struct proto_fetch_req *m) {
     m->max_records = (uint32_t)read_num(r, PROTO_RECORDS_MAX);
     m->max_bytes = (uint32_t)read_num(r, PROTO_FRAME_MAX);
     m->max_wait_ms = (uint32_t)read_num(r, PROTO_WAIT_MS_MAX);
-    m->from_follower = read_flag(r, 1);
+    m->from_follower = read_flag(r, PROTO_FOLLOWER_AS_IS);
     if (r->err == 0 && (m->max_records == 0 || m->max_bytes == 0)) bad(r, RQ_ECORRUPT);
 }
 
@@ -446,7 +446,7 @@ size_t proto_encode_produce_resp(uint8_t *buf, size_t cap, const struct proto_pr
 }
 
 size_t proto_encode_fetch_req(uint8_t *buf, size_t cap, const struct proto_fetch_req *m) {
-    RQ_ASSERT(m->partition < PROTO_PARTITIONS_MAX && m->from_follower <= 1);
+    RQ_ASSERT(m->partition < PROTO_PARTITIONS_MAX && m->from_follower <= PROTO_FOLLOWER_AS_IS);
     RQ_ASSERT(m->max_records >= 1 && m->max_records <= PROTO_RECORDS_MAX);
     RQ_ASSERT(m->max_bytes >= 1 && m->max_bytes <= PROTO_FRAME_MAX);
     RQ_ASSERT(m->max_wait_ms <= PROTO_WAIT_MS_MAX);

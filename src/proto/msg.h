@@ -53,6 +53,8 @@ enum {
     PROTO_FORWARD_MAX = 1024,         /* a FORWARD payload, bytes */
 };
 
+enum { PROTO_FOLLOWER_READ_INDEX = 1, PROTO_FOLLOWER_AS_IS = 2 };
+
 enum proto_acks { PROTO_ACKS_NONE = 0, PROTO_ACKS_LEADER = 1, PROTO_ACKS_ALL = 2 };
 
 struct proto_bytes {
@@ -120,7 +122,10 @@ struct proto_fetch_req {
     uint32_t max_records;         /* 1..PROTO_RECORDS_MAX */
     uint32_t max_bytes;           /* >= 1 */
     uint32_t max_wait_ms;         /* 0..PROTO_WAIT_MS_MAX: wait this long for new records */
-    uint8_t from_follower;        /* 0 or 1: a follower may answer (ReadIndex) */
+    uint8_t from_follower;        /* 0: the leader only; 1: a follower may answer, once it has
+                                     applied what the leader had committed (ReadIndex);
+                                     PROTO_FOLLOWER_AS_IS (2): a follower answers at once with
+                                     what it has applied (possibly older: to measure its lag) */
 };
 
 struct proto_fetch_resp {

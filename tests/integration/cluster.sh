@@ -53,6 +53,9 @@ dense() {  # every partition's offsets 0, 1, 2, ... in the order read
 }
 check "offsets dense and in order per partition" dense "$WORK/read.txt"
 
+status=$(rq --json cluster status)
+check "cluster status names every replica's high watermark and lag" \
+  [ "$(grep -o '"lag":[0-9]*' <<< "$status" | wc -l)" -eq 9 ]
 for id in 1 2 3; do
   node_exit_code "$id" > /dev/null; node_start "$id"
   until_ok 300 rq cluster status

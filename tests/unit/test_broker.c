@@ -331,6 +331,11 @@ START_TEST(topic_produce_fetch) {
     m = await(send_fetch(follower, 0, 0, 0, 0));
     ck_assert_int_eq(m.u.fetch_resp.error, RQ_ENOTLEADER);
     ck_assert_uint_eq(m.u.fetch_resp.leader_hint, leader);
+    /* As it is (a lag probe): at once, what it has applied, never more than the leader. */
+    m = await(send_fetch(follower, 0, 1u << 30, 0, PROTO_FOLLOWER_AS_IS));
+    ck_assert_int_eq(m.u.fetch_resp.error, 0);
+    ck_assert_uint_eq(m.u.fetch_resp.records.count, 0);
+    ck_assert_uint_le(m.u.fetch_resp.high_watermark, 5);
 
     /* Long-poll: a fetch at the end waits, and is answered when a record arrives. */
     uint32_t waiting = send_fetch(leader, 0, 5, 3000, 0);

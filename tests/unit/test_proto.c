@@ -395,7 +395,7 @@ static const struct bad bads[] = {
     {"max_records 0", PROTO_FETCH_REQ, {T6, 3, 5, 0, 100, 0, 0}, 13, RQ_ECORRUPT},
     {"max_records 4097", PROTO_FETCH_REQ, {T6, 3, 5, 0x81, 0x20, 100, 0, 0}, 14, RQ_ETOOBIG},
     {"max_wait 60001 ms", PROTO_FETCH_REQ, {T6, 3, 5, 10, 100, 0xE1, 0xD4, 0x03, 0}, 15, RQ_ETOOBIG},
-    {"from_follower 2", PROTO_FETCH_REQ, {T6, 3, 5, 10, 100, 0, 2}, 13, RQ_ECORRUPT},
+    {"from_follower 3", PROTO_FETCH_REQ, {T6, 3, 5, 10, 100, 0, 3}, 13, RQ_ECORRUPT},
     {"overlong varint", PROTO_FETCH_REQ,
      {T6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}, 18, RQ_ECORRUPT},
     {"produce with no record", PROTO_PRODUCE_REQ, {T6, 0, 2, 0, 0, 0}, 12, RQ_ECORRUPT},
