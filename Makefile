@@ -30,7 +30,7 @@ CORE_SRC := $(sort $(filter-out src/shim/% src/cmd/%,$(wildcard src/*/*.c)))
 SHIM_SRC := $(sort $(wildcard src/shim/*.c))
 SIM_SRC := $(sort $(filter-out sim/main.c,$(wildcard sim/*.c)))
 # The main()s' pure helpers (no OS calls, e.g. raftqd's settings): linked into the unit tests too.
-CMD_LIB_SRC := src/cmd/daemon_config.c src/cmd/cli_args.c
+CMD_LIB_SRC := src/cmd/cmd_error.c src/cmd/daemon_config.c src/cmd/cli_args.c
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
@@ -74,11 +74,11 @@ $(BUILD)/raftq-bench: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq_
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
 # The broker daemon and the command-line client, each a node on the shim's loop.
-$(BUILD)/raftqd: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/daemon_config.c src/cmd/raftqd.c)
+$(BUILD)/raftqd: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/cmd_error.c src/cmd/daemon_config.c src/cmd/raftqd.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
-$(BUILD)/raftq: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq.c src/cmd/cli_args.c src/cmd/client_node.c)
+$(BUILD)/raftq: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq.c src/cmd/cmd_error.c src/cmd/cli_args.c src/cmd/client_node.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "cmd/cmd_error.h"
 #include "io/io.h"
 #include "proto/frame.h"
 #include "proto/msg.h"
@@ -46,13 +47,6 @@ static const char USAGE[] =
 
 const char *cli_usage(void) { return USAGE; }
 
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return RQ_EINVAL;
-}
 
 /* ---- values ---------------------------------------------------------------------------------- */
 
@@ -115,13 +109,13 @@ static int parse_bootstrap(struct cli_args *a, const char *v, char *err, size_t 
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
         if (a->bootstrap_count == CLI_BOOTSTRAP_MAX)
-            return fail(err, cap, "--bootstrap: more than %d addresses", CLI_BOOTSTRAP_MAX);
+            return cmd_fail(err, cap, "--bootstrap: more than %d addresses", CLI_BOOTSTRAP_MAX);
         char *dst = a->bootstrap[a->bootstrap_count];
-        if (n >= CLI_ADDRESS_MAX) return fail(err, cap, "--bootstrap: address too long");
+        if (n >= CLI_ADDRESS_MAX) return cmd_fail(err, cap, "--bootstrap: address too long");
         memcpy(dst, p, n);
         dst[n] = '\0';
         if (!cli_address_valid(dst))
-            return fail(err, cap, "--bootstrap: '%s' is not HOST:PORT (port 1..65535)", dst);
+            return cmd_fail(err, cap, "--bootstrap: '%s' is not HOST:PORT (port 1..65535)", dst);
         a->bootstrap_count++;
         if (end == NULL) return 0;
         p = end + 1;
@@ -186,7 +180,7 @@ static int apply_special(struct cli_args *a, const struct flag *f, const char *v
         else if (strcmp(v, "0") == 0)
             a->acks = PROTO_ACKS_NONE;
         else
-            return fail(err, cap, "--acks: '%s' is not all, 1 or 0", v);
+            return cmd_fail(err, cap, "--acks: '%s' is not all, 1 or 0", v);
         return 0;
     }
     if (strcmp(f->name, "--format") == 0) {
@@ -194,7 +188,7 @@ static int apply_special(struct cli_args *a, const struct flag *f, const char *v
         return cli_format_parse(&a->format, v, err, cap);
     }
     if (cli_parse_u64(v, f->min, f->max, &n) != 0)
-        return fail(err, cap, "%s: '%s' is not a number in %llu..%llu", f->name, v,
+        return cmd_fail(err, cap, "%s: '%s' is not a number in %llu..%llu", f->name, v,
                     (unsigned long long)f->min, (unsigned long long)f->max);
     if (strcmp(f->name, "--partition") == 0) {
         a->partition_set = 1;
@@ -221,14 +215,14 @@ static int apply_flag(struct cli_args *a, const struct flag *f, const char *v, c
     case F_SPECIAL: return apply_special(a, f, v, err, cap);
     case F_DURATION:
         if (cli_parse_duration_ms(v, &n) != 0 || n < f->min || n > f->max)
-            return fail(err, cap, "%s: '%s' is not a duration (500ms, 30s, 10m, 2h, 7d)%s", f->name,
+            return cmd_fail(err, cap, "%s: '%s' is not a duration (500ms, 30s, 10m, 2h, 7d)%s", f->name,
                         v, f->min > 0 ? ", above 0 and at most 1d" : "");
         *(uint64_t *)(base + f->offset) = n;
         return 0;
     case F_U32:
     case F_U64:
         if (cli_parse_u64(v, f->min, f->max, &n) != 0)
-            return fail(err, cap, "%s: '%s' is not a number in %llu..%llu", f->name, v,
+            return cmd_fail(err, cap, "%s: '%s' is not a number in %llu..%llu", f->name, v,
                         (unsigned long long)f->min, (unsigned long long)f->max);
         if (f->kind == F_U32)
             *(uint32_t *)(base + f->offset) = (uint32_t)n;
@@ -261,7 +255,7 @@ enum { FORMS_COUNT = sizeof FORMS / sizeof FORMS[0] };
 
 static int topic_check(const char *name, char *err, size_t cap) {
     if (proto_topic_name_valid((const uint8_t *)name, strlen(name))) return 0;
-    return fail(err, cap,
+    return cmd_fail(err, cap,
                 "'%s' is not a topic name (1..%d bytes of A-Z a-z 0-9 . _ -, not . or ..)", name,
                 PROTO_TOPIC_NAME_MAX);
 }
@@ -269,7 +263,7 @@ static int topic_check(const char *name, char *err, size_t cap) {
 /* words[0..count) are the non-flag words; messages (produce) are every word after the topic. */
 static int apply_words(struct cli_args *a, const char *const *words, uint32_t count, char *err,
                        size_t cap) {
-    if (count == 0) return fail(err, cap, "no command given (try --help)");
+    if (count == 0) return cmd_fail(err, cap, "no command given (try --help)");
     const struct command_form *form = NULL;
     for (int i = 0; i < FORMS_COUNT && form == NULL; i++) {
         if (strcmp(FORMS[i].word1, words[0]) != 0) continue;
@@ -279,22 +273,22 @@ static int apply_words(struct cli_args *a, const char *const *words, uint32_t co
     if (form == NULL && count > 1 &&
         (strcmp(words[0], "topic") == 0 || strcmp(words[0], "cluster") == 0 ||
          strcmp(words[0], "broker") == 0))
-        return fail(err, cap, "unknown command '%s %s'", words[0], words[1]);
-    if (form == NULL) return fail(err, cap, "unknown command '%s'", words[0]);
+        return cmd_fail(err, cap, "unknown command '%s %s'", words[0], words[1]);
+    if (form == NULL) return cmd_fail(err, cap, "unknown command '%s'", words[0]);
     a->command = form->command;
     uint32_t used = form->word2 ? 2 : 1;
     if (form->takes_name == 0 && count > used)
-        return fail(err, cap, "unexpected argument '%s'", words[used]);
+        return cmd_fail(err, cap, "unexpected argument '%s'", words[used]);
     if (form->takes_name == 0) return 0;
     if (count == used)
-        return fail(err, cap, "'%s' needs its %s", words[0],
+        return cmd_fail(err, cap, "'%s' needs its %s", words[0],
                     form->command == CLI_BROKER_DECOMMISSION ? "broker ID" : "topic name");
     if (form->takes_name == 1 && count > used + 1)
-        return fail(err, cap, "unexpected argument '%s'", words[used + 1]);
+        return cmd_fail(err, cap, "unexpected argument '%s'", words[used + 1]);
     if (form->command == CLI_BROKER_DECOMMISSION) {
         uint64_t id = 0;
         if (cli_parse_u64(words[used], 1, RQ_NODE_ID_MAX, &id) != 0)
-            return fail(err, cap, "broker ID '%s' is not a number in 1..%d", words[used],
+            return cmd_fail(err, cap, "broker ID '%s' is not a number in 1..%d", words[used],
                         RQ_NODE_ID_MAX);
         a->broker = (uint32_t)id;
         return 0;
@@ -325,16 +319,16 @@ static int check_combination(const struct cli_args *a, const unsigned char *give
                              size_t cap) {
     for (int i = 0; i < FLAGS_COUNT; i++)
         if (given[i] && !(FLAGS[i].commands & CMD(a->command)))
-            return fail(err, cap, "%s does not apply to this command", FLAGS[i].name);
+            return cmd_fail(err, cap, "%s does not apply to this command", FLAGS[i].name);
     int from_beginning = given[flag_find("--from-beginning") - FLAGS];
     int offset = given[flag_find("--offset") - FLAGS];
     if (from_beginning && offset)
-        return fail(err, cap, "--from-beginning and --offset exclude each other");
+        return cmd_fail(err, cap, "--from-beginning and --offset exclude each other");
     if (a->idempotent && a->acks != PROTO_ACKS_ALL)
-        return fail(err, cap, "--idempotent needs --acks all");
-    if (a->format_set && a->json) return fail(err, cap, "--format and --json exclude each other");
+        return cmd_fail(err, cap, "--idempotent needs --acks all");
+    if (a->format_set && a->json) return cmd_fail(err, cap, "--format and --json exclude each other");
     if (a->key != NULL && strlen(a->key) > CLI_KEY_MAX)
-        return fail(err, cap, "--key: longer than %d bytes", CLI_KEY_MAX);
+        return cmd_fail(err, cap, "--key: longer than %d bytes", CLI_KEY_MAX);
     return 0;
 }
 
@@ -343,12 +337,12 @@ static int take_flag(struct cli_args *a, unsigned char *given, int argc, char *c
                      char *err, size_t cap) {
     const char *w = argv[*i];
     const struct flag *f = flag_find(w);
-    if (f == NULL) return fail(err, cap, "unknown flag %s", w);
-    if (given[f - FLAGS]) return fail(err, cap, "%s given twice", w);
+    if (f == NULL) return cmd_fail(err, cap, "unknown flag %s", w);
+    if (given[f - FLAGS]) return cmd_fail(err, cap, "%s given twice", w);
     given[f - FLAGS] = 1;
     const char *v = NULL;
     if (f->kind != F_SWITCH) {
-        if (*i + 1 >= argc) return fail(err, cap, "%s needs a value", w);
+        if (*i + 1 >= argc) return cmd_fail(err, cap, "%s needs a value", w);
         *i += 1;
         v = argv[*i];
     }
@@ -369,7 +363,7 @@ int cli_args_parse(struct cli_args *a, int argc, char *const *argv, char *err, s
             flags_done = 1;
         } else if (flags_done || strncmp(w, "--", 2) != 0) {
             if (a->word_count == CLI_WORDS_MAX)
-                return fail(err, cap, "more than %d words (give messages on standard input)",
+                return cmd_fail(err, cap, "more than %d words (give messages on standard input)",
                             CLI_WORDS_MAX);
             a->words[a->word_count++] = w;
         } else {
@@ -407,7 +401,7 @@ int cli_format_parse(struct cli_format *f, const char *s, char *err, size_t cap)
     memset(f, 0, sizeof *f);
     uint32_t text_size = 0;
     if (strlen(s) >= CLI_FORMAT_TEXT_MAX)
-        return fail(err, cap, "--format: longer than %d bytes", CLI_FORMAT_TEXT_MAX - 1);
+        return cmd_fail(err, cap, "--format: longer than %d bytes", CLI_FORMAT_TEXT_MAX - 1);
     for (size_t i = 0; s[i] != '\0'; i++) {
         int rc = 0;
         char c = s[i], next = s[i + 1];
@@ -419,7 +413,7 @@ int cli_format_parse(struct cli_format *f, const char *s, char *err, size_t cap)
             else if (at != NULL)
                 rc = format_add_field(f, (enum cli_field)(at - fields + 1));
             else
-                return fail(err, cap,
+                return cmd_fail(err, cap,
                             "--format: unknown field '%%%c' (%%o %%p %%k %%v %%t %%T %%%%)",
                             next != '\0' ? next : ' ');
             i++;
@@ -431,13 +425,13 @@ int cli_format_parse(struct cli_format *f, const char *s, char *err, size_t cap)
             else if (next == '\\')
                 rc = format_add_text(f, &text_size, '\\');
             else
-                return fail(err, cap, "--format: unknown escape '\\%c' (\\n \\t \\\\)",
+                return cmd_fail(err, cap, "--format: unknown escape '\\%c' (\\n \\t \\\\)",
                             next != '\0' ? next : ' ');
             i++;
         } else {
             rc = format_add_text(f, &text_size, c);
         }
-        if (rc != 0) return fail(err, cap, "--format: more than %d fields", CLI_FORMAT_PIECES_MAX);
+        if (rc != 0) return cmd_fail(err, cap, "--format: more than %d fields", CLI_FORMAT_PIECES_MAX);
     }
     return 0;
 }

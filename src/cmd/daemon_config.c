@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "cmd/cmd_error.h"
 
 enum kind { K_ID, K_ADDR, K_PEERS, K_PATH, K_LEVEL, K_U32, K_U64 };
 
@@ -36,13 +37,6 @@ static const struct setting SETTINGS[] = {
 };
 enum { SETTINGS_COUNT = sizeof SETTINGS / sizeof SETTINGS[0] };
 
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return RQ_EINVAL;
-}
 
 void daemon_config_default(struct daemon_config *c) {
     memset(c, 0, sizeof *c);
@@ -101,14 +95,14 @@ static int parse_peers(struct daemon_config *c, const char *v, size_t n, char *e
         struct daemon_peer p = {0};
         if (eq == len || parse_num(item, eq, 1, RQ_NODE_ID_MAX, &id) != 0 ||
             parse_addr(item + eq + 1, len - eq - 1, &p.addr) != 0)
-            return fail(err, cap, "peers: '%.*s' is not ID=HOST:PORT (ID 1..%d)", (int)len, item,
+            return cmd_fail(err, cap, "peers: '%.*s' is not ID=HOST:PORT (ID 1..%d)", (int)len, item,
                         RQ_NODE_ID_MAX);
         if (c->peer_count == DAEMON_PEERS_MAX)
-            return fail(err, cap, "peers: more than %d", DAEMON_PEERS_MAX);
+            return cmd_fail(err, cap, "peers: more than %d", DAEMON_PEERS_MAX);
         uint32_t at = 0;
         while (at < c->peer_count && c->peers[at].id < id) at++;
         if (at < c->peer_count && c->peers[at].id == id)
-            return fail(err, cap, "peers: node %u is listed twice", (unsigned)id);
+            return cmd_fail(err, cap, "peers: node %u is listed twice", (unsigned)id);
         memmove(&c->peers[at + 1], &c->peers[at], (c->peer_count - at) * sizeof c->peers[0]);
         p.id = (uint32_t)id;
         c->peers[at] = p;
@@ -137,33 +131,33 @@ static int set(struct daemon_config *c, const struct setting *s, const char *v, 
     switch (s->kind) {
     case K_ID:
         if (parse_num(v, n, 1, RQ_NODE_ID_MAX, &x) != 0)
-            return fail(err, cap, "%s: '%.*s' is not a node id (1..%d)", where, (int)n, v,
+            return cmd_fail(err, cap, "%s: '%.*s' is not a node id (1..%d)", where, (int)n, v,
                         RQ_NODE_ID_MAX);
         *(uint32_t *)(void *)field = (uint32_t)x;
         return 0;
     case K_ADDR:
         if (parse_addr(v, n, (struct daemon_addr *)(void *)field) == 0) return 0;
-        return fail(err, cap, "%s: '%.*s' is not HOST:PORT (port 1..65535)", where, (int)n, v);
+        return cmd_fail(err, cap, "%s: '%.*s' is not HOST:PORT (port 1..65535)", where, (int)n, v);
     case K_PEERS: return parse_peers(c, v, n, err, cap);
     case K_PATH:
         if (n == 0 || n > DAEMON_PATH_MAX || memchr(v, '\0', n) != NULL)
-            return fail(err, cap, "%s: a path of 1..%d bytes is needed", where, DAEMON_PATH_MAX);
+            return cmd_fail(err, cap, "%s: a path of 1..%d bytes is needed", where, DAEMON_PATH_MAX);
         memcpy(field, v, n);
         field[n] = '\0';
         return 0;
     case K_LEVEL:
         if (parse_level(v, n, (enum daemon_log_level *)(void *)field) == 0) return 0;
-        return fail(err, cap, "%s: '%.*s' is not error, warn, info or debug", where, (int)n, v);
+        return cmd_fail(err, cap, "%s: '%.*s' is not error, warn, info or debug", where, (int)n, v);
     case K_U32:
     case K_U64:
         if (parse_num(v, n, s->min, s->max, &x) != 0)
-            return fail(err, cap, "%s: '%.*s' is not a number in %llu..%llu", where, (int)n, v,
+            return cmd_fail(err, cap, "%s: '%.*s' is not a number in %llu..%llu", where, (int)n, v,
                         (unsigned long long)s->min, (unsigned long long)s->max);
         if (s->kind == K_U32) *(uint32_t *)(void *)field = (uint32_t)x;
         else *(uint64_t *)(void *)field = x;
         return 0;
     }
-    return fail(err, cap, "%s: no such setting", where);
+    return cmd_fail(err, cap, "%s: no such setting", where);
 }
 
 static const struct setting *find(const char *name, size_t n) {
@@ -190,14 +184,14 @@ static int apply_line(struct daemon_config *c, const char *line, size_t len, uns
     if (b == e || line[b] == '#') return 0;
     size_t eq = b;
     while (eq < e && line[eq] != '=') eq++;
-    if (eq == e) return fail(err, cap, "line %u: 'key = value' expected", number);
+    if (eq == e) return cmd_fail(err, cap, "line %u: 'key = value' expected", number);
     size_t kb = b, ke = eq, vb = eq + 1, ve = e;
     trim(line, &kb, &ke);
     trim(line, &vb, &ve);
     const struct setting *s = find(line + kb, ke - kb);
     if (s == NULL)
-        return fail(err, cap, "line %u: unknown setting '%.*s'", number, (int)(ke - kb), line + kb);
-    if (seen[s - SETTINGS]++) return fail(err, cap, "line %u: '%s' is set twice", number, s->name);
+        return cmd_fail(err, cap, "line %u: unknown setting '%.*s'", number, (int)(ke - kb), line + kb);
+    if (seen[s - SETTINGS]++) return cmd_fail(err, cap, "line %u: '%s' is set twice", number, s->name);
     char where[32];
     snprintf(where, sizeof where, "line %u (%s)", number, s->name);
     return set(c, s, line + vb, ve - vb, where, err, cap);
@@ -206,14 +200,14 @@ static int apply_line(struct daemon_config *c, const char *line, size_t len, uns
 int daemon_config_apply_text(struct daemon_config *c, const char *text, size_t len, char *err,
                              size_t cap) {
     if (len > DAEMON_CONFIG_TEXT_MAX)
-        return fail(err, cap, "the configuration file is over %d bytes", DAEMON_CONFIG_TEXT_MAX);
+        return cmd_fail(err, cap, "the configuration file is over %d bytes", DAEMON_CONFIG_TEXT_MAX);
     uint8_t seen[SETTINGS_COUNT] = {0};
     unsigned number = 1;
     for (size_t start = 0; start < len; number++) {
         size_t end = start;
         while (end < len && text[end] != '\n') end++;
         if (memchr(text + start, '\0', end - start) != NULL)
-            return fail(err, cap, "line %u: a NUL byte", number);
+            return cmd_fail(err, cap, "line %u: a NUL byte", number);
         int rc = apply_line(c, text + start, end - start, number, seen, err, cap);
         if (rc != 0) return rc;
         start = end + 1;
@@ -228,11 +222,11 @@ int daemon_config_find_file(struct daemon_config *c, int argc, char *const *argv
     c->config_file[0] = '\0';
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") != 0) continue;
-        if (i + 1 == argc) return fail(err, cap, "--config: a file is needed");
-        if (c->config_file[0] != '\0') return fail(err, cap, "--config is given twice");
+        if (i + 1 == argc) return cmd_fail(err, cap, "--config: a file is needed");
+        if (c->config_file[0] != '\0') return cmd_fail(err, cap, "--config is given twice");
         size_t n = strlen(argv[i + 1]);
         if (n == 0 || n > DAEMON_PATH_MAX)
-            return fail(err, cap, "--config: a path of 1..%d bytes is needed", DAEMON_PATH_MAX);
+            return cmd_fail(err, cap, "--config: a path of 1..%d bytes is needed", DAEMON_PATH_MAX);
         memcpy(c->config_file, argv[i + 1], n + 1);
         i++;
     }
@@ -249,9 +243,9 @@ int daemon_config_apply_args(struct daemon_config *c, int argc, char *const *arg
             continue;
         }
         const struct setting *s = strncmp(flag, "--", 2) == 0 ? find(flag + 2, strlen(flag + 2)) : NULL;
-        if (s == NULL) return fail(err, cap, "unknown flag '%s'", flag);
-        if (i + 1 == argc) return fail(err, cap, "%s: a value is needed", flag);
-        if (seen[s - SETTINGS]++) return fail(err, cap, "%s is given twice", flag);
+        if (s == NULL) return cmd_fail(err, cap, "unknown flag '%s'", flag);
+        if (i + 1 == argc) return cmd_fail(err, cap, "%s: a value is needed", flag);
+        if (seen[s - SETTINGS]++) return cmd_fail(err, cap, "%s is given twice", flag);
         const char *v = argv[++i];
         int rc = set(c, s, v, strlen(v), flag, err, cap);
         if (rc != 0) return rc;
@@ -260,15 +254,15 @@ int daemon_config_apply_args(struct daemon_config *c, int argc, char *const *arg
 }
 
 int daemon_config_validate(const struct daemon_config *c, char *err, size_t cap) {
-    if (c->id == 0) return fail(err, cap, "the node id is not set (--id)");
-    if (c->listen.host[0] == '\0') return fail(err, cap, "the listen address is not set (--listen)");
-    if (c->data_dir[0] == '\0') return fail(err, cap, "the data directory is not set (--data-dir)");
-    if (c->peer_count == 0) return fail(err, cap, "the peers are not set (--peers, this node too)");
+    if (c->id == 0) return cmd_fail(err, cap, "the node id is not set (--id)");
+    if (c->listen.host[0] == '\0') return cmd_fail(err, cap, "the listen address is not set (--listen)");
+    if (c->data_dir[0] == '\0') return cmd_fail(err, cap, "the data directory is not set (--data-dir)");
+    if (c->peer_count == 0) return cmd_fail(err, cap, "the peers are not set (--peers, this node too)");
     int found = 0;
     for (uint32_t i = 0; i < c->peer_count; i++) found |= c->peers[i].id == c->id;
-    if (!found) return fail(err, cap, "--peers does not list this node (id %u)", (unsigned)c->id);
+    if (!found) return cmd_fail(err, cap, "--peers does not list this node (id %u)", (unsigned)c->id);
     if (c->heartbeat_timeout_ms <= c->heartbeat_ms)
-        return fail(err, cap, "heartbeat-timeout-ms (%u) must be above heartbeat-ms (%u)",
+        return cmd_fail(err, cap, "heartbeat-timeout-ms (%u) must be above heartbeat-ms (%u)",
                     (unsigned)c->heartbeat_timeout_ms, (unsigned)c->heartbeat_ms);
     return 0;
 }

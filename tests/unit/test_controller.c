@@ -70,6 +70,17 @@ static void assert_same_image(const struct controller *a, const struct controlle
     free(ib);
 }
 
+/* c's image restores into a fresh controller that writes it back the same. */
+static void assert_restores(const struct controller *c) {
+    size_t n;
+    uint8_t *img = image_of(c, &n);
+    struct controller *d = controller_create(TIMEOUT);
+    ck_assert_int_eq(controller_restore(d, img, n), 0);
+    assert_same_image(c, d);
+    free(img);
+    controller_destroy(d);
+}
+
 START_TEST(topics_are_placed_over_live_brokers) {
     struct controller *c = cluster(5);
     const struct controller_topic *t = topic(c, "t");
@@ -475,13 +486,7 @@ START_TEST(members_joining_and_leaving_set_targets) {
     ck_assert_int_eq(run(c, cmd, controller_cmd_replicas(cmd, "t", 0, 4, 0, without, 2)).error, 0);
     ck_assert_int_eq(controller_partition_has(p0, leader), 0);
     ck_assert_uint_eq(p0->leader, 0);
-    size_t n;
-    uint8_t *img = image_of(c, &n);
-    struct controller *d = controller_create(TIMEOUT);
-    ck_assert_int_eq(controller_restore(d, img, n), 0);
-    assert_same_image(c, d);
-    free(img);
-    controller_destroy(d);
+    assert_restores(c);
     controller_destroy(c);
 }
 END_TEST
@@ -505,13 +510,7 @@ START_TEST(a_leader_placed_out_is_forgotten) {
     ck_assert_int_eq(run(c, cmd, controller_cmd_decommission(cmd, 5)).error, 0);
     ck_assert(!controller_partition_has(part, 5));
     ck_assert_uint_eq(part->leader, 0);
-    size_t n;
-    uint8_t *img = image_of(c, &n);
-    struct controller *d = controller_create(TIMEOUT);
-    ck_assert_int_eq(controller_restore(d, img, n), 0);
-    assert_same_image(c, d);
-    free(img);
-    controller_destroy(d);
+    assert_restores(c);
     controller_destroy(c);
 }
 END_TEST
