@@ -226,6 +226,21 @@ START_TEST(net_client_connection_dies_with_the_client) {
     sim_run_until(s, sim_now(s) + 10 * MS);
     ck_assert_uint_eq(probe.received[1], 1);               /* the dead connection's bytes dropped */
     ck_assert_uint_eq(probe.conn_closed, 1);               /* and the server was told */
+    /* A reply in flight when the client restarts is not delivered to the new process (whose
+     * requests reuse the old one's correlation ids: mq seed 19610). */
+    sim_restart(s, client);
+    sim_run_until(s, sim_now(s) + 10 * MS);
+    io = probe.io[probe_slot(client)];
+    uint64_t server_had = probe.received[1], client_had = probe.received[probe_slot(client)];
+    io->send(io->env, 1, &v, sizeof v);
+    for (int i = 0; i < 100000 && probe.received[1] == server_had; i++)
+        sim_run_until(s, sim_now(s) + 1000);   /* 1 us steps: stop as the server echoes */
+    ck_assert_uint_eq(probe.received[1], server_had + 1);
+    ck_assert_uint_eq(probe.received[probe_slot(client)], client_had);   /* echo in flight */
+    sim_crash(s, client, 0);
+    sim_restart(s, client);
+    sim_run_until(s, sim_now(s) + 10 * MS);
+    ck_assert_uint_eq(probe.received[probe_slot(client)], client_had);   /* never delivered */
     sim_destroy(s);
 }
 END_TEST
