@@ -286,6 +286,8 @@ static void decide_entry(const struct partition_sm *sm, const uint8_t *data, siz
     d->res.producer_id = e.producer_id;
     d->base_sequence = e.base_sequence;
     d->entry_base_offset = e.base_offset;
+    d->res.timestamp_ns = e.timestamp_ns;
+    d->res.record_bytes = e.records.size;
     if (e.producer_id == 0) {
         d->res.outcome = PARTITION_APPENDED;
         d->res.base_offset = sm->next_offset;

@@ -193,6 +193,8 @@ struct partition_apply_result {
     uint32_t record_count;          /* of the batch (0 unless it decoded) */
     uint64_t producer_id;
     uint64_t evicted_producer;      /* APPENDED: the producer evicted to make room, 0: none */
+    uint64_t timestamp_ns;          /* a batch that decoded: its leader's timestamp */
+    uint64_t record_bytes;          /* ... and its records' bytes (what retention counts) */
 };
 
 /* ---- entries ---- */

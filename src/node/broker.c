@@ -408,6 +408,8 @@ static void scan_parts(struct broker *b) {
 /* Retention: each partition's leader applies its topic's policy (part_group_retention), and every
  * replica deletes the stored entries that hold only deleted records. */
 static void retain_parts(struct broker *b, uint64_t now) {
+    if (now < b->next_retention_ns) return;   /* not every tick: a topic lookup per partition */
+    b->next_retention_ns = now + PART_GROUP_RETENTION_EVERY_NS;
     const struct controller *c = broker_controller(b);
     for (uint32_t g = CONTROLLER_GROUP_FIRST; g < CONTROLLER_GROUP_LIMIT; g++) {
         struct broker_part *part = b->parts[g];

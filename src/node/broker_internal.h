@@ -54,6 +54,7 @@ struct broker {
     struct broker_part *parts[HOST_GROUP_ID_LIMIT];   /* by group id */
     uint64_t next_heartbeat_ns;
     uint64_t next_move_ns;           /* rebalancing steps (broker_moves.c) */
+    uint64_t next_retention_ns;      /* retention checks (retain_parts) */
     int placement_changed;           /* the controller's state changed: partitions to add? */
     struct broker_request requests[BROKER_REQUESTS_MAX];
     uint32_t next_generation;

@@ -60,7 +60,6 @@ struct part_group {
     uint32_t batch_cap;
     uint64_t readable_from;       /* the first offset whose batch is indexed */
     uint64_t unindexed;           /* batches not indexed for want of memory: not readable */
-    uint64_t retention_due_ns;    /* a leader's next retention check */
     uint64_t given_up;            /* records it proposed to delete because it could not serve them */
     /* Rebuilding the index below a restored image (part_group_scan_*). */
     uint64_t scan_to;             /* the image's Raft index; 0: no scan */
@@ -392,20 +391,11 @@ static void index_entry(struct part_group *pg, const struct raft_entry *e,
         index_trim(pg, res[0].base_offset);
         return;
     }
-    uint32_t appended = 0;
-    for (uint32_t k = 0; k < n; k++) appended += res[k].outcome == PARTITION_APPENDED;
-    if (appended == 0) return;
-    if (pg->unindexed != 0) {
-        pg->unindexed += appended;
-        return;
-    }
-    struct partition_split split;
-    int ok = partition_entry_split(e->data, e->data_size, &split) == 0 && split.count == n;
-    RQ_ASSERT(ok);
     for (uint32_t k = 0; k < n; k++) {
         if (res[k].outcome != PARTITION_APPENDED) continue;
-        RQ_ASSERT(split.batches[k].base_offset == res[k].base_offset);
-        struct batch_pos pos = pos_of(e->index, &split.batches[k]);
+        struct batch_pos pos = {.index = e->index, .base_offset = res[k].base_offset,
+                                .timestamp_ns = res[k].timestamp_ns, .count = res[k].record_count,
+                                .bytes = (uint32_t)res[k].record_bytes};
         if (pg->unindexed == 0) index_batch(pg, &pos);
         else pg->unindexed++;
     }
@@ -508,8 +498,6 @@ uint64_t part_group_retention_target(const struct part_group *pg,
 
 int part_group_retention(struct part_group *pg, struct host *h,
                          const struct part_group_retention *policy, uint64_t now_ns) {
-    if (now_ns < pg->retention_due_ns) return 0;
-    pg->retention_due_ns = now_ns + PART_GROUP_RETENTION_EVERY_NS;
     const struct raft *r = host_raft(h, pg->group);
     if (r == NULL) return RQ_ECLOSED;
     if (raft_role(r) != RAFT_LEADER) return RQ_ENOTLEADER;

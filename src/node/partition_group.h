@@ -174,7 +174,7 @@ enum {
  * the rest to fit the size limit (the newest batch always stays). */
 uint64_t part_group_retention_target(const struct part_group *pg,
                                      const struct part_group_retention *policy, uint64_t now_ns);
-/* The leader's periodic check: proposes a RETAIN entry when the policy (or an unservable
+/* The leader's check (its owner calls it every PART_GROUP_RETENTION_EVERY_NS): proposes a RETAIN entry when the policy (or an unservable
  * range) asks for a later log start. Returns 0 (nothing due, nothing to do, or proposed),
  * RQ_ENOTLEADER, RQ_ECLOSED (recovering), or host_propose's error. */
 int part_group_retention(struct part_group *pg, struct host *h,
