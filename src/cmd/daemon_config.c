@@ -8,6 +8,7 @@
 
 #include "base/errors.h"
 #include "cmd/cmd_error.h"
+#include "shim/net.h"
 
 enum kind { K_ID, K_ADDR, K_PEERS, K_PATH, K_LEVEL, K_U32, K_U64 };
 
@@ -34,6 +35,9 @@ static const struct setting SETTINGS[] = {
     {"request-timeout-ms", K_U32, AT(request_timeout_ms), 1, 3600000},
     {"snapshot-entries", K_U32, AT(snapshot_entries), 1, 1000000000},
     {"segment-bytes", K_U64, AT(segment_bytes), 128u << 10, 1u << 30},
+    {"max-connections", K_U32, AT(max_connections), 1, SHIM_NET_CONNS_MAX},
+    {"hello-timeout-ms", K_U32, AT(hello_timeout_ms), 100, 600000},
+    {"idle-timeout-ms", K_U32, AT(idle_timeout_ms), 1000, SHIM_NET_TIMEOUT_MS_MAX},
 };
 enum { SETTINGS_COUNT = sizeof SETTINGS / sizeof SETTINGS[0] };
 
@@ -48,6 +52,9 @@ void daemon_config_default(struct daemon_config *c) {
     c->request_timeout_ms = 10000;
     c->snapshot_entries = 1024;
     c->segment_bytes = 256u << 20;
+    c->max_connections = SHIM_NET_CONNS_MAX;
+    c->hello_timeout_ms = SHIM_NET_HELLO_TIMEOUT_MS;
+    c->idle_timeout_ms = SHIM_NET_IDLE_TIMEOUT_MS;
 }
 
 /* ---- values ---------------------------------------------------------------------------------- */

@@ -14,6 +14,10 @@
  *   request-timeout-ms     a client request waiting longer is answered RQ_ETIMEOUT (default 10000)
  *   snapshot-entries       a group's snapshot every so many applied entries (1..10^9, default 1024)
  *   segment-bytes          a stored log's segment size (128 KiB..1 GiB, default 256 MiB)
+ *   max-connections        accepted connections at once; more are closed (1..1024, default 1024)
+ *   hello-timeout-ms       an accepted connection's hello must come within (100..600000, 10000)
+ *   idle-timeout-ms        an accepted connection receiving nothing for so long is closed
+ *                          (1000..86400000, default 600000: ten minutes)
  * Flags override the file (the file is read first, whatever the order on the command line). Every
  * value is checked: numbers are decimal and in range, addresses are HOST:PORT with a port of
  * 1..65535, node ids are 1..RQ_NODE_ID_MAX and unique, the node's own id must be among the peers
@@ -64,6 +68,9 @@ struct daemon_config {
     uint32_t request_timeout_ms;
     uint32_t snapshot_entries;
     uint64_t segment_bytes;
+    uint32_t max_connections;            /* accepted at once */
+    uint32_t hello_timeout_ms;           /* accepted connection to its hello */
+    uint32_t idle_timeout_ms;            /* accepted connection receiving nothing */
 };
 
 /* The defaults above, nothing required set. */

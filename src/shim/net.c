@@ -43,6 +43,8 @@ struct net_conn {
     uint8_t role, state, kind, dead, dirty, want_out, connected;
     uint32_t node_id; /* accepted: the sender named by the hello; link: the destination */
     uint64_t dial_ns;
+    uint64_t opened_ns;  /* accepted or dialed */
+    uint64_t last_in_ns; /* bytes last received (opened_ns before any) */
     uint8_t *in;
     size_t in_len, in_cap;
     uint8_t *out;
@@ -68,6 +70,8 @@ struct shim_net {
     int listener_paused;
     size_t peer_out_max, client_out_max;
     uint32_t conns_max, accepted_open;
+    uint64_t hello_timeout_ns, idle_timeout_ns;
+    uint64_t next_tick_ns;
     uint64_t serial;
     struct rq_rng rng;
     struct shim_net_handlers h;
@@ -142,6 +146,7 @@ static int conn_new(struct shim_net *n, uint32_t slot, int fd, uint8_t role, uin
     c->role = role;
     c->state = state;
     c->out_max = role == ROLE_ACCEPTED ? n->client_out_max : n->peer_out_max;
+    c->opened_ns = c->last_in_ns = now_ns();
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN | (state == ST_CONNECTING ? EPOLLOUT : 0u);
@@ -214,6 +219,7 @@ static void conn_reap(struct shim_net *n, struct net_conn *c) {
         n->accepted_open--;
     }
     listener_resume(n); /* a descriptor is free again (see accept_ready) */
+    n->stats.buffer_bytes -= c->in_cap + c->out_cap;
     free(c->in);
     free(c->out);
     memset(c, 0, sizeof *c);
@@ -251,6 +257,7 @@ static int out_append(struct shim_net *n, struct net_conn *c, const uint8_t *hea
         if (cap > c->out_max) cap = c->out_max;
         uint8_t *p = realloc(c->out, cap);
         if (p == NULL) return RQ_ENOMEM;
+        n->stats.buffer_bytes += cap - c->out_cap;
         c->out = p;
         c->out_cap = cap;
     }
@@ -293,12 +300,7 @@ static void conn_write(struct shim_net *n, struct net_conn *c) {
             return;
         }
     }
-    c->out_head = c->out_tail = 0;
-    if (c->out_cap > SHIM_NET_BUF_IDLE_BYTES) { /* give a burst's memory back */
-        free(c->out);
-        c->out = NULL;
-        c->out_cap = 0;
-    }
+    c->out_head = c->out_tail = 0; /* the memory stays for the next burst; see buffers_trim */
     if (c->want_out) {
         c->want_out = 0;
         epoll_update(n, c);
@@ -316,9 +318,16 @@ static void put_hello(uint8_t *p, uint8_t kind, uint32_t node_id) {
     rq_put_u32(p + 12, rq_crc32c(0, p, 12));
 }
 
+/* Nagle off (writes are already batched) and TCP keep-alive, so a peer that vanished without a
+ * FIN or RST (power loss, a dropped route) is noticed even on a connection we only read from. */
 static int socket_options(int fd) {
-    int one = 1;
-    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int one = 1, idle = SHIM_NET_KEEPALIVE_IDLE_S, interval = SHIM_NET_KEEPALIVE_INTERVAL_S,
+        count = SHIM_NET_KEEPALIVE_PROBES;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) != 0) return -1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) != 0) return -1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) != 0) return -1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
 /* Starts a non-blocking connect to node `to` with the hello queued. NULL when it failed at once
@@ -473,20 +482,15 @@ static size_t unit_need(const struct net_conn *c) {
     return SHIM_NET_ENVELOPE_SIZE + (size_t)rq_get_u32(c->in); /* checked by conn_parse */
 }
 
-/* Makes room for a unit of `need` bytes in total (need > in_len); shrinks an empty buffer that a
- * large message had grown. 0 or RQ_ENOMEM. */
-static int in_reserve(struct net_conn *c, size_t need) {
+/* Makes room for a unit of `need` bytes in total (need > in_len). 0 or RQ_ENOMEM. */
+static int in_reserve(struct shim_net *n, struct net_conn *c, size_t need) {
     RQ_ASSERT(need <= SHIM_NET_IN_BYTES_MAX);
     RQ_ASSERT(c->in_len < need);
-    if (c->in_len == 0 && c->in_cap > SHIM_NET_BUF_IDLE_BYTES && need <= SHIM_NET_BUF_IDLE_BYTES) {
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = 0;
-    }
     size_t cap = need > SHIM_NET_BUF_IDLE_BYTES ? need : SHIM_NET_BUF_IDLE_BYTES;
     if (c->in_cap >= cap) return 0;
     uint8_t *p = realloc(c->in, cap);
     if (p == NULL) return RQ_ENOMEM;
+    n->stats.buffer_bytes += cap - c->in_cap;
     c->in = p;
     c->in_cap = cap;
     return 0;
@@ -506,7 +510,7 @@ static void conn_read(struct shim_net *n, struct net_conn *c) {
     size_t budget = SHIM_NET_READ_BYTES_MAX;
     int interrupts = 0;
     while (!c->dead && budget > 0) {
-        if (in_reserve(c, unit_need(c)) != 0) {
+        if (in_reserve(n, c, unit_need(c)) != 0) {
             conn_fail(n, c, RQ_LOG_ERROR, "out of memory for input");
             return;
         }
@@ -518,6 +522,7 @@ static void conn_read(struct shim_net *n, struct net_conn *c) {
             return;
         }
         if (r > 0) {
+            c->last_in_ns = now_ns();
             c->in_len += (size_t)r;
             budget -= (size_t)r;
             conn_parse(n, c);
@@ -559,7 +564,7 @@ static void accept_ready(struct shim_net *n) {
             RQ_INFO("net: refused a connection: %u accepted already", n->accepted_open);
             continue;
         }
-        (void)socket_options(fd); /* Nagle off is an optimisation, not a requirement */
+        (void)socket_options(fd); /* optimisations and a safety net, not requirements */
         if (conn_new(n, free_accept_slot(n), fd, ROLE_ACCEPTED, ST_HELLO) != 0) continue;
         n->accepted_open++;
         n->stats.conns_accepted++;
@@ -651,6 +656,49 @@ void shim_net_flush(struct shim_net *n) {
     }
 }
 
+/* ---- maintenance ----------------------------------------------------------------------------- */
+
+/* Gives back an empty buffer that a burst grew past SHIM_NET_BUF_IDLE_BYTES. Done here, at most
+ * once per SHIM_NET_TICK_MS, rather than each time a buffer empties: a busy connection empties
+ * its buffers many times a millisecond, and freeing and allocating a large buffer each time costs
+ * page faults (zeroed fresh pages) for every message. */
+static void buffers_trim(struct shim_net *n, struct net_conn *c) {
+    if (c->in_len == 0 && c->in_cap > SHIM_NET_BUF_IDLE_BYTES) {
+        n->stats.buffer_bytes -= c->in_cap;
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    if (c->out_head == c->out_tail && c->out_cap > SHIM_NET_BUF_IDLE_BYTES) {
+        n->stats.buffer_bytes -= c->out_cap;
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = c->out_head = c->out_tail = 0;
+    }
+}
+
+void shim_net_tick(struct shim_net *n) {
+    uint64_t now = now_ns();
+    if (now < n->next_tick_ns) return;
+    n->next_tick_ns = now + (uint64_t)SHIM_NET_TICK_MS * 1000000u;
+    for (uint32_t slot = 0; slot < POOL; slot++) {
+        struct net_conn *c = &n->conns[slot];
+        if (c->id == 0 || c->dead) continue;
+        if (c->role == ROLE_ACCEPTED && c->state == ST_HELLO &&
+            now - c->opened_ns > n->hello_timeout_ns) {
+            n->stats.hello_timeouts++;
+            conn_fail(n, c, RQ_LOG_INFO, "no hello within the hello timeout");
+            continue;
+        }
+        if (c->role == ROLE_ACCEPTED && now - c->last_in_ns > n->idle_timeout_ns) {
+            n->stats.idle_closed++;
+            conn_fail(n, c, RQ_LOG_INFO, "nothing received within the idle timeout");
+            continue;
+        }
+        buffers_trim(n, c);
+    }
+}
+
 int shim_net_pending(const struct shim_net *n) { return n->dirty_count > 0 || n->dead_count > 0; }
 
 const struct shim_net_stats *shim_net_stats(const struct shim_net *n) { return &n->stats; }
@@ -713,6 +761,8 @@ static int config_check(const struct shim_net_config *config, uint32_t node_id) 
     if (config->client_out_bytes_max != 0 && config->client_out_bytes_max < SHIM_NET_OUT_BYTES_MIN)
         return RQ_EINVAL;
     if (config->conns_max > SHIM_NET_CONNS_MAX) return RQ_EINVAL;
+    if (config->hello_timeout_ms > SHIM_NET_TIMEOUT_MS_MAX) return RQ_EINVAL;
+    if (config->idle_timeout_ms > SHIM_NET_TIMEOUT_MS_MAX) return RQ_EINVAL;
     return 0;
 }
 
@@ -735,6 +785,10 @@ int shim_net_open(struct shim_net **out, const struct shim_net_config *config, u
     n->client_out_max = config->client_out_bytes_max ? config->client_out_bytes_max
                                                      : (size_t)SHIM_NET_CLIENT_OUT_BYTES_MAX;
     n->conns_max = config->conns_max ? config->conns_max : SHIM_NET_CONNS_MAX;
+    n->hello_timeout_ns = (uint64_t)(config->hello_timeout_ms ? config->hello_timeout_ms
+                                                              : SHIM_NET_HELLO_TIMEOUT_MS) * 1000000u;
+    n->idle_timeout_ns = (uint64_t)(config->idle_timeout_ms ? config->idle_timeout_ms
+                                                            : SHIM_NET_IDLE_TIMEOUT_MS) * 1000000u;
     rq_rng_seed(&n->rng, rq_mix64(seed ^ 0x6e65742d6a697474ull)); /* its own stream: "net-jitt" */
     int rc = n->is_client ? 0 : listen_open(n, config->listen_address);
     for (uint32_t i = 0; rc == 0 && i < config->peer_count; i++)

@@ -36,8 +36,15 @@
  *     closed: a client that does not read its answers loses them). Both configurable, but never
  *     below SHIM_NET_OUT_BYTES_MIN so a message of RQ_MSG_MAX always fits an idle connection;
  *   - input per connection: one envelope at most, SHIM_NET_IN_BYTES_MAX; the buffer grows to the
- *     size announced by the envelope's length and shrinks back to SHIM_NET_BUF_IDLE_BYTES when
- *     empty, so idle connections hold little memory;
+ *     size announced by the envelope's length;
+ *   - idle memory: an empty input or output buffer larger than SHIM_NET_BUF_IDLE_BYTES is freed
+ *     by the next shim_net_tick (every SHIM_NET_TICK_MS), so a quiet connection holds little
+ *     memory while a busy one keeps its buffers instead of reallocating them per message;
+ *   - time: an accepted connection that sends no valid hello within hello_timeout_ms, or
+ *     receives nothing for idle_timeout_ms, is closed by shim_net_tick (counted). A server's
+ *     peers send Raft heartbeats and clients their requests, so only a stuck or abandoned
+ *     connection goes quiet that long. Every socket has TCP keep-alive (SHIM_NET_KEEPALIVE_*),
+ *     which notices a remote host that vanished without closing;
  *   - accepted connections: at most conns_max (default SHIM_NET_CONNS_MAX) at once; more are
  *     accepted and closed at once (counted as refused);
  *   - per wake-up: at most SHIM_NET_READ_BYTES_MAX bytes read from one connection and
@@ -89,6 +96,13 @@ enum {
     SHIM_NET_BACKOFF_MAX_MS = 2000,
     SHIM_NET_CONNECT_TIMEOUT_MS = 2000,
     SHIM_NET_ADDRESS_MAX = 128, /* "host:port", with its NUL */
+    SHIM_NET_TICK_MS = 250,                /* shim_net_tick's pace */
+    SHIM_NET_HELLO_TIMEOUT_MS = 10 * 1000, /* default; accepted connection to its hello */
+    SHIM_NET_IDLE_TIMEOUT_MS = 10 * 60 * 1000, /* default; Kafka's connections.max.idle.ms */
+    SHIM_NET_TIMEOUT_MS_MAX = 24 * 60 * 60 * 1000,
+    SHIM_NET_KEEPALIVE_IDLE_S = 60,
+    SHIM_NET_KEEPALIVE_INTERVAL_S = 10,
+    SHIM_NET_KEEPALIVE_PROBES = 3,
     /* epoll tags (epoll_event.data.u64): the net's are SHIM_NET_TAG_LISTENER and every value >=
      * SHIM_NET_TAG_CONN_MIN; the caller may use any other value for its own descriptors. */
     SHIM_NET_TAG_LISTENER = 1,
@@ -114,6 +128,8 @@ struct shim_net_config {
     size_t peer_out_bytes_max; /* 0: SHIM_NET_PEER_OUT_BYTES_MAX; else >= SHIM_NET_OUT_BYTES_MIN */
     size_t client_out_bytes_max; /* 0: SHIM_NET_CLIENT_OUT_BYTES_MAX; same floor */
     uint32_t conns_max;          /* 0: SHIM_NET_CONNS_MAX; else 1..SHIM_NET_CONNS_MAX */
+    uint32_t hello_timeout_ms;   /* 0: SHIM_NET_HELLO_TIMEOUT_MS; <= SHIM_NET_TIMEOUT_MS_MAX */
+    uint32_t idle_timeout_ms;    /* 0: SHIM_NET_IDLE_TIMEOUT_MS; <= SHIM_NET_TIMEOUT_MS_MAX */
 };
 
 /* Where received messages go: the loop's wrappers around the node's handlers. */
@@ -142,7 +158,10 @@ struct shim_net_stats {
     uint64_t truncated;               /* closed in the middle of a hello or an envelope */
     uint64_t protocol_errors;         /* bytes on an outbound link */
     uint64_t accept_errors;    /* accept failed (EMFILE ...): listener paused until a close */
+    uint64_t hello_timeouts;   /* accepted connections closed for no hello in time */
+    uint64_t idle_closed;      /* accepted connections closed for receiving nothing in time */
     uint32_t conns_open;       /* accepted + dialed, now */
+    uint64_t buffer_bytes;     /* input and output buffers of every connection, now */
     uint64_t out_buffered_max; /* high-water mark of one connection's output buffer, bytes */
 };
 
@@ -173,6 +192,11 @@ int shim_net_owns_tag(uint64_t tag);
 /* Writes buffered output and finishes closing dead connections (calling conn_closed, whose
  * handler may send again). Call before waiting. */
 void shim_net_flush(struct shim_net *n);
+
+/* Closes accepted connections past their hello or idle timeout and frees idle buffers (see the
+ * bounds above). Cheap: does its work at most every SHIM_NET_TICK_MS; the loop calls it each turn.
+ * Closing is deferred as anywhere else: the next flush reaps. */
+void shim_net_tick(struct shim_net *n);
 
 /* Nonzero when flush has work left (the loop must then not sleep). */
 int shim_net_pending(const struct shim_net *n);

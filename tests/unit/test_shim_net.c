@@ -466,6 +466,53 @@ START_TEST(a_client_that_never_reads_is_closed_at_the_output_bound) {
 }
 END_TEST
 
+/* ---- time: hello and idle timeouts; idle memory ---------------------------------------------- */
+
+START_TEST(silent_connections_are_closed_at_their_hello_and_idle_timeouts) {
+    struct shim_net_config net = {.listen_address = "127.0.0.1:0",
+                                  .hello_timeout_ms = 100,
+                                  .idle_timeout_ms = 300};
+    start_loop(0, 1, &net, NULL);
+    const struct shim_net_stats *st = stats_of(0);
+    int mute = raw_connect(0, 0); /* never says hello */
+    int quiet = raw_connect(0, 0);
+    uint8_t h[SHIM_NET_HELLO_SIZE];
+    hello(h, SHIM_NET_KIND_CLIENT, 6000);
+    raw_send(quiet, h, sizeof h); /* says hello, then nothing */
+    WAIT_FOR(raw_closed(mute) && raw_closed(quiet));
+    ck_assert_uint_eq(st->hello_timeouts, 1);
+    ck_assert_uint_eq(st->idle_closed, 1);
+    WAIT_FOR(node_of(0)->conn_closed == 1); /* the client the node knew is reported closed */
+    ck_assert_uint_eq(st->conns_open, 0);
+    close(mute);
+    close(quiet);
+    start_client(1, 0, 1); /* the server still serves */
+    client_round_trip(1, 0, 1);
+}
+END_TEST
+
+START_TEST(buffers_a_burst_grew_are_given_back_once_empty) {
+    struct tnode_config cfg = {.reply_bytes = SLOW_REPLY_BYTES};
+    start_server(0, 1, "127.0.0.1:0", &cfg, 0);
+    start_client(1, 0, 1);
+    uint8_t *q = pattern(SLOW_REPLY_BYTES, 5);
+    for (uint32_t k = 0; k < 3; k++) { /* large both ways: both sides' buffers grow */
+        send_from(1, 1, q, SLOW_REPLY_BYTES);
+        WAIT_FOR(node_of(1)->got_count == k + 1);
+    }
+    free(q);
+    const struct shim_net_stats *st = stats_of(0);
+    ck_assert_uint_eq(node_of(0)->client_msgs, 3);
+    /* Buffers grown by the burst are kept while it lasts (not asserted: when the tick runs is up
+     * to the clock) and given back by the tick once they are empty. */
+    WAIT_FOR(st->buffer_bytes <= 2u * SHIM_NET_BUF_IDLE_BYTES);
+    WAIT_FOR(stats_of(1)->buffer_bytes <= 2u * SHIM_NET_BUF_IDLE_BYTES);
+    ck_assert_uint_eq(st->conns_open, 1); /* trimmed, not closed: it still works */
+    send_from(1, 1, "again", 5);
+    WAIT_FOR(node_of(1)->got_count == 4);
+}
+END_TEST
+
 /* ---- the bound on accepted connections ------------------------------------------------------ */
 
 START_TEST(connections_beyond_the_bound_are_refused_and_a_close_makes_room) {
@@ -510,6 +557,10 @@ START_TEST(bad_configurations_are_refused) {
     ck_assert_int_eq(shim_loop_init_config(&l, &c), RQ_EINVAL);
     c.net = &bad_peer;
     ck_assert_int_eq(shim_loop_init_config(&l, &c), RQ_EINVAL);
+    struct shim_net_config forever = {.listen_address = "127.0.0.1:0",
+                                      .idle_timeout_ms = SHIM_NET_TIMEOUT_MS_MAX + 1};
+    c.net = &forever;
+    ck_assert_int_eq(shim_loop_init_config(&l, &c), RQ_EINVAL);
     c.net = &client_listens;
     c.node_id = CLIENT_ID;
     ck_assert_int_eq(shim_loop_init_config(&l, &c), RQ_EINVAL);
@@ -549,6 +600,8 @@ int main(void) {
     tcase_add_loop_test(tc, garbage_connections_are_closed_and_the_server_keeps_serving, 0,
                         GARBAGE_CASES);
     tcase_add_test(tc, a_client_that_never_reads_is_closed_at_the_output_bound);
+    tcase_add_test(tc, silent_connections_are_closed_at_their_hello_and_idle_timeouts);
+    tcase_add_test(tc, buffers_a_burst_grew_are_given_back_once_empty);
     tcase_add_test(tc, connections_beyond_the_bound_are_refused_and_a_close_makes_room);
     tcase_add_test(tc, bad_configurations_are_refused);
     suite_add_tcase(suite, tc);
