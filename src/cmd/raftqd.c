@@ -45,7 +45,8 @@ static const char USAGE[] =
     "              [--config FILE] [--log-level error|warn|info|debug] [--metrics HOST:PORT]\n"
     "              [--tick-ms N] [--election-ticks N] [--heartbeat-ms N]\n"
     "              [--heartbeat-timeout-ms N] [--request-timeout-ms N]\n"
-    "              [--snapshot-entries N] [--segment-bytes N]\n"
+    "              [--snapshot-entries N] [--segment-bytes N] [--max-connections N]\n"
+    "              [--hello-timeout-ms N] [--idle-timeout-ms N]\n"
     "--peers lists every server, this one included (its address is the one it advertises).\n"
     "exit: 0 stopped by a signal, 1 could not start or halted, 2 bad flags or configuration\n";
 
@@ -229,6 +230,11 @@ static void put_net(struct text *t, const struct shim_net_stats *n) {
                     n->drop_unknown_conn + n->drop_full);
     put_counter(t, "raftq_net_bad_input_total", "connections closed for bad hellos or envelopes",
                 n->bad_hello + n->bad_envelope + n->truncated + n->protocol_errors);
+    put_counter(t, "raftq_net_timeouts_total", "connections closed for no hello or no input in time",
+                n->hello_timeouts + n->idle_closed);
+    put(t, "# HELP raftq_net_buffer_bytes memory held by connection buffers\n"
+           "# TYPE raftq_net_buffer_bytes gauge\nraftq_net_buffer_bytes %llu\n",
+        (unsigned long long)n->buffer_bytes);
 }
 
 static size_t render_metrics(void *arg, char *buf, size_t cap) {
@@ -248,6 +254,10 @@ static size_t render_metrics(void *arg, char *buf, size_t cap) {
     put_histogram(&t, "raftq_fsync_seconds", "fdatasync calls of the data files",
                   loop->disk.stats.fsync_le, SHIM_DISK_FSYNC_BOUNDS_US, SHIM_DISK_FSYNC_BUCKETS,
                   loop->disk.stats.fsync_ns_total);
+    put_histogram(&t, "raftq_loop_turn_seconds",
+                  "busy time of one event-loop turn (a long turn delays every request behind it)",
+                  loop->stats.turn_le, SHIM_LOOP_TURN_BOUNDS_US, SHIM_LOOP_TURN_BUCKETS,
+                  loop->stats.turn_ns_total);
     put_counter(&t, "raftq_wal_appends_total", "entries appended to the node's WAL", ss.appends);
     put_counter(&t, "raftq_wal_fsyncs_total", "WAL fsyncs (appends / fsyncs: the batch size)",
                 ss.wal_fsyncs);
@@ -297,7 +307,10 @@ static int serve(const struct daemon_config *d, const struct broker_config *bc) 
         peers[n] = (struct shim_net_peer){.node_id = d->peers[i].id, .address = addrs[n]};
         n++;
     }
-    struct shim_net_config net = {.listen_address = listen, .peers = peers, .peer_count = n};
+    struct shim_net_config net = {.listen_address = listen, .peers = peers, .peer_count = n,
+                                  .conns_max = d->max_connections,
+                                  .hello_timeout_ms = d->hello_timeout_ms,
+                                  .idle_timeout_ms = d->idle_timeout_ms};
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
     struct shim_loop_config lc = {.data_dir = d->data_dir, .ops = &BROKER_OPS, .node_config = bc,

@@ -107,15 +107,32 @@ static int wait_timeout_ms(const struct shim_loop *l) {
     return ms > SHIM_LOOP_WAIT_MS_MAX ? SHIM_LOOP_WAIT_MS_MAX : (int)ms;
 }
 
+const uint64_t SHIM_LOOP_TURN_BOUNDS_US[SHIM_LOOP_TURN_BUCKETS - 1] = {
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000};
+
+static void turn_record(struct shim_loop *l, uint64_t busy_ns) {
+    uint32_t i = 0;
+    while (i < SHIM_LOOP_TURN_BUCKETS - 1 && busy_ns > SHIM_LOOP_TURN_BOUNDS_US[i] * 1000u) i++;
+    l->stats.turn_le[i]++;
+    l->stats.turn_ns_total += busy_ns;
+    if (busy_ns > l->stats.turn_ns_max) l->stats.turn_ns_max = busy_ns;
+}
+
 /* One turn; the wait is also capped by wait_ms_max (-1: no cap). */
 static int loop_turn(struct shim_loop *l, int wait_ms_max) {
     struct epoll_event events[SHIM_LOOP_EVENTS_MAX];
+    uint64_t began = rq_shim_monotonic_ns();
+    if (l->net != NULL) shim_net_tick(l->net);  /* timeouts and idle buffers, every 250 ms */
     if (l->net != NULL) shim_net_flush(l->net); /* what handlers sent since the last turn */
     int timeout_ms = wait_timeout_ms(l);
     if (l->net != NULL && shim_net_pending(l->net)) timeout_ms = 0;
+    if (l->net != NULL && (timeout_ms < 0 || timeout_ms > SHIM_NET_TICK_MS))
+        timeout_ms = SHIM_NET_TICK_MS; /* the net's tick runs even on a loop without a timer */
     if (wait_ms_max >= 0 && (timeout_ms < 0 || timeout_ms > wait_ms_max)) timeout_ms = wait_ms_max;
     l->stats.waits++;
+    uint64_t waited = rq_shim_monotonic_ns();
     int n = epoll_wait(l->epoll_fd, events, SHIM_LOOP_EVENTS_MAX, timeout_ms);
+    uint64_t woke = rq_shim_monotonic_ns();
     if (n < 0 && errno == EINTR) return 0;
     if (n < 0) {
         RQ_ERROR("loop: epoll_wait: %s", strerror(errno));
@@ -135,6 +152,7 @@ static int loop_turn(struct shim_loop *l, int wait_ms_max) {
         }
     }
     if (!l->stop_requested) fire_timer_if_due(l);
+    turn_record(l, (waited - began) + (rq_shim_monotonic_ns() - woke));
     return 0;
 }
 
