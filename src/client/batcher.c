@@ -49,6 +49,7 @@ struct batcher {
     struct batch *batches;            /* BATCHER_BATCHES_MAX */
     uint32_t cursor;                  /* round-robin start over partitions */
     uint32_t producers_wanted;        /* partitions with producer_wanted set */
+    uint32_t in_flight;               /* batches out, over all partitions */
     struct batcher_stats stats;
 };
 
@@ -235,8 +236,13 @@ static uint64_t sendable_at(const struct batcher *b, uint32_t p, uint32_t *which
     if (bt->behind && id != q->head) return UINT64_MAX;
     *which = id;
     uint64_t at = bt->retry_ns;
-    int full = bt->count == b->cfg.batch_records_max;   /* a full batch goes at once */
-    if (bt->state == OPEN && !full && bt->first_ns + b->cfg.linger_ns > at)
+    /* A full batch goes at once, and so does any batch while the producer has nothing in flight
+     * (Nagle's rule): lingering then only adds latency. While batches are out, the records that
+     * arrive meanwhile gather for up to linger_ns, so a busy producer sends few large batches
+     * and an idle one waits for nothing. Over all partitions, not per partition: a producer
+     * spreading records over many partitions would otherwise send each a batch of a few. */
+    int full = bt->count == b->cfg.batch_records_max;
+    if (bt->state == OPEN && !full && b->in_flight > 0 && bt->first_ns + b->cfg.linger_ns > at)
         at = bt->first_ns + b->cfg.linger_ns;
     return at;
 }
@@ -261,6 +267,7 @@ int batcher_next(struct batcher *b, uint64_t now_ns, struct batcher_batch *out, 
         bt->state = IN_FLIGHT;
         bt->attempt++;
         q->in_flight++;
+        b->in_flight++;
         b->stats.batches_sent++;
         b->cursor = (p + 1) % b->partitions;
         bt->behind = 0;
@@ -311,8 +318,9 @@ enum batcher_outcome batcher_done_retriable(struct batcher *b, uint32_t id, int 
     RQ_ASSERT(id < BATCHER_BATCHES_MAX && b->batches[id].state == IN_FLIGHT);
     struct batch *bt = &b->batches[id];
     struct queue *q = &b->queues[bt->partition];
-    RQ_ASSERT(q->in_flight > 0);
+    RQ_ASSERT(q->in_flight > 0 && b->in_flight > 0);
     q->in_flight--;
+    b->in_flight--;
     if (error == 0) {
         q->producer_known = 1;
         batch_remove(b, id);

@@ -2,10 +2,12 @@
  * machine: the client's event loop (or the simulator's client) feeds it records and the clock,
  * asks it which batch to send, and reports each answer. No I/O, no clock of its own.
  *
- *   batcher_add(record)  -> the partition's open batch grows; it may be sent once it holds
+ *   batcher_add(record)  -> the partition's open batch grows; it may be sent at once when the
+ *                           producer has no batch in flight (any partition), else once it holds
  *                           batch_records_max records, once a record would take it past
  *                           batch_bytes_max (a new batch opens), or once its first record
- *                           waited linger_ns
+ *                           waited linger_ns (an idle producer adds no wait; a busy one gathers
+ *                           what arrives while its batches are out, as Nagle's rule does)
  *   batcher_next(now)    -> a closed batch of a partition with fewer than in_flight_max batches
  *                           out and not backing off (idempotence adds the rules below): it is
  *                           now in flight
@@ -53,7 +55,8 @@ enum {
 struct batcher_config {
     uint32_t batch_records_max;       /* 1..PROTO_RECORDS_MAX */
     uint32_t batch_bytes_max;         /* record bytes (key + value + headers) per batch, >= 1 */
-    uint64_t linger_ns;               /* how long a partly filled batch waits for more */
+    uint64_t linger_ns;               /* how long a partly filled batch waits for more while
+                                       * the producer has batches in flight */
     uint32_t in_flight_max;           /* batches of one partition out at once, >= 1 */
     uint64_t buffer_bytes_max;        /* record bytes held over all batches */
     uint64_t backoff_ns;              /* the first retry's wait; doubles, capped at backoff_max */

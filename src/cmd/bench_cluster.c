@@ -2,7 +2,7 @@
  *
  *   raftq-bench cluster --bootstrap HOST:PORT[,...] [--producers N] [--consumers N] [--size BYTES]
  *                       [--messages N | --duration S] [--acks all|1|0] [--partitions P]
- *                       [--rate R] [--idempotent] [--timeout S] [--json]
+ *                       [--rate R] [--inflight N] [--idempotent] [--timeout S] [--json]
  *
  * One process, one thread. Every producer and every consumer is its own client node
  * (cmd/client_node.h: its own rq_client, connections and node id, as separate processes would
@@ -20,6 +20,8 @@
  *      --duration seconds) with no key (round-robin over partitions); consumer j reads the
  *      partitions p with p % consumers == j from offset 0, as a consumer group would split them
  *      (no fan-out: each message is consumed once; consumers beyond P read nothing).
+ *      --inflight N bounds each producer's messages sent and not yet answered; --inflight 1 is a
+ *      synchronous producer (each message waits for the previous one's acknowledgement).
  *   3. Production ends; the consumers drain until they have read every acknowledged message (or
  *      BENCH_DRAIN_IDLE_MS passes with nothing read: acks=0 may lose messages).
  *
@@ -69,6 +71,7 @@ enum {
     BENCH_MESSAGES_MAX = 1000 * 1000 * 1000,
     BENCH_DURATION_MAX_S = 3600,
     BENCH_RATE_MAX = 10 * 1000 * 1000,
+    BENCH_INFLIGHT_MAX = 1000 * 1000,
     BENCH_PRODUCE_PER_TURN_MAX = 4096, /* messages one producer offers per tick or ack */
     BENCH_TICK_MS = 10,                /* as fast as possible: the acks pace the producers */
     BENCH_TICK_MS_RATE = 1,            /* --rate: the schedule's granularity */
@@ -109,6 +112,7 @@ struct options {
     uint64_t messages;   /* 0: --duration */
     uint64_t duration_s; /* 0: --messages */
     uint64_t rate;       /* messages/s over all producers, 0: as fast as possible */
+    uint64_t inflight;   /* per producer, messages taken and not yet answered; 0: no bound */
     uint64_t timeout_s;  /* no progress for this long: the run fails */
     uint8_t acks;
     int idempotent, json;
@@ -279,6 +283,7 @@ static int may_send(const struct agent *a, uint64_t t) {
     const struct bench *b = a->b;
     if (b->phase != PHASE_RUN || a->taken >= a->quota) return 0;
     if (b->run_end_ns != 0 && t >= b->run_end_ns) return 0;
+    if (b->o.inflight != 0 && a->taken - a->reported >= b->o.inflight) return 0;
     if (a->per_ns == 0) return 1;
     return (double)(t - a->start_ns) * a->per_ns >= (double)a->taken; /* due by the schedule */
 }
@@ -541,22 +546,25 @@ static void report(struct bench *b) {
     if (o->json) {
         printf("{\"bench\":\"cluster\",\"topic\":\"%s\",\"brokers\":%u,\"partitions\":%u,"
                "\"replication\":%u,\"producers\":%u,\"consumers\":%u,\"size\":%u,\"acks\":\"%s\","
-               "\"idempotent\":%s,\"rate\":%" PRIu64 ",\"seconds\":%.3f,\"acked\":%" PRIu64
+               "\"idempotent\":%s,\"rate\":%" PRIu64 ",\"inflight\":%" PRIu64
+               ",\"seconds\":%.3f,\"acked\":%" PRIu64
                ",\"failed\":%" PRIu64 ",\"consumed\":%" PRIu64 ",\"msgs_per_s\":%.1f,"
                "\"mb_per_s\":%.3f",
                b->topic, b->broker_count, o->partitions, b->replication, o->producers, o->consumers,
-               o->size, acks_name(o->acks), o->idempotent ? "true" : "false", o->rate, s, t.acked,
-               t.failed, t.consumed, rate, mb);
+               o->size, acks_name(o->acks), o->idempotent ? "true" : "false", o->rate,
+               o->inflight, s, t.acked, t.failed, t.consumed, rate, mb);
         print_latency_json("produce_ack", &b->ack);
         print_latency_json("end_to_end", &b->e2e);
         printf("}\n");
         return;
     }
     printf("raftq-bench cluster: topic %s (%u partitions, replication %u of %u brokers), %u "
-           "producers, %u consumers, %u B messages, acks=%s%s, rate %" PRIu64 " msg/s%s\n",
+           "producers, %u consumers, %u B messages, acks=%s%s, rate %" PRIu64 " msg/s%s, "
+           "in flight per producer %" PRIu64 "%s\n",
            b->topic, o->partitions, b->replication, b->broker_count, o->producers, o->consumers,
            o->size, acks_name(o->acks), o->idempotent ? " idempotent" : "", o->rate,
-           o->rate ? "" : " (as fast as possible)");
+           o->rate ? "" : " (as fast as possible)", o->inflight,
+           o->inflight == 0 ? " (no bound)" : "");
     printf("  produced %" PRIu64 " acknowledged (%" PRIu64 " failed) in %.2f s: %.0f msg/s, %.1f "
            "MB/s; consumed %" PRIu64 "\n",
            t.acked, t.failed, s, rate, mb, t.consumed);
@@ -570,8 +578,8 @@ static int usage(void) {
     fprintf(stderr,
             "usage: raftq-bench cluster --bootstrap HOST:PORT[,HOST:PORT...] [--producers N]\n"
             "         [--consumers N] [--size BYTES] [--messages N | --duration S]\n"
-            "         [--acks all|1|0] [--partitions P] [--rate R] [--idempotent]\n"
-            "         [--timeout S] [--json]\n"
+            "         [--acks all|1|0] [--partitions P] [--rate R] [--inflight N]\n"
+            "         [--idempotent] [--timeout S] [--json]\n"
             "  --producers N, --consumers N  client nodes, 0..%d each (default 1, 1; >= 1 "
             "producer)\n"
             "  --size BYTES     value of a message, %d..%d (default 1024)\n"
@@ -580,10 +588,12 @@ static int usage(void) {
             "  --acks           default all; --idempotent needs all\n"
             "  --partitions P   of the run's own topic, 1..%d (default 1)\n"
             "  --rate R         messages/s over all producers, 0 = as fast as possible (default)\n"
+            "  --inflight N     per producer, messages sent and not yet answered, 0..%d; 0 = no\n"
+            "                   bound (default); 1 = a synchronous producer\n"
             "  --timeout S      no progress for S seconds fails the run (default %d)\n"
             "  --json           one JSON object instead of the text\n",
             BENCH_AGENTS_MAX, BENCH_SIZE_MIN, BENCH_SIZE_MAX, BENCH_PARTITIONS_MAX,
-            BENCH_TIMEOUT_S_DEFAULT);
+            BENCH_INFLIGHT_MAX, BENCH_TIMEOUT_S_DEFAULT);
     return 2;
 }
 
@@ -649,6 +659,8 @@ static int parse_flag(struct options *o, const char *f, const char *v) {
         rc = parse_u64(v, 1, BENCH_DURATION_MAX_S, f, &o->duration_s);
     else if (strcmp(f, "--rate") == 0)
         rc = parse_u64(v, 0, BENCH_RATE_MAX, f, &o->rate);
+    else if (strcmp(f, "--inflight") == 0)
+        rc = parse_u64(v, 0, BENCH_INFLIGHT_MAX, f, &o->inflight);
     else if (strcmp(f, "--timeout") == 0)
         rc = parse_u64(v, 1, BENCH_DURATION_MAX_S, f, &o->timeout_s);
     if (rc != 0) fprintf(stderr, "raftq-bench cluster: bad %s '%s'\n", f, v);

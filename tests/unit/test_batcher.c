@@ -36,23 +36,38 @@ static struct batcher *make(uint32_t records_max, uint32_t in_flight, int idempo
     return b;
 }
 
-START_TEST(full_batches_go_at_once_and_partial_ones_linger) {
+START_TEST(full_batches_go_at_once_and_partial_ones_linger_while_others_are_out) {
     struct batcher *b = make(2, 5, 0);
     struct proto_record_in r = rec("a");
     struct batcher_batch bt;
     uint64_t wake;
     ck_assert_int_eq(batcher_add(b, 0, &r, 0), 0);
-    ck_assert_int_eq(batcher_next(b, 0, &bt, &wake), 0);
-    ck_assert_uint_eq(wake, 100);   /* lingers */
-    ck_assert_int_eq(batcher_add(b, 0, &r, 1), 0);   /* full: it goes at once */
-    ck_assert_int_eq(batcher_next(b, 1, &bt, &wake), 1);
+    ck_assert_int_eq(batcher_next(b, 0, &bt, &wake), 1); /* nothing out: no linger */
+    ck_assert_uint_eq(bt.record_count, 1);
+    ck_assert_int_eq(batcher_add(b, 0, &r, 1), 0);
+    ck_assert_int_eq(batcher_next(b, 1, &bt, &wake), 0);
+    ck_assert_uint_eq(wake, 101); /* one in flight: the next lingers */
+    ck_assert_int_eq(batcher_add(b, 0, &r, 2), 0); /* full: it goes at once */
+    ck_assert_int_eq(batcher_next(b, 2, &bt, &wake), 1);
     ck_assert_uint_eq(bt.record_count, 2);
     ck_assert_uint_eq(bt.attempt, 1);
-    ck_assert_int_eq(batcher_add(b, 0, &r, 2), 0);   /* a second batch opens */
-    ck_assert_int_eq(batcher_next(b, 101, &bt, &wake), 0);
-    ck_assert_uint_eq(wake, 102);   /* the second batch's linger */
-    ck_assert_int_eq(batcher_next(b, 102, &bt, &wake), 1);
+    ck_assert_int_eq(batcher_add(b, 0, &r, 3), 0); /* a third batch opens */
+    ck_assert_int_eq(batcher_next(b, 102, &bt, &wake), 0);
+    ck_assert_uint_eq(wake, 103); /* its linger */
+    ck_assert_int_eq(batcher_next(b, 103, &bt, &wake), 1);
     ck_assert_uint_eq(bt.record_count, 1);
+    ck_assert_int_eq(batcher_add(b, 1, &r, 104), 0); /* another partition: lingers too, as */
+    ck_assert_int_eq(batcher_next(b, 104, &bt, &wake), 0); /* the producer has batches out */
+    ck_assert_uint_eq(wake, 204);
+    batcher_destroy(b);
+    b = make(2, 5, 0); /* a producer with nothing out sends any partition's batch at once */
+    ck_assert_int_eq(batcher_add(b, 1, &r, 0), 0);
+    ck_assert_int_eq(batcher_next(b, 0, &bt, &wake), 1);
+    ck_assert_uint_eq(bt.partition, 1);
+    ck_assert_int_eq(batcher_done(b, bt.id, 0, 5), BATCHER_ACKED);
+    ck_assert_int_eq(batcher_add(b, 0, &r, 6), 0); /* answered: nothing out again */
+    ck_assert_int_eq(batcher_next(b, 6, &bt, &wake), 1);
+    ck_assert_uint_eq(bt.partition, 0);
     batcher_destroy(b);
 }
 END_TEST
@@ -349,7 +364,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("batcher");
     TCase *tc = tcase_create("producer");
-    tcase_add_test(tc, full_batches_go_at_once_and_partial_ones_linger);
+    tcase_add_test(tc, full_batches_go_at_once_and_partial_ones_linger_while_others_are_out);
     tcase_add_test(tc, in_flight_bound_and_fifo);
     tcase_add_test(tc, retries_back_off_then_fail);
     tcase_add_test(tc, idempotent_sequences_are_kept_by_retries);
