@@ -237,8 +237,8 @@ static void drain(struct raftnet *net, uint32_t id) {
         if (raft_apply_pending(r, &a0, &a1)) {
             for (uint64_t i = a0; i <= a1; i++) raftnet_apply(net, id, raft_entry_at(r, i));
             raft_applied(r, a1);
-            raftnet_snapshot_maybe_take(net, id);
         }
+        raftnet_snapshot_maybe_take(net, id); /* as the host: each drain (raft_snapshot_shrink) */
         const struct raft_read_ready *reads;
         uint32_t nr = raft_reads_ready(r, &reads);
         for (uint32_t i = 0; i < nr && nd->read_count < RAFTNET_READS_MAX; i++)
@@ -534,6 +534,7 @@ static uint64_t observe(struct raftnet *net, const char *what, uint32_t id, int 
     struct raft_stats st;
     raft_stats_get(r, &st);
     if (strcmp(what, "rejections") == 0) return st.rejections_received;
+    if (strcmp(what, "snapshots") == 0) return st.snapshots_taken;
     if (strcmp(what, "elections") == 0) return st.elections_started;
     if (strcmp(what, "chunks") == 0) return st.snapshot_chunks_sent;
     if (strcmp(what, "installed") == 0) return st.snapshots_installed;
@@ -765,6 +766,9 @@ static int command(struct raftnet *net, int argc, char **argv, char *err, size_t
             return -1;
     } else if (!strcmp(c, "snapshot") && argc == 2) {
         raftnet_snapshot(net, a);
+    } else if (!strcmp(c, "shrink") && argc == 2 && net->nodes[a].raft != NULL) {
+        raft_snapshot_shrink(net->nodes[a].raft);
+        drain(net, a);
     } else if (!strcmp(c, "chunk-size") && argc == 2 && a >= 1 && a <= RAFT_SNAPSHOT_CHUNK_MAX) {
         net->chunk_size = a;
     } else if (!strcmp(c, "loads") && argc == 2) {

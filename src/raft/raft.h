@@ -72,7 +72,8 @@ struct raft_config {
     /* Snapshots (dissertation 5): raft_snapshot_wanted says when the caller should take one. */
     uint32_t snapshot_entries;            /* entries applied since the last snapshot; 0: never */
     uint64_t snapshot_bytes;              /* or entry bytes in memory; 0: no byte threshold */
-    uint32_t snapshot_trailing;           /* entries kept below a new snapshot, so a follower a
+    uint32_t snapshot_trailing;           /* entries kept below a new snapshot (holding at most
+                                             snapshot_bytes / 2 of data), so a follower a
                                              little behind still gets entries, not the snapshot */
     /* The caller's storage keeps every entry below the in-memory log (a queue partition: the log
      * is the data; see "stored log" below). A follower that needs entries the memory no longer
@@ -195,6 +196,11 @@ void raft_snapshot_taken(struct raft *r, uint64_t index, uint64_t term);
 /* The configuration blob a snapshot at index (applied, not compacted) must carry: the membership
  * as of that index. buf has RAFT_MEMBERSHIP_SIZE_MAX bytes; returns the size. */
 size_t raft_snapshot_config(const struct raft *r, uint64_t index, uint8_t *buf);
+/* For a group that gets no more entries (its partition was deleted, or this node's replica moved
+ * away): from now on a snapshot is wanted as soon as anything was applied since the last one, and
+ * keeps no entries below it, so the log's memory goes back to the caller's snapshot (and, for a
+ * stored log, to storage). Compacts what the current snapshot already covers at once. */
+void raft_snapshot_shrink(struct raft *r);
 /* The newest durable snapshot (0, 0: none). */
 void raft_snapshot_last(const struct raft *r, uint64_t *index, uint64_t *term);
 

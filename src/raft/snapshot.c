@@ -48,6 +48,21 @@ static void compact_log(struct raft *r, uint64_t upto) {
     raft_log_compact(&r->log, upto);
 }
 
+/* How many entries at and below a new snapshot at `index` the log keeps: snapshot_trailing, but
+ * no more than half of snapshot_bytes of data. Without the byte bound a log of large entries kept
+ * more than snapshot_bytes below the snapshot, so the next snapshot was wanted at once, and again
+ * after every entry applied (seen on a real disk: a snapshot every few entries). */
+static uint64_t trailing_kept(const struct raft *r, uint64_t index) {
+    uint64_t keep = 0, bytes = 0;
+    while (keep < r->cfg.snapshot_trailing && index - keep > r->log.base_index) {
+        const struct raft_entry *e = raft_log_get(&r->log, index - keep);
+        if (r->cfg.snapshot_bytes > 0 && bytes + e->data_size > r->cfg.snapshot_bytes / 2) break;
+        bytes += e->data_size;
+        keep++;
+    }
+    return keep;
+}
+
 void raft_snapshot_taken(struct raft *r, uint64_t index, uint64_t term) {
     RQ_ASSERT(index <= r->applied);
     RQ_ASSERT(index >= r->log.base_index);
@@ -57,8 +72,14 @@ void raft_snapshot_taken(struct raft *r, uint64_t index, uint64_t term) {
     r->snap_term = term;
     r->stats.snapshots_taken++;
     RAFT_TRACE(r, "snapshot at (%" PRIu64 ",%" PRIu64 ") is durable", term, index);
-    uint64_t keep = r->cfg.snapshot_trailing;
-    if (index > keep) compact_log(r, index - keep);
+    compact_log(r, index - trailing_kept(r, index));
+}
+
+void raft_snapshot_shrink(struct raft *r) {
+    RAFT_TRACE(r, "shrink: a snapshot after every entry applied, %s", "none kept below it");
+    r->cfg.snapshot_entries = 1;
+    r->cfg.snapshot_trailing = 0;
+    compact_log(r, r->snap_index);
 }
 
 void raft_snapshot_last(const struct raft *r, uint64_t *index, uint64_t *term) {

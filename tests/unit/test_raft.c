@@ -20,6 +20,7 @@ enum {
     SPARE = 64,       /* the last node is a spare, outside the bootstrap configuration */
     SNAPSHOTS6 = 128, /* a snapshot every 6 applied entries, 2 entries kept below it */
     STORED_LOG = 256, /* raft_config.stored_log: storage keeps every entry, loads serve them */
+    SNAPSHOT_BYTES = 512, /* a snapshot once the log holds 4 bytes, 8 entries kept below it */
 };
 
 struct scenario {
@@ -187,6 +188,16 @@ static const struct scenario scenarios[] = {
     {"a snapshot compacts the log and keeps the trailing entries", 3, SNAPSHOTS,
      "elect 1; propose 1 a; propose 1 b; propose 1 c; tick 4; expect snap 1 4; expect first 1 3;"
      "expect snap 2 4; expect first 2 3; expect applied 2 4; check"},
+    /* The trailing entries kept below a snapshot hold at most half of snapshot_bytes; keeping 8
+     * 1-byte entries (more than the 4 bytes that want a snapshot) took one after every entry. */
+    {"the entries kept below a snapshot do not want the next one at once", 3, SNAPSHOT_BYTES,
+     "elect 1; propose 1 a; propose 1 b; propose 1 c; propose 1 d; propose 1 e; propose 1 f;"
+     "propose 1 g; propose 1 h; tick 2; expect snap 1 9; expect first 1 8; expect snapshots 1 2;"
+     "check"},
+    {"a shrunk group snapshots what it applied and keeps no entries in memory", 3, SNAPSHOTS6,
+     "elect 1; propose 1 a; propose 1 b; tick 2; expect snap 1 0; expect first 1 1; shrink 1;"
+     "tick 2; expect snap 1 3; expect first 1 4; expect last 1 3; propose 1 c; tick 2;"
+     "expect snap 1 4; expect first 1 5; tick 4; expect applied 2 4; check"},
     {"a snapshot is taken by hand at the applied index", 3, 0,
      "elect 1; propose 1 a; propose 1 b; tick 2; snapshot 1; expect snap 1 3; expect first 1 1;"
      "check"},
@@ -407,6 +418,8 @@ static struct raft_config config_for(uint32_t flags) {
     if (flags & SNAPSHOTS) cfg.snapshot_entries = 4, cfg.snapshot_trailing = 2;
     if (flags & SNAPSHOTS6) cfg.snapshot_entries = 6, cfg.snapshot_trailing = 2;
     if (flags & STORED_LOG) cfg.stored_log = 1;
+    if (flags & SNAPSHOT_BYTES)
+        cfg.snapshot_entries = 1000, cfg.snapshot_bytes = 4, cfg.snapshot_trailing = 8;
     return cfg;
 }
 
