@@ -35,7 +35,11 @@ enum {
     LIST_BUF = 32 * 1024,
     SEGMENT_BLOCK_SIZE = 128 * 1024, /* a block holds at least one entry of STORE_PAYLOAD_MAX */
     FLUSH_BUF = 1 << 20,             /* LSN-prefixed payloads handed to one segment append */
-    FLUSH_LINGER_NS = 20 * 1000 * 1000, /* flush a part-filled block once its oldest entry waited this */
+    FLUSH_LINGER_NS = 20 * 1000 * 1000, /* flush less than FLUSH_MIN_BYTES once its oldest entry waited this */
+    /* A segment append costs an fsync; under load a group flushes once it has this much, so
+     * that segment fsyncs stay few next to the WAL's (they were half of a node's fsyncs when a
+     * group flushed every half block). Memory stays bounded: the tails' bounds press a flush. */
+    FLUSH_MIN_BYTES = 4 * SEGMENT_BLOCK_SIZE,
     SEGMENT_ROLL_BLOCKS = STORE_SEGMENT_BLOCKS_MAX / 16,   /* a segment holds at most this many */
 };
 _Static_assert(STORE_SEGMENT_BLOCKS_MAX / SEGMENT_ROLL_BLOCKS < STORE_SEGMENT_FILES_MAX,
@@ -43,6 +47,7 @@ _Static_assert(STORE_SEGMENT_BLOCKS_MAX / SEGMENT_ROLL_BLOCKS < STORE_SEGMENT_FI
 _Static_assert(STORE_PAYLOAD_MAX + LSN_PREFIX + 16 + 64 <= SEGMENT_BLOCK_SIZE,
                "an entry of the largest payload fits one segment block");
 _Static_assert(STORE_PAYLOAD_MAX + LSN_PREFIX <= FLUSH_BUF, "the flush buffer holds any entry");
+_Static_assert(FLUSH_MIN_BYTES <= FLUSH_BUF, "a flush of FLUSH_MIN_BYTES fits the flush buffer");
 
 enum store_state { ST_NEW, ST_LISTING, ST_OPENING, ST_LSNS, ST_WAL, ST_CUTTING, ST_READY, ST_FAILED };
 enum seg_op { SEG_IDLE, SEG_OPEN, SEG_LSN, SEG_FLUSH, SEG_CUT, SEG_DROP, SEG_READ };
@@ -313,7 +318,8 @@ static int group_flush(struct store *s, struct group *g) {
     if (n == 0) return 0;
     /* Every segment append makes at least one block, and a group's index holds a bounded number
      * of blocks: wait for a block's worth, unless entries have lingered or memory is filling. */
-    int full_block = used >= s->cfg.block_bytes_max / 2 || n == FLUSH_ENTRIES_MAX;
+    int full_block = used >= FLUSH_MIN_BYTES || used + STORE_PAYLOAD_MAX + LSN_PREFIX > FLUSH_BUF ||
+                     n == FLUSH_ENTRIES_MAX;
     int lingered = s->io->now(s->io->env) - tail_at(g, 0)->appended_ns >= FLUSH_LINGER_NS;
     int pressed = g->tail_count >= g->tail_cap / 2 || s->tail_bytes >= s->cfg.tail_bytes_max / 2;
     if (!full_block && !lingered && !pressed) return 0;
