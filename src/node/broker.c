@@ -172,22 +172,41 @@ static void add_part(struct broker *b, const struct controller_topic *t, uint32_
     RQ_INFO("broker: replica of %s/%" PRIu32 " (group %" PRIu32 ")", part->topic, p, cp->group);
 }
 
+/* A group that is no longer placed here (its topic was deleted, or this replica moved away) gives
+ * its memory back: host_group_shrink. It keeps running (removing a group from the store is not
+ * built), but an idle group costs little beyond its files. */
+static void shrink_unplaced(struct broker *b, const uint8_t *placed) {
+    for (uint32_t g = 0; g < HOST_GROUP_ID_LIMIT; g++) {
+        struct broker_part *part = b->parts[g];
+        if (part == NULL || part->shrunk || placed[g]) continue;
+        if (host_group_shrink(b->host, g) != 0) continue; /* not ready: at the next change */
+        part->shrunk = 1;
+        RQ_INFO("broker: %s/%" PRIu32 " (group %" PRIu32 ") is no longer placed here: shrunk",
+                part->topic, part->partition, g);
+    }
+}
+
 /* Adds the groups of every partition the controller's state places on this node (in its replica
  * set or its target: a replica moving here starts with the current replica set as its bootstrap
  * voters, so it never campaigns, and learns its membership from the leader), once that state
- * changed (a replica that could not be added is tried again at the next tick). Deleted topics'
- * groups, and replicas that moved away, keep running (removing a group is not built). */
+ * changed (a replica that could not be added is tried again at the next tick), and shrinks those
+ * no longer placed here. */
 static void reconcile_parts(struct broker *b) {
     if (!b->placement_changed) return;
     b->placement_changed = 0;
     const struct controller *c = broker_controller(b);
+    uint8_t placed[HOST_GROUP_ID_LIMIT] = {0};
     for (uint32_t i = 0; i < controller_topic_count(c); i++) {
         const struct controller_topic *t = controller_topic_at(c, i);
-        for (uint32_t p = 0; p < t->partition_count; p++)
-            if (b->parts[t->partitions[p].group] == NULL &&
-                controller_partition_has(&t->partitions[p], b->io->node_id))
-                add_part(b, t, p);
+        for (uint32_t p = 0; p < t->partition_count; p++) {
+            const struct controller_partition *cp = &t->partitions[p];
+            if (!controller_partition_has(cp, b->io->node_id)) continue;
+            RQ_ASSERT(cp->group < HOST_GROUP_ID_LIMIT);
+            placed[cp->group] = 1;
+            if (b->parts[cp->group] == NULL) add_part(b, t, p);
+        }
     }
+    shrink_unplaced(b, placed);
 }
 
 /* ---- the cluster: registration, heartbeats and leader reports, forwarded to the controller ----- *

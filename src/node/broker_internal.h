@@ -19,6 +19,7 @@ struct broker_part {
     uint64_t retained_below;         /* what host_retain_log was last told */
     uint64_t handoff_after_ns;       /* rebalancing: the next leadership hand-off, not before */
     uint32_t handoffs;               /*   and how many were tried (each to the next voter) */
+    uint8_t shrunk;                  /* no longer placed here: host_group_shrink asked */
 };
 
 enum request_kind { REQ_FREE = 0, REQ_ADMIN, REQ_PRODUCE, REQ_FETCH };

@@ -588,6 +588,14 @@ int host_transfer_leader(struct host *h, uint32_t group, uint32_t target) {
     return served(h, g, raft_transfer_leader(g->raft, target));   /* TIMEOUT_NOW or a catch-up */
 }
 
+int host_group_shrink(struct host *h, uint32_t group) {
+    int err;
+    struct host_group *g = serving(h, group, &err);
+    if (g == NULL) return err;
+    raft_snapshot_shrink(g->raft);
+    return served(h, g, 0); /* the drain takes the snapshot */
+}
+
 int host_read(struct host *h, uint32_t group, uint64_t ctx) {
     int err;
     struct host_group *g = serving(h, group, &err);

@@ -128,6 +128,11 @@ int host_propose(struct host *h, uint32_t group, const void *data, uint32_t size
  * transfer to another target is under way), RQ_ERANGE (no such group) or RQ_ECLOSED. */
 int host_transfer_leader(struct host *h, uint32_t group, uint32_t target);
 
+/* Gives back the memory of a group that gets no more entries (raft_snapshot_shrink): a snapshot
+ * once anything more is applied, and none of the log kept in memory. The group keeps running.
+ * Returns 0, RQ_ERANGE (no such group) or RQ_ECLOSED. */
+int host_group_shrink(struct host *h, uint32_t group);
+
 /* A linearizable read of group without a log entry (raft_read_index: on the leader or, through
  * it, on a follower): cb->read(ctx) follows once it may be served, or never (leader lost; the
  * caller times out). Returns 0, RQ_ENOTLEADER, RQ_EBUSY, RQ_ERANGE or RQ_ECLOSED. */
