@@ -497,6 +497,39 @@ START_TEST(acks_one_is_answered_at_the_leaders_durable_append) {
 }
 END_TEST
 
+/* A deleted topic's groups give their memory back: every replica snapshots what it applied and
+ * its Raft log holds no entries afterwards (the groups keep running). */
+START_TEST(a_deleted_topics_groups_keep_no_log_in_memory) {
+    start(17);
+    uint32_t ctl = controller_leader(), hint;
+    ck_assert_int_eq(create_topic(ctl, 1, &hint), 0);
+    const char *v[] = {"a", "b", "c", "d"};
+    ck_assert_int_eq(produce(partition_leader(0), 0, 0, 0, v, 4).u.produce_resp.error, 0);
+    const struct controller_topic *t =
+        controller_topic(broker_controller(sim_node(sim, ctl)), TOPIC.data, TOPIC.size);
+    ck_assert_ptr_nonnull(t);
+    uint32_t group = t->partitions[0].group;
+    for (uint32_t id = 1; id <= SERVERS; id++) { /* before: entries in memory */
+        const struct raft *r = host_raft(broker_host(sim_node(sim, id)), group);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_le(raft_first_index(r), raft_last_index(r));
+    }
+    uint8_t buf[128];
+    struct proto_delete_topic_req del = {.name = TOPIC};
+    struct proto_msg m = call(ctl, PROTO_DELETE_TOPIC_REQ, buf,
+                              proto_encode_delete_topic_req(buf, sizeof buf, &del));
+    ck_assert_uint_eq(m.type, PROTO_DELETE_TOPIC_RESP);
+    ck_assert_int_eq(m.u.status_resp.error, 0);
+    sim_run_until(sim, sim_now(sim) + 2000 * MS);
+    for (uint32_t id = 1; id <= SERVERS; id++) {
+        const struct raft *r = host_raft(broker_host(sim_node(sim, id)), group);
+        ck_assert_ptr_nonnull(r); /* still running */
+        ck_assert_uint_eq(raft_first_index(r), raft_last_index(r) + 1);
+    }
+    sim_destroy(sim);
+}
+END_TEST
+
 /* Reads all of partition 0 from `from` at server `to`, one fetch after another (at most 200
  * records); returns how many, checking the values are "r<offset>". */
 static uint32_t read_all_as(uint32_t to, uint64_t from, uint64_t end, uint8_t from_follower) {
@@ -877,6 +910,7 @@ int main(void) {
     tcase_add_test(tc, restart_finds_partitions_again);
     tcase_add_test(tc, garbage_never_stops_a_broker);
     tcase_add_test(tc, acks_one_is_answered_at_the_leaders_durable_append);
+    tcase_add_test(tc, a_deleted_topics_groups_keep_no_log_in_memory);
     tcase_add_test(tc, old_records_are_read_back_from_the_store);
     tcase_add_test(tc, a_follower_behind_catches_up_from_the_store_and_serves_it);
     tcase_add_test(tc, retention_by_size_deletes_the_oldest_records_everywhere);
