@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A raw raftq client for the integration tests (daemon.sh, noread.sh): speaks the transport (a client hello, then
-envelopes, docs/protocol.md "Transport") and FETCH_REQ frames by hand.
+"""A raw raftq client for the integration tests (daemon.sh, noread.sh): speaks the transport (a
+client hello, then envelopes, docs/protocol.md "Transport") and FETCH_REQ frames by hand.
 
   noread.py HOST PORT TOPIC check
       one fetch of partition 0 from offset 0, and its answer read and decoded: prints
