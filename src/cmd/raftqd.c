@@ -181,9 +181,12 @@ static void put_counter(struct text *t, const char *name, const char *help, uint
         (unsigned long long)v);
 }
 
-/* One gauge family over every Raft group this node runs (Prometheus wants a family's samples
- * together): field picks the value; partitions_only skips the controller's group. */
-enum group_field { F_LEADER, F_TERM, F_COMMIT, F_HIGH_WATERMARK, F_LOG_START };
+/* One family (gauges, or counters) over every Raft group this node runs (Prometheus wants a
+ * family's samples together): field picks the value; partitions_only skips the controller's
+ * group. */
+enum group_field {
+    F_LEADER, F_TERM, F_COMMIT, F_HIGH_WATERMARK, F_LOG_START, F_BYTES_IN, F_BYTES_OUT
+};
 
 static uint64_t field_of(const struct broker_group_metrics *m, enum group_field f) {
     switch (f) {
@@ -192,13 +195,16 @@ static uint64_t field_of(const struct broker_group_metrics *m, enum group_field 
     case F_COMMIT: return m->commit_index;
     case F_HIGH_WATERMARK: return m->high_watermark;
     case F_LOG_START: return m->log_start;
+    case F_BYTES_IN: return m->bytes_in;
+    case F_BYTES_OUT: return m->bytes_out;
     }
     return 0;
 }
 
 static void put_family(struct text *t, const struct broker *b, const char *name, const char *help,
                        enum group_field f, int partitions_only) {
-    put(t, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    const char *type = f == F_BYTES_IN || f == F_BYTES_OUT ? "counter" : "gauge";
+    put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     for (uint32_t g = 1; g < HOST_GROUP_ID_LIMIT; g++) {
         struct broker_group_metrics m;
         if (!broker_group_metrics(b, g, &m) || (partitions_only && m.topic == NULL)) continue;
@@ -216,6 +222,15 @@ static void put_groups(struct text *t, const struct broker *b) {
     put_family(t, b, "raftq_partition_high_watermark", "the partition's next offset",
                F_HIGH_WATERMARK, 1);
     put_family(t, b, "raftq_partition_log_start", "the first offset retention kept", F_LOG_START, 1);
+    put_family(t, b, "raftq_partition_bytes_in_total",
+               "record bytes (as produced: timestamp, key, value, headers) in produce requests "
+               "this replica accepted as leader, counted at acceptance (acks=0 too; refused ones "
+               "not; a retried batch again), since it was added on this node",
+               F_BYTES_IN, 1);
+    put_family(t, b, "raftq_partition_bytes_out_total",
+               "record bytes (as produced, without offsets) in fetch answers this replica sent "
+               "(as leader or follower; not Raft replication), since it was added on this node",
+               F_BYTES_OUT, 1);
 }
 
 static void put_net(struct text *t, const struct shim_net_stats *n) {
@@ -235,6 +250,10 @@ static void put_net(struct text *t, const struct shim_net_stats *n) {
     put(t, "# HELP raftq_net_buffer_bytes memory held by connection buffers\n"
            "# TYPE raftq_net_buffer_bytes gauge\nraftq_net_buffer_bytes %llu\n",
         (unsigned long long)n->buffer_bytes);
+    put_counter(t, "raftq_net_client_overflows_total",
+                "client connections closed because their unsent answers passed the bound (the "
+                "client does not read)",
+                n->client_overflows);
 }
 
 static size_t render_metrics(void *arg, char *buf, size_t cap) {

@@ -64,6 +64,8 @@ int broker_group_metrics(const struct broker *b, uint32_t group, struct broker_g
         out->partition = part->partition;
         out->high_watermark = part_group_state(part->pg)->next_offset;
         out->log_start = part_group_log_start(part->pg);
+        out->bytes_in = part->bytes_in;
+        out->bytes_out = part->bytes_out;
     }
     return 1;
 }

@@ -161,6 +161,14 @@ struct broker_group_metrics {
     uint64_t applied_index;
     uint64_t high_watermark;         /* partitions: the next offset, and the log start */
     uint64_t log_start;
+    /* Partitions: record bytes (as produced: each record's timestamp, key, value and headers,
+     * encoded; what retention counts) since this replica was added on this node: bytes_in, in
+     * produce requests it accepted as leader (proposed to the group; counted at acceptance, so
+     * also acks=0, batches later lost with leadership and retried duplicates; refused requests
+     * are not); bytes_out, in the fetch answers it sent (leader or follower; not Raft's own
+     * replication). */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
 };
 /* 1 with *out when this node runs group and it has recovered, else 0. */
 int broker_group_metrics(const struct broker *b, uint32_t group, struct broker_group_metrics *out);

@@ -159,9 +159,11 @@ static void answer_fetch(struct broker *b, struct broker_request *w, int err,
     struct broker_part *part = b->parts[w->group];
     struct proto_fetch_resp m = {.error = err, .log_start = part_group_log_start(part->pg),
                                  .high_watermark = part_group_state(part->pg)->next_offset};
-    if (err != 0) fb->count = 0, fb->len = 0;
+    if (err != 0) fb->count = 0, fb->len = 0, fb->record_bytes = 0;
     size_t n = proto_encode_fetch_resp_raw(payload_buf(b), BROKER_ANSWER_MAX, &m, fb);
     RQ_ASSERT(n > 0);   /* the records were bounded to leave room for the rest */
+    RQ_ASSERT(fb->record_bytes <= fb->len);
+    part->bytes_out += fb->record_bytes;
     broker_answer(b, w->conn, PROTO_FETCH_RESP, w->correlation, n);
     request_free(b, w);
 }
@@ -316,6 +318,7 @@ static void produce(struct broker *b, uint64_t conn, uint32_t correlation,
     if (err == 0 && r != NULL) {
         err = part_group_produce(part->pg, b->host, m, w ? cookie_of(b, w) : 0, broker_now(b));
         if (err == RQ_ENOTLEADER) hint = raft_leader(r);
+        if (err == 0) part->bytes_in += m->records.size;   /* accepted: proposed to the group */
     }
     if (err != 0 && w != NULL) request_free(b, w);
     /* Refused: answered also for acks=0 (whose success is never answered), so that its producer

@@ -20,6 +20,10 @@ struct broker_part {
     uint64_t handoff_after_ns;       /* rebalancing: the next leadership hand-off, not before */
     uint32_t handoffs;               /*   and how many were tried (each to the next voter) */
     uint8_t shrunk;                  /* no longer placed here: host_group_shrink asked */
+    /* Observability only (broker_group_metrics), never read by the broker's decisions: record
+     * bytes as produced (proto_records.size, what retention counts) ... */
+    uint64_t bytes_in;               /* ... in produce requests this replica accepted as leader */
+    uint64_t bytes_out;              /* ... in fetch answers this replica sent */
 };
 
 enum request_kind { REQ_FREE = 0, REQ_ADMIN, REQ_PRODUCE, REQ_FETCH };

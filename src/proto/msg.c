@@ -504,6 +504,7 @@ int proto_fetch_add(struct proto_fetch_builder *b, uint64_t offset, const uint8_
     b->len += w.len;
     b->count++;
     b->last_offset = offset;
+    b->record_bytes += size;
     return 0;
 }
 

@@ -273,6 +273,7 @@ struct proto_fetch_builder {
     size_t len;
     uint32_t count;
     uint64_t last_offset;
+    uint64_t record_bytes;        /* the records added, as produced: len less their offsets */
 };
 void proto_fetch_builder_init(struct proto_fetch_builder *b, uint8_t *buf, size_t cap);
 /* Returns 0, RQ_ETOOBIG (it does not fit: nothing appended) or RQ_ERANGE (PROTO_RECORDS_MAX

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # raftqd as a process: bad flags exit 2 naming the flag; a data directory in use and a port in use
 # exit 1 naming them; three nodes elect a controller and stay up; SIGTERM stops a node with exit 0
-# and it comes back from its disk; a node killed with SIGKILL comes back too.
+# and it comes back from its disk; a node killed with SIGKILL comes back too. The metrics endpoint
+# answers, with per-partition bytes out for a fetch the node served.
 . "$(dirname "$0")/lib.sh"
 
 out=$(raftqd_once --id 0 2>&1); rc=$?
@@ -39,6 +40,19 @@ garbage() {  # 6,000 bytes without a blank line: over the request bound
   exec 3<&-
 }
 check "an oversized request is 400, and the endpoint goes on" bash -c "$(declare -f garbage http_get); BASE_PORT=$BASE_PORT; garbage | head -n 1 | grep -q ' 400 ' && http_get /metrics | grep -q raftq_wal_fsyncs_total"
+# Per-partition bytes: a fetch node 3 answers (noread.py asks any replica: from_follower 2) shows
+# in its raftq_partition_bytes_out_total; bytes in count on the leader only (noread.sh sums them
+# over every node), so here the family is only required to list the partition.
+rq() { "$RAFTQ" --bootstrap "$(bootstrap)" --timeout 20s "$@"; }
+check "a topic for the byte counters" rq topic create m --partitions 1 --replication 3
+check "produced into" rq produce m one two three
+fetched_at_3() { python3 "$ROOT/tests/integration/noread.py" 127.0.0.1 $((BASE_PORT + 3)) m check | grep -q '^answer: records 3'; }
+check "node 3 answers a fetch with the three records" until_ok 100 fetched_at_3
+http_get /metrics > "$WORK/metrics3"
+check "raftq_partition_bytes_out_total: nonzero on node 3" \
+  grep -Eq '^raftq_partition_bytes_out_total\{group="[0-9]+",topic="m",partition="0"\} [1-9]' "$WORK/metrics3"
+check "raftq_partition_bytes_in_total: the partition is listed" \
+  grep -Eq '^raftq_partition_bytes_in_total\{group="[0-9]+",topic="m",partition="0"\} [0-9]' "$WORK/metrics3"
 node_exit_code 2; rc=$?
 check "SIGTERM stops a node with exit 0" [ "$rc" -eq 0 ]
 node_start 2

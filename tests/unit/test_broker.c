@@ -900,6 +900,72 @@ START_TEST(restart_finds_partitions_again) {
 }
 END_TEST
 
+/* The per-partition byte counters of the metrics endpoint (broker_group_metrics): bytes in on the
+ * leader that accepted a produce, nothing for a refused one; bytes out on the replica that sent
+ * a fetch answer, the records' bytes as produced (without their offsets). */
+static struct broker_group_metrics group_metrics(uint32_t server, uint32_t group) {
+    struct broker_group_metrics m;
+    ck_assert_int_eq(broker_group_metrics(sim_node(sim, server), group, &m), 1);
+    ck_assert_ptr_nonnull(m.topic);
+    return m;
+}
+
+START_TEST(partition_bytes_in_and_out_are_counted) {
+    start(15);
+    uint32_t ctl = controller_leader(), hint;
+    ck_assert_int_eq(create_topic(ctl, 1, &hint), 0);
+    partition_leader(0);
+    uint32_t leader = 0;
+    for (int tries = 0; tries < 50 && leader == 0; tries++) {   /* fetches of nothing: 0 bytes */
+        leader = actual_leader(0);
+        if (leader == 0) sim_run_until(sim, sim_now(sim) + 100 * MS);
+    }
+    ck_assert_uint_ne(leader, 0);
+    uint32_t follower = leader % SERVERS + 1, group = group_of_partition0(leader);
+    for (uint32_t id = 1; id <= SERVERS; id++) {
+        ck_assert_uint_eq(group_metrics(id, group).bytes_in, 0);
+        ck_assert_uint_eq(group_metrics(id, group).bytes_out, 0);
+    }
+
+    /* A record is varint timestamp (7: 1 byte) . bytes key (empty: 1) . bytes value (1 + its
+     * size) . varint header count (1), docs/protocol.md: 4 + the value's size here. */
+    const char *values[] = {"a", "bb", "ccc"};
+    const uint64_t first_size = 4 + 1, all_size = (4 + 1) + (4 + 2) + (4 + 3);
+    ck_assert_int_eq(produce_once(leader, 0, 0, 0, values, 3).u.produce_resp.error, 0);
+    ck_assert_uint_eq(group_metrics(leader, group).bytes_in, all_size);
+    /* Refused: at a follower (RQ_ENOTLEADER), and a record over max_message_bytes. */
+    ck_assert_int_eq(produce_once(follower, 0, 0, 0, values, 3).u.produce_resp.error,
+                     RQ_ENOTLEADER);
+    const char *const big[] = {"this value is longer than the topic's max_message_bytes of one "
+                               "hundred bytes, so the broker refuses it............"};
+    ck_assert_int_eq(produce_once(leader, 0, 0, 0, big, 1).u.produce_resp.error, RQ_ETOOBIG);
+    for (uint32_t id = 1; id <= SERVERS; id++) {
+        ck_assert_uint_eq(group_metrics(id, group).bytes_in, id == leader ? all_size : 0);
+        ck_assert_uint_eq(group_metrics(id, group).bytes_out, 0);   /* replication is not */
+    }
+
+    /* Fetches: everything, then from offset 1; at the end nothing is added. */
+    struct proto_msg m = await(send_fetch(leader, 0, 0, 0, 0));
+    ck_assert_uint_eq(m.u.fetch_resp.records.count, 3);
+    ck_assert_uint_eq(group_metrics(leader, group).bytes_out, all_size);
+    m = await(send_fetch(leader, 0, 1, 0, 0));
+    ck_assert_uint_eq(m.u.fetch_resp.records.count, 2);
+    ck_assert_uint_eq(group_metrics(leader, group).bytes_out, 2 * all_size - first_size);
+    m = await(send_fetch(leader, 0, 3, 0, 0));
+    ck_assert_uint_eq(m.u.fetch_resp.records.count, 0);
+    ck_assert_uint_eq(group_metrics(leader, group).bytes_out, 2 * all_size - first_size);
+    /* A follower's answer counts on the follower. */
+    m = await(send_fetch(follower, 0, 0, 0, 1));
+    ck_assert_int_eq(m.u.fetch_resp.error, 0);
+    ck_assert_uint_eq(m.u.fetch_resp.records.count, 3);
+    ck_assert_uint_eq(group_metrics(follower, group).bytes_out, all_size);
+    ck_assert_uint_eq(group_metrics(follower, group).bytes_in, 0);
+    ck_assert_uint_eq(group_metrics(leader, group).bytes_out, 2 * all_size - first_size);
+    ck_assert_uint_eq(group_metrics(leader, group).bytes_in, all_size);
+    sim_destroy(sim);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("broker");
     TCase *tc = tcase_create("simulated cluster");
@@ -916,6 +982,7 @@ int main(void) {
     tcase_add_test(tc, retention_by_size_deletes_the_oldest_records_everywhere);
     tcase_add_test(tc, retention_by_time_deletes_old_records);
     tcase_add_test(tc, a_decommissioned_brokers_replicas_move_to_the_others);
+    tcase_add_test(tc, partition_bytes_in_and_out_are_counted);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }
