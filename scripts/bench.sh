@@ -51,7 +51,9 @@ cl_port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 cl_pick_ports() {  # six free ports in a row (three nodes, three metrics endpoints)
   local try b k ok
   for try in $(seq 0 19); do
-    b=$(( 30000 + (($$ + try * 97) % 3000) * 10 ))
+    # 10000..19990: below Linux's ephemeral ports (a port there may be taken by any outgoing
+    # connection) and apart from the integration tests' 20000..31990.
+    b=$(( 10000 + (($$ + try * 97) % 1000) * 10 ))
     ok=1
     for k in 1 2 3 4 5 6; do cl_port_free $((b + k)) || { ok=0; break; }; done
     if [ "$ok" = 1 ]; then cl_base=$b; return 0; fi
