@@ -3,22 +3,21 @@
 
 #include "base/assert.h"
 
-int proposals_room(const struct proposals *p) {
-    for (uint32_t i = 0; i < PROPOSALS_MAX; i++)
-        if (!p->slots[i].used) return 1;
-    return 0;
-}
+int proposals_room(const struct proposals *p) { return p->count < PROPOSALS_MAX; }
 
-uint32_t proposals_free(const struct proposals *p) {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < PROPOSALS_MAX; i++) n += !p->slots[i].used;
-    return n;
+uint32_t proposals_free(const struct proposals *p) { return PROPOSALS_MAX - p->count; }
+
+static void release(struct proposals *p, struct proposal *s) {
+    RQ_ASSERT(s->used && p->count > 0);
+    s->used = 0;
+    p->count--;
 }
 
 static void put(struct proposals *p, const struct proposal *s) {
     for (uint32_t i = 0; i < PROPOSALS_MAX; i++) {
         if (p->slots[i].used) continue;
         p->slots[i] = *s;
+        p->count++;
         return;
     }
     RQ_UNREACHABLE();
@@ -37,10 +36,11 @@ void proposals_add(struct proposals *p, uint64_t index, uint64_t term, uint64_t 
 
 int proposals_applied_part(struct proposals *p, uint64_t index, uint64_t term, uint64_t *cookie,
                            int *own, uint32_t *part) {
+    if (p->count == 0) return 0;
     for (uint32_t i = 0; i < PROPOSALS_MAX; i++) {
         struct proposal *s = &p->slots[i];
         if (!s->used || s->index != index) continue;
-        s->used = 0;
+        release(p, s);
         *cookie = s->cookie;
         *own = s->term == term;
         *part = s->part;
@@ -56,10 +56,11 @@ int proposals_applied(struct proposals *p, uint64_t index, uint64_t term, uint64
 }
 
 int proposals_expired(struct proposals *p, uint64_t now_ns, uint64_t timeout_ns, uint64_t *cookie) {
+    if (p->count == 0) return 0;
     for (uint32_t i = 0; i < PROPOSALS_MAX; i++) {
         struct proposal *s = &p->slots[i];
         if (!s->used || now_ns - s->since_ns < timeout_ns) continue;
-        s->used = 0;
+        release(p, s);
         *cookie = s->cookie;
         return 1;
     }
@@ -79,11 +80,12 @@ void proposals_add_early(struct proposals *p, uint64_t index, uint64_t term, uin
 
 int proposals_durable(struct proposals *p, const struct raft *r, uint64_t durable_index,
                       uint64_t *cookie, int *error, uint64_t *value) {
+    if (p->count == 0) return 0;
     for (uint32_t i = 0; i < PROPOSALS_MAX; i++) {
         struct proposal *s = &p->slots[i];
         if (!s->used || !s->early || s->index > durable_index) continue;
         if (raft_term_at(r, s->index) != s->term) continue;   /* replaced: answered at its apply */
-        s->used = 0;
+        release(p, s);
         *cookie = s->cookie;
         *error = s->error;
         *value = s->value;

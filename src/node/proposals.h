@@ -27,6 +27,8 @@ struct proposal {
 
 struct proposals {
     struct proposal slots[PROPOSALS_MAX];
+    uint32_t count; /* slots used: the scans below return at once when none are (an idle
+                       group's timeout check every tick was most of an idle node's CPU) */
 };
 
 /* Whether a slot is free (check before proposing, so that a proposal is never made that could
