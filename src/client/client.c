@@ -36,6 +36,7 @@ struct request {
     enum req_kind kind;
     uint32_t generation; /* 1..GENERATION_MAX, bumped at every use of the slot */
     uint32_t to_node;    /* an answer from anyone else is not ours */
+    uint8_t version;     /* of the frame it went in */
     uint64_t deadline_ns;
     uint32_t owner;         /* topic (produce), subscription (fetch), admin op index */
     uint32_t batch_id;      /* produce */
@@ -263,6 +264,12 @@ static void send_frame(struct rq_client *c, uint32_t to_node, uint8_t type, uint
     RQ_ASSERT(payload_size <= CLIENT_SEND_MAX - PROTO_FRAME_HEADER);
     uint8_t *payload = c->send_buf + PROTO_FRAME_HEADER;
     uint8_t version = type == PROTO_METADATA_REQ ? c->md_version : PROTO_VERSION_MIN;
+    if (correlation != 0) {   /* 0: an acks=0 produce, which holds no request */
+        uint32_t slot = correlation & (CLIENT_REQUESTS_MAX - 1);
+        RQ_ASSERT(c->requests[slot].kind != REQ_FREE);
+        RQ_ASSERT(correlation == correlation_of(c, slot));
+        c->requests[slot].version = version;
+    }
     proto_frame_header_version(c->send_buf, version, type, correlation,
                                payload_size ? payload : NULL, (uint32_t)payload_size);
     c->io->send(c->io->env, to_node, c->send_buf, PROTO_FRAME_HEADER + payload_size);
@@ -893,11 +900,12 @@ static void handle_frame(struct rq_client *c, uint32_t from, const struct proto_
             return;
         }
         int error = m.u.error.error;
-        if (error == RQ_EVERSION && c->md_version > PROTO_VERSION_MIN) {
+        if (error == RQ_EVERSION && r->version > PROTO_VERSION_MIN) {
             /* Only a METADATA_REQ goes above version 1: a broker older than this client refused
-             * it. Asked again at version 1 at once, as after a lost answer. */
+             * it (and any other one in flight at that version). Asked again at version 1 at
+             * once, as after a lost answer; a refusal of version 1 is an error. */
             RQ_INFO("client: server %u does not speak metadata version %u -> asking at %u", from,
-                    c->md_version, PROTO_VERSION_MIN);
+                    r->version, PROTO_VERSION_MIN);
             c->md_version = PROTO_VERSION_MIN;
             error = RQ_ETIMEOUT;
         }

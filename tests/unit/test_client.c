@@ -377,32 +377,61 @@ END_TEST
 
 /* Metadata is asked at the newest version (its answer marks decommissioned brokers), every other
  * request at version 1; a broker that does not speak version 2 (answers RQ_EVERSION) is asked
- * again at once at version 1, and its answer is taken. */
+ * again at once at version 1, and its answer is taken — also for a describe that was in flight at
+ * version 2 when the client fell back (the CLI's first describe goes with the library's first
+ * refresh). A refusal of version 1 is an error, not a loop. */
 START_TEST(metadata_asked_at_version_2_falls_back_to_1_for_an_old_broker) {
     struct rq_client_config cfg;
     config(&cfg);
     struct fake f;
     struct rq_client *c = make(&f, &cfg);
+    ck_assert_int_eq(rq_client_describe(c, 81), 0);
+    advance(&f, c, 0);
     struct taken t = expect(&f, PROTO_METADATA_REQ);
+    struct taken d = expect(&f, PROTO_METADATA_REQ);
     ck_assert_uint_eq(t.version, PROTO_VERSION);
+    ck_assert_uint_eq(d.version, PROTO_VERSION);
     ck_assert_uint_eq(PROTO_VERSION, 2);
     size_t n = proto_encode_error(payload, sizeof payload, RQ_EVERSION, "version");
     deliver(c, t.to, PROTO_ERROR, t.correlation, n);
-    struct taken t2 = expect(&f, PROTO_METADATA_REQ); /* at once, no back-off */
+    n = proto_encode_error(payload, sizeof payload, RQ_EVERSION, "version");
+    deliver(c, d.to, PROTO_ERROR, d.correlation, n);
+    ck_assert_uint_eq(f.admin_dones, 0); /* not failed: asked again */
+    advance(&f, c, cfg.backoff_max_ns * 2);
+    struct taken t2 = expect(&f, PROTO_METADATA_REQ);
+    struct taken d2 = expect(&f, PROTO_METADATA_REQ);
     ck_assert_uint_eq(t2.version, PROTO_VERSION_MIN);
+    ck_assert_uint_eq(d2.version, PROTO_VERSION_MIN);
     answer_metadata(c, &t2, 1, 1, 2);
+    answer_metadata(c, &d2, 1, 1, 2);
+    ck_assert_uint_eq(f.describes, 1);
+    ck_assert_uint_eq(f.admin_token, 81);
     struct rq_client_stats st;
     rq_client_stats_get(c, &st);
-    ck_assert_uint_eq(st.metadata_answers, 1);
+    ck_assert_uint_ge(st.metadata_answers, 1);
     ck_assert_uint_eq(st.malformed, 0);
     /* Other requests go at version 1 always. */
     ck_assert_int_eq(produce(c, "orders", "", "x", 1), 0);
     advance(&f, c, cfg.batcher.linger_ns);
     struct taken p = expect(&f, PROTO_PRODUCE_REQ);
     ck_assert_uint_eq(p.version, PROTO_VERSION_MIN);
+    /* A broker refusing version 1 too: the describe fails with RQ_EVERSION. */
+    ck_assert_int_eq(count_type(&f, PROTO_METADATA_REQ), 0);
+    ck_assert_int_eq(rq_client_describe(c, 82), 0);
+    ck_assert_int_eq(count_type(&f, PROTO_METADATA_REQ), 1);
+    struct taken d3 = expect(&f, PROTO_METADATA_REQ);
+    ck_assert_uint_eq(d3.version, PROTO_VERSION_MIN);
+    n = proto_encode_error(payload, sizeof payload, RQ_EVERSION, "version");
+    deliver(c, d3.to, PROTO_ERROR, d3.correlation, n);
+    ck_assert_uint_eq(f.admin_dones, 1);
+    ck_assert_uint_eq(f.admin_token, 82);
+    ck_assert_int_eq(f.admin_error, RQ_EVERSION);
     free(t.keep);
+    free(d.keep);
     free(t2.keep);
+    free(d2.keep);
     free(p.keep);
+    free(d3.keep);
     finish(&f, c);
 }
 END_TEST
