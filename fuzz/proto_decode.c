@@ -41,7 +41,11 @@ static void walk_metadata(const struct proto_metadata_resp *m) {
     size_t cur = 0;
     uint32_t n = 0;
     struct proto_broker b;
-    while (proto_broker_next(m, &cur, &b)) RQ_ASSERT(b.id != 0 && ++n <= m->broker_count);
+    while (proto_broker_next(m, &cur, &b)) {
+        RQ_ASSERT(b.id != 0 && ++n <= m->broker_count);
+        RQ_ASSERT((b.flags & ~PROTO_BROKER_FLAGS_ALL) == 0);
+        if (m->version < 2) RQ_ASSERT(b.flags == 0);
+    }
     RQ_ASSERT(n == m->broker_count);
     cur = 0;
     n = 0;
@@ -99,6 +103,12 @@ static void reencode(const struct proto_msg *m) {
 }
 
 static void check_payload(uint8_t type, const uint8_t *payload, size_t size) {
+    if (type == PROTO_METADATA_RESP) {   /* version 1's layout too (no broker flags) */
+        struct proto_msg m1;
+        int rc1 = proto_decode_version(PROTO_VERSION_MIN, type, payload, size, &m1);
+        if (rc1 == 0) walk_metadata(&m1.u.metadata_resp);
+        else RQ_ASSERT(rc1 == RQ_ETRUNC || rc1 == RQ_ETOOBIG || rc1 == RQ_ECORRUPT);
+    }
     struct proto_msg m;
     int rc = proto_decode(type, payload, size, &m);
     if (rc != 0) {

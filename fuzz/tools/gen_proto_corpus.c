@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     emit("fetch-resp", PROTO_FETCH_RESP, p, proto_encode_fetch_resp(p, CAP, &fa, recs));
     struct proto_bytes names[] = {s("clicks")};
     emit("metadata-req", PROTO_METADATA_REQ, p, proto_encode_metadata_req(p, CAP, names, 1));
-    struct proto_broker brokers[] = {{1, s("127.0.0.1:7001")}, {2, s("127.0.0.1:7002")}};
+    struct proto_broker brokers[] = {{1, s("127.0.0.1:7001"), 0}, {2, s("127.0.0.1:7002"), 1}};
     struct proto_topic topics[] = {{.name = s("clicks"), .partition_count = 2}};
     struct proto_partition parts[] = {{0, 1, 2, {1, 2}}, {1, 2, 2, {2, 1}}};
     emit("metadata-resp", PROTO_METADATA_RESP, p,

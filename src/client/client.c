@@ -36,6 +36,7 @@ struct request {
     enum req_kind kind;
     uint32_t generation; /* 1..GENERATION_MAX, bumped at every use of the slot */
     uint32_t to_node;    /* an answer from anyone else is not ours */
+    uint8_t version;     /* of the frame it went in */
     uint64_t deadline_ns;
     uint32_t owner;         /* topic (produce), subscription (fetch), admin op index */
     uint32_t batch_id;      /* produce */
@@ -98,6 +99,7 @@ struct rq_client {
     uint32_t md_failures;
     uint64_t md_retry_ns;
     uint64_t md_answer_ns;
+    uint8_t md_version;    /* METADATA_REQ's frame version: PROTO_VERSION, or 1 for an old broker */
     /* the idempotent producer's id */
     uint64_t producer_id;   /* the last one INIT_PRODUCER gave */
     uint32_t pid_topic;     /* the request under way is for this topic's partition, */
@@ -183,6 +185,7 @@ struct rq_client *rq_client_create(const struct rq_io *io, const struct rq_clien
         return NULL;
     }
     c->md_request = NONE;
+    c->md_version = PROTO_VERSION;
     c->pid_request = NONE;
     c->timer_ns = UINT64_MAX;
     for (uint32_t i = 0; i < CLIENT_SUBSCRIPTIONS_MAX; i++)
@@ -254,13 +257,21 @@ static uint32_t correlation_of(const struct rq_client *c, uint32_t slot) {
     return c->requests[slot].generation << SLOT_BITS | slot;
 }
 
-/* Sends the payload already encoded at send_buf + PROTO_FRAME_HEADER as one frame. */
+/* Sends the payload already encoded at send_buf + PROTO_FRAME_HEADER as one frame: at version 1,
+ * but for METADATA_REQ, whose version chooses its answer's layout (proto/frame.h). */
 static void send_frame(struct rq_client *c, uint32_t to_node, uint8_t type, uint32_t correlation,
                        size_t payload_size) {
     RQ_ASSERT(payload_size <= CLIENT_SEND_MAX - PROTO_FRAME_HEADER);
     uint8_t *payload = c->send_buf + PROTO_FRAME_HEADER;
-    proto_frame_header(c->send_buf, type, correlation, payload_size ? payload : NULL,
-                       (uint32_t)payload_size);
+    uint8_t version = type == PROTO_METADATA_REQ ? c->md_version : PROTO_VERSION_MIN;
+    if (correlation != 0) {   /* 0: an acks=0 produce, which holds no request */
+        uint32_t slot = correlation & (CLIENT_REQUESTS_MAX - 1);
+        RQ_ASSERT(c->requests[slot].kind != REQ_FREE);
+        RQ_ASSERT(correlation == correlation_of(c, slot));
+        c->requests[slot].version = version;
+    }
+    proto_frame_header_version(c->send_buf, version, type, correlation,
+                               payload_size ? payload : NULL, (uint32_t)payload_size);
     c->io->send(c->io->env, to_node, c->send_buf, PROTO_FRAME_HEADER + payload_size);
     c->stats.requests_sent++;
 }
@@ -888,11 +899,22 @@ static void handle_frame(struct rq_client *c, uint32_t from, const struct proto_
             c->stats.malformed++;
             return;
         }
+        int error = m.u.error.error;
+        if (error == RQ_EVERSION && r->version > PROTO_VERSION_MIN) {
+            /* Only a METADATA_REQ goes above version 1: a broker older than this client refused
+             * it (and any other one in flight at that version). Asked again at version 1 at
+             * once, as after a lost answer; a refusal of version 1 is an error. */
+            RQ_INFO("client: server %u does not speak metadata version %u -> asking at %u", from,
+                    r->version, PROTO_VERSION_MIN);
+            c->md_version = PROTO_VERSION_MIN;
+            error = RQ_ETIMEOUT;
+        }
         struct request done = request_close(c, slot);
-        request_done(c, &done, m.u.error.error, NULL, now);
+        request_done(c, &done, error, NULL, now);
         return;
     }
-    if (f->type != answer_type(c, r) || proto_decode(f->type, f->payload, f->payload_size, &m)) {
+    if (f->type != answer_type(c, r) ||
+        proto_decode_version(f->version, f->type, f->payload, f->payload_size, &m)) {
         c->stats.malformed++; /* the request still waits for its answer or its timeout */
         return;
     }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/errors.h"
 #include "cmd/cmd_error.h"
 #include "io/io.h"
@@ -492,6 +493,15 @@ size_t cli_json_escape(const uint8_t *s, size_t size, char *buf, size_t cap) {
         }
     }
     return len;
+}
+
+uint32_t cli_members(const struct proto_metadata_resp *m) {
+    uint32_t members = 0;
+    size_t cursor = 0;
+    struct proto_broker b;
+    while (proto_broker_next(m, &cursor, &b)) members += !(b.flags & PROTO_BROKER_DECOMMISSIONED);
+    RQ_ASSERT(members <= m->broker_count);
+    return members;
 }
 
 uint32_t cli_default_partitions(uint32_t brokers) {

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/msg.h"
+
 enum {
     CLI_EXIT_OK = 0,          /* the command did what it was asked */
     CLI_EXIT_FAILED = 1,      /* the cluster answered with an error, or some message failed */
@@ -160,6 +162,9 @@ size_t cli_json_escape(const uint8_t *s, size_t size, char *buf, size_t cap);
 
 /* The defaults of topic create for a cluster of `brokers` brokers: 3 partitions and a
  * replication of 3, fewer when the cluster has fewer brokers (never below 1). */
+/* The brokers a metadata answer lists that are members (not marked decommissioned): what the
+ * defaults below count. */
+uint32_t cli_members(const struct proto_metadata_resp *m);
 uint32_t cli_default_partitions(uint32_t brokers);
 uint32_t cli_default_replication(uint32_t brokers);
 

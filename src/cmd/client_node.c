@@ -44,7 +44,7 @@ static void learn_broker(struct client_node *n, const struct proto_broker *b) {
 
 static void learn_brokers(struct client_node *n, const struct proto_frame *f) {
     struct proto_msg m;
-    if (proto_decode(f->type, f->payload, f->payload_size, &m) != 0)
+    if (proto_decode_version(f->version, f->type, f->payload, f->payload_size, &m) != 0)
         return; /* the library counts it */
     size_t cursor = 0;
     struct proto_broker b;

@@ -367,18 +367,21 @@ static void cluster_status(struct cli *p, const struct proto_metadata_resp *m) {
     if (json)
         printf("{\"controller\":%u,\"brokers\":[", m->controller);
     else
-        printf("controller leader: %u%s\nbrokers: %u\n", m->controller,
-               m->controller ? "" : " (none known)", m->broker_count);
+        printf("controller leader: %u%s\nbrokers: %u (%u decommissioned)\n", m->controller,
+               m->controller ? "" : " (none known)", m->broker_count,
+               m->broker_count - cli_members(m));
     struct proto_broker b;
     size_t cursor = 0;
     for (int first = 1; proto_broker_next(m, &cursor, &b); first = 0) {
+        int gone = (b.flags & PROTO_BROKER_DECOMMISSIONED) != 0;
         if (!json) {
-            printf("  %u  %.*s\n", b.id, (int)b.address.size, (const char *)b.address.data);
+            printf("  %u  %.*s%s\n", b.id, (int)b.address.size, (const char *)b.address.data,
+                   gone ? "  (decommissioned)" : "");
             continue;
         }
         printf("%s{\"id\":%u,\"address\":", first ? "" : ",", b.id);
         print_json_string(b.address.data, b.address.size);
-        printf("}");
+        printf(",\"decommissioned\":%s}", gone ? "true" : "false");
     }
     if (json) printf("]");
     p->probes = calloc(CLI_PROBES_MAX, sizeof *p->probes);
@@ -767,7 +770,7 @@ static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
 /* ---- the command, once describe has answered ------------------------------------------------- */
 
 static void command_start(struct cli *p, const struct proto_metadata_resp *m) {
-    p->broker_count = m->broker_count;
+    p->broker_count = cli_members(m);   /* a decommissioned broker counts for no default */
     p->phase = PHASE_WORK;
     const struct cli_args *a = p->args;
     switch (a->command) {

@@ -103,6 +103,23 @@ int controller_partition_moving(const struct controller_partition *p) {
     return 0;
 }
 
+int controller_broker_in_use(const struct controller *c, uint32_t id) {
+    RQ_ASSERT(id != 0);
+    for (uint32_t i = 0; i < c->topic_count; i++) {
+        const struct controller_topic *t = &c->topics[i];
+        for (uint32_t p = 0; p < t->partition_count; p++)
+            if (t->partitions[p].leader == id || controller_partition_has(&t->partitions[p], id))
+                return 1;
+    }
+    return 0;
+}
+
+uint32_t controller_member_count(const struct controller *c) {
+    uint32_t members = 0;
+    for (uint32_t i = 0; i < c->broker_count; i++) members += !c->brokers[i].decommissioned;
+    return members;
+}
+
 /* ---- commands: encoding ------------------------------------------------------------------------- */
 
 static void put_string(struct rq_writer *w, const void *s, size_t n) {
@@ -275,8 +292,7 @@ static void apply_decommission(struct controller *c, struct rq_reader *r,
     struct controller_broker *b = find_broker(c, id);
     if (b == NULL) { res->error = RQ_ENOENT; return; }
     if (b->decommissioned) return;
-    uint32_t members = 0, needed = 0;
-    for (uint32_t i = 0; i < c->broker_count; i++) members += !c->brokers[i].decommissioned;
+    uint32_t members = controller_member_count(c), needed = 0;
     for (uint32_t i = 0; i < c->topic_count; i++)
         if (c->topics[i].replication > needed) needed = c->topics[i].replication;
     if (members - 1 < needed) { res->error = RQ_EINVAL; return; }

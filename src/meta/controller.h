@@ -160,6 +160,11 @@ uint64_t controller_malformed(const struct controller *c);   /* commands that di
 int controller_partition_has(const struct controller_partition *p, uint32_t node);
 /* Whether the target differs from the replica set (as sets). */
 int controller_partition_moving(const struct controller_partition *p);
+/* Whether some partition has broker id in its replica set or its target, or as its leader: a
+ * decommissioned broker is still in use while its partitions move away (clients must reach it). */
+int controller_broker_in_use(const struct controller *c, uint32_t id);
+/* The brokers registered and not decommissioned: those a placement, and a default, counts. */
+uint32_t controller_member_count(const struct controller *c);
 
 /* ---- snapshots: a deterministic image, and its strict decoder ---- */
 /* The image's size (to size a buffer), then the image itself; returns the bytes written. */

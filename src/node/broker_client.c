@@ -14,11 +14,18 @@
 
 static uint8_t *payload_buf(struct broker *b) { return b->answer + PROTO_FRAME_HEADER; }
 
+static void answer_at(struct broker *b, uint64_t conn, uint8_t version, uint8_t type,
+                      uint32_t correlation, size_t payload_size) {
+    RQ_ASSERT(payload_size <= BROKER_ANSWER_MAX);
+    proto_frame_header_version(b->answer, version, type, correlation, payload_buf(b),
+                               (uint32_t)payload_size);
+    b->io->reply(b->io->env, conn, b->answer, PROTO_FRAME_HEADER + payload_size);
+}
+
+/* Every answer but METADATA_RESP has one layout at every version: written at the oldest. */
 void broker_answer(struct broker *b, uint64_t conn, uint8_t type, uint32_t correlation,
                    size_t payload_size) {
-    RQ_ASSERT(payload_size <= BROKER_ANSWER_MAX);
-    proto_frame_header(b->answer, type, correlation, payload_buf(b), (uint32_t)payload_size);
-    b->io->reply(b->io->env, conn, b->answer, PROTO_FRAME_HEADER + payload_size);
+    answer_at(b, conn, PROTO_VERSION_MIN, type, correlation, payload_size);
 }
 
 static void answer_error_frame(struct broker *b, uint64_t conn, uint32_t correlation, int error,
@@ -363,17 +370,39 @@ static void fill_topic(struct broker *b, const struct controller_topic *t, struc
     }
 }
 
-static void metadata(struct broker *b, uint64_t conn, uint32_t correlation,
-                     const struct proto_metadata_req *m) {
-    const struct controller *c = broker_controller(b);
-    uint32_t nt = m->topic_count ? m->topic_count : controller_topic_count(c);
-    struct proto_broker brokers[PROTO_BROKERS_MAX];
+/* Whether parts[0..n) names broker id as a leader (a replica's own view may be fresher than the
+ * controller's). */
+static int named_leader(const struct proto_partition *parts, uint32_t n, uint32_t id) {
+    for (uint32_t i = 0; i < n; i++)
+        if (parts[i].leader == id) return 1;
+    return 0;
+}
+
+/* The brokers an answer lists: every member; a decommissioned broker only while some partition
+ * still has it (a client must reach a partition's leader during the move), or marked as such at
+ * version 2, where the flag tells clients to count it for nothing. */
+static uint32_t fill_brokers(const struct controller *c, uint8_t version,
+                             const struct proto_partition *parts, uint32_t used,
+                             struct proto_broker *brokers) {
     uint32_t nb = 0;
     for (uint32_t i = 0; i < controller_broker_count(c) && nb < PROTO_BROKERS_MAX; i++) {
         const struct controller_broker *cb = controller_broker_at(c, i);
+        if (cb->decommissioned && version < 2 && !controller_broker_in_use(c, cb->id) &&
+            !named_leader(parts, used, cb->id))
+            continue;
         brokers[nb++] = (struct proto_broker){
-            cb->id, {(const uint8_t *)cb->address, cb->address_size}};
+            .id = cb->id,
+            .address = {(const uint8_t *)cb->address, cb->address_size},
+            .flags = cb->decommissioned ? PROTO_BROKER_DECOMMISSIONED : 0};
     }
+    return nb;
+}
+
+/* Answered at the request's version (proto/frame.h): a version-1 client gets no flags. */
+static void metadata(struct broker *b, uint64_t conn, uint32_t correlation, uint8_t version,
+                     const struct proto_metadata_req *m) {
+    const struct controller *c = broker_controller(b);
+    uint32_t nt = m->topic_count ? m->topic_count : controller_topic_count(c);
     uint32_t total = 0;
     for (uint32_t i = 0; i < controller_topic_count(c); i++)
         total += controller_topic_at(c, i)->partition_count;
@@ -404,16 +433,19 @@ static void metadata(struct broker *b, uint64_t conn, uint32_t correlation,
         fill_topic(b, t, &topics[i], parts + used);   /* a name asked twice is answered twice */
         used += t->partition_count;
     }
+    struct proto_broker brokers[PROTO_BROKERS_MAX];
+    uint32_t nb = fill_brokers(c, version, parts, used, brokers);
     const struct raft *r = host_raft(b->host, CONTROLLER_GROUP);
-    size_t n = proto_encode_metadata_resp(payload_buf(b), BROKER_ANSWER_MAX, r ? raft_leader(r) : 0,
-                                          brokers, nb, topics, nt, parts);
+    size_t n = proto_encode_metadata_resp_version(payload_buf(b), BROKER_ANSWER_MAX, version,
+                                                  r ? raft_leader(r) : 0, brokers, nb, topics, nt,
+                                                  parts);
     free(topics);
     free(parts);
     if (n == 0) {
         answer_error_frame(b, conn, correlation, RQ_ETOOBIG, "metadata answer too large");
         return;
     }
-    broker_answer(b, conn, PROTO_METADATA_RESP, correlation, n);
+    answer_at(b, conn, version, PROTO_METADATA_RESP, correlation, n);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------------- */
@@ -422,7 +454,9 @@ static void serve(struct broker *b, uint64_t conn, const struct proto_frame *f,
                   const struct proto_msg *m) {
     uint8_t cmd[CONTROLLER_CMD_MAX];
     switch (f->type) {
-    case PROTO_METADATA_REQ: metadata(b, conn, f->correlation, &m->u.metadata_req); break;
+    case PROTO_METADATA_REQ:
+        metadata(b, conn, f->correlation, f->version, &m->u.metadata_req);
+        break;
     case PROTO_PRODUCE_REQ: produce(b, conn, f->correlation, &m->u.produce_req); break;
     case PROTO_FETCH_REQ: fetch(b, conn, f->correlation, &m->u.fetch_req); break;
     case PROTO_CREATE_TOPIC_REQ:
@@ -470,7 +504,7 @@ void broker_on_client_message(struct broker *b, uint64_t conn, const void *buf, 
         at += used;
         b->stats.requests++;
         struct proto_msg m;
-        err = proto_decode(f.type, f.payload, f.payload_size, &m);
+        err = proto_decode_version(f.version, f.type, f.payload, f.payload_size, &m);
         if (err != 0) {
             char why[96];
             snprintf(why, sizeof why, "%s payload does not decode: %s", proto_type_name(f.type),

@@ -19,12 +19,19 @@ static uint32_t frame_crc(const uint8_t *tail, const void *payload, uint32_t pay
 
 void proto_frame_header(uint8_t *hdr, uint8_t type, uint32_t correlation, const void *payload,
                         uint32_t payload_size) {
+    proto_frame_header_version(hdr, PROTO_VERSION_MIN, type, correlation, payload, payload_size);
+}
+
+void proto_frame_header_version(uint8_t *hdr, uint8_t version, uint8_t type, uint32_t correlation,
+                                const void *payload, uint32_t payload_size) {
+    RQ_ASSERT(version >= PROTO_VERSION_MIN);
+    RQ_ASSERT(version <= PROTO_VERSION);
     RQ_ASSERT(type != 0);
     RQ_ASSERT(payload_size <= PROTO_FRAME_MAX - PROTO_FRAME_HEADER);
     RQ_ASSERT(payload_size == 0 || payload != NULL);
     rq_put_u32(hdr, PROTO_FRAME_LENGTH_MIN + payload_size);
     uint8_t *tail = hdr + 8;
-    tail[0] = PROTO_VERSION;
+    tail[0] = version;
     tail[1] = type;
     rq_put_u16(tail + 2, 0);
     rq_put_u32(tail + 4, correlation);
@@ -61,7 +68,7 @@ int proto_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, struct 
     f->payload = payload_size ? payload : NULL;
     f->payload_size = payload_size;
     if (f->flags != 0) return RQ_ECORRUPT;
-    if (f->version != PROTO_VERSION) return RQ_EVERSION;
+    if (f->version < PROTO_VERSION_MIN || f->version > PROTO_VERSION) return RQ_EVERSION;
     if (f->type < 1 || f->type > PROTO_TYPE_MAX) return RQ_ETYPE;
     return 0;
 }

@@ -172,19 +172,25 @@ static void read_topic_entry(struct rq_reader *r, struct proto_topic *t) {
     t->partitions_size = r->err ? 0 : r->pos - start;
 }
 
-static void read_broker(struct rq_reader *r, struct proto_broker *b) {
+/* Version 2 added a u8 of flags after the address. */
+static void read_broker(struct rq_reader *r, uint8_t version, struct proto_broker *b) {
     b->id = (uint32_t)read_num(r, UINT32_MAX);
     b->address = read_field(r, PROTO_TEXT_MAX);
+    b->flags = 0;
+    if (version >= 2) rq_read_u8(r, &b->flags);
     if (r->err == 0 && b->id == 0) bad(r, RQ_ECORRUPT);
+    if (r->err == 0 && (b->flags & ~PROTO_BROKER_FLAGS_ALL) != 0) bad(r, RQ_ECORRUPT);
 }
 
-static void decode_metadata_resp(struct rq_reader *r, struct proto_metadata_resp *m) {
+static void decode_metadata_resp(struct rq_reader *r, uint8_t version,
+                                 struct proto_metadata_resp *m) {
+    m->version = version;
     m->controller = (uint32_t)read_num(r, UINT32_MAX);
     m->broker_count = (uint32_t)read_num(r, PROTO_BROKERS_MAX);
     size_t start = r->pos;
     for (uint32_t i = 0; i < m->broker_count && r->err == 0; i++) {
         struct proto_broker b;
-        read_broker(r, &b);
+        read_broker(r, version, &b);
     }
     m->brokers = at(r, start);
     m->brokers_size = r->pos - start;
@@ -217,7 +223,8 @@ static void decode_create_topic_req(struct rq_reader *r, struct proto_create_top
         bad(r, RQ_ECORRUPT);
 }
 
-static void decode_body(struct rq_reader *r, uint8_t type, struct proto_msg *out) {
+static void decode_body(struct rq_reader *r, uint8_t version, uint8_t type,
+                        struct proto_msg *out) {
     switch (type) {
     case PROTO_ERROR:
         out->u.error.error = read_err(r);
@@ -245,7 +252,7 @@ static void decode_body(struct rq_reader *r, uint8_t type, struct proto_msg *out
     case PROTO_FETCH_REQ: decode_fetch_req(r, &out->u.fetch_req); break;
     case PROTO_FETCH_RESP: decode_fetch_resp(r, &out->u.fetch_resp); break;
     case PROTO_METADATA_REQ: decode_metadata_req(r, &out->u.metadata_req); break;
-    case PROTO_METADATA_RESP: decode_metadata_resp(r, &out->u.metadata_resp); break;
+    case PROTO_METADATA_RESP: decode_metadata_resp(r, version, &out->u.metadata_resp); break;
     case PROTO_CREATE_TOPIC_REQ: decode_create_topic_req(r, &out->u.create_topic_req); break;
     case PROTO_DELETE_TOPIC_REQ: out->u.delete_topic_req.name = read_topic(r); break;
     case PROTO_DECOMMISSION_REQ:
@@ -272,6 +279,12 @@ static void decode_body(struct rq_reader *r, uint8_t type, struct proto_msg *out
 }
 
 int proto_decode(uint8_t type, const uint8_t *payload, size_t size, struct proto_msg *out) {
+    return proto_decode_version(PROTO_VERSION, type, payload, size, out);
+}
+
+int proto_decode_version(uint8_t version, uint8_t type, const uint8_t *payload, size_t size,
+                         struct proto_msg *out) {
+    RQ_ASSERT(version >= PROTO_VERSION_MIN && version <= PROTO_VERSION);
     memset(out, 0, sizeof *out);
     if (type < 1 || type > PROTO_TYPE_MAX) return RQ_ETYPE;
     if (size > PROTO_FRAME_MAX) return RQ_ETOOBIG;
@@ -279,7 +292,7 @@ int proto_decode(uint8_t type, const uint8_t *payload, size_t size, struct proto
     struct rq_reader r;
     rq_reader_init(&r, payload, size);
     out->type = type;
-    decode_body(&r, type, out);
+    decode_body(&r, version, type, out);
     if (r.err == 0 && rq_reader_remaining(&r) != 0) r.err = RQ_ECORRUPT;   /* trailing bytes */
     if (r.err != 0) {
         int err = r.err;
@@ -350,7 +363,7 @@ int proto_broker_next(const struct proto_metadata_resp *m, size_t *cursor,
     if (*cursor >= m->brokers_size) return 0;
     struct rq_reader r;
     iter_open(&r, m->brokers, m->brokers_size, *cursor);
-    read_broker(&r, out);
+    read_broker(&r, m->version, out);
     RQ_ASSERT(r.err == 0);
     *cursor = r.pos;
     return 1;
@@ -540,6 +553,16 @@ size_t proto_encode_metadata_resp(uint8_t *buf, size_t cap, uint32_t controller,
                                   const struct proto_broker *brokers, uint32_t broker_count,
                                   const struct proto_topic *topics, uint32_t topic_count,
                                   const struct proto_partition *partitions) {
+    return proto_encode_metadata_resp_version(buf, cap, PROTO_VERSION, controller, brokers,
+                                              broker_count, topics, topic_count, partitions);
+}
+
+size_t proto_encode_metadata_resp_version(uint8_t *buf, size_t cap, uint8_t version,
+                                          uint32_t controller, const struct proto_broker *brokers,
+                                          uint32_t broker_count, const struct proto_topic *topics,
+                                          uint32_t topic_count,
+                                          const struct proto_partition *partitions) {
+    RQ_ASSERT(version >= PROTO_VERSION_MIN && version <= PROTO_VERSION);
     RQ_ASSERT(broker_count <= PROTO_BROKERS_MAX && topic_count <= PROTO_TOPICS_MAX);
     struct rq_writer w;
     rq_writer_init(&w, buf, cap);
@@ -547,8 +570,10 @@ size_t proto_encode_metadata_resp(uint8_t *buf, size_t cap, uint32_t controller,
     rq_write_varint(&w, broker_count);
     for (uint32_t i = 0; i < broker_count; i++) {
         RQ_ASSERT(brokers[i].id != 0 && brokers[i].address.size <= PROTO_TEXT_MAX);
+        RQ_ASSERT((brokers[i].flags & ~PROTO_BROKER_FLAGS_ALL) == 0);
         rq_write_varint(&w, brokers[i].id);
         write_field(&w, brokers[i].address);
+        if (version >= 2) rq_write_u8(&w, brokers[i].flags);
     }
     rq_write_varint(&w, topic_count);
     const struct proto_partition *p = partitions;

@@ -142,9 +142,16 @@ struct proto_metadata_req {
     size_t topics_size;
 };
 
+/* A broker's flags in a METADATA_RESP of version 2 or later (a version-1 answer has none). */
+enum {
+    PROTO_BROKER_DECOMMISSIONED = 1,   /* it left for good: no placement or default counts it */
+    PROTO_BROKER_FLAGS_ALL = PROTO_BROKER_DECOMMISSIONED,
+};
+
 struct proto_broker {
     uint32_t id;
     struct proto_bytes address;
+    uint8_t flags;                /* PROTO_BROKER_*; written and read at version 2 or later */
 };
 
 struct proto_partition {
@@ -163,6 +170,7 @@ struct proto_topic {
 };
 
 struct proto_metadata_resp {
+    uint8_t version;              /* of the frame it came in: the brokers' layout depends on it */
     uint32_t controller;          /* the controller's leader, 0: none known */
     uint32_t broker_count;
     const uint8_t *brokers;       /* walk with proto_broker_next */
@@ -235,6 +243,10 @@ int proto_records_decode(const uint8_t *data, size_t size, uint32_t count, int w
  * RQ_ETRUNC (cut short), RQ_ETOOBIG (a count or length over its maximum) or RQ_ECORRUPT
  * (anything else malformed). */
 int proto_decode(uint8_t type, const uint8_t *payload, size_t size, struct proto_msg *out);
+/* The same for a frame of the given version (PROTO_VERSION_MIN..PROTO_VERSION, asserted): only a
+ * METADATA_RESP's layout depends on it; proto_decode decodes at PROTO_VERSION. */
+int proto_decode_version(uint8_t version, uint8_t type, const uint8_t *payload, size_t size,
+                         struct proto_msg *out);
 
 /* ---- encoding: each writes a payload into buf[0..cap) and returns its size, or 0 when it does
  * not fit; the message must be valid (asserted: we never send what we would refuse). ---- */
@@ -248,11 +260,18 @@ size_t proto_encode_fetch_resp(uint8_t *buf, size_t cap, const struct proto_fetc
                                const struct proto_record_in *records);
 size_t proto_encode_metadata_req(uint8_t *buf, size_t cap, const struct proto_bytes *topics,
                                  uint32_t count);
-/* topics[i]'s partitions are partitions[first[i] .. first[i] + topics[i].partition_count). */
+/* topics[i]'s partitions are partitions[first[i] .. first[i] + topics[i].partition_count).
+ * At PROTO_VERSION; brokers' flags must be within PROTO_BROKER_FLAGS_ALL (asserted). */
 size_t proto_encode_metadata_resp(uint8_t *buf, size_t cap, uint32_t controller,
                                   const struct proto_broker *brokers, uint32_t broker_count,
                                   const struct proto_topic *topics, uint32_t topic_count,
                                   const struct proto_partition *partitions);
+/* The same at a given version: at version 1 the brokers' flags are not written. */
+size_t proto_encode_metadata_resp_version(uint8_t *buf, size_t cap, uint8_t version,
+                                          uint32_t controller, const struct proto_broker *brokers,
+                                          uint32_t broker_count, const struct proto_topic *topics,
+                                          uint32_t topic_count,
+                                          const struct proto_partition *partitions);
 size_t proto_encode_create_topic_req(uint8_t *buf, size_t cap,
                                      const struct proto_create_topic_req *m);
 size_t proto_encode_delete_topic_req(uint8_t *buf, size_t cap,

@@ -38,6 +38,7 @@ static void world_fini(void *w) { (void)w; }
 
 struct answer {
     uint32_t from;
+    uint8_t version;
     uint8_t type;
     uint32_t correlation;
     uint8_t *payload;
@@ -75,7 +76,8 @@ static void probe_message(void *n, uint32_t from, const void *buf, size_t len) {
         p->count--;
     }
     struct answer *a = &p->answers[p->count++];
-    *a = (struct answer){from, f.type, f.correlation, malloc(f.payload_size + 1), f.payload_size};
+    *a = (struct answer){from, f.version, f.type, f.correlation, malloc(f.payload_size + 1),
+                         f.payload_size};
     if (f.payload_size) memcpy(a->payload, f.payload, f.payload_size);
 }
 
@@ -96,13 +98,17 @@ static uint32_t next_correlation = 1;
 
 static struct probe *probe(void) { return sim_node(sim, PROBE); }
 
+static uint8_t request_version = PROTO_VERSION;   /* of the frames the probe sends */
+
 /* Sends a request (a payload of type) to server `to`; returns its correlation id. */
 static uint32_t send_req(uint32_t to, uint8_t type, const uint8_t *payload, size_t n) {
     static uint8_t frame[PROTO_FRAME_HEADER + 65536];
     uint32_t corr = next_correlation++;
-    size_t len = proto_frame_encode(frame, sizeof frame, type, corr, payload, (uint32_t)n);
-    ck_assert_uint_gt(len, 0);
-    probe()->io->send(probe()->io->env, to, frame, len);
+    ck_assert_uint_le(n, sizeof frame - PROTO_FRAME_HEADER);
+    if (n) memcpy(frame + PROTO_FRAME_HEADER, payload, n);
+    proto_frame_header_version(frame, request_version, type, corr,
+                               n ? frame + PROTO_FRAME_HEADER : NULL, (uint32_t)n);
+    probe()->io->send(probe()->io->env, to, frame, PROTO_FRAME_HEADER + n);
     return corr;
 }
 
@@ -114,8 +120,13 @@ static struct proto_msg await(uint32_t corr) {
         for (uint32_t i = 0; i < p->count; i++) {
             if (p->answers[i].correlation != corr) continue;
             struct proto_msg m;
-            ck_assert_int_eq(proto_decode(p->answers[i].type, p->answers[i].payload,
-                                          p->answers[i].size, &m), 0);
+            /* Answered at the request's version (METADATA), else at the oldest. */
+            ck_assert_uint_eq(p->answers[i].version, p->answers[i].type == PROTO_METADATA_RESP
+                                                         ? request_version
+                                                         : PROTO_VERSION_MIN);
+            ck_assert_int_eq(proto_decode_version(p->answers[i].version, p->answers[i].type,
+                                                  p->answers[i].payload, p->answers[i].size, &m),
+                             0);
             return m;
         }
         sim_run_until(sim, sim_now(sim) + 5 * MS);
@@ -813,6 +824,25 @@ static int decommission(uint32_t to, uint32_t broker) {
     return m.u.status_resp.error;
 }
 
+/* The brokers server `from` lists in a metadata answer at `version`: listed[id] is 0 (not
+ * listed), 1 (a member) or 2 (marked decommissioned); returns how many it lists. */
+static uint32_t listed_brokers(uint32_t from, uint8_t version, uint32_t listed[5]) {
+    request_version = version;
+    struct proto_msg m = call(from, PROTO_METADATA_REQ, (const uint8_t *)"\0", 1);
+    request_version = PROTO_VERSION;
+    ck_assert_uint_eq(m.type, PROTO_METADATA_RESP);
+    ck_assert_uint_eq(m.u.metadata_resp.version, version);
+    memset(listed, 0, 5 * sizeof listed[0]);
+    size_t cur = 0;
+    struct proto_broker b;
+    while (proto_broker_next(&m.u.metadata_resp, &cur, &b)) {
+        ck_assert_uint_ge(b.id, 1);
+        ck_assert_uint_le(b.id, 4);
+        listed[b.id] = b.flags & PROTO_BROKER_DECOMMISSIONED ? 2 : 1;
+    }
+    return m.u.metadata_resp.broker_count;
+}
+
 /* Four brokers, a partition on three of them: decommissioning its preferred leader moves it to
  * the fourth (joined as a learner, promoted once caught up, the old replica removed last, after
  * handing its leadership on); every record stays readable, from the new replica too, and
@@ -836,8 +866,27 @@ START_TEST(a_decommissioned_brokers_replicas_move_to_the_others) {
         const char *one[] = {value};
         ck_assert_int_eq(produce(partition_leader(0), 0, 0, 0, one, 1).u.produce_resp.error, 0);
     }
+    uint32_t listed[5];
+    ck_assert_uint_eq(listed_brokers(ctl, PROTO_VERSION, listed), 4);
+    ck_assert_uint_eq(listed[gone], 1);
     ck_assert_int_eq(decommission(controller_leader(), gone), 0);
+    /* While it still holds the partition, every answer lists it (a client must reach it if it
+     * leads), marked at version 2. */
+    ck_assert_uint_eq(listed_brokers(ctl, PROTO_VERSION, listed), 4);
+    ck_assert_uint_eq(listed[gone], 2);
+    ck_assert_uint_eq(listed[spare], 1);
+    ck_assert_uint_eq(listed_brokers(ctl, PROTO_VERSION_MIN, listed), 4);
+    ck_assert_uint_eq(listed[gone], 1);   /* version 1 cannot mark it */
     sim_run_until(sim, sim_now(sim) + 5000ull * MS);
+    /* Moved: version 1 no longer lists it (no client is sent there); version 2 marks it. */
+    for (uint32_t id = 1; id <= 4; id++) {
+        ck_assert_uint_eq(listed_brokers(id, PROTO_VERSION_MIN, listed), 3);
+        ck_assert_uint_eq(listed[gone], 0);
+        ck_assert_uint_eq(listed_brokers(id, PROTO_VERSION, listed), 4);
+        ck_assert_uint_eq(listed[gone], 2);
+        for (uint32_t other = 1; other <= 4; other++)
+            if (other != gone) ck_assert_uint_eq(listed[other], 1);
+    }
     uint32_t after[PLACEMENT_REPLICAS_MAX];
     ck_assert_uint_eq(replicas_of_0(controller_leader(), after, &leader), 3);
     int has_spare = 0;

@@ -350,6 +350,26 @@ START_TEST(defaults_follow_the_cluster_size_and_errors_have_names) {
 }
 END_TEST
 
+/* The defaults count the members a metadata answer lists: not a broker marked decommissioned
+ * (3 brokers, one of them leaving: replication 2, 2 partitions; a version-1 answer marks none). */
+START_TEST(defaults_count_no_decommissioned_broker) {
+    struct proto_broker brokers[] = {{1, {(const uint8_t *)"a:1", 3}, 0},
+                                     {2, {(const uint8_t *)"b:1", 3}, PROTO_BROKER_DECOMMISSIONED},
+                                     {3, {(const uint8_t *)"c:1", 3}, 0}};
+    uint8_t buf[128];
+    struct proto_msg m;
+    size_t n = proto_encode_metadata_resp_version(buf, sizeof buf, 2, 1, brokers, 3, NULL, 0, NULL);
+    ck_assert_int_eq(proto_decode_version(2, PROTO_METADATA_RESP, buf, n, &m), 0);
+    ck_assert_uint_eq(m.u.metadata_resp.broker_count, 3);
+    ck_assert_uint_eq(cli_members(&m.u.metadata_resp), 2);
+    ck_assert_uint_eq(cli_default_replication(cli_members(&m.u.metadata_resp)), 2);
+    ck_assert_uint_eq(cli_default_partitions(cli_members(&m.u.metadata_resp)), 2);
+    n = proto_encode_metadata_resp_version(buf, sizeof buf, 1, 1, brokers, 3, NULL, 0, NULL);
+    ck_assert_int_eq(proto_decode_version(1, PROTO_METADATA_RESP, buf, n, &m), 0);
+    ck_assert_uint_eq(cli_members(&m.u.metadata_resp), 3);
+}
+END_TEST
+
 /* Random words (flags, values, garbage) never crash the parser, and what it takes is valid. */
 START_TEST(random_lines_never_crash) {
     static const char *const WORDS[] = {
@@ -436,6 +456,7 @@ int main(void) {
     tcase_add_test(tc, format_strings);
     tcase_add_test(tc, json_escaping);
     tcase_add_test(tc, defaults_follow_the_cluster_size_and_errors_have_names);
+    tcase_add_test(tc, defaults_count_no_decommissioned_broker);
     tcase_add_test(tc, random_lines_never_crash);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));

@@ -191,6 +191,7 @@ static void advance(struct fake *f, struct rq_client *c, uint64_t ns) {
  * *m (pointing into *keep, which the caller frees). Returns the server it went to. */
 struct taken {
     uint32_t to;
+    uint8_t version; /* of its frame */
     uint32_t correlation;
     struct proto_msg m;
     uint8_t *keep;
@@ -205,6 +206,7 @@ static int take(struct fake *f, uint8_t type, struct taken *out) {
         ck_assert_uint_eq(size, f->sent[i].len); /* exactly one frame per message */
         if (fr.type != type) continue;
         out->to = f->sent[i].to;
+        out->version = fr.version;
         out->correlation = fr.correlation;
         out->keep = f->sent[i].buf;
         ck_assert_int_eq(proto_decode(fr.type, fr.payload, fr.payload_size, &out->m), 0);
@@ -242,23 +244,31 @@ static struct proto_bytes s(const char *text) {
     return (struct proto_bytes){(const uint8_t *)text, (uint32_t)strlen(text)};
 }
 
+static void deliver_at(struct rq_client *c, uint32_t from, uint8_t version, uint8_t type,
+                       uint32_t corr, size_t n) {
+    ck_assert_uint_le(n, sizeof frame - PROTO_FRAME_HEADER);
+    memcpy(frame + PROTO_FRAME_HEADER, payload, n);
+    proto_frame_header_version(frame, version, type, corr, n ? frame + PROTO_FRAME_HEADER : NULL,
+                               (uint32_t)n);
+    rq_client_on_message(c, from, frame, PROTO_FRAME_HEADER + n);
+}
+
 static void deliver(struct rq_client *c, uint32_t from, uint8_t type, uint32_t corr, size_t n) {
-    size_t len = proto_frame_encode(frame, sizeof frame, type, corr, payload, (uint32_t)n);
-    ck_assert_uint_gt(len, 0);
-    rq_client_on_message(c, from, frame, len);
+    deliver_at(c, from, PROTO_VERSION_MIN, type, corr, n);
 }
 
 /* "orders" with two partitions led by leader0 and leader1, replicas {1, 2, 3}; "gone" does not
  * exist; controller as given. */
 static void answer_metadata(struct rq_client *c, const struct taken *t, uint32_t controller,
                             uint32_t leader0, uint32_t leader1) {
-    struct proto_broker brokers[] = {{1, s("a:1")}, {2, s("b:1")}, {3, s("c:1")}};
+    struct proto_broker brokers[] = {{1, s("a:1"), 0}, {2, s("b:1"), 0}, {3, s("c:1"), 0}};
     struct proto_topic topics[] = {{.name = s("orders"), .partition_count = 2},
                                    {.name = s("gone"), .error = RQ_ENOTOPIC}};
     struct proto_partition parts[] = {{0, leader0, 3, {1, 2, 3}}, {1, leader1, 3, {1, 2, 3}}};
-    size_t n = proto_encode_metadata_resp(payload, sizeof payload, controller, brokers, 3, topics,
-                                          2, parts);
-    deliver(c, t->to, PROTO_METADATA_RESP, t->correlation, n);
+    /* A broker answers at the request's version. */
+    size_t n = proto_encode_metadata_resp_version(payload, sizeof payload, t->version, controller,
+                                                  brokers, 3, topics, 2, parts);
+    deliver_at(c, t->to, t->version, PROTO_METADATA_RESP, t->correlation, n);
 }
 
 static void answer_produce(struct rq_client *c, const struct taken *t, int error, uint64_t base,
@@ -361,6 +371,67 @@ START_TEST(metadata_bootstrap_rotates_on_timeout_and_error) {
     free(t2.keep);
     free(t3.keep);
     free(t4.keep);
+    finish(&f, c);
+}
+END_TEST
+
+/* Metadata is asked at the newest version (its answer marks decommissioned brokers), every other
+ * request at version 1; a broker that does not speak version 2 (answers RQ_EVERSION) is asked
+ * again at once at version 1, and its answer is taken — also for a describe that was in flight at
+ * version 2 when the client fell back (the CLI's first describe goes with the library's first
+ * refresh). A refusal of version 1 is an error, not a loop. */
+START_TEST(metadata_asked_at_version_2_falls_back_to_1_for_an_old_broker) {
+    struct rq_client_config cfg;
+    config(&cfg);
+    struct fake f;
+    struct rq_client *c = make(&f, &cfg);
+    ck_assert_int_eq(rq_client_describe(c, 81), 0);
+    advance(&f, c, 0);
+    struct taken t = expect(&f, PROTO_METADATA_REQ);
+    struct taken d = expect(&f, PROTO_METADATA_REQ);
+    ck_assert_uint_eq(t.version, PROTO_VERSION);
+    ck_assert_uint_eq(d.version, PROTO_VERSION);
+    ck_assert_uint_eq(PROTO_VERSION, 2);
+    size_t n = proto_encode_error(payload, sizeof payload, RQ_EVERSION, "version");
+    deliver(c, t.to, PROTO_ERROR, t.correlation, n);
+    n = proto_encode_error(payload, sizeof payload, RQ_EVERSION, "version");
+    deliver(c, d.to, PROTO_ERROR, d.correlation, n);
+    ck_assert_uint_eq(f.admin_dones, 0); /* not failed: asked again */
+    advance(&f, c, cfg.backoff_max_ns * 2);
+    struct taken t2 = expect(&f, PROTO_METADATA_REQ);
+    struct taken d2 = expect(&f, PROTO_METADATA_REQ);
+    ck_assert_uint_eq(t2.version, PROTO_VERSION_MIN);
+    ck_assert_uint_eq(d2.version, PROTO_VERSION_MIN);
+    answer_metadata(c, &t2, 1, 1, 2);
+    answer_metadata(c, &d2, 1, 1, 2);
+    ck_assert_uint_eq(f.describes, 1);
+    ck_assert_uint_eq(f.admin_token, 81);
+    struct rq_client_stats st;
+    rq_client_stats_get(c, &st);
+    ck_assert_uint_ge(st.metadata_answers, 1);
+    ck_assert_uint_eq(st.malformed, 0);
+    /* Other requests go at version 1 always. */
+    ck_assert_int_eq(produce(c, "orders", "", "x", 1), 0);
+    advance(&f, c, cfg.batcher.linger_ns);
+    struct taken p = expect(&f, PROTO_PRODUCE_REQ);
+    ck_assert_uint_eq(p.version, PROTO_VERSION_MIN);
+    /* A broker refusing version 1 too: the describe fails with RQ_EVERSION. */
+    ck_assert_int_eq(count_type(&f, PROTO_METADATA_REQ), 0);
+    ck_assert_int_eq(rq_client_describe(c, 82), 0);
+    ck_assert_int_eq(count_type(&f, PROTO_METADATA_REQ), 1);
+    struct taken d3 = expect(&f, PROTO_METADATA_REQ);
+    ck_assert_uint_eq(d3.version, PROTO_VERSION_MIN);
+    n = proto_encode_error(payload, sizeof payload, RQ_EVERSION, "version");
+    deliver(c, d3.to, PROTO_ERROR, d3.correlation, n);
+    ck_assert_uint_eq(f.admin_dones, 1);
+    ck_assert_uint_eq(f.admin_token, 82);
+    ck_assert_int_eq(f.admin_error, RQ_EVERSION);
+    free(t.keep);
+    free(d.keep);
+    free(t2.keep);
+    free(d2.keep);
+    free(p.keep);
+    free(d3.keep);
     finish(&f, c);
 }
 END_TEST
@@ -1011,10 +1082,11 @@ START_TEST(malformed_answers_are_counted_and_ignored) {
     size_t a = proto_frame_encode(both, sizeof both, PROTO_METADATA_RESP, 0, "", 0);
     both[9] = 99; /* the type byte; fix the CRC so that the frame is intact */
     rq_put_u32(both + 4, rq_crc32c(0, both + 8, a - 8));
-    struct proto_broker brokers[] = {{1, s("a:1")}};
+    struct proto_broker brokers[] = {{1, s("a:1"), 0}};
     struct proto_topic topics[] = {{.name = s("orders"), .partition_count = 1}};
     struct proto_partition parts[] = {{0, 1, 1, {1}}};
-    n = proto_encode_metadata_resp(payload, sizeof payload, 1, brokers, 1, topics, 1, parts);
+    n = proto_encode_metadata_resp_version(payload, sizeof payload, PROTO_VERSION_MIN, 1, brokers,
+                                           1, topics, 1, parts);
     size_t b = proto_frame_encode(both + a, sizeof both - a, PROTO_METADATA_RESP, t.correlation,
                                   payload, (uint32_t)n);
     rq_client_on_message(c, 1, both, a + b);
@@ -1272,6 +1344,7 @@ int main(void) {
     Suite *su = suite_create("client");
     TCase *tc = tcase_create("client");
     tcase_add_test(tc, metadata_bootstrap_rotates_on_timeout_and_error);
+    tcase_add_test(tc, metadata_asked_at_version_2_falls_back_to_1_for_an_old_broker);
     tcase_add_test(tc, produce_acks_all_reports_each_record_offset);
     tcase_add_test(tc, not_leader_hint_resends_to_the_hinted_leader);
     tcase_add_test(tc, lost_answer_times_out_and_idempotent_retry_keeps_its_sequence);

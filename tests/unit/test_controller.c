@@ -515,6 +515,40 @@ START_TEST(a_leader_placed_out_is_forgotten) {
 }
 END_TEST
 
+/* A decommissioned broker stops being a member at once (no default or placement counts it) but
+ * stays in use — clients must still reach it — until no partition has it in its replica set, its
+ * target or as its leader: each partition's leader reports the new voters as the move goes. */
+START_TEST(a_decommissioned_broker_is_in_use_until_its_partitions_moved) {
+    struct controller *c = cluster(4);
+    const struct controller_topic *t = topic(c, "t");
+    ck_assert_uint_eq(controller_member_count(c), 4);
+    uint32_t gone = t->partitions[0].replicas[0];   /* partition 0's preferred leader */
+    ck_assert(controller_broker_in_use(c, gone));
+    uint8_t cmd[CONTROLLER_CMD_MAX];
+    ck_assert_int_eq(run(c, cmd, controller_cmd_decommission(cmd, gone)).error, 0);
+    ck_assert_uint_eq(controller_member_count(c), 3);
+    ck_assert_uint_eq(controller_broker_count(c), 4);
+    ck_assert(controller_broker_in_use(c, gone));   /* it still holds replicas */
+    /* A new topic is placed over the 3 members only. */
+    ck_assert_int_eq(create(c, "u", 6, 3).error, 0);
+    ck_assert_uint_eq(check_targets(topic(c, "u"), 3, gone, 0), 0);
+    t = topic(c, "t");
+    for (uint32_t p = 0; p < t->partition_count; p++) {
+        const struct controller_partition *part = &t->partitions[p];
+        ck_assert(controller_broker_in_use(c, gone));
+        if (!controller_partition_has(part, gone)) continue;
+        ck_assert_int_eq(run(c, cmd, controller_cmd_replicas(cmd, "t", p, 5, 100 + p, part->target,
+                                                             part->target_count)).error,
+                         0);
+    }
+    ck_assert(!controller_broker_in_use(c, gone));
+    ck_assert_uint_eq(controller_member_count(c), 3);
+    for (uint32_t id = 1; id <= 4; id++) ck_assert(id == gone || controller_broker_in_use(c, id));
+    assert_restores(c);
+    controller_destroy(c);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("controller");
     TCase *tc = tcase_create("state machine");
@@ -530,6 +564,7 @@ int main(void) {
     tcase_add_test(tc, replicas_apply_identically);
     tcase_add_test(tc, members_joining_and_leaving_set_targets);
     tcase_add_test(tc, a_leader_placed_out_is_forgotten);
+    tcase_add_test(tc, a_decommissioned_broker_is_in_use_until_its_partitions_moved);
     suite_add_tcase(s, tc);
     return run_suites(srunner_create(s));
 }

@@ -18,8 +18,8 @@ static struct proto_bytes s(const char *text) {
  * 1, 2, 3 (replicas: the leader and the next broker), and topic "gone" with RQ_ENOTOPIC. */
 static void apply_answer(struct metadata *md, uint64_t now, uint32_t leader_of_0) {
     static uint8_t buf[4096];
-    struct proto_broker brokers[] = {{1, s("10.0.0.1:7000")}, {2, s("10.0.0.2:7000")},
-                                     {3, s("10.0.0.3:7000")}};
+    struct proto_broker brokers[] = {{1, s("10.0.0.1:7000"), 0}, {2, s("10.0.0.2:7000"), 0},
+                                     {3, s("10.0.0.3:7000"), 0}};
     struct proto_topic topics[] = {{.name = s("orders"), .partition_count = 3},
                                    {.name = s("gone"), .error = RQ_ENOTOPIC}};
     struct proto_partition parts[] = {{0, leader_of_0, 2, {1, 2}}, {1, 2, 2, {2, 3}},
@@ -99,7 +99,7 @@ START_TEST(bounds_take_what_fits) {
         parts[i] = (struct proto_partition){0, 1, 1, {1}};
     }
     static uint8_t buf[1 << 16];
-    struct proto_broker b = {1, s("h")};
+    struct proto_broker b = {1, s("h"), 0};
     size_t n = proto_encode_metadata_resp(buf, sizeof buf, 1, &b, 1, topics, N, parts);
     struct proto_msg m;
     ck_assert_int_eq(proto_decode(PROTO_METADATA_RESP, buf, n, &m), 0);

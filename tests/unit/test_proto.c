@@ -113,9 +113,11 @@ START_TEST(frame_header_fields_checked) {
     uint8_t buf[PROTO_FRAME_HEADER];
     struct proto_frame f;
     size_t size;
-    raw_frame(buf, 2, PROTO_RAFT, 0);
+    raw_frame(buf, PROTO_VERSION + 1, PROTO_RAFT, 0);
     ck_assert_int_eq(proto_frame_decode(buf, sizeof buf, PROTO_FRAME_MAX, &f, &size), RQ_EVERSION);
     ck_assert_uint_eq(f.correlation, 77);   /* intact: the receiver can answer it */
+    raw_frame(buf, PROTO_VERSION_MIN - 1, PROTO_RAFT, 0);
+    ck_assert_int_eq(proto_frame_decode(buf, sizeof buf, PROTO_FRAME_MAX, &f, &size), RQ_EVERSION);
     ck_assert_uint_eq(size, PROTO_FRAME_HEADER);
     raw_frame(buf, 1, 0, 0);
     ck_assert_int_eq(proto_frame_decode(buf, sizeof buf, PROTO_FRAME_MAX, &f, &size), RQ_ETYPE);
@@ -127,6 +129,26 @@ START_TEST(frame_header_fields_checked) {
     raw_frame(buf, 1, PROTO_RAFT, 0);
     rq_put_u32(buf, PROTO_FRAME_LENGTH_MIN - 1);
     ck_assert_int_eq(proto_frame_decode(buf, sizeof buf, PROTO_FRAME_MAX, &f, &size), RQ_ECORRUPT);
+}
+END_TEST
+
+/* Every version from PROTO_VERSION_MIN to PROTO_VERSION is taken; frames are written at the
+ * oldest unless asked otherwise (a version-1 node understands them). */
+START_TEST(frame_versions_in_range_are_taken) {
+    ck_assert_uint_eq(PROTO_VERSION_MIN, 1);
+    ck_assert_uint_eq(PROTO_VERSION, 2);
+    uint8_t buf[PROTO_FRAME_HEADER + 3];
+    struct proto_frame f;
+    size_t size;
+    for (uint8_t v = PROTO_VERSION_MIN; v <= PROTO_VERSION; v++) {
+        proto_frame_header_version(buf, v, PROTO_METADATA_REQ, 9, "abc", 3);
+        memcpy(buf + PROTO_FRAME_HEADER, "abc", 3);
+        ck_assert_int_eq(proto_frame_decode(buf, sizeof buf, PROTO_FRAME_MAX, &f, &size), 0);
+        ck_assert_uint_eq(f.version, v);
+        ck_assert_uint_eq(f.correlation, 9);
+    }
+    proto_frame_header(buf, PROTO_METADATA_REQ, 9, "abc", 3);
+    ck_assert_uint_eq(buf[8], PROTO_VERSION_MIN);
 }
 END_TEST
 
@@ -193,7 +215,8 @@ static size_t sample(int k, uint8_t *buf, size_t cap, uint8_t *type) {
         return proto_encode_metadata_req(buf, cap, topics, 2);
     }
     case 6: {
-        struct proto_broker brokers[] = {{1, str("10.0.0.1:7000")}, {2, str("10.0.0.2:7000")}};
+        struct proto_broker brokers[] = {{1, str("10.0.0.1:7000"), 0},
+                                         {2, str("10.0.0.2:7000"), PROTO_BROKER_DECOMMISSIONED}};
         struct proto_topic topics[] = {{.name = str("orders"), .partition_count = 2},
                                        {.name = str("gone"), .error = RQ_ENOTOPIC}};
         struct proto_partition parts[] = {{0, 1, 2, {1, 2}}, {1, 0, 0, {0}}};
@@ -432,6 +455,45 @@ START_TEST(malformed_payload_refused) {
 }
 END_TEST
 
+/* METADATA_RESP's brokers carry flags from version 2 (decommissioned); version 1 is the old
+ * layout, byte for byte, and has none. Each version decodes only its own layout. */
+START_TEST(metadata_broker_flags_by_version) {
+    struct proto_broker brokers[] = {{1, str("a:1"), 0},
+                                     {2, str("b:2"), PROTO_BROKER_DECOMMISSIONED}};
+    uint8_t v1[64], v2[64];
+    size_t n1 = proto_encode_metadata_resp_version(v1, sizeof v1, 1, 1, brokers, 2, NULL, 0, NULL);
+    size_t n2 = proto_encode_metadata_resp_version(v2, sizeof v2, 2, 1, brokers, 2, NULL, 0, NULL);
+    const uint8_t want1[] = {1, 2, 1, 3, 'a', ':', '1', 2, 3, 'b', ':', '2', 0};
+    const uint8_t want2[] = {1, 2, 1, 3, 'a', ':', '1', 0, 2, 3, 'b', ':', '2', 1, 0};
+    ck_assert_uint_eq(n1, sizeof want1);
+    ck_assert_mem_eq(v1, want1, n1);
+    ck_assert_uint_eq(n2, sizeof want2);
+    ck_assert_mem_eq(v2, want2, n2);
+    ck_assert_uint_eq(proto_encode_metadata_resp(v1, sizeof v1, 1, brokers, 2, NULL, 0, NULL), n2);
+    struct proto_msg m;
+    struct proto_broker b;
+    size_t cur = 0;
+    ck_assert_int_eq(proto_decode_version(2, PROTO_METADATA_RESP, v2, n2, &m), 0);
+    ck_assert_uint_eq(m.u.metadata_resp.version, 2);
+    ck_assert(proto_broker_next(&m.u.metadata_resp, &cur, &b));
+    ck_assert_uint_eq(b.flags, 0);
+    ck_assert(proto_broker_next(&m.u.metadata_resp, &cur, &b));
+    ck_assert_uint_eq(b.id, 2);
+    ck_assert_uint_eq(b.flags, PROTO_BROKER_DECOMMISSIONED);
+    ck_assert(!proto_broker_next(&m.u.metadata_resp, &cur, &b));
+    ck_assert_int_eq(proto_decode_version(1, PROTO_METADATA_RESP, want1, sizeof want1, &m), 0);
+    cur = 0;
+    while (proto_broker_next(&m.u.metadata_resp, &cur, &b)) ck_assert_uint_eq(b.flags, 0);
+    ck_assert_int_ne(proto_decode_version(1, PROTO_METADATA_RESP, want2, sizeof want2, &m), 0);
+    ck_assert_int_ne(proto_decode_version(2, PROTO_METADATA_RESP, want1, sizeof want1, &m), 0);
+    uint8_t bad[sizeof want2];
+    memcpy(bad, want2, sizeof bad);
+    bad[13] = 2;   /* an unknown flag */
+    ck_assert_int_eq(proto_decode_version(2, PROTO_METADATA_RESP, bad, sizeof bad, &m),
+                     RQ_ECORRUPT);
+}
+END_TEST
+
 /* A produce request's records, kept as they came, decode on their own (what a partition stores). */
 START_TEST(records_decode_alone) {
     uint8_t buf[1024];
@@ -521,6 +583,8 @@ int main(void) {
     tcase_add_test(tc, frame_every_flipped_byte_is_refused);
     tcase_add_test(tc, frame_header_fields_checked);
     tcase_add_test(tc, frame_length_bound_before_the_rest);
+    tcase_add_test(tc, frame_versions_in_range_are_taken);
+    tcase_add_test(tc, metadata_broker_flags_by_version);
     suite_add_tcase(s, tc);
     tc = tcase_create("payload");
     tcase_add_loop_test(tc, payload_round_trip, 0, SAMPLES);
