@@ -256,6 +256,26 @@ static void put_net(struct text *t, const struct shim_net_stats *n) {
                 n->client_overflows);
 }
 
+/* Per disk operation: count, time and the longest (the disk worker runs one at a time, so the
+ * longest delays everything queued behind it). */
+static void put_disk_ops(struct text *t, const struct shim_disk_stats *d) {
+    static const char *const families[][2] = {
+        {"raftq_disk_ops_total", "disk requests done by the worker, by operation"},
+        {"raftq_disk_op_seconds_total", "time the worker spent in them"},
+        {"raftq_disk_op_seconds_max", "the longest one since the start"}};
+    for (uint32_t f = 0; f < 3; f++) {
+        put(t, "# HELP %s %s\n# TYPE %s %s\n", families[f][0], families[f][1], families[f][0],
+            f == 2 ? "gauge" : "counter");
+        for (uint32_t op = 1; op < SHIM_DISK_OPS; op++) {
+            const char *name = shim_disk_op_name((enum rq_disk_op)op);
+            if (f == 0) put(t, "%s{op=\"%s\"} %llu\n", families[f][0], name,
+                            (unsigned long long)d->op_count[op]);
+            else put(t, "%s{op=\"%s\"} %.6f\n", families[f][0], name,
+                     (double)(f == 1 ? d->op_ns_total[op] : d->op_ns_max[op]) / 1e9);
+        }
+    }
+}
+
 static size_t render_metrics(void *arg, char *buf, size_t cap) {
     const struct shim_loop *loop = arg;
     const struct broker *b = loop->node;
@@ -277,6 +297,7 @@ static size_t render_metrics(void *arg, char *buf, size_t cap) {
                   "busy time of one event-loop turn (a long turn delays every request behind it)",
                   loop->stats.turn_le, SHIM_LOOP_TURN_BOUNDS_US, SHIM_LOOP_TURN_BUCKETS,
                   loop->stats.turn_ns_total);
+    put_disk_ops(&t, &loop->disk.stats);
     put_counter(&t, "raftq_wal_appends_total", "entries appended to the node's WAL", ss.appends);
     put_counter(&t, "raftq_wal_fsyncs_total", "WAL fsyncs (appends / fsyncs: the batch size)",
                 ss.wal_fsyncs);

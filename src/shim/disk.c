@@ -517,7 +517,7 @@ uint32_t shim_disk_inflight(const struct shim_disk *d) {
     return (uint32_t)(d->submitted - d->delivered);
 }
 
-static const char *op_name(enum rq_disk_op op) {
+const char *shim_disk_op_name(enum rq_disk_op op) {
     static const char *names[] = {"?",        "OPEN",   "CLOSE",  "PWRITE", "PREAD",     "FSYNC",
                                   "TRUNCATE", "RENAME", "UNLINK", "LIST",   "FSYNC_DIR", "MKDIR"};
     return (unsigned)op < sizeof names / sizeof names[0] ? names[op] : "?";
@@ -526,15 +526,15 @@ static const char *op_name(enum rq_disk_op op) {
 static void log_failure(const struct shim_disk_job *job) {
     const struct rq_disk_req *req = job->req;
     if (job->errno_value == 0) {
-        RQ_WARN("disk: %s \"%s\": %s -> %s", op_name(req->op), job->path, job->syscall,
-                rq_strerror((int)req->result));
+        RQ_WARN("disk: %s \"%s\": %s -> %s", shim_disk_op_name(req->op), job->path,
+                job->syscall, rq_strerror((int)req->result));
         return;
     }
     int routine = job->errno_value == ENOENT || job->errno_value == EEXIST;
     enum rq_log_level level = routine ? RQ_LOG_DEBUG : RQ_LOG_WARN;
     if (!rq_log_enabled(level)) return;
-    rq_log(level, "disk: %s \"%s\": %s: %s (errno %d) -> %s", op_name(req->op), job->path,
-           job->syscall, strerror(job->errno_value), job->errno_value,
+    rq_log(level, "disk: %s \"%s\": %s: %s (errno %d) -> %s", shim_disk_op_name(req->op),
+           job->path, job->syscall, strerror(job->errno_value), job->errno_value,
            rq_strerror((int)req->result));
 }
 
@@ -548,6 +548,11 @@ static void count_fsync(struct shim_disk *d, uint64_t duration_ns) {
 static void count_completion(struct shim_disk *d, const struct rq_disk_req *req,
                              uint64_t duration_ns) {
     d->stats.completed++;
+    if ((unsigned)req->op < SHIM_DISK_OPS) {
+        d->stats.op_count[req->op]++;
+        d->stats.op_ns_total[req->op] += duration_ns;
+        if (duration_ns > d->stats.op_ns_max[req->op]) d->stats.op_ns_max[req->op] = duration_ns;
+    }
     if (req->result < 0) {
         d->stats.failed++;
         return;

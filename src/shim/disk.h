@@ -84,7 +84,7 @@ _Static_assert((SHIM_DISK_INFLIGHT_MAX & (SHIM_DISK_INFLIGHT_MAX - 1)) == 0,
 _Static_assert(SHIM_DISK_POLL_MAX <= SHIM_DISK_INFLIGHT_MAX, "poll never returns more than exist");
 
 /* What happened to one request, kept beside it in the ring (filled by the worker). */
-enum { SHIM_DISK_FSYNC_BUCKETS = 12 };
+enum { SHIM_DISK_FSYNC_BUCKETS = 12, SHIM_DISK_OPS = RQ_DISK_MKDIR + 1 };
 /* The histogram's upper bounds in µs (the 12th bucket: above the last bound). */
 extern const uint64_t SHIM_DISK_FSYNC_BOUNDS_US[SHIM_DISK_FSYNC_BUCKETS - 1];
 
@@ -113,7 +113,16 @@ struct shim_disk_stats {
      * those of at most SHIM_DISK_FSYNC_BOUNDS_US[i] µs, the last bucket everything longer. */
     uint64_t fsync_le[SHIM_DISK_FSYNC_BUCKETS];
     uint64_t fsync_ns_total;
+    /* Per operation (indexed by enum rq_disk_op): how many, their time and the longest. The
+     * worker runs requests one at a time, so a slow one (an unlink of a large file, a big fsync)
+     * delays every request behind it: these show which. */
+    uint64_t op_count[SHIM_DISK_OPS];
+    uint64_t op_ns_total[SHIM_DISK_OPS];
+    uint64_t op_ns_max[SHIM_DISK_OPS];
 };
+
+/* The operation's name ("PWRITE", ...), "?" for an unknown one. */
+const char *shim_disk_op_name(enum rq_disk_op op);
 
 /* The system calls whose failures tests cannot provoke on a healthy disk (ENOSPC part-way through
  * a write, EIO from fdatasync). shim_disk_open sets them to the real calls; a fault-injection test

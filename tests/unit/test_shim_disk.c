@@ -549,6 +549,11 @@ START_TEST(one_poll_hands_back_at_most_poll_max_and_leaves_the_eventfd_readable)
     for (int i = 0; i < N; i++)
         ck_assert_ptr_eq(done_order[i], &reqs[i]);
     ck_assert_uint_eq(disk.stats.fsyncs, N);
+    ck_assert_uint_eq(disk.stats.op_count[RQ_DISK_FSYNC_DIR], N); /* counted per operation */
+    ck_assert_uint_ge(disk.stats.op_ns_total[RQ_DISK_FSYNC_DIR],
+                      disk.stats.op_ns_max[RQ_DISK_FSYNC_DIR]);
+    ck_assert_uint_gt(disk.stats.op_ns_max[RQ_DISK_FSYNC_DIR], 0);
+    ck_assert_str_eq(shim_disk_op_name(RQ_DISK_FSYNC_DIR), "FSYNC_DIR");
 }
 END_TEST
 
