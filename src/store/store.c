@@ -138,7 +138,11 @@ struct store {
 void store_config_default(struct store_config *cfg) {
     cfg->tail_entries_max = 4096;
     cfg->tail_bytes_max = 64ull << 20;
-    cfg->wal_file_bytes_max = 64ull << 20;
+    /* Small WAL files: trimming one is an unlink, and the disk worker runs one request at a time.
+     * Unlinking a 64 MiB file took up to 75 ms on ext4 (freeing its extents), stalling every
+     * append behind it: the p99 of produce latency at 30,000 msg/s was 65 ms. With 4 MiB files
+     * an unlink takes under 10 ms and the p99 was 8 ms. */
+    cfg->wal_file_bytes_max = 4ull << 20;
     cfg->segment_bytes_max = 256ull << 20;
     cfg->block_bytes_max = SEGMENT_BLOCK_SIZE;
 }
