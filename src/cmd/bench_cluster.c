@@ -473,8 +473,16 @@ static void advance(struct bench *b) {
     }
     if (b->phase == PHASE_DELETE && now() - b->phase_ns >= BENCH_DELETE_WAIT_MS * MS)
         b->phase = PHASE_DONE; /* not deleted in time: the topic stays, which harms nothing */
-    if (b->phase < PHASE_DELETE && now() - b->progress_ns >= b->o.timeout_s * 1000 * MS)
-        fail(b, b->admin.node.answers == 0 ? "no server answered" : "no progress", RQ_ETIMEOUT);
+    if (b->phase < PHASE_DELETE && now() - b->progress_ns >= b->o.timeout_s * 1000 * MS) {
+        static const char *const stuck[] = {
+            [PHASE_DESCRIBE] = "no progress asking for the metadata",
+            [PHASE_CREATE] = "no progress creating the topic",
+            [PHASE_LEADERS] = "no progress waiting for the partitions' leaders",
+            [PHASE_START] = "no progress starting",
+            [PHASE_RUN] = "no progress producing",
+            [PHASE_DRAIN] = "no progress consuming what was produced"};
+        fail(b, b->admin.node.answers == 0 ? "no server answered" : stuck[b->phase], RQ_ETIMEOUT);
+    }
 }
 
 static int drive(struct bench *b) {

@@ -22,7 +22,7 @@
 
 enum {
     GROUPS_MAX = 4,
-    INDEX_MAX = 8192,  /* indexes a test uses */
+    INDEX_MAX = STORE_SEGMENT_BLOCKS_MAX + 4096, /* indexes a test uses */
     PAYLOAD_MAX = 160, /* bytes of payload per test entry */
     OUT_MAX = 64,      /* entries per read */
     NAMES_SIZE = 8192,
