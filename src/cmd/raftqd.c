@@ -160,19 +160,19 @@ static void put(struct text *t, const char *fmt, ...) {
     t->len = n < 0 || (size_t)n >= t->cap - t->len ? t->cap : t->len + (size_t)n;
 }
 
-/* A histogram of counts per bucket (the last: above every bound), bounds in µs. */
-static void put_histogram(struct text *t, const char *name, const char *help, const uint64_t *le,
-                          const uint64_t *bounds_us, uint32_t buckets, uint64_t sum_ns) {
+/* A latency histogram in Prometheus's form (cumulative buckets, bounds in seconds). */
+static void put_histogram(struct text *t, const char *name, const char *help,
+                          const struct rq_hist *h) {
     put(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     uint64_t cumulative = 0;
-    for (uint32_t i = 0; i + 1 < buckets; i++) {
-        cumulative += le[i];
-        put(t, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bounds_us[i] / 1e6,
+    for (uint32_t i = 0; i + 1 < RQ_HIST_BUCKETS; i++) {
+        cumulative += h->le[i];
+        put(t, "%s_bucket{le=\"%g\"} %llu\n", name, (double)RQ_HIST_BOUNDS_US[i] / 1e6,
             (unsigned long long)cumulative);
     }
-    cumulative += le[buckets - 1];
+    cumulative += h->le[RQ_HIST_BUCKETS - 1];
     put(t, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9f\n%s_count %llu\n", name,
-        (unsigned long long)cumulative, name, (double)sum_ns / 1e9, name,
+        (unsigned long long)cumulative, name, (double)h->ns_total / 1e9, name,
         (unsigned long long)cumulative);
 }
 
@@ -287,16 +287,14 @@ static size_t render_metrics(void *arg, char *buf, size_t cap) {
     put_groups(&t, b);
     put_histogram(&t, "raftq_produce_latency_seconds",
                   "produce requests, arrival to answer (acks=all: commit; acks=1: leader fsync)",
-                  bs.produce_le, BROKER_LATENCY_BOUNDS_US, BROKER_LATENCY_BUCKETS, bs.produce_ns_total);
+                  &bs.produce_latency);
     put_counter(&t, "raftq_produce_errors_total", "produce requests answered with an error",
                 bs.produce_failed);
     put_histogram(&t, "raftq_fsync_seconds", "fdatasync calls of the data files",
-                  loop->disk.stats.fsync_le, SHIM_DISK_FSYNC_BOUNDS_US, SHIM_DISK_FSYNC_BUCKETS,
-                  loop->disk.stats.fsync_ns_total);
+                  &loop->disk.stats.fsync);
     put_histogram(&t, "raftq_loop_turn_seconds",
                   "busy time of one event-loop turn (a long turn delays every request behind it)",
-                  loop->stats.turn_le, SHIM_LOOP_TURN_BOUNDS_US, SHIM_LOOP_TURN_BUCKETS,
-                  loop->stats.turn_ns_total);
+                  &loop->stats.turn);
     put_disk_ops(&t, &loop->disk.stats);
     put_counter(&t, "raftq_wal_appends_total", "entries appended to the node's WAL", ss.appends);
     put_counter(&t, "raftq_wal_fsyncs_total", "WAL fsyncs (appends / fsyncs: the batch size)",

@@ -53,6 +53,8 @@
 
 #include <stdint.h>
 
+#include "base/histogram.h"
+
 #include "broker/partition.h"
 #include "io/io.h"
 #include "node/host.h"
@@ -112,11 +114,6 @@ const struct controller *broker_controller(const struct broker *b);
 int broker_partition_of_group(const struct broker *b, uint32_t group, const char **topic,
                               uint32_t *partition);
 
-/* Produce answers by latency (from the request's arrival to its answer, on this broker's clock):
- * produce_le[i] counts those of at most BROKER_LATENCY_BOUNDS_US[i] µs, the last bucket the rest. */
-enum { BROKER_LATENCY_BUCKETS = 12 };
-extern const uint64_t BROKER_LATENCY_BOUNDS_US[BROKER_LATENCY_BUCKETS - 1];
-
 enum {
     /* A follower's fetch waits this long at least for its read index (ReadIndex) before it
      * answers with what it has, even when its own max_wait_ms is shorter. */
@@ -138,8 +135,9 @@ struct broker_stats {
     uint64_t membership_changes;     /* rebalancing: changes and leadership hand-offs started */
     uint64_t produce_answered;       /* produce requests answered without error */
     uint64_t produce_failed;         /* answered with an error (not leader, busy, ...) */
-    uint64_t produce_le[BROKER_LATENCY_BUCKETS];   /* the answered ones' latencies */
-    uint64_t produce_ns_total;
+    /* the answered ones' latencies, from the request's arrival to its answer (this broker's
+     * clock) */
+    struct rq_hist produce_latency;
     /* Partition entries proposed while leading (group commit, partition_group.h): all, the batches
      * in them, the SHARED ones and the batches in those. */
     uint64_t entries_proposed;

@@ -127,18 +127,12 @@ void broker_ctl_done(void *arg, uint64_t cookie, const struct controller_result 
     request_free(b, r);
 }
 
-const uint64_t BROKER_LATENCY_BOUNDS_US[BROKER_LATENCY_BUCKETS - 1] = {
-    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
-
 static void count_produce(struct broker *b, int error, uint64_t latency_ns) {
     if (error != 0) {
         b->stats.produce_failed++;
         return;
     }
-    uint32_t i = 0;
-    while (i < BROKER_LATENCY_BUCKETS - 1 && latency_ns > BROKER_LATENCY_BOUNDS_US[i] * 1000u) i++;
-    b->stats.produce_le[i]++;
-    b->stats.produce_ns_total += latency_ns;
+    rq_hist_add(&b->stats.produce_latency, latency_ns);
     b->stats.produce_answered++;
 }
 

@@ -409,9 +409,6 @@ static int64_t op_list(struct shim_disk *d, struct shim_disk_job *job) {
 
 /* ---- the worker ------------------------------------------------------------------------------ */
 
-const uint64_t SHIM_DISK_FSYNC_BOUNDS_US[SHIM_DISK_FSYNC_BUCKETS - 1] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000};
-
 static uint64_t monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -538,13 +535,6 @@ static void log_failure(const struct shim_disk_job *job) {
            rq_strerror((int)req->result));
 }
 
-static void count_fsync(struct shim_disk *d, uint64_t duration_ns) {
-    uint32_t i = 0;
-    while (i < SHIM_DISK_FSYNC_BUCKETS - 1 && duration_ns > SHIM_DISK_FSYNC_BOUNDS_US[i] * 1000u) i++;
-    d->stats.fsync_le[i]++;
-    d->stats.fsync_ns_total += duration_ns;
-}
-
 static void count_completion(struct shim_disk *d, const struct rq_disk_req *req,
                              uint64_t duration_ns) {
     d->stats.completed++;
@@ -560,7 +550,7 @@ static void count_completion(struct shim_disk *d, const struct rq_disk_req *req,
     if (req->op == RQ_DISK_PWRITE) d->stats.bytes_written += req->len;
     if (req->op == RQ_DISK_PREAD) d->stats.bytes_read += (uint64_t)req->result;
     if (req->op == RQ_DISK_FSYNC || req->op == RQ_DISK_FSYNC_DIR) d->stats.fsyncs++;
-    if (req->op == RQ_DISK_FSYNC) count_fsync(d, duration_ns);
+    if (req->op == RQ_DISK_FSYNC) rq_hist_add(&d->stats.fsync, duration_ns);
 }
 
 uint32_t shim_disk_poll(struct shim_disk *d, shim_disk_done_fn done, void *arg) {

@@ -71,6 +71,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/histogram.h"
 #include "io/io.h"
 
 enum {
@@ -84,9 +85,7 @@ _Static_assert((SHIM_DISK_INFLIGHT_MAX & (SHIM_DISK_INFLIGHT_MAX - 1)) == 0,
 _Static_assert(SHIM_DISK_POLL_MAX <= SHIM_DISK_INFLIGHT_MAX, "poll never returns more than exist");
 
 /* What happened to one request, kept beside it in the ring (filled by the worker). */
-enum { SHIM_DISK_FSYNC_BUCKETS = 12, SHIM_DISK_OPS = RQ_DISK_MKDIR + 1 };
-/* The histogram's upper bounds in µs (the 12th bucket: above the last bound). */
-extern const uint64_t SHIM_DISK_FSYNC_BOUNDS_US[SHIM_DISK_FSYNC_BUCKETS - 1];
+enum { SHIM_DISK_OPS = RQ_DISK_MKDIR + 1 };
 
 struct shim_disk_job {
     struct rq_disk_req *req;
@@ -109,10 +108,8 @@ struct shim_disk_stats {
     uint64_t bytes_read;
     uint64_t fsyncs;               /* FSYNC and FSYNC_DIR */
     uint32_t inflight_max;         /* high-water mark of in-flight requests */
-    /* FSYNC durations as the worker measured them (not the queueing before): fsync_le[i] counts
-     * those of at most SHIM_DISK_FSYNC_BOUNDS_US[i] µs, the last bucket everything longer. */
-    uint64_t fsync_le[SHIM_DISK_FSYNC_BUCKETS];
-    uint64_t fsync_ns_total;
+    /* FSYNC durations as the worker measured them (not the queueing before) */
+    struct rq_hist fsync;
     /* Per operation (indexed by enum rq_disk_op): how many, their time and the longest. The
      * worker runs requests one at a time, so a slow one (an unlink of a large file, a big fsync)
      * delays every request behind it: these show which. */

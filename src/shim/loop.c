@@ -107,17 +107,6 @@ static int wait_timeout_ms(const struct shim_loop *l) {
     return ms > SHIM_LOOP_WAIT_MS_MAX ? SHIM_LOOP_WAIT_MS_MAX : (int)ms;
 }
 
-const uint64_t SHIM_LOOP_TURN_BOUNDS_US[SHIM_LOOP_TURN_BUCKETS - 1] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 1000000};
-
-static void turn_record(struct shim_loop *l, uint64_t busy_ns) {
-    uint32_t i = 0;
-    while (i < SHIM_LOOP_TURN_BUCKETS - 1 && busy_ns > SHIM_LOOP_TURN_BOUNDS_US[i] * 1000u) i++;
-    l->stats.turn_le[i]++;
-    l->stats.turn_ns_total += busy_ns;
-    if (busy_ns > l->stats.turn_ns_max) l->stats.turn_ns_max = busy_ns;
-}
-
 /* One turn; the wait is also capped by wait_ms_max (-1: no cap). */
 static int loop_turn(struct shim_loop *l, int wait_ms_max) {
     struct epoll_event events[SHIM_LOOP_EVENTS_MAX];
@@ -152,7 +141,7 @@ static int loop_turn(struct shim_loop *l, int wait_ms_max) {
         }
     }
     if (!l->stop_requested) fire_timer_if_due(l);
-    turn_record(l, (waited - began) + (rq_shim_monotonic_ns() - woke));
+    rq_hist_add(&l->stats.turn, (waited - began) + (rq_shim_monotonic_ns() - woke));
     return 0;
 }
 

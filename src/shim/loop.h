@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "base/ctx.h"
+#include "base/histogram.h"
 #include "base/log.h"
 #include "io/io.h"
 #include "shim/disk.h"
@@ -61,9 +62,6 @@ _Static_assert((int)SHIM_LOOP_TAG_DISK != (int)SHIM_NET_TAG_LISTENER &&
                    (int)SHIM_LOOP_TAG_DISK < (int)SHIM_NET_TAG_CONN_MIN,
                "the disk's tag is not one of the net's");
 
-enum { SHIM_LOOP_TURN_BUCKETS = 12 };
-extern const uint64_t SHIM_LOOP_TURN_BOUNDS_US[SHIM_LOOP_TURN_BUCKETS - 1];
-
 struct shim_loop_stats {
     uint64_t waits;            /* epoll_wait calls */
     uint64_t timer_fires;      /* on_timer calls */
@@ -72,10 +70,8 @@ struct shim_loop_stats {
     uint64_t replies_dropped;  /* reply() calls without networking */
     uint64_t bytes_dropped;    /* their payload bytes */
     /* Busy time of a turn (all but the wait: flushing, events, the timer): a long one delays
-     * everything behind it. turn_le[i] counts turns of at most SHIM_LOOP_TURN_BOUNDS_US[i] µs,
-     * the last bucket everything longer. */
-    uint64_t turn_le[SHIM_LOOP_TURN_BUCKETS];
-    uint64_t turn_ns_total, turn_ns_max;
+     * everything behind it. */
+    struct rq_hist turn;
 };
 
 /* Everything shim_loop_init_config needs. */

@@ -16,6 +16,7 @@
 #include "base/ctx.h"
 #include "base/errors.h"
 #include "base/heap.h"
+#include "base/histogram.h"
 #include "base/log.h"
 #include "base/rng.h"
 #include "tests/unit/suite_main.h"
@@ -1462,6 +1463,29 @@ START_TEST(test_unreachable_aborts) {
 }
 END_TEST
 
+/* ---- histogram -------------------------------------------------------------------------------- */
+
+START_TEST(test_histogram_buckets_by_upper_bound) {
+    struct rq_hist h = {0};
+    rq_hist_add(&h, 0);                            /* bucket 0: at most 100 µs */
+    rq_hist_add(&h, 100 * 1000);                   /* a bound belongs to its own bucket */
+    rq_hist_add(&h, 100 * 1000 + 1);               /* bucket 1: at most 250 µs */
+    rq_hist_add(&h, 1000ull * 1000 * 1000);        /* the last bound, 1 s */
+    rq_hist_add(&h, 5ull * 1000 * 1000 * 1000);    /* above every bound: the last bucket */
+    ck_assert_uint_eq(h.le[0], 2);
+    ck_assert_uint_eq(h.le[1], 1);
+    ck_assert_uint_eq(h.le[RQ_HIST_BUCKETS - 2], 1);
+    ck_assert_uint_eq(h.le[RQ_HIST_BUCKETS - 1], 1);
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < RQ_HIST_BUCKETS; i++) n += h.le[i];
+    ck_assert_uint_eq(n, 5);
+    ck_assert_uint_eq(h.ns_total, 200001ull + 6000000000ull);
+    ck_assert_uint_eq(h.ns_max, 5000000000ull);
+    for (uint32_t i = 1; i + 1 < RQ_HIST_BUCKETS; i++)
+        ck_assert_uint_gt(RQ_HIST_BOUNDS_US[i], RQ_HIST_BOUNDS_US[i - 1]);
+}
+END_TEST
+
 /* ---- suites ---------------------------------------------------------------------------------- */
 
 static TCase *tcase_new(const char *name) {
@@ -1542,6 +1566,12 @@ static Suite *arena_suite(void) {
     return suite_of("arena", tc);
 }
 
+static Suite *histogram_suite(void) {
+    TCase *tc = tcase_new("histogram");
+    tcase_add_test(tc, test_histogram_buckets_by_upper_bound);
+    return suite_of("histogram", tc);
+}
+
 static Suite *errors_suite(void) {
     TCase *tc = tcase_new("errors");
     tcase_add_test(tc, test_strerror_distinct);
@@ -1579,6 +1609,7 @@ int main(void) {
     srunner_add_suite(sr, rng_suite());
     srunner_add_suite(sr, heap_suite());
     srunner_add_suite(sr, arena_suite());
+    srunner_add_suite(sr, histogram_suite());
     srunner_add_suite(sr, errors_suite());
     srunner_add_suite(sr, log_suite());
     int forking = srunner_fork_status(sr) == CK_FORK;
