@@ -413,6 +413,10 @@ static void admin_result(struct cli *p, int error) {
     const struct cli_args *a = p->args;
     const char *t = a->topic;
     if (a->command == CLI_TOPIC_CREATE) {
+        if (error == RQ_EINVAL)   /* the controller's one reason left after the CLI's checks */
+            return fail_op(p, error, "topic create %s: replication %u is more than the live "
+                           "brokers (a broker just restarted counts once it has rejoined)", t,
+                           p->created_replication);
         if (error != 0) return fail_op(p, error, "topic create %s", t);
         if (a->json)
             printf("{\"created\":\"%s\",\"partitions\":%u,\"replication\":%u}\n", t,
