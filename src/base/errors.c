@@ -24,6 +24,8 @@ const char *rq_strerror(int code) {
     case RQ_ETOPICEXISTS: return "topic exists";
     case RQ_ESEQUENCE: return "producer sequence out of order";
     case RQ_ETIMEOUT: return "timed out";
+    case RQ_EFENCED: return "fenced: a newer generation or another member owns it";
+    case RQ_ENOMEMBER: return "unknown group member: join again";
     default: return "unknown error";
     }
 }

@@ -26,7 +26,11 @@ enum rq_error {
     RQ_ETOPICEXISTS = -19, /* a topic of that name exists */
     RQ_ESEQUENCE = -20,  /* an idempotent producer's sequence is out of order */
     RQ_ETIMEOUT = -21,   /* no answer in time: the outcome is unknown */
-    RQ_ERROR_MIN = -21,
+    RQ_EFENCED = -22,    /* a consumer group's newer generation, or another member, owns this
+                            partition now: this member's claim, fetch or commit is refused */
+    RQ_ENOMEMBER = -23,  /* the group coordinator does not know this member (its session expired,
+                            or the coordinator changed): join again */
+    RQ_ERROR_MIN = -23,
 };
 
 /* A static, human-readable message for code (0 or a negative RQ_E*); never NULL. */

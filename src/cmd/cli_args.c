@@ -520,7 +520,7 @@ const char *cli_error_name(int code) {
         "RQ_EBADF",      "RQ_EINVAL",   "RQ_ETRUNC", "RQ_ECORRUPT", "RQ_ETOOBIG",
         "RQ_EBUSY",      "RQ_ENOMEM",   "RQ_ERANGE", "RQ_EMFILE",   "RQ_ECLOSED",
         "RQ_ENOTLEADER", "RQ_EVERSION", "RQ_ETYPE",  "RQ_ENOTOPIC", "RQ_ETOPICEXISTS",
-        "RQ_ESEQUENCE",  "RQ_ETIMEOUT",
+        "RQ_ESEQUENCE",  "RQ_ETIMEOUT",   "RQ_EFENCED",    "RQ_ENOMEMBER",
     };
     _Static_assert(sizeof NAMES / sizeof NAMES[0] == 1 - RQ_ERROR_MIN, "one name per code");
     if (code > 0 || code < RQ_ERROR_MIN) return "RQ_E?";

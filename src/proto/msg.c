@@ -33,7 +33,10 @@ const char *proto_type_name(uint8_t type) {
         "unknown", "error", "raft", "produce-req", "produce-resp", "fetch-req", "fetch-resp",
         "metadata-req", "metadata-resp", "create-topic-req", "create-topic-resp",
         "delete-topic-req", "delete-topic-resp", "init-producer-req", "init-producer-resp",
-        "forward", "decommission-req", "decommission-resp"};
+        "forward", "decommission-req", "decommission-resp", "join-group-req", "assignment-resp",
+        "heartbeat-req", "leave-group-req", "leave-group-resp", "claim-req", "commit-req",
+        "offset-fetch-req", "reset-offset-req", "offset-resp", "group-fetch-req",
+        "list-groups-req", "list-groups-resp", "describe-group-req", "describe-group-resp"};
     _Static_assert(sizeof names / sizeof names[0] == PROTO_TYPE_MAX + 1, "a name per type");
     return type <= PROTO_TYPE_MAX ? names[type] : names[0];
 }
@@ -274,7 +277,7 @@ static void decode_body(struct rq_reader *r, uint8_t version, uint8_t type,
             out->u.init_producer_resp.producer_id == 0)
             bad(r, RQ_ECORRUPT);
         break;
-    default: RQ_UNREACHABLE();
+    default: bad(r, RQ_ETYPE); break;   /* consumer-group messages: not decoded yet */
     }
 }
 

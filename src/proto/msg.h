@@ -17,6 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/bytes.h"
+#include "proto/group_msg.h"
+
 enum proto_type {
     PROTO_ERROR = 1,              /* the answer to a frame that could not be served at all */
     PROTO_RAFT = 2,               /* node to node: one Raft batch (raft/msg.h), opaque here */
@@ -36,7 +39,23 @@ enum proto_type {
                                      leader to propose (opaque here), never answered */
     PROTO_DECOMMISSION_REQ = 16,  /* a broker leaves the cluster for good: its replicas move */
     PROTO_DECOMMISSION_RESP = 17,
-    PROTO_TYPE_MAX = 17,
+    /* consumer groups (proto/group_msg.h) */
+    PROTO_JOIN_GROUP_REQ = 18,
+    PROTO_ASSIGNMENT_RESP = 19,   /* the answer to JOIN_GROUP and HEARTBEAT */
+    PROTO_HEARTBEAT_REQ = 20,
+    PROTO_LEAVE_GROUP_REQ = 21,
+    PROTO_LEAVE_GROUP_RESP = 22,  /* a proto_status_resp */
+    PROTO_CLAIM_REQ = 23,         /* CLAIM .. RESET_OFFSET: proto_offset_req, answered by */
+    PROTO_COMMIT_REQ = 24,        /*   OFFSET_RESP */
+    PROTO_OFFSET_FETCH_REQ = 25,
+    PROTO_RESET_OFFSET_REQ = 26,
+    PROTO_OFFSET_RESP = 27,
+    PROTO_GROUP_FETCH_REQ = 28,   /* a FETCH_REQ for a cursor; answered by FETCH_RESP */
+    PROTO_LIST_GROUPS_REQ = 29,   /* carries nothing */
+    PROTO_LIST_GROUPS_RESP = 30,
+    PROTO_DESCRIBE_GROUP_REQ = 31,
+    PROTO_DESCRIBE_GROUP_RESP = 32,
+    PROTO_TYPE_MAX = 32,
 };
 
 enum {
@@ -56,11 +75,6 @@ enum {
 enum { PROTO_FOLLOWER_READ_INDEX = 1, PROTO_FOLLOWER_AS_IS = 2 };
 
 enum proto_acks { PROTO_ACKS_NONE = 0, PROTO_ACKS_LEADER = 1, PROTO_ACKS_ALL = 2 };
-
-struct proto_bytes {
-    const uint8_t *data;          /* NULL when size is 0 */
-    uint32_t size;
-};
 
 /* A run of encoded records: walk it with proto_record_next. */
 struct proto_records {
@@ -126,6 +140,11 @@ struct proto_fetch_req {
                                      applied what the leader had committed (ReadIndex);
                                      PROTO_FOLLOWER_AS_IS (2): a follower answers at once with
                                      what it has applied (possibly older: to measure its lag) */
+    /* GROUP_FETCH_REQ only (zero in a FETCH_REQ); from_follower is then 0: the leader answers
+     * only while the cursor's claim is (generation, member_id), else RQ_EFENCED. */
+    struct proto_bytes cursor;
+    uint64_t generation;
+    uint64_t member_id;
 };
 
 struct proto_fetch_resp {
@@ -208,7 +227,8 @@ struct proto_init_producer_resp {
     uint32_t leader_hint;
 };
 
-/* A decoded payload of any type. INIT_PRODUCER_REQ carries nothing; RAFT and FORWARD carry raw
+/* A decoded payload of any type (GROUP_FETCH_REQ in fetch_req, LEAVE_GROUP_RESP in status_resp).
+ * INIT_PRODUCER_REQ and LIST_GROUPS_REQ carry nothing; RAFT and FORWARD carry raw
  * bytes. */
 struct proto_msg {
     uint8_t type;
@@ -227,6 +247,15 @@ struct proto_msg {
         struct proto_decommission_req decommission_req;
         struct proto_status_resp status_resp;
         struct proto_init_producer_resp init_producer_resp;
+        struct proto_join_group_req join_group_req;
+        struct proto_assignment_resp assignment_resp;
+        struct proto_heartbeat_req heartbeat_req;
+        struct proto_leave_group_req leave_group_req;
+        struct proto_offset_req offset_req;       /* CLAIM, COMMIT, OFFSET_FETCH, RESET_OFFSET */
+        struct proto_offset_resp offset_resp;
+        struct proto_list_groups_resp list_groups_resp;
+        struct proto_describe_group_req describe_group_req;
+        struct proto_describe_group_resp describe_group_resp;
     } u;
 };
 
