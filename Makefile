@@ -78,7 +78,7 @@ $(BUILD)/raftqd: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/cmd_error.c
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 
-$(BUILD)/raftq: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq.c src/cmd/cmd_error.c src/cmd/cli_args.c src/cmd/client_node.c)
+$(BUILD)/raftq: $(call objs,release,$(CORE_SRC) $(SHIM_SRC) src/cmd/raftq.c src/cmd/raftq_group.c src/cmd/cmd_error.c src/cmd/cli_args.c src/cmd/client_node.c)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(RELEASE_CFLAGS) $^ -o $@ -lpthread
 

@@ -109,6 +109,17 @@ int rq_read_u64(struct rq_reader *r, uint64_t *v) {
     return r->err;
 }
 
+uint64_t rq_read_varint_min(struct rq_reader *r) {
+    size_t start = r->pos;
+    uint64_t v = 0;
+    if (rq_read_varint(r, &v) != 0) return 0;
+    if (r->pos - start != rq_varint_size(v)) {
+        r->err = RQ_ECORRUPT;
+        return 0;
+    }
+    return v;
+}
+
 int rq_read_varint(struct rq_reader *r, uint64_t *v) {
     *v = 0;
     uint64_t value = 0;

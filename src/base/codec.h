@@ -63,6 +63,9 @@ int rq_read_u16(struct rq_reader *r, uint16_t *v);
 int rq_read_u32(struct rq_reader *r, uint32_t *v);
 int rq_read_u64(struct rq_reader *r, uint64_t *v);
 int rq_read_varint(struct rq_reader *r, uint64_t *v);
+/* A varint in its minimal encoding, returned (0 on any error): a longer encoding of the same
+ * value sets RQ_ECORRUPT, so a format read with it has exactly one encoding per value. */
+uint64_t rq_read_varint_min(struct rq_reader *r);
 /* Points *data at len bytes inside the reader's buffer (no copy) and advances past them. */
 int rq_read_bytes(struct rq_reader *r, size_t len, const uint8_t **data);
 

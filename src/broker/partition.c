@@ -15,7 +15,7 @@
 
 enum {
     IMAGE_MAGIC = 0x53505152,   /* "RQPS" little-endian */
-    IMAGE_VERSION = 1,
+    IMAGE_VERSION = 2,          /* 2 added the cursor table; 1 is still read */
     IMAGE_MIN = 4 + 1 + 4 + 4,  /* magic, version, four one-byte varints, CRC */
 };
 
@@ -27,18 +27,8 @@ _Static_assert(PARTITION_BATCHES_KEPT >= 1 && PARTITION_BATCHES_KEPT <= 255,
                "a batch count is one byte in the image");
 _Static_assert(PARTITION_PRODUCERS_MAX >= 1, "the table holds at least one producer");
 
-/* A minimal varint: a longer encoding of the same value is refused, so entries and images have
- * exactly one encoding. */
-static uint64_t get_num(struct rq_reader *r) {
-    size_t start = r->pos;
-    uint64_t v = 0;
-    if (rq_read_varint(r, &v) != 0) return 0;
-    if (r->pos - start != rq_varint_size(v)) {
-        r->err = RQ_ECORRUPT;
-        return 0;
-    }
-    return v;
-}
+/* Minimal varints only: entries and images have exactly one encoding. */
+static uint64_t get_num(struct rq_reader *r) { return rq_read_varint_min(r); }
 
 /* ---- entries --------------------------------------------------------------------------------- */
 
@@ -242,6 +232,8 @@ struct decision {
     uint32_t slot;            /* its slot, or where it goes */
     uint64_t base_sequence;
     uint64_t entry_base_offset;   /* what the proposing leader assigned */
+    struct cursor_entry cursor;   /* a CURSOR entry: it, and what it does */
+    struct cursor_decision cursor_decision;
 };
 
 /* A known producer's batch [base, last]: next in line, a remembered batch again, or neither. */
@@ -264,9 +256,28 @@ static void decide_known(const struct partition_producer *p, uint64_t base, uint
     d->res.error = RQ_ESEQUENCE;
 }
 
+static void decide_cursor(const struct partition_sm *sm, const uint8_t *data, size_t size,
+                          struct decision *d) {
+    int err = cursor_entry_decode(data, size, &d->cursor);
+    if (err != 0) {
+        d->res.outcome = PARTITION_MALFORMED;
+        d->res.error = err;
+        return;
+    }
+    cursor_decide(&sm->cursors, &d->cursor, sm->log_start_offset, sm->next_offset,
+                  &d->cursor_decision);
+    d->res.error = d->cursor_decision.error;
+    d->res.outcome = d->res.error ? PARTITION_CURSOR_REFUSED : PARTITION_CURSOR_DONE;
+    d->res.committed = d->cursor_decision.committed;
+}
+
 static void decide_entry(const struct partition_sm *sm, const uint8_t *data, size_t size,
                          struct decision *d) {
     memset(d, 0, sizeof *d);
+    if (size > 0 && data[0] == PARTITION_ENTRY_CURSOR) {
+        decide_cursor(sm, data, size, d);
+        return;
+    }
     struct partition_entry e;
     int err = partition_entry_decode(data, size, &e);
     if (err != 0) {
@@ -397,6 +408,11 @@ void partition_sm_apply_part(struct partition_sm *sm, uint64_t raft_index, uint3
         sm->stats.retains++;
         break;
     case PARTITION_RETAIN_REFUSED: sm->stats.retains_refused++; break;
+    case PARTITION_CURSOR_DONE:
+        cursor_apply(&sm->cursors, &d.cursor, &d.cursor_decision);
+        sm->stats.cursor_ops++;
+        break;
+    case PARTITION_CURSOR_REFUSED: sm->stats.cursor_refused++; break;
     default: RQ_UNREACHABLE();
     }
     *res = d.res;
@@ -478,6 +494,7 @@ size_t partition_sm_image(const struct partition_sm *sm, uint8_t *buf, size_t ca
             rq_write_varint(&w, p->batches[k].base_offset);
         }
     }
+    cursor_table_write(&sm->cursors, &w);
     if (w.err) return 0;
     rq_write_u32(&w, rq_crc32c(0, buf, w.len));
     if (w.err) return 0;
@@ -535,7 +552,7 @@ static int read_image(const uint8_t *image, size_t size, struct partition_sm *sm
     rq_read_u8(&r, &version);
     uint64_t next_offset = get_num(&r), log_start = get_num(&r), applied = get_num(&r);
     uint64_t count = get_num(&r);
-    if (r.err || magic != IMAGE_MAGIC || version != IMAGE_VERSION ||
+    if (r.err || magic != IMAGE_MAGIC || version < 1 || version > IMAGE_VERSION ||
         next_offset > PARTITION_OFFSET_LIMIT || log_start > next_offset ||
         count > PARTITION_PRODUCERS_MAX) {
         return RQ_ECORRUPT;
@@ -553,6 +570,7 @@ static int read_image(const uint8_t *image, size_t size, struct partition_sm *sm
         prev_id = p.id;
         if (sm != NULL) sm->producers[i] = p;
     }
+    if (version >= 2) cursor_table_read(&r, next_offset, sm ? &sm->cursors : NULL);
     if (r.err || rq_reader_remaining(&r) != 0) return RQ_ECORRUPT;
     return 0;
 }

@@ -6,10 +6,11 @@
  * allocates: times come inside entries, stamped by the leader that proposed them.
  *
  * Entry format (varints are unsigned LEB128 and must be minimal, so decode(encode(x)) == x):
- *     u8     kind              PARTITION_ENTRY_BATCH (1), PARTITION_ENTRY_RETAIN (2) or
- *                              PARTITION_ENTRY_SHARED (3); other kinds are reserved for control
- *                              records (offset commits, ...) and, until they exist, apply as
- *                              counted no-ops on every replica alike
+ *     u8     kind              PARTITION_ENTRY_BATCH (1), PARTITION_ENTRY_RETAIN (2),
+ *                              PARTITION_ENTRY_SHARED (3) or PARTITION_ENTRY_CURSOR (4: a
+ *                              consumer group's claim, commit or reset, broker/cursor.h); other
+ *                              kinds are reserved and apply as counted no-ops on every replica
+ *                              alike
  *   BATCH:
  *     varint base_offset       the offset the proposing leader assigned to its first record (the
  *                              leader's tip, below, foresees it), or PARTITION_NO_OFFSET when it
@@ -81,8 +82,9 @@
  * every entry of its log after the applied index, in order. A partition_sm holds no pointers, so
  * a copy is one memcpy of sizeof(struct partition_sm) (about 144 KiB, bounded).
  *
- * Snapshots: partition_sm_image writes next_offset, log_start_offset, the applied index and the
- * producer table sorted by producer id, with a CRC32C; partition_sm_restore decodes one strictly
+ * Snapshots: partition_sm_image writes next_offset, log_start_offset, the applied index, the
+ * producer table sorted by producer id and (image version 2) the cursor table, with a CRC32C;
+ * an image of version 1 (no cursors) is still read; partition_sm_restore decodes one strictly
  * (RQ_ECORRUPT on any malformation, leaving the state untouched). The image of the largest table
  * is at most PARTITION_IMAGE_MAX bytes, far below the host's HOST_SNAPSHOT_DATA_MAX (4 MiB).
  * The counters in stats are this replica's observations and are not part of the image. */
@@ -92,6 +94,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/cursor.h"
 #include "proto/msg.h"
 
 enum {
@@ -107,7 +110,7 @@ enum {
      * batch; CRC32C. */
     PARTITION_IMAGE_MAX = 4 + 1 + 4 * 10 +
                           PARTITION_PRODUCERS_MAX * (2 * 10 + 1 + PARTITION_BATCHES_KEPT * 3 * 10) +
-                          4,
+                          CURSOR_IMAGE_MAX + 4,
 };
 
 /* next_offset never exceeds this (2^62): a batch that would pass it is refused (PARTITION_FULL),
@@ -163,6 +166,8 @@ struct partition_stats {
     uint64_t mismatched;            /* batches refused: base_offset was not next_offset */
     uint64_t retains;               /* RETAIN entries that moved the log start */
     uint64_t retains_refused;       /* RETAIN entries that would not move it forward */
+    uint64_t cursor_ops;            /* CURSOR entries carried out */
+    uint64_t cursor_refused;        /* CURSOR entries refused (fenced, out of range, full) */
 };
 
 struct partition_sm {
@@ -171,6 +176,7 @@ struct partition_sm {
     uint64_t applied_index;         /* Raft index of the last entry applied (0: none) */
     uint32_t producer_count;
     struct partition_producer producers[PARTITION_PRODUCERS_MAX];   /* [0, count), id ascending */
+    struct cursor_table cursors;    /* consumer groups' positions (broker/cursor.h) */
     struct partition_stats stats;   /* not replicated state: not in the image */
 };
 
@@ -184,6 +190,8 @@ enum partition_outcome {
     PARTITION_MISMATCH = 7,         /* error RQ_ENOTLEADER: base_offset is not next_offset */
     PARTITION_RETAINED = 8,         /* RETAIN: base_offset is the new log start */
     PARTITION_RETAIN_REFUSED = 9,   /* error RQ_ERANGE: not above the log start, or past the end */
+    PARTITION_CURSOR_DONE = 10,     /* CURSOR: claimed, committed or reset; see committed */
+    PARTITION_CURSOR_REFUSED = 11,  /* error RQ_EFENCED, RQ_ERANGE or RQ_ENOMEM (cursor.h) */
 };
 
 struct partition_apply_result {
@@ -195,6 +203,8 @@ struct partition_apply_result {
     uint64_t evicted_producer;      /* APPENDED: the producer evicted to make room, 0: none */
     uint64_t timestamp_ns;          /* a batch that decoded: its leader's timestamp */
     uint64_t record_bytes;          /* ... and its records' bytes (what retention counts) */
+    uint64_t committed;             /* CURSOR: the cursor's committed offset after it (or before,
+                                       when refused); PROTO_NO_OFFSET: none */
 };
 
 /* ---- entries ---- */

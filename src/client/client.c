@@ -15,109 +15,8 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "client/metadata.h"
+#include "client/client_internal.h"
 #include "proto/frame.h"
-
-enum {
-    NONE = UINT32_MAX,
-    SLOT_BITS = 8, /* correlation = generation << SLOT_BITS | slot */
-    GENERATION_MAX = (1u << (32 - SLOT_BITS)) - 1,
-    PUMP_ROUNDS_MAX = 4,      /* pump again when a callback queued work, this often */
-    SENDS_PER_TOPIC_MAX = 64, /* batches one topic may send in one pump */
-    BACKOFF_SHIFT_MAX = 20,
-};
-_Static_assert(CLIENT_REQUESTS_MAX == 1u << SLOT_BITS, "slot index fits the correlation's bits");
-_Static_assert((int)CLIENT_TOPICS_MAX <= (int)PROTO_TOPICS_MAX,
-               "one metadata request names every topic");
-_Static_assert((long)CLIENT_SEND_MAX <= (long)RQ_MSG_MAX, "io->send drops longer messages");
-
-enum req_kind { REQ_FREE = 0, REQ_METADATA, REQ_INIT_PRODUCER, REQ_PRODUCE, REQ_FETCH, REQ_ADMIN };
-
-struct request {
-    enum req_kind kind;
-    uint32_t generation; /* 1..GENERATION_MAX, bumped at every use of the slot */
-    uint32_t to_node;    /* an answer from anyone else is not ours */
-    uint8_t version;     /* of the frame it went in */
-    uint64_t deadline_ns;
-    uint32_t owner;         /* topic (produce), subscription (fetch), admin op index */
-    uint32_t batch_id;      /* produce */
-    uint32_t partition;     /* produce */
-    uint32_t record_count;  /* produce */
-    const uint64_t *tokens; /* produce: the batch's tokens, valid until batcher_done */
-    uint32_t epoch;         /* fetch: the subscription's epoch when sent */
-};
-
-struct topic {
-    uint8_t used;
-    uint8_t asked;    /* named by the metadata request under way */
-    uint8_t resolved; /* a metadata answer to a request naming it came */
-    uint8_t name_size;
-    char name[PROTO_TOPIC_NAME_MAX];
-    uint32_t partitions;     /* the batcher's, fixed at its creation */
-    struct batcher *batcher; /* NULL until the first produce that can go */
-    uint64_t wake_ns;        /* when the batcher has a batch to send */
-};
-
-struct subscription {
-    uint8_t used;
-    uint8_t paused; /* after fetch_error, until seek */
-    uint32_t topic;
-    uint32_t partition;
-    uint64_t position; /* the next offset to deliver */
-    uint32_t request;  /* the fetch under way, or NONE */
-    uint32_t epoch;    /* bumped by seek/unsubscribe: older answers are ignored */
-    uint32_t failures; /* consecutive, for the back-off */
-    uint64_t retry_ns;
-};
-
-enum admin_kind { ADMIN_FREE = 0, ADMIN_CREATE, ADMIN_DELETE, ADMIN_DESCRIBE, ADMIN_DECOMMISSION };
-
-struct admin_op {
-    enum admin_kind kind;
-    uint64_t token;
-    struct proto_create_topic_req create; /* create.name points into name */
-    uint8_t name[PROTO_TOPIC_NAME_MAX];
-    uint32_t name_size;
-    uint32_t hint; /* the controller leader an answer named, 0: none */
-    uint32_t broker; /* ADMIN_DECOMMISSION */
-    uint32_t attempts;
-    uint64_t retry_ns;
-    uint32_t request; /* or NONE */
-};
-
-struct rq_client {
-    const struct rq_io *io;
-    struct rq_client_config cfg;
-    struct rq_client_callbacks cb;
-    void *arg;
-    struct rq_rng rng;
-    struct metadata *md;
-    struct request requests[CLIENT_REQUESTS_MAX];
-    uint32_t requests_used;
-    /* metadata */
-    uint32_t md_request;
-    uint32_t md_bootstrap; /* the bootstrap server asked next */
-    uint32_t md_failures;
-    uint64_t md_retry_ns;
-    uint64_t md_answer_ns;
-    uint8_t md_version;    /* METADATA_REQ's frame version: PROTO_VERSION, or 1 for an old broker */
-    /* the idempotent producer's id */
-    uint64_t producer_id;   /* the last one INIT_PRODUCER gave */
-    uint32_t pid_topic;     /* the request under way is for this topic's partition, */
-    uint32_t pid_partition; /*   or NONE: the client's first id */
-    uint32_t pid_request;
-    uint32_t pid_hint;
-    uint32_t pid_failures;
-    uint64_t pid_retry_ns;
-    struct topic topics[CLIENT_TOPICS_MAX];
-    struct subscription subs[CLIENT_SUBSCRIPTIONS_MAX];
-    struct admin_op admins[CLIENT_ADMIN_MAX];
-    uint8_t *send_buf;                  /* CLIENT_SEND_MAX: one frame at a time */
-    uint64_t tokens[PROTO_RECORDS_MAX]; /* a finished batch's tokens, copied before it goes */
-    uint32_t depth;                     /* entry points under way: only the outermost pumps */
-    uint8_t dirty;                      /* a nested call queued work */
-    uint64_t timer_ns;                  /* what the timer was last asked for (UINT64_MAX: none) */
-    struct rq_client_stats stats;
-};
 
 /* a + b, capped (a configured age or timeout may be "forever"). */
 static uint64_t add_sat(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
@@ -200,6 +99,7 @@ void rq_client_destroy(struct rq_client *c) {
     RQ_ASSERT(c->depth == 0); /* never from inside a callback */
     for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++)
         batcher_destroy(c->topics[i].batcher);
+    group_destroy(c);
     metadata_destroy(c->md);
     free(c->send_buf);
     free(c);
@@ -279,6 +179,23 @@ static void send_frame(struct rq_client *c, uint32_t to_node, uint8_t type, uint
 static uint8_t *payload_buf(struct rq_client *c) { return c->send_buf + PROTO_FRAME_HEADER; }
 static size_t payload_cap(void) { return CLIENT_SEND_MAX - PROTO_FRAME_HEADER; }
 
+/* For group.c (client_internal.h). */
+int client_request_free_slot(const struct rq_client *c) { return request_free_slot(c); }
+uint32_t client_request_open(struct rq_client *c, enum req_kind kind, uint32_t to_node,
+                             uint64_t deadline_ns) {
+    return request_open(c, kind, to_node, deadline_ns);
+}
+uint32_t client_correlation(const struct rq_client *c, uint32_t slot) {
+    return correlation_of(c, slot);
+}
+void client_send_frame(struct rq_client *c, uint32_t to_node, uint8_t type, uint32_t correlation,
+                       size_t payload_size) {
+    send_frame(c, to_node, type, correlation, payload_size);
+}
+uint8_t *client_payload(struct rq_client *c) { return payload_buf(c); }
+size_t client_payload_cap(void) { return payload_cap(); }
+uint64_t client_backoff(struct rq_client *c, uint32_t failures) { return backoff(c, failures); }
+
 /* The server a controller-bound request goes to: the last hint, the metadata's controller, or
  * the next bootstrap server (which answers RQ_ENOTLEADER with a hint when it is not the one). */
 static uint32_t controller_target(struct rq_client *c, uint32_t hint) {
@@ -288,6 +205,10 @@ static uint32_t controller_target(struct rq_client *c, uint32_t hint) {
     uint32_t id = c->cfg.bootstrap[c->md_bootstrap % c->cfg.bootstrap_count];
     c->md_bootstrap = (c->md_bootstrap + 1) % c->cfg.bootstrap_count;
     return id;
+}
+
+uint32_t client_controller_target(struct rq_client *c, uint32_t hint) {
+    return controller_target(c, hint);
 }
 
 /* ---- metadata -------------------------------------------------------------------------------- */
@@ -444,6 +365,14 @@ static uint32_t topic_index(struct rq_client *c, struct proto_bytes name) {
     t->wake_ns = UINT64_MAX;
     c->dirty = 1; /* a topic to ask metadata about */
     return free_index;
+}
+
+uint32_t client_topic_index(struct rq_client *c, struct proto_bytes name) {
+    return topic_index(c, name);
+}
+
+struct proto_bytes client_topic_name(const struct rq_client *c, uint32_t topic) {
+    return topic_name(&c->topics[topic]);
 }
 
 /* ---- producer -------------------------------------------------------------------------------- */
@@ -618,7 +547,7 @@ static void sub_pause(struct rq_client *c, struct subscription *s, int error, ui
  * the load spreads and the run replays). 0 when none is known. */
 static uint32_t fetch_target(struct rq_client *c, const struct subscription *s) {
     struct proto_bytes name = topic_name(&c->topics[s->topic]);
-    if (c->cfg.from_follower) {
+    if (c->cfg.from_follower && !s->grouped) {
         uint32_t replicas[PROTO_REPLICAS_MAX];
         uint32_t count = metadata_replicas(c->md, name, s->partition, replicas);
         if (count > 0) return replicas[rq_rng_below(&c->rng, count)];
@@ -640,15 +569,18 @@ static void fetch_send(struct rq_client *c, uint32_t si, uint64_t now) {
                                 .max_records = c->cfg.fetch_max_records,
                                 .max_bytes = c->cfg.fetch_max_bytes,
                                 .max_wait_ms = c->cfg.fetch_max_wait_ms,
-                                .from_follower = c->cfg.from_follower};
-    size_t size = proto_encode_fetch_req(payload_buf(c), payload_cap(), &m);
+                                .from_follower = s->grouped ? 0 : c->cfg.from_follower};
+    if (s->grouped) group_fetch_fill(c, &m);
+    size_t size = s->grouped ? proto_encode_group_fetch_req(payload_buf(c), payload_cap(), &m)
+                             : proto_encode_fetch_req(payload_buf(c), payload_cap(), &m);
     RQ_ASSERT(size > 0);
     uint64_t wait_ns = (uint64_t)c->cfg.fetch_max_wait_ms * 1000 * 1000;
     s->request =
         request_open(c, REQ_FETCH, to, add_sat(add_sat(now, c->cfg.request_timeout_ns), wait_ns));
     c->requests[s->request].owner = si;
     c->requests[s->request].epoch = s->epoch;
-    send_frame(c, to, PROTO_FETCH_REQ, correlation_of(c, s->request), size);
+    send_frame(c, to, s->grouped ? PROTO_GROUP_FETCH_REQ : PROTO_FETCH_REQ,
+               correlation_of(c, s->request), size);
 }
 
 /* Delivers an answer's records from the position on, one at a time; stops at a gap, or when a
@@ -686,6 +618,8 @@ static void fetch_answer(struct rq_client *c, const struct request *r, int error
     if (why == 0) {
         s->failures = 0;
         fetch_deliver(c, r->owner, m);
+    } else if (why == RQ_EFENCED && s->grouped) {
+        group_fenced(c, r->owner, now);   /* another member claimed it: the group decides */
     } else if (why == RQ_ERANGE && m != NULL && c->cfg.from_follower &&
                s->position > m->high_watermark) {
         /* A lagging follower's high watermark is behind the leader's: ask another replica. */
@@ -718,22 +652,60 @@ static void pump_fetches(struct rq_client *c, uint64_t now) {
 /* ---- admin ----------------------------------------------------------------------------------- */
 
 static void admin_finish(struct rq_client *c, struct admin_op *op, int error,
-                         const struct proto_metadata_resp *described) {
+                         const struct proto_msg *m) {
     uint64_t token = op->token;
     enum admin_kind kind = op->kind;
     RQ_ASSERT(kind != ADMIN_FREE);
     op->kind = ADMIN_FREE; /* free before the callback, which may start another */
-    if (error == 0 && kind != ADMIN_DESCRIBE) metadata_mark_stale(c->md);
+    int group_kind = kind == ADMIN_LIST_GROUPS || kind == ADMIN_DESCRIBE_GROUP || kind == ADMIN_OFFSET;
+    if (error == 0 && kind != ADMIN_DESCRIBE && !group_kind) metadata_mark_stale(c->md);
     if (kind == ADMIN_DESCRIBE && error == 0) {
-        if (c->cb.described) c->cb.described(c->arg, token, described);
+        if (c->cb.described) c->cb.described(c->arg, token, &m->u.metadata_resp);
+        return;
+    }
+    if (group_kind && error == 0) {
+        if (c->cb.group_admin) c->cb.group_admin(c->arg, token, m);
         return;
     }
     if (c->cb.admin_done) c->cb.admin_done(c->arg, token, error);
 }
 
+/* The server an admin op goes to: a partition's leader for ADMIN_OFFSET, else the controller's;
+ * a hint first. 0 when no leader is known. */
+static uint32_t admin_target(struct rq_client *c, const struct admin_op *op) {
+    if (op->kind != ADMIN_OFFSET) return controller_target(c, op->hint);
+    if (op->hint != 0) return op->hint;
+    return metadata_leader(c->md, (struct proto_bytes){op->name, op->name_size}, op->partition);
+}
+
+/* Encodes a group admin op's request; returns its size and *type. */
+static size_t admin_group_encode(struct rq_client *c, const struct admin_op *op, uint8_t *type) {
+    struct proto_bytes name = {op->name, op->name_size};
+    if (op->kind == ADMIN_LIST_GROUPS) {
+        *type = PROTO_LIST_GROUPS_REQ;
+        return 0;   /* an empty payload */
+    }
+    if (op->kind == ADMIN_DESCRIBE_GROUP) {
+        struct proto_describe_group_req m = {.group = name};
+        *type = PROTO_DESCRIBE_GROUP_REQ;
+        return proto_encode_describe_group_req(payload_buf(c), payload_cap(), &m);
+    }
+    RQ_ASSERT(op->kind == ADMIN_OFFSET);
+    struct proto_offset_req m = {.topic = name, .partition = op->partition,
+                                 .cursor = {op->cursor, op->cursor_size}, .offset = op->offset};
+    *type = op->offset_type;
+    return proto_encode_offset_req(payload_buf(c), payload_cap(), op->offset_type, &m);
+}
+
 static void admin_send(struct rq_client *c, uint32_t ai, uint64_t now) {
     struct admin_op *op = &c->admins[ai];
-    uint32_t to = controller_target(c, op->hint);
+    uint32_t to = admin_target(c, op);
+    if (to < 1 || to > RQ_NODE_ID_MAX) {   /* no leader known for the partition yet */
+        metadata_mark_stale(c->md);
+        op->retry_ns = now + backoff(c, ++op->attempts);
+        if (op->attempts >= CLIENT_ADMIN_ATTEMPTS_MAX) admin_finish(c, op, RQ_ENOTLEADER, NULL);
+        return;
+    }
     size_t size = 0;
     uint8_t type = 0;
     struct proto_bytes name = {op->name, op->name_size};
@@ -749,12 +721,13 @@ static void admin_send(struct rq_client *c, uint32_t ai, uint64_t now) {
         struct proto_decommission_req m = {.broker = op->broker};
         size = proto_encode_decommission_req(payload_buf(c), payload_cap(), &m);
         type = PROTO_DECOMMISSION_REQ;
-    } else {
-        RQ_ASSERT(op->kind == ADMIN_DESCRIBE);
+    } else if (op->kind == ADMIN_DESCRIBE) {
         size = proto_encode_metadata_req(payload_buf(c), payload_cap(), NULL, 0);
         type = PROTO_METADATA_REQ;
+    } else {
+        size = admin_group_encode(c, op, &type);
     }
-    RQ_ASSERT(size > 0);
+    RQ_ASSERT(size > 0 || type == PROTO_LIST_GROUPS_REQ);
     op->attempts++;
     op->request = request_open(c, REQ_ADMIN, to, add_sat(now, c->cfg.request_timeout_ns));
     c->requests[op->request].owner = ai;
@@ -766,25 +739,47 @@ static int admin_retriable(int error) {
            error == RQ_ETIMEOUT;
 }
 
-/* status: CREATE/DELETE answers; described: DESCRIBE answers; error: a timeout or ERROR frame. */
+/* An answer's error and leader hint, whatever its type. */
+static int answer_error(const struct proto_msg *m, uint32_t *hint) {
+    *hint = 0;
+    switch (m->type) {
+    case PROTO_METADATA_RESP: return 0;
+    case PROTO_LIST_GROUPS_RESP:
+        *hint = m->u.list_groups_resp.leader_hint;
+        return m->u.list_groups_resp.error;
+    case PROTO_DESCRIBE_GROUP_RESP:
+        *hint = m->u.describe_group_resp.leader_hint;
+        return m->u.describe_group_resp.error;
+    case PROTO_OFFSET_RESP:
+        *hint = m->u.offset_resp.leader_hint;
+        return m->u.offset_resp.error;
+    default:   /* CREATE/DELETE_TOPIC_RESP, DECOMMISSION_RESP */
+        *hint = m->u.status_resp.leader_hint;
+        return m->u.status_resp.error;
+    }
+}
+
+/* m: the answer; error: a timeout or an ERROR frame's code (m NULL). */
 static void admin_answer(struct rq_client *c, const struct request *r, int error,
-                         const struct proto_status_resp *status,
-                         const struct proto_metadata_resp *described, uint64_t now) {
+                         const struct proto_msg *m, uint64_t now) {
     struct admin_op *op = &c->admins[r->owner];
     RQ_ASSERT(op->kind != ADMIN_FREE);
     op->request = NONE;
-    int why = error != 0 ? error : status != NULL ? status->error : 0;
-    if (why == 0 && described != NULL) metadata_update(c->md, described, now);
+    uint32_t hint = 0;
+    int why = error != 0 ? error : answer_error(m, &hint);
+    if (why == 0 && m->type == PROTO_METADATA_RESP) metadata_update(c->md, &m->u.metadata_resp, now);
     int retriable = (error == 0 || error == RQ_ETIMEOUT) && admin_retriable(why);
     if (!retriable || op->attempts >= CLIENT_ADMIN_ATTEMPTS_MAX) {
-        admin_finish(c, op, why, described);
+        admin_finish(c, op, why, m);
         return;
     }
     op->hint = 0;
     op->retry_ns = now + backoff(c, op->attempts);
-    if (why == RQ_ENOTLEADER && status != NULL && status->leader_hint >= 1 &&
-        status->leader_hint <= RQ_NODE_ID_MAX) {
-        op->hint = status->leader_hint; /* follow the hint at once */
+    if (why == RQ_ENOTLEADER && op->kind == ADMIN_OFFSET)
+        metadata_not_leader(c->md, (struct proto_bytes){op->name, op->name_size}, op->partition,
+                            hint);
+    if (why == RQ_ENOTLEADER && hint >= 1 && hint <= RQ_NODE_ID_MAX) {
+        op->hint = hint; /* follow the hint at once */
         RQ_DEBUG("client: admin op not at the controller leader -> resent to hinted %u", op->hint);
         op->retry_ns = now;
     } else if (why == RQ_ENOTLEADER || why == RQ_ETIMEOUT) {
@@ -828,12 +823,9 @@ static void request_done(struct rq_client *c, const struct request *r, int error
         break;
     case REQ_PRODUCE: produce_answer(c, r, error, m ? &m->u.produce_resp : NULL, now); break;
     case REQ_FETCH: fetch_answer(c, r, error, m ? &m->u.fetch_resp : NULL, now); break;
-    case REQ_ADMIN: {
-        int describe = m != NULL && m->type == PROTO_METADATA_RESP;
-        admin_answer(c, r, error, m && !describe ? &m->u.status_resp : NULL,
-                     describe ? &m->u.metadata_resp : NULL, now);
-        break;
-    }
+    case REQ_GROUP:
+    case REQ_CURSOR: group_answer(c, r, error, m, now); break;
+    case REQ_ADMIN: admin_answer(c, r, error, m, now); break;
     case REQ_FREE: RQ_UNREACHABLE();
     }
 }
@@ -844,12 +836,17 @@ static uint8_t answer_type(const struct rq_client *c, const struct request *r) {
     case REQ_INIT_PRODUCER: return PROTO_INIT_PRODUCER_RESP;
     case REQ_PRODUCE: return PROTO_PRODUCE_RESP;
     case REQ_FETCH: return PROTO_FETCH_RESP;
+    case REQ_GROUP:
+    case REQ_CURSOR: return group_answer_type(r);
     case REQ_ADMIN: {
         enum admin_kind kind = c->admins[r->owner].kind;
-        return kind == ADMIN_DESCRIBE       ? PROTO_METADATA_RESP
-               : kind == ADMIN_CREATE       ? PROTO_CREATE_TOPIC_RESP
-               : kind == ADMIN_DECOMMISSION ? PROTO_DECOMMISSION_RESP
-                                            : PROTO_DELETE_TOPIC_RESP;
+        return kind == ADMIN_DESCRIBE         ? PROTO_METADATA_RESP
+               : kind == ADMIN_CREATE         ? PROTO_CREATE_TOPIC_RESP
+               : kind == ADMIN_DECOMMISSION   ? PROTO_DECOMMISSION_RESP
+               : kind == ADMIN_LIST_GROUPS    ? PROTO_LIST_GROUPS_RESP
+               : kind == ADMIN_DESCRIBE_GROUP ? PROTO_DESCRIBE_GROUP_RESP
+               : kind == ADMIN_OFFSET         ? PROTO_OFFSET_RESP
+                                              : PROTO_DELETE_TOPIC_RESP;
     }
     case REQ_FREE: break;
     }
@@ -953,6 +950,7 @@ static uint64_t next_wake(const struct rq_client *c, uint64_t now) {
             const struct admin_op *op = &c->admins[i];
             if (op->kind != ADMIN_FREE && op->request == NONE) earlier(&wake, op->retry_ns);
         }
+        earlier(&wake, group_next_wake(c));
     }
     return wake < now ? now : wake;
 }
@@ -966,6 +964,7 @@ static void client_pump(struct rq_client *c) {
         pump_metadata(c, now);
         pump_producer_id(c, now);
         pump_batches(c, now);
+        group_pump(c, now);
         pump_fetches(c, now);
         pump_admin(c, now);
         if (!c->dirty) break; /* a callback queued work: take it now, within the bound */
@@ -1075,27 +1074,38 @@ int rq_client_subscribe(struct rq_client *c, struct proto_bytes topic, uint32_t 
     if (!proto_topic_name_valid(topic.data, topic.size)) return RQ_EINVAL;
     if (partition >= PROTO_PARTITIONS_MAX) return RQ_EINVAL;
     if (sub_find(c, topic, partition) >= 0) return RQ_EEXIST;
+    enter(c);
+    uint32_t ti = topic_index(c, topic);
+    uint32_t si = ti == NONE ? NONE : client_sub_start(c, ti, partition, start_offset, 0);
+    leave(c);
+    if (ti == NONE) return RQ_ENOMEM;
+    return si == NONE ? RQ_EBUSY : 0;
+}
+
+uint32_t client_sub_start(struct rq_client *c, uint32_t topic, uint32_t partition,
+                          uint64_t offset, int grouped) {
     /* A free entry whose last fetch has ended (an answer must not find a new subscription). */
     uint32_t si = 0;
     while (si < CLIENT_SUBSCRIPTIONS_MAX && (c->subs[si].used || c->subs[si].request != NONE))
         si++;
-    if (si == CLIENT_SUBSCRIPTIONS_MAX) return RQ_EBUSY;
+    if (si == CLIENT_SUBSCRIPTIONS_MAX) return NONE;
     struct subscription *s = &c->subs[si];
-    enter(c);
-    uint32_t ti = topic_index(c, topic);
-    if (ti != NONE) {
-        uint32_t epoch = s->epoch + 1;
-        memset(s, 0, sizeof *s);
-        *s = (struct subscription){.used = 1,
-                                   .topic = ti,
-                                   .partition = partition,
-                                   .position = start_offset,
-                                   .request = NONE,
-                                   .epoch = epoch};
-        c->dirty = 1;
-    }
-    leave(c);
-    return ti == NONE ? RQ_ENOMEM : 0;
+    uint32_t epoch = s->epoch + 1;
+    *s = (struct subscription){.used = 1,
+                               .grouped = (uint8_t)(grouped != 0),
+                               .topic = topic,
+                               .partition = partition,
+                               .position = offset,
+                               .request = NONE,
+                               .epoch = epoch};
+    c->dirty = 1;
+    return si;
+}
+
+void client_sub_stop(struct rq_client *c, uint32_t si) {
+    RQ_ASSERT(si < CLIENT_SUBSCRIPTIONS_MAX && c->subs[si].used);
+    c->subs[si].used = 0;
+    c->subs[si].epoch++; /* the slot is reused only after its fetch ended (request NONE) */
 }
 
 int rq_client_seek(struct rq_client *c, struct proto_bytes topic, uint32_t partition,
@@ -1117,8 +1127,8 @@ int rq_client_seek(struct rq_client *c, struct proto_bytes topic, uint32_t parti
 int rq_client_unsubscribe(struct rq_client *c, struct proto_bytes topic, uint32_t partition) {
     int si = sub_find(c, topic, partition);
     if (si < 0) return RQ_ENOENT;
-    c->subs[si].used = 0;
-    c->subs[si].epoch++; /* the slot is reused only after its fetch ended (request NONE) */
+    if (c->subs[si].grouped) return RQ_EINVAL;   /* the group's: it leaves with the group */
+    client_sub_stop(c, (uint32_t)si);
     return 0;
 }
 
@@ -1168,6 +1178,42 @@ int rq_client_decommission(struct rq_client *c, uint32_t broker, uint64_t token)
 
 int rq_client_describe(struct rq_client *c, uint64_t token) {
     return admin_start(c, ADMIN_DESCRIBE, (struct proto_bytes){NULL, 0}, NULL, token);
+}
+
+int rq_client_list_groups(struct rq_client *c, uint64_t token) {
+    return admin_start(c, ADMIN_LIST_GROUPS, (struct proto_bytes){NULL, 0}, NULL, token);
+}
+
+int rq_client_describe_group(struct rq_client *c, struct proto_bytes group, uint64_t token) {
+    if (!proto_group_name_valid(group.data, group.size, PROTO_GROUP_NAME_MAX)) return RQ_EINVAL;
+    return admin_start(c, ADMIN_DESCRIBE_GROUP, group, NULL, token);
+}
+
+int rq_client_offset(struct rq_client *c, uint8_t type, struct proto_bytes topic,
+                     uint32_t partition, struct proto_bytes cursor, uint64_t offset,
+                     uint64_t token) {
+    if (type != PROTO_OFFSET_FETCH_REQ && type != PROTO_RESET_OFFSET_REQ) return RQ_EINVAL;
+    if (!proto_topic_name_valid(topic.data, topic.size) || partition >= PROTO_PARTITIONS_MAX ||
+        !proto_cursor_valid(cursor.data, cursor.size))
+        return RQ_EINVAL;
+    enter(c);
+    struct admin_op *op = topic_index(c, topic) == NONE ? NULL   /* its leader: from metadata */
+                                                        : admin_open(c, ADMIN_OFFSET, token);
+    if (op != NULL) {
+        op->name_size = topic.size;
+        memcpy(op->name, topic.data, topic.size);
+        op->offset_type = type;
+        op->partition = partition;
+        op->offset = type == PROTO_RESET_OFFSET_REQ ? offset : 0;
+        op->cursor_size = cursor.size;
+        memcpy(op->cursor, cursor.data, cursor.size);
+    }
+    leave(c);
+    return op == NULL ? RQ_EBUSY : 0;
+}
+
+uint32_t rq_client_partitions(const struct rq_client *c, struct proto_bytes topic) {
+    return metadata_partitions(c->md, topic);
 }
 
 uint64_t rq_client_producer_id(const struct rq_client *c) { return c->producer_id; }

@@ -70,6 +70,21 @@
  * Outcomes come through admin_done (describe: described, with the decoded METADATA_RESP). A create
  * whose first answer was lost may be answered RQ_ETOPICEXISTS by its retry.
  *
+ * Consumer group (client/group.c; README, "Consumer groups"). rq_client_join_group makes the
+ * client a member of one group. It joins at the coordinator (the controller's leader: hints are
+ * followed), heartbeats every session / 3 (each answer carries the current generation and this
+ * member's partitions: a new generation is a rebalance), and for each partition it is given,
+ * CLAIMS it at the partition's leader for its generation (which fences the older owner) and
+ * starts at the committed offset the claim answers (never committed: the log start, or the end
+ * with from_latest). Those partitions are then fetched as GROUP_FETCH_REQs and delivered through
+ * fetched() like any subscription; RQ_EFENCED on one means a newer generation took it: it is
+ * dropped and the member heartbeats at once. Positions are committed (COMMIT, a control record in
+ * each partition's log) every commit_every_ns and when the member leaves, so delivery is at least
+ * once: what was delivered after the last commit is delivered again after a rebalance or a
+ * crash. A member the coordinator forgot (RQ_ENOMEMBER: its session expired, or the coordinator
+ * moved) drops every partition and joins again. group_error reports what no retry fixes (an
+ * unknown topic, a group of another topic or mode); assigned reports every generation.
+ *
  * Callbacks run inside the client's entry points. They may call produce, subscribe, seek,
  * unsubscribe and the admin calls (the work they start is taken up before the entry point returns,
  * or at the timer it asks for), but never rq_client_destroy. Memory: everything is bounded by the
@@ -132,6 +147,30 @@ struct rq_client_callbacks {
     void (*admin_done)(void *arg, uint64_t token, int error);
     /* describe succeeded: the answer, valid during the call. */
     void (*described)(void *arg, uint64_t token, const struct proto_metadata_resp *m);
+    /* The group gave this member a generation and its partitions (strictly increasing). */
+    void (*assigned)(void *arg, uint64_t generation, uint64_t member_id,
+                     const uint32_t *partitions, uint32_t count);
+    /* A partition's commit was accepted: the group's committed offset there is now `offset`. */
+    void (*committed)(void *arg, uint32_t partition, uint64_t generation, uint64_t offset);
+    /* A group admin call succeeded (rq_client_list_groups, rq_client_describe_group,
+     * rq_client_offset): its answer (LIST_GROUPS_RESP, DESCRIBE_GROUP_RESP, OFFSET_RESP), valid
+     * during the call. Failures come through admin_done. */
+    void (*group_admin)(void *arg, uint64_t token, const struct proto_msg *m);
+    /* The group cannot be joined (RQ_ENOTOPIC, RQ_EINVAL, RQ_ETOOBIG, RQ_ENOMEM): the member
+     * stops trying. Also after leave completes, with error 0. */
+    void (*group_error)(void *arg, int error);
+};
+
+/* A consumer group membership (rq_client_join_group). */
+struct rq_group_config {
+    struct proto_bytes group;       /* a valid group name */
+    struct proto_bytes topic;       /* the topic it consumes */
+    struct proto_bytes member_name; /* pub/sub: required (the member's cursor); queue: optional */
+    uint8_t mode;                   /* enum proto_group_mode */
+    uint8_t strategy;               /* enum proto_group_strategy */
+    uint32_t session_ms;            /* PROTO_SESSION_MS_MIN..PROTO_SESSION_MS_MAX */
+    uint64_t commit_every_ns;       /* > 0 */
+    uint8_t from_latest;            /* a partition never committed: start at its end */
 };
 
 struct rq_client_stats {
@@ -194,6 +233,30 @@ int rq_client_delete_topic(struct rq_client *c, struct proto_bytes name, uint64_
  * broker never registered, RQ_EINVAL when too few brokers would remain). */
 int rq_client_decommission(struct rq_client *c, uint32_t broker, uint64_t token);
 int rq_client_describe(struct rq_client *c, uint64_t token);
+
+/* Joins a consumer group (one per client). Returns 0, RQ_EEXIST (already a member), RQ_EINVAL
+ * (an invalid config) or RQ_ENOMEM. */
+int rq_client_join_group(struct rq_client *c, const struct rq_group_config *g);
+/* Commits every position, then leaves the group (group_error(0) when done, or when the
+ * coordinator could not be told within the retries). Returns 0 or RQ_ENOENT (not a member). */
+int rq_client_leave_group(struct rq_client *c);
+/* The member's generation (0: none yet) and id. */
+uint64_t rq_client_group_generation(const struct rq_client *c);
+uint64_t rq_client_group_member(const struct rq_client *c);
+
+/* Group admin calls, retried like the others (group_admin or admin_done follows): the groups
+ * the coordinator holds; one group's members and their partitions (admin_done RQ_ENOENT: no
+ * such group, i.e. no live member); a cursor's committed offset on one partition (type
+ * PROTO_OFFSET_FETCH_REQ), or moving it (PROTO_RESET_OFFSET_REQ: the holder is fenced and claims
+ * again from there). Each returns 0, RQ_EBUSY or RQ_EINVAL. */
+int rq_client_list_groups(struct rq_client *c, uint64_t token);
+int rq_client_describe_group(struct rq_client *c, struct proto_bytes group, uint64_t token);
+int rq_client_offset(struct rq_client *c, uint8_t type, struct proto_bytes topic,
+                     uint32_t partition, struct proto_bytes cursor, uint64_t offset,
+                     uint64_t token);
+
+/* The topic's partition count as the metadata last said (0: unknown). */
+uint32_t rq_client_partitions(const struct rq_client *c, struct proto_bytes topic);
 
 /* The producer id (0 until INIT_PRODUCER answered, always 0 when not idempotent). */
 uint64_t rq_client_producer_id(const struct rq_client *c);

@@ -26,6 +26,12 @@ static const char USAGE[] =
     "                (no MESSAGE: one message per non-empty line of standard input)\n"
     "  consume TOPIC [--partition P] [--from-beginning | --offset N] [--count N] [--follow]\n"
     "                [--format FMT | --json]\n"
+    "  consume TOPIC --group G [--mode queue|pubsub] [--member NAME] [--strategy sticky|range]\n"
+    "                [--session DURATION] [--from-beginning] [--count N] [--follow] [...]\n"
+    "  group list\n"
+    "  group describe GROUP [--topic TOPIC] [--member NAME]\n"
+    "  group reset-offsets GROUP --topic TOPIC (--to-earliest | --to-latest | --offset N)\n"
+    "                [--partition P] [--member NAME]\n"
     "  cluster status\n"
     "  broker decommission ID\n"
     "\n"
@@ -41,6 +47,10 @@ static const char USAGE[] =
     "  at the end the partitions had when it started, or after --count messages; --follow runs\n"
     "  until --count, Ctrl-C or SIGTERM. --format fields: %o offset, %p partition, %k key,\n"
     "  %v value, %t timestamp (ms), %T topic, %% and \\n \\t \\\\ (default \"%v\\n\")\n"
+    "consume --group: partitions are shared among the group's members (queue, the default) or\n"
+    "  every member gets every message (pubsub: --member names its own position); positions are\n"
+    "  committed as it goes and it resumes there; a partition never committed starts at the\n"
+    "  end, or the beginning with --from-beginning\n"
     "\n"
     "exit status: 0 ok; 1 an operation failed (the error is named, e.g. RQ_ETOPICEXISTS), or\n"
     "  produce: a message was not acknowledged; 2 bad usage; 3 no server answered within\n"
@@ -152,12 +162,23 @@ static const struct flag FLAGS[] = {
     {"--key", CMD(CLI_PRODUCE), F_STRING, AT(key), 0, 0},
     {"--acks", CMD(CLI_PRODUCE), F_SPECIAL, 0, 0, 0},
     {"--idempotent", CMD(CLI_PRODUCE), F_SWITCH, AT(idempotent), 0, 0},
-    {"--partition", CMD(CLI_CONSUME), F_SPECIAL, 0, 0, PROTO_PARTITIONS_MAX - 1},
+    {"--partition", CMD(CLI_CONSUME) | CMD(CLI_GROUP_RESET), F_SPECIAL, 0, 0,
+     PROTO_PARTITIONS_MAX - 1},
     {"--from-beginning", CMD(CLI_CONSUME), F_SWITCH, 0, 0, 0},
-    {"--offset", CMD(CLI_CONSUME), F_SPECIAL, 0, 0, CLI_OFFSET_MAX},
+    {"--offset", CMD(CLI_CONSUME) | CMD(CLI_GROUP_RESET), F_SPECIAL, 0, 0, CLI_OFFSET_MAX},
     {"--count", CMD(CLI_CONSUME), F_U64, AT(count), 1, UINT64_MAX},
     {"--follow", CMD(CLI_CONSUME), F_SWITCH, AT(follow), 0, 0},
     {"--format", CMD(CLI_CONSUME), F_SPECIAL, 0, 0, 0},
+    {"--group", CMD(CLI_CONSUME), F_STRING, AT(group), 0, 0},
+    {"--mode", CMD(CLI_CONSUME), F_SPECIAL, 0, 0, 0},
+    {"--member", CMD(CLI_CONSUME) | CMD(CLI_GROUP_RESET) | CMD(CLI_GROUP_DESCRIBE), F_STRING,
+     AT(member), 0, 0},
+    {"--strategy", CMD(CLI_CONSUME), F_SPECIAL, 0, 0, 0},
+    {"--session", CMD(CLI_CONSUME), F_DURATION, AT(session_ms), PROTO_SESSION_MS_MIN,
+     PROTO_SESSION_MS_MAX},
+    {"--topic", CMD(CLI_GROUP_RESET) | CMD(CLI_GROUP_DESCRIBE), F_STRING, AT(topic), 0, 0},
+    {"--to-earliest", CMD(CLI_GROUP_RESET), F_SWITCH, 0, 0, 0},
+    {"--to-latest", CMD(CLI_GROUP_RESET), F_SWITCH, 0, 0, 0},
 };
 enum { FLAGS_COUNT = sizeof FLAGS / sizeof FLAGS[0], WORDS_MAX = 4 };
 
@@ -188,6 +209,18 @@ static int apply_special(struct cli_args *a, const struct flag *f, const char *v
         a->format_set = 1;
         return cli_format_parse(&a->format, v, err, cap);
     }
+    if (strcmp(f->name, "--mode") == 0) {
+        if (strcmp(v, "queue") == 0) a->mode = PROTO_MODE_QUEUE;
+        else if (strcmp(v, "pubsub") == 0) a->mode = PROTO_MODE_PUBSUB;
+        else return cmd_fail(err, cap, "--mode: '%s' is not queue or pubsub", v);
+        return 0;
+    }
+    if (strcmp(f->name, "--strategy") == 0) {
+        if (strcmp(v, "sticky") == 0) a->strategy = PROTO_STRATEGY_STICKY;
+        else if (strcmp(v, "range") == 0) a->strategy = PROTO_STRATEGY_RANGE;
+        else return cmd_fail(err, cap, "--strategy: '%s' is not sticky or range", v);
+        return 0;
+    }
     if (cli_parse_u64(v, f->min, f->max, &n) != 0)
         return cmd_fail(err, cap, "%s: '%s' is not a number in %llu..%llu", f->name, v,
                     (unsigned long long)f->min, (unsigned long long)f->max);
@@ -196,6 +229,7 @@ static int apply_special(struct cli_args *a, const struct flag *f, const char *v
         a->partition = (uint32_t)n;
     } else {
         a->start = CLI_START_OFFSET;
+        a->reset = CLI_RESET_OFFSET;   /* group reset-offsets --offset */
         a->offset = n;
     }
     return 0;
@@ -209,6 +243,10 @@ static int apply_flag(struct cli_args *a, const struct flag *f, const char *v, c
     case F_SWITCH:
         if (strcmp(f->name, "--from-beginning") == 0)
             a->start = CLI_START_BEGINNING;
+        else if (strcmp(f->name, "--to-earliest") == 0)
+            a->reset = CLI_RESET_EARLIEST;
+        else if (strcmp(f->name, "--to-latest") == 0)
+            a->reset = CLI_RESET_LATEST;
         else
             *(int *)(base + f->offset) = 1;
         return 0;
@@ -251,6 +289,9 @@ static const struct command_form FORMS[] = {
     {"consume", NULL, CLI_CONSUME, 1},
     {"cluster", "status", CLI_CLUSTER_STATUS, 0},
     {"broker", "decommission", CLI_BROKER_DECOMMISSION, 1},
+    {"group", "list", CLI_GROUP_LIST, 0},
+    {"group", "describe", CLI_GROUP_DESCRIBE, 1},
+    {"group", "reset-offsets", CLI_GROUP_RESET, 1},
 };
 enum { FORMS_COUNT = sizeof FORMS / sizeof FORMS[0] };
 
@@ -273,7 +314,7 @@ static int apply_words(struct cli_args *a, const char *const *words, uint32_t co
     }
     if (form == NULL && count > 1 &&
         (strcmp(words[0], "topic") == 0 || strcmp(words[0], "cluster") == 0 ||
-         strcmp(words[0], "broker") == 0))
+         strcmp(words[0], "broker") == 0 || strcmp(words[0], "group") == 0))
         return cmd_fail(err, cap, "unknown command '%s %s'", words[0], words[1]);
     if (form == NULL) return cmd_fail(err, cap, "unknown command '%s'", words[0]);
     a->command = form->command;
@@ -283,7 +324,9 @@ static int apply_words(struct cli_args *a, const char *const *words, uint32_t co
     if (form->takes_name == 0) return 0;
     if (count == used)
         return cmd_fail(err, cap, "'%s' needs its %s", words[0],
-                    form->command == CLI_BROKER_DECOMMISSION ? "broker ID" : "topic name");
+                        form->command == CLI_BROKER_DECOMMISSION ? "broker ID"
+                        : words[0][0] == 'g'                     ? "group name"
+                                                                 : "topic name");
     if (form->takes_name == 1 && count > used + 1)
         return cmd_fail(err, cap, "unexpected argument '%s'", words[used + 1]);
     if (form->command == CLI_BROKER_DECOMMISSION) {
@@ -293,6 +336,10 @@ static int apply_words(struct cli_args *a, const char *const *words, uint32_t co
                         RQ_NODE_ID_MAX);
         a->broker = (uint32_t)id;
         return 0;
+    }
+    if (form->command == CLI_GROUP_DESCRIBE || form->command == CLI_GROUP_RESET) {
+        a->group = words[used];
+        return 0;   /* checked with the flags */
     }
     a->topic = words[used];
     a->messages = words + used + 1;
@@ -310,9 +357,56 @@ static void defaults(struct cli_args *a) {
     a->retention_ms = CLI_RETENTION_MS_DEFAULT;
     a->max_message_bytes = CLI_MAX_MESSAGE_BYTES_DEFAULT;
     a->acks = PROTO_ACKS_ALL;
+    a->mode = PROTO_MODE_QUEUE;
+    a->strategy = PROTO_STRATEGY_STICKY;
+    a->session_ms = CLI_SESSION_MS_DEFAULT;
     char unused[1];
     int rc = cli_format_parse(&a->format, "%v\\n", unused, sizeof unused);
     (void)rc;
+}
+
+static int name_check(const char *what, const char *name, size_t max, char *err, size_t cap) {
+    if (proto_group_name_valid((const uint8_t *)name, strlen(name), max)) return 0;
+    return cmd_fail(err, cap, "%s '%s' is not a name (1..%zu bytes of A-Z a-z 0-9 . _ -)", what,
+                    name, max);
+}
+
+static int given_flag(const unsigned char *given, const char *name) {
+    return given[flag_find(name) - FLAGS];
+}
+
+/* The rules of the group flags: consume --group, and the group commands' names. */
+static int check_group_flags(const struct cli_args *a, const unsigned char *given, char *err,
+                             size_t cap) {
+    static const char *const needs_group[] = {"--mode", "--member", "--strategy", "--session"};
+    if (a->command == CLI_CONSUME && a->group == NULL) {
+        for (size_t i = 0; i < sizeof needs_group / sizeof needs_group[0]; i++)
+            if (given_flag(given, needs_group[i]))
+                return cmd_fail(err, cap, "%s needs --group", needs_group[i]);
+        return 0;
+    }
+    if (a->group != NULL && name_check("group", a->group, PROTO_GROUP_NAME_MAX, err, cap))
+        return RQ_EINVAL;
+    if (a->member != NULL && name_check("member", a->member, PROTO_MEMBER_NAME_MAX, err, cap))
+        return RQ_EINVAL;
+    if (a->command == CLI_CONSUME) {
+        if (a->partition_set || given_flag(given, "--offset"))
+            return cmd_fail(err, cap, "--group assigns the partitions and starts at the group's "
+                                      "offsets: not with --partition or --offset");
+        if (a->mode == PROTO_MODE_PUBSUB && a->member == NULL)
+            return cmd_fail(err, cap, "--mode pubsub needs --member NAME (its own position)");
+    }
+    if (a->topic != NULL && a->group != NULL && topic_check(a->topic, err, cap) != 0)
+        return RQ_EINVAL;
+    if (a->command == CLI_GROUP_RESET) {
+        if (a->topic == NULL) return cmd_fail(err, cap, "group reset-offsets needs --topic");
+        int ways = given_flag(given, "--to-earliest") + given_flag(given, "--to-latest") +
+                   given_flag(given, "--offset");
+        if (ways != 1)
+            return cmd_fail(err, cap, "group reset-offsets needs one of --to-earliest, "
+                                      "--to-latest or --offset N");
+    }
+    return 0;
 }
 
 /* Checks that every flag given belongs to the command, then the rules between flags. */
@@ -328,6 +422,8 @@ static int check_combination(const struct cli_args *a, const unsigned char *give
     if (a->idempotent && a->acks != PROTO_ACKS_ALL)
         return cmd_fail(err, cap, "--idempotent needs --acks all");
     if (a->format_set && a->json) return cmd_fail(err, cap, "--format and --json exclude each other");
+    int rc = check_group_flags(a, given, err, cap);
+    if (rc != 0) return rc;
     if (a->key != NULL && strlen(a->key) > CLI_KEY_MAX)
         return cmd_fail(err, cap, "--key: longer than %d bytes", CLI_KEY_MAX);
     return 0;

@@ -43,6 +43,7 @@ enum {
     /* A produce batch is one Raft entry (RAFT_ENTRY_DATA_MAX, 64 KiB, framing included), so a
      * larger message could never be written: the default says so at creation. */
     CLI_MAX_MESSAGE_BYTES_DEFAULT = 60 << 10,
+    CLI_SESSION_MS_DEFAULT = 10 * 1000,   /* a group member's session (Kafka's 10 s default) */
 };
 
 #define CLI_BOOTSTRAP_DEFAULT    "127.0.0.1:7001"
@@ -59,7 +60,13 @@ enum cli_command {
     CLI_CONSUME,
     CLI_CLUSTER_STATUS,
     CLI_BROKER_DECOMMISSION,
+    CLI_GROUP_LIST,
+    CLI_GROUP_DESCRIBE,
+    CLI_GROUP_RESET,        /* group reset-offsets NAME --topic T (--to-earliest|--to-latest|
+                               --offset N) [--partition P] */
 };
+
+enum cli_reset { CLI_RESET_NONE = 0, CLI_RESET_EARLIEST, CLI_RESET_LATEST, CLI_RESET_OFFSET };
 
 enum cli_start { CLI_START_END = 0, CLI_START_BEGINNING, CLI_START_OFFSET };
 
@@ -127,6 +134,14 @@ struct cli_args {
     int follow;
     int format_set;
     struct cli_format format; /* "%v\n" unless --format */
+    /* consume --group (and the group commands: group is their NAME) */
+    const char *group;     /* NULL: no group */
+    uint8_t mode;          /* enum proto_group_mode; default queue */
+    const char *member;    /* --member: the member's name (pub/sub: its cursor) */
+    uint8_t strategy;      /* enum proto_group_strategy; default sticky */
+    uint64_t session_ms;
+    /* group reset-offsets */
+    enum cli_reset reset;
     /* broker decommission */
     uint32_t broker;
     /* the words that are not flags (command, arguments, messages), in order */

@@ -37,121 +37,30 @@
 #include "shim/net.h"
 #include "shim/wallclock.h"
 
-enum {
-    CLI_TICK_MS = 20,      /* the process's own timer: stdin, deadline */
-    CLI_WAIT_MS_MAX = 100, /* one loop turn waits at most this long (signal latency) */
-    CLI_PRODUCE_PER_TICK_MAX = 4096,
-    CLI_LINE_MAX = 256 * 1024,   /* a line of stdin, bytes (longer: one failed message) */
-    CLI_DESCRIBE_AGAIN_MS = 100, /* metadata named no broker yet: ask again after this */
-    CLI_FETCH_WAIT_MS_ONCE = 50, /* consume without --follow: a fetch's long-poll */
-    CLI_LINGER_MS = 500,         /* acks=0: time left for the last sends to leave */
-    CLI_SUBSCRIPTIONS_MAX = CLIENT_SUBSCRIPTIONS_MAX,
-    CLI_FETCHES_MAX = CLIENT_REQUESTS_MAX, /* fetches watched at once (see "consume") */
-    TOKEN_DESCRIBE = 1,
-    TOKEN_COMMAND = 2,
-    CLI_PROBES_MAX = 1024,      /* cluster status: replicas asked for their high watermark */
-    CLI_PROBE_WAIT_MS = 3000,   /* ... and how long their answers are waited for */
-};
-
-/* A probe's correlation: the top bit set, which no request of the library has (its correlations
- * are a generation below 2^31 shifted over a slot index: client.c), so their answers are told
- * apart in on_frame; the library, seeing them after, counts them as unmatched and ignores them. */
-#define PROBE_CORRELATION (UINT32_C(1) << 31)
-
-#define MS ((uint64_t)1000 * 1000)
-
-_Static_assert((int)CLI_BOOTSTRAP_MAX <= (int)CLIENT_NODE_BOOTSTRAP_MAX,
-               "room to make the bootstrap count odd");
-_Static_assert((int)CLI_ADDRESS_MAX == (int)CLIENT_NODE_ADDRESS_MAX, "an address the net takes");
-
-enum phase { PHASE_DISCOVER = 0, PHASE_WORK, PHASE_DONE };
-
-struct part {
-    uint8_t used;    /* subscribed */
-    uint8_t probing; /* starting at the end, which the first answer tells */
-    uint8_t end_known;
-    uint8_t done;
-    uint64_t end; /* the high watermark in the partition's first fetch answer */
-};
-
-/* A FETCH_REQ the library sent, until its answer comes (see "consume" below). */
-struct fetch_seen {
-    uint8_t used;
-    uint32_t correlation;
-    uint32_t to;
-    uint32_t partition;
-    uint64_t offset;
-    uint64_t sent_seq; /* to replace the oldest when the table is full */
-};
-
-/* cluster status: one replica of one partition, asked for its high watermark. */
-struct probe {
-    char topic[PROTO_TOPIC_NAME_MAX + 1];
-    uint32_t partition;
-    uint32_t replica;
-    uint32_t leader;          /* the partition's, as the metadata says */
-    uint8_t answered;
-    int error;
-    uint64_t high_watermark;
-};
-
-struct cli {
-    const struct cli_args *args;
-    struct client_node node;
-    struct rq_client *c; /* node.c */
-    enum phase phase;
-    int exit_code;
-    uint64_t progress_ns; /* the last progress; the deadline is this + --timeout */
-    uint32_t broker_count;
-    uint64_t describe_again_ns; /* 0, or when to ask for the metadata again */
-    int described_by_leader;    /* the second describe, to the controller leader, is asked */
-    uint32_t created_partitions, created_replication; /* topic create, for its report */
-    /* produce */
-    uint64_t queued, reported, acked, failed;
-    int first_error;
-    int pushed_back; /* the last message offered was refused for now (RQ_EBUSY) */
-    int input_done;
-    uint32_t next_word;
-    char *line;       /* stdin buffer, CLI_LINE_MAX */
-    size_t line_used; /* bytes in line */
-    int discarding;   /* a line longer than CLI_LINE_MAX: dropped up to its newline */
-    uint64_t linger_until_ns;
-    /* consume */
-    struct part *parts;
-    uint32_t partition_count;
-    uint64_t printed;
-    struct fetch_seen fetches[CLI_FETCHES_MAX];
-    uint64_t fetch_seq;
-    char *out; /* a rendered record */
-    size_t out_cap;
-    /* cluster status */
-    struct probe *probes;
-    uint32_t probe_count, probes_answered;
-    uint64_t probe_deadline_ns;
-    uint32_t status_controller, status_brokers, status_topics, status_partitions, status_leaderless;
-};
+#include "cmd/raftq_internal.h"
 
 static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
-static uint64_t now_ns(const struct cli *p) { return client_node_now_ns(&p->node); }
+uint64_t now_ns(const struct cli *p) { return client_node_now_ns(&p->node); }
 
-static struct proto_bytes bytes_of(const char *s) {
+struct proto_bytes bytes_of(const char *s) {
     size_t n = s ? strlen(s) : 0;
     return (struct proto_bytes){n ? (const uint8_t *)s : NULL, (uint32_t)n};
 }
 
 /* ---- finishing and errors -------------------------------------------------------------------- */
 
-static void finish(struct cli *p, int exit_code) {
-    if (p->phase == PHASE_DONE) return;
+void finish(struct cli *p, int exit_code) {
+    if (p->phase == PHASE_DONE || p->phase == PHASE_LEAVING) return;
+    if (p->grouped) return group_consume_leave(p, exit_code);
     p->phase = PHASE_DONE;
     p->exit_code = exit_code;
 }
 
 /* An operation failed with `error`: named on stderr (and as JSON on stdout with --json). */
-static void fail_op(struct cli *p, int error, const char *fmt, ...) {
+void fail_op(struct cli *p, int error, const char *fmt, ...) {
     char what[512];
     va_list ap;
     va_start(ap, fmt);
@@ -164,11 +73,11 @@ static void fail_op(struct cli *p, int error, const char *fmt, ...) {
     finish(p, CLI_EXIT_FAILED);
 }
 
-static void progress(struct cli *p) { p->progress_ns = now_ns(p); }
+void progress(struct cli *p) { p->progress_ns = now_ns(p); }
 
 /* ---- reading the answers of describe --------------------------------------------------------- */
 
-static int topic_find(const struct proto_metadata_resp *m, const char *name,
+int topic_find(const struct proto_metadata_resp *m, const char *name,
                       struct proto_topic *out) {
     size_t cursor = 0;
     struct proto_bytes want = bytes_of(name);
@@ -179,7 +88,7 @@ static int topic_find(const struct proto_metadata_resp *m, const char *name,
     return 0;
 }
 
-static void print_json_string(const uint8_t *s, size_t n) {
+void print_json_string(const uint8_t *s, size_t n) {
     char buf[2 * PROTO_TOPIC_NAME_MAX * 6];
     size_t need = cli_json_escape(s, n, buf, sizeof buf);
     printf("\"%.*s\"", (int)(need < sizeof buf ? need : sizeof buf), buf);
@@ -592,6 +501,7 @@ static void consume_start(struct cli *p, const struct proto_metadata_resp *m) {
     const struct cli_args *a = p->args;
     struct proto_topic t;
     if (!topic_find(m, a->topic, &t)) return fail_op(p, RQ_ENOTOPIC, "consume %s", a->topic);
+    if (a->group != NULL) return group_consume_start(p, m);
     if (a->partition_set && a->partition >= t.partition_count)
         return fail_op(p, RQ_ENOTOPIC, "consume %s: no partition %u (the topic has %u)", a->topic,
                        a->partition, t.partition_count);
@@ -614,6 +524,7 @@ static void consume_start(struct cli *p, const struct proto_metadata_resp *m) {
 static void consume_check_done(struct cli *p) {
     if (p->args->count != 0 && p->printed >= p->args->count) return finish(p, CLI_EXIT_OK);
     if (p->args->follow) return;
+    if (p->grouped && p->group_generation == 0) return;   /* no assignment yet */
     for (uint32_t i = 0; i < p->partition_count; i++)
         if (p->parts[i].used && !p->parts[i].done) return;
     finish(p, CLI_EXIT_OK);
@@ -621,7 +532,7 @@ static void consume_check_done(struct cli *p) {
 
 static void part_done(struct cli *p, uint32_t partition) {
     p->parts[partition].done = 1;
-    rq_client_unsubscribe(p->c, bytes_of(p->args->topic), partition);
+    if (!p->grouped) rq_client_unsubscribe(p->c, bytes_of(p->args->topic), partition);
     consume_check_done(p);
 }
 
@@ -678,7 +589,8 @@ static void watch_fetch_sent(struct cli *p, uint32_t to, const void *buf, size_t
     size_t frame_size = 0;
     struct proto_msg m;
     if (proto_frame_decode(buf, len, PROTO_FRAME_MAX, &f, &frame_size) != 0) return;
-    if (f.type != PROTO_FETCH_REQ || proto_decode(f.type, f.payload, f.payload_size, &m) != 0)
+    if ((f.type != PROTO_FETCH_REQ && f.type != PROTO_GROUP_FETCH_REQ) ||
+        proto_decode(f.type, f.payload, f.payload_size, &m) != 0)
         return;
     uint32_t slot = CLI_FETCHES_MAX;
     for (uint32_t i = 0; i < CLI_FETCHES_MAX && slot == CLI_FETCHES_MAX; i++)
@@ -735,7 +647,7 @@ static int out_reserve(struct cli *p, size_t need) {
     return 0;
 }
 
-static void print_record(struct cli *p, const struct cli_record_view *v) {
+void print_record(struct cli *p, const struct cli_record_view *v) {
     size_t escaped_max = 6 * (v->key_size > v->value_size ? v->key_size : v->value_size);
     size_t need = p->args->json ? escaped_max : cli_format_render(&p->args->format, v, NULL, 0);
     if (out_reserve(p, need + 1) != 0) return fail_op(p, RQ_ENOMEM, "consume");
@@ -751,9 +663,13 @@ static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
     (void)topic;
     if (p->phase != PHASE_WORK || partition >= p->partition_count) return;
     struct part *pt = &p->parts[partition];
-    if (!pt->used || pt->done || pt->probing) return;
+    if (p->grouped && p->args->count != 0 && p->printed >= p->args->count) return;
+    /* A group member prints every record the library delivers: its position, which it
+     * commits, has moved past them, so one skipped here would be lost to the group. */
+    if (!p->grouped && (!pt->used || pt->done || pt->probing)) return;
     progress(p);
-    if (!p->args->follow && pt->end_known && r->offset >= pt->end) return part_done(p, partition);
+    if (!p->grouped && !p->args->follow && pt->end_known && r->offset >= pt->end)
+        return part_done(p, partition);
     struct cli_record_view v = {
         .topic = p->args->topic,
         .partition = partition,
@@ -766,7 +682,7 @@ static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
     };
     print_record(p, &v);
     p->printed++;
-    if (!p->args->follow && pt->end_known && r->offset + 1 >= pt->end)
+    if (!p->args->follow && pt->used && !pt->done && pt->end_known && r->offset + 1 >= pt->end)
         return part_done(p, partition);
     consume_check_done(p);
 }
@@ -798,6 +714,9 @@ static void command_start(struct cli *p, const struct proto_metadata_resp *m) {
         return; /* the messages go at the next tick */
     }
     case CLI_CONSUME: return consume_start(p, m);
+    case CLI_GROUP_LIST:
+    case CLI_GROUP_DESCRIBE:
+    case CLI_GROUP_RESET: return group_command_start(p, m);
     case CLI_NONE: break;
     }
     RQ_UNREACHABLE();
@@ -825,10 +744,16 @@ static void on_described(void *arg, uint64_t token, const struct proto_metadata_
     command_start(p, m);
 }
 
+static int a_group_command(const struct cli *p) {
+    enum cli_command c = p->args->command;
+    return c == CLI_GROUP_LIST || c == CLI_GROUP_DESCRIBE || c == CLI_GROUP_RESET;
+}
+
 static void on_admin_done(void *arg, uint64_t token, int error) {
     struct cli *p = arg;
     if (p->phase == PHASE_DONE) return;
     progress(p);
+    if (token == TOKEN_COMMAND && (a_group_command(p))) return group_admin_failed(p, error);
     if (token == TOKEN_COMMAND) return admin_result(p, error);
     RQ_ASSERT(token == TOKEN_DESCRIBE);
     RQ_ASSERT(error != 0);
@@ -880,6 +805,7 @@ static void act(void *arg) {
         rq_client_describe(p->c, TOKEN_DESCRIBE) == 0)
         p->describe_again_ns = 0;
     if (p->phase == PHASE_WORK && p->args->command == CLI_CLUSTER_STATUS) status_check_done(p);
+    group_tick(p);
     if (p->phase == PHASE_WORK && p->args->command == CLI_PRODUCE) {
         produce_more(p);
         /* Nothing to wait for from the cluster: waiting for input is not the cluster's delay. */
@@ -907,6 +833,7 @@ static int signals_setup(void) {
 
 /* Whether --timeout bounds the current wait: always, except while consume --follow reads. */
 static int deadline_applies(const struct cli *p) {
+    if (p->phase == PHASE_LEAVING) return 0;   /* group_tick bounds it */
     return !(p->args->command == CLI_CONSUME && p->args->follow && p->phase == PHASE_WORK);
 }
 
@@ -936,8 +863,15 @@ static void on_interrupt(struct cli *p) {
 static int run(struct cli *p) {
     while (p->phase != PHASE_DONE) {
         if (stop_signal) {
+            stop_signal = 0;
+            if (p->phase == PHASE_LEAVING) {   /* a second signal: out without leaving */
+                fprintf(stderr, "raftq: interrupted while leaving the group\n");
+                p->phase = PHASE_DONE;
+                p->exit_code = CLI_EXIT_FAILED;
+                break;
+            }
             on_interrupt(p);
-            break;
+            if (p->phase == PHASE_DONE) break;
         }
         int rc = client_node_run_once(&p->node, CLI_WAIT_MS_MAX);
         fflush(stdout);
@@ -957,7 +891,10 @@ static int start(struct cli *p) {
                                                   .fetched = on_fetched,
                                                   .fetch_error = on_fetch_error,
                                                   .admin_done = on_admin_done,
-                                                  .described = on_described};
+                                                  .described = on_described,
+                                                  .group_admin = on_group_admin,
+                                                  .assigned = on_assigned,
+                                                  .group_error = on_group_error};
     static const struct client_node_hooks hooks = {
         .start = on_start, .tick = act, .sent = on_sent, .frame = on_frame};
     const struct cli_args *a = p->args;

@@ -512,6 +512,7 @@ void broker_destroy(struct broker *b) {
         free(b->parts[g]);
     }
     ctl_group_destroy(b->ctl);
+    coord_destroy(b->coord);
     free(b);
 }
 
@@ -527,6 +528,7 @@ void broker_on_timer(struct broker *b) {
     broker_move_parts(b);
     heartbeat(b, now);
     ctl_group_tick(b->ctl, b->host, now);
+    broker_groups_tick(b, now);
     for (uint32_t g = 0; g < HOST_GROUP_ID_LIMIT; g++)
         if (b->parts[g] != NULL) part_group_tick(b->parts[g]->pg, b->host, now);
     broker_requests_tick(b, now);

@@ -41,6 +41,10 @@ static void answer_status(struct broker *b, uint64_t conn, uint8_t type, uint32_
     if (type == PROTO_INIT_PRODUCER_RESP) {
         struct proto_init_producer_resp m = {.error = error, .leader_hint = hint};
         n = proto_encode_init_producer_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
+    } else if (type == PROTO_OFFSET_RESP) {
+        struct proto_offset_resp m = {.error = error, .leader_hint = hint,
+                                      .committed = PROTO_NO_OFFSET};
+        n = proto_encode_offset_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
     } else if (type == PROTO_PRODUCE_RESP) {
         struct proto_produce_resp m = {.error = error, .leader_hint = hint};
         n = proto_encode_produce_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
@@ -57,6 +61,10 @@ static void answer_status(struct broker *b, uint64_t conn, uint8_t type, uint32_
 
 static uint64_t cookie_of(const struct broker *b, const struct broker_request *r) {
     return (uint64_t)r->generation << 16 | (uint64_t)(r - b->requests);
+}
+
+uint64_t broker_request_cookie(const struct broker *b, const struct broker_request *r) {
+    return cookie_of(b, r);
 }
 
 static struct broker_request *request_of(struct broker *b, uint64_t cookie) {
@@ -113,6 +121,13 @@ static void request_free(struct broker *b, struct broker_request *r) {
     r->kind = REQ_FREE;
 }
 
+struct broker_request *broker_request_new(struct broker *b, enum request_kind kind, uint64_t conn,
+                                          uint32_t correlation, uint8_t answer_type) {
+    return request_new(b, kind, conn, correlation, answer_type);
+}
+
+void broker_request_free(struct broker *b, struct broker_request *r) { request_free(b, r); }
+
 void broker_ctl_done(void *arg, uint64_t cookie, const struct controller_result *res) {
     struct broker *b = arg;
     struct broker_request *r = request_of(b, cookie);
@@ -140,6 +155,10 @@ void broker_part_done(void *arg, uint64_t cookie, const struct part_group_result
     struct broker *b = arg;
     struct broker_request *r = request_of(b, cookie);
     if (r == NULL) return;
+    if (r->kind == REQ_CURSOR) {
+        broker_cursor_done(b, r, res);
+        return;
+    }
     count_produce(b, res->error, broker_now(b) - r->since_ns);
     struct proto_produce_resp m = {.error = res->error, .base_offset = res->base_offset};
     size_t n = proto_encode_produce_resp(payload_buf(b), BROKER_ANSWER_MAX, &m);
@@ -178,6 +197,10 @@ static void fetch_progress(struct broker *b, struct broker_request *w, int final
     RQ_ASSERT(r != NULL);
     struct proto_fetch_builder fb;
     proto_fetch_builder_init(&fb, b->records, BROKER_ANSWER_MAX - 64);
+    if (!broker_fetch_owns(b, w)) {   /* a newer claim took the cursor while it waited */
+        answer_fetch(b, w, RQ_EFENCED, &fb);
+        return;
+    }
     uint64_t load_from = 0;
     int err = part_group_read(part->pg, r, w->offset, w->max_records, w->max_bytes, &fb, &load_from);
     if (err == PART_GROUP_NEED_LOAD) {
@@ -241,6 +264,8 @@ void broker_requests_tick(struct broker *b, uint64_t now_ns) {
     }
 }
 
+/* A fetch, or (m->cursor set: GROUP_FETCH_REQ) a consumer group member's fetch, which only the
+ * leader serves, and only while the cursor's claim is the member's. */
 static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
                   const struct proto_fetch_req *m) {
     int err;
@@ -248,8 +273,12 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
     const struct raft *r = part ? host_raft(b->host, part->group) : NULL;
     if (part != NULL && r == NULL) err = RQ_ECLOSED;   /* the replica is recovering */
     if (r != NULL && !m->from_follower && raft_role(r) != RAFT_LEADER) err = RQ_ENOTLEADER;
+    if (r != NULL && err == 0 && m->cursor.size > 0 &&
+        !cursor_table_owns(&part_group_state(part->pg)->cursors, m->cursor, m->generation,
+                           m->member_id))
+        err = RQ_EFENCED;
     struct broker_request *w = NULL;
-    if (r != NULL && err != RQ_ENOTLEADER) {
+    if (r != NULL && err != RQ_ENOTLEADER && err != RQ_EFENCED) {
         w = request_new(b, REQ_FETCH, conn, correlation, PROTO_FETCH_RESP);
         if (w == NULL) err = RQ_EBUSY;
     }
@@ -262,6 +291,10 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
         return;
     }
     w->group = part->group;
+    if (m->cursor.size > 0) memcpy(w->cursor, m->cursor.data, m->cursor.size);
+    w->cursor_size = m->cursor.size;
+    w->cursor_generation = m->generation;
+    w->cursor_member = m->member_id;
     w->offset = m->offset;
     w->max_records = m->max_records;
     w->max_bytes = m->max_bytes;
@@ -452,7 +485,8 @@ static void serve(struct broker *b, uint64_t conn, const struct proto_frame *f,
         metadata(b, conn, f->correlation, f->version, &m->u.metadata_req);
         break;
     case PROTO_PRODUCE_REQ: produce(b, conn, f->correlation, &m->u.produce_req); break;
-    case PROTO_FETCH_REQ: fetch(b, conn, f->correlation, &m->u.fetch_req); break;
+    case PROTO_FETCH_REQ:
+    case PROTO_GROUP_FETCH_REQ: fetch(b, conn, f->correlation, &m->u.fetch_req); break;
     case PROTO_CREATE_TOPIC_REQ:
         admin(b, conn, f->correlation, PROTO_CREATE_TOPIC_RESP, cmd,
               controller_cmd_create_topic(cmd, &m->u.create_topic_req));
@@ -473,6 +507,7 @@ static void serve(struct broker *b, uint64_t conn, const struct proto_frame *f,
               controller_cmd_decommission(cmd, m->u.decommission_req.broker));
         break;
     default:
+        if (broker_groups_serve(b, conn, f, m)) break;
         answer_error_frame(b, conn, f->correlation, RQ_ETYPE,
                            "not a request a client may send to a broker");
         break;

@@ -3,6 +3,7 @@
 #ifndef RQ_NODE_BROKER_INTERNAL_H
 #define RQ_NODE_BROKER_INTERNAL_H
 
+#include "broker/coordinator.h"
 #include "node/broker.h"
 #include "node/controller_group.h"
 #include "node/partition_group.h"
@@ -26,7 +27,7 @@ struct broker_part {
     uint64_t bytes_out;              /* ... in fetch answers this replica sent */
 };
 
-enum request_kind { REQ_FREE = 0, REQ_ADMIN, REQ_PRODUCE, REQ_FETCH };
+enum request_kind { REQ_FREE = 0, REQ_ADMIN, REQ_PRODUCE, REQ_FETCH, REQ_CURSOR };
 
 /* A client request waiting for its answer. Known to the state machines by a cookie: slot index
  * and a generation, so that an answer for a slot reused since is recognised and dropped. */
@@ -48,6 +49,13 @@ struct broker_request {
     uint64_t offset;
     uint32_t max_records;
     uint32_t max_bytes;
+    /* REQ_FETCH for a consumer group (GROUP_FETCH_REQ): served only while the cursor's claim is
+     * (cursor_generation, cursor_member), checked when it arrives and again when it is answered;
+     * cursor_size 0: a plain fetch. REQ_CURSOR: the partition's group, for the answer's bounds. */
+    uint8_t cursor[PROTO_CURSOR_MAX];
+    uint32_t cursor_size;
+    uint64_t cursor_generation;
+    uint64_t cursor_member;
 };
 
 struct broker {
@@ -64,6 +72,8 @@ struct broker {
     struct broker_request requests[BROKER_REQUESTS_MAX];
     uint32_t next_generation;
     struct broker_stats stats;
+    struct coord *coord;             /* consumer groups, while this node leads the controller */
+    uint64_t coord_epoch;            /* the controller term it was set for; 0: none */
     uint8_t answer[PROTO_FRAME_HEADER + BROKER_ANSWER_MAX];
     uint8_t records[BROKER_ANSWER_MAX];   /* a fetch answer's records, before the answer */
 };
@@ -77,7 +87,24 @@ struct broker_part *broker_part_find(struct broker *b, struct proto_bytes topic,
 /* broker_moves.c: each partition this node leads steps its membership towards its target. */
 void broker_move_parts(struct broker *b);
 
+/* broker_groups.c: consumer groups (coordinator requests, cursors, group fetches' check) */
+/* Serves a consumer-group request (types PROTO_JOIN_GROUP_REQ .. PROTO_DESCRIBE_GROUP_REQ but
+ * GROUP_FETCH, which broker_client.c serves as a fetch); returns 0 when f->type is not one. */
+int broker_groups_serve(struct broker *b, uint64_t conn, const struct proto_frame *f,
+                        const struct proto_msg *m);
+/* A cursor proposal was applied (or failed): answers its OFFSET_RESP. */
+void broker_cursor_done(struct broker *b, struct broker_request *r, const struct part_group_result *res);
+/* Keeps the coordinator's epoch on the controller's term and expires silent members. */
+void broker_groups_tick(struct broker *b, uint64_t now_ns);
+/* Whether a group fetch may still be served: its cursor's claim is its own. */
+int broker_fetch_owns(const struct broker *b, const struct broker_request *w);
+
 /* broker_client.c */
+/* The request table, for broker_groups.c. */
+struct broker_request *broker_request_new(struct broker *b, enum request_kind kind, uint64_t conn,
+                                          uint32_t correlation, uint8_t answer_type);
+void broker_request_free(struct broker *b, struct broker_request *r);
+uint64_t broker_request_cookie(const struct broker *b, const struct broker_request *r);
 void broker_answer(struct broker *b, uint64_t conn, uint8_t type, uint32_t correlation,
                    size_t payload_size);   /* the payload is at b->answer + PROTO_FRAME_HEADER */
 void broker_ctl_done(void *arg, uint64_t cookie, const struct controller_result *res);

@@ -303,6 +303,31 @@ int part_group_produce(struct part_group *pg, struct host *h, const struct proto
     return open_join(pg, h, r, n, &w);
 }
 
+int part_group_cursor(struct part_group *pg, struct host *h, const struct cursor_entry *e,
+                      uint64_t cookie, uint64_t now_ns) {
+    const struct raft *r = host_raft(h, pg->group);
+    if (r == NULL) return RQ_ECLOSED;
+    if (raft_role(r) != RAFT_LEADER) return RQ_ENOTLEADER;
+    if (open_count(pg) > 0) {
+        int err = open_flush(pg, h, "a cursor entry follows");
+        if (err != 0) return err;
+    }
+    uint32_t held = pg->open ? pg->open->waiting : 0;
+    if (proposals_free(&pg->pending) <= held) return RQ_EBUSY;
+    if (pg->tip_term != raft_term(r) && tip_build(pg, r) != 0) return RQ_EBUSY;
+    size_t n = cursor_entry_encode(pg->entry, sizeof pg->entry, e);
+    RQ_ASSERT(n > 0);
+    uint64_t index, term;
+    int err = host_propose(h, pg->group, pg->entry, (uint32_t)n, &index, &term);
+    if (err != 0) return err;
+    RQ_ASSERT(term == pg->tip_term);
+    struct partition_apply_result res;
+    partition_sm_apply(pg->tip, index, pg->entry, n, &res);   /* the tip holds the whole log */
+    proposed(pg, index, term, 0);
+    proposals_add(&pg->pending, index, term, cookie, now_ns);
+    return 0;
+}
+
 void part_group_durable(struct part_group *pg, struct host *h, uint64_t index) {
     const struct raft *r = host_raft(h, pg->group);
     if (r == NULL) return;
@@ -419,7 +444,8 @@ uint32_t part_group_apply(struct part_group *pg, const struct raft_entry *e,
     while (proposals_applied_part(&pg->pending, e->index, e->term, &cookie, &own, &part)) {
         struct part_group_result out = {.error = RQ_ENOTLEADER};
         if (own && part < n)
-            out = (struct part_group_result){res[part].error, res[part].base_offset};
+            out = (struct part_group_result){res[part].error, res[part].base_offset,
+                                             res[part].committed};
         pg->done(pg->done_arg, cookie, &out);
     }
     return n;

@@ -52,6 +52,8 @@
 struct part_group_result {
     int error;                    /* 0, or what to answer the producer */
     uint64_t base_offset;         /* with error 0 */
+    uint64_t committed;           /* a cursor's proposal: its committed offset after the entry
+                                     (before it, when refused); PROTO_NO_OFFSET: none */
 };
 
 typedef void (*part_group_done_fn)(void *arg, uint64_t cookie, const struct part_group_result *r);
@@ -75,6 +77,14 @@ void part_group_destroy(struct part_group *pg);
  * not fit one entry), RQ_EBUSY (too many proposals wait), or host_propose's error. */
 int part_group_produce(struct part_group *pg, struct host *h, const struct proto_produce_req *req,
                        uint64_t cookie, uint64_t now_ns);
+
+/* Proposes a CURSOR entry (broker/cursor.h: a consumer group's claim, commit or reset); done
+ * follows once it is applied, with its error (RQ_EFENCED, RQ_ERANGE, RQ_ENOMEM) and the cursor's
+ * committed offset. The open entry, if any, is proposed first, so the log keeps the order the
+ * requests came in. Returns 0, RQ_ENOTLEADER, RQ_ECLOSED, RQ_EBUSY (too many proposals wait), or
+ * host_propose's error. */
+int part_group_cursor(struct part_group *pg, struct host *h, const struct cursor_entry *e,
+                      uint64_t cookie, uint64_t now_ns);
 
 /* Applies e; returns n, the number of its batches (1 unless it is a SHARED entry: see
  * partition_sm_apply_entry), and out[0..n) (out may be NULL) says what the state machine did
