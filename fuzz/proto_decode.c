@@ -6,7 +6,8 @@
  * would, each intact frame's payload decoded by its type; an intact frame of an unknown version or
  * type is skipped, as a broker answers it and goes on. Nothing may read past the input (ASan), and
  * a payload that decodes must hold what msg.h promises: its lists walk to exactly their counts,
- * topic names are valid, a fetch answer's offsets increase below its high watermark, and the
+ * topic names are valid, a fetch answer's offsets increase below its high watermark, the
+ * consumer-group lists (partitions, groups, members) walk to their counts in order, and the
  * simple messages re-encode to bytes that decode to the same fields. */
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,74 @@ static void walk_metadata(const struct proto_metadata_resp *m) {
     RQ_ASSERT(n == m->topic_count);
 }
 
+/* A decoded partition list: strictly increasing, below PROTO_PARTITIONS_MAX, exactly count. */
+static void walk_partition_list(const struct proto_group_member *g) {
+    size_t cur = 0;
+    uint32_t n = 0, p = 0, prev = 0;
+    while (proto_member_partition_next(g, &cur, &p)) {
+        RQ_ASSERT(p < PROTO_PARTITIONS_MAX);
+        if (n > 0) RQ_ASSERT(p > prev);
+        prev = p;
+        n++;
+    }
+    RQ_ASSERT(n == g->partition_count && cur == g->partitions_size);
+}
+
+/* The consumer-group answers' lists walk to exactly their counts, every name valid. */
+static void walk_groups(const struct proto_msg *m) {
+    switch (m->type) {
+    case PROTO_ASSIGNMENT_RESP: {
+        const struct proto_assignment_resp *a = &m->u.assignment_resp;
+        struct proto_group_member g = {.partition_count = a->partition_count,
+                                       .partitions = a->partitions,
+                                       .partitions_size = a->partitions_size};
+        walk_partition_list(&g);
+        size_t cur = 0;
+        uint32_t n = 0, p;
+        while (proto_assignment_next(a, &cur, &p)) n++;
+        RQ_ASSERT(n == a->partition_count);
+        if (a->error == 0) RQ_ASSERT(a->member_id >= 1 && a->generation >= 1);
+        break;
+    }
+    case PROTO_LIST_GROUPS_RESP: {
+        size_t cur = 0;
+        uint32_t n = 0;
+        struct proto_group_summary s;
+        while (proto_group_summary_next(&m->u.list_groups_resp, &cur, &s)) {
+            RQ_ASSERT(proto_group_name_valid(s.group.data, s.group.size, PROTO_GROUP_NAME_MAX));
+            RQ_ASSERT(s.member_count <= PROTO_GROUP_MEMBERS_MAX);
+            n++;
+        }
+        RQ_ASSERT(n == m->u.list_groups_resp.group_count);
+        break;
+    }
+    case PROTO_DESCRIBE_GROUP_RESP: {
+        size_t cur = 0;
+        uint32_t n = 0;
+        struct proto_group_member g;
+        while (proto_member_next(&m->u.describe_group_resp, &cur, &g)) {
+            RQ_ASSERT(g.member_id >= 1);
+            RQ_ASSERT(g.session_ms >= PROTO_SESSION_MS_MIN && g.session_ms <= PROTO_SESSION_MS_MAX);
+            walk_partition_list(&g);
+            n++;
+        }
+        RQ_ASSERT(n == m->u.describe_group_resp.summary.member_count);
+        break;
+    }
+    case PROTO_CLAIM_REQ:
+    case PROTO_COMMIT_REQ:
+    case PROTO_OFFSET_FETCH_REQ:
+    case PROTO_RESET_OFFSET_REQ:
+        RQ_ASSERT(proto_cursor_valid(m->u.offset_req.cursor.data, m->u.offset_req.cursor.size));
+        break;
+    case PROTO_GROUP_FETCH_REQ:
+        RQ_ASSERT(proto_cursor_valid(m->u.fetch_req.cursor.data, m->u.fetch_req.cursor.size));
+        RQ_ASSERT(m->u.fetch_req.from_follower == 0);
+        break;
+    default: break;
+    }
+}
+
 /* Re-encodes the fixed-field messages and checks they decode to the same fields. */
 static void reencode(const struct proto_msg *m) {
     static uint8_t buf[1024];
@@ -77,18 +146,26 @@ static void reencode(const struct proto_msg *m) {
         break;
     case PROTO_CREATE_TOPIC_RESP:
     case PROTO_DELETE_TOPIC_RESP:
+    case PROTO_LEAVE_GROUP_RESP:
         n = proto_encode_status_resp(buf, sizeof buf, &m->u.status_resp);
+        break;
+    case PROTO_JOIN_GROUP_REQ:
+        n = proto_encode_join_group_req(buf, sizeof buf, &m->u.join_group_req);
+        break;
+    case PROTO_CLAIM_REQ:
+    case PROTO_COMMIT_REQ:
+    case PROTO_OFFSET_FETCH_REQ:
+    case PROTO_RESET_OFFSET_REQ:
+        n = proto_encode_offset_req(buf, sizeof buf, m->type, &m->u.offset_req);
+        break;
+    case PROTO_GROUP_FETCH_REQ:
+        n = proto_encode_group_fetch_req(buf, sizeof buf, &m->u.fetch_req);
         break;
     default: return;
     }
     RQ_ASSERT(n > 0);
     RQ_ASSERT(proto_decode(m->type, buf, n, &again) == 0);
     switch (m->type) {
-    case PROTO_FETCH_REQ:
-        RQ_ASSERT(again.u.fetch_req.offset == m->u.fetch_req.offset);
-        RQ_ASSERT(again.u.fetch_req.max_bytes == m->u.fetch_req.max_bytes);
-        RQ_ASSERT(again.u.fetch_req.topic.size == m->u.fetch_req.topic.size);
-        break;
     case PROTO_PRODUCE_RESP:
         RQ_ASSERT(again.u.produce_resp.error == m->u.produce_resp.error);
         RQ_ASSERT(again.u.produce_resp.base_offset == m->u.produce_resp.base_offset);
@@ -97,6 +174,24 @@ static void reencode(const struct proto_msg *m) {
         RQ_ASSERT(again.u.create_topic_req.partitions == m->u.create_topic_req.partitions);
         RQ_ASSERT(again.u.create_topic_req.retention_bytes ==
                   m->u.create_topic_req.retention_bytes);
+        break;
+    case PROTO_JOIN_GROUP_REQ:
+        RQ_ASSERT(again.u.join_group_req.session_ms == m->u.join_group_req.session_ms);
+        RQ_ASSERT(again.u.join_group_req.member_id == m->u.join_group_req.member_id);
+        break;
+    case PROTO_CLAIM_REQ:
+    case PROTO_COMMIT_REQ:
+    case PROTO_OFFSET_FETCH_REQ:
+    case PROTO_RESET_OFFSET_REQ:
+        RQ_ASSERT(again.u.offset_req.offset == m->u.offset_req.offset);
+        RQ_ASSERT(again.u.offset_req.cursor.size == m->u.offset_req.cursor.size);
+        break;
+    case PROTO_FETCH_REQ:
+    case PROTO_GROUP_FETCH_REQ:
+        RQ_ASSERT(again.u.fetch_req.offset == m->u.fetch_req.offset);
+        RQ_ASSERT(again.u.fetch_req.max_bytes == m->u.fetch_req.max_bytes);
+        RQ_ASSERT(again.u.fetch_req.topic.size == m->u.fetch_req.topic.size);
+        RQ_ASSERT(again.u.fetch_req.member_id == m->u.fetch_req.member_id);
         break;
     default: RQ_ASSERT(again.u.status_resp.error == m->u.status_resp.error); break;
     }
@@ -133,7 +228,7 @@ static void check_payload(uint8_t type, const uint8_t *payload, size_t size) {
         RQ_ASSERT(n == m.u.metadata_req.topic_count);
         break;
     }
-    default: break;
+    default: walk_groups(&m); break;
     }
     reencode(&m);
 }

@@ -123,7 +123,8 @@ struct proto_group_member {       /* one member in DESCRIBE_GROUP_RESP */
 struct proto_describe_group_resp {/* PROTO_DESCRIBE_GROUP_RESP */
     int error;                    /* RQ_ENOENT: no such group (no live members) */
     uint32_t leader_hint;
-    struct proto_group_summary summary;
+    struct proto_group_summary summary; /* error 0 only: with an error neither the summary nor
+                                           the members are written (decoded as zeros) */
     const uint8_t *members;       /* summary.member_count of them: walk with proto_member_next */
     size_t members_size;
 };
@@ -162,7 +163,8 @@ size_t proto_encode_list_groups_resp(uint8_t *buf, size_t cap, int error, uint32
                                      const struct proto_group_summary *groups, uint32_t count);
 size_t proto_encode_describe_group_req(uint8_t *buf, size_t cap,
                                        const struct proto_describe_group_req *m);
-/* m->members is ignored: members[0..m->summary.member_count) are written. */
+/* m->members is ignored: members[0..m->summary.member_count) are written; with m->error not 0,
+ * only the error and the leader hint (the summary and members are ignored). */
 size_t proto_encode_describe_group_resp(uint8_t *buf, size_t cap,
                                         const struct proto_describe_group_resp *m,
                                         const struct proto_group_member_in *members);

@@ -2,7 +2,9 @@
  *
  * Decoding reads through base's rq_reader, whose error is sticky: a structural problem found here
  * (a count over its maximum, a bad flag byte, an invalid name, offsets out of order) is recorded
- * in the same field, so each decoder reads its whole message and checks the error once. */
+ * in the same field, so each decoder reads its whole message and checks the error once. The field
+ * readers and writers are shared with the consumer-group messages (group_msg.c) through
+ * codec_internal.h. */
 #include "proto/msg.h"
 
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "base/assert.h"
 #include "base/codec.h"
 #include "base/errors.h"
+#include "proto/codec_internal.h"
 #include "proto/frame.h"
 
 enum { BYTES_MAX = PROTO_FRAME_MAX };   /* any one key, value or payload field */
@@ -42,47 +45,6 @@ const char *proto_type_name(uint8_t type) {
 }
 
 /* ---- reading ---------------------------------------------------------------------------------- */
-
-/* Where pos is in r's buffer (NULL for an empty payload, which has no buffer). */
-static const uint8_t *at(const struct rq_reader *r, size_t pos) {
-    return r->buf ? r->buf + pos : NULL;
-}
-
-/* Records a structural error (sticky, like the reader's own). */
-static void bad(struct rq_reader *r, int err) {
-    if (r->err == 0) r->err = err;
-}
-
-static uint64_t read_num(struct rq_reader *r, uint64_t max) {
-    uint64_t v = 0;
-    if (rq_read_varint(r, &v) == 0 && v > max) bad(r, RQ_ETOOBIG);
-    return r->err ? 0 : v;
-}
-
-static uint8_t read_flag(struct rq_reader *r, uint8_t max) {
-    uint8_t v = 0;
-    if (rq_read_u8(r, &v) == 0 && v > max) bad(r, RQ_ECORRUPT);
-    return r->err ? 0 : v;
-}
-
-static int read_err(struct rq_reader *r) {
-    uint8_t v = 0;
-    rq_read_u8(r, &v);
-    return -(int)v;
-}
-
-static struct proto_bytes read_field(struct rq_reader *r, uint64_t max) {
-    struct proto_bytes b = {NULL, 0};
-    uint64_t size = read_num(r, max);
-    if (size > 0 && rq_read_bytes(r, (size_t)size, &b.data) == 0) b.size = (uint32_t)size;
-    return b;
-}
-
-static struct proto_bytes read_topic(struct rq_reader *r) {
-    struct proto_bytes b = read_field(r, PROTO_TOPIC_NAME_MAX);
-    if (r->err == 0 && !proto_topic_name_valid(b.data, b.size)) bad(r, RQ_ECORRUPT);
-    return b;
-}
 
 /* One record at r (after its offset, for fetch answers). */
 static void read_record(struct rq_reader *r, struct proto_record *out) {
@@ -131,7 +93,7 @@ static void decode_produce_req(struct rq_reader *r, struct proto_produce_req *m)
     read_records(r, count, 0, 0, &m->records);
 }
 
-static void decode_fetch_req(struct rq_reader *r, struct proto_fetch_req *m) {
+void proto_read_fetch_req(struct rq_reader *r, struct proto_fetch_req *m) {
     m->topic = read_topic(r);
     m->partition = (uint32_t)read_num(r, PROTO_PARTITIONS_MAX - 1);
     m->offset = read_num(r, UINT64_MAX);
@@ -252,7 +214,7 @@ static void decode_body(struct rq_reader *r, uint8_t version, uint8_t type,
         out->u.produce_resp.base_offset = read_num(r, UINT64_MAX);
         out->u.produce_resp.leader_hint = (uint32_t)read_num(r, UINT32_MAX);
         break;
-    case PROTO_FETCH_REQ: decode_fetch_req(r, &out->u.fetch_req); break;
+    case PROTO_FETCH_REQ: proto_read_fetch_req(r, &out->u.fetch_req); break;
     case PROTO_FETCH_RESP: decode_fetch_resp(r, &out->u.fetch_resp); break;
     case PROTO_METADATA_REQ: decode_metadata_req(r, &out->u.metadata_req); break;
     case PROTO_METADATA_RESP: decode_metadata_resp(r, version, &out->u.metadata_resp); break;
@@ -264,10 +226,7 @@ static void decode_body(struct rq_reader *r, uint8_t version, uint8_t type,
         break;
     case PROTO_CREATE_TOPIC_RESP:
     case PROTO_DELETE_TOPIC_RESP:
-    case PROTO_DECOMMISSION_RESP:
-        out->u.status_resp.error = read_err(r);
-        out->u.status_resp.leader_hint = (uint32_t)read_num(r, UINT32_MAX);
-        break;
+    case PROTO_DECOMMISSION_RESP: read_status_resp(r, &out->u.status_resp); break;
     case PROTO_INIT_PRODUCER_REQ: break;
     case PROTO_INIT_PRODUCER_RESP:
         out->u.init_producer_resp.error = read_err(r);
@@ -277,7 +236,7 @@ static void decode_body(struct rq_reader *r, uint8_t version, uint8_t type,
             out->u.init_producer_resp.producer_id == 0)
             bad(r, RQ_ECORRUPT);
         break;
-    default: bad(r, RQ_ETYPE); break;   /* consumer-group messages: not decoded yet */
+    default: proto_group_decode_body(r, type, out); break;   /* consumer groups: group_msg.c */
     }
 }
 
@@ -321,12 +280,6 @@ int proto_records_decode(const uint8_t *data, size_t size, uint32_t count, int w
 }
 
 /* ---- iterators (on decoded, hence valid, messages) ---------------------------------------------- */
-
-static void iter_open(struct rq_reader *r, const uint8_t *data, size_t size, size_t cursor) {
-    RQ_ASSERT(cursor <= size);
-    rq_reader_init(r, data, size);
-    r->pos = cursor;
-}
 
 int proto_record_next(const struct proto_records *rs, size_t *cursor, struct proto_record *out) {
     if (*cursor >= rs->size) return 0;
@@ -395,22 +348,6 @@ int proto_partition_next(const struct proto_topic *t, size_t *cursor,
 
 /* ---- writing ---------------------------------------------------------------------------------- */
 
-static void write_err(struct rq_writer *w, int error) {
-    RQ_ASSERT(error <= 0 && error >= -255);
-    rq_write_u8(w, (uint8_t)-error);
-}
-
-static void write_field(struct rq_writer *w, struct proto_bytes b) {
-    RQ_ASSERT(b.size == 0 || b.data != NULL);
-    rq_write_varint(w, b.size);
-    rq_write_bytes(w, b.data, b.size);
-}
-
-static void write_topic(struct rq_writer *w, struct proto_bytes name) {
-    RQ_ASSERT(proto_topic_name_valid(name.data, name.size));
-    write_field(w, name);
-}
-
 static void write_record(struct rq_writer *w, const struct proto_record_in *rec) {
     RQ_ASSERT(rec->header_count <= PROTO_HEADERS_MAX);
     rq_write_varint(w, rec->timestamp);
@@ -423,8 +360,6 @@ static void write_record(struct rq_writer *w, const struct proto_record_in *rec)
         write_field(w, rec->headers[i].value);
     }
 }
-
-static size_t finish(const struct rq_writer *w) { return w->err ? 0 : w->len; }
 
 size_t proto_encode_error(uint8_t *buf, size_t cap, int error, const char *text) {
     size_t n = strlen(text);
@@ -461,20 +396,28 @@ size_t proto_encode_produce_resp(uint8_t *buf, size_t cap, const struct proto_pr
     return finish(&w);
 }
 
-size_t proto_encode_fetch_req(uint8_t *buf, size_t cap, const struct proto_fetch_req *m) {
+void proto_write_fetch_req(struct rq_writer *w, const struct proto_fetch_req *m) {
     RQ_ASSERT(m->partition < PROTO_PARTITIONS_MAX && m->from_follower <= PROTO_FOLLOWER_AS_IS);
     RQ_ASSERT(m->max_records >= 1 && m->max_records <= PROTO_RECORDS_MAX);
     RQ_ASSERT(m->max_bytes >= 1 && m->max_bytes <= PROTO_FRAME_MAX);
     RQ_ASSERT(m->max_wait_ms <= PROTO_WAIT_MS_MAX);
+    write_topic(w, m->topic);
+    rq_write_varint(w, m->partition);
+    rq_write_varint(w, m->offset);
+    rq_write_varint(w, m->max_records);
+    rq_write_varint(w, m->max_bytes);
+    rq_write_varint(w, m->max_wait_ms);
+    rq_write_u8(w, m->from_follower);
+}
+
+size_t proto_encode_fetch_req(uint8_t *buf, size_t cap, const struct proto_fetch_req *m) {
+    /* A cursor's fields belong to a GROUP_FETCH_REQ: a plain fetch would drop them unseen. */
+    RQ_ASSERT(m->cursor.size == 0);
+    RQ_ASSERT(m->generation == 0);
+    RQ_ASSERT(m->member_id == 0);
     struct rq_writer w;
     rq_writer_init(&w, buf, cap);
-    write_topic(&w, m->topic);
-    rq_write_varint(&w, m->partition);
-    rq_write_varint(&w, m->offset);
-    rq_write_varint(&w, m->max_records);
-    rq_write_varint(&w, m->max_bytes);
-    rq_write_varint(&w, m->max_wait_ms);
-    rq_write_u8(&w, m->from_follower);
+    proto_write_fetch_req(&w, m);
     return finish(&w);
 }
 
