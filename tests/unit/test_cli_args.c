@@ -148,6 +148,38 @@ START_TEST(consume_command) {
 }
 END_TEST
 
+START_TEST(group_commands) {
+    ck_assert_int_eq(parse("consume orders --group billing"), 0);
+    ck_assert_str_eq(a.group, "billing");
+    ck_assert_int_eq(a.mode, PROTO_MODE_QUEUE);
+    ck_assert_int_eq(a.strategy, PROTO_STRATEGY_STICKY);
+    ck_assert_uint_eq(a.session_ms, CLI_SESSION_MS_DEFAULT);
+    ck_assert_int_eq(parse("consume orders --group audit --mode pubsub --member m1 --strategy range "
+                           "--session 3s --from-beginning --follow"),
+                     0);
+    ck_assert_int_eq(a.mode, PROTO_MODE_PUBSUB);
+    ck_assert_str_eq(a.member, "m1");
+    ck_assert_int_eq(a.strategy, PROTO_STRATEGY_RANGE);
+    ck_assert_uint_eq(a.session_ms, 3000);
+    ck_assert_int_eq(a.start, CLI_START_BEGINNING);
+    ck_assert_int_eq(parse("group list"), 0);
+    ck_assert_int_eq(a.command, CLI_GROUP_LIST);
+    ck_assert_int_eq(parse("group describe billing --topic orders"), 0);
+    ck_assert_int_eq(a.command, CLI_GROUP_DESCRIBE);
+    ck_assert_str_eq(a.group, "billing");
+    ck_assert_str_eq(a.topic, "orders");
+    ck_assert_int_eq(parse("group reset-offsets billing --topic orders --to-earliest"), 0);
+    ck_assert_int_eq(a.command, CLI_GROUP_RESET);
+    ck_assert_int_eq(a.reset, CLI_RESET_EARLIEST);
+    ck_assert_int_eq(parse("group reset-offsets billing --topic orders --offset 7 --partition 1"), 0);
+    ck_assert_int_eq(a.reset, CLI_RESET_OFFSET);
+    ck_assert_uint_eq(a.offset, 7);
+    ck_assert_uint_eq(a.partition, 1);
+    ck_assert_int_eq(parse("group reset-offsets audit --topic orders --to-latest --member m1"), 0);
+    ck_assert_int_eq(a.reset, CLI_RESET_LATEST);
+}
+END_TEST
+
 /* Each bad line is refused with RQ_EINVAL and an error that contains `names`. */
 static const struct {
     const char *line;
@@ -219,6 +251,25 @@ static const struct {
     {"consume t --format \\q", "--format: unknown escape '\\q'"},
     {"consume t --key k", "--key does not apply"},
     {"cluster status --idempotent", "--idempotent does not apply"},
+    {"consume t --mode queue", "--mode needs --group"},
+    {"consume t --member m", "--member needs --group"},
+    {"consume t --group g --mode fanout", "--mode: 'fanout'"},
+    {"consume t --group g --strategy roundrobin", "--strategy: 'roundrobin'"},
+    {"consume t --group g --mode pubsub", "--mode pubsub needs --member"},
+    {"consume t --group g --partition 1", "not with --partition or --offset"},
+    {"consume t --group g --offset 1", "not with --partition or --offset"},
+    {"consume t --group g/x", "group 'g/x' is not a name"},
+    {"consume t --group g --member a/b", "member 'a/b' is not a name"},
+    {"consume t --group g --session 50ms", "--session: '50ms'"},
+    {"group", "unknown command 'group'"},
+    {"group frob", "unknown command 'group frob'"},
+    {"group describe", "group name"},
+    {"group list extra", "unexpected argument 'extra'"},
+    {"group reset-offsets g --to-earliest", "needs --topic"},
+    {"group reset-offsets g --topic t", "needs one of --to-earliest"},
+    {"group reset-offsets g --topic t --to-earliest --to-latest", "needs one of"},
+    {"group reset-offsets g --topic bad/t --to-latest", "'bad/t' is not a topic name"},
+    {"group list --topic t", "--topic does not apply"},
 };
 
 START_TEST(bad_lines_are_refused_by_name) {
@@ -451,6 +502,7 @@ int main(void) {
     tcase_add_test(tc, topic_commands);
     tcase_add_test(tc, produce_command);
     tcase_add_test(tc, consume_command);
+    tcase_add_test(tc, group_commands);
     tcase_add_test(tc, bad_lines_are_refused_by_name);
     tcase_add_test(tc, durations);
     tcase_add_test(tc, format_strings);
