@@ -11,6 +11,7 @@
  *
  *     generation = (epoch << 32) | count       epoch: the controller's Raft term at which this
  *                                              coordinator took office; count: its rebalances
+ *                                              (all groups', 1 .. 2^32 - 1; it never wraps)
  *
  * Two coordinators of one term cannot exist (one Raft leader per term), and a later term's
  * generations are above every earlier term's. Member ids are made the same way, so an id from an
@@ -53,7 +54,7 @@ struct coord_member {
     uint8_t name[PROTO_MEMBER_NAME_MAX];
     uint32_t name_size;
     uint32_t session_ms;
-    uint64_t deadline_ns;         /* expired once now passes this */
+    uint64_t deadline_ns;         /* expired once now passes this (coord_tick: deadline < now) */
 };
 
 struct coord_group {
@@ -107,11 +108,14 @@ void coord_destroy(struct coord *c);
 void coord_set_epoch(struct coord *c, uint64_t epoch);
 
 /* A member joins (j->member_id 0) or rejoins (j->member_id known: its name and session are
- * updated, no rebalance). Returns 0 with *out filled; RQ_EINVAL (the group consumes another
- * topic, or in another mode or strategy; a pub/sub member without a name), RQ_ENOMEMBER
- * (member_id unknown), RQ_ENOMEM (PROTO_GROUPS_MAX groups or PROTO_GROUP_MEMBERS_MAX members
- * already), RQ_ETOOBIG (partition_count over PROTO_GROUP_PARTITIONS_MAX), or RQ_ECLOSED (no epoch
- * set: this node does not coordinate). */
+ * updated, its session extended to now_ns + session_ms, no rebalance). Returns 0 with *out
+ * filled; RQ_EINVAL (the group consumes another topic, or in another mode or strategy, or a topic
+ * of another partition count; a pub/sub member without a name; partition_count 0; a field out of
+ * its protocol range), RQ_ENOMEMBER (member_id unknown), RQ_ENOMEM (PROTO_GROUPS_MAX groups or
+ * PROTO_GROUP_MEMBERS_MAX members already; or this epoch's 2^32 - 1 generations are spent but
+ * for those kept for the present members' leaves: wait for a new epoch), RQ_ETOOBIG
+ * (partition_count over PROTO_GROUP_PARTITIONS_MAX), or RQ_ECLOSED (no epoch set: this node does
+ * not coordinate). */
 int coord_join(struct coord *c, const struct coord_join *j, uint64_t now_ns,
                struct coord_answer *out);
 
@@ -123,7 +127,9 @@ int coord_heartbeat(struct coord *c, struct proto_bytes group, uint64_t member_i
 /* A member leaves (a rebalance follows). Returns 0 or RQ_ENOMEMBER. */
 int coord_leave(struct coord *c, struct proto_bytes group, uint64_t member_id);
 
-/* Expires every member whose deadline is past now_ns (a rebalance for each group that lost one). */
+/* Expires every member whose deadline is past now_ns (deadline_ns < now_ns: at the deadline
+ * itself a member lives), with one rebalance for each group that lost any, however many. Members
+ * expire only here. */
 void coord_tick(struct coord *c, uint64_t now_ns);
 
 /* The groups, in the order they were created: i in 0..coord_group_count(). */
@@ -136,5 +142,9 @@ uint32_t coord_member_partitions(const struct coord_group *g, uint32_t m,
                                  uint32_t out[PROTO_GROUP_PARTITIONS_MAX]);
 
 const struct coord_stats *coord_stats(const struct coord *c);
+
+/* For tests: moves this epoch's count of rebalances forward to `count` (>= the present one), so
+ * the end of an epoch's generations can be reached without 2^32 joins. */
+void coord_skip_count(struct coord *c, uint32_t count);
 
 #endif
