@@ -136,6 +136,7 @@ static uint32_t request_open(struct rq_client *c, enum req_kind kind, uint32_t t
         r->generation = generation;
         r->to_node = to_node;
         r->deadline_ns = deadline_ns;
+        r->slot = i;
         c->requests_used++;
         return i;
     }

@@ -38,6 +38,7 @@ struct request {
     uint32_t record_count;  /* produce */
     const uint64_t *tokens; /* produce: the batch's tokens, valid until batcher_done */
     uint32_t epoch;         /* fetch: the subscription's epoch when sent */
+    uint32_t slot;          /* its index in the table (answers are handled on a copy) */
     uint8_t type;           /* REQ_GROUP, REQ_CURSOR: the request's proto type */
     uint64_t value;         /* REQ_CURSOR: COMMIT's offset; REQ_GROUP: the generation sent */
 };

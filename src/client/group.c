@@ -154,6 +154,9 @@ static void claim_send(struct rq_client *c, struct client_group *g, struct group
     size_t size = proto_encode_offset_req(client_payload(c), client_payload_cap(),
                                           PROTO_CLAIM_REQ, &m);
     RQ_ASSERT(size > 0);
+    RQ_DEBUG("client: group %.*s: claims partition %u at %u for generation %llu",
+             (int)g->group_size, (const char *)g->group, p->partition, to,
+             (unsigned long long)g->generation);
     p->request = client_request_open(c, REQ_CURSOR, to, now + c->cfg.request_timeout_ns);
     c->requests[p->request].type = PROTO_CLAIM_REQ;
     c->requests[p->request].value = g->generation;
@@ -205,10 +208,13 @@ static void fenced(struct client_group *g, struct group_part *p, uint64_t now) {
 
 static void cursor_answer(struct rq_client *c, struct client_group *g, const struct request *r,
                           int error, const struct proto_offset_resp *m, uint64_t now) {
-    struct group_part *p = part_by_request(g, (uint32_t)(r - c->requests));
+    struct group_part *p = part_by_request(g, r->slot);
     if (p == NULL) return;   /* dropped since */
     p->request = NONE;
     int why = error ? error : m->error;
+    RQ_DEBUG("client: group %.*s: %s of partition %u: %s, committed %llu", (int)g->group_size,
+             (const char *)g->group, proto_type_name(r->type), p->partition, rq_strerror(why),
+             (unsigned long long)(m ? m->committed : 0));
     struct proto_bytes topic = client_topic_name(c, g->topic);
     if (r->value != g->generation && r->type == PROTO_CLAIM_REQ) return;   /* a stale claim */
     if (why == 0 && r->type == PROTO_CLAIM_REQ) {
@@ -284,6 +290,9 @@ static void group_send(struct rq_client *c, struct client_group *g, uint8_t type
     }
     RQ_ASSERT(size > 0);
     uint32_t to = client_controller_target(c, g->hint);
+    RQ_DEBUG("client: group %.*s: %s to %u (member %llu, generation %llu)", (int)g->group_size,
+             (const char *)g->group, proto_type_name(type), to, (unsigned long long)g->member_id,
+             (unsigned long long)g->generation);
     g->request = client_request_open(c, REQ_GROUP, to, now + c->cfg.request_timeout_ns);
     c->requests[g->request].type = type;
     client_send_frame(c, to, type, client_correlation(c, g->request), size);
@@ -348,7 +357,7 @@ void group_answer(struct rq_client *c, const struct request *r, int error,
         cursor_answer(c, g, r, error, m ? &m->u.offset_resp : NULL, now);
         return;
     }
-    if ((uint32_t)(r - c->requests) != g->request) return;
+    if (r->slot != g->request) return;
     membership_answer(c, g, r, error, m, now);
 }
 

@@ -753,7 +753,7 @@ static void on_admin_done(void *arg, uint64_t token, int error) {
     struct cli *p = arg;
     if (p->phase == PHASE_DONE) return;
     progress(p);
-    if (token == TOKEN_COMMAND && (a_group_command(p))) return group_admin_failed(p, error);
+    if (token != TOKEN_DESCRIBE && a_group_command(p)) return group_admin_failed(p, error);
     if (token == TOKEN_COMMAND) return admin_result(p, error);
     RQ_ASSERT(token == TOKEN_DESCRIBE);
     RQ_ASSERT(error != 0);
@@ -927,7 +927,7 @@ int main(int argc, char **argv) {
         return CLI_EXIT_OK;
     }
     rq_log_set_sink(shim_log_stderr, NULL);
-    rq_log_set_level(RQ_LOG_ERROR);
+    rq_log_set_level(getenv("RAFTQ_DEBUG") ? RQ_LOG_DEBUG : RQ_LOG_ERROR);
     static struct cli p;
     p.args = &args;
     p.line = malloc(CLI_LINE_MAX);

@@ -78,7 +78,9 @@ struct broker_part *broker_part_find(struct broker *b, struct proto_bytes topic,
     if (t == NULL || p >= t->partition_count) return NULL;
     /* NULL: no replica here, or one that moved away (its group may still run: not removed). */
     if (!controller_partition_has(&t->partitions[p], b->io->node_id)) return NULL;
-    return b->parts[t->partitions[p].group];
+    struct broker_part *part = b->parts[t->partitions[p].group];
+    if (part != NULL) *err = 0;
+    return part;
 }
 
 /* ---- the host's callbacks: each group's state machine ------------------------------------------ */

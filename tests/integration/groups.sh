@@ -7,18 +7,22 @@
 rq() { "$RAFTQ" --bootstrap "$(bootstrap)" --timeout 20s "$@"; }
 member_start() {  # member_start NAME [flags]: a --follow member in the background, JSON records
   local name=$1; shift
-  rq --json consume jobs --follow --from-beginning --session 2s "$@" > "$WORK/$name.out" \
-    2> "$WORK/$name.err" &
+  # raftq itself in the background (not the rq function's subshell), so that signals reach it
+  "$RAFTQ" --bootstrap "$(bootstrap)" --timeout 20s --json consume jobs --follow --from-beginning \
+    --session 2s "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
   echo $! > "$WORK/$name.pid"
 }
-member_stop() { kill "-$2" "$(cat "$WORK/$1.pid")" 2>/dev/null; wait "$(cat "$WORK/$1.pid")" 2>/dev/null; }
+member_stop() { kill "-$2" "$(cat "$WORK/$1.pid")" 2>/dev/null; { wait "$(cat "$WORK/$1.pid")"; } 2>/dev/null; }
 values() { cat "$@" 2>/dev/null | grep -o '"value":"[a-z0-9-]*"' | sort -u | wc -l; }
 has_all() { [ "$(values "${@:2}")" -ge "$1" ]; }
 
 cluster_start
 check "the cluster answers" until_ok 300 rq cluster status
 check "a topic of three partitions" rq topic create jobs --partitions 3
-check "30 messages" bash -c "$(declare -f rq bootstrap); RAFTQ=$RAFTQ BASE_PORT=$BASE_PORT NODES=$NODES; seq -f 'm-%g' 1 30 | rq produce jobs > /dev/null"
+produce_keyed() {  # produce_keyed FIRST LAST: m-FIRST..m-LAST, each keyed by itself (spread)
+  local i; for i in $(seq "$1" "$2"); do rq produce jobs --key "k$i" "m-$i" > /dev/null || return 1; done
+}
+check "30 messages, keyed over the partitions" produce_keyed 1 30
 
 member_start a --group workers
 member_start b --group workers
@@ -30,7 +34,7 @@ check "each partition is held by exactly one member" \
   [ "$(grep -o '"partitions":\[[0-9,]*\]' <<< "$out" | grep -o '[0-9]' | sort | tr -d '\n')" = 012 ]
 
 member_stop a KILL
-check "60 messages in all" bash -c "$(declare -f rq bootstrap); RAFTQ=$RAFTQ BASE_PORT=$BASE_PORT NODES=$NODES; seq -f 'm-%g' 31 60 | rq produce jobs > /dev/null"
+check "60 messages in all" produce_keyed 31 60
 check "the killed member's partitions move: the other two get every new message" \
   until_ok 300 bash -c "[ \$(cat '$WORK/a.out' '$WORK/b.out' '$WORK/c.out' | grep -o '\"value\":\"m-[0-9]*\"' | sort -u | wc -l) -ge 60 ]"
 check "describe: two members hold the three partitions" until_ok 100 bash -c \

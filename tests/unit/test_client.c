@@ -125,8 +125,11 @@ static void on_described(void *arg, uint64_t token, const struct proto_metadata_
     f->described_topics = m->topic_count;
 }
 
-static const struct rq_client_callbacks callbacks = {on_produced, on_fetched, on_fetch_error,
-                                                     on_admin_done, on_described};
+static const struct rq_client_callbacks callbacks = {.produced = on_produced,
+                                                     .fetched = on_fetched,
+                                                     .fetch_error = on_fetch_error,
+                                                     .admin_done = on_admin_done,
+                                                     .described = on_described};
 
 static void config(struct rq_client_config *cfg) {
     rq_client_config_default(cfg);
