@@ -15,7 +15,7 @@
 
 enum {
     IMAGE_MAGIC = 0x53505152,   /* "RQPS" little-endian */
-    IMAGE_VERSION = 2,          /* 2 added the cursor table; 1 is still read */
+    IMAGE_VERSION = 3,          /* 2 added the cursor table, 3 the delay table; all are read */
     IMAGE_MIN = 4 + 1 + 4 + 4,  /* magic, version, four one-byte varints, CRC */
 };
 
@@ -70,10 +70,23 @@ static int retain_decode(struct rq_reader *r, struct partition_entry *out) {
     return 0;
 }
 
+/* A RELEASE reads as a BATCH of producer 0 at the offsets its leader foresaw (delay.h). */
+static int release_decode(const uint8_t *data, size_t size, struct partition_entry *out) {
+    struct delayed_entry d;
+    int err = delay_entry_decode(data, size, &d);
+    if (err != 0) return err;
+    out->kind = PARTITION_ENTRY_RELEASE;
+    out->base_offset = d.base_offset;
+    out->timestamp_ns = d.timestamp_ns;
+    out->records = d.records;
+    return 0;
+}
+
 int partition_entry_decode(const uint8_t *data, size_t size, struct partition_entry *out) {
     memset(out, 0, sizeof *out);
     if (size == 0) return RQ_ETRUNC;
     RQ_ASSERT(data != NULL);
+    if (data[0] == PARTITION_ENTRY_RELEASE) return release_decode(data, size, out);
     if (data[0] != PARTITION_ENTRY_BATCH && data[0] != PARTITION_ENTRY_RETAIN) {
         out->kind = data[0];
         return RQ_ETYPE;
@@ -170,7 +183,7 @@ int partition_entry_split(const uint8_t *data, size_t size, struct partition_spl
     }
     int err = partition_entry_decode(data, size, &out->batches[0]);
     if (err != 0) return err;
-    if (out->batches[0].kind != PARTITION_ENTRY_BATCH) return RQ_ETYPE;   /* RETAIN: no batches */
+    if (out->batches[0].kind == PARTITION_ENTRY_RETAIN) return RQ_ETYPE;   /* no batches */
     out->data[0] = data;
     out->size[0] = size;
     out->count = 1;
@@ -234,6 +247,7 @@ struct decision {
     uint64_t entry_base_offset;   /* what the proposing leader assigned */
     struct cursor_entry cursor;   /* a CURSOR entry: it, and what it does */
     struct cursor_decision cursor_decision;
+    struct delayed_entry delayed; /* a DELAYED or RELEASE entry */
 };
 
 /* A known producer's batch [base, last]: next in line, a remembered batch again, or neither. */
@@ -271,11 +285,46 @@ static void decide_cursor(const struct partition_sm *sm, const uint8_t *data, si
     d->res.committed = d->cursor_decision.committed;
 }
 
+/* DELAYED: held if it fits. RELEASE: appended like a batch of producer 0 if its item is held
+ * (decide() then checks its base offset and the offset limit as for a BATCH). */
+static void decide_delay(const struct partition_sm *sm, const uint8_t *data, size_t size,
+                         struct decision *d) {
+    int err = delay_entry_decode(data, size, &d->delayed);
+    if (err != 0) {
+        d->res.outcome = PARTITION_MALFORMED;
+        d->res.error = err;
+        return;
+    }
+    const struct delayed_entry *e = &d->delayed;
+    d->res.record_count = e->records.count;
+    d->res.timestamp_ns = e->timestamp_ns;
+    d->res.record_bytes = e->records.size;
+    if (e->kind == PARTITION_ENTRY_DELAYED) {
+        int fits = delay_table_fits(&sm->delays, e->records.size);
+        d->res.outcome = fits ? PARTITION_DELAYED : PARTITION_DELAY_REFUSED;
+        d->res.error = fits ? 0 : RQ_EBUSY;
+        d->res.base_offset = PARTITION_NO_OFFSET;
+        return;
+    }
+    if (delay_table_find(&sm->delays, e->delayed_index) == NULL) {
+        d->res.outcome = PARTITION_RELEASE_STALE;
+        d->res.error = RQ_ENOENT;
+        return;
+    }
+    d->res.outcome = PARTITION_APPENDED;
+    d->res.base_offset = sm->next_offset;
+    d->entry_base_offset = e->base_offset;
+}
+
 static void decide_entry(const struct partition_sm *sm, const uint8_t *data, size_t size,
                          struct decision *d) {
     memset(d, 0, sizeof *d);
     if (size > 0 && data[0] == PARTITION_ENTRY_CURSOR) {
         decide_cursor(sm, data, size, d);
+        return;
+    }
+    if (size > 0 && (data[0] == PARTITION_ENTRY_DELAYED || data[0] == PARTITION_ENTRY_RELEASE)) {
+        decide_delay(sm, data, size, d);
         return;
     }
     struct partition_entry e;
@@ -392,7 +441,19 @@ void partition_sm_apply_part(struct partition_sm *sm, uint64_t raft_index, uint3
     decide(sm, data, size, &d);
     sm->applied_index = raft_index;
     switch (d.res.outcome) {
-    case PARTITION_APPENDED: commit_append(sm, raft_index, &d); break;
+    case PARTITION_APPENDED:
+        if (d.delayed.kind == PARTITION_ENTRY_RELEASE) {   /* its records leave the table */
+            delay_table_remove(&sm->delays, d.delayed.delayed_index);
+            sm->stats.released++;
+        }
+        commit_append(sm, raft_index, &d);
+        break;
+    case PARTITION_DELAYED:
+        delay_table_add(&sm->delays, raft_index, &d.delayed);
+        sm->stats.delayed++;
+        break;
+    case PARTITION_DELAY_REFUSED: sm->stats.delay_refused++; break;
+    case PARTITION_RELEASE_STALE: sm->stats.release_stale++; break;
     case PARTITION_DUPLICATE:
         RQ_ASSERT(d.known);
         sm->producers[d.slot].stamp = raft_index;
@@ -495,6 +556,7 @@ size_t partition_sm_image(const struct partition_sm *sm, uint8_t *buf, size_t ca
         }
     }
     cursor_table_write(&sm->cursors, &w);
+    delay_table_write(&sm->delays, &w);
     if (w.err) return 0;
     rq_write_u32(&w, rq_crc32c(0, buf, w.len));
     if (w.err) return 0;
@@ -571,6 +633,7 @@ static int read_image(const uint8_t *image, size_t size, struct partition_sm *sm
         if (sm != NULL) sm->producers[i] = p;
     }
     if (version >= 2) cursor_table_read(&r, next_offset, sm ? &sm->cursors : NULL);
+    if (version >= 3) delay_table_read(&r, applied, sm ? &sm->delays : NULL);
     if (r.err || rq_reader_remaining(&r) != 0) return RQ_ECORRUPT;
     return 0;
 }

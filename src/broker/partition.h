@@ -8,9 +8,11 @@
  * Entry format (varints are unsigned LEB128 and must be minimal, so decode(encode(x)) == x):
  *     u8     kind              PARTITION_ENTRY_BATCH (1), PARTITION_ENTRY_RETAIN (2),
  *                              PARTITION_ENTRY_SHARED (3) or PARTITION_ENTRY_CURSOR (4: a
- *                              consumer group's claim, commit or reset, broker/cursor.h); other
- *                              kinds are reserved and apply as counted no-ops on every replica
- *                              alike
+ *                              consumer group's claim, commit or reset, broker/cursor.h),
+ *                              PARTITION_ENTRY_DELAYED (5) or PARTITION_ENTRY_RELEASE (6) (a
+ *                              delayed message held, then appended: broker/delay.h; a RELEASE
+ *                              reads as a BATCH of producer 0); other kinds are reserved and
+ *                              apply as counted no-ops on every replica alike
  *   BATCH:
  *     varint base_offset       the offset the proposing leader assigned to its first record (the
  *                              leader's tip, below, foresees it), or PARTITION_NO_OFFSET when it
@@ -83,8 +85,8 @@
  * a copy is one memcpy of sizeof(struct partition_sm) (about 144 KiB, bounded).
  *
  * Snapshots: partition_sm_image writes next_offset, log_start_offset, the applied index, the
- * producer table sorted by producer id and (image version 2) the cursor table, with a CRC32C;
- * an image of version 1 (no cursors) is still read; partition_sm_restore decodes one strictly
+ * producer table sorted by producer id, the cursor table (image version 2) and the delay table
+ * (version 3), with a CRC32C; images of versions 1 and 2 are still read; partition_sm_restore decodes one strictly
  * (RQ_ECORRUPT on any malformation, leaving the state untouched). The image of the largest table
  * is at most PARTITION_IMAGE_MAX bytes, far below the host's HOST_SNAPSHOT_DATA_MAX (4 MiB).
  * The counters in stats are this replica's observations and are not part of the image. */
@@ -95,6 +97,7 @@
 #include <stdint.h>
 
 #include "broker/cursor.h"
+#include "broker/delay.h"
 #include "proto/msg.h"
 
 enum {
@@ -110,7 +113,7 @@ enum {
      * batch; CRC32C. */
     PARTITION_IMAGE_MAX = 4 + 1 + 4 * 10 +
                           PARTITION_PRODUCERS_MAX * (2 * 10 + 1 + PARTITION_BATCHES_KEPT * 3 * 10) +
-                          CURSOR_IMAGE_MAX + 4,
+                          CURSOR_IMAGE_MAX + DELAY_IMAGE_MAX + 4,
 };
 
 /* next_offset never exceeds this (2^62): a batch that would pass it is refused (PARTITION_FULL),
@@ -168,6 +171,10 @@ struct partition_stats {
     uint64_t retains_refused;       /* RETAIN entries that would not move it forward */
     uint64_t cursor_ops;            /* CURSOR entries carried out */
     uint64_t cursor_refused;        /* CURSOR entries refused (fenced, out of range, full) */
+    uint64_t delayed;               /* DELAYED entries held */
+    uint64_t delay_refused;         /* DELAYED entries refused: the table was full */
+    uint64_t released;              /* RELEASE entries that appended their records */
+    uint64_t release_stale;         /* RELEASE entries of nothing held (never in a correct log) */
 };
 
 struct partition_sm {
@@ -177,6 +184,7 @@ struct partition_sm {
     uint32_t producer_count;
     struct partition_producer producers[PARTITION_PRODUCERS_MAX];   /* [0, count), id ascending */
     struct cursor_table cursors;    /* consumer groups' positions (broker/cursor.h) */
+    struct delay_table delays;      /* delayed messages not yet released (broker/delay.h) */
     struct partition_stats stats;   /* not replicated state: not in the image */
 };
 
@@ -192,6 +200,9 @@ enum partition_outcome {
     PARTITION_RETAIN_REFUSED = 9,   /* error RQ_ERANGE: not above the log start, or past the end */
     PARTITION_CURSOR_DONE = 10,     /* CURSOR: claimed, committed or reset; see committed */
     PARTITION_CURSOR_REFUSED = 11,  /* error RQ_EFENCED, RQ_ERANGE or RQ_ENOMEM (cursor.h) */
+    PARTITION_DELAYED = 12,         /* DELAYED: held until released (no offsets) */
+    PARTITION_DELAY_REFUSED = 13,   /* error RQ_EBUSY: the delay table is full */
+    PARTITION_RELEASE_STALE = 14,   /* error RQ_ENOENT: RELEASE of nothing held */
 };
 
 struct partition_apply_result {

@@ -100,6 +100,7 @@ void rq_client_destroy(struct rq_client *c) {
     for (uint32_t i = 0; i < CLIENT_TOPICS_MAX; i++)
         batcher_destroy(c->topics[i].batcher);
     group_destroy(c);
+    for (uint32_t i = 0; i < CLIENT_ADMIN_MAX; i++) free(c->admins[i].payload);
     metadata_destroy(c->md);
     free(c->send_buf);
     free(c);
@@ -658,6 +659,14 @@ static void admin_finish(struct rq_client *c, struct admin_op *op, int error,
     enum admin_kind kind = op->kind;
     RQ_ASSERT(kind != ADMIN_FREE);
     op->kind = ADMIN_FREE; /* free before the callback, which may start another */
+    if (kind == ADMIN_DELAYED) {   /* reported like a record: held, offsets come at release */
+        free(op->payload);
+        op->payload = NULL;
+        if (error == 0) c->stats.records_produced++;
+        else c->stats.records_failed++;
+        if (c->cb.produced) c->cb.produced(c->arg, token, op->partition, error, UINT64_MAX);
+        return;
+    }
     int group_kind = kind == ADMIN_LIST_GROUPS || kind == ADMIN_DESCRIBE_GROUP || kind == ADMIN_OFFSET;
     if (error == 0 && kind != ADMIN_DESCRIBE && !group_kind) metadata_mark_stale(c->md);
     if (kind == ADMIN_DESCRIBE && error == 0) {
@@ -674,7 +683,7 @@ static void admin_finish(struct rq_client *c, struct admin_op *op, int error,
 /* The server an admin op goes to: a partition's leader for ADMIN_OFFSET, else the controller's;
  * a hint first. 0 when no leader is known. */
 static uint32_t admin_target(struct rq_client *c, const struct admin_op *op) {
-    if (op->kind != ADMIN_OFFSET) return controller_target(c, op->hint);
+    if (op->kind != ADMIN_OFFSET && op->kind != ADMIN_DELAYED) return controller_target(c, op->hint);
     if (op->hint != 0) return op->hint;
     return metadata_leader(c->md, (struct proto_bytes){op->name, op->name_size}, op->partition);
 }
@@ -685,6 +694,11 @@ static size_t admin_group_encode(struct rq_client *c, const struct admin_op *op,
     if (op->kind == ADMIN_LIST_GROUPS) {
         *type = PROTO_LIST_GROUPS_REQ;
         return 0;   /* an empty payload */
+    }
+    if (op->kind == ADMIN_DELAYED) {
+        *type = PROTO_DELAYED_PRODUCE_REQ;
+        memcpy(payload_buf(c), op->payload, op->payload_size);
+        return op->payload_size;
     }
     if (op->kind == ADMIN_DESCRIBE_GROUP) {
         struct proto_describe_group_req m = {.group = name};
@@ -754,6 +768,9 @@ static int answer_error(const struct proto_msg *m, uint32_t *hint) {
     case PROTO_OFFSET_RESP:
         *hint = m->u.offset_resp.leader_hint;
         return m->u.offset_resp.error;
+    case PROTO_PRODUCE_RESP:
+        *hint = m->u.produce_resp.leader_hint;
+        return m->u.produce_resp.error;
     default:   /* CREATE/DELETE_TOPIC_RESP, DECOMMISSION_RESP */
         *hint = m->u.status_resp.leader_hint;
         return m->u.status_resp.error;
@@ -776,7 +793,7 @@ static void admin_answer(struct rq_client *c, const struct request *r, int error
     }
     op->hint = 0;
     op->retry_ns = now + backoff(c, op->attempts);
-    if (why == RQ_ENOTLEADER && op->kind == ADMIN_OFFSET)
+    if (why == RQ_ENOTLEADER && (op->kind == ADMIN_OFFSET || op->kind == ADMIN_DELAYED))
         metadata_not_leader(c->md, (struct proto_bytes){op->name, op->name_size}, op->partition,
                             hint);
     if (why == RQ_ENOTLEADER && hint >= 1 && hint <= RQ_NODE_ID_MAX) {
@@ -847,6 +864,7 @@ static uint8_t answer_type(const struct rq_client *c, const struct request *r) {
                : kind == ADMIN_LIST_GROUPS    ? PROTO_LIST_GROUPS_RESP
                : kind == ADMIN_DESCRIBE_GROUP ? PROTO_DESCRIBE_GROUP_RESP
                : kind == ADMIN_OFFSET         ? PROTO_OFFSET_RESP
+               : kind == ADMIN_DELAYED        ? PROTO_PRODUCE_RESP
                                               : PROTO_DELETE_TOPIC_RESP;
     }
     case REQ_FREE: break;
@@ -1211,6 +1229,54 @@ int rq_client_offset(struct rq_client *c, uint8_t type, struct proto_bytes topic
     }
     leave(c);
     return op == NULL ? RQ_EBUSY : 0;
+}
+
+/* Encodes the DELAYED_PRODUCE_REQ of one record for partition p into a new buffer. */
+static uint8_t *delayed_encode(struct proto_bytes topic, uint32_t p, const struct proto_record_in *r,
+                               uint64_t delay_ms, uint32_t *size) {
+    uint8_t *buf = malloc(CLIENT_SEND_MAX);
+    if (buf == NULL) return NULL;
+    struct proto_produce_req m = {.topic = topic, .partition = p, .acks = PROTO_ACKS_ALL,
+                                  .records = {.count = 1}, .delay_ms = delay_ms};
+    size_t n = proto_encode_delayed_produce_req(buf, payload_cap(), &m, r);
+    uint8_t *exact = n ? realloc(buf, n) : NULL;
+    if (exact == NULL) free(buf);
+    *size = (uint32_t)n;
+    return exact;
+}
+
+int rq_client_produce_delayed(struct rq_client *c, struct proto_bytes topic, struct proto_bytes key,
+                              struct proto_bytes value, const struct proto_header *headers,
+                              uint32_t header_count, uint64_t timestamp, uint64_t delay_ms,
+                              uint64_t token) {
+    if (!proto_topic_name_valid(topic.data, topic.size) || header_count > PROTO_HEADERS_MAX ||
+        delay_ms < 1 || delay_ms > PROTO_DELAY_MS_MAX)
+        return RQ_EINVAL;
+    enter(c);
+    int rc = RQ_ENOMEM;   /* the topic table is full */
+    uint32_t ti = topic_index(c, topic);
+    if (ti != NONE) rc = metadata_partitions(c->md, topic) == 0 ? RQ_EBUSY : 0;   /* not known yet */
+    int64_t p = -1;
+    if (rc == 0) p = key.size > 0 ? metadata_partition_for_key(c->md, topic, key)
+                                  : metadata_sticky_partition(c->md, topic);
+    struct proto_record_in r = {.timestamp = timestamp, .key = key, .value = value,
+                                .header_count = header_count, .headers = headers};
+    uint32_t size = 0;
+    uint8_t *payload = rc == 0 ? delayed_encode(topic, (uint32_t)p, &r, delay_ms, &size) : NULL;
+    if (rc == 0 && payload == NULL) rc = size == 0 ? RQ_ETOOBIG : RQ_ENOMEM;
+    struct admin_op *op = rc == 0 ? admin_open(c, ADMIN_DELAYED, token) : NULL;
+    if (rc == 0 && op == NULL) rc = RQ_EBUSY;
+    if (op != NULL) {
+        op->name_size = topic.size;
+        memcpy(op->name, topic.data, topic.size);
+        op->partition = (uint32_t)p;
+        op->payload = payload;
+        op->payload_size = size;
+    } else {
+        free(payload);
+    }
+    leave(c);
+    return rc;
 }
 
 uint32_t rq_client_partitions(const struct rq_client *c, struct proto_bytes topic) {

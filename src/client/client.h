@@ -255,6 +255,18 @@ int rq_client_offset(struct rq_client *c, uint8_t type, struct proto_bytes topic
                      uint32_t partition, struct proto_bytes cursor, uint64_t offset,
                      uint64_t token);
 
+/* A delayed message (README, "Delayed messages"): sent alone, at once, to its partition's
+ * leader (keyed as for produce), which holds it until delay_ms (1..PROTO_DELAY_MS_MAX) has passed
+ * on its clock and then appends it. produced() reports it once held (error 0, offset UINT64_MAX:
+ * its offset comes at release) or failed. Not deduplicated: a retry after a lost answer may hold
+ * it twice. At most CLIENT_ADMIN_MAX at once with the admin calls. Returns 0, RQ_EBUSY (the
+ * topic is not known yet, or too many under way: try again later), RQ_EINVAL, RQ_ETOOBIG or
+ * RQ_ENOMEM. */
+int rq_client_produce_delayed(struct rq_client *c, struct proto_bytes topic, struct proto_bytes key,
+                              struct proto_bytes value, const struct proto_header *headers,
+                              uint32_t header_count, uint64_t timestamp, uint64_t delay_ms,
+                              uint64_t token);
+
 /* The topic's partition count as the metadata last said (0: unknown). */
 uint32_t rq_client_partitions(const struct rq_client *c, struct proto_bytes topic);
 

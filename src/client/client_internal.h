@@ -72,6 +72,7 @@ enum admin_kind {
     ADMIN_LIST_GROUPS,     /* at the coordinator (the controller's leader) */
     ADMIN_DESCRIBE_GROUP,  /* name: the group */
     ADMIN_OFFSET,          /* at a partition's leader: name the topic, cursor/partition/offset */
+    ADMIN_DELAYED,         /* a delayed produce, at a partition's leader: payload, partition */
 };
 
 struct admin_op {
@@ -88,6 +89,9 @@ struct admin_op {
     uint64_t offset;
     uint8_t cursor[PROTO_CURSOR_MAX];
     uint32_t cursor_size;
+    /* ADMIN_DELAYED: its DELAYED_PRODUCE_REQ, encoded once (allocated; freed when it ends) */
+    uint8_t *payload;
+    uint32_t payload_size;
     uint32_t attempts;
     uint64_t retry_ns;
     uint32_t request; /* or NONE */

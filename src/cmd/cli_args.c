@@ -22,7 +22,7 @@ static const char USAGE[] =
     "  topic delete NAME\n"
     "  topic list\n"
     "  topic describe NAME\n"
-    "  produce TOPIC [--key K] [--acks all|1|0] [--idempotent] [MESSAGE...]\n"
+    "  produce TOPIC [--key K] [--acks all|1|0] [--idempotent] [--delay DURATION] [MESSAGE...]\n"
     "                (no MESSAGE: one message per non-empty line of standard input)\n"
     "  consume TOPIC [--partition P] [--from-beginning | --offset N] [--count N] [--follow]\n"
     "                [--format FMT | --json]\n"
@@ -47,6 +47,8 @@ static const char USAGE[] =
     "  at the end the partitions had when it started, or after --count messages; --follow runs\n"
     "  until --count, Ctrl-C or SIGTERM. --format fields: %o offset, %p partition, %k key,\n"
     "  %v value, %t timestamp (ms), %T topic, %% and \\n \\t \\\\ (default \"%v\\n\")\n"
+    "produce --delay: consumers see the messages no earlier than DURATION later (by the\n"
+    "  partition leader's clock), at most 366d\n"
     "consume --group: partitions are shared among the group's members (queue, the default) or\n"
     "  every member gets every message (pubsub: --member names its own position); positions are\n"
     "  committed as it goes and it resumes there; a partition never committed starts at the\n"
@@ -162,6 +164,7 @@ static const struct flag FLAGS[] = {
     {"--key", CMD(CLI_PRODUCE), F_STRING, AT(key), 0, 0},
     {"--acks", CMD(CLI_PRODUCE), F_SPECIAL, 0, 0, 0},
     {"--idempotent", CMD(CLI_PRODUCE), F_SWITCH, AT(idempotent), 0, 0},
+    {"--delay", CMD(CLI_PRODUCE), F_DURATION, AT(delay_ms), 1, PROTO_DELAY_MS_MAX},
     {"--partition", CMD(CLI_CONSUME) | CMD(CLI_GROUP_RESET), F_SPECIAL, 0, 0,
      PROTO_PARTITIONS_MAX - 1},
     {"--from-beginning", CMD(CLI_CONSUME), F_SWITCH, 0, 0, 0},
@@ -254,8 +257,13 @@ static int apply_flag(struct cli_args *a, const struct flag *f, const char *v, c
     case F_SPECIAL: return apply_special(a, f, v, err, cap);
     case F_DURATION:
         if (cli_parse_duration_ms(v, &n) != 0 || n < f->min || n > f->max)
-            return cmd_fail(err, cap, "%s: '%s' is not a duration (500ms, 30s, 10m, 2h, 7d)%s", f->name,
-                        v, f->min > 0 ? ", above 0 and at most 1d" : "");
+            return f->max == UINT64_MAX
+                       ? cmd_fail(err, cap, "%s: '%s' is not a duration (500ms, 30s, 10m, 2h, 7d)",
+                                  f->name, v)
+                       : cmd_fail(err, cap,
+                                  "%s: '%s' is not a duration (500ms, 30s, 10m, 2h, 7d) from %llu "
+                                  "to %llu ms", f->name, v, (unsigned long long)f->min,
+                                  (unsigned long long)f->max);
         *(uint64_t *)(base + f->offset) = n;
         return 0;
     case F_U32:
@@ -421,6 +429,9 @@ static int check_combination(const struct cli_args *a, const unsigned char *give
         return cmd_fail(err, cap, "--from-beginning and --offset exclude each other");
     if (a->idempotent && a->acks != PROTO_ACKS_ALL)
         return cmd_fail(err, cap, "--idempotent needs --acks all");
+    if (a->delay_ms && (a->idempotent || a->acks != PROTO_ACKS_ALL))
+        return cmd_fail(err, cap, "--delay: delayed messages are sent with acks all and are not "
+                                  "deduplicated (no --idempotent, no --acks 1|0)");
     if (a->format_set && a->json) return cmd_fail(err, cap, "--format and --json exclude each other");
     int rc = check_group_flags(a, given, err, cap);
     if (rc != 0) return rc;

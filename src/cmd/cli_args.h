@@ -123,6 +123,7 @@ struct cli_args {
     const char *key; /* NULL: no key (round robin over partitions) */
     uint8_t acks;    /* enum proto_acks */
     int idempotent;
+    uint64_t delay_ms; /* --delay: held this long before consumers see it; 0: none */
     const char *const *messages; /* message words; message_count 0: one per line from stdin */
     uint32_t message_count;
     /* consume */

@@ -372,8 +372,11 @@ static void fail_message(struct cli *p, int error) {
  * not know the topic yet): the same message is offered again at the next tick. */
 static int produce_one(struct cli *p, const char *value, size_t size) {
     struct proto_bytes v = {size ? (const uint8_t *)value : NULL, (uint32_t)size};
-    int rc = rq_client_produce(p->c, bytes_of(p->args->topic), bytes_of(p->args->key), v, NULL, 0,
-                               wall_ns(), p->queued);
+    const struct cli_args *a = p->args;
+    int rc = a->delay_ms ? rq_client_produce_delayed(p->c, bytes_of(a->topic), bytes_of(a->key), v,
+                                                     NULL, 0, wall_ns(), a->delay_ms, p->queued)
+                         : rq_client_produce(p->c, bytes_of(a->topic), bytes_of(a->key), v, NULL,
+                                             0, wall_ns(), p->queued);
     if (rc == RQ_EBUSY) return 0;
     if (rc != 0)
         fail_message(p, rc);
@@ -448,6 +451,7 @@ static void produce_check_done(struct cli *p) {
     if (!p->args->json)
         printf("%" PRIu64 " of %" PRIu64 " messages %s to %s\n", p->acked, p->queued,
                p->args->acks == PROTO_ACKS_NONE ? "sent (acks=0, not acknowledged)"
+               : p->args->delay_ms              ? "held for later delivery"
                                                 : "acknowledged",
                p->args->topic);
     if (p->failed > 0) {

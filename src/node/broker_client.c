@@ -350,7 +350,9 @@ static void produce(struct broker *b, uint64_t conn, uint32_t correlation,
         if (w == NULL) err = RQ_EBUSY;
     }
     if (err == 0 && r != NULL) {
-        err = part_group_produce(part->pg, b->host, m, w ? cookie_of(b, w) : 0, broker_now(b));
+        uint64_t cookie = w ? cookie_of(b, w) : 0;
+        err = m->delay_ms ? part_group_delayed(part->pg, b->host, m, cookie, broker_now(b))
+                          : part_group_produce(part->pg, b->host, m, cookie, broker_now(b));
         if (err == RQ_ENOTLEADER) hint = raft_leader(r);
         if (err == 0) part->bytes_in += m->records.size;   /* accepted: proposed to the group */
     }
@@ -484,7 +486,8 @@ static void serve(struct broker *b, uint64_t conn, const struct proto_frame *f,
     case PROTO_METADATA_REQ:
         metadata(b, conn, f->correlation, f->version, &m->u.metadata_req);
         break;
-    case PROTO_PRODUCE_REQ: produce(b, conn, f->correlation, &m->u.produce_req); break;
+    case PROTO_PRODUCE_REQ:
+    case PROTO_DELAYED_PRODUCE_REQ: produce(b, conn, f->correlation, &m->u.produce_req); break;
     case PROTO_FETCH_REQ:
     case PROTO_GROUP_FETCH_REQ: fetch(b, conn, f->correlation, &m->u.fetch_req); break;
     case PROTO_CREATE_TOPIC_REQ:

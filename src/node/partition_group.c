@@ -303,29 +303,83 @@ int part_group_produce(struct part_group *pg, struct host *h, const struct proto
     return open_join(pg, h, r, n, &w);
 }
 
-int part_group_cursor(struct part_group *pg, struct host *h, const struct cursor_entry *e,
-                      uint64_t cookie, uint64_t now_ns) {
+/* A control entry (cursor, delayed, release) is about to be encoded into pg->entry and proposed
+ * alone: the open entry goes first (the log keeps the order requests came in), and the tip must
+ * be this term's. Returns 0, RQ_ECLOSED, RQ_ENOTLEADER, RQ_EBUSY or open_flush's error. */
+static int control_ready(struct part_group *pg, struct host *h, int waits) {
     const struct raft *r = host_raft(h, pg->group);
     if (r == NULL) return RQ_ECLOSED;
     if (raft_role(r) != RAFT_LEADER) return RQ_ENOTLEADER;
     if (open_count(pg) > 0) {
-        int err = open_flush(pg, h, "a cursor entry follows");
+        int err = open_flush(pg, h, "a control entry follows");
         if (err != 0) return err;
     }
     uint32_t held = pg->open ? pg->open->waiting : 0;
-    if (proposals_free(&pg->pending) <= held) return RQ_EBUSY;
+    if (waits && proposals_free(&pg->pending) <= held) return RQ_EBUSY;
     if (pg->tip_term != raft_term(r) && tip_build(pg, r) != 0) return RQ_EBUSY;
-    size_t n = cursor_entry_encode(pg->entry, sizeof pg->entry, e);
-    RQ_ASSERT(n > 0);
+    return 0;
+}
+
+/* Proposes pg->entry[0..n) (control_ready said yes), applies it to the tip and, with waits,
+ * answers cookie once it is applied. */
+static int control_propose(struct part_group *pg, struct host *h, size_t n, int waits,
+                           uint64_t cookie, uint64_t now_ns, struct partition_apply_result *res) {
     uint64_t index, term;
     int err = host_propose(h, pg->group, pg->entry, (uint32_t)n, &index, &term);
     if (err != 0) return err;
     RQ_ASSERT(term == pg->tip_term);
-    struct partition_apply_result res;
-    partition_sm_apply(pg->tip, index, pg->entry, n, &res);   /* the tip holds the whole log */
+    partition_sm_apply(pg->tip, index, pg->entry, n, res);   /* the tip holds the whole log */
     proposed(pg, index, term, 0);
-    proposals_add(&pg->pending, index, term, cookie, now_ns);
+    if (waits) proposals_add(&pg->pending, index, term, cookie, now_ns);
     return 0;
+}
+
+int part_group_cursor(struct part_group *pg, struct host *h, const struct cursor_entry *e,
+                      uint64_t cookie, uint64_t now_ns) {
+    int err = control_ready(pg, h, 1);
+    if (err != 0) return err;
+    size_t n = cursor_entry_encode(pg->entry, sizeof pg->entry, e);
+    RQ_ASSERT(n > 0);
+    struct partition_apply_result res;
+    return control_propose(pg, h, n, 1, cookie, now_ns, &res);
+}
+
+int part_group_delayed(struct part_group *pg, struct host *h, const struct proto_produce_req *req,
+                       uint64_t cookie, uint64_t now_ns) {
+    RQ_ASSERT(req->delay_ms >= 1 && req->delay_ms <= PROTO_DELAY_MS_MAX);
+    int err = control_ready(pg, h, 1);
+    if (err != 0) return err;
+    if (!delay_table_fits(&pg->tip->delays, req->records.size)) return RQ_EBUSY;
+    size_t n = delay_entry_encode(pg->entry, sizeof pg->entry, now_ns + req->delay_ms * 1000000u,
+                                  now_ns, &req->records);
+    if (n == 0) return RQ_ETOOBIG;
+    struct partition_apply_result res;
+    return control_propose(pg, h, n, 1, cookie, now_ns, &res);
+}
+
+/* The leader's releases: every item its tip holds whose time has come on this leader's clock
+ * (at most PART_GROUP_RELEASES_PER_TICK a tick) becomes a RELEASE entry at the offsets the tip
+ * foresees. An item already released in the tip (its RELEASE proposed, not yet applied) is no
+ * longer there, so nothing is released twice. */
+static void release_due(struct part_group *pg, struct host *h, uint64_t now_ns) {
+    const struct raft *r = host_raft(h, pg->group);
+    if (r == NULL || raft_role(r) != RAFT_LEADER) return;
+    if (pg->sm->delays.count == 0 && (pg->tip == NULL || pg->tip->delays.count == 0)) return;
+    for (uint32_t k = 0; k < PART_GROUP_RELEASES_PER_TICK; k++) {
+        if (control_ready(pg, h, 0) != 0) return;
+        const struct delay_table *t = &pg->tip->delays;
+        const struct delay_item *due = NULL;
+        for (uint32_t i = 0; i < t->count && due == NULL; i++)
+            if (t->items[i].due_ns <= now_ns) due = &t->items[i];
+        if (due == NULL) return;
+        size_t n = delay_release_encode(pg->entry, sizeof pg->entry, t, due, pg->tip->next_offset,
+                                        now_ns);
+        RQ_ASSERT(n > 0);   /* a DELAYED entry's records fitted an entry: so do they again */
+        struct partition_apply_result res;
+        if (control_propose(pg, h, n, 0, 0, now_ns, &res) != 0) return;
+        RQ_ASSERT(res.outcome == PARTITION_APPENDED || res.outcome == PARTITION_FULL);
+        pg->stats.releases_proposed++;
+    }
 }
 
 void part_group_durable(struct part_group *pg, struct host *h, uint64_t index) {
@@ -561,6 +615,7 @@ uint64_t part_group_retain_below(const struct part_group *pg) {
 }
 
 void part_group_tick(struct part_group *pg, struct host *h, uint64_t now_ns) {
+    release_due(pg, h, now_ns);
     if (open_count(pg) > 0) (void)open_flush(pg, h, "tick");   /* at the latest; answers its own */
     uint64_t cookie;
     while (proposals_expired(&pg->pending, now_ns, pg->pending_timeout_ns, &cookie)) {

@@ -67,6 +67,7 @@ struct part_group_stats {         /* this replica's, while it led */
     uint64_t shared_batches;      /* the batches in those */
     uint64_t open_dropped;        /* batches of open entries dropped (leadership lost, propose
                                      refused) */
+    uint64_t releases_proposed;   /* RELEASE entries of delayed messages proposed */
 };
 
 struct part_group *part_group_create(uint32_t group, uint64_t pending_timeout_ns,
@@ -85,6 +86,15 @@ int part_group_produce(struct part_group *pg, struct host *h, const struct proto
  * host_propose's error. */
 int part_group_cursor(struct part_group *pg, struct host *h, const struct cursor_entry *e,
                       uint64_t cookie, uint64_t now_ns);
+
+/* Proposes a delayed produce (req->delay_ms >= 1; broker/delay.h): a DELAYED entry due at
+ * now_ns + delay, on this leader's clock. done follows once it is applied: error 0 (held; the
+ * result's base_offset is then meaningless: offsets come at release) or RQ_EBUSY (the delay
+ * table was full). Returns 0, RQ_ENOTLEADER, RQ_ECLOSED, RQ_EBUSY (the table as the leader
+ * foresees it is full, or too many proposals wait), RQ_ETOOBIG or host_propose's error. The
+ * leader releases due entries at part_group_tick. */
+int part_group_delayed(struct part_group *pg, struct host *h, const struct proto_produce_req *req,
+                       uint64_t cookie, uint64_t now_ns);
 
 /* Applies e; returns n, the number of its batches (1 unless it is a SHARED entry: see
  * partition_sm_apply_entry), and out[0..n) (out may be NULL) says what the state machine did
@@ -107,6 +117,7 @@ enum {
                                            full, the records of the older half are no longer
                                            readable here (below part_group_readable_from) */
     PART_GROUP_NEED_LOAD = 1,           /* part_group_read: the entries are in the store only */
+    PART_GROUP_RELEASES_PER_TICK = 8,   /* delayed entries one tick releases, at most */
 };
 
 /* Appends to b the committed records from `offset` on, at most max_records of them and, after

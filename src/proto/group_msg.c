@@ -22,8 +22,8 @@ _Static_assert(PROTO_SESSION_MS_MIN >= 1 && PROTO_SESSION_MS_MIN < PROTO_SESSION
 _Static_assert((int)PROTO_GROUP_PARTITIONS_MAX <= (int)PROTO_PARTITIONS_MAX,
                "a group consumes the partitions of one topic");
 _Static_assert(PROTO_LEAVE_GROUP_REQ + 1 == PROTO_LEAVE_GROUP_RESP, "the group types in order");
-_Static_assert((int)PROTO_DESCRIBE_GROUP_RESP == (int)PROTO_TYPE_MAX,
-               "the group types are the last ones");
+_Static_assert(PROTO_JOIN_GROUP_REQ == 18 && PROTO_DESCRIBE_GROUP_RESP == 32,
+               "the group types are 18..32 (msg.c hands them here)");
 
 /* ---- names ------------------------------------------------------------------------------------
  */

@@ -39,7 +39,8 @@ const char *proto_type_name(uint8_t type) {
         "forward", "decommission-req", "decommission-resp", "join-group-req", "assignment-resp",
         "heartbeat-req", "leave-group-req", "leave-group-resp", "claim-req", "commit-req",
         "offset-fetch-req", "reset-offset-req", "offset-resp", "group-fetch-req",
-        "list-groups-req", "list-groups-resp", "describe-group-req", "describe-group-resp"};
+        "list-groups-req", "list-groups-resp", "describe-group-req", "describe-group-resp",
+        "delayed-produce-req"};
     _Static_assert(sizeof names / sizeof names[0] == PROTO_TYPE_MAX + 1, "a name per type");
     return type <= PROTO_TYPE_MAX ? names[type] : names[0];
 }
@@ -80,6 +81,17 @@ static void read_records(struct rq_reader *r, uint32_t count, int with_offsets, 
     out->size = r->pos - start;
     out->count = count;
     out->with_offsets = (uint8_t)with_offsets;
+}
+
+static void decode_produce_req(struct rq_reader *r, struct proto_produce_req *m);
+
+/* A produce request and, after its records, its delay: acks=all, no producer id. */
+static void decode_delayed_produce_req(struct rq_reader *r, struct proto_produce_req *m) {
+    decode_produce_req(r, m);
+    m->delay_ms = read_num(r, PROTO_DELAY_MS_MAX);
+    if (r->err == 0 && (m->delay_ms == 0 || m->acks != PROTO_ACKS_ALL || m->producer_id != 0 ||
+                        m->base_sequence != 0))
+        bad(r, RQ_ECORRUPT);
 }
 
 static void decode_produce_req(struct rq_reader *r, struct proto_produce_req *m) {
@@ -209,6 +221,7 @@ static void decode_body(struct rq_reader *r, uint8_t version, uint8_t type,
         r->pos = r->len;
         break;
     case PROTO_PRODUCE_REQ: decode_produce_req(r, &out->u.produce_req); break;
+    case PROTO_DELAYED_PRODUCE_REQ: decode_delayed_produce_req(r, &out->u.produce_req); break;
     case PROTO_PRODUCE_RESP:
         out->u.produce_resp.error = read_err(r);
         out->u.produce_resp.base_offset = read_num(r, UINT64_MAX);
@@ -385,6 +398,19 @@ size_t proto_encode_produce_req(uint8_t *buf, size_t cap, const struct proto_pro
     rq_write_varint(&w, m->records.count);
     for (uint32_t i = 0; i < m->records.count; i++) write_record(&w, &records[i]);
     return finish(&w);
+}
+
+size_t proto_encode_delayed_produce_req(uint8_t *buf, size_t cap,
+                                        const struct proto_produce_req *m,
+                                        const struct proto_record_in *records) {
+    RQ_ASSERT(m->delay_ms >= 1 && m->delay_ms <= PROTO_DELAY_MS_MAX);
+    RQ_ASSERT(m->acks == PROTO_ACKS_ALL && m->producer_id == 0 && m->base_sequence == 0);
+    size_t n = proto_encode_produce_req(buf, cap, m, records);
+    if (n == 0) return 0;
+    struct rq_writer w;
+    rq_writer_init(&w, buf + n, cap - n);
+    rq_write_varint(&w, m->delay_ms);
+    return w.err ? 0 : n + w.len;
 }
 
 size_t proto_encode_produce_resp(uint8_t *buf, size_t cap, const struct proto_produce_resp *m) {

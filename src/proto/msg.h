@@ -55,7 +55,9 @@ enum proto_type {
     PROTO_LIST_GROUPS_RESP = 30,
     PROTO_DESCRIBE_GROUP_REQ = 31,
     PROTO_DESCRIBE_GROUP_RESP = 32,
-    PROTO_TYPE_MAX = 32,
+    PROTO_DELAYED_PRODUCE_REQ = 33, /* a PRODUCE_REQ held until delay_ms has passed (acks=all,
+                                       not idempotent); answered by PRODUCE_RESP */
+    PROTO_TYPE_MAX = 33,
 };
 
 enum {
@@ -71,6 +73,9 @@ enum {
     PROTO_WAIT_MS_MAX = 60000,        /* a fetch's long-poll */
     PROTO_FORWARD_MAX = 1024,         /* a FORWARD payload, bytes */
 };
+
+/* A delayed message's longest delay: 366 days, in milliseconds. */
+#define PROTO_DELAY_MS_MAX (UINT64_C(366) * 24 * 60 * 60 * 1000)
 
 enum { PROTO_FOLLOWER_READ_INDEX = 1, PROTO_FOLLOWER_AS_IS = 2 };
 
@@ -121,6 +126,10 @@ struct proto_produce_req {
     uint64_t producer_id;         /* 0: not idempotent */
     uint64_t base_sequence;       /* of the first record; the others follow it */
     struct proto_records records; /* at least one, no offsets */
+    /* DELAYED_PRODUCE_REQ only (0 in a PRODUCE_REQ), written after the records: the records
+     * become visible to consumers no earlier than this long after the leader appends them,
+     * 1..PROTO_DELAY_MS_MAX; acks is then PROTO_ACKS_ALL and producer_id and base_sequence 0. */
+    uint64_t delay_ms;
 };
 
 struct proto_produce_resp {
@@ -282,6 +291,10 @@ int proto_decode_version(uint8_t version, uint8_t type, const uint8_t *payload, 
 size_t proto_encode_error(uint8_t *buf, size_t cap, int error, const char *text);
 size_t proto_encode_produce_req(uint8_t *buf, size_t cap, const struct proto_produce_req *m,
                                 const struct proto_record_in *records);
+/* A DELAYED_PRODUCE_REQ: m as for proto_encode_produce_req, with m->delay_ms set. */
+size_t proto_encode_delayed_produce_req(uint8_t *buf, size_t cap,
+                                        const struct proto_produce_req *m,
+                                        const struct proto_record_in *records);
 size_t proto_encode_produce_resp(uint8_t *buf, size_t cap, const struct proto_produce_resp *m);
 size_t proto_encode_fetch_req(uint8_t *buf, size_t cap, const struct proto_fetch_req *m);
 /* records: m->records.count of them, offsets strictly increasing and below high_watermark. */

@@ -648,7 +648,7 @@ static const struct bad bads[] = {
      B(0, 0, G2, T1, 1, 1, 3, 2, 1, 0, S100, 0), RQ_ETRUNC},
     {"describe: an error with a summary after it", PROTO_DESCRIBE_GROUP_RESP,
      B(3, 0, G2, T1, 1, 1, 3, 0), RQ_ECORRUPT},
-    {"unknown type 33", PROTO_TYPE_MAX + 1, {0}, 0, RQ_ETYPE},
+    {"unknown type PROTO_TYPE_MAX + 1", PROTO_TYPE_MAX + 1, {0}, 0, RQ_ETYPE},
     {"unknown type 255", 255, B(G2), RQ_ETYPE},
 };
 

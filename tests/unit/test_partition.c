@@ -473,7 +473,7 @@ START_TEST(malformed_entries_are_counted_noops) {
         ck_assert_uint_eq(sm->stats.malformed, ++malformed);
     }
     /* Unknown kinds, even followed by a well-formed batch body. */
-    static const uint8_t kinds[] = {0, 5, 127, 255};   /* 4 is CURSOR (test_cursor.c) */
+    static const uint8_t kinds[] = {0, 7, 127, 255};   /* 4..6: CURSOR, DELAYED, RELEASE */
     for (size_t i = 0; i < sizeof kinds; i++) {
         uint8_t bad[ENTRY_CAP];
         memcpy(bad, good, good_size);
@@ -672,7 +672,7 @@ static size_t fault_image(uint8_t *buf, size_t cap, enum image_fault f) {
     struct rq_writer w;
     rq_writer_init(&w, buf, cap);
     rq_write_u32(&w, f == FAULT_MAGIC ? 0x53505153 : 0x53505152);
-    rq_write_u8(&w, f == FAULT_VERSION ? 3 : 2);
+    rq_write_u8(&w, f == FAULT_VERSION ? 4 : 3);
     rq_write_varint(&w, f == FAULT_OFFSET_LIMIT ? PARTITION_OFFSET_LIMIT + 1 : 12);
     rq_write_varint(&w, f == FAULT_LOG_START ? 13 : 2);
     rq_write_varint(&w, 20);
@@ -706,6 +706,7 @@ static size_t fault_image(uint8_t *buf, size_t cap, enum image_fault f) {
     rq_write_varint(&w, 7);
     rq_write_varint(&w, f == FAULT_OFFSET_PAST ? 12 : 9);
     rq_write_varint(&w, 0);   /* no cursors (version 2) */
+    rq_write_varint(&w, 0);   /* nothing delayed (version 3) */
     if (f == FAULT_TRAILING) rq_write_u8(&w, 0);
     rq_write_u32(&w, rq_crc32c(0, buf, w.len));
     ck_assert_int_eq(w.err, 0);

@@ -550,6 +550,52 @@ START_TEST(concurrent_batches_share_one_entry) {
 }
 END_TEST
 
+/* A delayed message (broker/delay.h): held on every replica without offsets until its time, then
+ * released at the end of the log by the leader of that moment, even when the leader that
+ * accepted it crashed in between; replicas agree throughout. */
+START_TEST(delayed_messages_are_released_after_their_time_across_a_leader_crash) {
+    uint64_t now;
+    uint32_t l;
+    struct sim *s = cluster_with_leader(&now, &l);
+    struct server *ls = server(s, l);
+    static uint8_t buf[512];
+    struct proto_record_in rec = {.value = {(const uint8_t *)"later", 5}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = PROTO_ACKS_ALL,
+                                    .records = {.count = 1}, .delay_ms = 800};
+    size_t n = proto_encode_delayed_produce_req(buf, sizeof buf, &req, &rec);
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_DELAYED_PRODUCE_REQ, buf, n, &m), 0);
+    uint64_t accepted_at = ls->io->now(ls->io->env);
+    ck_assert_int_eq(part_group_delayed(ls->pg, ls->host, &m.u.produce_req, 9, accepted_at), 0);
+    run_until_answered(s, l, &now, 1);
+    ck_assert_int_eq(ls->by_cookie[9].error, 0);
+    ck_assert_int_eq(produce(s, &now, 0, PROTO_ACKS_ALL).base_offset, 0);   /* offsets 0, 1 */
+    now += 300000000ull;
+    sim_run_until(s, now);
+    for (uint32_t id = 1; id <= 3; id++) {   /* held everywhere, visible nowhere */
+        const struct partition_sm *sm = part_group_state(server(s, id)->pg);
+        ck_assert_uint_eq(sm->delays.count, 1);
+        ck_assert_uint_eq(sm->next_offset, 2);
+    }
+    sim_crash(s, l, 1);
+    now += 3000000000ull;   /* a new leader, and the time has come */
+    sim_run_until(s, now);
+    uint32_t l2 = leader(s);
+    ck_assert_uint_ne(l2, 0);
+    ck_assert_uint_ne(l2, l);
+    const struct partition_sm *sm2 = part_group_state(server(s, l2)->pg);
+    ck_assert_uint_eq(sm2->delays.count, 0);
+    ck_assert_uint_eq(sm2->next_offset, 3);   /* appended after what was produced meanwhile */
+    ck_assert_uint_eq(sm2->stats.released, 1);
+    ck_assert_uint_ge(part_group_stats(server(s, l2)->pg)->releases_proposed, 1);
+    sim_restart(s, l);
+    now += 3000000000ull;
+    sim_run_until(s, now);
+    assert_replicas_agree(s);
+    sim_destroy(s);
+}
+END_TEST
+
 /* Makes server l step down: a heartbeat of a later term from another server. */
 static void step_down(struct sim *s, uint32_t l) {
     const struct raft *r = host_raft(server(s, l)->host, 1);
@@ -681,6 +727,7 @@ int main(void) {
     tcase_add_test(tc, records_past_the_index_bound_are_served);
     tcase_add_test(tc, retention_targets_and_what_the_store_may_drop);
     tcase_add_test(tc, concurrent_batches_share_one_entry);
+    tcase_add_test(tc, delayed_messages_are_released_after_their_time_across_a_leader_crash);
     tcase_add_test(tc, leadership_lost_with_an_open_entry);
     tcase_add_test(tc, a_full_open_entry_is_proposed_at_once);
     tcase_add_test(tc, an_open_entry_stays_within_an_entry_s_bytes);
