@@ -16,7 +16,7 @@
 
 static uint64_t loop_now(void *env) {
     (void)env;
-    return rq_shim_monotonic_ns();
+    return rq_shim_node_clock_ns();
 }
 
 static void loop_set_timer(void *env, uint64_t at_ns) {
@@ -91,7 +91,7 @@ static void net_conn_closed(void *arg, uint64_t conn) {
 
 static void fire_timer_if_due(struct shim_loop *l) {
     if (!l->timer_armed || l->halted) return;
-    if (rq_shim_monotonic_ns() < l->timer_at_ns) return;
+    if (rq_shim_node_clock_ns() < l->timer_at_ns) return;
     l->timer_armed = 0; /* on_timer may set the next one */
     l->stats.timer_fires++;
     l->ops->on_timer(l->node);
@@ -101,7 +101,7 @@ static void fire_timer_if_due(struct shim_loop *l) {
  * milliseconds (so the wait never ends early on our account), at most SHIM_LOOP_WAIT_MS_MAX. */
 static int wait_timeout_ms(const struct shim_loop *l) {
     if (!l->timer_armed) return -1;
-    uint64_t now = rq_shim_monotonic_ns();
+    uint64_t now = rq_shim_node_clock_ns();   /* timers are on the node's clock */
     if (now >= l->timer_at_ns) return 0;
     uint64_t ms = (l->timer_at_ns - now + 999999u) / 1000000u;
     return ms > SHIM_LOOP_WAIT_MS_MAX ? SHIM_LOOP_WAIT_MS_MAX : (int)ms;
@@ -211,6 +211,7 @@ static int epoll_setup(struct shim_loop *l) {
 }
 
 int shim_loop_init_config(struct shim_loop *l, const struct shim_loop_config *c) {
+    (void)rq_shim_node_clock_ns();   /* its offset is taken now, before any thread starts */
     RQ_ASSERT(c->ops != NULL);
     memset(l, 0, sizeof *l);
     l->epoll_fd = -1;
