@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "client/metadata.h"
+#include "broker/ttl.h"
 #include "client/client_internal.h"
 #include "proto/frame.h"
 
@@ -602,6 +603,10 @@ static void fetch_deliver(struct rq_client *c, uint32_t si, const struct proto_f
             return;
         }
         s->position++;
+        if (r.header_count > 0 && ttl_is_placeholder(&r)) { /* expired: never delivered */
+            c->stats.records_expired++;
+            continue;
+        }
         c->stats.records_fetched++;
         struct proto_bytes name = topic_name(&c->topics[s->topic]);
         if (c->cb.fetched) c->cb.fetched(c->arg, name, s->partition, &r);
@@ -786,7 +791,11 @@ static void admin_answer(struct rq_client *c, const struct request *r, int error
     uint32_t hint = 0;
     int why = error != 0 ? error : answer_error(m, &hint);
     if (why == 0 && m->type == PROTO_METADATA_RESP) metadata_update(c->md, &m->u.metadata_resp, now);
-    int retriable = (error == 0 || error == RQ_ETIMEOUT) && admin_retriable(why);
+    /* A partition's leader may not know a topic the metadata named a moment ago (its replica of
+     * the controller lags): as for produce, worth another try. */
+    int partition_op = op->kind == ADMIN_OFFSET || op->kind == ADMIN_DELAYED;
+    int retriable = (error == 0 || error == RQ_ETIMEOUT) &&
+                    (admin_retriable(why) || (partition_op && why == RQ_ENOTOPIC));
     if (!retriable || op->attempts >= CLIENT_ADMIN_ATTEMPTS_MAX) {
         admin_finish(c, op, why, m);
         return;
@@ -800,7 +809,7 @@ static void admin_answer(struct rq_client *c, const struct request *r, int error
         op->hint = hint; /* follow the hint at once */
         RQ_DEBUG("client: admin op not at the controller leader -> resent to hinted %u", op->hint);
         op->retry_ns = now;
-    } else if (why == RQ_ENOTLEADER || why == RQ_ETIMEOUT) {
+    } else if (why == RQ_ENOTLEADER || why == RQ_ETIMEOUT || why == RQ_ENOTOPIC) {
         metadata_mark_stale(c->md);
     }
 }

@@ -53,7 +53,8 @@
  * producer the broker evicted from a full table (broker/partition.h) is taken as new.
  * rq_client_producer_id is the last id received.
  *
- * Consumer. rq_client_subscribe starts a fetch loop for one partition: one FETCH_REQ at a time to
+ * Consumer. rq_client_subscribe starts a fetch loop for one partition (records whose TTL passed
+ * come as placeholders, which move the position but are never delivered: broker/ttl.h): one FETCH_REQ at a time to
  * the leader (any replica with from_follower), long-polling fetch_max_wait_ms. Records are
  * delivered in offset order through fetched(); the position is the next offset to deliver and only
  * moves forward, one delivered record at a time: records below it are dropped (a retried or
@@ -183,6 +184,7 @@ struct rq_client_stats {
     uint64_t records_failed;
     uint64_t records_fetched;
     uint64_t records_dropped; /* fetched below the position */
+    uint64_t records_expired; /* placeholders of expired records skipped (broker/ttl.h) */
     uint64_t acks0_refused;   /* acks=0 batches a broker refused (then the metadata is asked again) */
 };
 

@@ -8,6 +8,7 @@
 
 #include "base/assert.h"
 #include "base/errors.h"
+#include "broker/ttl.h"
 #include "cmd/cmd_error.h"
 #include "io/io.h"
 #include "proto/frame.h"
@@ -22,7 +23,8 @@ static const char USAGE[] =
     "  topic delete NAME\n"
     "  topic list\n"
     "  topic describe NAME\n"
-    "  produce TOPIC [--key K] [--acks all|1|0] [--idempotent] [--delay DURATION] [MESSAGE...]\n"
+    "  produce TOPIC [--key K] [--acks all|1|0] [--idempotent] [--delay DURATION]\n"
+    "                [--ttl DURATION] [MESSAGE...]\n"
     "                (no MESSAGE: one message per non-empty line of standard input)\n"
     "  consume TOPIC [--partition P] [--from-beginning | --offset N] [--count N] [--follow]\n"
     "                [--format FMT | --json]\n"
@@ -48,7 +50,8 @@ static const char USAGE[] =
     "  until --count, Ctrl-C or SIGTERM. --format fields: %o offset, %p partition, %k key,\n"
     "  %v value, %t timestamp (ms), %T topic, %% and \\n \\t \\\\ (default \"%v\\n\")\n"
     "produce --delay: consumers see the messages no earlier than DURATION later (by the\n"
-    "  partition leader's clock), at most 366d\n"
+    "  partition leader's clock), at most 366d; --ttl: never delivered once that long has\n"
+    "  passed since it became visible (at most 366d)\n"
     "consume --group: partitions are shared among the group's members (queue, the default) or\n"
     "  every member gets every message (pubsub: --member names its own position); positions are\n"
     "  committed as it goes and it resumes there; a partition never committed starts at the\n"
@@ -165,6 +168,7 @@ static const struct flag FLAGS[] = {
     {"--acks", CMD(CLI_PRODUCE), F_SPECIAL, 0, 0, 0},
     {"--idempotent", CMD(CLI_PRODUCE), F_SWITCH, AT(idempotent), 0, 0},
     {"--delay", CMD(CLI_PRODUCE), F_DURATION, AT(delay_ms), 1, PROTO_DELAY_MS_MAX},
+    {"--ttl", CMD(CLI_PRODUCE), F_DURATION, AT(ttl_ms), 1, PROTO_TTL_MS_MAX},
     {"--partition", CMD(CLI_CONSUME) | CMD(CLI_GROUP_RESET), F_SPECIAL, 0, 0,
      PROTO_PARTITIONS_MAX - 1},
     {"--from-beginning", CMD(CLI_CONSUME), F_SWITCH, 0, 0, 0},

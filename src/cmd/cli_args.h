@@ -124,6 +124,7 @@ struct cli_args {
     uint8_t acks;    /* enum proto_acks */
     int idempotent;
     uint64_t delay_ms; /* --delay: held this long before consumers see it; 0: none */
+    uint64_t ttl_ms;   /* --ttl: never delivered after this long; 0: no limit */
     const char *const *messages; /* message words; message_count 0: one per line from stdin */
     uint32_t message_count;
     /* consume */

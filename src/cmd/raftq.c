@@ -28,6 +28,7 @@
 #include "base/assert.h"
 #include "base/errors.h"
 #include "base/log.h"
+#include "broker/ttl.h"
 #include "client/client.h"
 #include "cmd/cli_args.h"
 #include "cmd/client_node.h"
@@ -373,10 +374,14 @@ static void fail_message(struct cli *p, int error) {
 static int produce_one(struct cli *p, const char *value, size_t size) {
     struct proto_bytes v = {size ? (const uint8_t *)value : NULL, (uint32_t)size};
     const struct cli_args *a = p->args;
+    char ttl[24];
+    struct proto_header h = {bytes_of(RQ_HEADER_TTL), {(const uint8_t *)ttl, 0}};
+    h.value.size = (uint32_t)snprintf(ttl, sizeof ttl, "%" PRIu64, a->ttl_ms);
+    uint32_t hc = a->ttl_ms ? 1 : 0;   /* --ttl: the message's time to live (broker/ttl.h) */
     int rc = a->delay_ms ? rq_client_produce_delayed(p->c, bytes_of(a->topic), bytes_of(a->key), v,
-                                                     NULL, 0, wall_ns(), a->delay_ms, p->queued)
-                         : rq_client_produce(p->c, bytes_of(a->topic), bytes_of(a->key), v, NULL,
-                                             0, wall_ns(), p->queued);
+                                                     &h, hc, wall_ns(), a->delay_ms, p->queued)
+                         : rq_client_produce(p->c, bytes_of(a->topic), bytes_of(a->key), v, &h,
+                                             hc, wall_ns(), p->queued);
     if (rc == RQ_EBUSY) return 0;
     if (rc != 0)
         fail_message(p, rc);

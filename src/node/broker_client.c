@@ -8,6 +8,7 @@
 #include "base/assert.h"
 #include "base/errors.h"
 #include "base/log.h"
+#include "broker/ttl.h"
 #include "node/broker_internal.h"
 
 /* ---- answers ----------------------------------------------------------------------------------- */
@@ -202,7 +203,8 @@ static void fetch_progress(struct broker *b, struct broker_request *w, int final
         return;
     }
     uint64_t load_from = 0;
-    int err = part_group_read(part->pg, r, w->offset, w->max_records, w->max_bytes, &fb, &load_from);
+    int err = part_group_read(part->pg, r, w->offset, w->max_records, w->max_bytes, broker_now(b),
+                              &fb, &load_from);
     if (err == PART_GROUP_NEED_LOAD) {
         uint64_t cookie = cookie_of(b, w);
         w->loading = 1;   /* before the read: its answer may come inside host_read_log */
@@ -224,7 +226,7 @@ void broker_fetch_loaded(struct broker *b, uint64_t cookie, int err,
     proto_fetch_builder_init(&fb, b->records, BROKER_ANSWER_MAX - 64);
     if (err == 0)
         part_group_read_loaded(b->parts[w->group]->pg, entries, count, w->offset, w->max_records,
-                               w->max_bytes, &fb);
+                               w->max_bytes, broker_now(b), &fb);
     answer_fetch(b, w, err == 0 ? 0 : RQ_EBUSY, &fb);
 }
 
@@ -320,12 +322,15 @@ static void fetch(struct broker *b, uint64_t conn, uint32_t correlation,
 
 /* ---- produce ----------------------------------------------------------------------------------- */
 
-/* RQ_ETOOBIG when a record is larger than the topic allows. */
-static int check_sizes(const struct controller_topic *t, const struct proto_records *rs) {
+/* RQ_ETOOBIG when a record is larger than the topic allows; RQ_EINVAL when one misuses a
+ * reserved header (broker/ttl.h). */
+static int check_records(const struct controller_topic *t, const struct proto_records *rs) {
     size_t cursor = 0, start = 0;
     struct proto_record rec;
+    uint64_t ttl;
     while (proto_record_next(rs, &cursor, &rec)) {
         if (cursor - start > t->max_message_bytes) return RQ_ETOOBIG;
+        if (rec.header_count > 0 && ttl_of(&rec, &ttl) < 0) return RQ_EINVAL;
         start = cursor;
     }
     return 0;
@@ -342,7 +347,7 @@ static void produce(struct broker *b, uint64_t conn, uint32_t correlation,
     if (r != NULL && err != RQ_ENOTLEADER) {
         const struct controller_topic *t =
             controller_topic(broker_controller(b), m->topic.data, m->topic.size);
-        err = check_sizes(t, &m->records);
+        err = check_records(t, &m->records);
     }
     struct broker_request *w = NULL;
     if (err == 0 && r != NULL && m->acks != PROTO_ACKS_NONE) {

@@ -9,6 +9,7 @@
 #include "base/codec.h"
 #include "base/errors.h"
 #include "base/log.h"
+#include "broker/ttl.h"
 #include "node/proposals.h"
 
 /* An applied batch: where its records are, and what retention needs to know of it. */
@@ -358,8 +359,8 @@ int part_group_delayed(struct part_group *pg, struct host *h, const struct proto
 }
 
 /* The leader's releases: every item its tip holds whose time has come on this leader's clock
- * (at most PART_GROUP_RELEASES_PER_TICK a tick) becomes a RELEASE entry at the offsets the tip
- * foresees. An item already released in the tip (its RELEASE proposed, not yet applied) is no
+ * (the earliest due first, at most PART_GROUP_RELEASES_PER_TICK a tick) becomes a RELEASE entry
+ * at the offsets the tip foresees. An item already released in the tip (its RELEASE proposed, not yet applied) is no
  * longer there, so nothing is released twice. */
 static void release_due(struct part_group *pg, struct host *h, uint64_t now_ns) {
     const struct raft *r = host_raft(h, pg->group);
@@ -368,9 +369,10 @@ static void release_due(struct part_group *pg, struct host *h, uint64_t now_ns) 
     for (uint32_t k = 0; k < PART_GROUP_RELEASES_PER_TICK; k++) {
         if (control_ready(pg, h, 0) != 0) return;
         const struct delay_table *t = &pg->tip->delays;
-        const struct delay_item *due = NULL;
-        for (uint32_t i = 0; i < t->count && due == NULL; i++)
-            if (t->items[i].due_ns <= now_ns) due = &t->items[i];
+        const struct delay_item *due = NULL;   /* the earliest due (ties: the first held) */
+        for (uint32_t i = 0; i < t->count; i++)
+            if (t->items[i].due_ns <= now_ns && (due == NULL || t->items[i].due_ns < due->due_ns))
+                due = &t->items[i];
         if (due == NULL) return;
         size_t n = delay_release_encode(pg->entry, sizeof pg->entry, t, due, pg->tip->next_offset,
                                         now_ns);
@@ -633,15 +635,24 @@ uint64_t part_group_readable_from(const struct part_group *pg) {
 
 /* Copies the records of a batch at base_offset from `offset` on into b; returns 0 to go on, 1
  * when full. */
-static int copy_records(const struct proto_records *rs, uint64_t base_offset, uint64_t offset,
-                        uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b) {
+/* Appends pe's records from offset on to b within the bounds; one whose TTL has passed at now_ns
+ * (broker/ttl.h) goes as a placeholder. Returns 1 when b is full. */
+static int copy_records(const struct partition_entry *pe, uint64_t offset, uint32_t max_records,
+                        uint32_t max_bytes, uint64_t now_ns, struct proto_fetch_builder *b) {
+    const struct proto_records *rs = &pe->records;
     size_t cursor = 0, start = 0;
     struct proto_record rec;
-    for (uint64_t o = base_offset; proto_record_next(rs, &cursor, &rec); o++, start = cursor) {
+    for (uint64_t o = pe->base_offset; proto_record_next(rs, &cursor, &rec); o++, start = cursor) {
         if (o < offset) continue;
+        const uint8_t *data = rs->data + start;
         size_t size = cursor - start;
+        uint8_t placeholder[TTL_PLACEHOLDER_MAX];
+        if (rec.header_count > 0 && ttl_expired(&rec, pe->timestamp_ns, now_ns)) {
+            size = ttl_placeholder(placeholder, rec.timestamp);
+            data = placeholder;
+        }
         if (b->count == max_records || (b->count > 0 && b->len + size > max_bytes)) return 1;
-        if (proto_fetch_add(b, o, rs->data + start, size) != 0) return 1;
+        if (proto_fetch_add(b, o, data, size) != 0) return 1;
     }
     return 0;
 }
@@ -667,8 +678,8 @@ static const struct partition_entry *batch_from(const struct partition_split *sp
 }
 
 int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
-                    uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b,
-                    uint64_t *load_from) {
+                    uint32_t max_records, uint32_t max_bytes, uint64_t now_ns,
+                    struct proto_fetch_builder *b, uint64_t *load_from) {
     if (offset < pg->sm->log_start_offset) return RQ_ERANGE;
     /* Not deleted, but not readable here (yet): being found again after a restore, or below a
      * snapshot this replica installed, until a RETAIN moves the log start past them. */
@@ -692,14 +703,14 @@ int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t 
         const struct partition_entry *pe = batch_from(&split, split_count, pos->base_offset);
         RQ_ASSERT(pe != NULL);   /* the applied entry at that index holds the batch */
         RQ_ASSERT(pe->records.count == pos->count);
-        if (copy_records(&pe->records, pos->base_offset, offset, max_records, max_bytes, b)) break;
+        if (copy_records(pe, offset, max_records, max_bytes, now_ns, b)) break;
     }
     return 0;
 }
 
 void part_group_read_loaded(const struct part_group *pg, const struct raft_entry *entries,
                             uint32_t count, uint64_t offset, uint32_t max_records,
-                            uint32_t max_bytes, struct proto_fetch_builder *b) {
+                            uint32_t max_bytes, uint64_t now_ns, struct proto_fetch_builder *b) {
     uint64_t end = pg->sm->next_offset;
     struct partition_split split;
     for (uint32_t i = 0; i < count; i++) {
@@ -708,8 +719,7 @@ void part_group_read_loaded(const struct part_group *pg, const struct raft_entry
             const struct partition_entry *pe = &split.batches[k];
             if (pe->base_offset + pe->records.count <= offset) continue;
             if (pe->base_offset + pe->records.count > end) return;   /* not applied here yet */
-            if (copy_records(&pe->records, pe->base_offset, offset, max_records, max_bytes, b))
-                return;
+            if (copy_records(pe, offset, max_records, max_bytes, now_ns, b)) return;
         }
     }
 }

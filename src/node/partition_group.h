@@ -120,7 +120,8 @@ enum {
     PART_GROUP_RELEASES_PER_TICK = 8,   /* delayed entries one tick releases, at most */
 };
 
-/* Appends to b the committed records from `offset` on, at most max_records of them and, after
+/* Appends to b the committed records from `offset` on (a record whose TTL has passed at now_ns,
+ * this replica's clock, as its placeholder: broker/ttl.h), at most max_records of them and, after
  * the first, at most max_bytes of record bytes, from the entries r (the group's Raft state) holds
  * in memory. Returns 0 (no records at or past the high watermark), RQ_ERANGE when offset is below
  * the log start, RQ_EBUSY when it is above the log start but below part_group_readable_from
@@ -132,15 +133,15 @@ enum {
  * everything committed yet (a follower, or a new leader) cannot tell "past the end" from "not
  * here yet", so the reader waits as at the end. */
 int part_group_read(const struct part_group *pg, const struct raft *r, uint64_t offset,
-                    uint32_t max_records, uint32_t max_bytes, struct proto_fetch_builder *b,
-                    uint64_t *load_from);
+                    uint32_t max_records, uint32_t max_bytes, uint64_t now_ns,
+                    struct proto_fetch_builder *b, uint64_t *load_from);
 /* The same from committed entries read back from the stored log (each BATCH entry, alone or in a
  * SHARED one, says where its records are, partition.h), with the same bounds, and below the high
  * watermark (the replica's applied end, part_group_state's next_offset: entries committed but not
  * yet applied are left for the next fetch). */
 void part_group_read_loaded(const struct part_group *pg, const struct raft_entry *entries,
                             uint32_t count, uint64_t offset, uint32_t max_records,
-                            uint32_t max_bytes, struct proto_fetch_builder *b);
+                            uint32_t max_bytes, uint64_t now_ns, struct proto_fetch_builder *b);
 
 /* After the state machine is restored from an image, the index of the batches below it is
  * rebuilt from the stored log: while part_group_scan_wanted says so (1, with the Raft index to

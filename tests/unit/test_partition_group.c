@@ -13,6 +13,7 @@
 
 #include "base/assert.h"
 #include "base/errors.h"
+#include "broker/ttl.h"
 #include "node/partition_group.h"
 #include "raft/msg.h"
 #include "sim/sim.h"
@@ -208,7 +209,7 @@ START_TEST(reads_below_a_restored_image) {
     ck_assert_uint_eq(part_group_log_start(pg), 0);
     ck_assert_uint_eq(part_group_retain_below(pg), 0);   /* nothing known below the image yet */
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, &b, &load_from), RQ_EBUSY);
+    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, 0, &b, &load_from), RQ_EBUSY);
     ck_assert(part_group_scan_wanted(pg, &from, &gen));
     ck_assert_uint_eq(from, 1);
     part_group_scan_started(pg);
@@ -220,7 +221,7 @@ START_TEST(reads_below_a_restored_image) {
     ck_assert(!part_group_scan_wanted(pg, &from, &gen));
     ck_assert_uint_eq(part_group_readable_from(pg), 0);
     ck_assert_uint_eq(part_group_retain_below(pg), 1);
-    part_group_read_loaded(pg, &stored, 1, 1, 10, 100, &b);   /* what a store read gives back */
+    part_group_read_loaded(pg, &stored, 1, 1, 10, 100, 0, &b);   /* what a store read gives back */
     ck_assert_uint_eq(b.count, 2);
     ck_assert_uint_eq(b.last_offset, 2);
     /* The stored log starts above 1: nothing below the image here. */
@@ -234,10 +235,10 @@ START_TEST(reads_below_a_restored_image) {
     ck_assert(!part_group_scan_wanted(pg, &from, &gen));
     /* Not deleted (the log start is 0), only not here: busy, until a RETAIN gives them up. */
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, &b, &load_from), RQ_EBUSY);
+    ck_assert_int_eq(part_group_read(pg, NULL, 2, 10, 100, 0, &b, &load_from), RQ_EBUSY);
     ck_assert_uint_eq(part_group_retain_below(pg), 0);
-    ck_assert_int_eq(part_group_read(pg, NULL, 3, 10, 100, &b, &load_from), 0);
-    ck_assert_int_eq(part_group_read(pg, NULL, 9, 10, 100, &b, &load_from), 0);   /* waits */
+    ck_assert_int_eq(part_group_read(pg, NULL, 3, 10, 100, 0, &b, &load_from), 0);
+    ck_assert_int_eq(part_group_read(pg, NULL, 9, 10, 100, 0, &b, &load_from), 0);   /* waits */
     ck_assert_uint_eq(b.count, 0);
     part_group_destroy(pg);
     free(image);
@@ -284,20 +285,20 @@ START_TEST(records_past_the_index_bound_are_served) {
     uint8_t scratch[256];
     uint64_t load_from = 0, offset = COUNT - 1;
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    ck_assert_int_eq(part_group_read(pg, r, offset, 10, 100, &b, &load_from), PART_GROUP_NEED_LOAD);
+    ck_assert_int_eq(part_group_read(pg, r, offset, 10, 100, 0, &b, &load_from), PART_GROUP_NEED_LOAD);
     /* What the broker reads back: 64 entries from load_from (here, from those kept above). */
     uint64_t first = stored[0].index;
     ck_assert_uint_ge(load_from, first);
     ck_assert_uint_le(load_from, stored[PAST + 63].index);
     uint32_t at = (uint32_t)(load_from - first);
     uint32_t count = PAST + 64 - at < 64 ? PAST + 64 - at : 64;
-    part_group_read_loaded(pg, &stored[at], count, offset, 10, 100, &b);
+    part_group_read_loaded(pg, &stored[at], count, offset, 10, 100, 0, &b);
     ck_assert_uint_eq(b.count, 1);
     ck_assert_uint_eq(b.last_offset, offset);
     ck_assert_uint_eq(part_group_readable_from(pg), PART_GROUP_BATCHES_MAX / 2);
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    ck_assert_int_eq(part_group_read(pg, r, 0, 10, 100, &b, &load_from), RQ_EBUSY);
-    ck_assert_int_eq(part_group_read(pg, r, PART_GROUP_BATCHES_MAX / 2, 10, 100, &b, &load_from),
+    ck_assert_int_eq(part_group_read(pg, r, 0, 10, 100, 0, &b, &load_from), RQ_EBUSY);
+    ck_assert_int_eq(part_group_read(pg, r, PART_GROUP_BATCHES_MAX / 2, 10, 100, 0, &b, &load_from),
                      PART_GROUP_NEED_LOAD);
     ck_assert_uint_eq(load_from, PART_GROUP_BATCHES_MAX / 2 + 1);
     raft_destroy(r);
@@ -325,6 +326,50 @@ static void apply_at(struct part_group *pg, uint64_t index, const uint8_t *data,
                            .data_size = (uint32_t)n, .data = data};
     part_group_apply(pg, &e, NULL);
 }
+
+/* Records whose TTL has passed (broker/ttl.h) are read as placeholders at their own offsets, by
+ * the reader's clock against the batch's visible time; the others as stored. */
+START_TEST(expired_records_are_read_as_placeholders) {
+    struct part_group *pg = part_group_create(1, 1, done, NULL);
+    static uint8_t buf[256], entry[512];
+    struct proto_header ttl = {{(const uint8_t *)RQ_HEADER_TTL, 12}, {(const uint8_t *)"1000", 4}};
+    struct proto_record_in recs[3] = {{.value = {(const uint8_t *)"a", 1}},
+                                      {.timestamp = 77, .value = {(const uint8_t *)"b", 1},
+                                       .header_count = 1, .headers = &ttl},
+                                      {.value = {(const uint8_t *)"c", 1}}};
+    struct proto_produce_req req = {.topic = {(const uint8_t *)"t", 1}, .acks = PROTO_ACKS_ALL,
+                                    .records = {.count = 3}};
+    struct proto_msg m;
+    ck_assert_int_eq(proto_decode(PROTO_PRODUCE_REQ, buf,
+                                  proto_encode_produce_req(buf, sizeof buf, &req, recs), &m), 0);
+    size_t n = partition_entry_encode(entry, sizeof entry, 0, 0, 0, 5000000000ull,
+                                      &m.u.produce_req.records);
+    apply_at(pg, 1, entry, n);
+    struct raft_entry stored = {.index = 1, .term = 1, .type = RAFT_ENTRY_NORMAL,
+                                .data_size = (uint32_t)n, .data = entry};
+    static const uint64_t clocks[] = {5000000000ull + 999999999ull, 6000000000ull};
+    for (int k = 0; k < 2; k++) {   /* 1 ns before the TTL, then exactly at it */
+        uint8_t scratch[1024];
+        struct proto_fetch_builder b;
+        proto_fetch_builder_init(&b, scratch, sizeof scratch);
+        part_group_read_loaded(pg, &stored, 1, 0, 10, 1000, clocks[k], &b);
+        ck_assert_uint_eq(b.count, 3);   /* dense offsets either way */
+        struct proto_records rs;
+        ck_assert_int_eq(proto_records_decode(b.buf, b.len, b.count, 1, &rs), 0);
+        size_t cursor = 0;
+        struct proto_record r;
+        for (uint64_t o = 0; proto_record_next(&rs, &cursor, &r); o++) {
+            ck_assert_uint_eq(r.offset, o);
+            ck_assert_int_eq(ttl_is_placeholder(&r), k == 1 && o == 1);
+            if (o == 1 && k == 1) {
+                ck_assert_uint_eq(r.value.size, 0);
+                ck_assert_uint_eq(r.timestamp, 77);   /* the original's */
+            }
+        }
+    }
+    part_group_destroy(pg);
+}
+END_TEST
 
 START_TEST(retention_targets_and_what_the_store_may_drop) {
     struct part_group *pg = part_group_create(1, 1, done, NULL);
@@ -365,7 +410,7 @@ START_TEST(retention_targets_and_what_the_store_may_drop) {
     uint8_t scratch[256];
     uint64_t load_from = 0;
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    ck_assert_int_eq(part_group_read(pg, NULL, 11, 10, 100, &b, &load_from), RQ_ERANGE);
+    ck_assert_int_eq(part_group_read(pg, NULL, 11, 10, 100, 0, &b, &load_from), RQ_ERANGE);
     /* A RETAIN inside a batch keeps that batch's entry. */
     rn = partition_retain_encode(retain, sizeof retain, 15);
     apply_at(pg, 22, retain, rn);
@@ -450,7 +495,7 @@ static void assert_read(const struct part_group *pg, const struct raft *r, uint6
     uint8_t scratch[2048];
     uint64_t load_from = 0;
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    int err = part_group_read(pg, r, offset, max_records, sizeof scratch, &b, &load_from);
+    int err = part_group_read(pg, r, offset, max_records, sizeof scratch, 0, &b, &load_from);
     ck_assert_int_eq(err, 0);
     ck_assert_uint_eq(b.count, count);
     ck_assert_uint_eq(b.last_offset, last);
@@ -462,7 +507,7 @@ static void assert_read_loaded(const struct part_group *pg, const struct raft_en
     struct proto_fetch_builder b;
     uint8_t scratch[2048];
     proto_fetch_builder_init(&b, scratch, sizeof scratch);
-    part_group_read_loaded(pg, entries, n, offset, 100, sizeof scratch, &b);
+    part_group_read_loaded(pg, entries, n, offset, 100, sizeof scratch, 0, &b);
     ck_assert_uint_eq(b.count, count);
     ck_assert_uint_eq(b.last_offset, last);
 }
@@ -727,6 +772,7 @@ int main(void) {
     tcase_add_test(tc, records_past_the_index_bound_are_served);
     tcase_add_test(tc, retention_targets_and_what_the_store_may_drop);
     tcase_add_test(tc, concurrent_batches_share_one_entry);
+    tcase_add_test(tc, expired_records_are_read_as_placeholders);
     tcase_add_test(tc, delayed_messages_are_released_after_their_time_across_a_leader_crash);
     tcase_add_test(tc, leadership_lost_with_an_open_entry);
     tcase_add_test(tc, a_full_open_entry_is_proposed_at_once);
