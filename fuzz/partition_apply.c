@@ -56,6 +56,29 @@ static void check_canonical(const uint8_t *entry, size_t size) {
         RQ_ASSERT(memcmp(scratch, entry, size) == 0);
         return;
     }
+    if (size > 0 && entry[0] == PARTITION_ENTRY_CURSOR) {
+        struct cursor_entry c;
+        if (cursor_entry_decode(entry, size, &c) != 0) return;
+        RQ_ASSERT(cursor_entry_encode(scratch, sizeof scratch, &c) == size);
+        RQ_ASSERT(memcmp(scratch, entry, size) == 0);
+        return;
+    }
+    if (size > 0 && (entry[0] == PARTITION_ENTRY_DELAYED || entry[0] == PARTITION_ENTRY_RELEASE)) {
+        struct delayed_entry d;
+        if (delay_entry_decode(entry, size, &d) != 0) return;
+        struct rq_writer w;   /* the layout of delay.h, written back */
+        rq_writer_init(&w, scratch, sizeof scratch);
+        rq_write_u8(&w, d.kind);
+        if (d.kind == PARTITION_ENTRY_DELAYED) rq_write_varint(&w, d.due_ns);
+        if (d.kind == PARTITION_ENTRY_RELEASE) rq_write_varint(&w, d.delayed_index);
+        if (d.kind == PARTITION_ENTRY_RELEASE) rq_write_varint(&w, d.base_offset);
+        rq_write_varint(&w, d.timestamp_ns);
+        rq_write_varint(&w, d.records.count);
+        rq_write_bytes(&w, d.records.data, d.records.size);
+        RQ_ASSERT(w.err == 0 && w.len == size);
+        RQ_ASSERT(memcmp(scratch, entry, size) == 0);
+        return;
+    }
     struct partition_entry e;
     if (partition_entry_decode(entry, size, &e) != 0) return;
     RQ_ASSERT(size <= sizeof scratch);
@@ -131,7 +154,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             int ea = partition_sm_restore(&a, p, n), eb = partition_sm_restore(&b, p, n);
             RQ_ASSERT(ea == eb);
             RQ_ASSERT(ea == 0 || ea == RQ_ECORRUPT);
-            if (ea == 0) {
+            /* An image of the current version writes itself back byte for byte; an older one
+             * (byte 4: version 1 without cursors, 2 without delays) is written at the current
+             * version, which the end's round trip checks. */
+            if (ea == 0 && p[4] == PARTITION_IMAGE_VERSION) {
                 RQ_ASSERT(partition_sm_image(&a, image_a, sizeof image_a) == n);
                 RQ_ASSERT(memcmp(image_a, p, n) == 0);
             }

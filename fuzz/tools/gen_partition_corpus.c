@@ -124,6 +124,57 @@ static void shared_script(void) {
     write_file("shared");
 }
 
+/* Applies entry[0..size) to sm and adds it to the script. */
+static void add_entry(const uint8_t *entry, size_t size) {
+    struct partition_apply_result res;
+    partition_sm_apply(&sm, ++sm_index, entry, size, &res);
+    chunk(entry, size);
+}
+
+static void add_cursor(uint8_t op, const char *name, uint64_t generation, uint64_t member,
+                       uint64_t offset) {
+    uint8_t entry[CURSOR_ENTRY_MAX];
+    struct cursor_entry e = {.op = op, .name = {(const uint8_t *)name, (uint32_t)strlen(name)},
+                             .generation = generation, .member = member, .offset = offset};
+    add_entry(entry, cursor_entry_encode(entry, sizeof entry, &e));
+}
+
+/* Consumer groups' cursors (claims, a fence, commits, a reset) and delayed messages (held, one
+ * released, one refused release), ending in an image of them all. */
+static void control_script(void) {
+    partition_sm_init(&sm);
+    sm_index = 0;
+    chunk(NULL, 0);
+    add(0, 0, 3);
+    add_cursor(CURSOR_CLAIM, "g", 1, 1, 0);
+    add_cursor(CURSOR_COMMIT, "g", 1, 1, 2);
+    add_cursor(CURSOR_CLAIM, "g", 2, 7, 0);      /* fences member 1 */
+    add_cursor(CURSOR_COMMIT, "g", 1, 1, 3);     /* refused */
+    add_cursor(CURSOR_CLAIM, "p/m1", 1, 3, 0);
+    add_cursor(CURSOR_RESET, "g", 0, 0, 1);
+    uint8_t entry[ENTRY_MAX], rec[64];
+    struct rq_writer w;
+    rq_writer_init(&w, rec, sizeof rec);
+    const uint8_t one[] = {9, 0, 3, 'd', 'u', 'e', 0};   /* ts 9, no key, "due", no headers */
+    rq_write_bytes(&w, one, sizeof one);
+    struct proto_records rs;
+    if (proto_records_decode(rec, w.len, 1, 0, &rs) != 0) exit(1);
+    add_entry(entry, delay_entry_encode(entry, sizeof entry, 500, 100, &rs));
+    add_entry(entry, delay_entry_encode(entry, sizeof entry, 900, 100, &rs));
+    const struct delay_item *it = &sm.delays.items[0];
+    add_entry(entry, delay_release_encode(entry, sizeof entry, &sm.delays, it, sm.next_offset, 600));
+    add(0, 0, 1);
+    static uint8_t image[PARTITION_IMAGE_MAX];
+    size_t size = partition_sm_image(&sm, image, sizeof image);
+    if (size == 0 || sm.delays.count != 1 || sm.cursors.count != 2) exit(1);
+    write_file("groups-and-delays");
+    chunk(image, size);
+    it = &sm.delays.items[0];
+    add_entry(entry, delay_release_encode(entry, sizeof entry, &sm.delays, it, sm.next_offset, 999));
+    add_cursor(CURSOR_CLAIM, "g", 3, 2, 0);
+    write_file("groups-and-delays-image");
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: gen_partition_corpus OUTPUT_DIR\n");
@@ -191,5 +242,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "gen_partition_corpus: expected a duplicate and a gap in a shared entry\n");
         return 1;
     }
+    control_script();
     return 0;
 }

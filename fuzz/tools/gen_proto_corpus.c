@@ -119,6 +119,10 @@ int main(int argc, char **argv) {
     struct proto_produce_req pr = {.topic = s("clicks"), .partition = 1, .acks = PROTO_ACKS_LEADER,
                                    .producer_id = 9, .base_sequence = 4, .records = {.count = 2}};
     emit("produce-req", PROTO_PRODUCE_REQ, p, proto_encode_produce_req(p, CAP, &pr, recs));
+    struct proto_produce_req dpr = {.topic = s("later"), .acks = PROTO_ACKS_ALL,
+                                    .records = {.count = 2}, .delay_ms = 30000};
+    emit("delayed-produce-req", PROTO_DELAYED_PRODUCE_REQ, p,
+         proto_encode_delayed_produce_req(p, CAP, &dpr, recs));
     struct proto_produce_resp prr = {.base_offset = 77};
     emit("produce-resp", PROTO_PRODUCE_RESP, p, proto_encode_produce_resp(p, CAP, &prr));
     struct proto_fetch_req fr = {.topic = s("clicks"), .offset = 0, .max_records = 10,

@@ -15,7 +15,7 @@
 
 enum {
     IMAGE_MAGIC = 0x53505152,   /* "RQPS" little-endian */
-    IMAGE_VERSION = 3,          /* 2 added the cursor table, 3 the delay table; all are read */
+    IMAGE_VERSION = PARTITION_IMAGE_VERSION,   /* 2 added the cursor table, 3 the delay table */
     IMAGE_MIN = 4 + 1 + 4 + 4,  /* magic, version, four one-byte varints, CRC */
 };
 

@@ -101,6 +101,7 @@
 #include "proto/msg.h"
 
 enum {
+    PARTITION_IMAGE_VERSION = 3,      /* images of versions 1..3 are read, 3 written */
     PARTITION_ENTRY_BATCH = 1,
     PARTITION_ENTRY_RETAIN = 2,
     PARTITION_RETAIN_ENTRY_MAX = 1 + 10,   /* kind + one varint */
