@@ -407,9 +407,14 @@ void group_pump(struct rq_client *c, uint64_t now) {
 uint64_t group_next_wake(const struct rq_client *c) {
     const struct client_group *g = c->group;
     if (g == NULL || g->state == FAILED) return UINT64_MAX;
-    uint64_t wake = g->request == NONE ? g->due_ns : UINT64_MAX;
+    /* Only what group_pump would act on: LEAVING's due_ns (0) while its commits are under way,
+     * or an unclaimed partition's retry_ns while not a MEMBER (only a member claims), would ask
+     * for the timer at "now" on every pump until an answer came: a busy loop. The answers and
+     * the requests' deadlines wake the client then. */
+    uint64_t wake = UINT64_MAX;
+    if (g->request == NONE && (g->state != LEAVING || leave_ready(c, g))) wake = g->due_ns;
     if (g->state == MEMBER && g->commit_ns < wake) wake = g->commit_ns;
-    for (uint32_t i = 0; i < g->part_count; i++) {
+    for (uint32_t i = 0; i < g->part_count && g->state == MEMBER; i++) {
         const struct group_part *p = &g->parts[i];
         if (p->state == UNCLAIMED && p->request == NONE && p->retry_ns < wake) wake = p->retry_ns;
     }
