@@ -321,6 +321,11 @@ static void membership_answer(struct rq_client *c, struct client_group *g, const
         member_finish(c, g, 0);
         return;
     }
+    /* Leaving while the JOIN was under way: the coordinator made us a member (and gave us
+     * partitions it holds for us for a whole session): keep the id, so that the LEAVE goes. */
+    if (g->state == LEAVING && r->type == PROTO_JOIN_GROUP_REQ && error == 0 &&
+        m->u.assignment_resp.error == 0)
+        g->member_id = m->u.assignment_resp.member_id;
     if (g->state != JOINING && g->state != MEMBER) return;
     const struct proto_assignment_resp *a = m ? &m->u.assignment_resp : NULL;
     int why = error ? error : a->error;

@@ -29,10 +29,10 @@ enum {
     CONTROLLER = 4, /* brokers 1..4; "orders" partition p is led by broker p + 1 */
     MEMBER = 7,
 };
-#define MS (UINT64_C(1000) * 1000)
-#define TIMEOUT (10000 * MS)     /* request timeout: no test waits that long for an answer */
-#define SESSION_MS 3000          /* heartbeats every 1000 ms */
-#define HEARTBEAT (1000 * MS)
+#define MS           (UINT64_C(1000) * 1000)
+#define TIMEOUT      (10000 * MS) /* request timeout: no test waits that long for an answer */
+#define SESSION_MS   3000         /* heartbeats every 1000 ms */
+#define HEARTBEAT    (1000 * MS)
 #define COMMIT_EVERY (200 * MS)
 
 /* ---- the fake io ----------------------------------------------------------------------------- */
@@ -177,8 +177,10 @@ static struct rq_client *make(struct fake *f) {
 
 static void finish(struct fake *f, struct rq_client *c) {
     rq_client_destroy(c);
-    for (uint32_t i = 0; i < f->sent_count; i++) free(f->sent[i].buf);
-    for (uint32_t i = 0; i < f->kept_count; i++) free(f->kept[i]);
+    for (uint32_t i = 0; i < f->sent_count; i++)
+        free(f->sent[i].buf);
+    for (uint32_t i = 0; i < f->kept_count; i++)
+        free(f->kept[i]);
     f->sent_count = f->kept_count = 0;
 }
 
@@ -205,7 +207,7 @@ struct taken {
     struct proto_msg m;
 };
 
-/* The partition a request is about (NONE_PARTITION for the membership's requests). */
+/* The partition a request is about (ANY_PARTITION for the membership's requests). */
 #define ANY_PARTITION UINT32_MAX
 static uint32_t partition_of(const struct proto_msg *m) {
     switch (m->type) {
@@ -275,11 +277,12 @@ static uint32_t count_type(const struct fake *f, uint8_t type) {
 
 /* Drops every message still queued (requests the scripted servers never answer). */
 static void drop_sent(struct fake *f) {
-    for (uint32_t i = 0; i < f->sent_count; i++) free(f->sent[i].buf);
+    for (uint32_t i = 0; i < f->sent_count; i++)
+        free(f->sent[i].buf);
     f->sent_count = 0;
 }
 
-/* ---- the scripted servers' answers ------------------------------------------------------------ */
+/* ---- the scripted servers' answers ----------------------------------------------------------- */
 
 static uint8_t payload[1 << 16], frame[1 << 17];
 
@@ -302,11 +305,11 @@ static void deliver(struct rq_client *c, uint32_t from, uint8_t type, uint32_t c
 
 /* Brokers 1..4, controller CONTROLLER; "orders" with three partitions, p led by p + 1. */
 static void answer_metadata(struct rq_client *c, const struct taken *t) {
-    struct proto_broker brokers[] = {{1, s("a:1"), 0}, {2, s("b:1"), 0}, {3, s("c:1"), 0},
-                                     {4, s("d:1"), 0}};
+    struct proto_broker brokers[] = {
+        {1, s("a:1"), 0}, {2, s("b:1"), 0}, {3, s("c:1"), 0}, {4, s("d:1"), 0}};
     struct proto_topic topics[] = {{.name = s("orders"), .partition_count = 3}};
-    struct proto_partition parts[] = {{0, 1, 3, {1, 2, 3}}, {1, 2, 3, {1, 2, 3}},
-                                      {2, 3, 3, {1, 2, 3}}};
+    struct proto_partition parts[] = {
+        {0, 1, 3, {1, 2, 3}}, {1, 2, 3, {1, 2, 3}}, {2, 3, 3, {1, 2, 3}}};
     size_t n = proto_encode_metadata_resp_version(payload, sizeof payload, PROTO_VERSION_MIN,
                                                   CONTROLLER, brokers, 4, topics, 1, parts);
     deliver(c, t->to, PROTO_METADATA_RESP, t->correlation, n);
@@ -317,9 +320,9 @@ static void bootstrap(struct fake *f, struct rq_client *c) {
     answer_metadata(c, &t);
 }
 
-static void answer_assignment(struct rq_client *c, const struct taken *t, int error,
-                              uint32_t hint, uint64_t member, uint64_t generation,
-                              const uint32_t *parts, uint32_t count) {
+static void answer_assignment(struct rq_client *c, const struct taken *t, int error, uint32_t hint,
+                              uint64_t member, uint64_t generation, const uint32_t *parts,
+                              uint32_t count) {
     struct proto_assignment_resp m = {.error = error,
                                       .leader_hint = hint,
                                       .member_id = member,
@@ -329,8 +332,8 @@ static void answer_assignment(struct rq_client *c, const struct taken *t, int er
             proto_encode_assignment_resp(payload, sizeof payload, &m, parts));
 }
 
-static void answer_offset(struct rq_client *c, const struct taken *t, int error,
-                          uint64_t committed, uint64_t log_start, uint64_t hw) {
+static void answer_offset(struct rq_client *c, const struct taken *t, int error, uint64_t committed,
+                          uint64_t log_start, uint64_t hw) {
     struct proto_offset_resp m = {
         .error = error, .committed = committed, .log_start = log_start, .high_watermark = hw};
     deliver(c, t->to, PROTO_OFFSET_RESP, t->correlation,
@@ -350,9 +353,8 @@ static void answer_produce(struct rq_client *c, const struct taken *t, int error
 
 /* A fetch answer with the records at offsets[0..count) (value "v<offset>"), those flagged in
  * expired (a bit per index) sent as TTL placeholders (broker/ttl.h). */
-static void answer_fetch_expired(struct rq_client *c, const struct taken *t, int error,
-                                 uint64_t hw, const uint64_t *offsets, uint32_t count,
-                                 uint32_t expired) {
+static void answer_fetch_expired(struct rq_client *c, const struct taken *t, int error, uint64_t hw,
+                                 const uint64_t *offsets, uint32_t count, uint32_t expired) {
     static char values[8][8];
     static const struct proto_header placeholder = {
         {(const uint8_t *)RQ_HEADER_EXPIRED, sizeof RQ_HEADER_EXPIRED - 1}, {NULL, 0}};
@@ -365,10 +367,8 @@ static void answer_fetch_expired(struct rq_client *c, const struct taken *t, int
                                            .timestamp = 42,
                                            .value = {(const uint8_t *)values[i], (uint32_t)len}};
         if (expired & (1u << i)) /* what ttl_placeholder writes: no key, no value, one header */
-            recs[i] = (struct proto_record_in){.offset = offsets[i],
-                                               .timestamp = 42,
-                                               .header_count = 1,
-                                               .headers = &placeholder};
+            recs[i] = (struct proto_record_in){
+                .offset = offsets[i], .timestamp = 42, .header_count = 1, .headers = &placeholder};
     }
     struct proto_fetch_resp m = {.error = error,
                                  .log_start = 0,
@@ -387,7 +387,7 @@ static void answer_fetch_error(struct rq_client *c, const struct taken *t, int e
     answer_fetch_expired(c, t, error, 0, NULL, 0, 0);
 }
 
-/* ---- the member's scripted life ---------------------------------------------------------------- */
+/* ---- the member's scripted life -------------------------------------------------------------- */
 
 static struct rq_group_config group_config(void) {
     return (struct rq_group_config){.group = s("workers"),
@@ -550,7 +550,7 @@ START_TEST(pubsub_cursor_and_where_an_uncommitted_partition_starts) {
 }
 END_TEST
 
-/* ---- fetching and committing ------------------------------------------------------------------ */
+/* ---- fetching and committing ----------------------------------------------------------------- */
 
 /* A claim's committed offset is where group fetches start; records come through fetched() in
  * order and the next fetch asks from the position. */
@@ -773,6 +773,62 @@ START_TEST(fenced_fetch_heartbeats_at_once_and_a_forgotten_member_joins_again) {
 }
 END_TEST
 
+/* RQ_EFENCED with no new generation (an admin moved the cursor: RESET_OFFSET fences its holder):
+ * the heartbeat brings the same generation, and the partition is claimed again under it,
+ * starting from the committed offset the claim answers (not the position it had). */
+START_TEST(fenced_without_a_new_generation_claims_again_from_the_committed_offset) {
+    struct fake f;
+    struct rq_client *c = make(&f);
+    struct rq_group_config g = group_config();
+    const uint32_t parts[] = {0};
+    const uint64_t committed[] = {5};
+    join_member(&f, c, &g, 5, parts, 1, committed);
+    struct taken f0 = expect_fetch(&f, 0, 5, 5, MEMBER, "workers");
+    const uint64_t recs[] = {5, 6, 7};
+    answer_fetch(c, &f0, 20, recs, 3);
+    struct taken f0b = expect_fetch(&f, 0, 8, 5, MEMBER, "workers");
+    answer_fetch_error(c, &f0b, RQ_EFENCED);
+    struct taken hb = expect(&f, PROTO_HEARTBEAT_REQ);
+    ck_assert_uint_eq(f.sent_count, 0);
+    answer_assignment(c, &hb, 0, 0, MEMBER, 5, parts, 1);
+    ck_assert_uint_eq(f.assigned, 1); /* not a new generation */
+    advance(&f, c, 1 * MS);
+    struct taken claim = expect_claim(&f, 0, 5, MEMBER, "workers");
+    ck_assert_uint_eq(f.sent_count, 0);
+    answer_offset(c, &claim, 0, 2, 0, 20); /* reset to 2 */
+    expect_fetch(&f, 0, 2, 5, MEMBER, "workers");
+    finish(&f, c);
+}
+END_TEST
+
+/* A JOIN refused as retriable (RQ_ENOTOPIC: the topic may not be known yet) is retried with
+ * back-off, and given up after its bound with group_error. */
+START_TEST(join_retries_an_unknown_topic_then_gives_up) {
+    struct fake f;
+    struct rq_client *c = make(&f);
+    bootstrap(&f, c);
+    struct rq_group_config g = group_config();
+    ck_assert_int_eq(rq_client_join_group(c, &g), 0);
+    uint32_t joins = 0;
+    for (uint32_t i = 0; i < 100 && f.group_errors == 0; i++) {
+        struct taken join;
+        if (take(&f, PROTO_JOIN_GROUP_REQ, ANY_PARTITION, &join)) {
+            joins++;
+            ck_assert_uint_eq(count_type(&f, PROTO_JOIN_GROUP_REQ), 0);
+            answer_assignment(c, &join, RQ_ENOTOPIC, 0, 0, 0, NULL, 0);
+            ck_assert_uint_eq(count_type(&f, PROTO_JOIN_GROUP_REQ), 0); /* not at once */
+        }
+        advance(&f, c, 100 * MS);
+    }
+    ck_assert_uint_eq(joins, 17); /* 16 retries */
+    ck_assert_uint_eq(f.group_errors, 1);
+    ck_assert_int_eq(f.group_error, RQ_ENOTOPIC);
+    advance(&f, c, 10 * HEARTBEAT);
+    ck_assert_uint_eq(count_type(&f, PROTO_JOIN_GROUP_REQ), 0);
+    finish(&f, c);
+}
+END_TEST
+
 /* ---- leaving and failing --------------------------------------------------------------------- */
 
 /* Leave commits each partition with new deliveries, then (and only then) sends LEAVE_GROUP;
@@ -836,13 +892,38 @@ START_TEST(leave_with_an_unclaimed_partition_does_not_spin) {
     struct taken hb = expect(&f, PROTO_HEARTBEAT_REQ); /* fenced: ask the coordinator now */
     ck_assert_uint_eq(f.sent_count, 0);
     ck_assert_int_eq(rq_client_leave_group(c), 0);
-    ck_assert_uint_eq(f.sent_count, 0); /* the heartbeat is still under way */
+    ck_assert_uint_eq(f.sent_count, 0);                   /* the heartbeat is still under way */
     answer_assignment(c, &hb, 0, 0, MEMBER, 5, parts, 1); /* taken as leaving: ignored */
     struct taken lv = expect(&f, PROTO_LEAVE_GROUP_REQ);
     ck_assert_uint_eq(f.sent_count, 0); /* leaving: the partition is not claimed again */
     ck_assert_uint_gt(f.timer, f.now);
     advance(&f, c, 10 * MS);
     ck_assert_uint_eq(f.sent_count, 0);
+    answer_status(c, &lv, PROTO_LEAVE_GROUP_RESP, 0);
+    ck_assert_uint_eq(f.group_errors, 1);
+    ck_assert_int_eq(f.group_error, 0);
+    finish(&f, c);
+}
+END_TEST
+
+/* Leaving while the JOIN is under way: its answer made this client a member at the coordinator,
+ * which would hold its partitions for a whole session unless told: the LEAVE goes, with the id. */
+START_TEST(leave_during_the_join_tells_the_coordinator) {
+    struct fake f;
+    struct rq_client *c = make(&f);
+    bootstrap(&f, c);
+    struct rq_group_config g = group_config();
+    ck_assert_int_eq(rq_client_join_group(c, &g), 0);
+    struct taken join = expect(&f, PROTO_JOIN_GROUP_REQ);
+    ck_assert_int_eq(rq_client_leave_group(c), 0);
+    ck_assert_uint_eq(f.sent_count, 0);
+    const uint32_t parts[] = {0};
+    answer_assignment(c, &join, 0, 0, MEMBER, 5, parts, 1);
+    ck_assert_uint_eq(f.assigned, 0); /* leaving: nothing is consumed */
+    ck_assert_uint_eq(count_type(&f, PROTO_CLAIM_REQ), 0);
+    ck_assert_uint_eq(f.group_errors, 0);
+    struct taken lv = expect(&f, PROTO_LEAVE_GROUP_REQ);
+    ck_assert_uint_eq(lv.m.u.leave_group_req.member_id, MEMBER);
     answer_status(c, &lv, PROTO_LEAVE_GROUP_RESP, 0);
     ck_assert_uint_eq(f.group_errors, 1);
     ck_assert_int_eq(f.group_error, 0);
@@ -907,17 +988,16 @@ START_TEST(delayed_produce_goes_to_the_leader_and_retries_an_unknown_topic) {
     struct fake f;
     struct rq_client *c = make(&f);
     /* The topic is not known yet: try again later. */
-    ck_assert_int_eq(rq_client_produce_delayed(c, s("orders"), s("k"), s("later"), NULL, 0, 9,
-                                               1500, 77),
-                     RQ_EBUSY);
-    ck_assert_int_eq(rq_client_produce_delayed(c, s("orders"), s("k"), s("later"), NULL, 0, 9,
-                                               0, 77),
-                     RQ_EINVAL);
+    ck_assert_int_eq(
+        rq_client_produce_delayed(c, s("orders"), s("k"), s("later"), NULL, 0, 9, 1500, 77),
+        RQ_EBUSY);
+    ck_assert_int_eq(
+        rq_client_produce_delayed(c, s("orders"), s("k"), s("later"), NULL, 0, 9, 0, 77),
+        RQ_EINVAL);
     bootstrap(&f, c);
     ck_assert_uint_eq(f.sent_count, 0);
-    ck_assert_int_eq(rq_client_produce_delayed(c, s("orders"), s("k"), s("later"), NULL, 0, 9,
-                                               1500, 77),
-                     0);
+    ck_assert_int_eq(
+        rq_client_produce_delayed(c, s("orders"), s("k"), s("later"), NULL, 0, 9, 1500, 77), 0);
     struct taken d = expect(&f, PROTO_DELAYED_PRODUCE_REQ);
     ck_assert_uint_eq(f.sent_count, 0);
     const struct proto_produce_req *p = &d.m.u.produce_req;
@@ -978,8 +1058,11 @@ int main(void) {
     tcase_add_test(tc, expired_placeholders_move_the_position_but_are_not_delivered);
     tcase_add_test(tc, rebalance_drops_claims_and_resumes_kept_partitions);
     tcase_add_test(tc, fenced_fetch_heartbeats_at_once_and_a_forgotten_member_joins_again);
+    tcase_add_test(tc, fenced_without_a_new_generation_claims_again_from_the_committed_offset);
+    tcase_add_test(tc, join_retries_an_unknown_topic_then_gives_up);
     tcase_add_test(tc, leave_commits_positions_then_leaves);
     tcase_add_test(tc, leave_with_an_unclaimed_partition_does_not_spin);
+    tcase_add_test(tc, leave_during_the_join_tells_the_coordinator);
     tcase_add_test(tc, join_refused_for_good_and_invalid_configs);
     tcase_add_test(tc, delayed_produce_goes_to_the_leader_and_retries_an_unknown_topic);
     suite_add_tcase(su, tc);
