@@ -321,6 +321,11 @@ static void membership_answer(struct rq_client *c, struct client_group *g, const
         member_finish(c, g, 0);
         return;
     }
+    /* Leaving while the JOIN was under way: the coordinator made us a member (and gave us
+     * partitions it holds for us for a whole session): keep the id, so that the LEAVE goes. */
+    if (g->state == LEAVING && r->type == PROTO_JOIN_GROUP_REQ && error == 0 &&
+        m->u.assignment_resp.error == 0)
+        g->member_id = m->u.assignment_resp.member_id;
     if (g->state != JOINING && g->state != MEMBER) return;
     const struct proto_assignment_resp *a = m ? &m->u.assignment_resp : NULL;
     int why = error ? error : a->error;
@@ -407,9 +412,14 @@ void group_pump(struct rq_client *c, uint64_t now) {
 uint64_t group_next_wake(const struct rq_client *c) {
     const struct client_group *g = c->group;
     if (g == NULL || g->state == FAILED) return UINT64_MAX;
-    uint64_t wake = g->request == NONE ? g->due_ns : UINT64_MAX;
+    /* Only what group_pump would act on: LEAVING's due_ns (0) while its commits are under way,
+     * or an unclaimed partition's retry_ns while not a MEMBER (only a member claims), would ask
+     * for the timer at "now" on every pump until an answer came: a busy loop. The answers and
+     * the requests' deadlines wake the client then. */
+    uint64_t wake = UINT64_MAX;
+    if (g->request == NONE && (g->state != LEAVING || leave_ready(c, g))) wake = g->due_ns;
     if (g->state == MEMBER && g->commit_ns < wake) wake = g->commit_ns;
-    for (uint32_t i = 0; i < g->part_count; i++) {
+    for (uint32_t i = 0; i < g->part_count && g->state == MEMBER; i++) {
         const struct group_part *p = &g->parts[i];
         if (p->state == UNCLAIMED && p->request == NONE && p->retry_ns < wake) wake = p->retry_ns;
     }
