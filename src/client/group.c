@@ -199,10 +199,13 @@ static uint64_t start_of(const struct client_group *g, const struct group_part *
 }
 
 /* A fetch, claim or commit was fenced: a newer generation exists. Ask the coordinator now. */
-static void fenced(struct client_group *g, struct group_part *p, uint64_t now) {
+static void fenced(struct rq_client *c, struct client_group *g, struct group_part *p,
+                   uint64_t now) {
     p->resume = PROTO_NO_OFFSET;   /* another member may have gone on: its commit counts */
     p->state = UNCLAIMED;
-    p->retry_ns = now + 1;
+    /* Claimed again after a back-off: by then the heartbeat sent now has most likely brought the
+     * generation that fenced it (claims under the old one would only bounce). */
+    p->retry_ns = now + client_backoff(c, ++p->failures);
     if (g->state == MEMBER) g->due_ns = now;
 }
 
@@ -217,6 +220,7 @@ static void cursor_answer(struct rq_client *c, struct client_group *g, const str
              (unsigned long long)(m ? m->committed : 0));
     struct proto_bytes topic = client_topic_name(c, g->topic);
     if (r->value != g->generation && r->type == PROTO_CLAIM_REQ) return;   /* a stale claim */
+    if (why == 0 && r->type == PROTO_CLAIM_REQ && g->state == LEAVING) return;   /* too late */
     if (why == 0 && r->type == PROTO_CLAIM_REQ) {
         p->failures = 0;
         p->committed = m->committed;
@@ -237,7 +241,7 @@ static void cursor_answer(struct rq_client *c, struct client_group *g, const str
     }
     if (why == RQ_EFENCED) {
         if (p->state == FETCHING) part_stop(c, p);
-        fenced(g, p, now);
+        fenced(c, g, p, now);
         return;
     }
     if (why == RQ_ENOTLEADER)
@@ -254,7 +258,7 @@ void group_fenced(struct rq_client *c, uint32_t si, uint64_t now) {
         struct group_part *p = &g->parts[i];
         if (p->sub != si) continue;
         part_stop(c, p);
-        fenced(g, p, now);
+        fenced(c, g, p, now);
     }
 }
 

@@ -793,6 +793,8 @@ START_TEST(fenced_without_a_new_generation_claims_again_from_the_committed_offse
     answer_assignment(c, &hb, 0, 0, MEMBER, 5, parts, 1);
     ck_assert_uint_eq(f.assigned, 1); /* not a new generation */
     advance(&f, c, 1 * MS);
+    ck_assert_uint_eq(count_type(&f, PROTO_CLAIM_REQ), 0);   /* a fenced claim waits a back-off */
+    advance(&f, c, 20 * MS);
     struct taken claim = expect_claim(&f, 0, 5, MEMBER, "workers");
     ck_assert_uint_eq(f.sent_count, 0);
     answer_offset(c, &claim, 0, 2, 0, 20); /* reset to 2 */
