@@ -2,7 +2,7 @@
  *
  *   raftq-bench cluster --bootstrap HOST:PORT[,...] [--producers N] [--consumers N] [--size BYTES]
  *                       [--messages N | --duration S] [--acks all|1|0] [--partitions P]
- *                       [--rate R] [--inflight N] [--idempotent] [--timeout S] [--json]
+ *                       [--rate R] [--inflight N] [--idempotent] [--group] [--timeout S] [--json]
  *
  * One process, one thread. Every producer and every consumer is its own client node
  * (cmd/client_node.h: its own rq_client, connections and node id, as separate processes would
@@ -19,7 +19,10 @@
  *   2. The producers and consumers start. Producer i sends its share of --messages (or for
  *      --duration seconds) with no key (round-robin over partitions); consumer j reads the
  *      partitions p with p % consumers == j from offset 0, as a consumer group would split them
- *      (no fan-out: each message is consumed once; consumers beyond P read nothing).
+ *      (no fan-out: each message is consumed once; consumers beyond P read nothing). With
+ *      --group the consumers are instead members of one queue consumer group (client/group.c,
+ *      sticky assignment) starting at the beginning: the coordinator splits the partitions, and
+ *      joining, claiming and committing are part of what is measured.
  *      --inflight N bounds each producer's messages sent and not yet answered; --inflight 1 is a
  *      synchronous producer (each message waits for the previous one's acknowledgement).
  *   3. Production ends; the consumers drain until they have read every acknowledged message (or
@@ -115,7 +118,7 @@ struct options {
     uint64_t inflight;   /* per producer, messages taken and not yet answered; 0: no bound */
     uint64_t timeout_s;  /* no progress for this long: the run fails */
     uint8_t acks;
-    int idempotent, json;
+    int idempotent, json, group;
 };
 
 struct samples {
@@ -332,6 +335,14 @@ static void producer_tick(void *arg) { produce_some(arg); }
 static void consumer_start(void *arg) {
     struct agent *a = arg;
     struct bench *b = a->b;
+    if (b->o.group) {   /* the coordinator splits the partitions */
+        struct rq_group_config g = {.group = topic_bytes(b), .topic = topic_bytes(b),
+                                    .mode = PROTO_MODE_QUEUE, .strategy = PROTO_STRATEGY_STICKY,
+                                    .session_ms = 10000, .commit_every_ns = 1000 * MS};
+        int rc = rq_client_join_group(a->node.c, &g);
+        if (rc != 0) fail(b, "join the group", rc);
+        return;
+    }
     for (uint32_t p = a->index; p < b->o.partitions; p += b->o.consumers) {
         int rc = rq_client_subscribe(a->node.c, topic_bytes(b), p, 0);
         if (rc != 0) return fail(b, "subscribe", rc);
@@ -353,6 +364,11 @@ static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
     sample_add(&b->e2e, t - sent_ns);
 }
 
+static void on_group_error(void *arg, int error) {
+    struct agent *a = arg;
+    if (error != 0) fail(a->b, "consumer group", error);
+}
+
 static void on_fetch_error(void *arg, struct proto_bytes topic, uint32_t partition, int error,
                            uint64_t position, uint64_t log_start, uint64_t high_watermark) {
     struct agent *a = arg;
@@ -370,7 +386,8 @@ static const struct rq_client_callbacks CALLBACKS = {.produced = on_produced,
                                                      .fetched = on_fetched,
                                                      .fetch_error = on_fetch_error,
                                                      .admin_done = on_admin_done,
-                                                     .described = on_described};
+                                                     .described = on_described,
+                                                     .group_error = on_group_error};
 static const struct client_node_hooks ADMIN_HOOKS = {.start = admin_start, .tick = admin_tick};
 static void nothing(void *arg) { (void)arg; }
 static const struct client_node_hooks PRODUCER_HOOKS = {.start = nothing, .tick = producer_tick};
@@ -554,12 +571,13 @@ static void report(struct bench *b) {
     if (o->json) {
         printf("{\"bench\":\"cluster\",\"topic\":\"%s\",\"brokers\":%u,\"partitions\":%u,"
                "\"replication\":%u,\"producers\":%u,\"consumers\":%u,\"size\":%u,\"acks\":\"%s\","
-               "\"idempotent\":%s,\"rate\":%" PRIu64 ",\"inflight\":%" PRIu64
+               "\"idempotent\":%s,\"group\":%s,\"rate\":%" PRIu64 ",\"inflight\":%" PRIu64
                ",\"seconds\":%.3f,\"acked\":%" PRIu64
                ",\"failed\":%" PRIu64 ",\"consumed\":%" PRIu64 ",\"msgs_per_s\":%.1f,"
                "\"mb_per_s\":%.3f",
                b->topic, b->broker_count, o->partitions, b->replication, o->producers, o->consumers,
-               o->size, acks_name(o->acks), o->idempotent ? "true" : "false", o->rate,
+               o->size, acks_name(o->acks), o->idempotent ? "true" : "false",
+               o->group ? "true" : "false", o->rate,
                o->inflight, s, t.acked, t.failed, t.consumed, rate, mb);
         print_latency_json("produce_ack", &b->ack);
         print_latency_json("end_to_end", &b->e2e);
@@ -567,10 +585,11 @@ static void report(struct bench *b) {
         return;
     }
     printf("raftq-bench cluster: topic %s (%u partitions, replication %u of %u brokers), %u "
-           "producers, %u consumers, %u B messages, acks=%s%s, rate %" PRIu64 " msg/s%s, "
+           "producers, %u consumers%s, %u B messages, acks=%s%s, rate %" PRIu64 " msg/s%s, "
            "in flight per producer %" PRIu64 "%s\n",
            b->topic, o->partitions, b->replication, b->broker_count, o->producers, o->consumers,
-           o->size, acks_name(o->acks), o->idempotent ? " idempotent" : "", o->rate,
+           o->group ? " (one consumer group)" : "", o->size, acks_name(o->acks),
+           o->idempotent ? " idempotent" : "", o->rate,
            o->rate ? "" : " (as fast as possible)", o->inflight,
            o->inflight == 0 ? " (no bound)" : "");
     printf("  produced %" PRIu64 " acknowledged (%" PRIu64 " failed) in %.2f s: %.0f msg/s, %.1f "
@@ -587,7 +606,7 @@ static int usage(void) {
             "usage: raftq-bench cluster --bootstrap HOST:PORT[,HOST:PORT...] [--producers N]\n"
             "         [--consumers N] [--size BYTES] [--messages N | --duration S]\n"
             "         [--acks all|1|0] [--partitions P] [--rate R] [--inflight N]\n"
-            "         [--idempotent] [--timeout S] [--json]\n"
+            "         [--idempotent] [--group] [--timeout S] [--json]\n"
             "  --producers N, --consumers N  client nodes, 0..%d each (default 1, 1; >= 1 "
             "producer)\n"
             "  --size BYTES     value of a message, %d..%d (default 1024)\n"
@@ -598,6 +617,8 @@ static int usage(void) {
             "  --rate R         messages/s over all producers, 0 = as fast as possible (default)\n"
             "  --inflight N     per producer, messages sent and not yet answered, 0..%d; 0 = no\n"
             "                   bound (default); 1 = a synchronous producer\n"
+            "  --group          consumers are members of one queue consumer group (the\n"
+            "                   coordinator assigns partitions; claims and commits included)\n"
             "  --timeout S      no progress for S seconds fails the run (default %d)\n"
             "  --json           one JSON object instead of the text\n",
             BENCH_AGENTS_MAX, BENCH_SIZE_MIN, BENCH_SIZE_MAX, BENCH_PARTITIONS_MAX,
@@ -685,6 +706,8 @@ static int parse(struct options *o, int argc, char **argv) {
             o->json = 1;
         else if (strcmp(argv[i], "--idempotent") == 0)
             o->idempotent = 1;
+        else if (strcmp(argv[i], "--group") == 0)
+            o->group = 1;
         else if (i + 1 < argc && strncmp(argv[i], "--", 2) == 0) {
             if (parse_flag(o, argv[i], argv[i + 1]) != 0) return -1;
             i++;
