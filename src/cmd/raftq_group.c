@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/assert.h"
 #include "base/errors.h"
@@ -53,8 +54,11 @@ void group_consume_start(struct cli *p, const struct proto_metadata_resp *m) {
     p->partition_count = t.partition_count;
     p->parts = calloc(t.partition_count ? t.partition_count : 1, sizeof *p->parts);
     if (p->parts == NULL) return fail_op(p, RQ_ENOMEM, "consume %s", a->topic);
+    static char name[32];   /* queue mode without --member: named after this process */
+    if (a->member == NULL) snprintf(name, sizeof name, "raftq-%d", (int)getpid());
     struct rq_group_config g = {.group = bytes_of(a->group), .topic = bytes_of(a->topic),
-                                .member_name = bytes_of(a->member), .mode = a->mode,
+                                .member_name = bytes_of(a->member ? a->member : name),
+                                .mode = a->mode,
                                 .strategy = a->strategy, .session_ms = (uint32_t)a->session_ms,
                                 .commit_every_ns = 1000 * MS,
                                 .from_latest = a->start != CLI_START_BEGINNING};
