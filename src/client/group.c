@@ -407,9 +407,11 @@ void group_pump(struct rq_client *c, uint64_t now) {
 uint64_t group_next_wake(const struct rq_client *c) {
     const struct client_group *g = c->group;
     if (g == NULL || g->state == FAILED) return UINT64_MAX;
-    uint64_t wake = g->request == NONE ? g->due_ns : UINT64_MAX;
+    /* LEAVING: the LEAVE waits for the partitions' requests, whose answers pump again. */
+    int waits = g->request != NONE || (g->state == LEAVING && !leave_ready(c, g));
+    uint64_t wake = waits ? UINT64_MAX : g->due_ns;
     if (g->state == MEMBER && g->commit_ns < wake) wake = g->commit_ns;
-    for (uint32_t i = 0; i < g->part_count; i++) {
+    for (uint32_t i = 0; i < g->part_count && g->state == MEMBER; i++) {   /* claims: pump_parts */
         const struct group_part *p = &g->parts[i];
         if (p->state == UNCLAIMED && p->request == NONE && p->retry_ns < wake) wake = p->retry_ns;
     }
