@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/rng.h"
 #include "broker/cursor.h"
+#include "sim/mq.h"
 #include "sim/mq_internal.h"
 
 static const struct proto_bytes QUEUE_GROUP = {(const uint8_t *)"q", 1};
@@ -62,9 +63,8 @@ static struct proto_bytes cursor_of(const struct mq_world *w, uint32_t index,
     return (struct proto_bytes){(const uint8_t *)buf, (uint32_t)n};
 }
 
-void mq_groups_draw(struct mq_world *w, const struct sim_config *cfg) {
-    struct mq_groups drawn;
-    if (!groups_drawn(cfg, &drawn)) return;
+/* Clients MQ_BASE_CLIENTS.. become the members `drawn` asks for (as many as there are). */
+static void groups_take(struct mq_world *w, const struct mq_groups drawn) {
     struct mq_groups *g = &w->groups;
     *g = drawn;
     g->queue_members = g->pubsub_members = 0;
@@ -83,6 +83,21 @@ void mq_groups_draw(struct mq_world *w, const struct sim_config *cfg) {
     /* At least once is checked from offset 0: no retention in seeds with groups. */
     w->retention_bytes = w->retention_ms = 0;
     w->setup.segment_bytes = 0;
+}
+
+void mq_groups_draw(struct mq_world *w, const struct sim_config *cfg) {
+    struct mq_groups drawn;
+    if (groups_drawn(cfg, &drawn)) groups_take(w, drawn);
+}
+
+void mq_force_groups(struct sim *s) {
+    RQ_ASSERT(sim_config(s)->workload == &sim_workload_mq);
+    RQ_ASSERT(sim_clients(s) >= MQ_BASE_CLIENTS + 3);
+    struct mq_world *w = sim_workload_state(s);
+    struct mq_groups forced = {.queue_members = 2, .pubsub_members = 1,
+                               .strategy = PROTO_STRATEGY_STICKY, .session_ms = 500,
+                               .commit_every_ns = 100 * 1000 * 1000ull};
+    groups_take(w, forced);
 }
 
 /* ---- a member's life --------------------------------------------------------------------------- */
@@ -156,12 +171,6 @@ void mq_member_fetched(struct mq_client *n, uint32_t p, const struct proto_recor
     char buf[PROTO_CURSOR_MAX];
     w->groups.reads++;
     if (w->heal_ns && sim_now(w->sim) >= w->heal_ns) w->read_after_heal[n->index] = 1;
-    if (groupcheck_delivered(w->groupcheck, cursor_of(w, n->index, buf),
-                             plan->member == PROTO_MODE_QUEUE, p, generation, member, r->offset,
-                             w->why) != 0) {
-        mq_fail(w, "group");
-        return;
-    }
     /* A new mqcheck session where the member starts over: a new generation or member id, or an
      * earlier offset again (the partition claimed again, from its committed offset). */
     struct mq_member_part *mp = &n->parts[p];
@@ -172,8 +181,20 @@ void mq_member_fetched(struct mq_client *n, uint32_t p, const struct proto_recor
         mp->generation = generation;
         mp->member = member;
         mqcheck_seek(w->check, p, mp->session, r->offset);
+        if (w->bugs & MQ_BUG_MEMBER_LOSES) {   /* starts one past where it should */
+            mp->next = r->offset + 1;
+            mqcheck_seek(w->check, p, mp->session, mp->next);
+            return;
+        }
     }
     mp->next = r->offset + 1;
+    uint64_t holder = (w->bugs & MQ_BUG_TWO_HOLDERS) && r->offset % 2 == 1 ? member + 1000 : member;
+    if (groupcheck_delivered(w->groupcheck, cursor_of(w, n->index, buf),
+                             plan->member == PROTO_MODE_QUEUE, p, generation, holder, r->offset,
+                             w->why) != 0) {
+        mq_fail(w, "group");
+        return;
+    }
     uint64_t producer, sequence;
     mq_origin_of(w, r->value, &producer, &sequence);
     if (mqcheck_read(w->check, p, mp->session, r->offset, mq_digest_of(r->key, r->value),
@@ -187,6 +208,8 @@ void mq_groups_applied(struct mq_world *w, uint32_t node, uint32_t partition,
                        const struct raft_entry *e, const struct partition_apply_result *res) {
     struct cursor_entry ce;
     RQ_ASSERT(cursor_entry_decode(e->data, e->data_size, &ce) == 0);   /* else MALFORMED */
+    if ((w->bugs & MQ_BUG_STALE_COMMIT) && ce.op == CURSOR_COMMIT && ce.generation > 1)
+        ce.generation--;   /* a commit of the generation before, accepted */
     if (groupcheck_applied(w->groupcheck, partition, node, e->index, &ce,
                            res->outcome == PARTITION_CURSOR_DONE, res->committed, w->why) != 0)
         mq_fail(w, "group cursors");
