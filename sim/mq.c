@@ -485,6 +485,7 @@ static void mq_on_heal(struct sim *s, void *arg) {
     w->heal_ns = sim_now(s);
     memset(w->acked_after_heal, 0, sizeof w->acked_after_heal);
     memset(w->read_after_heal, 0, sizeof w->read_after_heal);
+    memset(w->assigned_after_heal, 0, sizeof w->assigned_after_heal);
 }
 
 /* After the heal: every partition's replica set (as the controller's leader records it) is its

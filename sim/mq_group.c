@@ -4,7 +4,8 @@
  * pub/sub members of "p", each with its own cursor "p/mN"; one session (300 ms..2 s) and one
  * commit pace (50..500 ms) per seed. A member joins, now and then leaves (committing) and joins
  * again a little later, and is crashed and restarted like every process; after the heal members
- * only join. Everything it is delivered, and every CURSOR entry every replica applies, go to the
+ * only join, and each must be given a generation again (every coordinator lost its memory in
+ * the heal's power loss). Everything it is delivered, and every CURSOR entry every replica applies, go to the
  * groups' checkers (sim/groupcheck.h); its reads go to mqcheck too, in sessions that start over
  * wherever the member starts over. */
 #include <inttypes.h>
@@ -151,8 +152,10 @@ void mq_member_group_error(void *arg, int error) {
 void mq_member_assigned(void *arg, uint64_t generation, uint64_t member_id,
                         const uint32_t *partitions, uint32_t count) {
     struct mq_client *n = arg;
+    struct mq_world *w = n->w;
     (void)partitions;
-    n->w->groups.assignments++;
+    w->groups.assignments++;
+    if (w->heal_ns && sim_now(w->sim) >= w->heal_ns) w->assigned_after_heal[n->index] = 1;
     RQ_INFO("mq: client %" PRIu32 " is member %" PRIu64 " in generation %" PRIu64
             " with %" PRIu32 " partitions", n->index, member_id, generation, count);
 }
@@ -210,6 +213,7 @@ void mq_groups_applied(struct mq_world *w, uint32_t node, uint32_t partition,
     RQ_ASSERT(cursor_entry_decode(e->data, e->data_size, &ce) == 0);   /* else MALFORMED */
     if ((w->bugs & MQ_BUG_STALE_COMMIT) && ce.op == CURSOR_COMMIT && ce.generation > 1)
         ce.generation--;   /* a commit of the generation before, accepted */
+    if (res->outcome == PARTITION_CURSOR_REFUSED) w->groups.cursor_refused++;
     if (groupcheck_applied(w->groupcheck, partition, node, e->index, &ce,
                            res->outcome == PARTITION_CURSOR_DONE, res->committed, w->why) != 0)
         mq_fail(w, "group cursors");
@@ -217,6 +221,13 @@ void mq_groups_applied(struct mq_world *w, uint32_t node, uint32_t partition,
 
 int mq_groups_finish(struct mq_world *w) {
     if (w->groups.queue_members + w->groups.pubsub_members == 0) return 0;
+    for (uint32_t i = 0; i < sim_clients(w->sim); i++) {
+        if (!w->plans[i].member || w->assigned_after_heal[i]) continue;
+        snprintf(w->why, sizeof w->why, "member client %" PRIu32 " was given no generation after"
+                 " the heal", i);
+        mq_fail(w, "group liveness");
+        return -1;
+    }
     if (groupcheck_finish(w->groupcheck, w->log_starts, w->ends, w->why) == 0) return 0;
     mq_fail(w, "group liveness");
     return -1;
@@ -229,9 +240,11 @@ void mq_groups_note(struct mq_world *w) {
              " ms, commits every %" PRIu64 " ms), %" PRIu32 " pub/sub members: %" PRIu64
              " joins, %" PRIu64 " leaves, %" PRIu64 " generations taken, %" PRIu64
              " commits, %" PRIu64 " refusals; %" PRIu64 " records delivered, %" PRIu64
-             " cursor entries judged, %" PRIu64 " unchecked", g->queue_members,
+             " cursor entries judged (%" PRIu64 " refusals applied), %" PRIu64 " unchecked",
+             g->queue_members,
              g->strategy == PROTO_STRATEGY_STICKY ? "sticky" : "range", g->session_ms,
              g->commit_every_ns / 1000000, g->pubsub_members, g->joins, g->leaves,
              g->assignments, g->commits, g->group_errors, g->reads,
-             groupcheck_entries(w->groupcheck), groupcheck_unchecked(w->groupcheck));
+             groupcheck_entries(w->groupcheck), g->cursor_refused,
+             groupcheck_unchecked(w->groupcheck));
 }

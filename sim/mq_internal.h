@@ -41,6 +41,7 @@ struct mq_groups {
     uint32_t session_ms;
     uint64_t commit_every_ns;
     uint64_t joins, leaves, assignments, commits, group_errors, reads;
+    uint64_t cursor_refused;         /* CURSOR entries replicas applied as refused (fenced) */
 };
 
 struct mq_world {
@@ -62,6 +63,7 @@ struct mq_world {
     /* liveness after the heal, per client */
     uint8_t acked_after_heal[SIM_CLIENTS_MAX];
     uint8_t read_after_heal[SIM_CLIENTS_MAX];
+    uint8_t assigned_after_heal[SIM_CLIENTS_MAX];   /* group members */
     uint64_t positions[SIM_CLIENTS_MAX][MQ_PARTITIONS_MAX];   /* consumers' next offsets */
     uint64_t ends[MQ_PARTITIONS_MAX];   /* the largest next offset any replica applied */
     uint64_t log_starts[MQ_PARTITIONS_MAX];   /* the furthest any replica applied */
