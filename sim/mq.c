@@ -15,6 +15,7 @@
  * records are produced and read; brokers that register after the topic exists join the same way.
  * By the end every partition's replica set must be its target, and the decommissioned broker in
  * none.
+ * One seed in two adds consumer group members after the first four clients (sim/mq_group.c).
  *
  * Checkers (sim/mqcheck.h), on the whole history:
  *   - every replica's applied records (the broker's observer) and every consumer's reads must put
