@@ -15,6 +15,7 @@
  * records are produced and read; brokers that register after the topic exists join the same way.
  * By the end every partition's replica set must be its target, and the decommissioned broker in
  * none.
+ * One seed in two adds consumer group members after the first four clients (sim/mq_group.c).
  *
  * Checkers (sim/mqcheck.h), on the whole history:
  *   - every replica's applied records (the broker's observer) and every consumer's reads must put
@@ -43,53 +44,11 @@
 #include "node/broker.h"
 #include "sim/brokernode.h"
 #include "sim/mq.h"
-#include "sim/mqcheck.h"
-#include "sim/sim.h"
-
-enum {
-    MQ_PARTITIONS_MAX = 4,
-    MQ_VALUE_MAX = 96,
-    MQ_PAD_MAX = 48,
-};
-
-static const struct proto_bytes MQ_TOPIC = {(const uint8_t *)"mq", 2};
-
-struct mq_plan {                     /* what a client does, drawn per seed */
-    int producer;
-    uint8_t acks;
-    uint8_t idempotent;
-    uint8_t from_follower;
-    uint64_t every_ns;               /* a producer's pace */
-};
-
-struct mq_world {
-    struct sim_broker_setup setup;   /* first: every node's config is the world (brokernode.h) */
-    struct sim *sim;
-    struct mqcheck *check;
-    uint32_t partitions;
-    uint32_t replication;
-    uint64_t retention_bytes;        /* the topic's; 0: none */
-    uint64_t retention_ms;
-    uint32_t decommission;           /* the broker client 0 decommissions; 0: none */
-    uint64_t decommission_at_ns;
-    int decommissioned;              /* the controller took it */
-    struct mq_plan plans[SIM_CLIENTS_MAX];
-    uint64_t heal_ns;                /* 0 until the heal */
-    uint64_t stop_producing_ns;
-    /* liveness after the heal, per client */
-    uint8_t acked_after_heal[SIM_CLIENTS_MAX];
-    uint8_t read_after_heal[SIM_CLIENTS_MAX];
-    uint64_t positions[SIM_CLIENTS_MAX][MQ_PARTITIONS_MAX];   /* consumers' next offsets */
-    uint64_t ends[MQ_PARTITIONS_MAX];   /* the largest next offset any replica applied */
-    uint64_t acked, unacked_failures, produced, reads, replica_records, rereads;
-    uint64_t retains, skips_to_log_start;
-    uint32_t bugs;                   /* enum mq_bug: test hooks */
-    char why[MQCHECK_WHY_MAX];
-};
+#include "sim/mq_internal.h"
 
 /* ---- messages: content from (client, incarnation, number) ------------------------------------- */
 
-static uint64_t digest_of(struct proto_bytes key, struct proto_bytes value) {
+uint64_t mq_digest_of(struct proto_bytes key, struct proto_bytes value) {
     uint32_t a = rq_crc32c(0, key.data, key.size);
     a = rq_crc32c(a, value.data, value.size);
     uint32_t b = rq_crc32c(0x9E3779B9u, value.data, value.size);
@@ -110,7 +69,7 @@ static void message_of(uint32_t client, uint32_t incarnation, uint64_t n, char *
 
 /* Who produced a read message, for the duplicate check: (client, incarnation) and its number, or
  * producer 0 for a non-idempotent producer (whose retries may duplicate, as documented). */
-static void origin_of(const struct mq_world *w, struct proto_bytes value, uint64_t *producer,
+void mq_origin_of(const struct mq_world *w, struct proto_bytes value, uint64_t *producer,
                       uint64_t *sequence) {
     char text[MQ_VALUE_MAX + 1];
     uint32_t n = value.size < MQ_VALUE_MAX ? value.size : MQ_VALUE_MAX;
@@ -127,7 +86,7 @@ static void origin_of(const struct mq_world *w, struct proto_bytes value, uint64
     *sequence = number;
 }
 
-static void fail(struct mq_world *w, const char *what) {
+void mq_fail(struct mq_world *w, const char *what) {
     sim_fail(w->sim, "mq: %s: %s", what, w->why);
 }
 
@@ -136,20 +95,26 @@ static void fail(struct mq_world *w, const char *what) {
 static void on_partition_applied(void *arg, uint32_t node, uint32_t group,
                                  const struct raft_entry *e, const struct partition_apply_result *res) {
     struct mq_world *w = arg;
-    if (res->outcome != PARTITION_APPENDED && res->outcome != PARTITION_RETAINED) return;
+    int cursor_op = res->outcome == PARTITION_CURSOR_DONE || res->outcome == PARTITION_CURSOR_REFUSED;
+    if (res->outcome != PARTITION_APPENDED && res->outcome != PARTITION_RETAINED && !cursor_op) return;
     struct broker *b = sim_node(w->sim, node);
     const char *topic;
     uint32_t p;
     RQ_ASSERT(b != NULL && broker_partition_of_group(b, group, &topic, &p));
     RQ_ASSERT(strcmp(topic, "mq") == 0 && p < w->partitions);
+    if (cursor_op) {
+        mq_groups_applied(w, node, p, e, res);
+        return;
+    }
     if (res->outcome == PARTITION_RETAINED) {
         w->retains++;
         if (w->retention_bytes == 0 && w->retention_ms == 0) {
             snprintf(w->why, sizeof w->why, "n%" PRIu32 " partition %" PRIu32 ": log start moved to %"
                      PRIu64, node, p, res->base_offset);
-            fail(w, "records deleted without retention");
+            mq_fail(w, "records deleted without retention");
         }
         mqcheck_retained(w->check, p, res->base_offset);
+        if (res->base_offset > w->log_starts[p]) w->log_starts[p] = res->base_offset;
         return;
     }
     struct partition_entry pe;
@@ -158,12 +123,12 @@ static void on_partition_applied(void *arg, uint32_t node, uint32_t group,
     struct proto_record r;
     for (uint64_t o = res->base_offset; proto_record_next(&pe.records, &cursor, &r); o++) {
         uint64_t producer, sequence;
-        origin_of(w, r.value, &producer, &sequence);
+        mq_origin_of(w, r.value, &producer, &sequence);
         w->replica_records++;
-        uint64_t digest = digest_of(r.key, r.value);
+        uint64_t digest = mq_digest_of(r.key, r.value);
         if ((w->bugs & MQ_BUG_REPLICA_SKEW) && node == 1 && o == 2) digest ^= 2;
         if (mqcheck_replica(w->check, p, node, o, digest, producer, sequence, w->why) != 0)
-            fail(w, "replicas");
+            mq_fail(w, "replicas");
         if (o + 1 > w->ends[p]) w->ends[p] = o + 1;
     }
 }
@@ -174,24 +139,6 @@ static void on_partition_applied(void *arg, uint32_t node, uint32_t group,
  * process has one timer: the client library's wrapped io records the library's deadline, and the
  * process asks for the earlier of that and its own. */
 
-struct mq_client {
-    struct mq_world *w;
-    const struct rq_io *io;          /* the environment's */
-    struct rq_io lib_io;             /* what the library sees: set_timer wrapped */
-    struct rq_client *c;
-    uint32_t index;
-    uint32_t incarnation;
-    uint64_t sessions[MQ_PARTITIONS_MAX];   /* per partition: a new one at every seek */
-    uint32_t seeks;
-    uint64_t next_seek_ns;
-    uint64_t lib_deadline_ns;
-    uint64_t next_action_ns;
-    uint64_t next_message;
-    int topic_created;
-    int topic_asked;                 /* a create_topic is under way */
-    int decommission_asked;          /* a decommission is under way or done */
-    int subscribed;
-};
 
 static void arm(struct mq_client *n) {
     uint64_t at = n->lib_deadline_ns < n->next_action_ns ? n->lib_deadline_ns : n->next_action_ns;
@@ -241,8 +188,8 @@ static void on_produced(void *arg, uint64_t token, uint32_t partition, int error
     message_of(n->index, n->incarnation, token, key, &ks, value, &vs);
     struct proto_bytes k = {ks ? (const uint8_t *)key : NULL, ks}, v = {(const uint8_t *)value, vs};
     if (w->bugs & MQ_BUG_ACK_WRONG_OFFSET) offset++;
-    if (mqcheck_acked(w->check, partition, offset, digest_of(k, v), w->why) != 0)
-        fail(w, "acknowledgements");
+    if (mqcheck_acked(w->check, partition, offset, mq_digest_of(k, v), w->why) != 0)
+        mq_fail(w, "acknowledgements");
 }
 
 static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
@@ -250,15 +197,19 @@ static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
     struct mq_client *n = arg;
     struct mq_world *w = n->w;
     RQ_ASSERT(topic.size == MQ_TOPIC.size && partition < w->partitions);
+    if (w->plans[n->index].member) {
+        mq_member_fetched(n, partition, r);
+        return;
+    }
     uint64_t producer, sequence;
-    origin_of(w, r->value, &producer, &sequence);
+    mq_origin_of(w, r->value, &producer, &sequence);
     w->reads++;
     if ((w->bugs & MQ_BUG_CONSUMER_SKIPS) && r->offset % 20 == 19) return;
     if (w->heal_ns && sim_now(w->sim) >= w->heal_ns) w->read_after_heal[n->index] = 1;
     w->positions[n->index][partition] = r->offset + 1;
-    if (mqcheck_read(w->check, partition, n->sessions[partition], r->offset, digest_of(r->key, r->value),
+    if (mqcheck_read(w->check, partition, n->sessions[partition], r->offset, mq_digest_of(r->key, r->value),
                      producer, sequence, w->why) != 0)
-        fail(w, "consumer");
+        mq_fail(w, "consumer");
 }
 
 /* Moves a consumer's position in partition p to `to`, in a new session. */
@@ -282,7 +233,7 @@ static void on_fetch_error(void *arg, struct proto_bytes topic, uint32_t partiti
         if (new_session(n, partition, to) == 0) {
             w->skips_to_log_start++;
             if (mqcheck_seek_log_start(w->check, partition, n->sessions[partition], to, w->why) != 0)
-                fail(w, "consumer");
+                mq_fail(w, "consumer");
             return;
         }
     }
@@ -292,7 +243,7 @@ static void on_fetch_error(void *arg, struct proto_bytes topic, uint32_t partiti
              "client %" PRIu32 " partition %" PRIu32 ": %s at position %" PRIu64
              " (log start %" PRIu64 ", high watermark %" PRIu64 ")",
              n->index, partition, rq_strerror(error), position, log_start, high_watermark);
-    fail(n->w, "fetch");
+    mq_fail(n->w, "fetch");
 }
 
 enum { TOKEN_CREATE = 1, TOKEN_DECOMMISSION = 2 };
@@ -338,7 +289,10 @@ static void *client_create(const struct rq_io *io, const void *config) {
     cfg.from_follower = plan->from_follower;
     static const struct rq_client_callbacks cb = {.produced = on_produced, .fetched = on_fetched,
                                                   .fetch_error = on_fetch_error,
-                                                  .admin_done = on_admin_done};
+                                                  .admin_done = on_admin_done,
+                                                  .assigned = mq_member_assigned,
+                                                  .committed = mq_member_committed,
+                                                  .group_error = mq_member_group_error};
     n->c = rq_client_create(&n->lib_io, &cfg, &cb, n);
     RQ_ASSERT(n->c != NULL);
     return n;
@@ -398,6 +352,10 @@ static void act(struct mq_client *n) {
         !w->decommissioned && sim_now(w->sim) >= w->decommission_at_ns &&
         rq_client_decommission(n->c, w->decommission, TOKEN_DECOMMISSION) == 0)
         n->decommission_asked = 1;
+    if (plan->member) {
+        mq_member_act(n, now);
+        return;
+    }
     if (!plan->producer && !n->subscribed) {
         n->subscribed = 1;
         n->next_seek_ns = now + rq_rng_range(sim_workload_rng(w->sim), 1000, 4000) * 1000 * 1000ull;
@@ -495,6 +453,7 @@ static void *mq_init(struct sim *s) {
     w->partitions = (uint32_t)rq_rng_range(rng, 1, MQ_PARTITIONS_MAX);
     w->replication = sim_servers(s) < 3 ? sim_servers(s) : 3;
     w->check = mqcheck_create(w->partitions);
+    w->groupcheck = groupcheck_create(w->partitions);
     const struct sim_config *cfg = sim_config(s);
     w->stop_producing_ns = cfg->duration_ns - cfg->heal_ns / 2;
     for (uint32_t i = 0; i < SIM_CLIENTS_MAX; i++) {
@@ -508,12 +467,14 @@ static void *mq_init(struct sim *s) {
     w->plans[0].acks = PROTO_ACKS_ALL;   /* at least one producer whose acks are checked */
     draw_retention(w, cfg->seed);
     draw_decommission(w, cfg);
+    mq_groups_draw(w, cfg);
     return w;
 }
 
 static void mq_fini(void *arg) {
     struct mq_world *w = arg;
     mqcheck_destroy(w->check);
+    groupcheck_destroy(w->groupcheck);
     free(w);
 }
 
@@ -525,6 +486,7 @@ static void mq_on_heal(struct sim *s, void *arg) {
     w->heal_ns = sim_now(s);
     memset(w->acked_after_heal, 0, sizeof w->acked_after_heal);
     memset(w->read_after_heal, 0, sizeof w->read_after_heal);
+    memset(w->assigned_after_heal, 0, sizeof w->assigned_after_heal);
 }
 
 /* After the heal: every partition's replica set (as the controller's leader records it) is its
@@ -565,10 +527,11 @@ static void mq_on_end(struct sim *s, void *arg) {
     }
     if (sim_failed(s)) return;
     if (mqcheck_finish(w->check, w->why) != 0) {
-        fail(w, "lost write");
+        mq_fail(w, "lost write");
         return;
     }
     if (w->heal_ns != 0 && check_moves(w) != 0) return;
+    if (w->heal_ns != 0 && mq_groups_finish(w) != 0) return;
     if (w->heal_ns != 0) {
         for (uint32_t i = 0; i < sim_clients(s); i++) {
             const struct mq_plan *plan = &w->plans[i];
@@ -576,7 +539,7 @@ static void mq_on_end(struct sim *s, void *arg) {
                 sim_fail(s, "mq: liveness: producer %" PRIu32 " got no acknowledgement after the heal", i);
                 return;
             }
-            for (uint32_t p = 0; !plan->producer && p < w->partitions; p++) {
+            for (uint32_t p = 0; !plan->producer && !plan->member && p < w->partitions; p++) {
                 if (w->positions[i][p] < w->ends[p]) {
                     sim_fail(s, "mq: liveness: consumer %" PRIu32 " read partition %" PRIu32
                              " to %" PRIu64 " of %" PRIu64 " by the end", i, p, w->positions[i][p],
@@ -592,6 +555,7 @@ static void mq_on_end(struct sim *s, void *arg) {
              " fetches from the store, %" PRIu64 " index scans",
              w->partitions, w->produced, w->acked, w->unacked_failures, w->reads, w->rereads,
              w->replica_records, mqcheck_unchecked(w->check), loads, scans);
+    mq_groups_note(w);
     if (w->decommission || changes)
         sim_note(s, 0, "mq: decommission of n%" PRIu32 " %s; since the last restart %" PRIu64
                  " membership changes", w->decommission,
@@ -608,7 +572,8 @@ const struct sim_workload sim_workload_mq = {
     .name = "mq",
     .server_ops = &sim_broker_ops,
     .client_ops = &mq_client_ops,
-    .default_clients = 4,
+    .default_clients = MQ_BASE_CLIENTS,
+    .clients_for = mq_clients_for,
     .corrupt_prefix = NULL,
     .init = mq_init,
     .fini = mq_fini,

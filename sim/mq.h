@@ -19,12 +19,23 @@ enum mq_bug {
                                            high watermark instead (retention on) */
     MQ_BUG_MOVES_PAUSED = 1u << 6,      /* brokers never move replicas; a broker is decommissioned
                                            (with 4 or more servers) */
+    /* consumer groups (with mq_force_groups) */
+    MQ_BUG_MEMBER_LOSES = 1u << 7,      /* a member loses the first record wherever it starts
+                                           (claims answered one past the committed offset) */
+    MQ_BUG_TWO_HOLDERS = 1u << 8,       /* a queue member's odd offsets are delivered to another
+                                           member id of its generation (a coordinator assigning a
+                                           partition twice) */
+    MQ_BUG_STALE_COMMIT = 1u << 9,      /* replicas apply commits of the generation before the
+                                           claim's (a partition that does not fence) */
 };
 
 /* s must run the mq workload; call before sim_run. */
 void mq_inject_bugs(struct sim *s, uint32_t bugs);
 /* Decommissions broker id at 2 s (whatever the seed drew). */
 void mq_force_decommission(struct sim *s, uint32_t id);
+/* Makes clients 4, 5 members of the queue group "q" and client 6 a pub/sub member of "p",
+ * whatever the seed drew (at least 7 clients). */
+void mq_force_groups(struct sim *s);
 /* Gives the topic retention (bytes per partition, and time; 0: none), whatever the seed drew. */
 void mq_force_retention(struct sim *s, uint64_t bytes, uint64_t ms);
 

@@ -550,7 +550,11 @@ struct sim *sim_create(const struct sim_config *cfg) {
     struct sim *s = calloc(1, sizeof *s);
     RQ_ASSERT(s != NULL);
     s->cfg = *cfg;
-    if (s->cfg.clients == UINT32_MAX) s->cfg.clients = cfg->workload->client_ops ? cfg->workload->default_clients : 0;
+    const struct sim_workload *wl = cfg->workload;
+    if (s->cfg.clients == UINT32_MAX)
+        s->cfg.clients = wl->client_ops == NULL ? 0
+                         : wl->clients_for  ? wl->clients_for(cfg)
+                                            : wl->default_clients;
     if (s->cfg.workload->client_ops == NULL) s->cfg.clients = 0;
     RQ_ASSERT(s->cfg.clients <= SIM_CLIENTS_MAX);
     s->trace_hash = rq_mix64(cfg->seed);

@@ -51,6 +51,7 @@ enum sim_fault {
 };
 
 struct sim;
+struct sim_config;
 
 /* A workload: the program the cluster runs and the checks that judge it. */
 struct sim_workload {
@@ -58,6 +59,9 @@ struct sim_workload {
     const struct rq_node_ops *server_ops;
     const struct rq_node_ops *client_ops;   /* NULL: no client processes */
     uint32_t default_clients;
+    /* The client count for this config when none is given (NULL: default_clients); it may
+     * depend on the seed, so that a workload draws how many client processes it runs. */
+    uint32_t (*clients_for)(const struct sim_config *cfg);
     /* Files (by name prefix) whose synced bytes latent corruption may hit: the ones the workload's
      * nodes verify with checksums. NULL: no corruption is injected. */
     const char *corrupt_prefix;

@@ -105,6 +105,54 @@ END_TEST
 START_TEST(liveness_fires_when_the_cluster_never_heals) { expect_failure(MQ_BUG_NO_HEAL, "liveness"); }
 END_TEST
 
+/* ---- consumer groups ---------------------------------------------------------------------- */
+
+struct group_run {
+    uint32_t bugs;
+};
+
+static void with_groups(struct sim *s, void *arg) {
+    const struct group_run *g = arg;
+    mq_inject_bugs(s, g->bugs);
+    mq_force_groups(s);
+}
+
+/* Seven clients: two producers, two plain consumers, two members of the queue group "q" and a
+ * pub/sub member of "p". */
+static int failures_with_groups(uint32_t bugs, uint32_t faults, int seeds, char *failure,
+                                size_t cap) {
+    struct sim_config cfg;
+    mq_config(&cfg, 3, faults);
+    cfg.clients = 7;
+    struct group_run g = {.bugs = bugs};
+    return sim_run_seeds(&cfg, 1, seeds, with_groups, &g, failure, cap);
+}
+
+/* Members join, leave, join again, are crashed and restarted, under faults: every group check
+ * holds. */
+START_TEST(passes_with_consumer_groups) {
+    char failure[SIM_FAILURE_MAX] = "";
+    int failed = failures_with_groups(0, SIM_FAULT_CRASH | SIM_FAULT_PARTITION | SIM_FAULT_LOSS,
+                                      2, failure, sizeof failure);
+    ck_assert_msg(failed == 0, "%s", failure);
+}
+END_TEST
+
+static void expect_group_failure(uint32_t bug, const char *what) {
+    char failure[SIM_FAILURE_MAX] = "";
+    ck_assert_int_gt(failures_with_groups(bug, 0, 1, failure, sizeof failure), 0);
+    ck_assert_msg(strstr(failure, what) != NULL, "%s", failure);
+}
+
+START_TEST(fires_on_a_member_losing_records) { expect_group_failure(MQ_BUG_MEMBER_LOSES, "at-least-once"); }
+END_TEST
+
+START_TEST(fires_on_a_partition_held_twice) { expect_group_failure(MQ_BUG_TWO_HOLDERS, "exclusivity"); }
+END_TEST
+
+START_TEST(fires_on_a_commit_that_was_not_fenced) { expect_group_failure(MQ_BUG_STALE_COMMIT, "fencing"); }
+END_TEST
+
 int main(void) {
     Suite *suite = suite_create("mq");
     TCase *tc = tcase_create("workload");
@@ -119,6 +167,10 @@ int main(void) {
     tcase_add_test(tc, fires_on_a_consumer_skipping_past_the_log_start);
     tcase_add_test(tc, passes_with_a_broker_decommissioned);
     tcase_add_test(tc, fires_when_replicas_never_move);
+    tcase_add_test(tc, passes_with_consumer_groups);
+    tcase_add_test(tc, fires_on_a_member_losing_records);
+    tcase_add_test(tc, fires_on_a_partition_held_twice);
+    tcase_add_test(tc, fires_on_a_commit_that_was_not_fenced);
     suite_add_tcase(suite, tc);
     return run_suites(srunner_create(suite));
 }
