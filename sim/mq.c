@@ -179,6 +179,10 @@ static void on_produced(void *arg, uint64_t token, uint32_t partition, int error
         w->unacked_failures++;
         return;
     }
+    if (offset == UINT64_MAX && plan->acks != PROTO_ACKS_NONE) {   /* a delayed one, held */
+        w->delayed_held++;
+        return;
+    }
     if (plan->acks == PROTO_ACKS_NONE) return;
     w->acked++;
     if (w->heal_ns && sim_now(w->sim) >= w->heal_ns) w->acked_after_heal[n->index] = 1;
@@ -192,11 +196,53 @@ static void on_produced(void *arg, uint64_t token, uint32_t partition, int error
         mq_fail(w, "acknowledgements");
 }
 
+/* The most two servers' clocks disagree now (true time `now`). */
+static uint64_t clock_spread(const struct mq_world *w) {
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (uint32_t id = 1; id <= sim_servers(w->sim); id++) {
+        uint64_t t = sim_local_time(w->sim, id);
+        if (t < lo) lo = t;
+        if (t > hi) hi = t;
+    }
+    return hi - lo;
+}
+
+/* A delayed message (the header mq-delay-ms; its timestamp is the true time it was sent) is read
+ * no earlier than its delay allows. Its leader released it when its clock passed the accepting
+ * leader's clock at append plus the delay: in true time, at least (delay - D) / (1 + rho) after
+ * the send, where D is how far the two clocks disagreed and rho the drift bound. D is taken now,
+ * so it is widened by how far drift can have moved it since the send (2 rho elapsed). Not
+ * judged with --clock-break, whose clocks break the bound on purpose. */
+static void check_delayed(struct mq_world *w, const struct proto_record *r) {
+    size_t cursor = 0;
+    struct proto_header h;
+    uint64_t delay_ms = 0;
+    while (proto_header_next(r, &cursor, &h))
+        if (h.name.size == 11 && memcmp(h.name.data, "mq-delay-ms", 11) == 0)
+            for (uint32_t i = 0; i < h.value.size; i++) delay_ms = delay_ms * 10 + (h.value.data[i] - '0');
+    if (delay_ms == 0) return;
+    w->delayed_read++;
+    const struct sim_config *cfg = sim_config(w->sim);
+    if (cfg->clock_break) return;
+    uint64_t now = sim_now(w->sim), rho = cfg->max_drift_ppm;
+    uint64_t elapsed = now > r->timestamp ? now - r->timestamp : 0;
+    uint64_t delay = delay_ms * 1000000u;
+    if (w->bugs & MQ_BUG_DELAY_EARLY) delay += 10ull * 1000000000u;   /* judged against 10 s more */
+    uint64_t slack = clock_spread(w) + 2 * rho * (elapsed / 1000000u) / 1000u + 1000000u;
+    uint64_t allowed = delay > slack ? (delay - slack) / (1000000u + rho) * 1000000u : 0;
+    if (elapsed >= allowed) return;
+    snprintf(w->why, sizeof w->why, "a message delayed %" PRIu64 " ms read %" PRIu64 " ms after it "
+             "was sent (clocks %" PRIu64 " us apart)", delay / 1000000u, elapsed / 1000000u,
+             clock_spread(w) / 1000u);
+    mq_fail(w, "delayed message delivered early");
+}
+
 static void on_fetched(void *arg, struct proto_bytes topic, uint32_t partition,
                        const struct proto_record *r) {
     struct mq_client *n = arg;
     struct mq_world *w = n->w;
     RQ_ASSERT(topic.size == MQ_TOPIC.size && partition < w->partitions);
+    if (r->header_count > 0) check_delayed(w, r);
     if (w->plans[n->index].member) {
         mq_member_fetched(n, partition, r);
         return;
@@ -313,11 +359,34 @@ static void create_topic(struct mq_client *n) {
     if (rq_client_create_topic(n->c, &req, TOKEN_CREATE) == 0) n->topic_asked = 1;
 }
 
+/* A delayed message's delay, in milliseconds: 20..1,500, from its number (the producer needs no
+ * state to know it, and the consumer reads it in the header). */
+static uint64_t delay_ms_of(uint64_t number) { return 20 + (number * 7919) % 1481; }
+
+/* A delayed message carries its delay in the header "mq-delay-ms"; its timestamp is the true time
+ * it was sent (as for every message). */
+static int produce_delayed(struct mq_client *n, struct proto_bytes k, struct proto_bytes v) {
+    char ms[24];
+    uint64_t delay = delay_ms_of(n->next_message);
+    struct proto_header h = {{(const uint8_t *)"mq-delay-ms", 11},
+                             {(const uint8_t *)ms, (uint32_t)snprintf(ms, sizeof ms, "%" PRIu64,
+                                                                      delay)}};
+    int err = rq_client_produce_delayed(n->c, MQ_TOPIC, k, v, &h, 1, sim_now(n->w->sim), delay,
+                                        n->next_message);
+    if (err == 0) n->w->delayed_sent++;
+    return err;
+}
+
 static void produce_one(struct mq_client *n) {
     char key[16], value[MQ_VALUE_MAX];
     uint32_t ks, vs;
     message_of(n->index, n->incarnation, n->next_message, key, &ks, value, &vs);
     struct proto_bytes k = {ks ? (const uint8_t *)key : NULL, ks}, v = {(const uint8_t *)value, vs};
+    uint32_t every = n->w->plans[n->index].delay_every;
+    if (every != 0 && n->next_message % every == every - 1) {
+        if (produce_delayed(n, k, v) == 0) n->next_message++, n->w->produced++;
+        return;
+    }
     int err = rq_client_produce(n->c, MQ_TOPIC, k, v, NULL, 0, sim_now(n->w->sim), n->next_message);
     if (err == 0 && (n->w->bugs & MQ_BUG_PRODUCER_REPEATS) && n->next_message % 20 == 5)
         err = rq_client_produce(n->c, MQ_TOPIC, k, v, NULL, 0, sim_now(n->w->sim), n->next_message);
@@ -439,6 +508,17 @@ static void draw_decommission(struct mq_world *w, const struct sim_config *cfg) 
     w->decommission_at_ns = rq_rng_range(&rng, 1000, w->stop_producing_ns / 1000000) * 1000000ull;
 }
 
+/* Delayed messages, one seed in three (a generator of its own, as above): each producer that is
+ * not idempotent delays every 3rd..8th message. */
+static void draw_delays(struct mq_world *w, uint64_t seed) {
+    struct rq_rng rng;
+    rq_rng_seed(&rng, seed ^ 0x64656c6179656421ull);
+    if (!rq_rng_chance(&rng, 333333)) return;
+    for (uint32_t i = 0; i < MQ_BASE_CLIENTS; i++)
+        if (w->plans[i].producer && !w->plans[i].idempotent)
+            w->plans[i].delay_every = (uint32_t)rq_rng_range(&rng, 3, 8);
+}
+
 static void *mq_init(struct sim *s) {
     struct mq_world *w = calloc(1, sizeof *w);
     RQ_ASSERT(w != NULL);
@@ -467,6 +547,7 @@ static void *mq_init(struct sim *s) {
     w->plans[0].acks = PROTO_ACKS_ALL;   /* at least one producer whose acks are checked */
     draw_retention(w, cfg->seed);
     draw_decommission(w, cfg);
+    draw_delays(w, cfg->seed);
     mq_groups_draw(w, cfg);
     return w;
 }
@@ -556,6 +637,9 @@ static void mq_on_end(struct sim *s, void *arg) {
              w->partitions, w->produced, w->acked, w->unacked_failures, w->reads, w->rereads,
              w->replica_records, mqcheck_unchecked(w->check), loads, scans);
     mq_groups_note(w);
+    if (w->delayed_sent)
+        sim_note(s, 0, "mq: delayed messages: %" PRIu64 " sent, %" PRIu64 " held, %" PRIu64
+                 " reads of them, none early", w->delayed_sent, w->delayed_held, w->delayed_read);
     if (w->decommission || changes)
         sim_note(s, 0, "mq: decommission of n%" PRIu32 " %s; since the last restart %" PRIu64
                  " membership changes", w->decommission,
@@ -590,10 +674,21 @@ void mq_inject_bugs(struct sim *s, uint32_t bugs) {
         w->plans[0].idempotent = 1;
     }
     if ((bugs & MQ_BUG_SKIP_TO_END) && !w->retention_bytes) set_retention(w, 4u << 10, 0);
+    if (bugs & MQ_BUG_DELAY_EARLY) {   /* delayed messages from every producer */
+        for (uint32_t i = 0; i < MQ_BASE_CLIENTS; i++) w->plans[i].idempotent = 0;
+        mq_force_delays(s, 3);
+    }
     if (bugs & MQ_BUG_MOVES_PAUSED) {
         w->setup.moves_paused = 1;
         mq_force_decommission(s, 1);
     }
+}
+
+void mq_force_delays(struct sim *s, uint32_t every) {
+    RQ_ASSERT(sim_config(s)->workload == &sim_workload_mq);
+    struct mq_world *w = sim_workload_state(s);
+    for (uint32_t i = 0; i < MQ_BASE_CLIENTS; i++)
+        if (w->plans[i].producer && !w->plans[i].idempotent) w->plans[i].delay_every = every;
 }
 
 void mq_force_decommission(struct sim *s, uint32_t id) {

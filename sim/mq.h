@@ -27,10 +27,14 @@ enum mq_bug {
                                            partition twice) */
     MQ_BUG_STALE_COMMIT = 1u << 9,      /* replicas apply commits of the generation before the
                                            claim's (a partition that does not fence) */
+    MQ_BUG_DELAY_EARLY = 1u << 10,      /* delayed messages are judged as if delayed 10 s more
+                                           (as a broker releasing them early would be) */
 };
 
 /* s must run the mq workload; call before sim_run. */
 void mq_inject_bugs(struct sim *s, uint32_t bugs);
+/* Every `every`-th message of each producer that is not idempotent is delayed. */
+void mq_force_delays(struct sim *s, uint32_t every);
 /* Decommissions broker id at 2 s (whatever the seed drew). */
 void mq_force_decommission(struct sim *s, uint32_t id);
 /* Makes clients 4, 5 members of the queue group "q" and client 6 a pub/sub member of "p",

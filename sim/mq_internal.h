@@ -31,6 +31,8 @@ struct mq_plan {                     /* what a client does, drawn per seed */
     uint8_t from_follower;
     uint8_t member;                  /* 0, or the mode of the group it is a member of */
     uint64_t every_ns;               /* a producer's pace */
+    uint32_t delay_every;            /* a non-idempotent producer: every n-th message is
+                                        delayed (broker/delay.h); 0: none */
 };
 
 /* The seed's consumer groups (mq_group.c): a queue group "q" and a pub/sub group "p". */
@@ -53,6 +55,7 @@ struct mq_world {
     uint32_t replication;
     uint64_t retention_bytes;        /* the topic's; 0: none */
     uint64_t retention_ms;
+    uint64_t delayed_sent, delayed_held, delayed_read;   /* delayed messages (mq.c) */
     uint32_t decommission;           /* the broker client 0 decommissions; 0: none */
     uint64_t decommission_at_ns;
     int decommissioned;              /* the controller took it */

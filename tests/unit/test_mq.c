@@ -90,6 +90,27 @@ END_TEST
 START_TEST(fires_on_a_consumer_skipping_past_the_log_start) { expect_failure(MQ_BUG_SKIP_TO_END, "retention"); }
 END_TEST
 
+START_TEST(fires_on_a_delayed_message_read_early) {
+    expect_failure(MQ_BUG_DELAY_EARLY, "delayed message delivered early");
+}
+END_TEST
+
+/* Every third message of the producers delayed 20..1,500 ms, under faults: none is read before
+ * its time allows, and every one is read by the end (the consumers' liveness). */
+static void with_delays(struct sim *s, void *arg) {
+    (void)arg;
+    mq_force_delays(s, 3);
+}
+
+START_TEST(passes_with_delayed_messages) {
+    struct sim_config cfg;
+    mq_config(&cfg, 3, SIM_FAULT_CRASH | SIM_FAULT_PARTITION | SIM_FAULT_LOSS | SIM_FAULT_CLOCK);
+    char failure[SIM_FAILURE_MAX] = "";
+    int failed = sim_run_seeds(&cfg, 1, 2, with_delays, NULL, failure, sizeof failure);
+    ck_assert_msg(failed == 0, "%s", failure);
+}
+END_TEST
+
 START_TEST(fires_on_an_acknowledgement_at_the_wrong_offset) { expect_failure(MQ_BUG_ACK_WRONG_OFFSET, "lost write"); }
 END_TEST
 
@@ -158,6 +179,8 @@ int main(void) {
     TCase *tc = tcase_create("workload");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, passes_without_bugs);
+    tcase_add_test(tc, passes_with_delayed_messages);
+    tcase_add_test(tc, fires_on_a_delayed_message_read_early);
     tcase_add_test(tc, fires_on_an_acknowledgement_at_the_wrong_offset);
     tcase_add_test(tc, fires_on_a_consumer_skipping_a_record);
     tcase_add_test(tc, fires_on_replicas_disagreeing);
