@@ -336,25 +336,34 @@ static int check_records(const struct controller_topic *t, const struct proto_re
     return 0;
 }
 
+struct broker_part *broker_part_led(struct broker *b, struct proto_bytes topic, uint32_t p,
+                                    int *err, uint32_t *hint, const struct raft **raft) {
+    struct broker_part *part = broker_part_find(b, topic, p, err);
+    const struct raft *r = part ? host_raft(b->host, part->group) : NULL;
+    *hint = 0;
+    *raft = r;
+    if (part != NULL && r == NULL) *err = RQ_ECLOSED;   /* the replica is recovering */
+    if (r != NULL && raft_role(r) != RAFT_LEADER) *err = RQ_ENOTLEADER, *hint = raft_leader(r);
+    return *err == 0 ? part : NULL;
+}
+
 static void produce(struct broker *b, uint64_t conn, uint32_t correlation,
                     const struct proto_produce_req *m) {
     int err;
-    uint32_t hint = 0;
-    struct broker_part *part = broker_part_find(b, m->topic, m->partition, &err);
-    const struct raft *r = part ? host_raft(b->host, part->group) : NULL;
-    if (part != NULL && r == NULL) err = RQ_ECLOSED;
-    if (r != NULL && raft_role(r) != RAFT_LEADER) err = RQ_ENOTLEADER, hint = raft_leader(r);
-    if (r != NULL && err != RQ_ENOTLEADER) {
+    uint32_t hint;
+    const struct raft *r;
+    struct broker_part *part = broker_part_led(b, m->topic, m->partition, &err, &hint, &r);
+    if (part != NULL) {
         const struct controller_topic *t =
             controller_topic(broker_controller(b), m->topic.data, m->topic.size);
         err = check_records(t, &m->records);
     }
     struct broker_request *w = NULL;
-    if (err == 0 && r != NULL && m->acks != PROTO_ACKS_NONE) {
+    if (err == 0 && m->acks != PROTO_ACKS_NONE) {
         w = request_new(b, REQ_PRODUCE, conn, correlation, PROTO_PRODUCE_RESP);
         if (w == NULL) err = RQ_EBUSY;
     }
-    if (err == 0 && r != NULL) {
+    if (err == 0) {
         uint64_t cookie = w ? cookie_of(b, w) : 0;
         err = m->delay_ms ? part_group_delayed(part->pg, b->host, m, cookie, broker_now(b))
                           : part_group_produce(part->pg, b->host, m, cookie, broker_now(b));

@@ -198,11 +198,9 @@ static uint8_t cursor_op(uint8_t type) {
 static void cursor_request(struct broker *b, uint64_t conn, uint32_t correlation, uint8_t type,
                            const struct proto_offset_req *m) {
     int err;
-    uint32_t hint = 0;
-    struct broker_part *part = broker_part_find(b, m->topic, m->partition, &err);
-    const struct raft *r = part ? host_raft(b->host, part->group) : NULL;
-    if (part != NULL && r == NULL) err = RQ_ECLOSED;
-    if (r != NULL && raft_role(r) != RAFT_LEADER) err = RQ_ENOTLEADER, hint = raft_leader(r);
+    uint32_t hint;
+    const struct raft *r;
+    struct broker_part *part = broker_part_led(b, m->topic, m->partition, &err, &hint, &r);
     if (err == 0 && cursor_op(type) == 0) {
         const struct partition_cursor *c =
             cursor_table_find(&part_group_state(part->pg)->cursors, m->cursor);

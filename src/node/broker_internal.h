@@ -100,6 +100,11 @@ void broker_groups_tick(struct broker *b, uint64_t now_ns);
 int broker_fetch_owns(const struct broker *b, const struct broker_request *w);
 
 /* broker_client.c */
+/* The partition replica this node leads for (topic, p), or NULL with *err: RQ_ENOTOPIC,
+ * RQ_ECLOSED (it is recovering) or RQ_ENOTLEADER with *hint the leader it knows (0: none).
+ * *raft: the group's Raft state (NULL when there is no replica or it is recovering). */
+struct broker_part *broker_part_led(struct broker *b, struct proto_bytes topic, uint32_t p,
+                                    int *err, uint32_t *hint, const struct raft **raft);
 /* The request table, for broker_groups.c. */
 struct broker_request *broker_request_new(struct broker *b, enum request_kind kind, uint64_t conn,
                                           uint32_t correlation, uint8_t answer_type);
