@@ -377,13 +377,22 @@ static int produce_delayed(struct mq_client *n, struct proto_bytes k, struct pro
     return err;
 }
 
+/* Whether a delayed message sent now is released, by any leader's clock, with time left for the
+ * consumers to read it before the run ends (their liveness is judged then): its delay, plus how
+ * far the servers' clocks disagree (a leader behind the accepting one releases that much later),
+ * plus 2 s. Near the end a producer sends its messages undelayed instead. */
+static int delay_fits(struct mq_world *w, uint64_t number) {
+    uint64_t release = sim_now(w->sim) + delay_ms_of(number) * 1000000u + clock_spread(w);
+    return release + 2000000000ull < sim_config(w->sim)->duration_ns;
+}
+
 static void produce_one(struct mq_client *n) {
     char key[16], value[MQ_VALUE_MAX];
     uint32_t ks, vs;
     message_of(n->index, n->incarnation, n->next_message, key, &ks, value, &vs);
     struct proto_bytes k = {ks ? (const uint8_t *)key : NULL, ks}, v = {(const uint8_t *)value, vs};
     uint32_t every = n->w->plans[n->index].delay_every;
-    if (every != 0 && n->next_message % every == every - 1) {
+    if (every != 0 && n->next_message % every == every - 1 && delay_fits(n->w, n->next_message)) {
         if (produce_delayed(n, k, v) == 0) n->next_message++, n->w->produced++;
         return;
     }
