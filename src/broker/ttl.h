@@ -1,4 +1,4 @@
-/* ttl.h — per-message time to live (README, "Time to live").
+/* ttl.h — per-message time to live (README, "TTL").
  *
  * A producer gives a message a TTL with the header RQ_HEADER_TTL ("raftq-ttl-ms"), whose value is
  * a decimal number of milliseconds, 1..PROTO_TTL_MS_MAX. The message expires TTL after it became
