@@ -656,9 +656,10 @@ END_TEST
 
 /* ---- rebalances ------------------------------------------------------------------------------ */
 
-/* A heartbeat answer with a new generation: a partition no longer assigned is dropped (its answer
- * under way ignored, no more fetches), the new one claimed, a kept one claimed again under the new
- * generation and resumed at its position — unless the committed offset is ahead of it. */
+/* A heartbeat answer with a new generation: every position is first committed under the old
+ * generation (so the next owner starts after it), then a partition no longer assigned is dropped
+ * (its answer under way ignored, no more fetches), the new one claimed, a kept one claimed again
+ * under the new generation and resumed at its position — unless the committed offset is ahead. */
 START_TEST(rebalance_drops_claims_and_resumes_kept_partitions) {
     struct fake f;
     struct rq_client *c = make(&f);
@@ -688,9 +689,14 @@ START_TEST(rebalance_drops_claims_and_resumes_kept_partitions) {
     ck_assert_uint_eq(f.as_count, 2);
     ck_assert_uint_eq(f.as_partitions[0], 1);
     ck_assert_uint_eq(f.as_partitions[1], 2);
+    struct taken k0 = expect_commit(&f, 0, 8, 5);   /* the old generation's positions */
+    struct taken k1 = expect_commit(&f, 1, 12, 5);
     struct taken c1 = expect_claim(&f, 1, 6, MEMBER, "workers");
     struct taken c2 = expect_claim(&f, 2, 6, MEMBER, "workers");
     ck_assert_uint_eq(f.sent_count, 0); /* partition 0 is not claimed, nor fetched */
+    answer_offset(c, &k0, 0, 8, 0, 20);   /* answers nobody waits for: nothing follows */
+    answer_offset(c, &k1, RQ_EFENCED, 10, 0, 20);
+    ck_assert_uint_eq(f.sent_count, 0);
 
     /* The answers to the fetches of the old generation are not delivered. */
     const uint64_t late0[] = {8, 9}, late1[] = {12};
@@ -717,6 +723,7 @@ START_TEST(rebalance_drops_claims_and_resumes_kept_partitions) {
     ck_assert_uint_eq(hb2.m.u.heartbeat_req.generation, 6);
     answer_assignment(c, &hb2, 0, 0, MEMBER, 7, next, 2);
     ck_assert_uint_eq(f.assigned, 3);
+    expect_commit(&f, 1, 12, 6);   /* partition 2's position is its committed offset */
     struct taken c1b = expect_claim(&f, 1, 7, MEMBER, "workers");
     struct taken c2b = expect_claim(&f, 2, 7, MEMBER, "workers");
     answer_offset(c, &c1b, 0, 20, 0, 30);
