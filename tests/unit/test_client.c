@@ -1334,98 +1334,6 @@ START_TEST(error_frame_fails_a_batch_and_fetch_timeouts_retry) {
 }
 END_TEST
 
-/* ---- consumer groups ------------------------------------------------------------------------- */
-
-static void answer_assignment(struct rq_client *c, const struct taken *t, uint64_t member,
-                              uint64_t generation, const uint32_t *partitions, uint32_t count) {
-    struct proto_assignment_resp m = {.member_id = member, .generation = generation,
-                                      .partition_count = count};
-    deliver(c, t->to, PROTO_ASSIGNMENT_RESP, t->correlation,
-            proto_encode_assignment_resp(payload, sizeof payload, &m, partitions));
-}
-
-static void answer_offset(struct rq_client *c, const struct taken *t, int error,
-                          uint64_t committed, uint64_t hw) {
-    struct proto_offset_resp m = {.error = error, .committed = committed, .high_watermark = hw};
-    deliver(c, t->to, PROTO_OFFSET_RESP, t->correlation,
-            proto_encode_offset_resp(payload, sizeof payload, &m));
-}
-
-/* A member leaving (its last commit done, its LEAVE under way) whose partition is then fenced
- * (the coordinator took the leave and another member claimed it) has nothing left to do for the
- * partition: it must not ask for the timer in the past again and again (it did: the client
- * spun at one instant; found by mq seed 3). */
-START_TEST(a_member_leaving_whose_partition_is_fenced_waits_quietly) {
-    struct rq_client_config cfg;
-    config(&cfg);
-    struct fake f;
-    struct rq_client *c = make(&f, &cfg);
-    bootstrap(&f, c);
-    struct rq_group_config g = {.group = s("g"), .topic = s("orders"), .mode = PROTO_MODE_QUEUE,
-                                .strategy = PROTO_STRATEGY_RANGE, .session_ms = 300,
-                                .commit_every_ns = 50 * MS};
-    ck_assert_int_eq(rq_client_join_group(c, &g), 0);
-    struct taken j = expect(&f, PROTO_JOIN_GROUP_REQ);
-    static const uint32_t first[] = {0};
-    answer_assignment(c, &j, 7, 1, first, 1);
-    advance(&f, c, 0);
-    struct taken cl = expect(&f, PROTO_CLAIM_REQ);
-    ck_assert_uint_eq(cl.m.u.offset_req.generation, 1);
-    answer_offset(c, &cl, 0, PROTO_NO_OFFSET, 2);
-    advance(&f, c, 0);
-    struct taken fe = expect(&f, PROTO_GROUP_FETCH_REQ);
-    static const uint64_t offsets[] = {0, 1};
-    answer_fetch(c, &fe, 0, 0, 2, offsets, 2);
-    ck_assert_uint_eq(f.fetched, 2);
-    struct taken fe2 = expect(&f, PROTO_GROUP_FETCH_REQ);   /* the next long-poll */
-    ck_assert_int_eq(rq_client_leave_group(c), 0);
-    struct taken co = expect(&f, PROTO_COMMIT_REQ);
-    ck_assert_uint_eq(co.m.u.offset_req.offset, 2);
-    answer_offset(c, &co, 0, 2, 2);
-    advance(&f, c, 0);
-    struct taken lv = expect(&f, PROTO_LEAVE_GROUP_REQ);
-    answer_fetch(c, &fe2, RQ_EFENCED, 0, 2, NULL, 0);
-    advance(&f, c, 10 * MS);   /* fails on a timer that never moves past now */
-    ck_assert_uint_eq(count_type(&f, PROTO_CLAIM_REQ), 0);   /* a leaving member claims nothing */
-    free(j.keep);
-    free(cl.keep);
-    free(fe.keep);
-    free(fe2.keep);
-    free(co.keep);
-    free(lv.keep);
-    finish(&f, c);
-}
-END_TEST
-
-/* A member leaving while a claim is still unanswered waits for it (or its timeout) before its
- * LEAVE goes, without asking for the timer in the past meanwhile (it did: mq seed 3 again). */
-START_TEST(a_member_leaving_waits_for_its_claims_quietly) {
-    struct rq_client_config cfg;
-    config(&cfg);
-    struct fake f;
-    struct rq_client *c = make(&f, &cfg);
-    bootstrap(&f, c);
-    struct rq_group_config g = {.group = s("g"), .topic = s("orders"), .mode = PROTO_MODE_QUEUE,
-                                .strategy = PROTO_STRATEGY_RANGE, .session_ms = 300,
-                                .commit_every_ns = 50 * MS};
-    ck_assert_int_eq(rq_client_join_group(c, &g), 0);
-    struct taken j = expect(&f, PROTO_JOIN_GROUP_REQ);
-    static const uint32_t first[] = {0};
-    answer_assignment(c, &j, 7, 1, first, 1);
-    advance(&f, c, 0);
-    struct taken cl = expect(&f, PROTO_CLAIM_REQ);
-    ck_assert_int_eq(rq_client_leave_group(c), 0);
-    advance(&f, c, 10 * MS);   /* fails on a timer that never moves past now */
-    ck_assert_uint_eq(count_type(&f, PROTO_LEAVE_GROUP_REQ), 0);
-    advance(&f, c, TIMEOUT);   /* the claim times out: nothing is left to commit */
-    struct taken lv = expect(&f, PROTO_LEAVE_GROUP_REQ);
-    free(j.keep);
-    free(cl.keep);
-    free(lv.keep);
-    finish(&f, c);
-}
-END_TEST
-
 /* Trace lines are formatted (and so checked by the sanitizers) but not printed. */
 static void quiet_sink(void *arg, enum rq_log_level level, const char *line, size_t len) {
     (void)arg;
@@ -1460,8 +1368,6 @@ int main(void) {
     tcase_add_test(tc, seeded_garbage_never_crashes);
     tcase_add_test(tc, fetch_from_followers_and_metadata_refresh_by_age);
     tcase_add_test(tc, error_frame_fails_a_batch_and_fetch_timeouts_retry);
-    tcase_add_test(tc, a_member_leaving_whose_partition_is_fenced_waits_quietly);
-    tcase_add_test(tc, a_member_leaving_waits_for_its_claims_quietly);
     suite_add_tcase(su, tc);
     return run_suites(srunner_create(su));
 }

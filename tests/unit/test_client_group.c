@@ -885,6 +885,65 @@ START_TEST(leave_commits_positions_then_leaves) {
 }
 END_TEST
 
+/* The member of the two leave tests below: queue group "g", partition 0 assigned at generation 1
+ * to member 7; the claim is taken off the queue, not answered. */
+static struct taken join_one_partition(struct fake *f, struct rq_client *c) {
+    bootstrap(f, c);
+    struct rq_group_config g = {.group = s("g"), .topic = s("orders"), .mode = PROTO_MODE_QUEUE,
+                                .strategy = PROTO_STRATEGY_RANGE, .session_ms = 300,
+                                .commit_every_ns = 50 * MS};
+    ck_assert_int_eq(rq_client_join_group(c, &g), 0);
+    struct taken j = expect(f, PROTO_JOIN_GROUP_REQ);
+    static const uint32_t first[] = {0};
+    answer_assignment(c, &j, 0, 0, 7, 1, first, 1);
+    advance(f, c, 0);
+    return expect(f, PROTO_CLAIM_REQ);
+}
+
+/* A member leaving (its last commit done, its LEAVE under way) whose partition is then fenced
+ * (the coordinator took the leave and another member claimed it) has nothing left to do for the
+ * partition: it must not ask for the timer in the past again and again (it did: the client
+ * spun at one instant; found by mq seed 3). */
+START_TEST(a_member_leaving_whose_partition_is_fenced_waits_quietly) {
+    struct fake f;
+    struct rq_client *c = make(&f);
+    struct taken cl = join_one_partition(&f, c);
+    ck_assert_uint_eq(cl.m.u.offset_req.generation, 1);
+    answer_offset(c, &cl, 0, PROTO_NO_OFFSET, 0, 2);
+    advance(&f, c, 0);
+    struct taken fe = expect(&f, PROTO_GROUP_FETCH_REQ);
+    static const uint64_t offsets[] = {0, 1};
+    answer_fetch(c, &fe, 2, offsets, 2);
+    ck_assert_uint_eq(f.fetched, 2);
+    struct taken fe2 = expect(&f, PROTO_GROUP_FETCH_REQ);   /* the next long-poll */
+    ck_assert_int_eq(rq_client_leave_group(c), 0);
+    struct taken co = expect(&f, PROTO_COMMIT_REQ);
+    ck_assert_uint_eq(co.m.u.offset_req.offset, 2);
+    answer_offset(c, &co, 0, 2, 0, 2);
+    advance(&f, c, 0);
+    expect(&f, PROTO_LEAVE_GROUP_REQ);
+    answer_fetch_error(c, &fe2, RQ_EFENCED);
+    advance(&f, c, 10 * MS);   /* fails on a timer that never moves past now */
+    ck_assert_uint_eq(count_type(&f, PROTO_CLAIM_REQ), 0);   /* a leaving member claims nothing */
+    finish(&f, c);
+}
+END_TEST
+
+/* A member leaving while a claim is still unanswered waits for it (or its timeout) before its
+ * LEAVE goes, without asking for the timer in the past meanwhile (it did: mq seed 3 again). */
+START_TEST(a_member_leaving_waits_for_its_claims_quietly) {
+    struct fake f;
+    struct rq_client *c = make(&f);
+    join_one_partition(&f, c);
+    ck_assert_int_eq(rq_client_leave_group(c), 0);
+    advance(&f, c, 10 * MS);   /* fails on a timer that never moves past now */
+    ck_assert_uint_eq(count_type(&f, PROTO_LEAVE_GROUP_REQ), 0);
+    advance(&f, c, TIMEOUT);   /* the claim times out: nothing is left to commit */
+    expect(&f, PROTO_LEAVE_GROUP_REQ);
+    finish(&f, c);
+}
+END_TEST
+
 /* Leaving with a partition not claimed (its claim was fenced): the LEAVE goes, and while it is
  * under way the unclaimed partition does not keep the timer at "now". */
 START_TEST(leave_with_an_unclaimed_partition_does_not_spin) {
@@ -1070,6 +1129,8 @@ int main(void) {
     tcase_add_test(tc, fenced_without_a_new_generation_claims_again_from_the_committed_offset);
     tcase_add_test(tc, join_retries_an_unknown_topic_then_gives_up);
     tcase_add_test(tc, leave_commits_positions_then_leaves);
+    tcase_add_test(tc, a_member_leaving_whose_partition_is_fenced_waits_quietly);
+    tcase_add_test(tc, a_member_leaving_waits_for_its_claims_quietly);
     tcase_add_test(tc, leave_with_an_unclaimed_partition_does_not_spin);
     tcase_add_test(tc, leave_during_the_join_tells_the_coordinator);
     tcase_add_test(tc, join_refused_for_good_and_invalid_configs);
